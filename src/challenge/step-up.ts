@@ -1,0 +1,185 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+
+import {
+  SignJWT,
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  importSPKI,
+  jwtVerify,
+  errors as joseErrors,
+  type CryptoKey,
+  type JWTVerifyGetKey,
+  type KeyObject,
+} from 'jose';
+
+import type { StepUpConfig } from '../config/types.js';
+
+/** Why a step-up assertion was rejected; logged as `riskgate.step_up.reason`. */
+export type StepUpFailure =
+  | 'malformed'
+  | 'algorithm_not_allowed'
+  | 'embedded_key'
+  | 'signature'
+  | 'expired'
+  | 'issuer'
+  | 'audience'
+  | 'subject'
+  | 'challenge'
+  | 'missing_claim'
+  | 'replay'
+  | 'not_configured';
+
+export type StepUpResult =
+  | { ok: true; jti: string; expiresAt: number }
+  | { ok: false; reason: StepUpFailure };
+
+type VerificationKey = CryptoKey | KeyObject | JWTVerifyGetKey;
+
+// Header parameters that carry or point at a key. A verifier must only use its own
+// configured keys, so any token that brings its own is rejected outright.
+const EMBEDDED_KEY_PARAMETERS = ['jwk', 'jku', 'x5u', 'x5c', 'x5t', 'x5t#S256'];
+
+/** Longest step-up header value read; a larger one is rejected as malformed. */
+const MAX_ASSERTION_LENGTH = 8192;
+
+/**
+ * Issues challenge ids and checks step-up assertions. A challenge id is a short JWT signed
+ * with a key derived from RISKGATE_SECRET, so any gateway sharing the secret can check it
+ * without shared state. The assertion is a JWT from the MFA service, checked against the
+ * configured public key or JWKS with an allow-list of algorithms.
+ */
+export class StepUpVerifier {
+  private constructor(
+    private readonly config: StepUpConfig,
+    private readonly key: VerificationKey | undefined,
+    private readonly challengeKey: Uint8Array,
+    private readonly clock: () => number,
+  ) {}
+
+  /** Build a verifier from config, or from a key given in code (the demo's generated key). */
+  static async create(
+    config: StepUpConfig,
+    challengeKey: Uint8Array,
+    options: { key?: CryptoKey | KeyObject; clock?: () => number } = {},
+  ): Promise<StepUpVerifier> {
+    // In forward mode the app runs its own MFA, so a verification key is optional there.
+    const configured = config.publicKeyFile || config.jwksFile || config.jwksUrl;
+    const key = options.key ?? (configured || config.mode === 'step-up' ? await loadVerificationKey(config) : undefined);
+    return new StepUpVerifier(config, key, challengeKey, options.clock ?? Date.now);
+  }
+
+  /** Issue a challenge id bound to one account pseudonym, valid for the configured TTL. */
+  async issueChallenge(accountPseudonym: string): Promise<string> {
+    const now = Math.floor(this.clock() / 1000);
+    return new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(accountPseudonym)
+      .setJti(randomUUID())
+      .setIssuedAt(now)
+      .setExpirationTime(now + Math.ceil(this.config.ttlMs / 1000))
+      .sign(this.challengeKey);
+  }
+
+  /**
+   * Check an assertion for a login of `username` (normalised). Single use is not checked
+   * here: the caller claims the returned `jti` in the store in the decision's read.
+   */
+  async verify(assertion: string, username: string, accountPseudonym: string): Promise<StepUpResult> {
+    if (!this.key) {
+      return { ok: false, reason: 'not_configured' };
+    }
+    if (assertion.length > MAX_ASSERTION_LENGTH || assertion.split('.').length !== 3) {
+      return { ok: false, reason: 'malformed' };
+    }
+
+    let header: Record<string, unknown>;
+    try {
+      header = decodeProtectedHeader(assertion) as Record<string, unknown>;
+    } catch {
+      return { ok: false, reason: 'malformed' };
+    }
+    if (typeof header.alg !== 'string' || !this.config.algorithms.includes(header.alg)) {
+      return { ok: false, reason: 'algorithm_not_allowed' };
+    }
+    if (EMBEDDED_KEY_PARAMETERS.some((name) => name in header)) {
+      return { ok: false, reason: 'embedded_key' };
+    }
+
+    let payload: Record<string, unknown>;
+    try {
+      const verified = await jwtVerify(assertion, this.key as never, {
+        algorithms: [...this.config.algorithms],
+        issuer: this.config.issuer,
+        audience: this.config.audience,
+        requiredClaims: ['exp', 'sub', 'jti'],
+        currentDate: new Date(this.clock()),
+        clockTolerance: 5,
+      });
+      payload = verified.payload as Record<string, unknown>;
+    } catch (error) {
+      return { ok: false, reason: classifyJoseError(error) };
+    }
+
+    if (payload.sub !== username) {
+      return { ok: false, reason: 'subject' };
+    }
+    if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 128) {
+      return { ok: false, reason: 'missing_claim' };
+    }
+    if (!(await this.checkChallenge(payload.riskgate_challenge, accountPseudonym))) {
+      return { ok: false, reason: 'challenge' };
+    }
+
+    return { ok: true, jti: payload.jti, expiresAt: Number(payload.exp) * 1000 };
+  }
+
+  private async checkChallenge(challenge: unknown, accountPseudonym: string): Promise<boolean> {
+    if (typeof challenge !== 'string' || challenge.length > 1024) {
+      return false;
+    }
+    try {
+      const { payload } = await jwtVerify(challenge, this.challengeKey, {
+        algorithms: ['HS256'],
+        subject: accountPseudonym,
+        requiredClaims: ['exp', 'jti'],
+        currentDate: new Date(this.clock()),
+      });
+      return payload.sub === accountPseudonym;
+    } catch {
+      return false;
+    }
+  }
+}
+
+async function loadVerificationKey(config: StepUpConfig): Promise<VerificationKey> {
+  if (config.publicKeyFile) {
+    const pem = readFileSync(config.publicKeyFile, 'utf8');
+    return importSPKI(pem, config.algorithms[0]);
+  }
+  if (config.jwksFile) {
+    return createLocalJWKSet(JSON.parse(readFileSync(config.jwksFile, 'utf8')));
+  }
+  if (config.jwksUrl) {
+    return createRemoteJWKSet(new URL(config.jwksUrl), { timeoutDuration: 2000, cooldownDuration: 30_000 });
+  }
+  throw new Error(
+    'challenge mode step-up needs a verification key: set challenge.public_key_file, ' +
+      'challenge.jwks_file or challenge.jwks_url (or use challenge.mode: forward)',
+  );
+}
+
+function classifyJoseError(error: unknown): StepUpFailure {
+  if (error instanceof joseErrors.JWTExpired) return 'expired';
+  if (error instanceof joseErrors.JWTClaimValidationFailed) {
+    if (error.claim === 'iss') return 'issuer';
+    if (error.claim === 'aud') return 'audience';
+    if (error.claim === 'nbf' || error.claim === 'iat') return 'expired';
+    return 'missing_claim';
+  }
+  if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'algorithm_not_allowed';
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'signature';
+  if (error instanceof joseErrors.JWKSNoMatchingKey) return 'signature';
+  return 'malformed';
+}

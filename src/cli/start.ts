@@ -1,0 +1,45 @@
+import { resolve } from 'node:path';
+
+import { loadConfigFile } from '../config/load.js';
+import { startGateway } from '../gateway.js';
+import { createLogger } from '../log/logger.js';
+import { installSignalHandlers } from './lifecycle.js';
+import { VERSION } from './version.js';
+
+export const START_HELP = `Usage: riskgate start [--config FILE]
+
+Run the gateway in front of the upstream app named in the config.
+
+Options:
+  --config FILE   config file (default: $RISKGATE_CONFIG, else ./riskgate.yaml)
+  -h, --help      show this help
+
+Environment:
+  RISKGATE_SECRET           required: at least 32 characters; keys pseudonyms, counter keys, cookies
+  RISKGATE_LISTEN           host:port to listen on (overrides listen)
+  RISKGATE_UPSTREAM         upstream app URL (overrides upstream)
+  RISKGATE_TRUSTED_PROXIES  comma-separated CIDRs of trusted proxies (overrides trusted_proxies)
+  REDIS_URL                 redis:// or rediss:// URL; selects the Redis store (overrides store.url)
+  RISKGATE_LOG_LEVEL        log level (overrides log.level)
+`;
+
+/** Run `riskgate start`; resolves once the gateway listens. */
+export async function runStart(configPath: string | undefined): Promise<void> {
+  const file = resolve(configPath ?? process.env.RISKGATE_CONFIG ?? 'riskgate.yaml');
+  const config = loadConfigFile(file);
+  const log = createLogger(config.log);
+
+  const gateway = await startGateway(config, { logger: log.logger });
+  const ruleSet = gateway.context.rules.current;
+  log.logger.info(
+    {
+      service: { name: 'riskgate', version: VERSION },
+      riskgate: { rule_set: ruleSet.version, rules: ruleSet.rules.length, store: gateway.context.store.primary.kind },
+      url: { full: gateway.url },
+      upstream: config.upstream.origin,
+      config: config.source,
+    },
+    'riskgate started',
+  );
+  installSignalHandlers(log, gateway.close);
+}

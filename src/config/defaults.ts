@@ -1,0 +1,39 @@
+/** Every default of riskgate.yaml, in the file's own shape; the README's table mirrors this. */
+export const CONFIG_DEFAULTS = {
+  listen: '127.0.0.1:8080',
+  trusted_proxies: [] as string[],
+  mode: 'enforce',
+  store: {
+    url: 'memory',
+    key_prefix: 'rg',
+    timeout: '50ms',
+    memory_max_entries: 200_000,
+  },
+  login_route: {
+    method: 'POST',
+    body: 'auto',
+    username_field: 'username',
+    on_store_error: 'open',
+    success_status: ['2xx', '3xx'],
+    failure_status: ['401', '403'],
+  },
+  username: { case: 'fold', trim: true, nfkc: true },
+  rules: ['rules'],
+  body_limit_bytes: 65_536,
+  challenge: {
+    mode: 'step-up',
+    mfa_url: '/mfa',
+    header: 'Riskgate-Step-Up',
+    ttl: '5m',
+    issuer: 'riskgate-demo-mfa',
+    audience: 'riskgate',
+    algorithms: ['ES256'],
+  },
+  block: { status: 403, retry_after: '15m' },
+  device_cookie: { name: 'rg_device', max_age: '180d', secure: true },
+  upstream_timeouts: { connect: '5s', response: '30s' },
+  log: { level: 'info', username: 'pseudonymise', destination: 'stdout' },
+} as const;
+
+/** Shortest RISKGATE_SECRET accepted: 32 characters, about 190 bits as random base64. */
+export const MIN_SECRET_LENGTH = 32;

@@ -1,0 +1,260 @@
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+
+import { Ajv, type ErrorObject } from 'ajv';
+import ipaddr from 'ipaddr.js';
+
+import { RiskgateError, throwProblems, type SourceProblem } from '../errors.js';
+import { CONFIG_DEFAULTS, MIN_SECRET_LENGTH } from './defaults.js';
+import { parseDurationMs } from './duration.js';
+import { CONFIG_SCHEMA } from './schema.js';
+import type { GatewayConfig, LoginRoute } from './types.js';
+import { readYamlSource, type YamlSource } from './yaml-source.js';
+
+type RawConfig = Record<string, any>;
+
+const ajv = new Ajv({ allErrors: true, strict: true });
+const validateSchema = ajv.compile(CONFIG_SCHEMA);
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+  /** `start` requires RISKGATE_SECRET; the demo passes a generated one. */
+  secret?: string;
+}
+
+/** Read, validate and freeze a config file; every problem is reported at once. */
+export function loadConfigFile(file: string, options: LoadOptions = {}): GatewayConfig {
+  if (!existsSync(file)) {
+    throw new RiskgateError(
+      'RG_ERR_CONFIG_NOT_FOUND',
+      `config file not found: ${file}; pass --config FILE or set RISKGATE_CONFIG ` +
+        '(riskgate.example.yaml is a commented starting point)',
+    );
+  }
+  const source = readYamlSource(file);
+  if (source.problems.length > 0) {
+    throwProblems('RG_ERR_CONFIG_INVALID', source.problems);
+  }
+  const raw = source.value ?? {};
+  return buildConfig(raw as RawConfig, source, dirname(resolve(file)), options);
+}
+
+/** Validate an in-memory config (the demo's embedded defaults) the same way as a file. */
+export function loadConfigObject(
+  raw: RawConfig,
+  baseDir: string,
+  options: LoadOptions = {},
+): GatewayConfig {
+  const source = readYamlSource('<embedded>', JSON.stringify(raw));
+  return buildConfig(raw, source, baseDir, options);
+}
+
+function buildConfig(
+  raw: RawConfig,
+  source: YamlSource,
+  baseDir: string,
+  options: LoadOptions,
+): GatewayConfig {
+  const env = options.env ?? process.env;
+  const problems: SourceProblem[] = [];
+
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throwProblems('RG_ERR_CONFIG_INVALID', [
+      source.problemAt([], 'the config must be a YAML mapping of keys such as listen and upstream'),
+    ]);
+  }
+
+  if (!validateSchema(raw)) {
+    for (const error of validateSchema.errors ?? []) {
+      problems.push(schemaProblem(source, error));
+    }
+  }
+
+  const merged = applyEnvironment(raw, env);
+  problems.push(...checkValues(merged, source));
+  if (problems.length > 0) {
+    throwProblems('RG_ERR_CONFIG_INVALID', problems);
+  }
+
+  const secret = options.secret ?? env.RISKGATE_SECRET ?? '';
+  if (secret.length < MIN_SECRET_LENGTH) {
+    throw new RiskgateError(
+      'RG_ERR_SECRET_MISSING',
+      `RISKGATE_SECRET is ${secret ? `too short (${secret.length} characters)` : 'not set'}; ` +
+        `it keys pseudonyms, counter keys and signed cookies and needs at least ` +
+        `${MIN_SECRET_LENGTH} characters: export RISKGATE_SECRET="$(openssl rand -base64 48)"`,
+    );
+  }
+
+  return Object.freeze(resolveConfig(merged, source.file, baseDir, secret));
+}
+
+function applyEnvironment(raw: RawConfig, env: NodeJS.ProcessEnv): RawConfig {
+  const merged: RawConfig = { ...raw, store: { ...(raw.store ?? {}) }, log: { ...(raw.log ?? {}) } };
+
+  if (env.RISKGATE_LISTEN) merged.listen = env.RISKGATE_LISTEN;
+  if (env.RISKGATE_UPSTREAM) merged.upstream = env.RISKGATE_UPSTREAM;
+  if (env.REDIS_URL) merged.store.url = env.REDIS_URL;
+  if (env.RISKGATE_LOG_LEVEL) merged.log.level = env.RISKGATE_LOG_LEVEL;
+  if (env.RISKGATE_TRUSTED_PROXIES !== undefined) {
+    merged.trusted_proxies = env.RISKGATE_TRUSTED_PROXIES.split(',')
+      .map((entry) => entry.trim())
+      .filter((entry) => entry.length > 0);
+  }
+  return merged;
+}
+
+function checkValues(merged: RawConfig, source: YamlSource): SourceProblem[] {
+  const problems: SourceProblem[] = [];
+
+  if (!merged.upstream) {
+    problems.push(
+      source.problemAt(['upstream'], 'upstream is missing: set it to the app URL, for example ' +
+        'http://127.0.0.1:3000, or export RISKGATE_UPSTREAM'),
+    );
+  } else if (!URL.canParse(merged.upstream) || !/^https?:$/.test(new URL(merged.upstream).protocol)) {
+    problems.push(source.problemAt(['upstream'], `upstream "${merged.upstream}" is not an http(s) URL`));
+  }
+
+  if (merged.listen !== undefined && !/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(merged.listen)) {
+    problems.push(source.problemAt(['listen'], `listen "${merged.listen}" is not host:port, for example 127.0.0.1:8080`));
+  }
+
+  const proxies: unknown[] = merged.trusted_proxies ?? [];
+  proxies.forEach((entry, index) => {
+    if (typeof entry !== 'string' || !isCidrOrAddress(entry)) {
+      problems.push(
+        source.problemAt(['trusted_proxies', index], `trusted_proxies entry "${String(entry)}" is not ` +
+          'an IP address or CIDR such as 10.0.0.0/8 or 2001:db8::/32'),
+      );
+    }
+  });
+
+  const routes: RawConfig[] = merged.login_routes ?? [];
+  const seen = new Set<string>();
+  routes.forEach((route, index) => {
+    const key = `${route.method ?? 'POST'} ${route.path}`;
+    if (seen.has(key)) {
+      problems.push(source.problemAt(['login_routes', index], `login route "${key}" is listed twice`));
+    }
+    seen.add(key);
+  });
+
+  return problems;
+}
+
+function isCidrOrAddress(entry: string): boolean {
+  if (entry.includes('/')) {
+    try {
+      ipaddr.parseCIDR(entry);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  return ipaddr.isValid(entry);
+}
+
+function resolveConfig(merged: RawConfig, file: string, baseDir: string, secret: string): GatewayConfig {
+  const defaults = CONFIG_DEFAULTS;
+  const listen = String(merged.listen ?? defaults.listen);
+  const separator = listen.lastIndexOf(':');
+  const host = listen.slice(0, separator).replace(/^\[|\]$/g, '');
+  const store = { ...defaults.store, ...merged.store };
+  const challenge = { ...defaults.challenge, ...merged.challenge };
+  const block = { ...defaults.block, ...merged.block };
+  const deviceCookie = { ...defaults.device_cookie, ...merged.device_cookie };
+  const timeouts = { ...defaults.upstream_timeouts, ...merged.upstream_timeouts };
+  const log = { ...defaults.log, ...merged.log };
+  const routes: RawConfig[] = merged.login_routes ?? [{ path: '/login' }];
+  const relative = (path: string | undefined) => (path ? resolve(baseDir, path) : undefined);
+
+  return {
+    source: file,
+    listen: { host, port: Number(listen.slice(separator + 1)) },
+    upstream: new URL(merged.upstream),
+    trustedProxies: Object.freeze([...(merged.trusted_proxies ?? defaults.trusted_proxies)]),
+    mode: merged.mode ?? defaults.mode,
+    store: {
+      url: store.url,
+      keyPrefix: store.key_prefix,
+      timeoutMs: parseDurationMs(store.timeout),
+      memoryMaxEntries: store.memory_max_entries,
+    },
+    loginRoutes: Object.freeze(routes.map((route, index) => resolveRoute(route, index))),
+    username: { ...defaults.username, ...merged.username },
+    rulePaths: Object.freeze((merged.rules ?? defaults.rules).map((path: string) => resolve(baseDir, path))),
+    bodyLimitBytes: merged.body_limit_bytes ?? defaults.body_limit_bytes,
+    challenge: {
+      mode: challenge.mode,
+      mfaUrl: challenge.mfa_url,
+      header: challenge.header,
+      ttlMs: parseDurationMs(challenge.ttl),
+      issuer: challenge.issuer,
+      audience: challenge.audience,
+      algorithms: Object.freeze([...challenge.algorithms]),
+      publicKeyFile: relative(challenge.public_key_file),
+      jwksFile: relative(challenge.jwks_file),
+      jwksUrl: challenge.jwks_url,
+    },
+    block: { status: block.status, retryAfterMs: parseDurationMs(block.retry_after) },
+    deviceCookie: {
+      name: deviceCookie.name,
+      maxAgeMs: parseDurationMs(deviceCookie.max_age),
+      secure: deviceCookie.secure,
+    },
+    upstreamTimeouts: {
+      connectMs: parseDurationMs(timeouts.connect),
+      responseMs: parseDurationMs(timeouts.response),
+    },
+    log: { level: log.level, username: log.username, destination: log.destination },
+    secret,
+  };
+}
+
+function resolveRoute(route: RawConfig, index: number): LoginRoute {
+  const defaults = CONFIG_DEFAULTS.login_route;
+  const method = route.method ?? defaults.method;
+  return Object.freeze({
+    id: route.id ?? `route-${index + 1}`,
+    method,
+    path: route.path,
+    body: route.body ?? defaults.body,
+    usernameField: route.username_field ?? defaults.username_field,
+    onStoreError: route.on_store_error ?? defaults.on_store_error,
+    successStatus: route.success_status ?? defaults.success_status,
+    failureStatus: route.failure_status ?? defaults.failure_status,
+  });
+}
+
+function schemaProblem(source: YamlSource, error: ErrorObject): SourceProblem {
+  const path = error.instancePath
+    .split('/')
+    .slice(1)
+    .map((part) => (/^\d+$/.test(part) ? Number(part) : part.replace(/~1/g, '/').replace(/~0/g, '~')));
+  const key = path.length > 0 ? path.join('.') : 'the top level';
+
+  if (error.keyword === 'additionalProperties') {
+    const extra = String(error.params.additionalProperty);
+    return source.problemAt([...path, extra], `unknown key "${extra}" in ${key}: remove it or check its spelling`);
+  }
+  if (error.keyword === 'enum') {
+    const allowed = (error.params.allowedValues as unknown[]).map((value) => JSON.stringify(value));
+    return source.problemAt(path, `${key} must be one of ${allowed.join(', ')}`);
+  }
+  if (error.keyword === 'pattern') {
+    return source.problemAt(path, `${key} has an invalid format (${patternHint(path)})`);
+  }
+  return source.problemAt(path, `${key} ${error.message ?? 'is invalid'}`);
+}
+
+function patternHint(path: (string | number)[]): string {
+  const last = String(path[path.length - 1]);
+  if (['timeout', 'ttl', 'retry_after', 'max_age', 'connect', 'response'].includes(last)) {
+    return 'use a duration such as 50ms, 30s, 10m or 1h';
+  }
+  if (last === 'listen') return 'use host:port such as 127.0.0.1:8080';
+  if (last === 'url') return 'use memory, redis://host:6379 or rediss://host:6380';
+  if (last === 'upstream') return 'use an http:// or https:// URL';
+  return 'see riskgate.example.yaml for the accepted form';
+}

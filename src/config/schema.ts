@@ -1,0 +1,115 @@
+import { DURATION_PATTERN } from './duration.js';
+
+const duration = { type: 'string', pattern: DURATION_PATTERN };
+const hostPort = { type: 'string', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+):\\d{1,5}$' };
+const statusList = {
+  type: 'array',
+  items: { type: 'string', pattern: '^[1-5](\\d\\d|xx)$' },
+  minItems: 1,
+};
+
+/** JSON Schema of riskgate.yaml; every default value lives in defaults.ts. */
+export const CONFIG_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    listen: hostPort,
+    upstream: { type: 'string', pattern: '^https?://' },
+    trusted_proxies: { type: 'array', items: { type: 'string' } },
+    mode: { enum: ['enforce', 'monitor'] },
+    store: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        url: { type: 'string', pattern: '^(memory|rediss?://.*)$' },
+        key_prefix: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,32}$' },
+        timeout: duration,
+        memory_max_entries: { type: 'integer', minimum: 1000 },
+      },
+    },
+    login_routes: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['path'],
+        properties: {
+          id: { type: 'string', pattern: '^[a-z0-9_.-]{1,64}$' },
+          method: { type: 'string', pattern: '^[A-Z]+$' },
+          path: { type: 'string', pattern: '^/' },
+          body: { enum: ['json', 'form', 'auto'] },
+          username_field: { type: 'string', minLength: 1 },
+          on_store_error: { enum: ['open', 'closed'] },
+          success_status: statusList,
+          failure_status: statusList,
+        },
+      },
+    },
+    username: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        case: { enum: ['fold', 'preserve'] },
+        trim: { type: 'boolean' },
+        nfkc: { type: 'boolean' },
+      },
+    },
+    rules: { type: 'array', items: { type: 'string' }, minItems: 1 },
+    body_limit_bytes: { type: 'integer', minimum: 256, maximum: 10_485_760 },
+    challenge: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        mode: { enum: ['step-up', 'forward'] },
+        mfa_url: { type: 'string', minLength: 1 },
+        header: { type: 'string', pattern: '^[A-Za-z0-9-]+$' },
+        ttl: duration,
+        issuer: { type: 'string', minLength: 1 },
+        audience: { type: 'string', minLength: 1 },
+        algorithms: {
+          type: 'array',
+          minItems: 1,
+          items: { enum: ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'] },
+        },
+        public_key_file: { type: 'string' },
+        jwks_file: { type: 'string' },
+        jwks_url: { type: 'string', pattern: '^https?://' },
+      },
+    },
+    block: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        status: { enum: [403, 429] },
+        retry_after: duration,
+      },
+    },
+    device_cookie: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        name: { type: 'string', pattern: '^[A-Za-z0-9_-]+$' },
+        max_age: duration,
+        secure: { type: 'boolean' },
+      },
+    },
+    upstream_timeouts: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        connect: duration,
+        response: duration,
+      },
+    },
+    log: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+        username: { enum: ['pseudonymise', 'plain', 'omit'] },
+        destination: { type: 'string', minLength: 1 },
+      },
+    },
+  },
+} as const;

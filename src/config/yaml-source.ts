@@ -1,0 +1,67 @@
+import { readFileSync } from 'node:fs';
+import { Document, LineCounter, isNode, parseDocument } from 'yaml';
+
+import type { SourceProblem } from '../errors.js';
+
+/** A parsed YAML file that can point back at the line and column of any value in it. */
+export interface YamlSource {
+  file: string;
+  value: unknown;
+  document: Document;
+  problems: SourceProblem[];
+  /** Return the position of the value at `path`, or of its nearest existing parent. */
+  locate(path: readonly (string | number)[]): { line: number; column: number };
+  /** Build a problem located at `path`. */
+  problemAt(path: readonly (string | number)[], message: string): SourceProblem;
+}
+
+/** Read and parse one YAML file; syntax errors come back as problems, never as a throw. */
+export function readYamlSource(file: string, text?: string): YamlSource {
+  const content = text ?? readFileSync(file, 'utf8');
+  const lineCounter = new LineCounter();
+  const document = parseDocument(content, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const problems: SourceProblem[] = [];
+
+  for (const error of [...document.errors, ...document.warnings]) {
+    const offset = error.pos[0];
+    const position = lineCounter.linePos(offset);
+    problems.push({
+      file,
+      line: position.line,
+      column: position.col,
+      message: `invalid YAML: ${firstLine(error.message)}`,
+    });
+  }
+
+  const locate = (path: readonly (string | number)[]) => locateIn(document, lineCounter, path);
+  const value = document.errors.length > 0 ? undefined : document.toJS({ maxAliasCount: 100 });
+
+  return {
+    file,
+    value,
+    document,
+    problems,
+    locate,
+    problemAt: (path, message) => ({ file, ...locate(path), message }),
+  };
+}
+
+function locateIn(
+  document: Document,
+  lineCounter: LineCounter,
+  path: readonly (string | number)[],
+): { line: number; column: number } {
+  for (let length = path.length; length >= 0; length -= 1) {
+    const node = length === 0 ? document.contents : document.getIn(path.slice(0, length), true);
+    if (isNode(node) && node.range) {
+      const position = lineCounter.linePos(node.range[0]);
+      return { line: position.line, column: position.col };
+    }
+  }
+  return { line: 1, column: 1 };
+}
+
+function firstLine(message: string): string {
+  const end = message.indexOf('\n');
+  return end === -1 ? message : message.slice(0, end);
+}

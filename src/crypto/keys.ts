@@ -1,0 +1,40 @@
+import { createHmac, hkdfSync } from 'node:crypto';
+
+/**
+ * Keys derived from RISKGATE_SECRET with HKDF-SHA256, one per purpose, so a key leaked
+ * from one use (say a device cookie key) says nothing about another (the pseudonym key).
+ */
+export class GatewayKeys {
+  readonly pseudonym: Buffer;
+  readonly counter: Buffer;
+  readonly cookie: Uint8Array;
+  readonly challenge: Uint8Array;
+  readonly riskHeader: Uint8Array;
+
+  constructor(secret: string) {
+    const derive = (purpose: string) =>
+      Buffer.from(hkdfSync('sha256', secret, 'riskgate', purpose, 32));
+    this.pseudonym = derive('pseudonym');
+    this.counter = derive('counter-key');
+    this.cookie = derive('device-cookie');
+    this.challenge = derive('challenge-id');
+    this.riskHeader = derive('risk-header');
+  }
+
+  /** Pseudonym of a normalised username: the same account always maps to the same value. */
+  pseudonymize(username: string): string {
+    return createHmac('sha256', this.pseudonym).update(username).digest('hex').slice(0, 32);
+  }
+
+  /**
+   * Digest of a counter's key parts. Each part is length-prefixed, so no choice of
+   * separators inside a username can make two different part lists collide.
+   */
+  counterDigest(counterName: string, parts: readonly string[]): string {
+    const hmac = createHmac('sha256', this.counter).update(counterName);
+    for (const part of parts) {
+      hmac.update(`\u0000${part.length}:`).update(part);
+    }
+    return hmac.digest('base64url').slice(0, 22);
+  }
+}

@@ -1,0 +1,42 @@
+/** Stable error codes; docs/errors.md has a row for each, and a test keeps the two in sync. */
+export type RiskgateErrorCode =
+  | 'RG_ERR_CONFIG_INVALID'
+  | 'RG_ERR_CONFIG_NOT_FOUND'
+  | 'RG_ERR_SECRET_MISSING'
+  | 'RG_ERR_RULES_INVALID'
+  | 'RG_ERR_STORE_UNAVAILABLE'
+  | 'RG_ERR_STORE_TIMEOUT'
+  | 'RG_ERR_USAGE';
+
+/** One problem in a config or rule file, located as `file:line:column`. */
+export interface SourceProblem {
+  file: string;
+  line: number;
+  column: number;
+  message: string;
+}
+
+export function formatProblem(problem: SourceProblem): string {
+  return `${problem.file}:${problem.line}:${problem.column}: ${problem.message}`;
+}
+
+export class RiskgateError extends Error {
+  readonly code: RiskgateErrorCode;
+  readonly problems: readonly SourceProblem[];
+
+  constructor(code: RiskgateErrorCode, message: string, problems: SourceProblem[] = []) {
+    super(message);
+    this.name = 'RiskgateError';
+    this.code = code;
+    this.problems = problems;
+  }
+}
+
+/** Throw a RiskgateError carrying every problem found, one `file:line:column` line each. */
+export function throwProblems(
+  code: 'RG_ERR_CONFIG_INVALID' | 'RG_ERR_RULES_INVALID',
+  problems: SourceProblem[],
+): never {
+  const lines = problems.map(formatProblem).join('\n');
+  throw new RiskgateError(code, `${problems.length} problem(s) found:\n${lines}`, problems);
+}

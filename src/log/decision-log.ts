@@ -1,0 +1,143 @@
+import type { Logger } from 'pino';
+
+import type { ClientAddress } from '../request/client-ip.js';
+import type { GeoSignals } from '../request/geo.js';
+import type { Evaluation } from '../rules/evaluate.js';
+import type { Decision } from '../rules/types.js';
+import type { SignalValues } from '../signals/catalog.js';
+import { sanitizeLogValue } from './sanitize.js';
+
+/** Everything one login contributes to its decision line. */
+export interface LoginRecord {
+  requestId: string;
+  method: string;
+  path: string;
+  routeId: string;
+  client: ClientAddress;
+  geo: GeoSignals;
+  userAgent: string;
+  userAgentSignals: { browser: string; browser_version: string; os: string; device_type: string };
+  /** Normalised username, or undefined when the body named none. */
+  username?: string;
+  pseudonym?: string;
+  signals: SignalValues;
+  counters: Record<string, number>;
+  evaluation: Evaluation;
+  decision: Decision;
+  ruleSetVersion: string;
+  store: string;
+  stepUp?: { ok: boolean; reason?: string };
+  challengeId?: string;
+  outcome: 'success' | 'failure' | 'unknown';
+  statusCode?: number;
+  upstreamError?: string;
+  decisionMs: number;
+  upstreamMs?: number;
+}
+
+export type UsernameLogMode = 'pseudonymise' | 'plain' | 'omit';
+
+/**
+ * Write the one decision line of a login. Every field is picked here by name from values
+ * riskgate computed; no request header, body or cookie is copied wholesale, so passwords,
+ * tokens and cookies cannot reach the log through this function.
+ */
+export function writeDecisionLine(logger: Logger, record: LoginRecord, usernameMode: UsernameLogMode): void {
+  const truncated: string[] = [];
+  const clean = (field: string, value: string) => {
+    const result = sanitizeLogValue(value);
+    if (result.truncated) truncated.push(field);
+    return result.text;
+  };
+
+  const user = userField(record, usernameMode, clean);
+  const evaluation = record.evaluation;
+  const line = {
+    event: {
+      kind: 'event',
+      category: ['authentication'],
+      type: ['start'],
+      action: `login-${record.decision}`,
+      outcome: record.outcome,
+      module: 'riskgate',
+    },
+    source: {
+      ip: record.client.address,
+      ...(record.geo.known
+        ? {
+            geo: {
+              country_iso_code: record.geo.country,
+              region_iso_code: record.geo.region ? `${record.geo.country}-${record.geo.region}` : undefined,
+              city_name: record.geo.city || undefined,
+              location: { lat: record.geo.latitude, lon: record.geo.longitude },
+            },
+          }
+        : {}),
+    },
+    user_agent: {
+      original: clean('user_agent.original', record.userAgent),
+      name: clean('user_agent.name', record.userAgentSignals.browser) || undefined,
+      version: clean('user_agent.version', record.userAgentSignals.browser_version) || undefined,
+      os: { name: clean('user_agent.os.name', record.userAgentSignals.os) || undefined },
+      device: { name: record.userAgentSignals.device_type || undefined },
+    },
+    ...(user ? { user } : {}),
+    rule: { name: evaluation.fired },
+    http: {
+      request: { id: record.requestId, method: record.method },
+      ...(record.statusCode !== undefined ? { response: { status_code: record.statusCode } } : {}),
+    },
+    url: { path: clean('url.path', record.path) },
+    riskgate: {
+      decision: record.decision,
+      would_decision: evaluation.wouldDecision,
+      score: evaluation.score,
+      would_score: evaluation.wouldScore,
+      rules: evaluation.fired,
+      monitor_rules: evaluation.monitored,
+      counters: record.counters,
+      signals: jsonSignals(record.signals),
+      rule_set: record.ruleSetVersion,
+      route: record.routeId,
+      store: record.store,
+      ...(record.stepUp ? { step_up: record.stepUp } : {}),
+      ...(record.upstreamError ? { upstream_error: record.upstreamError } : {}),
+      latency_ms: {
+        decision: round(record.decisionMs),
+        ...(record.upstreamMs !== undefined ? { upstream: round(record.upstreamMs) } : {}),
+      },
+      ...(truncated.length > 0 ? { truncated } : {}),
+    },
+  };
+
+  logger.info(line, 'login decision');
+}
+
+function userField(
+  record: LoginRecord,
+  mode: UsernameLogMode,
+  clean: (field: string, value: string) => string,
+): { name: string } | undefined {
+  if (record.username === undefined || mode === 'omit') return undefined;
+  if (mode === 'plain') return { name: clean('user.name', record.username) };
+  return { name: record.pseudonym ?? '' };
+}
+
+/** Signals as plain JSON (bigint to number), with client strings made log-safe. */
+function jsonSignals(signals: SignalValues): Record<string, Record<string, unknown>> {
+  const result: Record<string, Record<string, unknown>> = {};
+  for (const [group, fields] of Object.entries(signals)) {
+    const out: Record<string, unknown> = {};
+    for (const [field, value] of Object.entries(fields)) {
+      if (typeof value === 'bigint') out[field] = Number(value);
+      else if (typeof value === 'string') out[field] = sanitizeLogValue(value).text;
+      else out[field] = value;
+    }
+    result[group] = out;
+  }
+  return result;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

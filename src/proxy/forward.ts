@@ -1,0 +1,168 @@
+import http, { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import https from 'node:https';
+
+import { downstreamResponseHeaders } from './headers.js';
+
+export interface UpstreamTarget {
+  url: URL;
+  agent: http.Agent;
+  connectMs: number;
+  responseMs: number;
+}
+
+export interface ForwardResult {
+  /** Upstream status code, when it answered. */
+  status?: number;
+  /** What went wrong reaching the upstream: `connect`, `timeout` or `reset`, with detail. */
+  error?: { kind: 'connect' | 'timeout' | 'reset'; message: string };
+  upstreamMs: number;
+}
+
+export interface ForwardOptions {
+  headers: OutgoingHttpHeaders;
+  /** The buffered body of a login; when absent, the client request is streamed through. */
+  body?: Buffer;
+  /** Extra response headers (flat name, value list), added once the status is known. */
+  extraResponseHeaders?: (status: number) => Promise<string[]> | string[];
+}
+
+/** Create the keep-alive connection pool to the upstream app. */
+export function createUpstream(url: URL, connectMs: number, responseMs: number): UpstreamTarget {
+  const options = { keepAlive: true, maxSockets: 512, maxFreeSockets: 64, scheduling: 'lifo' as const };
+  const agent = url.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
+  return { url, agent, connectMs, responseMs };
+}
+
+/**
+ * Forward one request and stream the answer back. A buffered body is sent with its own
+ * Content-Length, so the upstream always sees framing riskgate chose, never the client's.
+ * Upstream failures answer 502 (unreachable) or 504 (no answer in time) with a problem body.
+ */
+export function forwardRequest(
+  upstream: UpstreamTarget,
+  request: IncomingMessage,
+  response: ServerResponse,
+  options: ForwardOptions,
+): Promise<ForwardResult> {
+  const started = performance.now();
+  const transport = upstream.url.protocol === 'https:' ? https : http;
+  const headers = { ...options.headers };
+  if (options.body) headers['content-length'] = String(options.body.length);
+  else if (request.headers['content-length'] !== undefined) headers['content-length'] = request.headers['content-length'];
+
+  return new Promise((resolve) => {
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (result: Omit<ForwardResult, 'upstreamMs'>) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve({ ...result, upstreamMs: performance.now() - started });
+    };
+
+    const outgoing = transport.request({
+      protocol: upstream.url.protocol,
+      hostname: upstream.url.hostname,
+      port: upstream.url.port,
+      method: request.method,
+      path: request.url,
+      headers,
+      agent: upstream.agent,
+      setHost: false,
+    });
+
+    const fail = (kind: 'connect' | 'timeout' | 'reset', message: string) => {
+      outgoing.destroy();
+      if (!response.headersSent) {
+        const status = kind === 'timeout' ? 504 : 502;
+        const title = kind === 'timeout' ? 'upstream timed out' : 'upstream unavailable';
+        sendProblem(response, status, title, `the application did not answer: ${kind}`, true);
+      } else {
+        response.destroy();
+      }
+      finish({ error: { kind, message } });
+    };
+
+    timer = setTimeout(() => fail('timeout', `no response within ${upstream.responseMs} ms`), upstream.responseMs);
+
+    outgoing.on('socket', (socket) => {
+      if (socket.connecting) {
+        const connectTimer = setTimeout(
+          () => fail('timeout', `no connection within ${upstream.connectMs} ms`),
+          upstream.connectMs,
+        );
+        socket.once('connect', () => clearTimeout(connectTimer));
+        socket.once('close', () => clearTimeout(connectTimer));
+      }
+    });
+
+    outgoing.on('error', (error: NodeJS.ErrnoException) => {
+      const kind = error.code === 'ECONNREFUSED' || error.code === 'ENOTFOUND' || error.code === 'EHOSTUNREACH'
+        ? 'connect' : 'reset';
+      fail(kind, `${error.code ?? 'error'}: ${error.message}`);
+    });
+
+    outgoing.on('response', async (answer) => {
+      clearTimeout(timer);
+      const status = answer.statusCode ?? 502;
+      const responseHeaders = downstreamResponseHeaders(answer.rawHeaders, answer.headers.connection);
+      if (options.extraResponseHeaders) {
+        responseHeaders.push(...(await options.extraResponseHeaders(status)));
+      }
+      if (response.destroyed) {
+        answer.destroy();
+        finish({ status });
+        return;
+      }
+      response.writeHead(status, answer.statusMessage, responseHeaders);
+      answer.pipe(response);
+      answer.on('end', () => finish({ status }));
+      answer.on('error', () => {
+        response.destroy();
+        finish({ status, error: { kind: 'reset', message: 'the upstream response was cut off' } });
+      });
+      answer.on('aborted', () => {
+        response.destroy();
+        finish({ status, error: { kind: 'reset', message: 'the upstream response was cut off' } });
+      });
+    });
+
+    response.on('close', () => {
+      if (!settled && !response.writableFinished) {
+        outgoing.destroy();
+        finish({ error: { kind: 'reset', message: 'the client closed the connection' } });
+      }
+    });
+
+    if (options.body) {
+      outgoing.end(options.body);
+    } else {
+      request.pipe(outgoing);
+    }
+  });
+}
+
+/** Send an RFC 9457 problem document. */
+export function sendProblem(
+  response: ServerResponse,
+  status: number,
+  title: string,
+  detail: string,
+  close = false,
+  extra: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): void {
+  if (response.headersSent) {
+    response.destroy();
+    return;
+  }
+  const body = JSON.stringify({ type: 'about:blank', title, status, detail, ...extra });
+  response.writeHead(status, {
+    'content-type': 'application/problem+json',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    ...(close ? { connection: 'close' } : {}),
+    ...headers,
+  });
+  response.end(body);
+}

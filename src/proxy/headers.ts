@@ -1,0 +1,95 @@
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+
+import type { ClientAddress } from '../request/client-ip.js';
+
+// Hop-by-hop headers (RFC 9110 section 7.6.1) and the proxy's own forwarding headers,
+// which riskgate sets itself instead of passing on what the client claimed.
+const DROPPED_REQUEST_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'content-length',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-real-ip',
+  'forwarded',
+  'x-request-id',
+]);
+
+const DROPPED_RESPONSE_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+export interface ForwardingContext {
+  client: ClientAddress;
+  /** True when the socket peer is a trusted proxy, whose X-Forwarded-Proto/-Host are kept. */
+  peerTrusted: boolean;
+  requestId: string;
+  /** Lower-case names of extra request headers to remove, such as the step-up header. */
+  strip: ReadonlySet<string>;
+}
+
+/**
+ * Build the headers sent upstream: the client's end-to-end headers in their order, without
+ * hop-by-hop ones, plus X-Forwarded-For/-Proto/-Host, X-Real-IP and X-Request-Id written
+ * from what riskgate resolved, so the app reads the same client address riskgate judged.
+ */
+export function upstreamRequestHeaders(request: IncomingMessage, context: ForwardingContext): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = {};
+  const connectionListed = listedInConnection(request.headers.connection);
+  const raw = request.rawHeaders;
+
+  for (let index = 0; index < raw.length; index += 2) {
+    const name = raw[index].toLowerCase();
+    if (DROPPED_REQUEST_HEADERS.has(name) || connectionListed.has(name) || context.strip.has(name)) continue;
+    const value = raw[index + 1];
+    const existing = headers[name];
+    if (existing === undefined) headers[name] = value;
+    else if (name === 'cookie') headers[name] = `${existing}; ${value}`;
+    else headers[name] = Array.isArray(existing) ? [...existing, value] : [String(existing), value];
+  }
+
+  const chain = [context.client.address, ...[...context.client.trustedHops].reverse()];
+  headers['x-forwarded-for'] = chain.join(', ');
+  headers['x-real-ip'] = context.client.address;
+  headers['x-forwarded-proto'] = (context.peerTrusted && firstValue(request.headers['x-forwarded-proto'])) || 'http';
+  headers['x-forwarded-host'] =
+    (context.peerTrusted && firstValue(request.headers['x-forwarded-host'])) || request.headers.host || '';
+  headers['x-request-id'] = context.requestId;
+  return headers;
+}
+
+/** Copy an upstream response's headers as a flat raw list, without hop-by-hop ones. */
+export function downstreamResponseHeaders(rawHeaders: readonly string[], connection: string | undefined): string[] {
+  const listed = listedInConnection(connection);
+  const result: string[] = [];
+  for (let index = 0; index < rawHeaders.length; index += 2) {
+    const name = rawHeaders[index].toLowerCase();
+    if (DROPPED_RESPONSE_HEADERS.has(name) || listed.has(name)) continue;
+    result.push(rawHeaders[index], rawHeaders[index + 1]);
+  }
+  return result;
+}
+
+function listedInConnection(value: string | undefined): Set<string> {
+  if (!value) return new Set();
+  return new Set(value.split(',').map((token) => token.trim().toLowerCase()).filter(Boolean));
+}
+
+function firstValue(value: string | string[] | undefined): string | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  return text?.split(',')[0].trim() || undefined;
+}

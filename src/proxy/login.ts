@@ -1,0 +1,275 @@
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+import { SignJWT } from 'jose';
+
+import type { StepUpResult } from '../challenge/step-up.js';
+import type { LoginRoute } from '../config/types.js';
+import { CounterPlan, type KeyParts } from '../decision/counter-plan.js';
+import { classifyStatus } from '../decision/outcome.js';
+import { writeDecisionLine, type LoginRecord } from '../log/decision-log.js';
+import { sanitizeLogValue } from '../log/sanitize.js';
+import { RequestRejection, decodeContentEncoding, readBody } from '../request/body.js';
+import { resolveClientAddress, parseAddress, type ClientAddress } from '../request/client-ip.js';
+import { parseLoginBody } from '../request/credentials.js';
+import { fingerprintRequest } from '../request/fingerprint.js';
+import { normalizeUsername } from '../request/username.js';
+import { evaluateRules } from '../rules/evaluate.js';
+import type { GatewayContext } from './context.js';
+import { forwardRequest, sendProblem } from './forward.js';
+import { upstreamRequestHeaders } from './headers.js';
+
+/** Header riskgate adds in `forward` challenge mode, and always strips from clients. */
+export const RISK_HEADER = 'riskgate-risk';
+
+/**
+ * Judge one login and carry out the decision: read the body, fingerprint the request, read
+ * its counters in one store round trip, evaluate the rules, then forward, challenge or
+ * block. After the app answers, one more round trip records the outcome, and one decision
+ * line is logged. Nothing is forwarded before a decision exists for it.
+ */
+export async function handleLogin(
+  context: GatewayContext,
+  route: LoginRoute,
+  request: IncomingMessage,
+  response: ServerResponse,
+  requestId: string,
+): Promise<void> {
+  const started = performance.now();
+  const now = context.clock();
+  const ruleSet = context.rules.current;
+  const config = context.config;
+  const peer = parseAddress(request.socket.remoteAddress ?? '');
+  const peerTrusted = peer !== undefined && context.trustedProxies.contains(peer);
+  const client = resolveClientAddress(request.socket.remoteAddress, forwardedFor(request), context.trustedProxies);
+
+  let body: Buffer;
+  let rawUsername: string | undefined;
+  try {
+    body = await readBody(request, config.bodyLimitBytes);
+    const decoded = decodeContentEncoding(body, request.headers['content-encoding'], config.bodyLimitBytes);
+    rawUsername = parseLoginBody(decoded, request.headers['content-type'], route).username;
+  } catch (error) {
+    if (!(error instanceof RequestRejection)) throw error;
+    logRejection(context, request, requestId, client, error.status, error.title);
+    sendProblem(response, error.status, error.title, error.detail, error.status === 413);
+    return;
+  }
+
+  const username = rawUsername === undefined ? undefined : normalizeUsername(rawUsername, config.username);
+  const pseudonym = username ? context.keys.pseudonymize(username) : undefined;
+  const deviceId = await context.deviceCookies.read(request.headers.cookie);
+  const print = fingerprintRequest(request, route, client, username, deviceId !== undefined);
+
+  let stepUp: StepUpResult | undefined;
+  const assertion = headerValue(request, config.challenge.header);
+  if (assertion !== undefined) {
+    stepUp = username && pseudonym
+      ? await context.stepUp.verify(assertion, username, pseudonym)
+      : { ok: false, reason: 'subject' };
+  }
+
+  const parts: KeyParts = {
+    ip: client.key,
+    ip_prefix: client.prefix,
+    username: username || undefined,
+    device: deviceId,
+    fingerprint: print.fingerprint,
+    route: route.id,
+  };
+  const plan = new CounterPlan(ruleSet.counters, parts, context.keys, config.store.keyPrefix);
+  const claims = stepUp?.ok
+    ? [{ key: `${config.store.keyPrefix}:jti:{${digest(stepUp.jti)}}`, ttlMs: Math.max(1000, stepUp.expiresAt - now + 10_000) }]
+    : [];
+
+  let reading;
+  try {
+    reading = await context.store.read(plan.readRequest(now, claims), route.onStoreError);
+  } catch {
+    logRejection(context, request, requestId, client, 503, 'risk store unavailable');
+    sendProblem(response, 503, 'risk store unavailable',
+      'the login cannot be checked right now because the risk store is unavailable; try again shortly',
+      false, {}, { 'retry-after': '5' });
+    return;
+  }
+  if (stepUp?.ok && reading.result.claimed[0] !== true) {
+    stepUp = { ok: false, reason: 'replay' };
+  }
+
+  const counts = plan.countsByName(reading.result.counts);
+  const counterValues = Object.fromEntries(Object.entries(counts).map(([name, value]) => [name, BigInt(value)]));
+  const evaluation = evaluateRules(ruleSet, print.signals, counterValues, config.mode);
+  const decision = evaluation.decision === 'challenge' && stepUp?.ok ? 'allow' : evaluation.decision;
+  const decisionMs = performance.now() - started;
+
+  const record: LoginRecord = {
+    requestId,
+    method: request.method ?? '',
+    path: pathOf(request.url),
+    routeId: route.id,
+    client,
+    geo: print.geo,
+    userAgent: request.headers['user-agent'] ?? '',
+    userAgentSignals: print.userAgent,
+    username,
+    pseudonym,
+    signals: print.signals,
+    counters: counts,
+    evaluation,
+    decision,
+    ruleSetVersion: ruleSet.version,
+    store: reading.source,
+    stepUp: stepUp ? (stepUp.ok ? { ok: true } : { ok: false, reason: stepUp.reason }) : undefined,
+    outcome: 'unknown',
+    decisionMs,
+  };
+
+  if (decision === 'block') {
+    sendBlock(context, response, evaluation.retryAfterMs);
+    record.outcome = 'failure';
+    record.statusCode = response.statusCode;
+  } else if (decision === 'challenge' && config.challenge.mode === 'step-up') {
+    await sendChallenge(context, response, pseudonym);
+    record.outcome = 'failure';
+    record.statusCode = 401;
+  } else {
+    await forwardLogin(context, route, request, response, body, record, { client, peerTrusted, deviceId });
+  }
+
+  // Only the app's own answer counts as a success or failure; a block or challenge that
+  // never reached the app counts as an attempt alone.
+  const forwarded = record.upstreamMs !== undefined;
+  const write = plan.writeRequest(now, forwarded ? record.outcome : 'unknown', pseudonym);
+  await context.store.write(write, reading.source);
+  writeDecisionLine(context.logger, record, config.log.username);
+}
+
+async function forwardLogin(
+  context: GatewayContext,
+  route: LoginRoute,
+  request: IncomingMessage,
+  response: ServerResponse,
+  body: Buffer,
+  record: LoginRecord,
+  origin: { client: ClientAddress; peerTrusted: boolean; deviceId: string | undefined },
+): Promise<void> {
+  const config = context.config;
+  const headers = upstreamRequestHeaders(request, {
+    client: origin.client,
+    peerTrusted: origin.peerTrusted,
+    requestId: record.requestId,
+    strip: new Set([config.challenge.header.toLowerCase(), RISK_HEADER]),
+  });
+  if (record.decision === 'challenge') {
+    headers[RISK_HEADER] = await signRiskHeader(context, record);
+  }
+
+  const result = await forwardRequest(context.upstream, request, response, {
+    headers,
+    body,
+    extraResponseHeaders: async (status) =>
+      classifyStatus(status, route.successStatus, route.failureStatus) === 'success'
+        ? ['Set-Cookie', await context.deviceCookies.issue(origin.deviceId)]
+        : [],
+  });
+
+  record.upstreamMs = result.upstreamMs;
+  record.statusCode = result.error && result.status === undefined ? response.statusCode : result.status;
+  if (result.error) {
+    record.outcome = 'unknown';
+    record.upstreamError = result.error.kind;
+    context.logger.error(
+      { upstream: context.upstream.url.origin, http: { request: { id: record.requestId } }, err: { message: result.error.message } },
+      `upstream ${result.error.kind === 'timeout' ? 'timed out' : 'request failed'}`,
+    );
+  } else if (result.status !== undefined) {
+    record.outcome = classifyStatus(result.status, route.successStatus, route.failureStatus);
+  }
+}
+
+function sendBlock(context: GatewayContext, response: ServerResponse, retryAfterMs: number | undefined): void {
+  // The body names no rule, so an attacker learns nothing about which threshold was hit.
+  const detail = 'this login was refused; try again later';
+  if (retryAfterMs !== undefined || context.config.block.status === 429) {
+    const seconds = Math.ceil((retryAfterMs ?? context.config.block.retryAfterMs) / 1000);
+    sendProblem(response, 429, 'too many login attempts', detail, false, {}, { 'retry-after': String(seconds) });
+    return;
+  }
+  sendProblem(response, 403, 'login refused', detail);
+}
+
+async function sendChallenge(context: GatewayContext, response: ServerResponse, pseudonym: string | undefined): Promise<void> {
+  const config = context.config.challenge;
+  const id = await context.stepUp.issueChallenge(pseudonym ?? '');
+  const separator = config.mfaUrl.includes('?') ? '&' : '?';
+  sendProblem(response, 401, 'step-up required',
+    `complete the step-up at mfa_url, then repeat the login with the assertion in the ${config.header} header`,
+    false,
+    {
+      challenge: {
+        id,
+        methods: ['totp'],
+        mfa_url: `${config.mfaUrl}${separator}challenge=${encodeURIComponent(id)}`,
+        header: config.header,
+        expires_in: Math.ceil(config.ttlMs / 1000),
+      },
+    },
+    { 'www-authenticate': `${config.header} realm="riskgate"` },
+  );
+}
+
+async function signRiskHeader(context: GatewayContext, record: LoginRecord): Promise<string> {
+  const now = Math.floor(context.clock() / 1000);
+  return new SignJWT({
+    decision: record.evaluation.decision,
+    score: record.evaluation.score,
+    rules: record.evaluation.fired,
+    request_id: record.requestId,
+  })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(record.pseudonym ?? '')
+    .setIssuer('riskgate')
+    .setIssuedAt(now)
+    .setExpirationTime(now + 60)
+    .sign(context.keys.riskHeader);
+}
+
+function logRejection(
+  context: GatewayContext,
+  request: IncomingMessage,
+  requestId: string,
+  client: ClientAddress,
+  status: number,
+  reason: string,
+): void {
+  context.logger.warn(
+    {
+      event: { kind: 'event', category: ['authentication'], action: 'login-rejected', outcome: 'failure' },
+      source: { ip: client.address },
+      http: { request: { id: requestId, method: request.method }, response: { status_code: status } },
+      url: { path: sanitizeLogValue(pathOf(request.url)).text },
+      riskgate: { rejection: reason },
+    },
+    'login rejected',
+  );
+}
+
+function forwardedFor(request: IncomingMessage): string | undefined {
+  const value = request.headers['x-forwarded-for'];
+  return Array.isArray(value) ? value.join(',') : value;
+}
+
+function headerValue(request: IncomingMessage, name: string): string | undefined {
+  const value = request.headers[name.toLowerCase()];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function pathOf(url: string | undefined): string {
+  const target = url ?? '/';
+  const end = target.indexOf('?');
+  return end === -1 ? target : target.slice(0, end);
+}
+
+function digest(value: string): string {
+  return createHash('sha256').update(value).digest('base64url').slice(0, 22);
+}

@@ -1,0 +1,108 @@
+import { randomUUID } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+import httpProxy from 'http-proxy';
+
+import { normalizePath } from '../request/path.js';
+import { resolveClientAddress } from '../request/client-ip.js';
+import type { GatewayContext } from './context.js';
+import { routeKey } from './context.js';
+import { forwardRequest, sendProblem } from './forward.js';
+import { upstreamRequestHeaders } from './headers.js';
+import { RISK_HEADER, handleLogin } from './login.js';
+
+/**
+ * Create the public HTTP server. Login routes are judged; everything else is streamed to
+ * the upstream untouched, and WebSocket upgrades are proxied with http-proxy.
+ */
+export function createGatewayServer(context: GatewayContext): http.Server {
+  const server = http.createServer({
+    // Node's strict parser rejects conflicting Content-Length and Transfer-Encoding,
+    // duplicated Content-Length and obsolete line folding; never turn it lenient.
+    insecureHTTPParser: false,
+    requestTimeout: 30_000,
+    headersTimeout: 15_000,
+    keepAliveTimeout: 5_000,
+  });
+  const methods = new Set([...context.routes.keys()].map((key) => key.split(' ')[0]));
+
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    handleRequest(context, methods, request, response).catch((error: unknown) => {
+      context.logger.error({ err: error }, 'request handling failed');
+      sendProblem(response, 500, 'internal error', 'the gateway failed to handle this request', true);
+    });
+  });
+
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    if (error.code !== 'ECONNRESET') {
+      context.logger.warn({ err: { code: error.code, message: error.message } }, 'malformed request rejected');
+    }
+    if (socket.writable) {
+      const body = JSON.stringify({ type: 'about:blank', title: http.STATUS_CODES[status], status,
+        detail: 'the request could not be parsed as strict HTTP/1.1' });
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/problem+json\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    } else {
+      socket.destroy();
+    }
+  });
+
+  const websocketProxy = httpProxy.createProxyServer({ target: context.upstream.url.origin, ws: true, xfwd: false });
+  websocketProxy.on('error', (error) => {
+    context.logger.warn({ err: { message: error.message } }, 'websocket proxying failed');
+  });
+  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const client = resolveClientAddress(request.socket.remoteAddress, request.headers['x-forwarded-for'] as string, context.trustedProxies);
+    request.headers['x-forwarded-for'] = client.address;
+    websocketProxy.ws(request, socket, head);
+  });
+
+  return server;
+}
+
+async function handleRequest(
+  context: GatewayContext,
+  loginMethods: Set<string>,
+  request: IncomingMessage,
+  response: ServerResponse,
+): Promise<void> {
+  const requestId = randomUUID();
+  const method = request.method ?? 'GET';
+  const reading = normalizePath(request.url ?? '/');
+
+  if ('invalid' in reading) {
+    // An app may route such a path to its login handler, so a login method cannot pass unjudged.
+    if (loginMethods.has(method)) {
+      sendProblem(response, 400, 'invalid request path', reading.invalid);
+      return;
+    }
+  } else {
+    const route = context.routes.get(routeKey(method, reading.path));
+    if (route) {
+      await handleLogin(context, route, request, response, requestId);
+      return;
+    }
+  }
+
+  const client = resolveClientAddress(request.socket.remoteAddress, joined(request.headers['x-forwarded-for']), context.trustedProxies);
+  const peerTrusted = client.trustedHops.length > 0;
+  const headers = upstreamRequestHeaders(request, {
+    client,
+    peerTrusted,
+    requestId,
+    strip: new Set([RISK_HEADER]),
+  });
+  const result = await forwardRequest(context.upstream, request, response, { headers });
+  if (result.error && result.error.kind !== 'reset') {
+    context.logger.error(
+      { upstream: context.upstream.url.origin, http: { request: { id: requestId } }, err: { message: result.error.message } },
+      'upstream request failed',
+    );
+  }
+}
+
+function joined(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(',') : value;
+}

@@ -1,0 +1,132 @@
+import ipaddr from 'ipaddr.js';
+
+type Address = ipaddr.IPv4 | ipaddr.IPv6;
+
+/** The client address as riskgate reads it, and the forms that counters are keyed by. */
+export interface ClientAddress {
+  /** Canonical text: dotted IPv4 (IPv4-mapped IPv6 unwrapped) or RFC 5952 IPv6. */
+  address: string;
+  version: 4 | 6;
+  /** Counter key for `ip`: the address for IPv4, its /64 network for IPv6. */
+  key: string;
+  /** Counter key for `ip_prefix`: the /24 for IPv4, the /48 for IPv6. */
+  prefix: string;
+  /** Private, loopback, link-local, carrier-grade NAT or otherwise non-public range. */
+  private: boolean;
+  /** The hops of X-Forwarded-For that riskgate trusted, nearest first. */
+  trustedHops: string[];
+}
+
+/** A parsed list of trusted proxy ranges. */
+export class TrustedProxies {
+  private readonly ranges: [Address, number][];
+
+  constructor(entries: readonly string[]) {
+    this.ranges = entries.map((entry) => {
+      if (entry.includes('/')) {
+        const [address, bits] = ipaddr.parseCIDR(entry);
+        return [unwrap(address), address.kind() === 'ipv6' && unwrap(address).kind() === 'ipv4' ? bits - 96 : bits];
+      }
+      const address = unwrap(ipaddr.parse(entry));
+      return [address, address.kind() === 'ipv4' ? 32 : 128];
+    });
+  }
+
+  get empty(): boolean {
+    return this.ranges.length === 0;
+  }
+
+  contains(address: Address): boolean {
+    return this.ranges.some(([range, bits]) => range.kind() === address.kind() && address.match(range, bits));
+  }
+}
+
+/**
+ * Resolve the client address: the socket peer, or, when the peer is a trusted proxy, the
+ * right-most X-Forwarded-For entry that is not itself a trusted proxy. An entry that is not
+ * a valid address stops the walk, and the hop that sent it is taken as the client, so
+ * values such as `unknown` never become the client address.
+ */
+export function resolveClientAddress(
+  peer: string | undefined,
+  forwardedFor: string | undefined,
+  trusted: TrustedProxies,
+): ClientAddress {
+  let client = parseAddress(peer ?? '') ?? ipaddr.parse('0.0.0.0');
+  const hops: string[] = [];
+
+  if (forwardedFor && !trusted.empty) {
+    const entries = forwardedFor.split(',');
+    for (let index = entries.length - 1; index >= 0 && trusted.contains(client); index -= 1) {
+      const entry = parseAddress(entries[index]);
+      if (!entry) break;
+      hops.push(client.toString());
+      client = entry;
+    }
+  }
+
+  return describe(client, hops);
+}
+
+/** Parse one address as it appears in a header or socket: trims, drops a port, unwraps IPv4-mapped IPv6. */
+export function parseAddress(text: string): Address | undefined {
+  let value = text.trim();
+  const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(value);
+  if (bracketed) {
+    value = bracketed[1];
+  } else if (/^\d{1,3}(\.\d{1,3}){3}:\d{1,5}$/.test(value)) {
+    value = value.slice(0, value.lastIndexOf(':'));
+  }
+
+  // ipaddr.isValid accepts shorthand IPv4 such as "127.1" or octal; only four-part
+  // decimal IPv4 and standard IPv6 text are addresses here.
+  if (ipaddr.IPv4.isValidFourPartDecimal(value)) {
+    return ipaddr.IPv4.parse(value);
+  }
+  if (value.includes(':') && ipaddr.IPv6.isValid(value) && !value.includes('%')) {
+    return unwrap(ipaddr.IPv6.parse(value));
+  }
+  return undefined;
+}
+
+function unwrap(address: Address): Address {
+  if (address.kind() === 'ipv6' && (address as ipaddr.IPv6).isIPv4MappedAddress()) {
+    return (address as ipaddr.IPv6).toIPv4Address();
+  }
+  return address;
+}
+
+function describe(address: Address, hops: string[]): ClientAddress {
+  const text = address.toString();
+  const isPrivate = address.range() !== 'unicast';
+
+  if (address.kind() === 'ipv4') {
+    const octets = (address as ipaddr.IPv4).octets;
+    return {
+      address: text,
+      version: 4,
+      key: text,
+      prefix: `${octets[0]}.${octets[1]}.${octets[2]}.0/24`,
+      private: isPrivate,
+      trustedHops: hops,
+    };
+  }
+
+  return {
+    address: text,
+    version: 6,
+    key: networkOf(address as ipaddr.IPv6, 64),
+    prefix: networkOf(address as ipaddr.IPv6, 48),
+    private: isPrivate,
+    trustedHops: hops,
+  };
+}
+
+function networkOf(address: ipaddr.IPv6, bits: number): string {
+  const parts = address.parts.slice();
+  for (let index = 0; index < 8; index += 1) {
+    const keep = Math.max(0, Math.min(16, bits - index * 16));
+    parts[index] = keep === 0 ? 0 : parts[index] & (0xffff << (16 - keep)) & 0xffff;
+  }
+  return `${new ipaddr.IPv6(parts).toString()}/${bits}`;
+}

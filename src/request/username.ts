@@ -1,0 +1,46 @@
+/**
+ * How a username read from a login body becomes the account key that counters and
+ * profiles are grouped by. The default folds the variants that most apps treat as one
+ * account; apps with case-sensitive usernames set `case: preserve`.
+ */
+export interface UsernameNormalization {
+  /** `fold` lower-cases with full Unicode case folding; `preserve` keeps case. */
+  case: 'fold' | 'preserve';
+  /** Remove leading and trailing white space (including tabs and Unicode spaces). */
+  trim: boolean;
+  /** Apply Unicode NFKC, so that full-width and compatibility forms match ASCII. */
+  nfkc: boolean;
+}
+
+export const DEFAULT_USERNAME_NORMALIZATION: UsernameNormalization = Object.freeze({
+  case: 'fold',
+  trim: true,
+  nfkc: true,
+});
+
+/** Longest normalised username kept; longer names are cut so keys and logs stay bounded. */
+export const MAX_USERNAME_LENGTH = 256;
+
+/** Normalise a username as the options say; the result is never longer than MAX_USERNAME_LENGTH. */
+export function normalizeUsername(
+  raw: string,
+  options: UsernameNormalization = DEFAULT_USERNAME_NORMALIZATION,
+): string {
+  let name = raw.length > MAX_USERNAME_LENGTH * 4 ? raw.slice(0, MAX_USERNAME_LENGTH * 4) : raw;
+
+  if (options.nfkc) {
+    name = name.normalize('NFKC');
+  }
+
+  if (options.trim) {
+    name = name.trim();
+  }
+
+  if (options.case === 'fold') {
+    // toLowerCase then toUpperCase then toLowerCase approximates full case folding
+    // (for example U+1E9E and "ß" meet at "ss" only through the upper-case form).
+    name = name.toLowerCase().toUpperCase().toLowerCase();
+  }
+
+  return name.length > MAX_USERNAME_LENGTH ? name.slice(0, MAX_USERNAME_LENGTH) : name;
+}

@@ -1,0 +1,92 @@
+import type { SignalValues } from '../signals/catalog.js';
+import type { CompiledRule, RuleSet } from './compile.js';
+import type { Decision } from './types.js';
+
+export interface RuleOutcome {
+  rule: CompiledRule;
+  fired: boolean;
+  /** Set when the condition failed at run time (for example a division by zero). */
+  error?: string;
+}
+
+export interface Evaluation {
+  decision: Decision;
+  /** What the decision would be with every monitor-mode rule enforced. */
+  wouldDecision: Decision;
+  score: number;
+  wouldScore: number;
+  /** Ids of the enforced rules that fired. */
+  fired: string[];
+  /** Ids of the monitor-mode rules that fired. */
+  monitored: string[];
+  /** Longest Retry-After among the rate rules behind a block, when one is behind it. */
+  retryAfterMs?: number;
+  outcomes: RuleOutcome[];
+}
+
+const SEVERITY: Record<Decision, number> = { allow: 0, challenge: 1, block: 2 };
+
+/**
+ * Evaluate every rule against one login's signals and counters, then map the result to a
+ * decision. Precedence: a fired `action: block` rule blocks; otherwise a fired
+ * `action: allow` rule allows; otherwise the higher of any fired `action: challenge` and
+ * the decision the total score reaches against the thresholds.
+ */
+export function evaluateRules(
+  ruleSet: RuleSet,
+  signals: SignalValues,
+  counters: Record<string, bigint>,
+  gatewayMode: 'enforce' | 'monitor' = 'enforce',
+): Evaluation {
+  const context = { ...signals, counters };
+  const outcomes: RuleOutcome[] = ruleSet.rules.map((rule) => {
+    try {
+      return { rule, fired: rule.evaluate(context) === true };
+    } catch (error) {
+      return { rule, fired: false, error: error instanceof Error ? error.message.split('\n')[0] : String(error) };
+    }
+  });
+
+  const enforced = outcomes.filter((outcome) => outcome.fired && outcome.rule.mode === 'enforce');
+  const all = outcomes.filter((outcome) => outcome.fired);
+  const live = decide(enforced, ruleSet);
+  const would = decide(all, ruleSet);
+
+  return {
+    decision: gatewayMode === 'monitor' ? 'allow' : live.decision,
+    wouldDecision: would.decision,
+    score: live.score,
+    wouldScore: would.score,
+    fired: enforced.map((outcome) => outcome.rule.id),
+    monitored: all.filter((outcome) => outcome.rule.mode === 'monitor').map((outcome) => outcome.rule.id),
+    retryAfterMs: gatewayMode === 'monitor' ? undefined : live.retryAfterMs,
+    outcomes,
+  };
+}
+
+function decide(
+  fired: RuleOutcome[],
+  ruleSet: RuleSet,
+): { decision: Decision; score: number; retryAfterMs?: number } {
+  const score = fired.reduce((total, outcome) => total + outcome.rule.score, 0);
+  const { challengeAt, blockAt } = ruleSet.thresholds;
+  const byScore: Decision = score >= blockAt ? 'block' : score >= challengeAt ? 'challenge' : 'allow';
+  const actions = fired.map((outcome) => outcome.rule.action).filter((action) => action !== undefined);
+
+  let decision: Decision;
+  if (actions.includes('block')) decision = 'block';
+  else if (actions.includes('allow')) decision = 'allow';
+  else decision = actions.includes('challenge') && SEVERITY[byScore] < 1 ? 'challenge' : byScore;
+
+  let retryAfterMs: number | undefined;
+  if (decision === 'block') {
+    // A block is a rate block (429) only when a rule with retry_after helped cause it.
+    for (const outcome of fired) {
+      const causes = outcome.rule.action === 'block' || (outcome.rule.action === undefined && outcome.rule.score > 0);
+      if (causes && outcome.rule.retryAfterMs !== undefined) {
+        retryAfterMs = Math.max(retryAfterMs ?? 0, outcome.rule.retryAfterMs);
+      }
+    }
+  }
+  return { decision, score, retryAfterMs };
+}

@@ -1,0 +1,101 @@
+import type { Logger } from 'pino';
+
+import type { StoreFailMode } from '../config/types.js';
+import { RiskgateError } from '../errors.js';
+import { MemoryStore } from './memory.js';
+import type { CounterStore, ReadRequest, ReadResult, WriteRequest } from './store.js';
+
+/** How long riskgate skips a failed store before trying it again. */
+const RETRY_AFTER_FAILURE_MS = 1000;
+
+export interface StoreReading {
+  result: ReadResult;
+  /** `redis`, `memory`, or `memory-fallback` while the primary store is out. */
+  source: string;
+}
+
+/**
+ * The primary store (Redis) with a per-process memory fallback. A failed or timed-out call
+ * starts an outage: one error line is logged, the store is skipped for a second at a time,
+ * and calls go to the fallback (fail-open routes) or are refused (fail-closed routes) until
+ * a call succeeds again, which logs one line that the outage ended.
+ */
+export class ResilientStore {
+  readonly fallback: MemoryStore;
+  private outageSince: number | undefined;
+  private skipUntil = 0;
+  private failedCalls = 0;
+
+  constructor(
+    readonly primary: CounterStore,
+    private readonly logger: Logger,
+    fallbackMaxEntries: number,
+  ) {
+    this.fallback = new MemoryStore({ maxEntries: fallbackMaxEntries });
+  }
+
+  get inOutage(): boolean {
+    return this.outageSince !== undefined;
+  }
+
+  /** Read from the primary store, or per `failMode` from the fallback or not at all (throws). */
+  async read(request: ReadRequest, failMode: StoreFailMode): Promise<StoreReading> {
+    if (this.primary.kind === 'memory') {
+      return { result: await this.primary.read(request), source: 'memory' };
+    }
+
+    if (Date.now() >= this.skipUntil) {
+      try {
+        const result = await this.primary.read(request);
+        this.recovered();
+        return { result, source: this.primary.kind };
+      } catch (error) {
+        this.failed(error);
+      }
+    }
+
+    if (failMode === 'closed') {
+      throw new RiskgateError('RG_ERR_STORE_UNAVAILABLE', 'the risk store is unavailable and this route fails closed');
+    }
+    return { result: await this.fallback.read(request), source: 'memory-fallback' };
+  }
+
+  /** Write to wherever the matching read went; a failed write is logged as part of the outage. */
+  async write(request: WriteRequest, source: string): Promise<void> {
+    if (source !== 'memory-fallback') {
+      try {
+        await this.primary.write(request);
+        if (this.primary.kind !== 'memory') this.recovered();
+        return;
+      } catch (error) {
+        this.failed(error);
+      }
+    }
+    await this.fallback.write(request);
+  }
+
+  async close(): Promise<void> {
+    await this.primary.close();
+    await this.fallback.close();
+  }
+
+  private failed(error: unknown): void {
+    this.failedCalls += 1;
+    this.skipUntil = Date.now() + RETRY_AFTER_FAILURE_MS;
+    if (this.outageSince === undefined) {
+      this.outageSince = Date.now();
+      const message = error instanceof Error ? error.message : String(error);
+      this.logger.error({ store: this.primary.kind, err: { message } }, 'store outage started');
+    }
+  }
+
+  private recovered(): void {
+    if (this.outageSince === undefined) return;
+    this.logger.warn(
+      { store: this.primary.kind, outage_ms: Date.now() - this.outageSince, failed_calls: this.failedCalls },
+      'store outage ended',
+    );
+    this.outageSince = undefined;
+    this.failedCalls = 0;
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * The contract both counter stores implement. A decision reads every counter it needs with
+ * one `read` (one Redis round trip), and the outcome writes every change with one `write`.
+ * Counters use weighted two-bucket sliding windows: a window of W milliseconds keeps the
+ * current bucket and the previous one, and the previous bucket counts in proportion to how
+ * much of it still overlaps the last W milliseconds. An attacker therefore cannot double the
+ * budget by sending at the end of one window and the start of the next.
+ */
+export interface CounterRead {
+  key: string;
+  kind: 'count' | 'distinct';
+  windowMs: number;
+}
+
+export interface ClaimRequest {
+  /** Store key of a single-use value, such as a step-up token's `jti`. */
+  key: string;
+  ttlMs: number;
+}
+
+export interface ReadRequest {
+  now: number;
+  counters: readonly CounterRead[];
+  claims: readonly ClaimRequest[];
+}
+
+export interface ReadResult {
+  /** Sliding-window value of each counter, in request order. */
+  counts: number[];
+  /** True for each claim this request made first; false when the value was already used. */
+  claimed: boolean[];
+}
+
+export interface WriteRequest {
+  now: number;
+  increments: readonly { key: string; windowMs: number }[];
+  distinct: readonly { key: string; member: string; windowMs: number }[];
+  /** Counters to clear in both buckets, such as an account's failure streak after a success. */
+  resets: readonly { key: string; windowMs: number }[];
+}
+
+export interface CounterStore {
+  readonly kind: 'memory' | 'redis';
+  read(request: ReadRequest): Promise<ReadResult>;
+  write(request: WriteRequest): Promise<void>;
+  /** Delete every key that starts with one of the given counter keys (for erasure). */
+  erase(keys: readonly string[]): Promise<number>;
+  /** Round trips made so far; the memory store counts calls, so tests can compare both. */
+  readonly roundTrips: number;
+  close(): Promise<void>;
+}
+
+/** Bucket index of `now` for a window. */
+export function bucketOf(now: number, windowMs: number): number {
+  return Math.floor(now / windowMs);
+}
+
+/** Fraction of the current bucket that has elapsed, from 0 up to (not including) 1. */
+export function elapsedFraction(now: number, windowMs: number): number {
+  return (now % windowMs) / windowMs;
+}
+
+/** Weighted two-bucket count: all of the current bucket plus the still-overlapping share of the previous. */
+export function slidingCount(current: number, previous: number, fraction: number): number {
+  return Math.round(current + previous * (1 - fraction));
+}
+
+/**
+ * Weighted distinct count from the size of the current bucket and of the union of both.
+ * Members seen only in the previous bucket count by its overlap, so one username seen in
+ * both buckets counts once.
+ */
+export function slidingDistinct(current: number, union: number, fraction: number): number {
+  const previousOnly = Math.max(0, union - current);
+  return Math.round(current + previousOnly * (1 - fraction));
+}

@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
 
 import { normalizePath } from '../request/path.js';
-import { resolveClientAddress } from '../request/client-ip.js';
+import { parseAddress, resolveClientAddress } from '../request/client-ip.js';
 import type { GatewayContext } from './context.js';
 import { routeKey } from './context.js';
 import { forwardRequest, sendProblem } from './forward.js';
@@ -87,7 +87,8 @@ async function handleRequest(
   }
 
   const client = resolveClientAddress(request.socket.remoteAddress, joined(request.headers['x-forwarded-for']), context.trustedProxies);
-  const peerTrusted = client.trustedHops.length > 0;
+  const peer = parseAddress(request.socket.remoteAddress ?? '');
+  const peerTrusted = peer !== undefined && context.trustedProxies.contains(peer);
   const headers = upstreamRequestHeaders(request, {
     client,
     peerTrusted,

@@ -32,7 +32,14 @@ class DistinctEntry {
   ) {}
 }
 
-type Entry = CountEntry | DistinctEntry | number;
+class ValueEntry {
+  constructor(
+    public value: string,
+    public expiresAt: number,
+  ) {}
+}
+
+type Entry = CountEntry | DistinctEntry | ValueEntry | number;
 
 /**
  * Counters in this process's memory, bounded by `maxEntries`: when full, the least recently
@@ -87,7 +94,20 @@ export class MemoryStore implements CounterStore {
       return true;
     });
 
-    return { counts, claimed };
+    const values = (request.lookups ?? []).map((key) => {
+      const entry = this.entries.get(key);
+      return entry instanceof ValueEntry && entry.expiresAt > request.now ? entry.value : null;
+    });
+
+    return { counts, claimed, values };
+  }
+
+  async setValue(key: string, value: string, ttlMs: number): Promise<void> {
+    this.put(key, new ValueEntry(value, Date.now() + ttlMs));
+  }
+
+  async deleteValue(key: string): Promise<void> {
+    this.entries.delete(key);
   }
 
   async write(request: WriteRequest): Promise<void> {

@@ -90,6 +90,9 @@ export class RedisStore implements CounterStore {
     for (const claim of request.claims) {
       pipeline.set(claim.key, '1', 'PX', claim.ttlMs, 'NX');
     }
+    for (const key of request.lookups ?? []) {
+      pipeline.get(key);
+    }
 
     const replies = await this.execute(pipeline);
     let index = 0;
@@ -104,8 +107,17 @@ export class RedisStore implements CounterStore {
       return slidingDistinct(current, union, fraction);
     });
     const claimed = request.claims.map(() => replies[index++] === 'OK');
+    const values = (request.lookups ?? []).map(() => (replies[index++] as string | null) ?? null);
 
-    return { counts, claimed };
+    return { counts, claimed, values };
+  }
+
+  async setValue(key: string, value: string, ttlMs: number): Promise<void> {
+    await this.client.set(key, value, 'PX', ttlMs);
+  }
+
+  async deleteValue(key: string): Promise<void> {
+    await this.client.del(key);
   }
 
   async write(request: WriteRequest): Promise<void> {

@@ -22,6 +22,8 @@ export interface ReadRequest {
   now: number;
   counters: readonly CounterRead[];
   claims: readonly ClaimRequest[];
+  /** Plain values to fetch in the same round trip, such as manual block entries. */
+  lookups?: readonly string[];
 }
 
 export interface ReadResult {
@@ -29,6 +31,8 @@ export interface ReadResult {
   counts: number[];
   /** True for each claim this request made first; false when the value was already used. */
   claimed: boolean[];
+  /** Value of each lookup key, or null when absent, in request order. */
+  values: (string | null)[];
 }
 
 export interface WriteRequest {
@@ -43,6 +47,9 @@ export interface CounterStore {
   readonly kind: 'memory' | 'redis';
   read(request: ReadRequest): Promise<ReadResult>;
   write(request: WriteRequest): Promise<void>;
+  /** Store a plain value with an expiry (for example a manual block entry). */
+  setValue(key: string, value: string, ttlMs: number): Promise<void>;
+  deleteValue(key: string): Promise<void>;
   /** Delete every key that starts with one of the given counter keys (for erasure). */
   erase(keys: readonly string[]): Promise<number>;
   /** Round trips made so far; the memory store counts calls, so tests can compare both. */

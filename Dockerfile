@@ -19,6 +19,10 @@ COPY rules ./rules
 COPY riskgate.example.yaml ./riskgate.yaml
 USER node
 ENV RISKGATE_LISTEN=0.0.0.0:8080
+# Kubernetes probes and Prometheus reach a pod on its own address, not its loopback, so the
+# admin listener (health, metrics; the admin API only with a token) binds every interface
+# inside the container. Publish port 9090 only to the operators' network.
+ENV RISKGATE_ADMIN_LISTEN=0.0.0.0:9090
 EXPOSE 8080 9090
 HEALTHCHECK --interval=10s --timeout=2s --retries=3 \
   CMD node -e "require('http').get('http://127.0.0.1:9090/healthz',r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"

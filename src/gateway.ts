@@ -4,12 +4,18 @@ import type http from 'node:http';
 import type { CryptoKey, KeyObject } from 'jose';
 import type { Logger } from 'pino';
 
+import { ManualMatcher } from './admin/manual-match.js';
+import { startAdminServer, type AdminServer } from './admin/server.js';
 import { StepUpVerifier } from './challenge/step-up.js';
+import { usesRedis } from './config/account-risk.js';
 import type { GatewayConfig } from './config/types.js';
 import { GatewayKeys } from './crypto/keys.js';
 import { RuleSetHolder, createDeviceCookies, routeKey, type GatewayContext } from './proxy/context.js';
 import { createUpstream } from './proxy/forward.js';
+import { GatewayMetrics } from './metrics/gateway-metrics.js';
 import { createGatewayServer } from './proxy/server.js';
+import { GeoResolver } from './geo/resolver.js';
+import { AccountRisk } from './profile/account-risk.js';
 import { TrustedProxies } from './request/client-ip.js';
 import { normalizePath } from './request/path.js';
 import { loadRuleSet, type RuleSet } from './rules/compile.js';
@@ -31,22 +37,39 @@ export interface RunningGateway {
   url: string;
   server: http.Server;
   context: GatewayContext;
+  /** The operator listener (health, metrics, admin API). */
+  admin: AdminServer;
   close(): Promise<void>;
 }
 
 /** Open the counter store the config names. */
 export function openStore(config: GatewayConfig): CounterStore {
-  if (config.store.url === 'memory') {
-    return new MemoryStore({ maxEntries: config.store.memoryMaxEntries });
+  const store = config.store;
+  if (!usesRedis(store)) {
+    return new MemoryStore({ maxEntries: store.memoryMaxEntries });
   }
-  return new RedisStore({ url: config.store.url, timeoutMs: config.store.timeoutMs });
+  return new RedisStore({
+    // With Cluster or Sentinel nodes and no URL, the URL only stands for plain redis:// without credentials.
+    url: store.url === 'memory' ? 'redis://localhost' : store.url,
+    timeoutMs: store.timeoutMs,
+    cluster: store.cluster,
+    sentinels: store.sentinels,
+    sentinelName: store.sentinelName,
+    tls: store.tls,
+  });
 }
+
+/** Values per feature in the global frequency tables behind `account.risk`. */
+const GLOBAL_FREQUENCY_VALUES = 512;
+
+/** How often each process merges its login frequency counts into the store. */
+const FREQUENCY_SYNC_MS = 60_000;
 
 /** Build the gateway's context from a validated config. */
 export async function createContext(config: GatewayConfig, options: StartOptions): Promise<GatewayContext> {
   const clock = options.clock ?? Date.now;
   const keys = new GatewayKeys(config.secret);
-  const ruleSet = options.ruleSet ?? loadRuleSet(config.rulePaths);
+  const ruleSet = options.ruleSet ?? loadRuleSet(config.rulePaths, { ipLists: config.ipLists });
   const routes = new Map(
     config.loginRoutes.map((route) => {
       const reading = normalizePath(route.path);
@@ -55,11 +78,16 @@ export async function createContext(config: GatewayConfig, options: StartOptions
     }),
   );
 
+  const rules = new RuleSetHolder(ruleSet);
+  const store = new ResilientStore(openStore(config), options.logger, config.store.memoryMaxEntries);
+  const metrics = new GatewayMetrics({ storeInOutage: () => store.inOutage, ruleCount: () => rules.current.rules.length });
+  store.observer = metrics;
+
   return {
     config,
     logger: options.logger,
-    rules: new RuleSetHolder(ruleSet),
-    store: new ResilientStore(openStore(config), options.logger, config.store.memoryMaxEntries),
+    rules,
+    store,
     keys,
     trustedProxies: new TrustedProxies(config.trustedProxies),
     stepUp: await StepUpVerifier.create(config.challenge, keys.challenge, { key: options.stepUpKey, clock }),
@@ -67,6 +95,10 @@ export async function createContext(config: GatewayConfig, options: StartOptions
     upstream: createUpstream(config.upstream, config.upstreamTimeouts.connectMs, config.upstreamTimeouts.responseMs),
     routes,
     clock,
+    metrics,
+    manual: new ManualMatcher(store, config.store.keyPrefix, options.logger),
+    geo: GeoResolver.open({ cityFile: config.geo.maxmindCity, asnFile: config.geo.maxmindAsn }),
+    accountRisk: new AccountRisk({ ...config.profile, globalMaxValues: GLOBAL_FREQUENCY_VALUES, syncIntervalMs: FREQUENCY_SYNC_MS }, keys),
   };
 }
 
@@ -74,6 +106,16 @@ export async function createContext(config: GatewayConfig, options: StartOptions
 export async function startGateway(config: GatewayConfig, options: StartOptions): Promise<RunningGateway> {
   const context = await createContext(config, options);
   const server = createGatewayServer(context);
+
+  // Without this wait, the logins that arrive while Redis is still connecting would each
+  // count as a store failure and be judged by the memory fallback for a second.
+  const primary = context.store.primary;
+  if (primary instanceof RedisStore && !(await primary.waitUntilReady(Math.max(1000, config.store.timeoutMs * 4)))) {
+    options.logger.warn(
+      { store: primary.kind },
+      'Redis is not reachable at start; logins are judged as during a store outage until it is',
+    );
+  }
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -83,19 +125,45 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     });
   });
 
+  let admin: AdminServer;
+  try {
+    admin = await startAdminServer(context);
+  } catch (error) {
+    server.close();
+    await context.store.close();
+    const { host: adminHost, port: adminPort } = config.admin.listen;
+    throw new Error(`the admin listener could not listen on ${adminHost}:${adminPort}: ${(error as Error).message}; ` +
+      'set admin.listen or RISKGATE_ADMIN_LISTEN to a free address');
+  }
+
+  context.accountRisk.startSync(context.store, config.store.keyPrefix, options.logger, context.clock);
+
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     url: `http://${host}:${address.port}`,
     server,
     context,
+    admin,
     close: async () => {
+      // /readyz answers 503 from here on, so load balancers drain this instance.
+      admin.readiness.markStopping();
       await new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        // A keep-alive connection turns idle once its last response is sent; closing idle
+        // ones every 100 ms ends them then instead of at the keep-alive timeout.
+        const sweep = setInterval(() => server.closeIdleConnections(), 100);
+        server.close(() => {
+          clearInterval(sweep);
+          resolve();
+        });
         server.closeIdleConnections();
       });
+      // Logins still write their outcome and decision line after the response is sent.
+      await context.metrics.whenIdle();
       context.upstream.agent.destroy();
+      context.accountRisk.stopSync();
       await context.store.close();
+      await admin.close();
     },
   };
 }

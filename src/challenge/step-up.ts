@@ -15,6 +15,7 @@ import {
 } from 'jose';
 
 import type { StepUpConfig } from '../config/types.js';
+import type { Decision } from '../rules/types.js';
 
 /** Why a step-up assertion was rejected; logged as `riskgate.step_up.reason`. */
 export type StepUpFailure =
@@ -36,6 +37,22 @@ export type StepUpResult =
   | { ok: false; reason: StepUpFailure };
 
 type VerificationKey = CryptoKey | KeyObject | JWTVerifyGetKey;
+
+/**
+ * Combine the rules' decision with a step-up result. A valid assertion turns a challenge
+ * into an allow. In step-up mode a rejected one turns an allow into a challenge, because a
+ * client that presents a forged, replayed or foreign assertion must never reach the app on
+ * the strength of a login that merely looked harmless.
+ */
+export function applyStepUp(
+  decision: Decision,
+  stepUp: StepUpResult | undefined,
+  mode: StepUpConfig['mode'],
+): Decision {
+  if (stepUp === undefined) return decision;
+  if (stepUp.ok) return decision === 'challenge' ? 'allow' : decision;
+  return decision === 'allow' && mode === 'step-up' ? 'challenge' : decision;
+}
 
 // Header parameters that carry or point at a key. A verifier must only use its own
 // configured keys, so any token that brings its own is rejected outright.

@@ -23,6 +23,8 @@ Environment (as for start; the upstream is always the demo app):
   REDIS_URL                 use Redis instead of the memory store
   RISKGATE_TRUSTED_PROXIES  comma-separated CIDRs of trusted proxies
   RISKGATE_SECRET           secret to use (default: a random one per run)
+  RISKGATE_ADMIN_LISTEN     host:port of the health, metrics and admin listener (default 127.0.0.1:9090)
+  RISKGATE_ADMIN_TOKEN      bearer token of the admin API, at least 32 characters (default: API off)
 `;
 
 const ISSUER = 'riskgate-demo-mfa';
@@ -64,6 +66,7 @@ export async function runDemo(): Promise<void> {
       service: { name: 'riskgate', version: VERSION },
       riskgate: { rule_set: gateway.context.rules.current.version, store: gateway.context.store.primary.kind },
       url: { full: gateway.url },
+      admin: { url: gateway.admin.url, api: config.admin.token !== undefined },
       upstream: config.upstream.origin,
     },
     'riskgate demo started',

@@ -16,6 +16,10 @@ Commands:
   demo      run the gateway in front of the bundled demo login app
   check     validate the config and rule files without starting
   test      run the test cases in rule files
+  explain   show how each rule scores one login event
+  replay    re-score recorded logins under the current rules and report changes
+  export    print what the store holds about one account, as JSON
+  forget    erase what the store holds about one account
 
 Run riskgate <command> --help for a command's options. Version ${VERSION}.
 `;
@@ -53,6 +57,7 @@ async function main(argv: string[]): Promise<number | undefined> {
         config: { type: 'string', short: 'c' },
         rules: { type: 'string', multiple: false },
         json: { type: 'boolean' },
+        strict: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -70,9 +75,13 @@ async function main(argv: string[]): Promise<number | undefined> {
 }
 
 async function loadExtraCommand(name: string): Promise<Command | undefined> {
-  if (name === 'check' || name === 'test') {
+  if (name === 'check' || name === 'test' || name === 'explain' || name === 'replay') {
     const module = await import('./tuning.js');
     return module.TUNING_COMMANDS[name];
+  }
+  if (name === 'forget' || name === 'export') {
+    const module = await import('./privacy.js');
+    return module.PRIVACY_COMMANDS[name];
   }
   return undefined;
 }

@@ -21,6 +21,8 @@ Environment:
   RISKGATE_TRUSTED_PROXIES  comma-separated CIDRs of trusted proxies (overrides trusted_proxies)
   REDIS_URL                 redis:// or rediss:// URL; selects the Redis store (overrides store.url)
   RISKGATE_LOG_LEVEL        log level (overrides log.level)
+  RISKGATE_ADMIN_LISTEN     host:port of the health, metrics and admin listener (overrides admin.listen)
+  RISKGATE_ADMIN_TOKEN      bearer token of the admin API, at least 32 characters (overrides admin.token)
 `;
 
 /** Run `riskgate start`; resolves once the gateway listens. */
@@ -36,6 +38,7 @@ export async function runStart(configPath: string | undefined): Promise<void> {
       service: { name: 'riskgate', version: VERSION },
       riskgate: { rule_set: ruleSet.version, rules: ruleSet.rules.length, store: gateway.context.store.primary.kind },
       url: { full: gateway.url },
+      admin: { url: gateway.admin.url, api: config.admin.token !== undefined },
       upstream: config.upstream.origin,
       config: config.source,
     },

@@ -1,101 +1,145 @@
 import { resolve } from 'node:path';
 
-import { loadConfigFile } from '../config/load.js';
-import { RiskgateError, formatProblem, type SourceProblem } from '../errors.js';
-import { compileRuleSource, type RuleSet } from '../rules/compile.js';
-import { readRuleSource } from '../rules/load.js';
+import { formatProblem, type SourceProblem } from '../errors.js';
+import type { RuleSet } from '../rules/compile.js';
+import { findUnreachableRules } from '../rules/reachability.js';
 import { runRuleTests } from '../rules/run-tests.js';
+import { EXPLAIN_HELP, runExplain } from './explain.js';
+import {
+  STDIO,
+  compileRules,
+  configFileOf,
+  displayPath,
+  readConfig,
+  resolveRulePaths,
+  type ConfigReading,
+  type Output,
+  type Values,
+} from './rule-paths.js';
 
-const CHECK_HELP = `Usage: riskgate check [--config FILE]
+const CHECK_HELP = `Usage: riskgate check [--config FILE | --rules PATH] [--strict]
 
-Validate the config and every rule file it names without starting anything. Each problem
-is printed as file:line:column: message. Exit status 0 when valid, 1 otherwise.
+Validate the config and every rule file it names without starting anything: YAML syntax,
+the config and rule schemas, CEL syntax and types, unknown signals and counters, duplicate
+rule ids and counter names, and thresholds out of order. These are errors, and start
+rejects the same files. Rules that can never change a decision and counters no rule reads
+are warnings. Each finding is one line, file:line:column: message.
+
+Exit status 0 when there are no errors, 1 otherwise.
 
 Options:
   --config FILE   config file (default: $RISKGATE_CONFIG, else ./riskgate.yaml)
+  --rules PATH    check only this rule file or directory, without a config
+  --strict        treat warnings as errors
 `;
 
 const TEST_HELP = `Usage: riskgate test [PATH ...] [--config FILE]
 
 Run the tests: cases of rule files. PATHs are rule files or directories (default: the
-config's rules, or ./rules). Prints one line per case; exit status 1 on any failure.
+config's rules when --config, $RISKGATE_CONFIG or ./riskgate.yaml names one, else ./rules).
+Prints one line per case, and for a failing case what differed: the decision, and each
+rule that fired unexpectedly or failed to fire with the values its condition read.
+
+Exit status 0 when every case passes, 1 otherwise.
 `;
 
-// check and test only validate; RISKGATE_SECRET is needed to run, not to read the files.
-const PLACEHOLDER_SECRET = 'riskgate-check-placeholder-secret-000000';
+const REPLAY_HELP = `Usage: riskgate replay FILE ... [--rules PATH] [--config FILE] [--json]
 
-type Values = Record<string, string | boolean | undefined>;
+Re-score recorded logins offline under the current rule set (or the one --rules names),
+recomputing every counter in event-time order, and report how many decisions change.
+FILEs are riskgate decision logs (NDJSON) or CSV files of login events; names ending in
+.gz are decompressed. CSV columns: timestamp, ip, username, user_agent, outcome, and
+optionally decision, label, route, fingerprint, device and signal columns such as
+ua.automation or geo.country.
 
-/** Compile rule files, printing every problem; returns the rule set or undefined. */
-function compileOrReport(paths: readonly string[], extra: SourceProblem[] = []): RuleSet | undefined {
-  const { ruleSet, problems } = compileRuleSource(readRuleSource(paths));
-  const all = [...extra, ...problems];
-  for (const problem of all) {
-    process.stdout.write(`${formatProblem(problem)}\n`);
-  }
+Options:
+  --rules PATH    rule file or directory to replay under (default: the config's rules)
+  --config FILE   config for mode, challenge mode, username rules and routes
+                  (default: $RISKGATE_CONFIG, else ./riskgate.yaml when it exists)
+  --json          print the summary as JSON
+
+Exit status 0 when the replay ran, 1 when the rules or an input file are invalid.
+`;
+
+/** Compile rule files; prints every problem and returns the rule set, or undefined. */
+function compileOrReport(reading: ConfigReading, io: Output): RuleSet | undefined {
+  const { ruleSet, problems } = compileRules(reading.rulePaths, reading.config);
+  const all = [...reading.problems, ...problems];
+  for (const problem of all) io.out(`${showProblem(problem)}\n`);
   return all.length === 0 ? ruleSet : undefined;
 }
 
-function configRulePaths(values: Values): { paths: string[]; problems: SourceProblem[] } {
-  const file = resolve((values.config as string | undefined) ?? process.env.RISKGATE_CONFIG ?? 'riskgate.yaml');
-  try {
-    const config = loadConfigFile(file, { secret: process.env.RISKGATE_SECRET ?? PLACEHOLDER_SECRET });
-    return { paths: [...config.rulePaths], problems: [] };
-  } catch (error) {
-    if (error instanceof RiskgateError && error.problems.length > 0) {
-      return { paths: [], problems: [...error.problems] };
-    }
-    if (error instanceof RiskgateError) {
-      return { paths: [], problems: [{ file, line: 1, column: 1, message: error.message }] };
-    }
-    throw error;
-  }
-}
+/** Run `riskgate check`. */
+export async function runCheck(values: Values, _positionals: string[] = [], io: Output = STDIO): Promise<number> {
+  const rulesOnly = typeof values.rules === 'string';
+  const reading: ConfigReading = rulesOnly
+    ? { file: '', rulePaths: [resolve(values.rules as string)], problems: [] }
+    : readConfig(configFileOf(values).file);
 
-async function runCheck(values: Values): Promise<number> {
-  const { paths, problems } = configRulePaths(values);
-  if (paths.length === 0) {
-    for (const problem of problems) process.stdout.write(`${formatProblem(problem)}\n`);
-    process.stdout.write(`${problems.length} problem(s) found\n`);
+  const compiled = reading.rulePaths.length > 0 ? compileRules(reading.rulePaths, reading.config) : undefined;
+  const source = compiled?.source;
+  const errors = sortProblems([...reading.problems, ...(compiled?.problems ?? [])]);
+  const warnings = compiled?.ruleSet && source ? sortProblems(findUnreachableRules(compiled.ruleSet, source)) : [];
+
+  for (const problem of errors) io.out(`${showProblem(problem)}\n`);
+  for (const warning of warnings) io.out(`${showProblem({ ...warning, message: `warning: ${warning.message}` })}\n`);
+
+  const failing = errors.length + (values.strict === true ? warnings.length : 0);
+  const counted = `${errors.length} error(s), ${warnings.length} warning(s)`;
+  if (failing > 0 || !compiled?.ruleSet) {
+    const scope = source ? ` in ${source.files.length} file(s)` : '';
+    io.out(`invalid: ${counted}${scope}${values.strict === true && warnings.length > 0 ? ' (--strict)' : ''}\n`);
     return 1;
   }
-  const { ruleSet, problems: ruleProblems } = compileRuleSource(readRuleSource(paths));
-  const all = [...problems, ...ruleProblems];
-  for (const problem of all) process.stdout.write(`${formatProblem(problem)}\n`);
-  if (!ruleSet || all.length > 0) {
-    process.stdout.write(`${all.length} problem(s) found\n`);
-    return 1;
-  }
-  process.stdout.write(
-    `ok: config valid; ${ruleSet.rules.length} rules, ${ruleSet.counters.length} counters in ` +
-      `${ruleSet.files.length} files (rule set ${ruleSet.version})\n`,
+
+  const ruleSet = compiled.ruleSet;
+  const subject = rulesOnly ? 'rules valid' : 'config valid';
+  io.out(
+    `ok: ${subject}; ${ruleSet.rules.length} rules, ${ruleSet.counters.length} counters in ` +
+      `${ruleSet.files.length} files (rule set ${ruleSet.version}); ${warnings.length} warning(s)\n`,
   );
   return 0;
 }
 
-async function runTest(values: Values, positionals: string[]): Promise<number> {
-  const paths = positionals.length > 0
-    ? positionals.map((path) => resolve(path))
-    : values.config || process.env.RISKGATE_CONFIG
-      ? configRulePaths(values).paths
-      : [resolve('rules')];
-  const ruleSet = compileOrReport(paths);
+/** Run `riskgate test`. */
+export async function runTest(values: Values, positionals: string[] = [], io: Output = STDIO): Promise<number> {
+  const reading = resolveRulePaths(values, positionals);
+  const ruleSet = compileOrReport(reading, io);
   if (!ruleSet) {
-    process.stdout.write('rule files are invalid; fix the problems above first\n');
+    io.out('rule files are invalid; fix the problems above first\n');
     return 1;
   }
 
   const results = runRuleTests(ruleSet);
   for (const result of results) {
-    process.stdout.write(`${result.passed ? 'ok  ' : 'FAIL'} ${result.name} (${result.file}:${result.line})\n`);
-    for (const difference of result.differences) process.stdout.write(`       ${difference}\n`);
+    io.out(`${result.passed ? 'ok  ' : 'FAIL'} ${result.name}  (${displayPath(result.file)}:${result.line})\n`);
+    for (const difference of result.differences) io.out(`       ${difference}\n`);
   }
   const failed = results.filter((result) => !result.passed).length;
-  process.stdout.write(`${results.length - failed} passed, ${failed} failed\n`);
+  io.out(`${results.length - failed} passed, ${failed} failed\n`);
   return failed > 0 ? 1 : 0;
+}
+
+async function runReplayCommand(values: Values, positionals: string[] = [], io: Output = STDIO): Promise<number> {
+  // Loaded on demand: replay reads the GeoIP database, which check and test never need.
+  const module = await import('./replay.js');
+  return module.runReplay(values, positionals, io);
+}
+
+/** Order problems by file, then position; the config file's problems stay first. */
+function sortProblems(problems: SourceProblem[]): SourceProblem[] {
+  const files = [...new Set(problems.map((problem) => problem.file))];
+  return [...problems].sort((a, b) =>
+    files.indexOf(a.file) - files.indexOf(b.file) || a.line - b.line || a.column - b.column);
+}
+
+function showProblem(problem: SourceProblem): string {
+  return formatProblem({ ...problem, file: displayPath(problem.file) });
 }
 
 export const TUNING_COMMANDS = {
   check: { help: CHECK_HELP, run: runCheck },
   test: { help: TEST_HELP, run: runTest },
+  explain: { help: EXPLAIN_HELP, run: runExplain },
+  replay: { help: REPLAY_HELP, run: runReplayCommand },
 };

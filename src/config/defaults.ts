@@ -33,7 +33,13 @@ export const CONFIG_DEFAULTS = {
   device_cookie: { name: 'rg_device', max_age: '180d', secure: true },
   upstream_timeouts: { connect: '5s', response: '30s' },
   log: { level: 'info', username: 'pseudonymise', destination: 'stdout' },
+  profile: { retention: '90d', max_values_per_feature: 16, max_speed_kmh: 1000 },
+  // The admin API stays off until a token is set (admin.token or RISKGATE_ADMIN_TOKEN).
+  admin: { listen: '127.0.0.1:9090' },
 } as const;
+
+/** Shortest admin token accepted, as for RISKGATE_SECRET. */
+export const MIN_ADMIN_TOKEN_LENGTH = 32;
 
 /** Shortest RISKGATE_SECRET accepted: 32 characters, about 190 bits as random base64. */
 export const MIN_SECRET_LENGTH = 32;

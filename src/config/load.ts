@@ -5,6 +5,8 @@ import { Ajv, type ErrorObject } from 'ajv';
 import ipaddr from 'ipaddr.js';
 
 import { RiskgateError, throwProblems, type SourceProblem } from '../errors.js';
+import { checkAccountRiskValues, resolveAccountRiskConfig, resolveStoreTopology } from './account-risk.js';
+import { applyAdminEnvironment, checkAdminValues, resolveAdminConfig } from './admin.js';
 import { CONFIG_DEFAULTS, MIN_SECRET_LENGTH } from './defaults.js';
 import { parseDurationMs } from './duration.js';
 import { CONFIG_SCHEMA } from './schema.js';
@@ -15,6 +17,15 @@ type RawConfig = Record<string, any>;
 
 const ajv = new Ajv({ allErrors: true, strict: true });
 const validateSchema = ajv.compile(CONFIG_SCHEMA);
+
+/** Environment variables that override a config key, and the key they override. */
+const ENV_OVERRIDES: readonly (readonly [string, string])[] = [
+  ['RISKGATE_LISTEN', 'listen'],
+  ['RISKGATE_UPSTREAM', 'upstream'],
+  ['REDIS_URL', 'store.url'],
+  ['RISKGATE_LOG_LEVEL', 'log.level'],
+  ['RISKGATE_TRUSTED_PROXIES', 'trusted_proxies'],
+];
 
 export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
@@ -71,7 +82,10 @@ function buildConfig(
   }
 
   const merged = applyEnvironment(raw, env);
-  problems.push(...checkValues(merged, source));
+  problems.push(...checkEnvironment(merged, source, env));
+  problems.push(...checkValues(merged, source, env));
+  problems.push(...checkAdminValues(merged, source));
+  problems.push(...checkAccountRiskValues(merged, source));
   if (problems.length > 0) {
     throwProblems('RG_ERR_CONFIG_INVALID', problems);
   }
@@ -96,6 +110,7 @@ function applyEnvironment(raw: RawConfig, env: NodeJS.ProcessEnv): RawConfig {
   if (env.RISKGATE_UPSTREAM) merged.upstream = env.RISKGATE_UPSTREAM;
   if (env.REDIS_URL) merged.store.url = env.REDIS_URL;
   if (env.RISKGATE_LOG_LEVEL) merged.log.level = env.RISKGATE_LOG_LEVEL;
+  applyAdminEnvironment(merged, env);
   if (env.RISKGATE_TRUSTED_PROXIES !== undefined) {
     merged.trusted_proxies = env.RISKGATE_TRUSTED_PROXIES.split(',')
       .map((entry) => entry.trim())
@@ -104,28 +119,47 @@ function applyEnvironment(raw: RawConfig, env: NodeJS.ProcessEnv): RawConfig {
   return merged;
 }
 
-function checkValues(merged: RawConfig, source: YamlSource): SourceProblem[] {
-  const problems: SourceProblem[] = [];
+/**
+ * Check the values that environment variables set with the same schema as the file, and
+ * name the variable in each problem, since the file cannot show where the value came from.
+ */
+function checkEnvironment(merged: RawConfig, source: YamlSource, env: NodeJS.ProcessEnv): SourceProblem[] {
+  const overridden = ENV_OVERRIDES.filter(([name]) => env[name] !== undefined);
+  if (overridden.length === 0 || validateSchema(merged)) return [];
 
+  const problems: SourceProblem[] = [];
+  for (const error of validateSchema.errors ?? []) {
+    const problem = schemaProblem(source, error);
+    const key = schemaPath(error).join('.');
+    const override = overridden.find(([, overriddenKey]) => key === overriddenKey || key.startsWith(`${overriddenKey}.`));
+    if (override) {
+      problems.push({ ...problem, message: `${override[0]} "${env[override[0]]}" is invalid: ${problem.message}` });
+    }
+  }
+  return problems;
+}
+
+function checkValues(merged: RawConfig, source: YamlSource, env: NodeJS.ProcessEnv): SourceProblem[] {
+  const problems: SourceProblem[] = [];
+  const origin = (name: string, key: string) => (env[name] !== undefined ? name : key);
+
+  // The schema already rejects values that do not start with http:// or https://.
   if (!merged.upstream) {
     problems.push(
       source.problemAt(['upstream'], 'upstream is missing: set it to the app URL, for example ' +
         'http://127.0.0.1:3000, or export RISKGATE_UPSTREAM'),
     );
-  } else if (!URL.canParse(merged.upstream) || !/^https?:$/.test(new URL(merged.upstream).protocol)) {
-    problems.push(source.problemAt(['upstream'], `upstream "${merged.upstream}" is not an http(s) URL`));
-  }
-
-  if (merged.listen !== undefined && !/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(merged.listen)) {
-    problems.push(source.problemAt(['listen'], `listen "${merged.listen}" is not host:port, for example 127.0.0.1:8080`));
+  } else if (typeof merged.upstream === 'string' && /^https?:\/\//.test(merged.upstream) && !URL.canParse(merged.upstream)) {
+    problems.push(source.problemAt(['upstream'], `${origin('RISKGATE_UPSTREAM', 'upstream')} "${merged.upstream}" ` +
+      'is not a valid URL: use the app URL, for example http://127.0.0.1:3000'));
   }
 
   const proxies: unknown[] = merged.trusted_proxies ?? [];
   proxies.forEach((entry, index) => {
     if (typeof entry !== 'string' || !isCidrOrAddress(entry)) {
       problems.push(
-        source.problemAt(['trusted_proxies', index], `trusted_proxies entry "${String(entry)}" is not ` +
-          'an IP address or CIDR such as 10.0.0.0/8 or 2001:db8::/32'),
+        source.problemAt(['trusted_proxies', index], `${origin('RISKGATE_TRUSTED_PROXIES', 'trusted_proxies')} ` +
+          `entry "${String(entry)}" is not an IP address or CIDR such as 10.0.0.0/8 or 2001:db8::/32`),
       );
     }
   });
@@ -180,6 +214,7 @@ function resolveConfig(merged: RawConfig, file: string, baseDir: string, secret:
       keyPrefix: store.key_prefix,
       timeoutMs: parseDurationMs(store.timeout),
       memoryMaxEntries: store.memory_max_entries,
+      ...resolveStoreTopology(store, baseDir),
     },
     loginRoutes: Object.freeze(routes.map((route, index) => resolveRoute(route, index))),
     username: { ...defaults.username, ...merged.username },
@@ -208,6 +243,8 @@ function resolveConfig(merged: RawConfig, file: string, baseDir: string, secret:
       responseMs: parseDurationMs(timeouts.response),
     },
     log: { level: log.level, username: log.username, destination: log.destination },
+    admin: resolveAdminConfig(merged),
+    ...resolveAccountRiskConfig(merged, baseDir),
     secret,
   };
 }
@@ -227,16 +264,24 @@ function resolveRoute(route: RawConfig, index: number): LoginRoute {
   });
 }
 
-function schemaProblem(source: YamlSource, error: ErrorObject): SourceProblem {
-  const path = error.instancePath
+function schemaPath(error: ErrorObject): (string | number)[] {
+  return error.instancePath
     .split('/')
     .slice(1)
     .map((part) => (/^\d+$/.test(part) ? Number(part) : part.replace(/~1/g, '/').replace(/~0/g, '~')));
+}
+
+function schemaProblem(source: YamlSource, error: ErrorObject): SourceProblem {
+  const path = schemaPath(error);
   const key = path.length > 0 ? path.join('.') : 'the top level';
 
   if (error.keyword === 'additionalProperties') {
     const extra = String(error.params.additionalProperty);
-    return source.problemAt([...path, extra], `unknown key "${extra}" in ${key}: remove it or check its spelling`);
+    return {
+      file: source.file,
+      ...source.locateKey([...path, extra]),
+      message: `unknown key "${extra}" in ${key}: remove it or check its spelling`,
+    };
   }
   if (error.keyword === 'enum') {
     const allowed = (error.params.allowedValues as unknown[]).map((value) => JSON.stringify(value));

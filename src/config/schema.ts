@@ -1,3 +1,4 @@
+import { ACCOUNT_RISK_SCHEMA, STORE_TOPOLOGY_SCHEMA } from './account-risk.js';
 import { DURATION_PATTERN } from './duration.js';
 
 const duration = { type: 'string', pattern: DURATION_PATTERN };
@@ -25,8 +26,10 @@ export const CONFIG_SCHEMA = {
         key_prefix: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,32}$' },
         timeout: duration,
         memory_max_entries: { type: 'integer', minimum: 1000 },
+        ...STORE_TOPOLOGY_SCHEMA,
       },
     },
+    ...ACCOUNT_RISK_SCHEMA,
     login_routes: {
       type: 'array',
       minItems: 1,
@@ -100,6 +103,14 @@ export const CONFIG_SCHEMA = {
       properties: {
         connect: duration,
         response: duration,
+      },
+    },
+    admin: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        listen: hostPort,
+        token: { type: 'string', minLength: 1 },
       },
     },
     log: {

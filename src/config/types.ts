@@ -1,4 +1,5 @@
 import type { UsernameNormalization } from '../request/username.js';
+import type { HostPort, RedisTls } from '../store/redis-client.js';
 
 export type StoreFailMode = 'open' | 'closed';
 export type GatewayMode = 'enforce' | 'monitor';
@@ -38,7 +39,23 @@ export interface GatewayConfig {
   upstream: URL;
   trustedProxies: readonly string[];
   mode: GatewayMode;
-  store: { url: string; keyPrefix: string; timeoutMs: number; memoryMaxEntries: number };
+  store: {
+    url: string;
+    keyPrefix: string;
+    timeoutMs: number;
+    memoryMaxEntries: number;
+    /** Redis Cluster seed nodes; the rest are discovered. */
+    cluster?: readonly HostPort[];
+    sentinels?: readonly HostPort[];
+    sentinelName?: string;
+    tls?: RedisTls;
+  };
+  /** Account profiles: how long login history is kept, and how much of it. */
+  profile: { retentionMs: number; maxValuesPerFeature: number; maxSpeedKmh: number };
+  /** MaxMind databases, absolute paths; geoip-lite answers without them. */
+  geo: { maxmindCity?: string; maxmindAsn?: string };
+  /** IP list files by name, absolute paths, laid over the lists that rule files name. */
+  ipLists: Readonly<Record<string, string>>;
   loginRoutes: readonly LoginRoute[];
   username: UsernameNormalization;
   rulePaths: readonly string[];
@@ -47,6 +64,8 @@ export interface GatewayConfig {
   block: { status: 403 | 429; retryAfterMs: number };
   deviceCookie: { name: string; maxAgeMs: number; secure: boolean };
   upstreamTimeouts: { connectMs: number; responseMs: number };
+  /** The operator listener: health probes, Prometheus metrics and the admin API. */
+  admin: { listen: { host: string; port: number }; token?: string };
   log: {
     level: string;
     username: 'pseudonymise' | 'plain' | 'omit';

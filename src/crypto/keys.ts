@@ -10,6 +10,7 @@ export class GatewayKeys {
   readonly cookie: Uint8Array;
   readonly challenge: Uint8Array;
   readonly riskHeader: Uint8Array;
+  readonly devicePseudonym: Buffer;
 
   constructor(secret: string) {
     const derive = (purpose: string) =>
@@ -19,11 +20,17 @@ export class GatewayKeys {
     this.cookie = derive('device-cookie');
     this.challenge = derive('challenge-id');
     this.riskHeader = derive('risk-header');
+    this.devicePseudonym = derive('device-pseudonym');
   }
 
   /** Pseudonym of a normalised username: the same account always maps to the same value. */
   pseudonymize(username: string): string {
     return createHmac('sha256', this.pseudonym).update(username).digest('hex').slice(0, 32);
+  }
+
+  /** Pseudonym of a device cookie's id, logged so replay can rebuild `device` counters. */
+  pseudonymizeDevice(deviceId: string): string {
+    return createHmac('sha256', this.devicePseudonym).update(deviceId).digest('hex').slice(0, 32);
   }
 
   /**

@@ -20,10 +20,16 @@ export interface LoginRecord {
   /** Normalised username, or undefined when the body named none. */
   username?: string;
   pseudonym?: string;
+  /** HMAC pseudonym of the device cookie's id, never the cookie itself. */
+  devicePseudonym?: string;
+  /** Clock reading the decision used (ms since the epoch), logged as event.start for replay. */
+  startedAt?: number;
   signals: SignalValues;
   counters: Record<string, number>;
   evaluation: Evaluation;
   decision: Decision;
+  /** The manual block or allow entry that decided the login, when one did. */
+  manual?: { action: 'block' | 'allow'; id: string };
   ruleSetVersion: string;
   store: string;
   stepUp?: { ok: boolean; reason?: string };
@@ -60,6 +66,7 @@ export function writeDecisionLine(logger: Logger, record: LoginRecord, usernameM
       action: `login-${record.decision}`,
       outcome: record.outcome,
       module: 'riskgate',
+      ...(record.startedAt !== undefined ? { start: new Date(record.startedAt).toISOString() } : {}),
     },
     source: {
       ip: record.client.address,
@@ -82,6 +89,7 @@ export function writeDecisionLine(logger: Logger, record: LoginRecord, usernameM
       device: { name: record.userAgentSignals.device_type || undefined },
     },
     ...(user ? { user } : {}),
+    ...(record.devicePseudonym ? { device: { id: record.devicePseudonym } } : {}),
     rule: { name: evaluation.fired },
     http: {
       request: { id: record.requestId, method: record.method },
@@ -90,13 +98,14 @@ export function writeDecisionLine(logger: Logger, record: LoginRecord, usernameM
     url: { path: clean('url.path', record.path) },
     riskgate: {
       decision: record.decision,
+      ...(record.manual ? { manual: record.manual.action, manual_entry: record.manual.id } : {}),
       would_decision: evaluation.wouldDecision,
       score: evaluation.score,
       would_score: evaluation.wouldScore,
       rules: evaluation.fired,
       monitor_rules: evaluation.monitored,
       counters: record.counters,
-      signals: jsonSignals(record.signals),
+      signals: jsonSignals(record.signals, clean),
       rule_set: record.ruleSetVersion,
       route: record.routeId,
       store: record.store,
@@ -124,13 +133,16 @@ function userField(
 }
 
 /** Signals as plain JSON (bigint to number), with client strings made log-safe. */
-function jsonSignals(signals: SignalValues): Record<string, Record<string, unknown>> {
+function jsonSignals(
+  signals: SignalValues,
+  clean: (field: string, value: string) => string,
+): Record<string, Record<string, unknown>> {
   const result: Record<string, Record<string, unknown>> = {};
   for (const [group, fields] of Object.entries(signals)) {
     const out: Record<string, unknown> = {};
     for (const [field, value] of Object.entries(fields)) {
       if (typeof value === 'bigint') out[field] = Number(value);
-      else if (typeof value === 'string') out[field] = sanitizeLogValue(value).text;
+      else if (typeof value === 'string') out[field] = clean(`riskgate.signals.${group}.${field}`, value);
       else out[field] = value;
     }
     result[group] = out;

@@ -1,5 +1,7 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
 
+import { lineSafe } from './line-stream.js';
+
 /**
  * Paths redacted from every log line as a second line of defence. Log fields are chosen by
  * allow-list where they are built (see decision-log.ts), so none of these should ever be set.
@@ -51,7 +53,7 @@ export function createLogger(options: LoggerOptions, stream?: DestinationStream)
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
       serializers: { err: serializeError },
     },
-    destination,
+    lineSafe(destination),
   );
 
   const sonic = destination as { reopen?: () => void; flushSync?: () => void };
@@ -72,7 +74,14 @@ export function createLogger(options: LoggerOptions, stream?: DestinationStream)
 
 /** Log errors by name, code and message only: stack frames and causes can carry request data. */
 function serializeError(error: unknown): Record<string, unknown> {
-  if (!(error instanceof Error)) return { message: String(error) };
+  if (!(error instanceof Error)) {
+    // Call sites also pass a plain `{ message }` (or `{ code, message }`) they built themselves.
+    if (typeof error === 'object' && error !== null && 'message' in error) {
+      const { code, message } = error as { code?: unknown; message: unknown };
+      return { code, message: String(message).slice(0, 500) };
+    }
+    return { message: String(error) };
+  }
   return {
     type: error.name,
     code: (error as { code?: unknown }).code,

@@ -6,6 +6,10 @@ import type { GatewayConfig, LoginRoute } from '../config/types.js';
 import { GatewayKeys } from '../crypto/keys.js';
 import { TrustedProxies } from '../request/client-ip.js';
 import type { RuleSet } from '../rules/compile.js';
+import type { ManualMatcher } from '../admin/manual-match.js';
+import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
+import type { GeoResolver } from '../geo/resolver.js';
+import type { AccountRisk } from '../profile/account-risk.js';
 import type { ResilientStore } from '../store/resilient.js';
 import type { UpstreamTarget } from './forward.js';
 
@@ -28,6 +32,13 @@ export interface GatewayContext {
   /** Login routes by `METHOD normalised-path`. */
   routes: Map<string, LoginRoute>;
   clock: () => number;
+  /** Location and network of client addresses: MaxMind when configured, else geoip-lite. */
+  geo: GeoResolver;
+  /** Account profiles and the signals they give (account.*, travel.*). */
+  accountRisk: AccountRisk;
+  metrics: GatewayMetrics;
+  /** Manual blocks and allows, applied before the rules. */
+  manual: ManualMatcher;
 }
 
 export function routeKey(method: string, normalizedPath: string): string {

@@ -21,6 +21,17 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'x-real-ip',
   'forwarded',
   'x-request-id',
+  // Other headers that apps and frameworks read a client address from. riskgate resolves
+  // the client itself, so the app must not read an address the client chose.
+  'true-client-ip',
+  'cf-connecting-ip',
+  'x-client-ip',
+  'x-cluster-client-ip',
+  'fastly-client-ip',
+  'x-originating-ip',
+  'x-forwarded',
+  'forwarded-for',
+  'client-ip',
 ]);
 
 const DROPPED_RESPONSE_HEADERS = new Set([

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { SignJWT } from 'jose';
 
-import type { StepUpResult } from '../challenge/step-up.js';
+import { applyStepUp, type StepUpResult } from '../challenge/step-up.js';
 import type { LoginRoute } from '../config/types.js';
 import { CounterPlan, type KeyParts } from '../decision/counter-plan.js';
 import { classifyStatus } from '../decision/outcome.js';
@@ -12,11 +12,14 @@ import { sanitizeLogValue } from '../log/sanitize.js';
 import { RequestRejection, decodeContentEncoding, readBody } from '../request/body.js';
 import { resolveClientAddress, parseAddress, type ClientAddress } from '../request/client-ip.js';
 import { parseLoginBody } from '../request/credentials.js';
+import { checkLoginHeaders } from '../request/framing.js';
 import { fingerprintRequest } from '../request/fingerprint.js';
+import { counterIndexKey, profileKey } from '../profile/keys.js';
 import { normalizeUsername } from '../request/username.js';
 import { evaluateRules } from '../rules/evaluate.js';
 import type { GatewayContext } from './context.js';
 import { forwardRequest, sendProblem } from './forward.js';
+import { InFlightLogins, inFlightFor } from './in-flight.js';
 import { upstreamRequestHeaders } from './headers.js';
 
 /** Header riskgate adds in `forward` challenge mode, and always strips from clients. */
@@ -46,9 +49,11 @@ export async function handleLogin(
   let body: Buffer;
   let rawUsername: string | undefined;
   try {
+    const headerProblem = checkLoginHeaders(request);
+    if (headerProblem) throw headerProblem;
     body = await readBody(request, config.bodyLimitBytes);
     const decoded = decodeContentEncoding(body, request.headers['content-encoding'], config.bodyLimitBytes);
-    rawUsername = parseLoginBody(decoded, request.headers['content-type'], route).username;
+    rawUsername = parseLoginBody(decoded, request.headers['content-type'], route, queryOf(request.url)).username;
   } catch (error) {
     if (!(error instanceof RequestRejection)) throw error;
     logRejection(context, request, requestId, client, error.status, error.title);
@@ -59,7 +64,10 @@ export async function handleLogin(
   const username = rawUsername === undefined ? undefined : normalizeUsername(rawUsername, config.username);
   const pseudonym = username ? context.keys.pseudonymize(username) : undefined;
   const deviceId = await context.deviceCookies.read(request.headers.cookie);
-  const print = fingerprintRequest(request, route, client, username, deviceId !== undefined);
+  // The id a success's cookie will carry, chosen now so the profile learns that device.
+  const issuedDeviceId = deviceId ?? randomUUID();
+  const lookup = context.geo.lookup(client.address, client.private);
+  const print = fingerprintRequest(request, route, client, username, deviceId !== undefined, lookup);
 
   let stepUp: StepUpResult | undefined;
   const assertion = headerValue(request, config.challenge.header);
@@ -77,15 +85,30 @@ export async function handleLogin(
     fingerprint: print.fingerprint,
     route: route.id,
   };
-  const plan = new CounterPlan(ruleSet.counters, parts, context.keys, config.store.keyPrefix);
+  const account = pseudonym
+    ? { profile: profileKey(config.store.keyPrefix, pseudonym), counterIndex: counterIndexKey(config.store.keyPrefix, pseudonym) }
+    : undefined;
+  const plan = new CounterPlan(ruleSet.counters, parts, context.keys, config.store.keyPrefix, account);
   const claims = stepUp?.ok
     ? [{ key: `${config.store.keyPrefix}:jti:{${digest(stepUp.jti)}}`, ttlMs: Math.max(1000, stepUp.expiresAt - now + 10_000) }]
     : [];
 
+  // Manual entries ride along in the same round trip, so a block added on any instance
+  // applies to this login.
+  const readRequest = plan.readRequest(now, claims);
+  const manualKeys = context.manual.lookupKeys(client.address, pseudonym);
+  readRequest.lookups = [...(readRequest.lookups ?? []), ...manualKeys];
+
+  // Concurrent logins that are judged but not yet written count too, so a burst of
+  // parallel guesses cannot all read the same count.
+  const pending = inFlightFor(context).begin(plan.entries);
+  InFlightLogins.releaseOnClose(response, pending.release);
+
   let reading;
   try {
-    reading = await context.store.read(plan.readRequest(now, claims), route.onStoreError);
+    reading = await context.store.read(readRequest, route.onStoreError);
   } catch {
+    pending.release();
     logRejection(context, request, requestId, client, 503, 'risk store unavailable');
     sendProblem(response, 503, 'risk store unavailable',
       'the login cannot be checked right now because the risk store is unavailable; try again shortly',
@@ -96,10 +119,16 @@ export async function handleLogin(
     stepUp = { ok: false, reason: 'replay' };
   }
 
-  const counts = plan.countsByName(reading.result.counts);
+  const counts = plan.countsByName(reading.result.counts.map((count, index) => count + (pending.extra[index] ?? 0)));
   const counterValues = Object.fromEntries(Object.entries(counts).map(([name, value]) => [name, BigInt(value)]));
+  const assessment = context.accountRisk.assess(
+    { client, lookup, userAgent: print.userAgent, deviceId }, account ? reading.result.hashes[0] : undefined, now);
+  Object.assign(print.signals, assessment.signals);
   const evaluation = evaluateRules(ruleSet, print.signals, counterValues, config.mode);
-  const decision = evaluation.decision === 'challenge' && stepUp?.ok ? 'allow' : evaluation.decision;
+  const manual = await context.manual.match(
+    reading.result.values.slice(-manualKeys.length), client.address, pseudonym !== undefined, reading.source, now);
+  const ruleDecision = applyStepUp(evaluation.decision, stepUp, config.challenge.mode);
+  const decision = manual?.action ?? ruleDecision;
   const decisionMs = performance.now() - started;
 
   const record: LoginRecord = {
@@ -113,10 +142,13 @@ export async function handleLogin(
     userAgentSignals: print.userAgent,
     username,
     pseudonym,
+    devicePseudonym: deviceId ? context.keys.pseudonymizeDevice(deviceId) : undefined,
+    startedAt: now,
     signals: print.signals,
     counters: counts,
     evaluation,
     decision,
+    manual,
     ruleSetVersion: ruleSet.version,
     store: reading.source,
     stepUp: stepUp ? (stepUp.ok ? { ok: true } : { ok: false, reason: stepUp.reason }) : undefined,
@@ -125,7 +157,7 @@ export async function handleLogin(
   };
 
   if (decision === 'block') {
-    sendBlock(context, response, evaluation.retryAfterMs);
+    sendBlock(context, response, manual ? undefined : evaluation.retryAfterMs);
     record.outcome = 'failure';
     record.statusCode = response.statusCode;
   } else if (decision === 'challenge' && config.challenge.mode === 'step-up') {
@@ -133,15 +165,22 @@ export async function handleLogin(
     record.outcome = 'failure';
     record.statusCode = 401;
   } else {
-    await forwardLogin(context, route, request, response, body, record, { client, peerTrusted, deviceId });
+    await forwardLogin(context, route, request, response, body, record, { client, peerTrusted, deviceId: issuedDeviceId });
   }
 
   // Only the app's own answer counts as a success or failure; a block or challenge that
   // never reached the app counts as an attempt alone.
   const forwarded = record.upstreamMs !== undefined;
-  const write = plan.writeRequest(now, forwarded ? record.outcome : 'unknown', pseudonym);
+  // Only a success the app confirmed teaches the profile, so failed guesses cannot shape it.
+  const learned = forwarded && record.outcome === 'success' && pseudonym
+    ? context.accountRisk.profileWrite(config.store.keyPrefix, pseudonym, assessment, issuedDeviceId, now)
+    : undefined;
+  const write = plan.writeRequest(now, forwarded ? record.outcome : 'unknown', pseudonym, learned);
+  context.accountRisk.frequencies.observe(assessment.features);
   await context.store.write(write, reading.source);
+  pending.release();
   writeDecisionLine(context.logger, record, config.log.username);
+  context.metrics.observeDecision(record);
 }
 
 async function forwardLogin(
@@ -242,6 +281,7 @@ function logRejection(
   status: number,
   reason: string,
 ): void {
+  context.metrics.loginRejections.labels(String(status)).inc();
   context.logger.warn(
     {
       event: { kind: 'event', category: ['authentication'], action: 'login-rejected', outcome: 'failure' },
@@ -262,6 +302,11 @@ function forwardedFor(request: IncomingMessage): string | undefined {
 function headerValue(request: IncomingMessage, name: string): string | undefined {
   const value = request.headers[name.toLowerCase()];
   return Array.isArray(value) ? value[0] : value;
+}
+
+function queryOf(url: string | undefined): string {
+  const start = (url ?? '').indexOf('?');
+  return start === -1 ? '' : (url ?? '').slice(start + 1);
 }
 
 function pathOf(url: string | undefined): string {

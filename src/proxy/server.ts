@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 
 import httpProxy from 'http-proxy';
 
+import { checkTransferCoding } from '../request/framing.js';
 import { normalizePath } from '../request/path.js';
 import { parseAddress, resolveClientAddress } from '../request/client-ip.js';
 import type { GatewayContext } from './context.js';
@@ -28,10 +29,11 @@ export function createGatewayServer(context: GatewayContext): http.Server {
   const methods = new Set([...context.routes.keys()].map((key) => key.split(' ')[0]));
 
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    handleRequest(context, methods, request, response).catch((error: unknown) => {
+    const handled = handleRequest(context, methods, request, response).catch((error: unknown) => {
       context.logger.error({ err: error }, 'request handling failed');
       sendProblem(response, 500, 'internal error', 'the gateway failed to handle this request', true);
     });
+    context.metrics.trackRequest(handled);
   });
 
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
@@ -71,6 +73,16 @@ async function handleRequest(
   const requestId = randomUUID();
   const method = request.method ?? 'GET';
   const reading = normalizePath(request.url ?? '/');
+
+  const framing = checkTransferCoding(request);
+  if (framing) {
+    context.logger.warn(
+      { http: { request: { id: requestId, method } }, riskgate: { rejection: framing.title } },
+      'malformed request rejected',
+    );
+    sendProblem(response, framing.status, framing.title, framing.detail, true);
+    return;
+  }
 
   if ('invalid' in reading) {
     // An app may route such a path to its login handler, so a login method cannot pass unjudged.

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 
 import type { LoginRoute } from '../config/types.js';
+import type { GeoLookup } from '../geo/resolver.js';
 import type { SignalValues } from '../signals/catalog.js';
 import type { ClientAddress } from './client-ip.js';
 import { lookupGeo, type GeoSignals } from './geo.js';
@@ -23,8 +24,10 @@ export function fingerprintRequest(
   client: ClientAddress,
   username: string | undefined,
   deviceKnown: boolean,
+  /** The address's location and network from the gateway's GeoResolver; geoip-lite alone without it. */
+  lookup?: GeoLookup,
 ): Fingerprint {
-  const geo = lookupGeo(client.address, client.private);
+  const geo = lookup?.geo ?? lookupGeo(client.address, client.private);
   const userAgent = parseUserAgent(request.headers['user-agent']);
   const fingerprint = headerFingerprint(request);
   const headers = request.headers;
@@ -35,6 +38,8 @@ export function fingerprintRequest(
       version: BigInt(client.version),
       key: client.key,
       private: client.private,
+      asn: BigInt(lookup?.asn ?? 0),
+      as_org: lookup?.asOrganization ?? '',
     },
     geo: { ...geo },
     ua: { ...userAgent },

@@ -18,15 +18,16 @@ export const DEFAULT_USERNAME_NORMALIZATION: UsernameNormalization = Object.free
   nfkc: true,
 });
 
-/** Longest normalised username kept; longer names are cut so keys and logs stay bounded. */
-export const MAX_USERNAME_LENGTH = 256;
-
-/** Normalise a username as the options say; the result is never longer than MAX_USERNAME_LENGTH. */
+/**
+ * Normalise a username as the options say. The whole name is kept: counter keys and
+ * pseudonyms are fixed-length digests of it, and the body limit bounds its length, so two
+ * long names that differ only at the end stay two accounts. Log lines cut it on their own.
+ */
 export function normalizeUsername(
   raw: string,
   options: UsernameNormalization = DEFAULT_USERNAME_NORMALIZATION,
 ): string {
-  let name = raw.length > MAX_USERNAME_LENGTH * 4 ? raw.slice(0, MAX_USERNAME_LENGTH * 4) : raw;
+  let name = raw;
 
   if (options.nfkc) {
     name = name.normalize('NFKC');
@@ -42,5 +43,5 @@ export function normalizeUsername(
     name = name.toLowerCase().toUpperCase().toLowerCase();
   }
 
-  return name.length > MAX_USERNAME_LENGTH ? name.slice(0, MAX_USERNAME_LENGTH) : name;
+  return name;
 }

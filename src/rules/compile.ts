@@ -1,8 +1,10 @@
 import { Environment } from '@marcbachmann/cel-js';
-import { isScalar } from 'yaml';
 
 import { throwProblems, type SourceProblem } from '../errors.js';
 import { SIGNAL_SCHEMA } from '../signals/catalog.js';
+import type { IpList } from '../geo/ip-lists.js';
+import { celProblem, celTypeProblem } from './cel-problem.js';
+import { checkListReferences, loadRuleSetLists, registerIpVariable } from './ip-list-function.js';
 import { readRuleSource, type RuleSource } from './load.js';
 import type { CounterDefinition, RuleDefinition, RuleTestCase, Thresholds } from './types.js';
 
@@ -22,13 +24,24 @@ export interface RuleSet {
   counters: readonly CounterDefinition[];
   rules: readonly CompiledRule[];
   tests: readonly RuleTestCase[];
+  /** The IP lists `ip.in_list` reads, loaded with the rules so a reload refreshes both. */
+  ipLists: ReadonlyMap<string, IpList>;
+}
+
+export interface CompileOptions {
+  /** The config's `ip_lists`: list files by name, laid over those the rule files name. */
+  ipLists?: Readonly<Record<string, string>>;
 }
 
 /** Build the CEL environment of the signal catalog plus the rule set's counters. */
-export function buildEnvironment(counters: readonly CounterDefinition[]): Environment {
+export function buildEnvironment(
+  counters: readonly CounterDefinition[],
+  ipLists: ReadonlyMap<string, IpList> = new Map(),
+): Environment {
   const environment = new Environment({ homogeneousAggregateLiterals: false });
   for (const [group, fields] of Object.entries(SIGNAL_SCHEMA)) {
-    environment.registerVariable({ name: group, schema: { ...fields } });
+    if (group === 'ip') registerIpVariable(environment, fields, ipLists);
+    else environment.registerVariable({ name: group, schema: { ...fields } });
   }
   const counterFields = Object.fromEntries(counters.map((counter) => [counter.name, 'int']));
   environment.registerVariable({ name: 'counters', schema: counterFields });
@@ -36,9 +49,14 @@ export function buildEnvironment(counters: readonly CounterDefinition[]): Enviro
 }
 
 /** Read, check and compile the rule files; returns every problem instead of the first. */
-export function compileRuleSource(source: RuleSource): { ruleSet?: RuleSet; problems: SourceProblem[] } {
+export function compileRuleSource(
+  source: RuleSource,
+  options: CompileOptions = {},
+): { ruleSet?: RuleSet; problems: SourceProblem[] } {
   const problems = [...source.problems];
-  const environment = buildEnvironment(source.counters);
+  const { lists, problems: listProblems } = loadRuleSetLists(source, options.ipLists ?? {});
+  problems.push(...listProblems);
+  const environment = buildEnvironment(source.counters, lists);
   const rules: CompiledRule[] = [];
 
   source.rules.forEach((rule) => {
@@ -48,11 +66,15 @@ export function compileRuleSource(source: RuleSource): { ruleSet?: RuleSet; prob
       return;
     }
     if (check.type !== 'bool') {
-      problems.push({ file: rule.file, line: rule.line, column: 5,
-        message: `rule "${rule.id}": when must be a bool expression, but it is ${check.type}` });
+      problems.push(celTypeProblem(source, rule, check.type ?? 'unknown'));
       return;
     }
     const parsed = environment.parse(rule.when);
+    const listReferences = checkListReferences(source, rule, parsed.ast, lists);
+    if (listReferences.length > 0) {
+      problems.push(...listReferences);
+      return;
+    }
     rules.push({ ...rule, evaluate: parsed as (context: CelContext) => unknown, reads: readsOf(rule.when) });
   });
 
@@ -66,37 +88,21 @@ export function compileRuleSource(source: RuleSource): { ruleSet?: RuleSet; prob
     counters: Object.freeze(source.counters.map((counter) => Object.freeze({ ...counter }))),
     rules: Object.freeze(rules.map((rule) => Object.freeze(rule))),
     tests: Object.freeze([...source.tests]),
+    ipLists: lists,
   });
   return { ruleSet, problems };
 }
 
 /** Load a rule set from files and directories, or throw RG_ERR_RULES_INVALID listing every problem. */
-export function loadRuleSet(paths: readonly string[]): RuleSet {
-  const { ruleSet, problems } = compileRuleSource(readRuleSource(paths));
+export function loadRuleSet(paths: readonly string[], options: CompileOptions = {}): RuleSet {
+  const { ruleSet, problems } = compileRuleSource(readRuleSource(paths), options);
   if (!ruleSet) {
     throwProblems('RG_ERR_RULES_INVALID', problems);
   }
   return ruleSet;
 }
 
-function celProblem(source: RuleSource, rule: RuleDefinition, error: unknown): SourceProblem {
-  const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
-  const offset = Number((error as { node?: { pos?: number } })?.node?.pos ?? 0);
-  const yaml = source.sources.get(rule.file);
-  const index = source.rules.filter((other) => other.file === rule.file).indexOf(rule);
-  const position = yaml?.locate(['rules', index, 'when']) ?? { line: rule.line, column: 1 };
-  const node = yaml?.document.getIn(['rules', index, 'when'], true);
-  const type = isScalar(node) ? node.type : undefined;
-  const quoted = type === 'QUOTE_DOUBLE' || type === 'QUOTE_SINGLE' ? 1 : 0;
-  const block = type === 'BLOCK_LITERAL' || type === 'BLOCK_FOLDED';
-  const where = block
-    ? { line: position.line + 1, column: 1 }
-    : { line: position.line, column: position.column + quoted + offset };
-
-  return { file: rule.file, ...where, message: `rule "${rule.id}": invalid condition: ${message}` };
-}
-
 function readsOf(expression: string): string[] {
-  const found = expression.match(/\b(?:ip|geo|ua|request|user|device|counters)\.[a-z_][a-z0-9_]*/g) ?? [];
+  const found = expression.match(/\b(?:ip|geo|ua|request|user|device|account|travel|counters)\.[a-z_][a-z0-9_]*/g) ?? [];
   return [...new Set(found)];
 }

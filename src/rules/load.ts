@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 import { Ajv } from 'ajv';
 
@@ -22,6 +22,8 @@ export interface RuleSource {
   problems: SourceProblem[];
   /** Each rule file's parsed YAML, to locate a rule's `when` for CEL errors. */
   sources: Map<string, YamlSource>;
+  /** IP list files the rule files name, by list name: absolute path and where it was named. */
+  lists: Map<string, { path: string; file: string; line: number }>;
 }
 
 export const DEFAULT_THRESHOLDS: Thresholds = Object.freeze({ challengeAt: 50, blockAt: 100 });
@@ -67,6 +69,7 @@ export function readRuleSource(paths: readonly string[]): RuleSource {
     tests: [],
     problems,
     sources: new Map(),
+    lists: new Map(),
   };
   let thresholdsFile: string | undefined;
 
@@ -85,13 +88,23 @@ export function readRuleSource(paths: readonly string[]): RuleSource {
         const where = extra ? [...path, extra] : path;
         const key = where.join('.') || 'the file';
         const detail = extra ? `unknown key "${extra}"` : `${key} ${error.message}`;
-        problems.push(source.problemAt(where, error.keyword === 'enum'
-          ? `${key} must be one of ${(error.params.allowedValues as unknown[]).join(', ')}` : detail));
+        const duration = error.keyword === 'pattern' && ['window', 'retry_after'].includes(String(path.at(-1)));
+        const message = error.keyword === 'enum'
+          ? `${key} must be one of ${(error.params.allowedValues as unknown[]).join(', ')}`
+          : duration ? `${key} must be a duration such as 30s, 10m or 1h` : detail;
+        problems.push({ file, ...(extra ? source.locateKey(where) : source.locate(where)), message });
       }
       continue;
     }
 
     const document = source.value as Record<string, any>;
+    for (const [name, path] of Object.entries((document.lists ?? {}) as Record<string, string>)) {
+      const earlier = result.lists.get(name);
+      if (earlier) {
+        problems.push(source.problemAt(['lists', name], `IP list "${name}" is already named in ${earlier.file}:${earlier.line}; name it in one file`));
+      }
+      result.lists.set(name, { path: resolve(dirname(file), path), file, line: source.locate(['lists', name]).line });
+    }
     if (document.thresholds) {
       if (thresholdsFile) {
         problems.push(source.problemAt(['thresholds'], `thresholds are already set in ${thresholdsFile}; set them in one file`));

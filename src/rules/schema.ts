@@ -7,6 +7,12 @@ export const RULE_FILE_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   properties: {
+    // IP list files by name, relative to the rule file, for `ip.in_list("name")`.
+    lists: {
+      type: 'object',
+      propertyNames: { pattern: '^[a-z][a-z0-9_-]{0,63}$' },
+      additionalProperties: { type: 'string', minLength: 1 },
+    },
     thresholds: {
       type: 'object',
       additionalProperties: false,

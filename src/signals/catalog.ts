@@ -10,6 +10,9 @@ export const SIGNAL_SCHEMA = {
     /** The address for IPv4, the /64 network for IPv6: what `ip` counters are keyed by. */
     key: 'string',
     private: 'bool',
+    /** Autonomous system number from the MaxMind ASN database; 0 without one. */
+    asn: 'int',
+    as_org: 'string',
   },
   geo: {
     known: 'bool',
@@ -44,6 +47,27 @@ export const SIGNAL_SCHEMA = {
   device: {
     known: 'bool',
   },
+  /** The login against its account's profile of earlier successes (src/profile). */
+  account: {
+    /** No success is on record within the retention, so every `known_*` is false. */
+    first_login: 'bool',
+    known_device: 'bool',
+    known_browser: 'bool',
+    known_country: 'bool',
+    known_asn: 'bool',
+    /** The /24 (IPv4) or /64 (IPv6) is one the account succeeded from. */
+    known_network: 'bool',
+    /** Whole days since the last success; -1 on a first login. */
+    days_since_last_success: 'int',
+    successes: 'int',
+    /** Sum of per-feature log10 likelihood ratios, attacker against owner; 0 without history. */
+    risk: 'double',
+  },
+  travel: {
+    distance_km: 'double',
+    speed_kmh: 'double',
+    impossible: 'bool',
+  },
 } as const;
 
 export type SignalGroup = keyof typeof SIGNAL_SCHEMA;
@@ -58,7 +82,7 @@ export type SignalValues = Record<string, Record<string, string | bigint | numbe
  */
 export function baselineSignals(): SignalValues {
   return {
-    ip: { address: '198.51.100.10', version: 4n, key: '198.51.100.10', private: false },
+    ip: { address: '198.51.100.10', version: 4n, key: '198.51.100.10', private: false, asn: 0n, as_org: '' },
     geo: { known: true, country: 'GB', region: 'ENG', city: 'London', latitude: 51.5, longitude: -0.12 },
     ua: {
       browser: 'Firefox',
@@ -80,6 +104,18 @@ export function baselineSignals(): SignalValues {
     },
     user: { present: true, length: 5n },
     device: { known: false },
+    account: {
+      first_login: true,
+      known_device: false,
+      known_browser: false,
+      known_country: false,
+      known_asn: false,
+      known_network: false,
+      days_since_last_success: -1n,
+      successes: 0n,
+      risk: 0,
+    },
+    travel: { distance_km: 0, speed_kmh: 0, impossible: false },
   };
 }
 

@@ -39,7 +39,22 @@ class ValueEntry {
   ) {}
 }
 
-type Entry = CountEntry | DistinctEntry | ValueEntry | number;
+class HashEntry {
+  constructor(
+    public fields: Map<string, string>,
+    /** Infinity for a hash written only by increments, which set no expiry. */
+    public expiresAt: number,
+  ) {}
+}
+
+class SetEntry {
+  constructor(
+    public members: Set<string>,
+    public expiresAt: number,
+  ) {}
+}
+
+type Entry = CountEntry | DistinctEntry | ValueEntry | HashEntry | SetEntry | number;
 
 /**
  * Counters in this process's memory, bounded by `maxEntries`: when full, the least recently
@@ -99,7 +114,19 @@ export class MemoryStore implements CounterStore {
       return entry instanceof ValueEntry && entry.expiresAt > request.now ? entry.value : null;
     });
 
-    return { counts, claimed, values };
+    const hashes = (request.hashes ?? []).map((key) => {
+      const entry = this.entries.get(key);
+      return entry instanceof HashEntry && entry.expiresAt > request.now && entry.fields.size > 0
+        ? Object.fromEntries(entry.fields)
+        : null;
+    });
+
+    const sets = (request.sets ?? []).map((key) => {
+      const entry = this.entries.get(key);
+      return entry instanceof SetEntry && entry.expiresAt > request.now ? [...entry.members] : [];
+    });
+
+    return { counts, claimed, values, hashes, sets };
   }
 
   async setValue(key: string, value: string, ttlMs: number): Promise<void> {
@@ -144,6 +171,48 @@ export class MemoryStore implements CounterStore {
 
     for (const reset of request.resets) {
       this.entries.delete(reset.key);
+    }
+
+    this.writeHashesAndSets(request);
+
+    for (const key of request.deletes ?? []) {
+      this.entries.delete(key);
+    }
+  }
+
+  private writeHashesAndSets(request: WriteRequest): void {
+    const now = request.now;
+    const liveHash = (key: string) => {
+      const entry = this.entries.get(key);
+      return entry instanceof HashEntry && entry.expiresAt > now ? entry : new HashEntry(new Map(), Infinity);
+    };
+
+    for (const write of request.hashWrites ?? []) {
+      const entry = liveHash(write.key);
+      for (const [field, value] of Object.entries(write.fields)) entry.fields.set(field, value);
+      entry.expiresAt = now + write.ttlMs;
+      this.put(write.key, entry);
+    }
+
+    for (const increment of request.hashIncrements ?? []) {
+      const entry = liveHash(increment.key);
+      const current = Number(entry.fields.get(increment.field) ?? 0);
+      entry.fields.set(increment.field, String(current + increment.by));
+      this.put(increment.key, entry);
+    }
+
+    for (const removal of request.hashFieldDeletes ?? []) {
+      const entry = this.entries.get(removal.key);
+      if (!(entry instanceof HashEntry)) continue;
+      for (const field of removal.fields) entry.fields.delete(field);
+    }
+
+    for (const addition of request.setAdds ?? []) {
+      const existing = this.entries.get(addition.key);
+      const entry = existing instanceof SetEntry && existing.expiresAt > now ? existing : new SetEntry(new Set(), 0);
+      for (const member of addition.members) entry.members.add(member);
+      entry.expiresAt = now + addition.ttlMs;
+      this.put(addition.key, entry);
     }
   }
 

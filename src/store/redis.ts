@@ -1,6 +1,8 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, type ChainableCommander, type RedisOptions } from 'ioredis';
 
 import { RiskgateError } from '../errors.js';
+import { clusterSlot } from './cluster-slot.js';
+import { createRedisClient, type RedisClient, type RedisTopology } from './redis-client.js';
 import {
   bucketOf,
   elapsedFraction,
@@ -24,56 +26,100 @@ redis.call('PFADD', KEYS[1], ARGV[2])
 if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return 1`;
 
-type ScriptedRedis = Redis & {
-  rgIncrement(key: string, ttlMs: number): Promise<number>;
-  rgDistinctAdd(key: string, ttlMs: number, member: string): Promise<number>;
+// Profiles and counter indexes get their new fields and their expiry in one step, for the
+// same reason: a crash between two commands must not leave a key that never expires.
+const HASH_WRITE_SCRIPT = `
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1`;
+
+const SET_ADD_SCRIPT = `
+redis.call('SADD', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1`;
+
+const SCRIPTS = {
+  rgIncrement: INCREMENT_SCRIPT,
+  rgDistinctAdd: DISTINCT_ADD_SCRIPT,
+  rgHashWrite: HASH_WRITE_SCRIPT,
+  rgSetAdd: SET_ADD_SCRIPT,
 };
 
-export interface RedisStoreOptions {
+type ScriptName = keyof typeof SCRIPTS;
+
+/** One command of a round trip: the key that places it on a Cluster node, and how to queue it. */
+interface Operation {
+  key: string;
+  queue: (pipeline: ChainableCommander) => void;
+}
+
+export interface RedisStoreOptions extends Partial<Omit<RedisTopology, 'url'>> {
   url: string;
   timeoutMs: number;
   redisOptions?: RedisOptions;
 }
 
 /**
- * Counters in Redis, shared by every gateway that points at the same server. Each bucket is
- * its own key `<counter key>:<bucket index>`; both buckets of a counter share the hash tag
- * in the counter key, so they live in one Cluster slot.
+ * Counters in Redis, shared by every gateway that points at the same server, Sentinel
+ * master or Cluster. Each bucket is its own key `<counter key>:<bucket index>`; both buckets
+ * of a counter share the hash tag in the counter key, so they live in one Cluster slot.
+ *
+ * One decision's keys belong to several entities (address, account, prefix) and so to
+ * several slots. Against a Cluster, a round trip therefore sends one pipeline to each master
+ * that owns some of its keys, all at once, so it still costs one network round trip of
+ * latency. Tagging all of a decision's keys into one slot would not work: a counter is
+ * shared by every decision that touches its entity, so its key cannot depend on the others.
  */
 export class RedisStore implements CounterStore {
   readonly kind = 'redis';
-  readonly client: ScriptedRedis;
+  readonly client: RedisClient;
   private readonly timeoutMs: number;
   private trips = 0;
+  private pipelines = 0;
 
   constructor(options: RedisStoreOptions) {
     this.timeoutMs = options.timeoutMs;
-    const client = new Redis(options.url, {
-      // Commands of concurrent requests issued in the same tick go out in one write.
-      enableAutoPipelining: true,
-      // Fail at once while disconnected instead of queueing requests behind a dead server.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: options.timeoutMs,
-      connectTimeout: Math.max(1000, options.timeoutMs * 4),
-      retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
-      lazyConnect: false,
-      ...options.redisOptions,
-    });
-    client.defineCommand('rgIncrement', { numberOfKeys: 1, lua: INCREMENT_SCRIPT });
-    client.defineCommand('rgDistinctAdd', { numberOfKeys: 1, lua: DISTINCT_ADD_SCRIPT });
+    const client = createRedisClient(options, options.timeoutMs, options.redisOptions);
+    for (const [name, lua] of Object.entries(SCRIPTS)) {
+      client.defineCommand(name, { numberOfKeys: 1, lua });
+    }
     // Connection errors are reported through failed commands and the outage log lines;
     // without a listener ioredis would print each reconnect failure itself.
     client.on('error', () => {});
-    this.client = client as ScriptedRedis;
+    client.on('node error', () => {});
+    this.client = client;
   }
 
   get roundTrips(): number {
     return this.trips;
   }
 
+  /** Pipelines sent so far: one per round trip, or one per Cluster master a round trip touched. */
+  get pipelinesSent(): number {
+    return this.pipelines;
+  }
+
+  get isCluster(): boolean {
+    return this.client instanceof Cluster;
+  }
+
+  /** Wait until the connection is ready for commands, at most `timeoutMs`; false if it is not. */
+  waitUntilReady(timeoutMs: number): Promise<boolean> {
+    if (this.client.status === 'ready') return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const finish = (ready: boolean) => {
+        clearTimeout(timer);
+        this.client.off('ready', onReady);
+        resolve(ready);
+      };
+      const onReady = () => finish(true);
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      this.client.on('ready', onReady);
+    });
+  }
+
   async read(request: ReadRequest): Promise<ReadResult> {
-    const pipeline = this.client.pipeline();
+    const operations: Operation[] = [];
     const now = request.now;
 
     for (const counter of request.counters) {
@@ -81,20 +127,26 @@ export class RedisStore implements CounterStore {
       const current = `${counter.key}:${bucket}`;
       const previous = `${counter.key}:${bucket - 1}`;
       if (counter.kind === 'count') {
-        pipeline.mget(current, previous);
+        operations.push({ key: current, queue: (pipeline) => pipeline.mget(current, previous) });
       } else {
-        pipeline.pfcount(current);
-        pipeline.pfcount(current, previous);
+        operations.push({ key: current, queue: (pipeline) => pipeline.pfcount(current) });
+        operations.push({ key: current, queue: (pipeline) => pipeline.pfcount(current, previous) });
       }
     }
     for (const claim of request.claims) {
-      pipeline.set(claim.key, '1', 'PX', claim.ttlMs, 'NX');
+      operations.push({ key: claim.key, queue: (pipeline) => pipeline.set(claim.key, '1', 'PX', claim.ttlMs, 'NX') });
     }
     for (const key of request.lookups ?? []) {
-      pipeline.get(key);
+      operations.push({ key, queue: (pipeline) => pipeline.get(key) });
+    }
+    for (const key of request.hashes ?? []) {
+      operations.push({ key, queue: (pipeline) => pipeline.hgetall(key) });
+    }
+    for (const key of request.sets ?? []) {
+      operations.push({ key, queue: (pipeline) => pipeline.smembers(key) });
     }
 
-    const replies = await this.execute(pipeline);
+    const replies = await this.execute(operations);
     let index = 0;
     const counts = request.counters.map((counter) => {
       const fraction = elapsedFraction(now, counter.windowMs);
@@ -108,58 +160,80 @@ export class RedisStore implements CounterStore {
     });
     const claimed = request.claims.map(() => replies[index++] === 'OK');
     const values = (request.lookups ?? []).map(() => (replies[index++] as string | null) ?? null);
+    const hashes = (request.hashes ?? []).map(() => {
+      const fields = replies[index++] as Record<string, string>;
+      return Object.keys(fields).length > 0 ? fields : null;
+    });
+    const sets = (request.sets ?? []).map(() => replies[index++] as string[]);
 
-    return { counts, claimed, values };
+    return { counts, claimed, values, hashes, sets };
   }
 
   async setValue(key: string, value: string, ttlMs: number): Promise<void> {
-    await this.client.set(key, value, 'PX', ttlMs);
+    await this.execute([{ key, queue: (pipeline) => pipeline.set(key, value, 'PX', ttlMs) }]);
   }
 
   async deleteValue(key: string): Promise<void> {
-    await this.client.del(key);
+    await this.execute([{ key, queue: (pipeline) => pipeline.del(key) }]);
   }
 
   async write(request: WriteRequest): Promise<void> {
-    if (
-      request.increments.length === 0 &&
-      request.distinct.length === 0 &&
-      request.resets.length === 0
-    ) {
-      return;
-    }
-    const pipeline = this.client.pipeline() as unknown as ScriptedRedis & {
-      exec(): Promise<[Error | null, unknown][] | null>;
-    };
+    const operations: Operation[] = [];
     const now = request.now;
+    const script = (name: ScriptName, key: string, ...args: (string | number)[]): Operation => ({
+      key,
+      queue: (pipeline) => (pipeline as unknown as Record<ScriptName, (...values: unknown[]) => unknown>)[name](key, ...args),
+    });
 
     for (const increment of request.increments) {
       const bucket = bucketOf(now, increment.windowMs);
-      pipeline.rgIncrement(`${increment.key}:${bucket}`, 2 * increment.windowMs);
+      operations.push(script('rgIncrement', `${increment.key}:${bucket}`, 2 * increment.windowMs));
     }
     for (const addition of request.distinct) {
       const bucket = bucketOf(now, addition.windowMs);
-      pipeline.rgDistinctAdd(`${addition.key}:${bucket}`, 2 * addition.windowMs, addition.member);
+      operations.push(script('rgDistinctAdd', `${addition.key}:${bucket}`, 2 * addition.windowMs, addition.member));
     }
     for (const reset of request.resets) {
       const bucket = bucketOf(now, reset.windowMs);
-      pipeline.del(`${reset.key}:${bucket}`, `${reset.key}:${bucket - 1}`);
+      const keys = [`${reset.key}:${bucket}`, `${reset.key}:${bucket - 1}`];
+      operations.push({ key: keys[0], queue: (pipeline) => pipeline.del(...keys) });
+    }
+    for (const write of request.hashWrites ?? []) {
+      const fields = Object.entries(write.fields).flat();
+      if (fields.length > 0) operations.push(script('rgHashWrite', write.key, write.ttlMs, ...fields));
+    }
+    for (const increment of request.hashIncrements ?? []) {
+      operations.push({ key: increment.key, queue: (pipeline) => pipeline.hincrby(increment.key, increment.field, increment.by) });
+    }
+    for (const removal of request.hashFieldDeletes ?? []) {
+      if (removal.fields.length > 0) {
+        operations.push({ key: removal.key, queue: (pipeline) => pipeline.hdel(removal.key, ...removal.fields) });
+      }
+    }
+    for (const addition of request.setAdds ?? []) {
+      if (addition.members.length > 0) operations.push(script('rgSetAdd', addition.key, addition.ttlMs, ...addition.members));
+    }
+    // One DEL per key: a multi-key DEL fails on a Cluster when the keys are in different slots.
+    for (const key of request.deletes ?? []) {
+      operations.push({ key, queue: (pipeline) => pipeline.del(key) });
     }
 
-    await this.execute(pipeline as never);
+    if (operations.length === 0) return;
+    await this.execute(operations);
   }
 
   async erase(keys: readonly string[]): Promise<number> {
+    const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
     let removed = 0;
-    for (const prefix of keys) {
-      let cursor = '0';
-      do {
-        const [next, found] = await this.client.scan(cursor, 'MATCH', `${escapeGlob(prefix)}*`, 'COUNT', 500);
-        cursor = next;
-        if (found.length > 0) {
-          removed += await this.client.del(...found);
-        }
-      } while (cursor !== '0');
+    for (const node of nodes) {
+      for (const prefix of keys) {
+        let cursor = '0';
+        do {
+          const [next, found] = await node.scan(cursor, 'MATCH', `${escapeGlob(prefix)}*`, 'COUNT', 500);
+          cursor = next;
+          for (const key of found) removed += await node.del(key);
+        } while (cursor !== '0');
+      }
     }
     return removed;
   }
@@ -172,26 +246,44 @@ export class RedisStore implements CounterStore {
     }
   }
 
-  private async execute(pipeline: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
+  /**
+   * Run one round trip: a single pipeline, or against a Cluster one pipeline per master
+   * that owns some of the keys, sent together. Replies come back in operation order. The
+   * whole round trip is bounded by the store timeout.
+   */
+  private async execute(operations: readonly Operation[]): Promise<unknown[]> {
     this.trips += 1;
+    const groups = this.groupByNode(operations);
+    this.pipelines += groups.length;
+
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        reject(new RiskgateError('RG_ERR_STORE_TIMEOUT', `Redis did not answer within ${this.timeoutMs} ms`));
+        reject(new RiskgateError('RG_ERR_STORE_TIMEOUT', `Redis did not answer within ${this.timeoutMs} ms (store.timeout)`));
       }, this.timeoutMs);
     });
 
     try {
-      const results = await Promise.race([pipeline.exec(), timeout]);
-      if (!results) {
-        throw new RiskgateError('RG_ERR_STORE_UNAVAILABLE', 'Redis pipeline was discarded');
-      }
-      return results.map(([error, value]) => {
-        if (error) {
-          throw new RiskgateError('RG_ERR_STORE_UNAVAILABLE', `Redis command failed: ${error.message}`);
-        }
-        return value;
+      const sent = groups.map(async (group) => {
+        const pipeline = this.client.pipeline();
+        for (const index of group) operations[index].queue(pipeline);
+        return { group, results: await pipeline.exec() };
       });
+      const answered = await Promise.race([Promise.all(sent), timeout]);
+
+      const replies: unknown[] = new Array(operations.length);
+      for (const { group, results } of answered) {
+        if (!results) {
+          throw new RiskgateError('RG_ERR_STORE_UNAVAILABLE', 'Redis pipeline was discarded');
+        }
+        results.forEach(([error, value], position) => {
+          if (error) {
+            throw new RiskgateError('RG_ERR_STORE_UNAVAILABLE', `Redis command failed: ${error.message}`);
+          }
+          replies[group[position]] = value;
+        });
+      }
+      return replies;
     } catch (error) {
       if (error instanceof RiskgateError) throw error;
       const message = error instanceof Error ? error.message : String(error);
@@ -199,6 +291,24 @@ export class RedisStore implements CounterStore {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Group operation indexes by the Cluster master of their slot; one group for a single server. */
+  private groupByNode(operations: readonly Operation[]): number[][] {
+    const all = operations.map((_, index) => index);
+    if (!(this.client instanceof Cluster) || operations.length === 0) return [all];
+
+    const slots = this.client.slots;
+    const groups = new Map<string, number[]>();
+    for (const index of all) {
+      // Before the slot map is known, everything goes to one pipeline, which ioredis
+      // rejects if its keys span nodes; the outage fallback then takes over.
+      const node = slots[clusterSlot(operations[index].key)]?.[0] ?? 'unknown';
+      const group = groups.get(node);
+      if (group) group.push(index);
+      else groups.set(node, [index]);
+    }
+    return [...groups.values()];
   }
 }
 

@@ -8,6 +8,11 @@ import type { CounterStore, ReadRequest, ReadResult, WriteRequest } from './stor
 /** How long riskgate skips a failed store before trying it again. */
 const RETRY_AFTER_FAILURE_MS = 1000;
 
+/** Told about every call to the primary store, for metrics; `ok` is false when it failed or timed out. */
+export interface StoreObserver {
+  storeCall(operation: 'read' | 'write', ok: boolean): void;
+}
+
 export interface StoreReading {
   result: ReadResult;
   /** `redis`, `memory`, or `memory-fallback` while the primary store is out. */
@@ -25,6 +30,7 @@ export class ResilientStore {
   private outageSince: number | undefined;
   private skipUntil = 0;
   private failedCalls = 0;
+  observer: StoreObserver | undefined;
 
   constructor(
     readonly primary: CounterStore,
@@ -41,15 +47,19 @@ export class ResilientStore {
   /** Read from the primary store, or per `failMode` from the fallback or not at all (throws). */
   async read(request: ReadRequest, failMode: StoreFailMode): Promise<StoreReading> {
     if (this.primary.kind === 'memory') {
-      return { result: await this.primary.read(request), source: 'memory' };
+      const result = await this.primary.read(request);
+      this.observer?.storeCall('read', true);
+      return { result, source: 'memory' };
     }
 
     if (Date.now() >= this.skipUntil) {
       try {
         const result = await this.primary.read(request);
+        this.observer?.storeCall('read', true);
         this.recovered();
         return { result, source: this.primary.kind };
       } catch (error) {
+        this.observer?.storeCall('read', false);
         this.failed(error);
       }
     }
@@ -65,9 +75,11 @@ export class ResilientStore {
     if (source !== 'memory-fallback') {
       try {
         await this.primary.write(request);
+        this.observer?.storeCall('write', true);
         if (this.primary.kind !== 'memory') this.recovered();
         return;
       } catch (error) {
+        this.observer?.storeCall('write', false);
         this.failed(error);
       }
     }

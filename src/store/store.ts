@@ -24,6 +24,10 @@ export interface ReadRequest {
   claims: readonly ClaimRequest[];
   /** Plain values to fetch in the same round trip, such as manual block entries. */
   lookups?: readonly string[];
+  /** Hashes to fetch whole, such as an account profile. */
+  hashes?: readonly string[];
+  /** Sets to fetch whole, such as an account's counter index. */
+  sets?: readonly string[];
 }
 
 export interface ReadResult {
@@ -33,6 +37,10 @@ export interface ReadResult {
   claimed: boolean[];
   /** Value of each lookup key, or null when absent, in request order. */
   values: (string | null)[];
+  /** Fields of each requested hash, or null when absent, in request order. */
+  hashes: (Record<string, string> | null)[];
+  /** Members of each requested set (empty when absent), in request order. */
+  sets: string[][];
 }
 
 export interface WriteRequest {
@@ -41,6 +49,15 @@ export interface WriteRequest {
   distinct: readonly { key: string; member: string; windowMs: number }[];
   /** Counters to clear in both buckets, such as an account's failure streak after a success. */
   resets: readonly { key: string; windowMs: number }[];
+  /** Hash fields to set; the key's expiry becomes `ttlMs` from now. */
+  hashWrites?: readonly { key: string; fields: Readonly<Record<string, string>>; ttlMs: number }[];
+  /** Hash fields to add to, creating them at 0; the key gets no expiry. */
+  hashIncrements?: readonly { key: string; field: string; by: number }[];
+  hashFieldDeletes?: readonly { key: string; fields: readonly string[] }[];
+  /** Members to add to sets; the key's expiry becomes `ttlMs` from now. */
+  setAdds?: readonly { key: string; members: readonly string[]; ttlMs: number }[];
+  /** Keys to delete outright, such as an erased account's profile. */
+  deletes?: readonly string[];
 }
 
 export interface CounterStore {

@@ -44,6 +44,8 @@ export class LogCapture extends Writable {
 
 export interface TestGateway extends RunningGateway {
   port: number;
+  /** Port of the operator listener: /healthz, /readyz, /metrics and the admin API. */
+  adminPort: number;
   /** Signing key of the test MFA service whose assertions this gateway accepts. */
   stepUpSigningKey?: CryptoKey | KeyObject;
   config: GatewayConfig;
@@ -72,6 +74,8 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     challenge: { mode: 'step-up', mfa_url: '/mfa', issuer: 'test-mfa', audience: 'riskgate', algorithms: ['ES256'] },
     log: { level: options.logLevel ?? 'info' },
     ...options.config,
+    // Every test gateway gets its own free admin port, so several can run in one process.
+    admin: { listen: '127.0.0.1:0', ...(options.config?.admin as Record<string, unknown> | undefined) },
   };
   const config = loadConfigObject(raw, PROJECT_ROOT, { env: {}, secret: TEST_SECRET });
   const logs = new LogCapture();
@@ -80,7 +84,8 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
   const stepUpKey = options.stepUpKey ?? pair?.publicKey;
   const gateway = await startGateway(config, { logger, stepUpKey, clock: options.clock });
   const port = Number(new URL(gateway.url).port);
-  return Object.assign(gateway, { port, config, logs, stepUpSigningKey: pair?.privateKey });
+  const adminPort = Number(new URL(gateway.admin.url).port);
+  return Object.assign(gateway, { port, adminPort, config, logs, stepUpSigningKey: pair?.privateKey });
 }
 
 export interface Reply {

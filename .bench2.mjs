@@ -1,0 +1,15 @@
+import { loadRuleSet } from './dist/rules/compile.js';
+import { evaluateRules } from './dist/rules/evaluate.js';
+import { syntheticLoginEvents } from './dist/replay/synthetic.js';
+import { replayEvents } from './dist/replay/replay.js';
+const rs = loadRuleSet(['/tmp/rgrules']);
+const events = [...syntheticLoginEvents(200000)];
+const counters = Object.fromEntries(rs.counters.map(c => [c.name, 1n]));
+let t = performance.now();
+for (const e of events) evaluateRules(rs, e.signals, counters);
+console.log('eval only/s', Math.round(events.length / ((performance.now() - t) / 1000)));
+const s = await replayEvents(events, { ruleSet: rs });
+console.log('replay/s', s.eventsPerSecond);
+const empty = { ...rs, counters: [], rules: [] };
+const s2 = await replayEvents(events, { ruleSet: { ...rs, rules: [] } });
+console.log('replay no rules/s', s2.eventsPerSecond);

@@ -1,0 +1,126 @@
+import { CounterPlan, type KeyParts } from '../decision/counter-plan.js';
+import type { GatewayContext } from '../proxy/context.js';
+import { normalizeUsername } from '../request/username.js';
+import type { CounterDefinition } from '../rules/types.js';
+import { keyedWithin, readCounters, type CounterValue } from './counters.js';
+import { AdminProblem } from './http.js';
+import { ManualEntryStore, type ManualEntry } from './manual-entries.js';
+
+/** A counter that contains account data but cannot be found by the account alone. */
+export interface RetainedCounter {
+  name: string;
+  reason: string;
+  /** Upper bound on how long the account's share of it lives: two windows. */
+  expires_within_ms: number;
+}
+
+export interface AccountExport {
+  account: { pseudonym: string };
+  counters: CounterValue[];
+  manual_entry: ManualEntry | null;
+  retained: RetainedCounter[];
+}
+
+export interface AccountErasure {
+  account: { pseudonym: string };
+  erased_keys: number;
+  manual_entry_removed: boolean;
+  retained: RetainedCounter[];
+}
+
+interface AccountScope {
+  username: string;
+  pseudonym: string;
+  /** Key parts per login route: the account with each route id. */
+  partsByRoute: KeyParts[];
+}
+
+/**
+ * Export everything riskgate stores under one account: the counters keyed by the account
+ * (alone or with a route), and its manual entry. Counters that key the account together
+ * with an address or device are listed as retained, since they cannot be found by account.
+ */
+export async function exportAccount(context: GatewayContext, rawUsername: string, now = Date.now()): Promise<AccountExport> {
+  const scope = accountScope(context, rawUsername);
+
+  const seen = new Set<string>();
+  const counters: CounterValue[] = [];
+  for (const parts of scope.partsByRoute) {
+    for (const counter of (await readCounters(context, parts, now)).counters) {
+      const id = `${counter.name}\u0000${counter.key.includes('route') ? parts.route : ''}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      counters.push(counter.key.includes('route') ? { ...counter, route: parts.route } : counter);
+    }
+  }
+
+  const manual = new ManualEntryStore(context.store, context.config.store.keyPrefix);
+  const entry = (await manual.list(now)).find((candidate) => candidate.id === `username:${scope.pseudonym}`);
+  return {
+    account: { pseudonym: scope.pseudonym },
+    counters,
+    manual_entry: entry ?? null,
+    retained: retainedCounters(context.rules.current.counters),
+  };
+}
+
+/**
+ * Erase everything riskgate stores under one account, in the primary store and the outage
+ * fallback: the counters keyed by the account (alone or with a route) and its manual entry.
+ */
+export async function eraseAccount(context: GatewayContext, rawUsername: string): Promise<AccountErasure> {
+  const scope = accountScope(context, rawUsername);
+  const prefix = context.config.store.keyPrefix;
+
+  const keys = new Set<string>();
+  for (const parts of scope.partsByRoute) {
+    const plan = new CounterPlan(context.rules.current.counters, parts, context.keys, prefix);
+    for (const counter of plan.readRequest(0).counters) keys.add(counter.key);
+  }
+
+  let erased = 0;
+  if (keys.size > 0) {
+    erased += await context.store.primary.erase([...keys]);
+    erased += await context.store.fallback.erase([...keys]);
+  }
+
+  const manual = new ManualEntryStore(context.store, prefix);
+  const removed = await manual.remove(`username:${scope.pseudonym}`);
+  return {
+    account: { pseudonym: scope.pseudonym },
+    erased_keys: erased,
+    manual_entry_removed: removed !== undefined,
+    retained: retainedCounters(context.rules.current.counters),
+  };
+}
+
+function accountScope(context: GatewayContext, rawUsername: string): AccountScope {
+  const username = normalizeUsername(rawUsername, context.config.username);
+  if (!username) throw new AdminProblem(400, 'invalid request body', 'username is empty after normalisation');
+  const partsByRoute = context.config.loginRoutes.map((route) => ({ username, route: route.id }));
+  return { username, pseudonym: context.keys.pseudonymize(username), partsByRoute };
+}
+
+// NOTE: a distinct-username counter keeps the pseudonym inside a HyperLogLog, from which no
+// member can be removed. Such counters and composite keys age out within two windows.
+function retainedCounters(definitions: readonly CounterDefinition[]): RetainedCounter[] {
+  const retained: RetainedCounter[] = [];
+  for (const counter of definitions) {
+    const accountOnly = { username: 'x', route: 'x' };
+    if (counter.key.includes('username') && !keyedWithin(counter, accountOnly)) {
+      const others = counter.key.filter((part) => part !== 'username' && part !== 'route');
+      retained.push({
+        name: counter.name,
+        reason: `keyed by the account together with ${others.join(' and ')}`,
+        expires_within_ms: 2 * counter.windowMs,
+      });
+    } else if (counter.count === 'distinct_usernames') {
+      retained.push({
+        name: counter.name,
+        reason: 'counts the account as one member of a distinct-username set',
+        expires_within_ms: 2 * counter.windowMs,
+      });
+    }
+  }
+  return retained;
+}

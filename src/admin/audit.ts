@@ -1,0 +1,113 @@
+import type { Logger } from 'pino';
+
+import { sanitizeLogValue } from '../log/sanitize.js';
+import type { ManualTargetType } from './manual-entries.js';
+
+/** Shortest gap between two logged authentication failures; the ones between are counted. */
+const AUTH_FAILURE_LOG_INTERVAL_MS = 10_000;
+
+/** The request an audit line is about. */
+export interface AuditRequest {
+  requestId: string;
+  sourceIp: string;
+  method: string;
+  path: string;
+}
+
+export interface AuditAction {
+  /** Short verb phrase, such as `manual-entry-add`; becomes `event.action` `admin-<action>`. */
+  action: string;
+  category: 'configuration' | 'iam';
+  type: 'creation' | 'deletion' | 'access' | 'change';
+  outcome: 'success' | 'failure';
+  status: number;
+  /** Fingerprint of the admin token; never the token. */
+  actor: string;
+  /** Whom the action is about; a username target is its pseudonym. */
+  target?: { type: ManualTargetType; value: string };
+  details?: Record<string, unknown>;
+}
+
+/**
+ * Writes one ECS line per admin action, so a SIEM can show who changed what and when.
+ * Tokens appear only as fingerprints, usernames only as pseudonyms, and client-supplied
+ * text such as a reason is made log-safe here.
+ */
+export class AuditLog {
+  private lastAuthFailureLogged = 0;
+  private suppressedAuthFailures = 0;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  action(request: AuditRequest, action: AuditAction): void {
+    this.logger.info(
+      {
+        event: {
+          kind: 'event',
+          category: [action.category],
+          type: [action.type],
+          action: `admin-${action.action}`,
+          outcome: action.outcome,
+          module: 'riskgate',
+          dataset: 'riskgate.audit',
+        },
+        ...requestFields(request, action.status),
+        riskgate: {
+          admin: {
+            actor: action.actor,
+            ...(action.target ? { target: action.target } : {}),
+            ...(action.details ? { details: cleanDetails(action.details) } : {}),
+          },
+        },
+      },
+      'admin action',
+    );
+  }
+
+  /** Log a rejected token, at most once per interval, with the count of those not logged. */
+  authenticationFailed(request: AuditRequest, reason: 'missing' | 'invalid', status: number): void {
+    const now = this.clock();
+    if (now - this.lastAuthFailureLogged < AUTH_FAILURE_LOG_INTERVAL_MS) {
+      this.suppressedAuthFailures += 1;
+      return;
+    }
+    this.lastAuthFailureLogged = now;
+    const suppressed = this.suppressedAuthFailures;
+    this.suppressedAuthFailures = 0;
+    this.logger.warn(
+      {
+        event: {
+          kind: 'event',
+          category: ['authentication'],
+          type: ['denied'],
+          action: 'admin-authentication',
+          outcome: 'failure',
+          module: 'riskgate',
+          dataset: 'riskgate.audit',
+        },
+        ...requestFields(request, status),
+        riskgate: { admin: { token: reason, suppressed_failures: suppressed } },
+      },
+      'admin authentication failed',
+    );
+  }
+}
+
+function requestFields(request: AuditRequest, status: number): Record<string, unknown> {
+  return {
+    source: { ip: request.sourceIp },
+    http: { request: { id: request.requestId, method: request.method }, response: { status_code: status } },
+    url: { path: sanitizeLogValue(request.path).text },
+  };
+}
+
+function cleanDetails(details: Record<string, unknown>): Record<string, unknown> {
+  const clean: Record<string, unknown> = {};
+  for (const [field, value] of Object.entries(details)) {
+    clean[field] = typeof value === 'string' ? sanitizeLogValue(value).text : value;
+  }
+  return clean;
+}

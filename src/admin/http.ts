@@ -1,0 +1,79 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+import { sendProblem } from '../proxy/forward.js';
+
+/** Largest admin request body read, in bytes. */
+const MAX_BODY_BYTES = 16_384;
+
+/** A request the admin API rejects; the router turns it into an RFC 9457 problem. */
+export class AdminProblem extends Error {
+  constructor(
+    readonly status: number,
+    readonly title: string,
+    readonly detail: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(detail);
+    this.name = 'AdminProblem';
+  }
+}
+
+/** Read a JSON object body; anything else is a 400, 413 or 415 problem. */
+export async function readJsonObject(request: IncomingMessage): Promise<Record<string, unknown>> {
+  const type = String(request.headers['content-type'] ?? '');
+  if (!/^application\/(.+\+)?json\s*(;|$)/i.test(type)) {
+    throw new AdminProblem(415, 'unsupported media type',
+      `send the body as JSON with Content-Type: application/json (got "${type.slice(0, 64)}")`);
+  }
+
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of request) {
+    length += (chunk as Buffer).length;
+    if (length > MAX_BODY_BYTES) {
+      throw new AdminProblem(413, 'request body too large', `admin request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (error) {
+    throw new AdminProblem(400, 'invalid JSON', `the body is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new AdminProblem(400, 'invalid request body', 'the body must be a JSON object');
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Send a JSON document. */
+export function sendJson(response: ServerResponse, status: number, document: unknown, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify(document);
+  response.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  response.end(body);
+}
+
+/** Send an AdminProblem as `application/problem+json`. */
+export function sendAdminProblem(response: ServerResponse, problem: AdminProblem): void {
+  sendProblem(response, problem.status, problem.title, problem.detail, false, {}, problem.headers);
+}
+
+/** Read a string field of a request body; undefined when absent. */
+export function optionalString(body: Record<string, unknown>, field: string, maxLength = 512): string | undefined {
+  const value = body[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') {
+    throw new AdminProblem(400, 'invalid request body', `${field} must be a string`);
+  }
+  if (value.length > maxLength) {
+    throw new AdminProblem(400, 'invalid request body', `${field} is longer than ${maxLength} characters`);
+  }
+  return value;
+}

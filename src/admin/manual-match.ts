@@ -1,0 +1,126 @@
+import ipaddr from 'ipaddr.js';
+import type { Logger } from 'pino';
+
+import type { ResilientStore } from '../store/resilient.js';
+import { ManualKeys, parseEntry, parseEntryList, type ManualAction, type ManualEntry } from './manual-entries.js';
+
+/** The manual entry that decides a login. */
+export interface ManualMatch {
+  action: ManualAction;
+  id: string;
+}
+
+interface CidrRange {
+  range: ipaddr.IPv4 | ipaddr.IPv6;
+  bits: number;
+  action: ManualAction;
+  id: string;
+  expiresAtMs: number;
+}
+
+/**
+ * The decision path's view of manual entries. A login adds `lookupKeys` to its one store
+ * read; `match` then applies the exact IP and username entries from that read, and the
+ * CIDR entries from a cached list that is reloaded only when the version read differs.
+ * A block beats an allow, so an allowed account cannot lift a block on its address.
+ */
+export class ManualMatcher {
+  readonly keys: ManualKeys;
+  private version: string | null = null;
+  private ranges: CidrRange[] = [];
+  private reloading: Promise<void> | undefined;
+
+  constructor(
+    private readonly store: ResilientStore,
+    prefix: string,
+    private readonly logger: Logger,
+  ) {
+    this.keys = new ManualKeys(prefix);
+  }
+
+  /** Keys to fetch with a login's counters: its address entry, account entry and the list version. */
+  lookupKeys(address: string, pseudonym: string | undefined): string[] {
+    return pseudonym === undefined
+      ? [this.keys.address(address), this.keys.version]
+      : [this.keys.address(address), this.keys.account(pseudonym), this.keys.version];
+  }
+
+  /**
+   * The manual decision for a login, from the values its read returned for `lookupKeys`.
+   * While the store is out (`memory-fallback`), only the CIDR entries already cached apply.
+   */
+  async match(
+    values: readonly (string | null)[],
+    address: string,
+    hasAccount: boolean,
+    source: string,
+    now: number,
+  ): Promise<ManualMatch | undefined> {
+    const found: ManualEntry[] = [];
+    if (source !== 'memory-fallback') {
+      const addressEntry = parseEntry(values[0] ?? null);
+      const accountEntry = hasAccount ? parseEntry(values[1] ?? null) : undefined;
+      if (addressEntry && Date.parse(addressEntry.expires_at) > now) found.push(addressEntry);
+      if (accountEntry && Date.parse(accountEntry.expires_at) > now) found.push(accountEntry);
+
+      const version = values[hasAccount ? 2 : 1] ?? null;
+      if (version !== this.version) await this.reload(version, now);
+    }
+
+    let match: ManualMatch | undefined;
+    for (const entry of found) {
+      if (entry.action === 'block') return { action: 'block', id: entry.id };
+      match ??= { action: entry.action, id: entry.id };
+    }
+    if (this.ranges.length > 0) {
+      const parsed = parseClient(address);
+      for (const range of parsed ? this.ranges : []) {
+        if (range.expiresAtMs <= now || range.range.kind() !== parsed!.kind() || !parsed!.match(range.range, range.bits)) {
+          continue;
+        }
+        if (range.action === 'block') return { action: 'block', id: range.id };
+        match ??= { action: range.action, id: range.id };
+      }
+    }
+    return match;
+  }
+
+  private reload(version: string | null, now: number): Promise<void> {
+    this.reloading ??= this.store
+      .read({ now, counters: [], claims: [], lookups: [this.keys.list] }, 'closed')
+      .then((reading) => {
+        this.ranges = toRanges(parseEntryList(reading.result.values[0]));
+        this.version = version;
+      })
+      .catch((error: unknown) => {
+        // The previous list stays in force; the next login retries the reload.
+        this.logger.warn({ err: error }, 'manual entry list reload failed');
+      })
+      .finally(() => {
+        this.reloading = undefined;
+      });
+    return this.reloading;
+  }
+}
+
+function toRanges(entries: readonly ManualEntry[]): CidrRange[] {
+  const ranges: CidrRange[] = [];
+  for (const entry of entries) {
+    if (entry.type !== 'cidr') continue;
+    try {
+      const [range, bits] = ipaddr.parseCIDR(entry.value);
+      ranges.push({ range, bits, action: entry.action, id: entry.id, expiresAtMs: Date.parse(entry.expires_at) });
+    } catch {
+      // Entries are validated when added; an unreadable one is skipped, not fatal.
+    }
+  }
+  return ranges;
+}
+
+function parseClient(address: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
+  try {
+    return ipaddr.parse(address);
+  } catch {
+    return undefined;
+  }
+}

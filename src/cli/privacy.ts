@@ -1,0 +1,84 @@
+import { resolve } from 'node:path';
+
+import { usesRedis } from '../config/account-risk.js';
+import { loadConfigFile } from '../config/load.js';
+import { GatewayKeys } from '../crypto/keys.js';
+import { RiskgateError } from '../errors.js';
+import { openStore } from '../gateway.js';
+import { createLogger } from '../log/logger.js';
+import { eraseAccount, exportAccount } from '../profile/privacy.js';
+import { RedisStore } from '../store/redis.js';
+
+const FORGET_HELP = `Usage: riskgate forget USERNAME [--config FILE]
+
+Erase what the configured store holds about one account: its login profile, its counter
+index and every counter keyed by it (alone, with a route, or with an address or device).
+Prints what was erased as JSON and logs one audit line naming the account by pseudonym.
+
+RISKGATE_SECRET must be the gateway's own: the store keys are derived from it.
+
+Options:
+  --config FILE   config file (default: $RISKGATE_CONFIG, else ./riskgate.yaml)
+`;
+
+const EXPORT_HELP = `Usage: riskgate export USERNAME [--config FILE]
+
+Print what the configured store holds about one account as JSON (a data-subject access
+request): the login profile with each value's count, last use and expiry, and the
+account's counters. Logs one audit line naming the account by pseudonym.
+
+RISKGATE_SECRET must be the gateway's own: the store keys are derived from it.
+
+Options:
+  --config FILE   config file (default: $RISKGATE_CONFIG, else ./riskgate.yaml)
+`;
+
+type Values = Record<string, string | boolean | undefined>;
+
+/** Longest wait for Redis to accept the connection before the command gives up. */
+const CONNECT_TIMEOUT_MS = 5000;
+
+async function runPrivacyCommand(action: 'forget' | 'export', values: Values, positionals: string[]): Promise<number> {
+  if (positionals.length !== 1 || positionals[0] === '') {
+    throw new RiskgateError('RG_ERR_USAGE', `${action} takes exactly one USERNAME; run riskgate ${action} --help`);
+  }
+  const file = resolve((values.config as string | undefined) ?? process.env.RISKGATE_CONFIG ?? 'riskgate.yaml');
+  const config = loadConfigFile(file);
+  if (!usesRedis(config.store)) {
+    throw new RiskgateError('RG_ERR_USAGE',
+      `store.url is memory in ${config.source}: the data lives inside the running gateway process, ` +
+        `so ${action} cannot reach it from here; use the admin API of that gateway, or a Redis store`);
+  }
+
+  // Audit lines go to stderr, so the JSON on stdout stays machine-readable.
+  const log = createLogger({ level: config.log.level, destination: 'stdout' }, process.stderr);
+  const keys = new GatewayKeys(config.secret);
+  const store = openStore(config);
+  try {
+    if (store instanceof RedisStore && !(await store.waitUntilReady(CONNECT_TIMEOUT_MS))) {
+      throw new RiskgateError('RG_ERR_STORE_UNAVAILABLE', `Redis is not reachable within ${CONNECT_TIMEOUT_MS} ms; check store.url`);
+    }
+    const result = action === 'forget'
+      ? await eraseAccount(store, keys, config, positionals[0])
+      : await exportAccount(store, keys, config, positionals[0]);
+
+    log.logger.info(
+      {
+        event: { kind: 'event', category: ['iam'], type: [action === 'forget' ? 'deletion' : 'access'], action: `account-${action}`, outcome: 'success' },
+        user: { name: result.account.pseudonym },
+        riskgate: { store: store.kind },
+      },
+      action === 'forget' ? 'account data erased' : 'account data exported',
+    );
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    return 0;
+  } finally {
+    log.flush();
+    await store.close();
+  }
+}
+
+export const PRIVACY_COMMANDS = {
+  forget: { help: FORGET_HELP, run: (values: Values, positionals: string[]) => runPrivacyCommand('forget', values, positionals) },
+  export: { help: EXPORT_HELP, run: (values: Values, positionals: string[]) => runPrivacyCommand('export', values, positionals) },
+};

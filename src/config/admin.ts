@@ -1,0 +1,60 @@
+import type { SourceProblem } from '../errors.js';
+import { CONFIG_DEFAULTS, MIN_ADMIN_TOKEN_LENGTH } from './defaults.js';
+import type { GatewayConfig } from './types.js';
+import type { YamlSource } from './yaml-source.js';
+
+type RawConfig = Record<string, any>;
+
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '']);
+
+/** Lay RISKGATE_ADMIN_LISTEN and RISKGATE_ADMIN_TOKEN over the file's `admin` keys. */
+export function applyAdminEnvironment(merged: RawConfig, env: NodeJS.ProcessEnv): void {
+  merged.admin = { ...(merged.admin ?? {}) };
+  if (env.RISKGATE_ADMIN_LISTEN) merged.admin.listen = env.RISKGATE_ADMIN_LISTEN;
+  if (env.RISKGATE_ADMIN_TOKEN) merged.admin.token = env.RISKGATE_ADMIN_TOKEN;
+}
+
+/**
+ * Check the admin listener and token. The admin listener must never share the public
+ * port, because health, metrics and the admin API would then be reachable by every client.
+ */
+export function checkAdminValues(merged: RawConfig, source: YamlSource): SourceProblem[] {
+  const problems: SourceProblem[] = [];
+  const admin: RawConfig = merged.admin ?? {};
+
+  if (admin.listen !== undefined && !HOST_PORT.test(String(admin.listen))) {
+    problems.push(source.problemAt(['admin', 'listen'],
+      `admin.listen "${admin.listen}" is not host:port, for example 127.0.0.1:9090`));
+    return problems;
+  }
+
+  const publicAddress = splitHostPort(String(merged.listen ?? CONFIG_DEFAULTS.listen));
+  const adminAddress = splitHostPort(String(admin.listen ?? CONFIG_DEFAULTS.admin.listen));
+  const sameHost = publicAddress.host === adminAddress.host ||
+    WILDCARD_HOSTS.has(publicAddress.host) || WILDCARD_HOSTS.has(adminAddress.host);
+  if (publicAddress.port !== 0 && publicAddress.port === adminAddress.port && sameHost) {
+    problems.push(source.problemAt(['admin', 'listen'],
+      `admin.listen "${admin.listen ?? CONFIG_DEFAULTS.admin.listen}" uses the public port ` +
+        `${publicAddress.port}; give the admin listener a port of its own, such as 127.0.0.1:9090`));
+  }
+
+  if (admin.token !== undefined && String(admin.token).length < MIN_ADMIN_TOKEN_LENGTH) {
+    problems.push(source.problemAt(['admin', 'token'],
+      `the admin token is too short (${String(admin.token).length} characters); it needs at least ` +
+        `${MIN_ADMIN_TOKEN_LENGTH}: export RISKGATE_ADMIN_TOKEN="$(openssl rand -base64 48)"`));
+  }
+  return problems;
+}
+
+/** The `admin` part of the resolved config. */
+export function resolveAdminConfig(merged: RawConfig): GatewayConfig['admin'] {
+  const admin: RawConfig = merged.admin ?? {};
+  const listen = splitHostPort(String(admin.listen ?? CONFIG_DEFAULTS.admin.listen));
+  return admin.token === undefined ? { listen } : { listen, token: String(admin.token) };
+}
+
+function splitHostPort(text: string): { host: string; port: number } {
+  const separator = text.lastIndexOf(':');
+  return { host: text.slice(0, separator).replace(/^\[|\]$/g, ''), port: Number(text.slice(separator + 1)) };
+}

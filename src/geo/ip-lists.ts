@@ -1,0 +1,152 @@
+import { readFileSync } from 'node:fs';
+
+import ipaddr from 'ipaddr.js';
+
+import type { SourceProblem } from '../errors.js';
+
+/** Name pattern of an IP list, as rules write it in `ip.in_list("name")`. */
+export const IP_LIST_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
+
+type Range = [start: bigint, end: bigint];
+
+/**
+ * A set of address ranges read from a file of one address or CIDR per line, with `#`
+ * comments. Ranges are merged and sorted at load, so a lookup is a binary search however
+ * long the list is (data-centre lists run to tens of thousands of ranges).
+ */
+export class IpList {
+  private constructor(
+    readonly name: string,
+    readonly file: string,
+    private readonly v4: Range[],
+    private readonly v6: Range[],
+  ) {}
+
+  /** Number of merged ranges, for the load log line. */
+  get size(): number {
+    return this.v4.length + this.v6.length;
+  }
+
+  /** Return whether an address in canonical text (as `ip.address` carries it) is listed. */
+  contains(address: string): boolean {
+    let parsed: ipaddr.IPv4 | ipaddr.IPv6;
+    try {
+      parsed = ipaddr.parse(address);
+    } catch {
+      return false;
+    }
+    if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
+      parsed = (parsed as ipaddr.IPv6).toIPv4Address();
+    }
+    const ranges = parsed.kind() === 'ipv4' ? this.v4 : this.v6;
+    return search(ranges, toBigInt(parsed));
+  }
+
+  /** Parse a list file; problems name the file and line of each invalid entry. */
+  static read(name: string, file: string): { list?: IpList; problems: SourceProblem[] } {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (error as Error).message;
+      return { problems: [{ file, line: 1, column: 1, message: `IP list "${name}": ${reason}; check its path in ip_lists or the rule file's lists` }] };
+    }
+    return IpList.parse(name, file, text);
+  }
+
+  /** Parse list text; exported for tests that build a list without a file. */
+  static parse(name: string, file: string, text: string): { list?: IpList; problems: SourceProblem[] } {
+    const problems: SourceProblem[] = [];
+    const v4: Range[] = [];
+    const v6: Range[] = [];
+
+    text.split(/\r?\n/).forEach((raw, index) => {
+      const entry = raw.replace(/#.*$/, '').trim();
+      if (entry === '') return;
+      const range = parseEntry(entry);
+      if (!range) {
+        problems.push({ file, line: index + 1, column: raw.indexOf(entry) + 1,
+          message: `IP list "${name}": "${entry}" is not an IP address or CIDR such as 192.0.2.0/24 or 2001:db8::/32` });
+        return;
+      }
+      (range.version === 4 ? v4 : v6).push([range.start, range.end]);
+    });
+
+    if (problems.length > 0) return { problems };
+    return { list: new IpList(name, file, merge(v4), merge(v6)), problems };
+  }
+}
+
+/** Load every named list; returns the lists read and the problems of those that failed. */
+export function loadIpLists(files: Readonly<Record<string, string>>): { lists: Map<string, IpList>; problems: SourceProblem[] } {
+  const lists = new Map<string, IpList>();
+  const problems: SourceProblem[] = [];
+  for (const [name, file] of Object.entries(files)) {
+    const result = IpList.read(name, file);
+    problems.push(...result.problems);
+    if (result.list) lists.set(name, result.list);
+  }
+  return { lists, problems };
+}
+
+function parseEntry(entry: string): { version: 4 | 6; start: bigint; end: bigint } | undefined {
+  let address: ipaddr.IPv4 | ipaddr.IPv6;
+  let bits: number;
+  try {
+    if (entry.includes('/')) {
+      [address, bits] = ipaddr.parseCIDR(entry);
+    } else {
+      if (!ipaddr.IPv4.isValidFourPartDecimal(entry) && !(entry.includes(':') && ipaddr.IPv6.isValid(entry))) {
+        return undefined;
+      }
+      address = ipaddr.parse(entry);
+      bits = address.kind() === 'ipv4' ? 32 : 128;
+    }
+  } catch {
+    return undefined;
+  }
+
+  if (address.kind() === 'ipv6' && (address as ipaddr.IPv6).isIPv4MappedAddress() && bits >= 96) {
+    address = (address as ipaddr.IPv6).toIPv4Address();
+    bits -= 96;
+  }
+  const width = address.kind() === 'ipv4' ? 32 : 128;
+  const host = BigInt(width - bits);
+  const start = (toBigInt(address) >> host) << host;
+  return { version: width === 32 ? 4 : 6, start, end: start + (1n << host) - 1n };
+}
+
+function toBigInt(address: ipaddr.IPv4 | ipaddr.IPv6): bigint {
+  let value = 0n;
+  for (const byte of address.toByteArray()) {
+    value = (value << 8n) | BigInt(byte);
+  }
+  return value;
+}
+
+function merge(ranges: Range[]): Range[] {
+  ranges.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const merged: Range[] = [];
+  for (const range of ranges) {
+    const last = merged[merged.length - 1];
+    if (last && range[0] <= last[1] + 1n) {
+      if (range[1] > last[1]) last[1] = range[1];
+    } else {
+      merged.push([range[0], range[1]]);
+    }
+  }
+  return merged;
+}
+
+function search(ranges: Range[], value: bigint): boolean {
+  let low = 0;
+  let high = ranges.length - 1;
+  while (low <= high) {
+    const middle = (low + high) >> 1;
+    const [start, end] = ranges[middle];
+    if (value < start) high = middle - 1;
+    else if (value > end) low = middle + 1;
+    else return true;
+  }
+  return false;
+}

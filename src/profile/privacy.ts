@@ -1,0 +1,204 @@
+import type { GatewayConfig } from '../config/types.js';
+import type { GatewayKeys } from '../crypto/keys.js';
+import { CounterPlan } from '../decision/counter-plan.js';
+import { normalizeUsername } from '../request/username.js';
+import { loadRuleSet, type RuleSet } from '../rules/compile.js';
+import { bucketOf, type CounterRead, type CounterStore } from '../store/store.js';
+import { PROFILE_FEATURES } from './features.js';
+import { counterIndexKey, parseIndexMember, profileKey } from './keys.js';
+import { decodeProfile } from './profile.js';
+
+export interface PrivacyOptions {
+  /** Rule set whose counters are looked up; the config's rule files are loaded without one. */
+  ruleSet?: RuleSet;
+  now?: number;
+}
+
+export interface ExportedCounter {
+  name: string;
+  /** What the counter is keyed by besides the account, such as `ip`; the value itself is not stored. */
+  keyed_by: readonly string[];
+  window_ms: number;
+  value: number;
+}
+
+/** What riskgate stores about one account, as a data-subject access request returns it. */
+export interface AccountExport {
+  account: { pseudonym: string };
+  store: string;
+  profile: {
+    successes: number;
+    first_success: string;
+    last_success: string;
+    expires: string;
+    last_location: { at: string; latitude: number; longitude: number; accuracy_km: number } | null;
+    features: Record<string, { value: string; count: number; last_seen: string; expires: string }[]>;
+  } | null;
+  counters: ExportedCounter[];
+  /** Data kept outside the account's keys, which ages out by itself. */
+  not_erasable: string[];
+}
+
+export interface AccountErasure {
+  account: { pseudonym: string };
+  profile_erased: boolean;
+  /** Counters of the account that held a non-zero value before erasure. */
+  counters_erased: number;
+  keys_deleted: number;
+}
+
+interface AccountScope {
+  pseudonym: string;
+  profile: string;
+  index: string;
+  /** Counters found from the username alone (keyed by the account, maybe with a route). */
+  direct: (CounterRead & { name: string; keyedBy: readonly string[] })[];
+  ruleSet: RuleSet;
+  now: number;
+}
+
+const NOT_ERASABLE = [
+  'distinct-username counters hold the account pseudonym inside a HyperLogLog per address, from which one member cannot be removed; they expire two windows after their last login',
+  'global frequency tables count how common each browser, country and network is across all accounts, with no account key',
+  'decision log lines name the account by its pseudonym; their retention is set where the logs are shipped',
+];
+
+/**
+ * Export the account's profile and counters. Counters keyed by the account and another part
+ * (an address) are found through the account's counter index; their other part is shown by
+ * name only, because the store keeps it as a keyed digest.
+ */
+export async function exportAccount(
+  store: CounterStore,
+  keys: GatewayKeys,
+  config: GatewayConfig,
+  username: string,
+  options: PrivacyOptions = {},
+): Promise<AccountExport> {
+  const scope = accountScope(keys, config, username, options);
+  const { indexed, profileFields } = await readAccount(store, scope);
+  const counters = [...scope.direct, ...indexed];
+  const result = counters.length > 0 ? await store.read({ now: scope.now, counters, claims: [] }) : { counts: [] };
+
+  const retention = config.profile.retentionMs;
+  const profile = decodeProfile(profileFields, scope.now, retention);
+  const iso = (ms: number) => new Date(ms).toISOString();
+  return {
+    account: { pseudonym: scope.pseudonym },
+    store: store.kind,
+    profile: profile
+      ? {
+          successes: profile.successes,
+          first_success: iso(profile.firstSeen),
+          last_success: iso(profile.lastSuccess),
+          expires: iso(profile.lastSuccess + retention),
+          last_location: profile.lastLocated
+            ? {
+                at: iso(profile.lastLocated.at),
+                latitude: profile.lastLocated.latitude,
+                longitude: profile.lastLocated.longitude,
+                accuracy_km: profile.lastLocated.accuracyKm,
+              }
+            : null,
+          features: Object.fromEntries(PROFILE_FEATURES.map((feature) => [
+            feature,
+            profile.features[feature].map((entry) => ({
+              value: entry.value,
+              count: entry.count,
+              last_seen: iso(entry.lastSeen),
+              expires: iso(entry.lastSeen + retention),
+            })),
+          ])),
+        }
+      : null,
+    counters: counters.map((counter, index) => ({
+      name: counter.name,
+      keyed_by: counter.keyedBy,
+      window_ms: counter.windowMs,
+      value: result.counts[index] ?? 0,
+    })),
+    not_erasable: NOT_ERASABLE,
+  };
+}
+
+/**
+ * Erase the account's profile, its counter index and every counter the index or the
+ * username names, in one write round trip after one read.
+ */
+export async function eraseAccount(
+  store: CounterStore,
+  keys: GatewayKeys,
+  config: GatewayConfig,
+  username: string,
+  options: PrivacyOptions = {},
+): Promise<AccountErasure> {
+  const scope = accountScope(keys, config, username, options);
+  const { indexed, profileFields } = await readAccount(store, scope);
+  const counters = [...scope.direct, ...indexed];
+  const before = counters.length > 0 ? await store.read({ now: scope.now, counters, claims: [] }) : { counts: [] };
+
+  // The memory store keeps a counter under its key, Redis one key per bucket. A bucket key
+  // lives two windows from its creation, so at most the current bucket and the two before
+  // it exist; the next one is included for gateways whose clocks run ahead.
+  const deletes = [scope.profile, scope.index];
+  for (const counter of counters) {
+    const bucket = bucketOf(scope.now, counter.windowMs);
+    deletes.push(counter.key);
+    for (let offset = -2; offset <= 1; offset += 1) deletes.push(`${counter.key}:${bucket + offset}`);
+  }
+  await store.write({ now: scope.now, increments: [], distinct: [], resets: [], deletes });
+
+  return {
+    account: { pseudonym: scope.pseudonym },
+    profile_erased: profileFields !== null,
+    counters_erased: before.counts.filter((count) => count > 0).length,
+    keys_deleted: deletes.length,
+  };
+}
+
+function accountScope(keys: GatewayKeys, config: GatewayConfig, rawUsername: string, options: PrivacyOptions): AccountScope {
+  const username = normalizeUsername(rawUsername, config.username);
+  if (!username) {
+    throw new Error('the username is empty after normalisation; give the username as the app receives it');
+  }
+  const pseudonym = keys.pseudonymize(username);
+  const prefix = config.store.keyPrefix;
+  const ruleSet = options.ruleSet ?? loadRuleSet(config.rulePaths, { ipLists: config.ipLists });
+  const now = options.now ?? Date.now();
+
+  const direct = new Map<string, AccountScope['direct'][number]>();
+  for (const route of config.loginRoutes) {
+    const plan = new CounterPlan(ruleSet.counters, { username, route: route.id }, keys, prefix);
+    for (const read of plan.readRequest(now).counters) {
+      const name = counterName(read.key) ?? '';
+      const definition = ruleSet.counters.find((counter) => counter.name === name);
+      direct.set(read.key, { ...read, name, keyedBy: definition?.key.filter((part) => part !== 'username') ?? [] });
+    }
+  }
+
+  return { pseudonym, profile: profileKey(prefix, pseudonym), index: counterIndexKey(prefix, pseudonym), direct: [...direct.values()], ruleSet, now };
+}
+
+async function readAccount(store: CounterStore, scope: AccountScope) {
+  const reading = await store.read({ now: scope.now, counters: [], claims: [], hashes: [scope.profile], sets: [scope.index] });
+  const indexed: AccountScope['direct'] = [];
+  for (const member of reading.sets[0] ?? []) {
+    const parsed = parseIndexMember(member);
+    if (!parsed) continue;
+    const name = counterName(parsed.key) ?? 'unknown';
+    const definition = scope.ruleSet.counters.find((counter) => counter.name === name);
+    indexed.push({
+      key: parsed.key,
+      windowMs: parsed.windowMs,
+      kind: definition?.count === 'distinct_usernames' ? 'distinct' : 'count',
+      name,
+      keyedBy: definition?.key.filter((part) => part !== 'username') ?? [],
+    });
+  }
+  return { indexed, profileFields: reading.hashes[0] ?? null };
+}
+
+/** The counter name inside a counter key `<prefix>:c:{<name>:<digest>}`. */
+function counterName(key: string): string | undefined {
+  return /:c:\{([a-z][a-z0-9_]*):[^}]+\}$/.exec(key)?.[1];
+}

@@ -1,0 +1,52 @@
+import type { IncomingMessage } from 'node:http';
+
+import { RequestRejection } from './body.js';
+
+// Headers whose only job is the connection itself; naming them in Connection is expected.
+const HOP_BY_HOP = new Set(['close', 'keep-alive', 'te', 'trailer', 'upgrade', 'proxy-connection']);
+
+/**
+ * Reject a Transfer-Encoding other than plain `chunked`. Node's parser removes the chunked
+ * framing but leaves any other coding (`gzip, chunked`) in the body, and riskgate forwards
+ * the body with a Content-Length of its own, so the app would read bytes riskgate could
+ * not. RFC 9112 section 6.1 answers an unknown transfer coding with 501.
+ */
+export function checkTransferCoding(request: IncomingMessage): RequestRejection | undefined {
+  const value = request.headers['transfer-encoding'];
+  if (value === undefined || value.trim().toLowerCase() === 'chunked') {
+    return undefined;
+  }
+  return new RequestRejection(501, 'unsupported transfer coding',
+    `Transfer-Encoding "${value.slice(0, 64)}" is not supported; send the body with Content-Length or chunked alone`);
+}
+
+/**
+ * Reject a login whose headers the app could read differently from riskgate: a repeated
+ * Content-Type (Node keeps the first, other servers the last), or a Connection header
+ * naming an end-to-end header the login carries, which a proxy must remove before the
+ * app reads the request (RFC 9110 section 7.6.1).
+ */
+export function checkLoginHeaders(request: IncomingMessage): RequestRejection | undefined {
+  const raw = request.rawHeaders;
+  let contentTypes = 0;
+  const present = new Set<string>();
+  for (let index = 0; index < raw.length; index += 2) {
+    const name = raw[index].toLowerCase();
+    present.add(name);
+    if (name === 'content-type') contentTypes += 1;
+  }
+
+  if (contentTypes > 1) {
+    return new RequestRejection(400, 'ambiguous login headers',
+      `the login carries ${contentTypes} Content-Type headers; send one`);
+  }
+
+  const listed = (request.headers.connection ?? '').split(',').map((token) => token.trim().toLowerCase());
+  const removed = listed.find((token) => token !== '' && !HOP_BY_HOP.has(token) && present.has(token));
+  if (removed) {
+    return new RequestRejection(400, 'ambiguous login headers',
+      `the Connection header lists "${removed.slice(0, 64)}", which would be removed before the app reads the login; ` +
+        'list only keep-alive or close');
+  }
+  return undefined;
+}

@@ -1,0 +1,117 @@
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+
+import { RiskgateError } from '../errors.js';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** TLS settings for `rediss://` and for Cluster or Sentinel nodes; file contents are PEM. */
+export interface RedisTls {
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  /** Name to check the server certificate against (SNI), when it differs from the host. */
+  serverName?: string;
+  /** false accepts any certificate; for local tests only. */
+  rejectUnauthorized?: boolean;
+}
+
+/** How to reach Redis: one server by URL, a Cluster by seed nodes, or a master through Sentinel. */
+export interface RedisTopology {
+  /** `redis://` or `rediss://` URL; with `cluster` or `sentinels`, only its scheme and credentials apply. */
+  url: string;
+  cluster?: readonly HostPort[];
+  sentinels?: readonly HostPort[];
+  /** Master name that the sentinels monitor. */
+  sentinelName?: string;
+  tls?: RedisTls;
+}
+
+export type RedisClient = Redis | Cluster;
+
+/**
+ * Create the ioredis client for a topology. Every mode fails commands at once while
+ * disconnected (no offline queue) and retries no command, so a login waits at most the
+ * store timeout and the outage fallback decides instead.
+ */
+export function createRedisClient(topology: RedisTopology, timeoutMs: number, extra: RedisOptions = {}): RedisClient {
+  const url = new URL(topology.url);
+  const tls = tlsOptions(topology, url);
+  const credentials = {
+    username: url.username ? decodeURIComponent(url.username) : undefined,
+    password: url.password ? decodeURIComponent(url.password) : undefined,
+  };
+  const common: RedisOptions = {
+    // Commands of concurrent requests issued in the same tick go out in one write.
+    enableAutoPipelining: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: timeoutMs,
+    connectTimeout: Math.max(1000, timeoutMs * 4),
+    ...credentials,
+    ...(tls ? { tls } : {}),
+  };
+
+  if (topology.cluster && topology.cluster.length > 0) {
+    return new Cluster(topology.cluster.map((node) => ({ ...node })), {
+      enableOfflineQueue: false,
+      enableAutoPipelining: true,
+      clusterRetryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+      slotsRefreshTimeout: Math.max(1000, timeoutMs * 4),
+      redisOptions: { ...common, ...extra },
+    });
+  }
+
+  if (topology.sentinels && topology.sentinels.length > 0) {
+    return new Redis({
+      ...common,
+      sentinels: topology.sentinels.map((node) => ({ ...node })),
+      name: topology.sentinelName,
+      sentinelCommandTimeout: Math.max(1000, timeoutMs * 4),
+      sentinelRetryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+      enableTLSForSentinelMode: tls !== undefined,
+      ...(tls ? { sentinelTLS: tls } : {}),
+      retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+      db: databaseOf(url),
+      ...extra,
+    });
+  }
+
+  return new Redis(topology.url, {
+    ...common,
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+    lazyConnect: false,
+    ...extra,
+  });
+}
+
+function tlsOptions(topology: RedisTopology, url: URL): ConnectionOptions | undefined {
+  const settings = topology.tls;
+  if (!settings && url.protocol !== 'rediss:') return undefined;
+  return {
+    ca: settings?.caFile ? readPem(settings.caFile, 'store.tls.ca_file') : undefined,
+    cert: settings?.certFile ? readPem(settings.certFile, 'store.tls.cert_file') : undefined,
+    key: settings?.keyFile ? readPem(settings.keyFile, 'store.tls.key_file') : undefined,
+    servername: settings?.serverName,
+    rejectUnauthorized: settings?.rejectUnauthorized ?? true,
+  };
+}
+
+function readPem(file: string, key: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (error as Error).message;
+    throw new RiskgateError('RG_ERR_CONFIG_INVALID', `${key}: cannot read ${file}: ${reason}`);
+  }
+}
+
+function databaseOf(url: URL): number {
+  const database = Number(url.pathname.replace(/^\//, '') || 0);
+  return Number.isInteger(database) ? database : 0;
+}

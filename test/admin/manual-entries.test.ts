@@ -1,0 +1,194 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import t, { type Test } from 'tap';
+
+import { REDIS_URL, login, send, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { deleteKeysWithPrefix } from '../helpers/redis.js';
+import { RecordingUpstream } from '../helpers/upstream.js';
+import { waitForDecisions } from '../helpers/wait.js';
+import { ADMIN_TOKEN, admin } from './client.js';
+
+/** A login as curl sends it: a tool user agent and no Accept-Language, which the default rules challenge. */
+function curlLogin(port: number, source: string) {
+  return send(port, {
+    method: 'POST',
+    path: '/login',
+    source,
+    headers: { 'user-agent': 'curl/8.5.0', accept: '*/*', 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'alice', password: 'wonderland' }),
+  });
+}
+
+/** Two gateways sharing one Redis key prefix, as two instances of one fleet. */
+async function startFleet(t: Test): Promise<{ first: TestGateway; second: TestGateway; upstream: RecordingUpstream }> {
+  const prefix = `rgtm${randomBytes(4).toString('hex')}`;
+  const upstream = await new RecordingUpstream().start();
+  const config = {
+    store: { url: REDIS_URL, key_prefix: prefix, timeout: '200ms' },
+    admin: { token: ADMIN_TOKEN },
+  };
+  const first = await startTestGateway({ upstream: upstream.url, config });
+  const second = await startTestGateway({ upstream: upstream.url, config });
+  t.teardown(async () => {
+    await first.close();
+    await second.close();
+    await upstream.stop();
+    await deleteKeysWithPrefix(prefix);
+  });
+  return { first, second, upstream };
+}
+
+function addEntry(gateway: TestGateway, body: Record<string, unknown>) {
+  return admin(gateway.adminPort, 'POST', '/v1/manual-entries', { body: { ttl: '10m', reason: 'test', ...body } });
+}
+
+t.test('IP block applies on every instance', async (t) => {
+  const { first, second, upstream } = await startFleet(t);
+
+  const added = await addEntry(first, { action: 'block', ip: '127.0.0.2', reason: 'credential stuffing from here' });
+  const blocked = await login(second.port, 'alice', 'wonderland', { source: '127.0.0.2' });
+  const other = await login(second.port, 'alice', 'wonderland', { source: '127.0.0.3' });
+  const [blockedLine] = await waitForDecisions(second.logs, 2);
+
+  t.equal(added.status, 201);
+  t.equal(added.json().entry.id, 'ip:127.0.0.2');
+  t.equal(added.json().entry.created_by.startsWith('tok_'), true);
+  t.equal(blocked.status, 403);
+  t.equal(other.status, 200);
+  t.equal(upstream.logins.length, 1, 'the blocked login never reached the app');
+  t.equal(blockedLine.riskgate.decision, 'block');
+  t.equal(blockedLine.riskgate.manual, 'block');
+  t.equal(blockedLine.riskgate.manual_entry, 'ip:127.0.0.2');
+
+  const removed = await admin(second.adminPort, 'DELETE', '/v1/manual-entries/ip:127.0.0.2');
+  const again = await login(first.port, 'alice', 'wonderland', { source: '127.0.0.2' });
+
+  t.equal(removed.status, 200);
+  t.equal(removed.json().removed.reason, 'credential stuffing from here');
+  t.equal(again.status, 200);
+});
+
+t.test('username block uses the normalised account', async (t) => {
+  const { first, second } = await startFleet(t);
+
+  const added = await addEntry(first, { action: 'block', username: '  Mallory ' });
+  const blocked = await login(second.port, 'MALLORY', 'wonderland');
+  const other = await login(second.port, 'alice', 'wonderland');
+  const listed = await admin(second.adminPort, 'GET', '/v1/manual-entries');
+
+  t.equal(added.status, 201);
+  t.equal(blocked.status, 403);
+  t.equal(other.status, 200);
+  t.equal(listed.json().entries.length, 1);
+  t.equal(listed.json().entries[0].type, 'username');
+  t.match(listed.json().entries[0].value, /^[0-9a-f]{32}$/);
+  t.notOk(listed.body.toLowerCase().includes('mallory'), 'the username is stored only as its pseudonym');
+});
+
+t.test('CIDR block applies after a version change', async (t) => {
+  const { first, second } = await startFleet(t);
+
+  // A login first, so the second instance holds an (empty) list before the entry exists.
+  t.equal((await login(second.port, 'alice', 'wonderland', { source: '127.0.0.5' })).status, 200);
+  const added = await addEntry(first, { action: 'block', cidr: '127.0.0.5/30' });
+  const inside = await login(second.port, 'alice', 'wonderland', { source: '127.0.0.6' });
+  const outside = await login(second.port, 'alice', 'wonderland', { source: '127.0.0.9' });
+
+  t.equal(added.json().entry.id, 'cidr:127.0.0.4/30');
+  t.equal(inside.status, 403);
+  t.equal(outside.status, 200);
+
+  const removed = await admin(first.adminPort, 'DELETE', `/v1/manual-entries/${encodeURIComponent('cidr:127.0.0.4/30')}`);
+  const after = await login(second.port, 'alice', 'wonderland', { source: '127.0.0.6' });
+
+  t.equal(removed.status, 200);
+  t.equal(after.status, 200);
+});
+
+t.test('manual allow overrides a rule decision', async (t) => {
+  const { first, second, upstream } = await startFleet(t);
+
+  const before = await curlLogin(second.port, '127.0.0.7');
+  await addEntry(first, { action: 'allow', ip: '127.0.0.7' });
+  const allowed = await curlLogin(second.port, '127.0.0.7');
+  const lines = await waitForDecisions(second.logs, 2);
+
+  t.equal(before.status, 401, 'a tool user agent without browser headers is challenged');
+  t.equal(allowed.status, 200);
+  t.equal(upstream.logins.length, 1);
+  t.equal(lines[1].riskgate.manual, 'allow');
+  t.equal(lines[1].riskgate.would_decision, 'challenge');
+});
+
+t.test('block beats allow', async (t) => {
+  const { first, second } = await startFleet(t);
+
+  await addEntry(first, { action: 'allow', username: 'alice' });
+  await addEntry(first, { action: 'block', cidr: '127.0.0.0/29' });
+  const reply = await login(second.port, 'alice', 'wonderland', { source: '127.0.0.3' });
+
+  t.equal(reply.status, 403);
+});
+
+t.test('entry expires with its ttl', async (t) => {
+  const { first, second } = await startFleet(t);
+
+  await addEntry(first, { action: 'block', ip: '127.0.0.8', ttl: '700ms' });
+  const during = await login(second.port, 'alice', 'wonderland', { source: '127.0.0.8' });
+  await sleep(900);
+  const after = await login(second.port, 'alice', 'wonderland', { source: '127.0.0.8' });
+  const listed = await admin(first.adminPort, 'GET', '/v1/manual-entries');
+
+  t.equal(during.status, 403);
+  t.equal(after.status, 200);
+  t.same(listed.json().entries, []);
+});
+
+t.test('invalid entries are rejected with a problem', async (t) => {
+  const { first } = await startFleet(t);
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ action: 'block', cidr: '10.0.0.0/33' }, /cidr "10\.0\.0\.0\/33" is not a CIDR/],
+    [{ action: 'block', ip: '10.1' }, /ip "10\.1" is not an IPv4 or IPv6 address/],
+    [{ action: 'block', ip: '10.0.0.1', cidr: '10.0.0.0/8' }, /exactly one of ip, cidr or username/],
+    [{ action: 'deny', ip: '10.0.0.1' }, /action must be "block" or "allow"/],
+    [{ action: 'block', ip: '10.0.0.1', reason: ' ' }, /reason is missing/],
+    [{ action: 'block', ip: '10.0.0.1', ttl: '400d' }, /within 365 days/],
+    [{ action: 'block', ip: '10.0.0.1', ttl: 'soon' }, /ttl: invalid duration "soon"/],
+    [{ action: 'block', ip: '10.0.0.1', expires_at: '2001-01-01T00:00:00Z', ttl: undefined }, /exactly one of ttl/],
+  ];
+
+  for (const [body, detail] of cases) {
+    const reply = await admin(first.adminPort, 'POST', '/v1/manual-entries', {
+      body: { ttl: '10m', reason: 'test', ...body, ...(body.expires_at ? { ttl: '1h' } : {}) },
+    });
+    t.equal(reply.status, 400, JSON.stringify(body));
+    t.equal(reply.headers['content-type'], 'application/problem+json');
+    t.match(reply.json().detail, detail);
+  }
+
+  const missing = await admin(first.adminPort, 'DELETE', '/v1/manual-entries/ip:192.0.2.1');
+  t.equal(missing.status, 404);
+  const notJson = await admin(first.adminPort, 'POST', '/v1/manual-entries', { body: 'x' });
+  t.equal(notJson.status, 400);
+});
+
+t.test('admin actions write audit lines', async (t) => {
+  const { first } = await startFleet(t);
+
+  await addEntry(first, { action: 'block', username: 'mallory', reason: 'reported\nby the helpdesk' });
+  await admin(first.adminPort, 'GET', '/v1/manual-entries');
+  const audit = first.logs.lines.filter((line) => line.message === 'admin action');
+
+  t.equal(audit.length, 2);
+  t.equal(audit[0].event.action, 'admin-manual-entry-add');
+  t.equal(audit[0].event.outcome, 'success');
+  t.match(audit[0].riskgate.admin.actor, /^tok_[0-9a-f]{16}$/);
+  t.equal(audit[0].riskgate.admin.target.type, 'username');
+  t.match(audit[0].riskgate.admin.target.value, /^[0-9a-f]{32}$/);
+  t.equal(audit[0].riskgate.admin.details.reason, 'reported\\u000aby the helpdesk');
+  t.equal(audit[0].http.response.status_code, 201);
+  t.equal(audit[1].event.action, 'admin-manual-entry-list');
+  t.notOk(first.logs.text.includes('mallory'), 'no audit line holds the username');
+  t.notOk(first.logs.text.includes(ADMIN_TOKEN), 'no audit line holds the token');
+});

@@ -1,0 +1,174 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import t from 'tap';
+
+import { send, startTestGateway } from '../helpers/gateway.js';
+import { RecordingUpstream } from '../helpers/upstream.js';
+import { parseMetrics } from './client.js';
+
+// A Redis of this test's own, which it can stop; the shared one on 6379 is never touched.
+// Other tests may hold ports in 6381-6385 too, so the first free one is taken, and the
+// server answering there is checked to be this test's own process.
+const PORTS = [6381, 6382, 6383, 6384, 6385];
+
+async function startRedis(port?: number): Promise<{ child: ChildProcess; port: number }> {
+  for (const candidate of port === undefined ? PORTS : [port]) {
+    if (await accepts(candidate)) continue;
+    const child = spawn('redis-server', ['--port', String(candidate), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
+    const deadline = Date.now() + 5000;
+    while (child.exitCode === null && !(await accepts(candidate)) && Date.now() < deadline) await sleep(50);
+    if (child.exitCode === null && (await serverPid(candidate)) === child.pid) return { child, port: candidate };
+    await stopRedis(child);
+  }
+  throw new Error(`no redis-server could be started on a free port of ${PORTS.join(', ')}`);
+}
+
+function serverPid(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    execFile('redis-cli', ['-p', String(port), 'INFO', 'server'], (error, stdout) => {
+      const match = /process_id:(\d+)/.exec(stdout);
+      resolve(error || !match ? undefined : Number(match[1]));
+    });
+  });
+}
+
+async function stopRedis(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  child.kill('SIGKILL');
+  await once(child, 'exit');
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+async function readiness(port: number): Promise<{ status: number; body: Record<string, any> }> {
+  const reply = await send(port, { path: '/readyz' });
+  return { status: reply.status, body: reply.json() };
+}
+
+t.test('readyz follows the store fail mode', async (t) => {
+  let redis = await startRedis();
+  const upstream = await new RecordingUpstream().start();
+  const store = { url: `redis://127.0.0.1:${redis.port}/0`, key_prefix: 'rgtready', timeout: '100ms' };
+  const closed = await startTestGateway({
+    upstream: upstream.url,
+    config: { store, login_routes: [{ id: 'web', path: '/login', on_store_error: 'closed' }] },
+  });
+  const open = await startTestGateway({
+    upstream: upstream.url,
+    config: { store, login_routes: [{ id: 'web', path: '/login', on_store_error: 'open' }] },
+  });
+  t.teardown(async () => {
+    await closed.close();
+    await open.close();
+    await upstream.stop();
+    await stopRedis(redis.child);
+  });
+
+  const closedBefore = await readiness(closed.adminPort);
+  const openBefore = await readiness(open.adminPort);
+  t.equal(closedBefore.status, 200);
+  t.equal(closedBefore.body.status, 'ready');
+  t.equal(closedBefore.body.checks.store.status, 'ok');
+  t.equal(closedBefore.body.checks.upstream.status, 'ok');
+  t.equal(openBefore.status, 200);
+
+  await stopRedis(redis.child);
+  let closedDuring = await readiness(closed.adminPort);
+  // The store check is cached for two seconds; poll until the cached "ok" has aged out.
+  const deadline = Date.now() + 4000;
+  while (closedDuring.status === 200 && Date.now() < deadline) {
+    await sleep(200);
+    closedDuring = await readiness(closed.adminPort);
+  }
+  let openDuring = await readiness(open.adminPort);
+  while (openDuring.body.status === 'ready' && Date.now() < deadline) {
+    await sleep(200);
+    openDuring = await readiness(open.adminPort);
+  }
+  const metrics = parseMetrics((await send(closed.adminPort, { path: '/metrics' })).body);
+  const health = await send(closed.adminPort, { path: '/healthz' });
+
+  t.equal(closedDuring.status, 503);
+  t.equal(closedDuring.body.status, 'not_ready');
+  t.equal(closedDuring.body.checks.store.status, 'unavailable');
+  t.same(closedDuring.body.checks.store.fail_closed_routes, ['web']);
+  t.equal(openDuring.status, 200);
+  t.equal(openDuring.body.status, 'degraded');
+  t.match(openDuring.body.notes[0], /per-process memory counters/);
+  t.equal(metrics.get('riskgate_store_outage'), 1);
+  t.ok((metrics.get('riskgate_store_errors_total{operation="read"}') ?? 0) >= 1, 'the failed probe counts as a store error');
+  t.equal(health.status, 200, 'liveness does not depend on the store');
+
+  redis = await startRedis(redis.port);
+  let closedAfter = await readiness(closed.adminPort);
+  const recovery = Date.now() + 6000;
+  while (closedAfter.status !== 200 && Date.now() < recovery) {
+    await sleep(200);
+    closedAfter = await readiness(closed.adminPort);
+  }
+  t.equal(closedAfter.status, 200);
+  t.equal(closedAfter.body.status, 'ready');
+});
+
+t.test('readyz fails while the upstream is unreachable', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const url = upstream.url;
+  await upstream.stop();
+  const gateway = await startTestGateway({ upstream: url });
+  t.teardown(() => gateway.close());
+
+  const report = await readiness(gateway.adminPort);
+
+  t.equal(report.status, 503);
+  t.equal(report.body.status, 'not_ready');
+  t.equal(report.body.checks.upstream.status, 'unreachable');
+  t.match(report.body.checks.upstream.error, /ECONNREFUSED/);
+});
+
+t.test('readyz reports stopping during shutdown', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({ upstream: upstream.url });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  gateway.admin.readiness.markStopping();
+  const report = await readiness(gateway.adminPort);
+
+  t.equal(report.status, 503);
+  t.equal(report.body.status, 'stopping');
+});
+
+t.test('healthz and readyz answer HEAD and reject POST', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({ upstream: upstream.url });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  const head = await send(gateway.adminPort, { method: 'HEAD', path: '/healthz' });
+  const post = await send(gateway.adminPort, { method: 'POST', path: '/readyz' });
+  const unknown = await send(gateway.adminPort, { path: '/nothing' });
+
+  t.equal(head.status, 200);
+  t.equal(post.status, 405);
+  t.equal(post.headers.allow, 'GET, HEAD');
+  t.equal(unknown.status, 404);
+  t.equal(unknown.headers['content-type'], 'application/problem+json');
+});

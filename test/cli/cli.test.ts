@@ -1,0 +1,146 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+import t from 'tap';
+
+import { CliProcess, cleanEnv, ensureBuilt, freePort, runCli } from '../helpers/cli.js';
+import { DEFAULT_RULES, PROJECT_ROOT, TEST_SECRET, login } from '../helpers/gateway.js';
+import { RecordingUpstream } from '../helpers/upstream.js';
+
+ensureBuilt();
+
+const directory = mkdtempSync(join(tmpdir(), 'riskgate-cli-'));
+t.teardown(() => rmSync(directory, { recursive: true, force: true }));
+
+function configFile(name: string, lines: string[]): string {
+  const file = join(directory, name);
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  return file;
+}
+
+t.test('unknown command is refused', async (t) => {
+  const result = runCli(['stat']);
+
+  t.equal(result.status, 2);
+  t.match(result.stderr, /riskgate: unknown command "stat"/);
+  t.match(result.stderr, /Usage: riskgate <command> \[options\]/, 'followed by the usage');
+});
+
+t.test('start --help', async (t) => {
+  const result = runCli(['start', '--help']);
+
+  t.equal(result.status, 0);
+  t.match(result.stdout, /^Usage: riskgate start \[--config FILE\]/);
+  t.match(result.stdout, /RISKGATE_SECRET\s+required/);
+  t.match(result.stdout, /RISKGATE_LISTEN/);
+  t.equal(result.stderr, '');
+});
+
+t.test('demo --help', async (t) => {
+  const result = runCli(['demo', '--help']);
+
+  t.equal(result.status, 0);
+  t.match(result.stdout, /^Usage: riskgate demo/);
+  t.match(result.stdout, /RISKGATE_LISTEN\s+host:port to listen on/);
+});
+
+t.test('start without RISKGATE_SECRET exits 1', async (t) => {
+  const file = configFile('no-secret.yaml', ['upstream: http://127.0.0.1:3000', `rules: [${DEFAULT_RULES}]`]);
+
+  const result = runCli(['start', '--config', file]);
+
+  t.equal(result.status, 1);
+  t.match(result.stderr, /RISKGATE_SECRET is not set/);
+  t.match(result.stderr, /export RISKGATE_SECRET="\$\(openssl rand -base64 48\)"/, 'says how to set it');
+  t.equal(result.stdout, '', 'nothing started');
+});
+
+t.test('start serves logins and stops on SIGTERM', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  t.teardown(() => upstream.stop());
+  const port = await freePort();
+  const file = configFile('start.yaml', [
+    `listen: 127.0.0.1:${port}`,
+    'upstream: http://127.0.0.1:1',
+    `rules: [${DEFAULT_RULES}]`,
+    'challenge: { mode: forward }',
+  ]);
+  const env = cleanEnv({ RISKGATE_SECRET: TEST_SECRET, RISKGATE_UPSTREAM: upstream.url });
+  const child = new CliProcess(['start', '--config', file], env);
+  t.teardown(() => child.kill());
+
+  await child.waitForOutput('"riskgate started"');
+  const reply = await login(port, 'alice', 'wonderland');
+  await child.waitForOutput('"login decision"');
+  child.child.kill('SIGTERM');
+  const exit = await child.exited;
+
+  t.equal(reply.status, 200, 'the login was forwarded to RISKGATE_UPSTREAM');
+  t.equal(upstream.logins.length, 1);
+  t.equal(exit.code, 0, 'a clean exit after SIGTERM');
+  t.match(child.stdout, /"message":"shutting down"/);
+  t.match(child.stdout, /"message":"stopped"/);
+  t.notMatch(child.stdout, /wonderland/, 'the password is not logged');
+});
+
+t.test('demo prints its guide and serves a login', async (t) => {
+  const port = await freePort();
+  const child = new CliProcess(['demo'], cleanEnv({ RISKGATE_LISTEN: `127.0.0.1:${port}` }));
+  t.teardown(() => child.kill());
+
+  await child.waitForOutput('Stop with Ctrl-C.');
+  const url = `http://127.0.0.1:${port}`;
+  t.match(child.stdout, `riskgate demo: gateway on ${url}`, 'the URL');
+  t.match(child.stdout, /alice \/ wonderland/, 'the demo users');
+  t.match(child.stdout, `curl -i `, 'curl lines');
+  t.match(child.stdout, `${url}/login`, 'aimed at the gateway');
+
+  const reply = await login(port, 'alice', 'wonderland');
+  t.equal(reply.status, 200, 'a good login passes');
+  await child.waitForOutput('"login decision"');
+
+  child.child.kill('SIGTERM');
+  const exit = await child.exited;
+  t.equal(exit.code, 0, 'a clean exit after SIGTERM');
+});
+
+t.test('test passes on the default rules', async (t) => {
+  const result = runCli(['test', DEFAULT_RULES]);
+
+  t.equal(result.status, 0, result.stdout);
+  t.match(result.stdout, /\n\d+ passed, 0 failed\n$/);
+  t.notMatch(result.stdout, /FAIL/);
+});
+
+t.test('test fails on a failing case', async (t) => {
+  const file = configFile('failing-rules.yaml', [
+    'rules:',
+    '  - { id: t.always, description: Always fires, when: "true", score: 10 }',
+    'tests:',
+    '  - { name: expects a block, expect: { decision: block } }',
+  ]);
+
+  const result = runCli(['test', file]);
+
+  t.equal(result.status, 1);
+  t.match(result.stdout, /FAIL expects a block/);
+  t.match(result.stdout, /0 passed, 1 failed/);
+});
+
+t.test('check accepts the example config', async (t) => {
+  const result = runCli(['check', '--config', resolve(PROJECT_ROOT, 'riskgate.example.yaml')]);
+
+  t.equal(result.status, 0, result.stdout + result.stderr);
+  t.match(result.stdout, /^ok: config valid; \d+ rules, \d+ counters in \d+ files/m);
+});
+
+t.test('check reports every problem', async (t) => {
+  const file = configFile('check-invalid.yaml', ['upstream: ftp://app', 'store:', '  timeout: soon']);
+
+  const result = runCli(['check', '--config', file]);
+
+  t.equal(result.status, 1);
+  t.match(result.stdout, /check-invalid\.yaml:1:11: upstream has an invalid format/);
+  t.match(result.stdout, /check-invalid\.yaml:3:12: store\.timeout has an invalid format/);
+});

@@ -1,0 +1,228 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+import t from 'tap';
+
+import { PROJECT_ROOT } from '../helpers/gateway.js';
+import { loadConfigFile } from '../../src/config/load.js';
+import { RiskgateError } from '../../src/errors.js';
+
+const SECRET = 'config-test-secret-0123456789abcdef0123';
+
+const directory = mkdtempSync(join(tmpdir(), 'riskgate-config-'));
+t.teardown(() => rmSync(directory, { recursive: true, force: true }));
+
+let files = 0;
+/** Write a config file; the lines are joined with newlines so tests can count them. */
+function configFile(...lines: string[]): string {
+  files += 1;
+  const file = join(directory, `config-${files}.yaml`);
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  return file;
+}
+
+/** Load a file expected to be invalid and return the error; a null secret passes none. */
+function loadError(file: string, env: NodeJS.ProcessEnv = {}, secret: string | null = SECRET): RiskgateError {
+  try {
+    loadConfigFile(file, { env, secret: secret ?? undefined });
+  } catch (error) {
+    if (error instanceof RiskgateError) return error;
+    throw error;
+  }
+  throw new Error(`${file} loaded although it was expected to be invalid`);
+}
+
+t.test('minimal file gets the defaults', async (t) => {
+  const config = loadConfigFile(configFile('upstream: http://127.0.0.1:3000'), { env: {}, secret: SECRET });
+
+  t.same(config.listen, { host: '127.0.0.1', port: 8080 });
+  t.equal(config.upstream.href, 'http://127.0.0.1:3000/');
+  t.equal(config.store.url, 'memory');
+  t.equal(config.store.timeoutMs, 50);
+  t.same(config.trustedProxies, []);
+  t.equal(config.loginRoutes.length, 1);
+  t.equal(config.loginRoutes[0].path, '/login');
+  t.same(config.rulePaths, [join(directory, 'rules')], 'rule paths are relative to the config file');
+  t.equal(config.challenge.ttlMs, 300_000);
+  t.equal(config.deviceCookie.secure, true);
+  t.equal(config.log.username, 'pseudonymise');
+  t.ok(Object.isFrozen(config), 'the config is frozen');
+});
+
+t.test('example config is valid', async (t) => {
+  const config = loadConfigFile(resolve(PROJECT_ROOT, 'riskgate.example.yaml'), { env: {}, secret: SECRET });
+
+  t.equal(config.loginRoutes[0].id, 'web');
+  t.same(config.rulePaths, [resolve(PROJECT_ROOT, 'rules')]);
+});
+
+t.test('unknown key names its line and the fix', async (t) => {
+  const error = loadError(configFile('upstream: http://127.0.0.1:3000', 'lisen: 127.0.0.1:9090'));
+
+  t.equal(error.code, 'RG_ERR_CONFIG_INVALID');
+  t.equal(error.problems.length, 1);
+  t.match(error.message, /config-\d+\.yaml:2:1: unknown key "lisen" in the top level: remove it or check its spelling/);
+});
+
+t.test('unknown key with a nested value points at the key', async (t) => {
+  const file = configFile('upstream: http://127.0.0.1:3000', 'store:', '  url: memory', '  timout: 50ms', 'stor:', '  url: memory');
+  const error = loadError(file);
+
+  const nested = error.problems.find((problem) => problem.message.includes('"timout"'))!;
+  const top = error.problems.find((problem) => problem.message.includes('"stor"'))!;
+  t.same([nested.line, nested.column], [4, 3], 'store.timout is on line 4');
+  t.match(nested.message, /unknown key "timout" in store/);
+  t.same([top.line, top.column], [5, 1], 'stor is on line 5, not on its value below');
+});
+
+t.test('bad duration names the key and the form', async (t) => {
+  const error = loadError(configFile('upstream: http://127.0.0.1:3000', 'store:', '  timeout: 5 minutes'));
+
+  t.equal(error.problems.length, 1);
+  t.match(error.message, /:3:12: store\.timeout has an invalid format \(use a duration such as 50ms, 30s, 10m or 1h\)/);
+});
+
+t.test('bad upstream names the accepted form', async (t) => {
+  const wrongScheme = loadError(configFile('upstream: ftp://app.internal'));
+  const notUrl = loadError(configFile('upstream: "http://exa mple"'));
+
+  t.equal(wrongScheme.problems.length, 1, 'one problem, not one per check');
+  t.match(wrongScheme.message, /:1:11: upstream has an invalid format \(use an http:\/\/ or https:\/\/ URL\)/);
+  t.equal(notUrl.problems.length, 1);
+  t.match(notUrl.message, /:1:11: upstream "http:\/\/exa mple" is not a valid URL: use the app URL, for example http:\/\/127\.0\.0\.1:3000/);
+});
+
+t.test('missing upstream says how to set it', async (t) => {
+  const error = loadError(configFile('listen: 127.0.0.1:8080'));
+
+  t.match(error.message, /upstream is missing: set it to the app URL, for example http:\/\/127\.0\.0\.1:3000, or export RISKGATE_UPSTREAM/);
+});
+
+t.test('bad trusted proxy CIDR names the entry', async (t) => {
+  const error = loadError(configFile('upstream: http://127.0.0.1:3000', 'trusted_proxies:', '  - 10.0.0.0/8', '  - 10.0.0.0/33'));
+
+  t.equal(error.problems.length, 1);
+  t.match(error.message, /:4:5: trusted_proxies entry "10\.0\.0\.0\/33" is not an IP address or CIDR such as 10\.0\.0\.0\/8/);
+});
+
+t.test('every problem is reported at once', async (t) => {
+  const file = configFile(
+    'upstream: ftp://app.internal',
+    'lisen: 127.0.0.1:9090',
+    'trusted_proxies: [192.168.1.300]',
+    'store:',
+    '  timeout: soon',
+    'log:',
+    '  level: chatty',
+  );
+  const error = loadError(file);
+
+  t.equal(error.problems.length, 5);
+  t.match(error.message, /^5 problem\(s\) found:\n/);
+  const lines = error.message.split('\n').slice(1);
+  t.equal(lines.length, 5, 'one line per problem');
+  for (const line of lines) t.match(line, /^\/.+\.yaml:\d+:\d+: /, `located: ${line}`);
+  t.match(error.message, /upstream has an invalid format/);
+  t.match(error.message, /unknown key "lisen"/);
+  t.match(error.message, /trusted_proxies entry "192\.168\.1\.300"/);
+  t.match(error.message, /store\.timeout has an invalid format/);
+  t.match(error.message, /log\.level must be one of "fatal", "error", "warn", "info", "debug", "trace", "silent"/);
+});
+
+t.test('invalid YAML is located', async (t) => {
+  const error = loadError(configFile('upstream: http://127.0.0.1:3000', 'store:', '  url: [memory'));
+
+  t.equal(error.code, 'RG_ERR_CONFIG_INVALID');
+  t.match(error.message, /config-\d+\.yaml:\d+:\d+: invalid YAML: /);
+});
+
+t.test('duplicate login route is refused', async (t) => {
+  const error = loadError(configFile('upstream: http://127.0.0.1:3000', 'login_routes:', '  - path: /login', '  - path: /login'));
+
+  t.match(error.message, /:4:5: login route "POST \/login" is listed twice/);
+});
+
+t.test('missing config file says how to name one', async (t) => {
+  const error = loadError(join(directory, 'absent.yaml'));
+
+  t.equal(error.code, 'RG_ERR_CONFIG_NOT_FOUND');
+  t.match(error.message, /config file not found: .*absent\.yaml; pass --config FILE or set RISKGATE_CONFIG/);
+});
+
+t.test('environment overrides apply', async (t) => {
+  const file = configFile(
+    'listen: 127.0.0.1:8080',
+    'upstream: http://127.0.0.1:3000',
+    'trusted_proxies: [10.0.0.0/8]',
+    'store:',
+    '  url: memory',
+  );
+  const config = loadConfigFile(file, {
+    secret: SECRET,
+    env: {
+      RISKGATE_LISTEN: '0.0.0.0:9999',
+      RISKGATE_UPSTREAM: 'https://app.internal:8443',
+      REDIS_URL: 'redis://127.0.0.1:6379/2',
+      RISKGATE_TRUSTED_PROXIES: '192.168.0.0/16, 2001:db8::/32 ,,',
+      RISKGATE_LOG_LEVEL: 'debug',
+    },
+  });
+
+  t.same(config.listen, { host: '0.0.0.0', port: 9999 }, 'RISKGATE_LISTEN');
+  t.equal(config.upstream.href, 'https://app.internal:8443/', 'RISKGATE_UPSTREAM');
+  t.equal(config.store.url, 'redis://127.0.0.1:6379/2', 'REDIS_URL');
+  t.same(config.trustedProxies, ['192.168.0.0/16', '2001:db8::/32'], 'RISKGATE_TRUSTED_PROXIES, split and trimmed');
+  t.equal(config.log.level, 'debug', 'RISKGATE_LOG_LEVEL');
+});
+
+t.test('empty RISKGATE_TRUSTED_PROXIES clears the list', async (t) => {
+  const file = configFile('upstream: http://127.0.0.1:3000', 'trusted_proxies: [10.0.0.0/8]');
+  const config = loadConfigFile(file, { secret: SECRET, env: { RISKGATE_TRUSTED_PROXIES: '' } });
+
+  t.same(config.trustedProxies, []);
+});
+
+t.test('invalid environment values name the variable', async (t) => {
+  const file = configFile('upstream: http://127.0.0.1:3000');
+  const error = loadError(file, {
+    RISKGATE_LISTEN: '8080',
+    RISKGATE_UPSTREAM: 'app.internal',
+    REDIS_URL: 'http://127.0.0.1:6379',
+    RISKGATE_TRUSTED_PROXIES: '10.0.0.0/8,bogus',
+    RISKGATE_LOG_LEVEL: 'verbose',
+  });
+
+  t.equal(error.problems.length, 5);
+  t.match(error.message, /RISKGATE_LISTEN "8080" is invalid: listen has an invalid format \(use host:port such as 127\.0\.0\.1:8080\)/);
+  t.match(error.message, /RISKGATE_UPSTREAM "app\.internal" is invalid: upstream has an invalid format/);
+  t.match(error.message, /REDIS_URL "http:\/\/127\.0\.0\.1:6379" is invalid: store\.url has an invalid format \(use memory, redis:\/\/host:6379/);
+  t.match(error.message, /RISKGATE_TRUSTED_PROXIES entry "bogus" is not an IP address or CIDR/);
+  t.match(error.message, /RISKGATE_LOG_LEVEL "verbose" is invalid: log\.level must be one of/);
+});
+
+t.test('missing secret says how to set it', async (t) => {
+  const file = configFile('upstream: http://127.0.0.1:3000');
+  const error = loadError(file, {}, null);
+
+  t.equal(error.code, 'RG_ERR_SECRET_MISSING');
+  t.match(error.message, /^RISKGATE_SECRET is not set; /);
+  t.match(error.message, /needs at least 32 characters: export RISKGATE_SECRET="\$\(openssl rand -base64 48\)"/);
+});
+
+t.test('short secret is refused', async (t) => {
+  const file = configFile('upstream: http://127.0.0.1:3000');
+  const error = loadError(file, { RISKGATE_SECRET: 'too-short' }, null);
+
+  t.equal(error.code, 'RG_ERR_SECRET_MISSING');
+  t.match(error.message, /^RISKGATE_SECRET is too short \(9 characters\); /);
+  t.match(error.message, /export RISKGATE_SECRET=/);
+  t.notMatch(error.message, /too-short/, 'the secret itself is not echoed');
+});
+
+t.test('secret is read from the environment', async (t) => {
+  const file = configFile('upstream: http://127.0.0.1:3000');
+  const config = loadConfigFile(file, { env: { RISKGATE_SECRET: SECRET } });
+
+  t.equal(config.secret, SECRET);
+});

@@ -1,0 +1,144 @@
+import t from 'tap';
+
+import { FakeClock } from '../helpers/clock.js';
+import { login, startTestGateway, type Reply, type TestGateway } from '../helpers/gateway.js';
+import { signAssertion, unsignedAssertion } from '../helpers/step-up.js';
+import { RecordingUpstream } from '../helpers/upstream.js';
+import { waitForDecisions } from '../helpers/wait.js';
+
+const STEP_UP_HEADER = 'Riskgate-Step-Up';
+
+/** Send a login relayed by the trusted proxy on 127.0.0.1 for a client at `client`. */
+function proxiedLogin(gateway: TestGateway, client: string, password: string, headers: Record<string, string> = {}) {
+  return login(gateway.port, 'alice', password, { headers: { 'x-forwarded-for': client, ...headers } });
+}
+
+async function setup(t: typeof import('tap').default) {
+  const clock = new FakeClock();
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({
+    upstream: upstream.url,
+    clock: clock.read,
+    config: { trusted_proxies: ['127.0.0.1/32'] },
+  });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  // Guess alice's password from twenty addresses; each fails at the app until the challenge.
+  const guesses: Reply[] = [];
+  for (let index = 1; index <= 20; index += 1) {
+    guesses.push(await proxiedLogin(gateway, `198.51.100.${index}`, `guess-${index}`));
+  }
+  return { clock, upstream, gateway, guesses };
+}
+
+function challengeOf(reply: Reply): { id: string; mfa_url: string; header: string } {
+  return reply.json().challenge;
+}
+
+t.test('brute force from many addresses is challenged', async (t) => {
+  const { upstream, gateway, guesses } = await setup(t);
+
+  const statuses = guesses.map((reply) => reply.status);
+  t.same(statuses.slice(0, 5), [401, 401, 401, 401, 401], 'the first five guesses reach the app and fail');
+  t.equal(upstream.logins.length, 5, 'only those five were forwarded');
+  t.equal(statuses.filter((status) => status === 403 || status === 429).length, 0, 'no guess is blocked');
+  for (const reply of guesses.slice(5)) {
+    t.type(challengeOf(reply)?.id, 'string', 'every later guess gets a challenge id');
+  }
+
+  const challenge = challengeOf(guesses[5]);
+  t.match(challenge.mfa_url, /^\/mfa\?challenge=/, 'the challenge names the MFA URL');
+  t.equal(challenge.mfa_url, `/mfa?challenge=${encodeURIComponent(challenge.id)}`, 'the MFA URL carries the id');
+  t.equal(challenge.header, STEP_UP_HEADER, 'the challenge names the header to repeat the login with');
+  t.equal(guesses[5].headers['www-authenticate'], `${STEP_UP_HEADER} realm="riskgate"`);
+
+  const decisions = await waitForDecisions(gateway.logs, 20);
+  t.equal(decisions[5].riskgate.decision, 'challenge');
+  t.ok(decisions[5].rule.name.includes('bruteforce.account-failures'), 'the account rule fired');
+  t.equal(decisions[5].source.ip, '198.51.100.6', 'each guess is judged by its own client address');
+});
+
+t.test('step-up passes once, then replay fails', async (t) => {
+  const { clock, upstream, gateway } = await setup(t);
+  const key = gateway.stepUpSigningKey!;
+
+  const owner = await proxiedLogin(gateway, '203.0.113.50', 'wonderland');
+  t.equal(owner.status, 401, 'the owner is challenged too');
+  const challengeId = challengeOf(owner).id;
+  const assertion = await signAssertion(key, { subject: 'alice', challengeId, nowMs: clock.now });
+  const before = upstream.logins.length;
+
+  const passed = await proxiedLogin(gateway, '203.0.113.50', 'wonderland', { [STEP_UP_HEADER]: assertion });
+
+  t.equal(passed.status, 200, 'the step-up login is allowed');
+  t.same(passed.json(), { ok: true }, "the app's answer comes back");
+  t.equal(upstream.logins.length, before + 1, 'and forwarded');
+  t.equal(upstream.logins.at(-1)?.headers['riskgate-step-up'], undefined, 'the assertion is not passed to the app');
+
+  const replay = await proxiedLogin(gateway, '203.0.113.50', 'wonderland', { [STEP_UP_HEADER]: assertion });
+
+  t.equal(replay.status, 401, 'the replay is challenged again');
+  t.type(challengeOf(replay)?.id, 'string', 'with a new challenge');
+  t.equal(upstream.logins.length, before + 1, 'the replay is not forwarded');
+
+  const decisions = await waitForDecisions(gateway.logs, 23);
+  const [passedLine, replayLine] = decisions.slice(21);
+  t.equal(passedLine.riskgate.decision, 'allow');
+  t.same(passedLine.riskgate.step_up, { ok: true });
+  t.equal(replayLine.riskgate.decision, 'challenge');
+  t.same(replayLine.riskgate.step_up, { ok: false, reason: 'replay' });
+  t.notOk(gateway.logs.text.includes(assertion), 'the assertion is not logged');
+  t.notOk(gateway.logs.text.includes(assertion.split('.')[2]), 'nor its signature');
+});
+
+t.test('invalid assertions are rejected', async (t) => {
+  const { clock, upstream, gateway } = await setup(t);
+  const key = gateway.stepUpSigningKey!;
+  const owner = await proxiedLogin(gateway, '203.0.113.50', 'wonderland');
+  const challengeId = challengeOf(owner).id;
+  const base = { subject: 'alice', challengeId, nowMs: clock.now };
+
+  const cases: [string, string, string][] = [
+    ['wrong audience', await signAssertion(key, { ...base, audience: 'another-service' }), 'audience'],
+    ['wrong issuer', await signAssertion(key, { ...base, issuer: 'evil-mfa' }), 'issuer'],
+    ['expired', await signAssertion(key, { ...base, nowMs: clock.now - 600_000, lifetimeSeconds: 60 }), 'expired'],
+    ['alg none', unsignedAssertion(base), 'algorithm_not_allowed'],
+    ['other account', await signAssertion(key, { ...base, subject: 'bob' }), 'subject'],
+    ['forged challenge id', await signAssertion(key, { ...base, challengeId: `${challengeId.slice(0, -4)}AAAA` }), 'challenge'],
+    ['not a JWT', 'definitely-not-a-token', 'malformed'],
+  ];
+
+  for (const [index, [name, assertion, reason]] of cases.entries()) {
+    const before = upstream.logins.length;
+    const reply = await proxiedLogin(gateway, '203.0.113.50', 'wonderland', { [STEP_UP_HEADER]: assertion });
+    // Twenty guesses and the owner's first login come before the cases.
+    const line = (await waitForDecisions(gateway.logs, 22 + index))[21 + index];
+
+    t.equal(reply.status, 401, `${name}: challenged`);
+    t.equal(upstream.logins.length, before, `${name}: not forwarded`);
+    t.same(line.riskgate.step_up, { ok: false, reason }, `${name}: logged as ${reason}`);
+    t.notOk(gateway.logs.text.includes(assertion), `${name}: the token is not logged`);
+  }
+});
+
+t.test('challenge of another account is refused', async (t) => {
+  const { clock, upstream, gateway } = await setup(t);
+  const key = gateway.stepUpSigningKey!;
+  // Bob's challenge, from his own brute-forced account, must not unlock alice.
+  for (let index = 1; index <= 5; index += 1) {
+    await login(gateway.port, 'bob', 'guess', { headers: { 'x-forwarded-for': `192.0.2.${index}` } });
+  }
+  const bob = await login(gateway.port, 'bob', 'guess', { headers: { 'x-forwarded-for': '192.0.2.9' } });
+  const assertion = await signAssertion(key, { subject: 'alice', challengeId: challengeOf(bob).id, nowMs: clock.now });
+  const before = upstream.logins.length;
+
+  const reply = await proxiedLogin(gateway, '203.0.113.50', 'wonderland', { [STEP_UP_HEADER]: assertion });
+
+  t.equal(reply.status, 401);
+  t.equal(upstream.logins.length, before, 'not forwarded');
+  const decisions = await waitForDecisions(gateway.logs, 27);
+  t.same(decisions[26].riskgate.step_up, { ok: false, reason: 'challenge' });
+});

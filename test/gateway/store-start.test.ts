@@ -1,0 +1,55 @@
+import t from 'tap';
+
+import { freePort } from '../helpers/cli.js';
+import { login, startTestGateway } from '../helpers/gateway.js';
+import { RecordingUpstream } from '../helpers/upstream.js';
+import { waitFor, waitForDecisions } from '../helpers/wait.js';
+
+t.test('first login after start is judged by Redis', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({ upstream: upstream.url, store: 'redis' });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  await login(gateway.port, 'alice', 'wonderland');
+
+  const [line] = await waitForDecisions(gateway.logs, 1);
+  t.equal(line.riskgate.store, 'redis', 'no fallback while Redis was still connecting');
+  t.equal(gateway.logs.lines.filter((entry) => entry.message === 'store outage started').length, 0, 'no outage');
+});
+
+for (const [mode, status] of [['open', 200], ['closed', 503]] as const) {
+  t.test(`unreachable Redis at start fails ${mode}`, async (t) => {
+    const upstream = await new RecordingUpstream().start();
+    const gateway = await startTestGateway({
+      upstream: upstream.url,
+      config: {
+        store: { url: `redis://127.0.0.1:${await freePort()}`, timeout: '100ms' },
+        login_routes: [{ path: '/login', on_store_error: mode }],
+      },
+    });
+    t.teardown(async () => {
+      await gateway.close();
+      await upstream.stop();
+    });
+
+    const reply = await login(gateway.port, 'alice', 'wonderland');
+
+    t.equal(reply.status, status);
+    const warning = gateway.logs.lines.find((entry) => entry.message.startsWith('Redis is not reachable at start'));
+    t.equal(warning?.log.level, 'warn', 'the start says Redis is not reachable');
+    await waitFor(() => gateway.logs.lines.some((entry) => entry.message === 'store outage started'), 'the outage line');
+    const outage = gateway.logs.lines.find((entry) => entry.message === 'store outage started')!;
+    t.notMatch(outage.err.message, /\[object Object\]/, 'the outage line says what failed');
+    t.match(outage.err.message, /Redis/);
+    if (mode === 'open') {
+      const [line] = await waitForDecisions(gateway.logs, 1);
+      t.equal(line.riskgate.store, 'memory-fallback', 'judged by the memory fallback');
+    } else {
+      t.equal(reply.headers['retry-after'], '5');
+      t.equal(upstream.logins.length, 0, 'nothing unjudged reached the app');
+    }
+  });
+}

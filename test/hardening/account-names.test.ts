@@ -1,0 +1,136 @@
+import t, { type Test } from 'tap';
+
+import { send, startTestGateway, BROWSER_HEADERS } from '../helpers/gateway.js';
+import { RecordingUpstream } from '../helpers/upstream.js';
+import { waitForDecisions } from '../helpers/wait.js';
+import { sha256 } from './raw.js';
+
+async function setUp(t: Test, config: Record<string, unknown> = {}) {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({ upstream: upstream.url, config: { log: { username: 'plain' }, ...config } });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+  return { upstream, gateway };
+}
+
+function postLogin(port: number, body: string, contentType = 'application/json', path = '/login') {
+  return send(port, { method: 'POST', path, headers: { ...BROWSER_HEADERS, 'content-type': contentType }, body });
+}
+
+// Each body names alice in a way a case-insensitive app reads as the same account.
+const VARIANTS = [
+  '{"username":"alice","password":"guess-1"}',
+  '{"username":"Alice","password":"guess-2"}',
+  '{"username":"ALICE","password":"guess-3"}',
+  '{"username":" alice","password":"guess-4"}',
+  '{"username":"alice ","password":"guess-5"}',
+  '{"username":"alice\\t","password":"guess-6"}',
+  '{"username":"al\\u0069ce","password":"guess-7"}',
+  '{"username":"\uff41\uff4c\uff49\uff43\uff45","password":"guess-8"}',
+];
+
+t.test('username variants count as one account', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+
+  for (const body of VARIANTS) await postLogin(gateway.port, body);
+  const decisions = await waitForDecisions(gateway.logs, VARIANTS.length);
+
+  t.same([...new Set(decisions.map((line) => line.user.name))], ['alice'], 'every variant is logged as alice');
+  for (let index = 0; index <= 5; index += 1) {
+    t.equal(decisions[index].riskgate.counters.failures_per_account, index, `variant ${index} sees the failures before it`);
+  }
+  t.equal(decisions[7].riskgate.counters.usernames_per_ip, 1, 'one distinct account from this address');
+  t.equal(decisions[7].riskgate.decision, 'challenge', 'the account is challenged after five failures');
+  t.equal(upstream.logins.length, 5);
+  upstream.logins.forEach((received, index) => {
+    t.equal(received.sha256, sha256(VARIANTS[index]), `variant ${index} reaches the app unchanged`);
+  });
+});
+
+t.test('username case is kept with case preserve', async (t) => {
+  const { gateway } = await setUp(t, { username: { case: 'preserve' } });
+
+  await postLogin(gateway.port, '{"username":"alice","password":"x"}');
+  await postLogin(gateway.port, '{"username":"Alice","password":"x"}');
+  await postLogin(gateway.port, '{"username":" Alice ","password":"x"}');
+  const decisions = await waitForDecisions(gateway.logs, 3);
+
+  t.equal(decisions[0].user.name, 'alice');
+  t.equal(decisions[1].user.name, 'Alice');
+  t.equal(decisions[1].riskgate.counters.failures_per_account, 0, 'Alice is another account than alice');
+  t.equal(decisions[2].user.name, 'Alice', 'white space is still trimmed');
+  t.equal(decisions[2].riskgate.counters.failures_per_account, 1);
+});
+
+t.test('long usernames differing at the end stay distinct accounts', async (t) => {
+  const { gateway } = await setUp(t);
+  const stem = 'x'.repeat(2000);
+
+  await postLogin(gateway.port, JSON.stringify({ username: `${stem}a`, password: 'x' }));
+  await postLogin(gateway.port, JSON.stringify({ username: `${stem}b`, password: 'x' }));
+  const decisions = await waitForDecisions(gateway.logs, 2);
+
+  t.equal(decisions[1].riskgate.counters.failures_per_account, 0, 'the second name has no failures of its own');
+  t.equal(decisions[1].riskgate.counters.usernames_per_ip, 1, 'the first name counted as another account');
+});
+
+t.test('ambiguous username fields are rejected', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  const cases: [string, string, string, string][] = [
+    ['duplicate JSON key', '/login', 'application/json', '{"username":"bob","username":"alice","password":"x"}'],
+    ['escaped duplicate JSON key', '/login', 'application/json', '{"user\\u006eame":"bob","username":"alice","password":"x"}'],
+    ['duplicate form field', '/login', 'application/x-www-form-urlencoded', 'username=bob&username=alice&password=x'],
+    ['encoded duplicate form field', '/login', 'application/x-www-form-urlencoded', 'user%6Eame=bob&username=alice&password=x'],
+    ['semicolon-separated form field', '/login', 'application/x-www-form-urlencoded', 'password=x;username=alice'],
+    ['query username differing from the body', '/login?username=bob', 'application/json', '{"username":"alice","password":"x"}'],
+    ['JSON keys differing in case', '/login', 'application/json', '{"username":"bob","USERNAME":"alice","password":"x"}'],
+    ['form names differing in case', '/login', 'application/x-www-form-urlencoded', 'username=bob&UserName=alice&password=x'],
+    ['form array field', '/login', 'application/x-www-form-urlencoded', 'username[]=alice&password=x'],
+    ['form indexed field', '/login', 'application/x-www-form-urlencoded', 'username[0]=alice&password=x'],
+    ['form object field', '/login', 'application/x-www-form-urlencoded', 'username[name]=alice&password=x'],
+    ['encoded form array field', '/login', 'application/x-www-form-urlencoded', 'username%5B%5D=alice&password=x'],
+    ['query array field', '/login?username[]=alice', 'application/json', '{"password":"x"}'],
+  ];
+
+  for (const [name, path, type, body] of cases) {
+    const reply = await postLogin(gateway.port, body, type, path);
+    t.equal(reply.status, 400, `${name} is rejected`);
+  }
+
+  t.equal(upstream.requests.length, 0, 'none reached the app');
+});
+
+t.test('username in the query string alone is judged', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+
+  await postLogin(gateway.port, '{"password":"x"}', 'application/json', '/login?username=Alice');
+  const [decision] = await waitForDecisions(gateway.logs, 1);
+
+  t.equal(decision.user?.name, 'alice', 'the account comes from the query string');
+  t.equal(upstream.logins.length, 1);
+  t.equal(upstream.logins[0].url, '/login?username=Alice');
+});
+
+t.test('nested username fields do not count as the top-level one', async (t) => {
+  const { gateway } = await setUp(t);
+
+  await postLogin(gateway.port, '{"profile":{"username":"bob"},"username":"alice","password":"x"}');
+  const [decision] = await waitForDecisions(gateway.logs, 1);
+
+  t.equal(decision.user.name, 'alice');
+});
+
+t.test('username field in another case is judged', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+
+  await postLogin(gateway.port, '{"Username":"Alice","password":"x"}');
+  await postLogin(gateway.port, 'USERNAME=alice&password=x', 'application/x-www-form-urlencoded');
+  const decisions = await waitForDecisions(gateway.logs, 2);
+
+  t.equal(decisions[0].user?.name, 'alice', 'a case-insensitive JSON binder reads this account');
+  t.equal(decisions[1].user?.name, 'alice', 'a case-insensitive form binder reads this account');
+  t.equal(decisions[1].riskgate.counters.failures_per_account, 1, 'both count against one account');
+  t.equal(upstream.logins.length, 2);
+});

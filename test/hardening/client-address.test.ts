@@ -1,0 +1,159 @@
+import t, { type Test } from 'tap';
+
+import { login, send, startTestGateway, BROWSER_HEADERS, type TestGateway } from '../helpers/gateway.js';
+import { deleteKeysWithPrefix } from '../helpers/redis.js';
+import { RecordingUpstream } from '../helpers/upstream.js';
+import { waitForDecisions } from '../helpers/wait.js';
+import { counterKeys, listKeys } from './redis-keys.js';
+
+const TRUSTED = { trusted_proxies: ['127.0.0.1/32'] };
+
+async function setUp(t: Test, options: { store?: 'memory' | 'redis' } = {}) {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({ upstream: upstream.url, config: TRUSTED, store: options.store });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+    if (options.store === 'redis') await deleteKeysWithPrefix(gateway.config.store.keyPrefix);
+  });
+  return { upstream, gateway };
+}
+
+function decisionFor(gateway: TestGateway, requestId: string | string[] | undefined) {
+  return gateway.logs.decisions.find((line) => line.http.request.id === requestId);
+}
+
+t.test('forwarded-for from an untrusted peer is ignored', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+
+  for (let index = 1; index <= 20; index += 1) {
+    await login(gateway.port, 'mallory-target', 'wrong', {
+      source: '127.0.0.5',
+      headers: { 'x-forwarded-for': `198.51.100.${index}` },
+    });
+  }
+  const decisions = await waitForDecisions(gateway.logs, 20);
+
+  t.equal(decisions.filter((line) => line.source.ip === '127.0.0.5').length, 20, 'every decision names the peer');
+  t.equal(decisions[19].riskgate.counters.attempts_per_ip, 19, 'all 20 attempts count against one address');
+  t.equal(decisions[19].riskgate.signals.ip.key, '127.0.0.5');
+  t.ok(upstream.logins.length <= 5, 'the account is challenged after five failures, not 20 fresh addresses');
+  for (const received of upstream.logins) {
+    t.equal(received.headers['x-forwarded-for'], '127.0.0.5', 'the app reads the address riskgate judged');
+    t.equal(received.headers['x-real-ip'], '127.0.0.5');
+  }
+});
+
+t.test('trusted proxy chain resolves to the right-most client', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+
+  await login(gateway.port, 'alice', 'wonderland', {
+    headers: { 'x-forwarded-for': '203.0.113.99, 198.51.100.7' },
+  });
+  const [decision] = await waitForDecisions(gateway.logs, 1);
+
+  t.equal(decision.source.ip, '198.51.100.7');
+  t.equal(upstream.logins[0].headers['x-forwarded-for'], '198.51.100.7, 127.0.0.1');
+  t.equal(upstream.logins[0].headers['x-real-ip'], '198.51.100.7');
+});
+
+t.test('repeated forwarded-for headers are read as one list', async (t) => {
+  const { gateway } = await setUp(t);
+
+  await login(gateway.port, 'alice', 'wonderland', {
+    headers: { 'x-forwarded-for': ['203.0.113.5', '198.51.100.9'] },
+  });
+  const [decision] = await waitForDecisions(gateway.logs, 1);
+
+  t.equal(decision.source.ip, '198.51.100.9');
+});
+
+t.test('invalid forwarded-for entries never become the client', async (t) => {
+  const { gateway } = await setUp(t);
+  const entries = ['unknown', '1.2.3.4.5', '', ' ', '127.1', '0x7f.0.0.1', '010.1.2.3', 'fe80::1%eth0', '198.51.100.7, unknown', '_hidden', 'for=1.2.3.4'];
+
+  for (const entry of entries) {
+    await login(gateway.port, 'alice', 'wonderland', { headers: { 'x-forwarded-for': entry } });
+  }
+  const decisions = await waitForDecisions(gateway.logs, entries.length);
+
+  decisions.forEach((line, index) => {
+    t.equal(line.source.ip, '127.0.0.1', `"${entries[index]}" leaves the proxy itself as the client`);
+  });
+});
+
+t.test('forwarded-for entries with ports and brackets are read', async (t) => {
+  const { gateway } = await setUp(t);
+  const cases: [string, string][] = [
+    ['198.51.100.7:4431', '198.51.100.7'],
+    ['[2001:db8::7]:443', '2001:db8::7'],
+    ['::ffff:198.51.100.8', '198.51.100.8'],
+  ];
+
+  for (const [entry] of cases) {
+    await login(gateway.port, 'alice', 'wonderland', { headers: { 'x-forwarded-for': entry } });
+  }
+  const decisions = await waitForDecisions(gateway.logs, cases.length);
+
+  cases.forEach(([entry, expected], index) => t.equal(decisions[index].source.ip, expected, entry));
+});
+
+t.test('other client address headers never reach the app', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  const spoofed = {
+    'x-real-ip': '203.0.113.66',
+    'true-client-ip': '203.0.113.66',
+    'cf-connecting-ip': '203.0.113.66',
+    'x-client-ip': '203.0.113.66',
+    'x-cluster-client-ip': '203.0.113.66',
+    'fastly-client-ip': '203.0.113.66',
+    'x-originating-ip': '203.0.113.66',
+    forwarded: 'for=203.0.113.66',
+  };
+
+  const reply = await login(gateway.port, 'alice', 'wonderland', { source: '127.0.0.6', headers: spoofed });
+  await send(gateway.port, { path: '/account', source: '127.0.0.6', headers: { ...BROWSER_HEADERS, ...spoofed } });
+
+  t.equal(reply.status, 200);
+  t.equal(upstream.requests.length, 2);
+  for (const received of upstream.requests) {
+    for (const name of Object.keys(spoofed)) {
+      if (name === 'x-real-ip') t.equal(received.headers[name], '127.0.0.6', `${received.url}: ${name} is rewritten`);
+      else t.equal(received.headers[name], undefined, `${received.url}: ${name} is removed`);
+    }
+  }
+  const decision = decisionFor(gateway, upstream.logins[0].headers['x-request-id']);
+  t.equal(decision?.source.ip, '127.0.0.6');
+});
+
+t.test('IPv6 rotation inside one /64 shares one counter', async (t) => {
+  const { gateway } = await setUp(t, { store: 'redis' });
+  const forms = (index: number) => {
+    const hex = index.toString(16);
+    switch (index % 4) {
+      case 0: return `2001:db8:1:2::${hex}`;
+      case 1: return `2001:DB8:1:2:0:0:0:${hex.toUpperCase()}`;
+      case 2: return `2001:0db8:0001:0002:0000:0000:0000:${hex.padStart(4, '0')}`;
+      default: return `[2001:db8:1:2:0::${hex}]:443`;
+    }
+  };
+
+  for (let index = 1; index <= 0x14; index += 1) {
+    await login(gateway.port, 'ipv6-target', 'wrong', { headers: { 'x-forwarded-for': forms(index) } });
+  }
+  await login(gateway.port, 'ipv6-other', 'wrong', { headers: { 'x-forwarded-for': '2001:db8:1:3::1' } });
+  const decisions = await waitForDecisions(gateway.logs, 21);
+
+  const keys = decisions.slice(0, 20).map((line) => line.riskgate.signals.ip.key);
+  t.same([...new Set(keys)], ['2001:db8:1:2::/64'], 'every form maps to one /64');
+  t.equal(decisions[19].riskgate.counters.attempts_per_ip, 19, 'the 20th attempt sees the 19 before it');
+  t.equal(decisions[19].source.ip, '2001:db8:1:2::14', 'the log names the canonical address');
+  t.equal(decisions[20].riskgate.signals.ip.key, '2001:db8:1:3::/64');
+  t.equal(decisions[20].riskgate.counters.attempts_per_ip, 0, 'the next /64 is its own bucket');
+
+  const stored = await listKeys(gateway.config.store.keyPrefix);
+  for (const counter of ['attempts_per_ip', 'usernames_per_ip', 'failures_per_ip']) {
+    t.equal(counterKeys(stored, counter).length, 2, `${counter} has one key per /64`);
+  }
+  t.equal(counterKeys(stored, 'usernames_per_prefix').length, 1, 'both /64s share one /48 key');
+});

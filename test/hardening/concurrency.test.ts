@@ -1,0 +1,63 @@
+import t, { type Test } from 'tap';
+
+import { login, startTestGateway } from '../helpers/gateway.js';
+import { RecordingUpstream } from '../helpers/upstream.js';
+import { waitForDecisions } from '../helpers/wait.js';
+
+/** An app that takes 200 ms to reject every login, so a burst is in flight all at once. */
+async function slowApp(t: Test) {
+  const upstream = await new RecordingUpstream().start();
+  upstream.responder = (received, response) => {
+    if (received.method !== 'POST') return false;
+    setTimeout(() => {
+      response.writeHead(401, { 'content-type': 'application/json', 'content-length': '12' });
+      response.end('{"ok":false}');
+    }, 200);
+    return true;
+  };
+  const gateway = await startTestGateway({ upstream: upstream.url });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+  return { upstream, gateway };
+}
+
+t.test('parallel guesses on one account stop at the account limit', async (t) => {
+  const { upstream, gateway } = await slowApp(t);
+
+  const replies = await Promise.all(
+    Array.from({ length: 40 }, (_, index) => login(gateway.port, 'alice', `guess-${index}`, { source: `127.0.4.${index + 1}` })),
+  );
+
+  t.ok(upstream.logins.length <= 5, `at most five guesses reached the app (${upstream.logins.length})`);
+  t.ok(replies.filter((reply) => reply.status === 401).length === 40, 'every guess was refused or challenged');
+  const decisions = await waitForDecisions(gateway.logs, 40);
+  t.ok(decisions.filter((line) => line.riskgate.decision === 'challenge').length >= 35, 'the rest were challenged');
+});
+
+t.test('parallel attempts from one address count toward its rate', async (t) => {
+  const { upstream, gateway } = await slowApp(t);
+
+  await Promise.all(
+    Array.from({ length: 80 }, (_, index) => login(gateway.port, `user${index % 3}x${index}`, 'x', { source: '127.0.5.1' })),
+  );
+
+  const decisions = await waitForDecisions(gateway.logs, 80);
+  const maxAttempts = Math.max(...decisions.map((line) => line.riskgate.counters.attempts_per_ip));
+  t.ok(maxAttempts >= 60, `the later attempts saw the earlier ones in flight (max ${maxAttempts})`);
+  t.ok(decisions.some((line) => line.riskgate.decision === 'block'), 'the burst reached a block');
+  t.ok(upstream.logins.length < 80, 'not every attempt reached the app');
+});
+
+t.test('in-flight marks are released after the outcome', async (t) => {
+  const { gateway } = await slowApp(t);
+
+  await Promise.all(Array.from({ length: 3 }, () => login(gateway.port, 'bob', 'x', { source: '127.0.6.1' })));
+  await waitForDecisions(gateway.logs, 3);
+  await login(gateway.port, 'bob', 'x', { source: '127.0.6.1' });
+  const decisions = await waitForDecisions(gateway.logs, 4);
+
+  t.equal(decisions[3].riskgate.counters.failures_per_account, 3, 'the next login sees the three written failures only');
+  t.equal(decisions[3].riskgate.counters.attempts_per_ip, 3);
+});

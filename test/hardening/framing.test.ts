@@ -1,0 +1,177 @@
+import t, { type Test } from 'tap';
+
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { RecordingUpstream } from '../helpers/upstream.js';
+import { waitFor } from '../helpers/wait.js';
+import { loginHeaders, rawExchange, rawRequest } from './raw.js';
+
+let upstream: RecordingUpstream;
+let gateway: TestGateway;
+let lastSource = 1;
+
+t.before(async () => {
+  upstream = await new RecordingUpstream().start();
+  gateway = await startTestGateway({ upstream: upstream.url });
+});
+
+t.teardown(async () => {
+  await gateway.close();
+  await upstream.stop();
+});
+
+t.beforeEach(() => {
+  upstream.requests.length = 0;
+  gateway.logs.lines.length = 0;
+});
+
+/** A loopback address per exchange, so earlier logins' counters never decide a later one. */
+function nextSource(): string {
+  lastSource = lastSource >= 250 ? 2 : lastSource + 1;
+  return `127.0.0.${lastSource}`;
+}
+
+const BODY = '{"username":"alice","password":"wonderland"}';
+const HEAD = [
+  'Host: riskgate.test',
+  'User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0',
+  'Accept: application/json',
+  'Accept-Language: en-GB',
+  'Content-Type: application/json',
+].join('\r\n');
+
+/** Every POST the app received has a decision line with its request id. */
+async function assertAllJudged(t: Test) {
+  const posts = upstream.requests.filter((received) => received.method === 'POST');
+  const ids = posts.map((received) => received.headers['x-request-id']);
+  await waitFor(() => ids.every((id) => gateway.logs.decisions.some((line) => line.http.request.id === id)),
+    'a decision line for every forwarded request').catch(() => undefined);
+  for (const received of posts) {
+    const decided = gateway.logs.decisions.some((line) => line.http.request.id === received.headers['x-request-id']);
+    t.ok(decided, `${received.method} ${received.url} reached the app with a decision`);
+  }
+}
+
+t.test('conflicting framing is rejected and the connection closed', async (t) => {
+  const cases: [string, string][] = [
+    ['Content-Length with chunked', `Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`],
+    ['chunked with Content-Length', `Transfer-Encoding: chunked\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`],
+    ['two Content-Length values', `Content-Length: ${BODY.length}\r\nContent-Length: 5\r\n\r\n${BODY}`],
+    ['Content-Length list', `Content-Length: ${BODY.length}, 5\r\n\r\n${BODY}`],
+    ['Content-Length 41, 5', `Content-Length: 41, 5\r\n\r\n${BODY}`],
+    ['Content-Length with a sign', `Content-Length: +${BODY.length}\r\n\r\n${BODY}`],
+    ['chunked then identity', `Transfer-Encoding: chunked, identity\r\n\r\n5\r\nhello\r\n0\r\n\r\n`],
+    ['chunked twice', `Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`],
+    ['obs-fold in a header', `X-Note: one\r\n two\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`],
+    ['space before the colon', `Content-Length : ${BODY.length}\r\n\r\n${BODY}`],
+    ['bare LF line ends', `Content-Length: ${BODY.length}\n\n${BODY}`],
+    ['bare CR in a header', `X-Note: a\rb\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`],
+    ['bad chunk size', `Transfer-Encoding: chunked\r\n\r\n5x\r\nhello\r\n0\r\n\r\n`],
+  ];
+
+  for (const [name, rest] of cases) {
+    const exchange = await rawExchange(gateway.port, `POST /login HTTP/1.1\r\n${HEAD}\r\n${rest}`, { source: nextSource() });
+    t.equal(exchange.statuses[0], 400, `${name}: 400`);
+    t.equal(exchange.closedByServer, true, `${name}: the connection is closed`);
+  }
+  t.equal(upstream.requests.length, 0, 'nothing reached the app');
+});
+
+t.test('unsupported transfer codings are rejected', async (t) => {
+  for (const coding of ['gzip, chunked', 'identity, chunked', 'x-custom, chunked']) {
+    const exchange = await rawExchange(
+      gateway.port,
+      `POST /login HTTP/1.1\r\n${HEAD}\r\nTransfer-Encoding: ${coding}\r\n\r\n5\r\nhello\r\n0\r\n\r\n`,
+      { source: nextSource() },
+    );
+    t.equal(exchange.statuses[0], 501, `${coding}: 501`);
+    t.equal(exchange.closedByServer, true, `${coding}: the connection is closed`);
+  }
+  const other = await rawExchange(gateway.port,
+    'POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n');
+  t.equal(other.statuses[0], 501, 'other routes reject it too, since riskgate re-frames every request');
+  t.equal(upstream.requests.length, 0);
+});
+
+t.test('forwarded login is re-framed with one Content-Length', async (t) => {
+  const exchange = await rawExchange(gateway.port,
+    `POST /login HTTP/1.1\r\n${HEAD}\r\nTransfer-Encoding: Chunked\r\n\r\n${BODY.length.toString(16)};ext=1\r\n${BODY}\r\n0\r\nX-Trailer: t\r\n\r\n`,
+    { source: nextSource() });
+
+  t.equal(exchange.statuses[0], 200);
+  t.equal(upstream.logins.length, 1);
+  const raw = upstream.logins[0].rawHeaders.map((value, index) => (index % 2 === 0 ? value.toLowerCase() : value));
+  t.same(raw.filter((value, index) => index % 2 === 0 && value === 'content-length'), ['content-length'], 'one Content-Length');
+  t.equal(upstream.logins[0].headers['content-length'], String(BODY.length));
+  t.notOk(raw.includes('transfer-encoding'), 'no Transfer-Encoding');
+  t.notOk(raw.includes('x-trailer'), 'trailers are not forwarded as headers');
+  await assertAllJudged(t);
+});
+
+t.test('pipelined requests after a login are each judged', async (t) => {
+  const second = '{"username":"bob","password":"x"}';
+  const smuggledBody = '{"username":"carol","password":"x"}';
+  const smuggled = `POST /login HTTP/1.1\r\n${HEAD}\r\nContent-Length: ${smuggledBody.length}\r\n\r\n${smuggledBody}`;
+  const stream = [
+    `POST /login HTTP/1.1\r\n${HEAD}\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`,
+    `POST /LOGIN HTTP/1.1\r\n${HEAD}\r\nContent-Length: ${second.length}\r\n\r\n${second}`,
+    `GET /account HTTP/1.1\r\nHost: riskgate.test\r\n\r\n`,
+    // A Content-Length of zero leaves the next request in the stream, where it is parsed anew.
+    `POST /login/ HTTP/1.1\r\n${HEAD}\r\nContent-Length: 0\r\n\r\n${smuggled}`,
+  ].join('');
+
+  const exchange = await rawExchange(gateway.port, stream, { source: nextSource(), responses: 5 });
+
+  t.equal(exchange.statuses.length, 5, 'five responses on one connection');
+  t.same(upstream.logins.map((received) => received.username ?? null), ['alice', 'bob', null, 'carol'], 'each login was forwarded on its own');
+  t.equal(upstream.requests.length, 5);
+  await assertAllJudged(t);
+});
+
+t.test('login path variants are judged as logins', async (t) => {
+  const targets = ['/LOGIN', '/login/', '/%6cogin', '/%6C%6F%67%69%6E', '//login', '/login;x', '/login;jsessionid=1/', '/./login', '/api/../login',
+    '/%2e/login', '/login%2f', '/LoGiN?next=/', '/login/.', '/x/%2e%2e/login'];
+
+  for (const target of targets) {
+    const before = gateway.logs.decisions.length;
+    const exchange = await rawExchange(gateway.port, rawRequest('POST', target, loginHeaders(BODY), BODY), { source: nextSource() });
+    t.equal(exchange.statuses[0], 200, `${target}: answered`);
+    await waitFor(() => gateway.logs.decisions.length > before, `a decision for ${target}`);
+    t.equal(gateway.logs.decisions.length, before + 1, `${target}: judged as a login`);
+  }
+  t.equal(upstream.requests.length, targets.length);
+  await assertAllJudged(t);
+});
+
+t.test('unreadable login paths are rejected, not forwarded', async (t) => {
+  const targets = ['/login%00', '/login%', '/%ZZlogin', '/login%252f', '/lo%5Cgin', 'http://riskgate.test/login', '*'];
+
+  for (const target of targets) {
+    const exchange = await rawExchange(gateway.port, rawRequest('POST', target, loginHeaders(BODY), BODY), { source: nextSource() });
+    t.equal(exchange.statuses[0], 400, `${target}: 400`);
+  }
+  t.equal(upstream.requests.length, 0);
+});
+
+t.test('login with ambiguous headers is rejected', async (t) => {
+  const cases: [string, string][] = [
+    ['two Content-Type headers', `Content-Type: application/x-www-form-urlencoded\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`],
+    ['Connection naming Content-Type', `Connection: keep-alive, Content-Type\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`],
+    ['Connection naming Cookie', `Cookie: a=b\r\nConnection: cookie\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`],
+  ];
+
+  for (const [name, rest] of cases) {
+    const exchange = await rawExchange(gateway.port, `POST /login HTTP/1.1\r\n${HEAD}\r\n${rest}`, { source: nextSource() });
+    t.equal(exchange.statuses[0], 400, `${name}: 400`);
+  }
+  t.equal(upstream.requests.length, 0);
+});
+
+t.test('expect continue login is judged and forwarded once', async (t) => {
+  const exchange = await rawExchange(gateway.port,
+    `POST /login HTTP/1.1\r\n${HEAD}\r\nExpect: 100-continue\r\nContent-Length: ${BODY.length}\r\n\r\n`,
+    { pieces: [`POST /login HTTP/1.1\r\n${HEAD}\r\nExpect: 100-continue\r\nContent-Length: ${BODY.length}\r\n\r\n`, BODY], pauseMs: 50, source: nextSource() });
+
+  t.same(exchange.statuses, [100, 200]);
+  t.equal(upstream.logins.length, 1);
+  await assertAllJudged(t);
+});

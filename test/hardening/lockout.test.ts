@@ -1,0 +1,125 @@
+import t, { type Test } from 'tap';
+
+import { FakeClock } from '../helpers/clock.js';
+import { login, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { signAssertion } from '../helpers/step-up.js';
+import { RecordingUpstream } from '../helpers/upstream.js';
+import { waitForDecisions } from '../helpers/wait.js';
+
+const MINUTE = 60_000;
+const VICTIM_ADDRESS = '198.51.100.20';
+
+async function setUp(t: Test) {
+  const clock = new FakeClock();
+  const upstream = await new RecordingUpstream({ victim: 'correct horse', mallory: 'x' }).start();
+  const gateway = await startTestGateway({
+    upstream: upstream.url,
+    clock: clock.read,
+    config: { trusted_proxies: ['127.0.0.1/32'] },
+  });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+  return { clock, upstream, gateway };
+}
+
+function attempt(gateway: TestGateway, username: string, password: string, address: string, cookie?: string) {
+  return login(gateway.port, username, password, {
+    headers: { 'x-forwarded-for': address, ...(cookie ? { cookie } : {}) },
+  });
+}
+
+/** Log in as the victim from the known address and device, passing a step-up if asked. */
+async function victimLogin(t: Test, gateway: TestGateway, clock: FakeClock, cookie: string) {
+  const first = await attempt(gateway, 'victim', 'correct horse', VICTIM_ADDRESS, cookie);
+  t.not(first.status, 403, 'the victim is never refused');
+  t.not(first.status, 429, 'the victim is never rate-limited');
+  if (first.status !== 401) return first.status;
+
+  const challengeId = first.json().challenge.id as string;
+  const assertion = await signAssertion(gateway.stepUpSigningKey!, { subject: 'victim', challengeId, nowMs: clock.now });
+  const second = await login(gateway.port, 'victim', 'correct horse', {
+    headers: { 'x-forwarded-for': VICTIM_ADDRESS, cookie, 'riskgate-step-up': assertion },
+  });
+  return second.status;
+}
+
+t.test('trickled failures on an account never block its owner', async (t) => {
+  const { clock, upstream, gateway } = await setUp(t);
+
+  const enrolment = await attempt(gateway, 'victim', 'correct horse', VICTIM_ADDRESS);
+  t.equal(enrolment.status, 200);
+  const cookie = String(enrolment.headers['set-cookie']?.[0]).split(';')[0];
+  t.match(cookie, /^rg_device=/, 'the victim has a device cookie');
+
+  const statuses: number[] = [];
+  for (let minute = 1; minute <= 60; minute += 1) {
+    clock.advance(MINUTE);
+    const address = `203.0.113.${(minute % 30) + 1}`;
+    statuses.push((await attempt(gateway, 'victim', `guess-${minute}`, address)).status);
+    if (minute % 10 === 0) {
+      t.equal(await victimLogin(t, gateway, clock, cookie), 200, `the victim gets in at minute ${minute}`);
+    }
+  }
+
+  t.ok(statuses.includes(401), 'the trickle reaches the account challenge');
+  t.notOk(statuses.includes(403) || statuses.includes(429), 'the trickle itself is challenged, not blocked');
+  const victimDecisions = gateway.logs.decisions.filter((line) => line.source.ip === VICTIM_ADDRESS);
+  t.equal(victimDecisions.filter((line) => line.riskgate.decision === 'block').length, 0, 'no victim login was blocked');
+  t.ok(
+    victimDecisions.some((line) => line.riskgate.decision === 'challenge'),
+    'the owner was challenged while the account was under attack',
+  );
+  t.ok(upstream.logins.filter((received) => received.username === 'victim').length >= 7, 'the owner logins reached the app');
+});
+
+t.test('attacker source is blocked past its own limit and unblocked after the window', async (t) => {
+  const { clock, gateway } = await setUp(t);
+  const attacker = '203.0.113.200';
+
+  // Ten accounts in under a minute from one address is credential stuffing.
+  const spray: number[] = [];
+  for (let index = 1; index <= 11; index += 1) {
+    clock.advance(3000);
+    spray.push((await attempt(gateway, `user${index}`, 'Summer2024!', attacker)).status);
+  }
+  t.same(spray.slice(0, 10).filter((status) => status === 429), [], 'the first ten are judged normally or challenged');
+  t.equal(spray[10], 429, 'the eleventh account from the address is blocked');
+
+  // The attacker keeps trickling one attempt a minute on an account it already tried.
+  const trickle: { minute: number; status: number }[] = [];
+  for (let minute = 1; minute <= 30; minute += 1) {
+    clock.advance(MINUTE);
+    trickle.push({ minute, status: (await attempt(gateway, 'user1', 'Summer2024!', attacker)).status });
+  }
+
+  t.equal(trickle[0].status, 429, 'the block holds at first');
+  const firstUnblocked = trickle.find((entry) => entry.status !== 429);
+  t.ok(firstUnblocked, 'the block ends although the trickle goes on');
+  t.ok(firstUnblocked!.minute <= 21, `the block ends within two windows (ended at minute ${firstUnblocked?.minute})`);
+  t.ok(trickle.slice(firstUnblocked!.minute - 1).every((entry) => entry.status !== 429), 'the trickle does not renew it');
+
+  const decisions = await waitForDecisions(gateway.logs, 41);
+  const last = decisions[decisions.length - 1];
+  t.ok(last.riskgate.counters.usernames_per_ip < 10, 'blocked attempts on a known account add no new account');
+});
+
+t.test('burst source is rate blocked and the block lapses at a slow rate', async (t) => {
+  const { clock, gateway } = await setUp(t);
+  const attacker = '203.0.113.201';
+
+  const burst: number[] = [];
+  for (let index = 0; index < 70; index += 1) {
+    clock.advance(500);
+    burst.push((await attempt(gateway, 'mallory', 'x', attacker)).status);
+  }
+  t.equal(burst[69], 429, 'seventy attempts in 35 seconds are rate blocked');
+
+  const afterwards: number[] = [];
+  for (let minute = 1; minute <= 5; minute += 1) {
+    clock.advance(MINUTE);
+    afterwards.push((await attempt(gateway, 'mallory', 'x', attacker)).status);
+  }
+  t.equal(afterwards[afterwards.length - 1], 200, 'one attempt a minute is let through again');
+});

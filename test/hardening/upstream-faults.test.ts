@@ -1,0 +1,133 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import t, { type Test } from 'tap';
+
+import { login, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { RecordingUpstream } from '../helpers/upstream.js';
+import { waitFor, waitForDecisions } from '../helpers/wait.js';
+import { loginHeaders, rawExchange, rawRequest } from './raw.js';
+
+const TIMEOUTS = { upstream_timeouts: { connect: '1s', response: '500ms' } };
+const BODY = '{"username":"faulty","password":"wonderland"}';
+
+/** A loopback port that nothing listens on: bound once, then released. */
+async function closedPort(): Promise<number> {
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+function upstreamErrors(gateway: TestGateway) {
+  return gateway.logs.lines.filter((line) => line.log.level === 'error' && String(line.message).startsWith('upstream'));
+}
+
+/** Check the faulty logins were logged once each and did not count as failed logins. */
+async function assertNotCounted(t: Test, gateway: TestGateway, upstreamOrigin: string, faults: number) {
+  const decisions = await waitForDecisions(gateway.logs, faults);
+  for (const line of decisions.slice(0, faults)) {
+    t.equal(line.event.outcome, 'unknown', 'a fault is neither success nor failure');
+    t.ok(line.riskgate.upstream_error, 'the decision line names the upstream fault');
+  }
+  const errors = upstreamErrors(gateway);
+  t.equal(errors.length, faults, 'one error line per faulty login');
+  for (const line of errors) {
+    t.equal(line.upstream, upstreamOrigin, 'the error line names the upstream');
+    t.ok(line.err?.message, 'the error line carries the error');
+    t.ok(decisions.some((decision) => decision.http.request.id === line.http.request.id), 'the error line names the request');
+  }
+}
+
+async function assertNoFailuresCounted(t: Test, gateway: TestGateway, faults: number) {
+  await login(gateway.port, 'faulty', 'wonderland');
+  const decisions = await waitForDecisions(gateway.logs, faults + 1);
+  const after = decisions[faults].riskgate.counters;
+  t.equal(after.failures_per_account, 0, 'no failure was counted for the account');
+  t.equal(after.failures_per_ip, 0, 'no failure was counted for the address');
+}
+
+t.test('app down answers 502 within the connect timeout', async (t) => {
+  const origin = `http://127.0.0.1:${await closedPort()}`;
+  const gateway = await startTestGateway({ upstream: origin, config: TIMEOUTS });
+  t.teardown(() => gateway.close());
+
+  for (let index = 0; index < 3; index += 1) {
+    const started = performance.now();
+    const reply = await login(gateway.port, 'faulty', 'wonderland');
+    const elapsed = performance.now() - started;
+    t.equal(reply.status, 502);
+    t.equal(reply.headers['content-type'], 'application/problem+json');
+    t.equal(reply.json().status, 502, 'the body is a problem document');
+    t.ok(elapsed < 1500, `answered within the connect timeout (${elapsed.toFixed(0)} ms)`);
+  }
+
+  await assertNotCounted(t, gateway, origin, 3);
+});
+
+t.test('hanging app answers 504 after the response timeout', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  upstream.behaviour = 'hang';
+  const gateway = await startTestGateway({ upstream: upstream.url, config: TIMEOUTS });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  for (let index = 0; index < 3; index += 1) {
+    const started = performance.now();
+    const exchange = await rawExchange(gateway.port, rawRequest('POST', '/login', loginHeaders(BODY), BODY), { idleMs: 3000 });
+    const elapsed = performance.now() - started;
+    t.equal(exchange.statuses[0], 504);
+    t.ok(elapsed >= 450, `not before the timeout (${elapsed.toFixed(0)} ms)`);
+    t.ok(elapsed < 1500, `soon after the timeout (${elapsed.toFixed(0)} ms)`);
+    t.equal(exchange.closedByServer, true, 'the gateway closes the client connection');
+  }
+
+  await assertNotCounted(t, gateway, upstream.url, 3);
+  upstream.behaviour = 'normal';
+  await assertNoFailuresCounted(t, gateway, 3);
+});
+
+t.test('app reset mid-answer is an error and the gateway keeps serving', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  upstream.behaviour = 'reset-mid-answer';
+  const gateway = await startTestGateway({ upstream: upstream.url, config: TIMEOUTS });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  for (let index = 0; index < 3; index += 1) {
+    const exchange = await rawExchange(gateway.port, rawRequest('POST', '/login', loginHeaders(BODY), BODY), { idleMs: 3000 });
+    const body = exchange.text.slice(exchange.text.indexOf('\r\n\r\n') + 4);
+    t.ok(exchange.closedByServer || exchange.error, 'the client connection is cut');
+    t.ok(body.length < 1000, 'the client sees an incomplete answer');
+  }
+
+  await waitFor(() => upstreamErrors(gateway).length >= 3, 'the error lines');
+  await assertNotCounted(t, gateway, upstream.url, 3);
+  upstream.behaviour = 'normal';
+  await assertNoFailuresCounted(t, gateway, 3);
+  t.equal(upstream.logins.length, 4, 'the gateway forwarded every login, the last one answered');
+});
+
+t.test('app reset before answering is a 502 and not a failure', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  upstream.behaviour = 'reset';
+  const gateway = await startTestGateway({ upstream: upstream.url, config: TIMEOUTS });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  for (let index = 0; index < 3; index += 1) {
+    const reply = await login(gateway.port, 'faulty', 'wonderland');
+    t.equal(reply.status, 502);
+  }
+
+  await assertNotCounted(t, gateway, upstream.url, 3);
+  upstream.behaviour = 'normal';
+  await assertNoFailuresCounted(t, gateway, 3);
+});

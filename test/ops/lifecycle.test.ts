@@ -1,0 +1,144 @@
+import { renameSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import t from 'tap';
+
+import { VERSION } from '../../src/cli/version.js';
+import { login, send } from '../helpers/gateway.js';
+import { RecordingUpstream } from '../helpers/upstream.js';
+import { waitFor } from '../helpers/wait.js';
+import { readLines, spawnGateway } from './process.js';
+
+const SLOW_MS = 1500;
+const IN_FLIGHT = 20;
+
+/** An upstream that answers every login with 200 after SLOW_MS, counting arrivals. */
+async function startSlowUpstream(): Promise<{ url: string; received: () => number; close: () => Promise<void> }> {
+  let received = 0;
+  const server = http.createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      received += 1;
+      setTimeout(() => {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end('{"ok":true}');
+      }, SLOW_MS);
+    });
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    received: () => received,
+    close: () => new Promise((done) => {
+      server.closeAllConnections();
+      server.close(() => done());
+    }),
+  };
+}
+
+function portOf(url: string): number {
+  return Number(new URL(url).port);
+}
+
+t.test('SIGTERM finishes every in-flight login', async (t) => {
+  const upstream = await startSlowUpstream();
+  const gateway = await spawnGateway({ upstream: upstream.url });
+  t.teardown(async () => {
+    gateway.child.kill('SIGKILL');
+    await upstream.close();
+  });
+  const port = portOf(gateway.url);
+  const adminPort = portOf(gateway.adminUrl);
+
+  const keepAlive = new http.Agent({ keepAlive: true });
+  const pending = Array.from({ length: IN_FLIGHT }, (_, index) => login(port, `user${index}`, 'wonderland'));
+  pending.push(new Promise((resolve, reject) => {
+    const request = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/login', agent: keepAlive,
+      headers: { 'content-type': 'application/json', 'user-agent': 'Mozilla/5.0 Firefox/128.0', accept: '*/*', 'accept-language': 'en' } },
+    (response) => {
+      response.resume();
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: '', json: () => ({}) }));
+    });
+    request.on('error', reject);
+    request.end(JSON.stringify({ username: 'keepalive', password: 'wonderland' }));
+  }));
+  await waitFor(() => upstream.received() === IN_FLIGHT + 1, 'every login to reach the upstream', 5000);
+
+  const signalled = Date.now();
+  gateway.child.kill('SIGTERM');
+  await sleep(200);
+  const refused = await send(port, { path: '/' }).then(() => 'accepted', (error: NodeJS.ErrnoException) => error.code);
+  const replies = await Promise.all(pending);
+  const exit = await gateway.exited;
+  const stoppedAfterMs = Date.now() - signalled;
+  keepAlive.destroy();
+
+  t.equal(refused, 'ECONNREFUSED', 'no new connection is accepted after SIGTERM');
+  t.same(replies.map((reply) => reply.status), Array(IN_FLIGHT + 1).fill(200));
+  t.same(exit, { code: 0, signal: null });
+  t.ok(stoppedAfterMs < SLOW_MS + 2500, `the process stopped ${stoppedAfterMs} ms after SIGTERM, not at a keep-alive timeout`);
+  t.equal(gateway.lines.filter((line) => line.message === 'login decision').length, IN_FLIGHT + 1,
+    'every decision line was flushed before exit');
+  t.ok(gateway.lines.some((line) => line.message === 'shutting down' && line.signal === 'SIGTERM'));
+  t.equal(gateway.lines.at(-1)?.message, 'stopped');
+  const admin = await send(adminPort, { path: '/healthz' }).then(() => 'accepted', (error: NodeJS.ErrnoException) => error.code);
+  t.equal(admin, 'ECONNREFUSED', 'the admin listener is closed');
+});
+
+t.test('start-up line names version, rules, store and addresses', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await spawnGateway({ upstream: upstream.url });
+  t.teardown(async () => {
+    gateway.child.kill('SIGKILL');
+    await upstream.stop();
+  });
+
+  const line = gateway.lines.find((candidate) => candidate.message === 'riskgate started')!;
+  const health = await send(portOf(gateway.adminUrl), { path: '/healthz' });
+  gateway.child.kill('SIGTERM');
+  const exit = await gateway.exited;
+
+  t.equal(line.service.version, VERSION);
+  t.match(line.riskgate.rule_set, /^[0-9a-f]{8,}$/);
+  t.equal(line.riskgate.store, 'memory');
+  t.match(line.url.full, /^http:\/\/127\.0\.0\.1:\d+$/);
+  t.match(line.admin.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  t.not(line.admin.url, line.url.full);
+  t.equal(line.admin.api, false);
+  t.equal(line.log.level, 'info');
+  t.equal(health.status, 200);
+  t.same(health.json(), { status: 'ok' });
+  t.equal(exit.code, 0);
+});
+
+t.test('SIGUSR2 reopens the log file after rotation', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await spawnGateway({ upstream: upstream.url, logFile: 'decisions.log' });
+  t.teardown(async () => {
+    gateway.child.kill('SIGKILL');
+    await upstream.stop();
+  });
+  const file = join(gateway.directory, 'decisions.log');
+  const rotated = join(gateway.directory, 'decisions.log.1');
+  const port = portOf(gateway.url);
+  const decisions = (path: string) => readLines(path).filter((line) => line.message === 'login decision');
+
+  await login(port, 'before', 'wonderland');
+  await waitFor(() => decisions(file).length === 1, 'the first decision line in the file', 5000);
+  renameSync(file, rotated);
+  gateway.child.kill('SIGUSR2');
+  await waitFor(() => readLines(file).some((line) => line.message === 'log file reopened'), 'the reopened file', 5000);
+  await login(port, 'after', 'wonderland');
+  await waitFor(() => decisions(file).length === 1, 'the second decision line in the new file', 5000);
+  gateway.child.kill('SIGTERM');
+  await gateway.exited;
+
+  t.equal(decisions(rotated).length, 1, 'the rotated file keeps only the line written before rotation');
+  t.equal(decisions(file).length, 1, 'the new file has the line written after rotation');
+  t.equal(readLines(file).at(-1)?.message, 'stopped', 'the shutdown lines go to the new file');
+  t.equal(gateway.lines.length, 0, 'nothing is written to stdout');
+});

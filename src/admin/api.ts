@@ -30,7 +30,7 @@ const MAX_REASON_LENGTH = 500;
 /** Find the handler for a method and path below `/v1/`; `allowed` lists the methods of a known path. */
 export function routeApi(method: string, segments: string[]): { handler?: ApiHandler; allowed: string[] } {
   const methods = endpointMethods(segments);
-  return { handler: methods[method], allowed: Object.keys(methods) };
+  return { handler: Object.hasOwn(methods, method) ? methods[method] : undefined, allowed: Object.keys(methods) };
 }
 
 function endpointMethods(segments: string[]): Partial<Record<string, ApiHandler>> {

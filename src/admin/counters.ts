@@ -26,7 +26,7 @@ export interface CounterValue {
 
 export interface ResolvedTarget {
   parts: KeyParts;
-  /** The target as it may be display and logged: the address, and the account's pseudonym. */
+  /** The target as it may be shown and logged: the address, and the account's pseudonym. */
   display: { ip?: string; ip_key?: string; ip_prefix?: string; username?: string; route?: string };
 }
 

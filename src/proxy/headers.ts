@@ -1,4 +1,4 @@
-import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 
 import type { ClientAddress } from '../request/client-ip.js';
 
@@ -80,6 +80,17 @@ export function upstreamRequestHeaders(request: IncomingMessage, context: Forwar
   headers['x-forwarded-host'] =
     (context.peerTrusted && firstValue(request.headers['x-forwarded-host'])) || request.headers.host || '';
   headers['x-request-id'] = context.requestId;
+  return headers;
+}
+
+/**
+ * Build the headers of a proxied WebSocket upgrade: rewritten like every other request, so
+ * the app reads the same client address, plus the upgrade's own Connection and Upgrade.
+ */
+export function upgradeRequestHeaders(request: IncomingMessage, context: ForwardingContext): IncomingHttpHeaders {
+  const headers = upstreamRequestHeaders(request, context) as IncomingHttpHeaders;
+  headers.connection = 'Upgrade';
+  headers.upgrade = request.headers.upgrade;
   return headers;
 }
 

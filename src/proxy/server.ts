@@ -10,7 +10,7 @@ import { parseAddress, resolveClientAddress } from '../request/client-ip.js';
 import type { GatewayContext } from './context.js';
 import { routeKey } from './context.js';
 import { forwardRequest, sendProblem } from './forward.js';
-import { upstreamRequestHeaders } from './headers.js';
+import { upgradeRequestHeaders, upstreamRequestHeaders } from './headers.js';
 import { RISK_HEADER, handleLogin } from './login.js';
 
 /**
@@ -55,9 +55,28 @@ export function createGatewayServer(context: GatewayContext): http.Server {
   websocketProxy.on('error', (error) => {
     context.logger.warn({ err: { message: error.message } }, 'websocket proxying failed');
   });
+  const loginPaths = new Set([...context.routes.keys()].map((key) => key.slice(key.indexOf(' ') + 1)));
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const client = resolveClientAddress(request.socket.remoteAddress, request.headers['x-forwarded-for'] as string, context.trustedProxies);
-    request.headers['x-forwarded-for'] = client.address;
+    const requestId = randomUUID();
+    const reading = normalizePath(request.url ?? '/');
+    if ('invalid' in reading || loginPaths.has(reading.path)) {
+      // riskgate judges no login inside an upgraded connection, so none may open on a login path.
+      context.logger.warn(
+        { http: { request: { id: requestId, method: request.method } }, riskgate: { rejection: 'upgrade on a login path' } },
+        'malformed request rejected',
+      );
+      socket.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+      return;
+    }
+
+    const client = resolveClientAddress(request.socket.remoteAddress, joined(request.headers['x-forwarded-for']), context.trustedProxies);
+    const peer = parseAddress(request.socket.remoteAddress ?? '');
+    request.headers = upgradeRequestHeaders(request, {
+      client,
+      peerTrusted: peer !== undefined && context.trustedProxies.contains(peer),
+      requestId,
+      strip: new Set([RISK_HEADER, context.config.challenge.header.toLowerCase()]),
+    });
     websocketProxy.ws(request, socket, head);
   });
 

@@ -1,9 +1,7 @@
-import { CounterPlan } from '../decision/counter-plan.js';
-import { GatewayKeys } from '../crypto/keys.js';
 import type { RuleSet } from '../rules/compile.js';
 import { evaluateRules } from '../rules/evaluate.js';
 import type { Decision } from '../rules/types.js';
-import { MemoryStore } from '../store/memory.js';
+import { ReplayCounters } from './counters.js';
 import type { Label, LoginEvent, LoginOutcome } from './event.js';
 
 export const DECISIONS: readonly Decision[] = ['allow', 'challenge', 'block'];
@@ -14,8 +12,6 @@ export interface ReplayOptions {
   mode?: 'enforce' | 'monitor';
   /** step-up answers challenges itself; forward sends them to the app, which then answers. */
   challengeMode?: 'step-up' | 'forward';
-  /** Key limit of the replay's memory store; far above a gateway's, so nothing is evicted early. */
-  maxEntries?: number;
   /** Called with each event and its replayed result, in replay order. */
   onEvent?: (event: LoginEvent, result: ReplayResult) => void;
   /** Called every `progressEvery` events with the count so far. */
@@ -62,24 +58,8 @@ export interface ReplaySummary {
 }
 
 /**
- * Counter key digests for replay: plain joined parts instead of an HMAC per key, because
- * the keys live only in this process's memory and replay has no secret to protect.
- */
-class ReplayKeys extends GatewayKeys {
-  constructor() {
-    super('riskgate-replay-keys-only-in-memory-0000');
-  }
-
-  override counterDigest(counterName: string, parts: readonly string[]): string {
-    let digest = counterName;
-    for (const part of parts) digest += `\u0000${part.length}:${part}`;
-    return digest;
-  }
-}
-
-/**
- * Re-score logins under a rule set, recomputing every counter from the events alone: a
- * memory store read at each event's time before the decision, and a write after it, as
+ * Re-score logins under a rule set, recomputing every counter from the events alone: the
+ * counters are read at each event's time before the decision and written after it, as
  * the gateway does. A login counts as an attempt always; the app's recorded outcome is
  * learned only when the login was forwarded when recorded and would be forwarded now, so a
  * login blocked live but allowed now has an unknown outcome and counts as an attempt only.
@@ -91,39 +71,30 @@ export async function replayEvents(
   options: ReplayOptions,
 ): Promise<ReplaySummary> {
   const { ruleSet } = options;
-  let now = 0;
-  const store = new MemoryStore({ maxEntries: options.maxEntries ?? 50_000_000, clock: () => now });
-  const keys = new ReplayKeys();
+  const counters = new ReplayCounters(ruleSet.counters);
   const tally = new Tally(ruleSet.version);
   const progressEvery = options.progressEvery ?? 8192;
   const started = performance.now();
   let latest = Number.NEGATIVE_INFINITY;
 
-  try {
-    for await (const event of events) {
-      if (event.time < latest) tally.outOfOrder += 1;
-      else latest = event.time;
-      now = event.time;
+  for await (const event of events) {
+    if (event.time < latest) tally.outOfOrder += 1;
+    else latest = event.time;
 
-      const plan = new CounterPlan(ruleSet.counters, event.parts, keys, 'replay');
-      const reading = await store.read(plan.readRequest(now));
-      const counts = plan.countsByName(reading.counts);
-      const values: Record<string, bigint> = {};
-      for (const name in counts) values[name] = BigInt(counts[name]);
+    const counts = counters.read(event.parts, event.time);
+    const values: Record<string, bigint> = {};
+    for (const name in counts) values[name] = BigInt(counts[name]);
 
-      const evaluation = evaluateRules(ruleSet, event.signals, values, options.mode ?? 'enforce');
-      const decision = evaluation.decision === 'challenge' && event.stepUpOk ? 'allow' : evaluation.decision;
-      const forwarded = decision === 'allow' || (decision === 'challenge' && options.challengeMode === 'forward');
-      const learned = forwarded && event.forwarded ? event.outcome : 'unknown';
-      await store.write(plan.writeRequest(now, learned, event.member));
+    const evaluation = evaluateRules(ruleSet, event.signals, values, options.mode ?? 'enforce');
+    const decision = evaluation.decision === 'challenge' && event.stepUpOk ? 'allow' : evaluation.decision;
+    const forwarded = decision === 'allow' || (decision === 'challenge' && options.challengeMode === 'forward');
+    const learned = forwarded && event.forwarded ? event.outcome : 'unknown';
+    counters.write(event.time, learned, event.member);
 
-      const result: ReplayResult = { decision, score: evaluation.score, rules: evaluation.fired, counters: counts, learned };
-      tally.add(event, result);
-      options.onEvent?.(event, result);
-      if (options.onProgress && tally.events % progressEvery === 0) options.onProgress(tally.events);
-    }
-  } finally {
-    await store.close();
+    const result: ReplayResult = { decision, score: evaluation.score, rules: evaluation.fired, counters: counts, learned };
+    tally.add(event, result);
+    options.onEvent?.(event, result);
+    if (options.onProgress && tally.events % progressEvery === 0) options.onProgress(tally.events);
   }
 
   return tally.summary(performance.now() - started);

@@ -1,7 +1,8 @@
+import { jwtVerify } from 'jose';
 import t from 'tap';
 
 import { FakeClock } from '../helpers/clock.js';
-import { login, startTestGateway, type Reply, type TestGateway } from '../helpers/gateway.js';
+import { login, send, startTestGateway, type Reply, type TestGateway } from '../helpers/gateway.js';
 import { signAssertion, unsignedAssertion } from '../helpers/step-up.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { waitForDecisions } from '../helpers/wait.js';
@@ -141,4 +142,41 @@ t.test('challenge of another account is refused', async (t) => {
   t.equal(upstream.logins.length, before, 'not forwarded');
   const decisions = await waitForDecisions(gateway.logs, 27);
   t.same(decisions[26].riskgate.step_up, { ok: false, reason: 'challenge' });
+});
+
+t.test('forward mode sends a signed risk header', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({ upstream: upstream.url, config: { challenge: { mode: 'forward' } } });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  for (let index = 0; index < 6; index += 1) {
+    await login(gateway.port, `user${index}`, 'x', { source: '127.0.0.11', headers: { 'riskgate-risk': 'forged' } });
+  }
+
+  t.equal(upstream.logins.length, 6, 'the challenged login is forwarded too');
+  t.equal(upstream.logins[0].headers['riskgate-risk'], undefined, "an allowed login carries no header, not even the client's");
+  const token = String(upstream.logins[5].headers['riskgate-risk']);
+  const { payload, protectedHeader } = await jwtVerify(token, gateway.context.keys.riskHeader, { issuer: 'riskgate' });
+  t.equal(protectedHeader.alg, 'HS256');
+  t.equal(payload.decision, 'challenge');
+  t.same(payload.rules, ['stuffing.usernames-per-ip-rising']);
+  t.equal(payload.sub, gateway.context.keys.pseudonymize('user5'), 'bound to the account pseudonym');
+  const [line] = (await waitForDecisions(gateway.logs, 6)).slice(5);
+  t.equal(payload.request_id, line.http.request.id, 'and to the request');
+});
+
+t.test('client risk header never passes through', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({ upstream: upstream.url });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  await send(gateway.port, { path: '/account', headers: { 'riskgate-risk': 'forged' } });
+
+  t.equal(upstream.requests[0].headers['riskgate-risk'], undefined, 'stripped from other paths too');
 });

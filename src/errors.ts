@@ -1,4 +1,4 @@
-/** Stable error codes; docs/errors.md has a row for each, and a test keeps the two in sync. */
+/** Error codes, which scripts and tests can match on instead of the message text. */
 export type RiskgateErrorCode =
   | 'RG_ERR_CONFIG_INVALID'
   | 'RG_ERR_CONFIG_NOT_FOUND'

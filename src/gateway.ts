@@ -78,6 +78,11 @@ export async function createContext(config: GatewayConfig, options: StartOptions
     }),
   );
 
+  // Files that can be missing or invalid are read before the store connects, so a bad
+  // file leaves no Redis connection open that would keep the process alive after the error.
+  const stepUp = await StepUpVerifier.create(config.challenge, keys.challenge, { key: options.stepUpKey, clock });
+  const geo = GeoResolver.open({ cityFile: config.geo.maxmindCity, asnFile: config.geo.maxmindAsn });
+
   const rules = new RuleSetHolder(ruleSet);
   const store = new ResilientStore(openStore(config), options.logger, config.store.memoryMaxEntries);
   const metrics = new GatewayMetrics({ storeInOutage: () => store.inOutage, ruleCount: () => rules.current.rules.length });
@@ -90,14 +95,14 @@ export async function createContext(config: GatewayConfig, options: StartOptions
     store,
     keys,
     trustedProxies: new TrustedProxies(config.trustedProxies),
-    stepUp: await StepUpVerifier.create(config.challenge, keys.challenge, { key: options.stepUpKey, clock }),
+    stepUp,
     deviceCookies: createDeviceCookies(config, keys, clock),
     upstream: createUpstream(config.upstream, config.upstreamTimeouts.connectMs, config.upstreamTimeouts.responseMs),
     routes,
     clock,
     metrics,
     manual: new ManualMatcher(store, config.store.keyPrefix, options.logger),
-    geo: GeoResolver.open({ cityFile: config.geo.maxmindCity, asnFile: config.geo.maxmindAsn }),
+    geo,
     accountRisk: new AccountRisk({ ...config.profile, globalMaxValues: GLOBAL_FREQUENCY_VALUES, syncIntervalMs: FREQUENCY_SYNC_MS }, keys),
   };
 }
@@ -117,13 +122,20 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     );
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.listen.port, config.listen.host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.listen.port, config.listen.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    await context.store.close();
+    const { host, port } = config.listen;
+    throw new Error(`the gateway could not listen on ${host}:${port}: ${(error as Error).message}; ` +
+      'set listen or RISKGATE_LISTEN to a free address');
+  }
 
   let admin: AdminServer;
   try {

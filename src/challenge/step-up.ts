@@ -172,11 +172,22 @@ export class StepUpVerifier {
 
 async function loadVerificationKey(config: StepUpConfig): Promise<VerificationKey> {
   if (config.publicKeyFile) {
-    const pem = readFileSync(config.publicKeyFile, 'utf8');
-    return importSPKI(pem, config.algorithms[0]);
+    const pem = readKeyFile('challenge.public_key_file', config.publicKeyFile);
+    try {
+      return await importSPKI(pem, config.algorithms[0]);
+    } catch (error) {
+      throw new Error(`challenge.public_key_file: ${config.publicKeyFile} is not a PEM public key for ` +
+        `${config.algorithms[0]} (${(error as Error).message}); set it to the MFA service's SPKI public key`);
+    }
   }
   if (config.jwksFile) {
-    return createLocalJWKSet(JSON.parse(readFileSync(config.jwksFile, 'utf8')));
+    const text = readKeyFile('challenge.jwks_file', config.jwksFile);
+    try {
+      return createLocalJWKSet(JSON.parse(text));
+    } catch (error) {
+      throw new Error(`challenge.jwks_file: ${config.jwksFile} is not a JSON Web Key Set ` +
+        `(${(error as Error).message}); set it to a file of the form {"keys": [...]}`);
+    }
   }
   if (config.jwksUrl) {
     return createRemoteJWKSet(new URL(config.jwksUrl), { timeoutDuration: 2000, cooldownDuration: 30_000 });
@@ -185,6 +196,15 @@ async function loadVerificationKey(config: StepUpConfig): Promise<VerificationKe
     'challenge mode step-up needs a verification key: set challenge.public_key_file, ' +
       'challenge.jwks_file or challenge.jwks_url (or use challenge.mode: forward)',
   );
+}
+
+function readKeyFile(key: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (error as Error).message;
+    throw new Error(`${key}: cannot read ${file}: ${reason}; set ${key} to the MFA service's key file`);
+  }
 }
 
 function classifyJoseError(error: unknown): StepUpFailure {

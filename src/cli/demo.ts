@@ -3,11 +3,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 
-import { generateKeyPair } from 'jose';
+import { generateKeyPair, type CryptoKey } from 'jose';
+import type { Logger } from 'pino';
 
 import { loadConfigObject } from '../config/load.js';
 import { DEMO_USERS, createDemoApp } from '../demo/app.js';
-import { startGateway } from '../gateway.js';
+import { startGateway, type RunningGateway } from '../gateway.js';
 import { createLogger } from '../log/logger.js';
 import { installSignalHandlers } from './lifecycle.js';
 import { PACKAGE_ROOT, VERSION } from './version.js';
@@ -23,6 +24,7 @@ Environment (as for start; the upstream is always the demo app):
   REDIS_URL                 use Redis instead of the memory store
   RISKGATE_TRUSTED_PROXIES  comma-separated CIDRs of trusted proxies
   RISKGATE_SECRET           secret to use (default: a random one per run)
+  RISKGATE_LOG_LEVEL        log level: fatal, error, warn, info, debug, trace or silent (default info)
   RISKGATE_ADMIN_LISTEN     host:port of the health, metrics and admin listener (default 127.0.0.1:9090)
   RISKGATE_ADMIN_TOKEN      bearer token of the admin API, at least 32 characters (default: API off)
 `;
@@ -46,21 +48,15 @@ export async function runDemo(): Promise<void> {
   await new Promise<void>((done) => app.listen(0, '127.0.0.1', done));
   const appPort = (app.address() as AddressInfo).port;
 
-  const config = loadConfigObject(
-    {
-      upstream: `http://127.0.0.1:${appPort}`,
-      store: { url: 'memory' },
-      rules: [resolve(PACKAGE_ROOT, 'rules')],
-      login_routes: [{ id: 'web', path: '/login' }],
-      challenge: { mode: 'step-up', mfa_url: '/mfa', issuer: ISSUER, audience: AUDIENCE, algorithms: ['ES256'] },
-      // The demo is served over plain HTTP, where browsers drop Secure cookies.
-      device_cookie: { secure: false },
-    },
-    PACKAGE_ROOT,
-    { env: { ...process.env, RISKGATE_UPSTREAM: undefined }, secret },
-  );
-
-  const gateway = await startGateway(config, { logger: bootstrap.logger, stepUpKey: keys.publicKey });
+  let gateway: RunningGateway;
+  try {
+    gateway = await startDemoGateway(appPort, secret, keys.publicKey, bootstrap.logger);
+  } catch (error) {
+    // The demo app already listens; closing it lets the process exit with the error.
+    await new Promise<void>((done) => app.close(() => done()));
+    throw error;
+  }
+  const config = gateway.context.config;
   bootstrap.logger.info(
     {
       service: { name: 'riskgate', version: VERSION },
@@ -77,6 +73,24 @@ export async function runDemo(): Promise<void> {
     await gateway.close();
     await new Promise<void>((done) => app.close(() => done()));
   });
+}
+
+/** Start the gateway on the demo's embedded config in front of the demo app on `appPort`. */
+async function startDemoGateway(appPort: number, secret: string, stepUpKey: CryptoKey, logger: Logger): Promise<RunningGateway> {
+  const config = loadConfigObject(
+    {
+      upstream: `http://127.0.0.1:${appPort}`,
+      store: { url: 'memory' },
+      rules: [resolve(PACKAGE_ROOT, 'rules')],
+      login_routes: [{ id: 'web', path: '/login' }],
+      challenge: { mode: 'step-up', mfa_url: '/mfa', issuer: ISSUER, audience: AUDIENCE, algorithms: ['ES256'] },
+      // The demo is served over plain HTTP, where browsers drop Secure cookies.
+      device_cookie: { secure: false },
+    },
+    PACKAGE_ROOT,
+    { env: { ...process.env, RISKGATE_UPSTREAM: undefined }, secret },
+  );
+  return startGateway(config, { logger, stepUpKey });
 }
 
 function banner(url: string): string {

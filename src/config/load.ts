@@ -1,15 +1,17 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv } from 'ajv';
 import ipaddr from 'ipaddr.js';
 
 import { RiskgateError, throwProblems, type SourceProblem } from '../errors.js';
 import { checkAccountRiskValues, resolveAccountRiskConfig, resolveStoreTopology } from './account-risk.js';
 import { applyAdminEnvironment, checkAdminValues, resolveAdminConfig } from './admin.js';
+import { checkChallengeKey } from './challenge.js';
 import { CONFIG_DEFAULTS, MIN_SECRET_LENGTH } from './defaults.js';
 import { parseDurationMs } from './duration.js';
 import { CONFIG_SCHEMA } from './schema.js';
+import { schemaPath, schemaProblem } from './schema-problem.js';
 import type { GatewayConfig, LoginRoute } from './types.js';
 import { readYamlSource, type YamlSource } from './yaml-source.js';
 
@@ -47,17 +49,20 @@ export function loadConfigFile(file: string, options: LoadOptions = {}): Gateway
     throwProblems('RG_ERR_CONFIG_INVALID', source.problems);
   }
   const raw = source.value ?? {};
-  return buildConfig(raw as RawConfig, source, dirname(resolve(file)), options);
+  return buildConfig(raw as RawConfig, source, dirname(resolve(file)), options, { keyInCode: false });
 }
 
-/** Validate an in-memory config (the demo's embedded defaults) the same way as a file. */
+/**
+ * Validate an in-memory config (the demo's embedded defaults) the same way as a file,
+ * except that step-up mode needs no key source: its callers pass the key to startGateway.
+ */
 export function loadConfigObject(
   raw: RawConfig,
   baseDir: string,
   options: LoadOptions = {},
 ): GatewayConfig {
   const source = readYamlSource('<embedded>', JSON.stringify(raw));
-  return buildConfig(raw, source, baseDir, options);
+  return buildConfig(raw, source, baseDir, options, { keyInCode: true });
 }
 
 function buildConfig(
@@ -65,6 +70,7 @@ function buildConfig(
   source: YamlSource,
   baseDir: string,
   options: LoadOptions,
+  stepUp: { keyInCode: boolean },
 ): GatewayConfig {
   const env = options.env ?? process.env;
   const problems: SourceProblem[] = [];
@@ -77,7 +83,7 @@ function buildConfig(
 
   if (!validateSchema(raw)) {
     for (const error of validateSchema.errors ?? []) {
-      problems.push(schemaProblem(source, error));
+      problems.push(schemaProblem(source, error, raw));
     }
   }
 
@@ -86,7 +92,9 @@ function buildConfig(
   problems.push(...checkValues(merged, source, env));
   problems.push(...checkAdminValues(merged, source));
   problems.push(...checkAccountRiskValues(merged, source));
+  if (!stepUp.keyInCode) problems.push(...checkChallengeKey(merged, source));
   if (problems.length > 0) {
+    problems.sort((a, b) => a.line - b.line || a.column - b.column);
     throwProblems('RG_ERR_CONFIG_INVALID', problems);
   }
 
@@ -142,6 +150,12 @@ function checkEnvironment(merged: RawConfig, source: YamlSource, env: NodeJS.Pro
 function checkValues(merged: RawConfig, source: YamlSource, env: NodeJS.ProcessEnv): SourceProblem[] {
   const problems: SourceProblem[] = [];
   const origin = (name: string, key: string) => (env[name] !== undefined ? name : key);
+
+  const port = Number(/:(\d+)$/.exec(String(merged.listen ?? ''))?.[1] ?? 0);
+  if (port > 65_535) {
+    problems.push(source.problemAt(['listen'], `${origin('RISKGATE_LISTEN', 'listen')} "${merged.listen}" ` +
+      'has a port above 65535: use host:port such as 127.0.0.1:8080'));
+  }
 
   // The schema already rejects values that do not start with http:// or https://.
   if (!merged.upstream) {
@@ -262,44 +276,4 @@ function resolveRoute(route: RawConfig, index: number): LoginRoute {
     successStatus: route.success_status ?? defaults.success_status,
     failureStatus: route.failure_status ?? defaults.failure_status,
   });
-}
-
-function schemaPath(error: ErrorObject): (string | number)[] {
-  return error.instancePath
-    .split('/')
-    .slice(1)
-    .map((part) => (/^\d+$/.test(part) ? Number(part) : part.replace(/~1/g, '/').replace(/~0/g, '~')));
-}
-
-function schemaProblem(source: YamlSource, error: ErrorObject): SourceProblem {
-  const path = schemaPath(error);
-  const key = path.length > 0 ? path.join('.') : 'the top level';
-
-  if (error.keyword === 'additionalProperties') {
-    const extra = String(error.params.additionalProperty);
-    return {
-      file: source.file,
-      ...source.locateKey([...path, extra]),
-      message: `unknown key "${extra}" in ${key}: remove it or check its spelling`,
-    };
-  }
-  if (error.keyword === 'enum') {
-    const allowed = (error.params.allowedValues as unknown[]).map((value) => JSON.stringify(value));
-    return source.problemAt(path, `${key} must be one of ${allowed.join(', ')}`);
-  }
-  if (error.keyword === 'pattern') {
-    return source.problemAt(path, `${key} has an invalid format (${patternHint(path)})`);
-  }
-  return source.problemAt(path, `${key} ${error.message ?? 'is invalid'}`);
-}
-
-function patternHint(path: (string | number)[]): string {
-  const last = String(path[path.length - 1]);
-  if (['timeout', 'ttl', 'retry_after', 'max_age', 'connect', 'response'].includes(last)) {
-    return 'use a duration such as 50ms, 30s, 10m or 1h';
-  }
-  if (last === 'listen') return 'use host:port such as 127.0.0.1:8080';
-  if (last === 'url') return 'use memory, redis://host:6379 or rediss://host:6380';
-  if (last === 'upstream') return 'use an http:// or https:// URL';
-  return 'see riskgate.example.yaml for the accepted form';
 }

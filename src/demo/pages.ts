@@ -13,6 +13,7 @@ export function escapeHtml(value: string): string {
 const STYLE = `
 body { font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; }
 form { display: grid; gap: 0.5rem; max-width: 20rem; margin-bottom: 1rem; }
+[hidden] { display: none; }
 code, textarea { font-family: ui-monospace, monospace; word-break: break-all; }
 textarea { width: 100%; min-height: 8rem; }
 .note { color: #555; font-size: 0.9rem; }

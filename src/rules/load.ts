@@ -40,7 +40,13 @@ export function listRuleFiles(paths: readonly string[]): { files: string[]; prob
     try {
       isDirectory = statSync(path).isDirectory();
     } catch {
-      problems.push({ file: path, line: 1, column: 1, message: 'rule path not found: check the rules key' });
+      problems.push({
+        file: path,
+        line: 1,
+        column: 1,
+        message: 'rule path not found: set the config\'s rules key to existing rule files or directories, ' +
+          'relative to the config file',
+      });
       continue;
     }
     if (!isDirectory) {

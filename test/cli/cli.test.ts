@@ -4,14 +4,17 @@ import { join, resolve } from 'node:path';
 
 import t from 'tap';
 
-import { CliProcess, cleanEnv, ensureBuilt, freePort, runCli } from '../helpers/cli.js';
-import { DEFAULT_RULES, PROJECT_ROOT, TEST_SECRET, login } from '../helpers/gateway.js';
+import { CliProcess, cleanEnv, ensureBuilt, freePort, holdPort, runCli } from '../helpers/cli.js';
+import { DEFAULT_RULES, PROJECT_ROOT, REDIS_URL, TEST_SECRET, login } from '../helpers/gateway.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 
 ensureBuilt();
 
 const directory = mkdtempSync(join(tmpdir(), 'riskgate-cli-'));
 t.teardown(() => rmSync(directory, { recursive: true, force: true }));
+
+// A free admin port per process, so that parallel test runs never race for the default 9090.
+const ANY_ADMIN_PORT = { RISKGATE_ADMIN_LISTEN: '127.0.0.1:0' };
 
 function configFile(name: string, lines: string[]): string {
   const file = join(directory, name);
@@ -46,7 +49,7 @@ t.test('demo --help', async (t) => {
 });
 
 t.test('start without RISKGATE_SECRET exits 1', async (t) => {
-  const file = configFile('no-secret.yaml', ['upstream: http://127.0.0.1:3000', `rules: [${DEFAULT_RULES}]`]);
+  const file = configFile('no-secret.yaml', ['upstream: http://127.0.0.1:3000', `rules: [${DEFAULT_RULES}]`, 'challenge: { mode: forward }']);
 
   const result = runCli(['start', '--config', file]);
 
@@ -66,7 +69,7 @@ t.test('start serves logins and stops on SIGTERM', async (t) => {
     `rules: [${DEFAULT_RULES}]`,
     'challenge: { mode: forward }',
   ]);
-  const env = cleanEnv({ RISKGATE_SECRET: TEST_SECRET, RISKGATE_UPSTREAM: upstream.url });
+  const env = cleanEnv({ RISKGATE_SECRET: TEST_SECRET, RISKGATE_UPSTREAM: upstream.url, ...ANY_ADMIN_PORT });
   const child = new CliProcess(['start', '--config', file], env);
   t.teardown(() => child.kill());
 
@@ -86,7 +89,7 @@ t.test('start serves logins and stops on SIGTERM', async (t) => {
 
 t.test('demo prints its guide and serves a login', async (t) => {
   const port = await freePort();
-  const child = new CliProcess(['demo'], cleanEnv({ RISKGATE_LISTEN: `127.0.0.1:${port}` }));
+  const child = new CliProcess(['demo'], cleanEnv({ RISKGATE_LISTEN: `127.0.0.1:${port}`, ...ANY_ADMIN_PORT }));
   t.teardown(() => child.kill());
 
   await child.waitForOutput('Stop with Ctrl-C.');
@@ -103,6 +106,64 @@ t.test('demo prints its guide and serves a login', async (t) => {
   child.child.kill('SIGTERM');
   const exit = await child.exited;
   t.equal(exit.code, 0, 'a clean exit after SIGTERM');
+});
+
+t.test('demo --help lists the log level', async (t) => {
+  const result = runCli(['demo', '--help']);
+
+  t.match(result.stdout, /RISKGATE_LOG_LEVEL\s+log level/);
+});
+
+t.test('start without a step-up key exits 1', async (t) => {
+  const file = configFile('no-key.yaml', ['upstream: http://127.0.0.1:3000', `rules: [${DEFAULT_RULES}]`]);
+
+  const result = runCli(['start', '--config', file], cleanEnv({ RISKGATE_SECRET: TEST_SECRET }));
+
+  t.equal(result.status, 1);
+  t.match(result.stderr, /no-key\.yaml:1:1: challenge\.mode is step-up \(the default\) but no key to verify/);
+  t.match(result.stderr, /or set challenge\.mode: forward/, 'names the fix');
+});
+
+t.test('start with a missing key file exits 1', async (t) => {
+  const file = configFile('missing-key.yaml', [
+    'upstream: http://127.0.0.1:3000',
+    `rules: [${DEFAULT_RULES}]`,
+    `store: { url: ${REDIS_URL} }`,
+    'challenge: { public_key_file: absent.pem }',
+  ]);
+
+  const result = runCli(['start', '--config', file], cleanEnv({ RISKGATE_SECRET: TEST_SECRET, ...ANY_ADMIN_PORT }));
+
+  t.equal(result.status, 1, 'exits instead of hanging on the Redis connection');
+  t.match(result.stderr, `challenge.public_key_file: cannot read ${join(directory, 'absent.pem')}: file not found`);
+});
+
+t.test('start on a busy port exits 1', async (t) => {
+  const busy = await holdPort();
+  t.teardown(() => busy.close());
+  const file = configFile('busy.yaml', [
+    `listen: 127.0.0.1:${busy.port}`,
+    'upstream: http://127.0.0.1:3000',
+    `rules: [${DEFAULT_RULES}]`,
+    `store: { url: ${REDIS_URL} }`,
+    'challenge: { mode: forward }',
+  ]);
+
+  const result = runCli(['start', '--config', file], cleanEnv({ RISKGATE_SECRET: TEST_SECRET, ...ANY_ADMIN_PORT }));
+
+  t.equal(result.status, 1, 'exits instead of hanging on the Redis connection');
+  t.match(result.stderr, `the gateway could not listen on 127.0.0.1:${busy.port}: listen EADDRINUSE`);
+  t.match(result.stderr, /set listen or RISKGATE_LISTEN to a free address/);
+});
+
+t.test('demo on a busy port exits 1', async (t) => {
+  const busy = await holdPort();
+  t.teardown(() => busy.close());
+
+  const result = runCli(['demo'], cleanEnv({ RISKGATE_LISTEN: `127.0.0.1:${busy.port}`, ...ANY_ADMIN_PORT }));
+
+  t.equal(result.status, 1, 'exits although the demo app was already listening');
+  t.match(result.stderr, /set listen or RISKGATE_LISTEN to a free address/);
 });
 
 t.test('test passes on the default rules', async (t) => {

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import t from 'tap';
 
 import { PROJECT_ROOT } from '../helpers/gateway.js';
-import { loadConfigFile } from '../../src/config/load.js';
+import { loadConfigFile, loadConfigObject } from '../../src/config/load.js';
 import { RiskgateError } from '../../src/errors.js';
 
 const SECRET = 'config-test-secret-0123456789abcdef0123';
@@ -13,13 +13,22 @@ const SECRET = 'config-test-secret-0123456789abcdef0123';
 const directory = mkdtempSync(join(tmpdir(), 'riskgate-config-'));
 t.teardown(() => rmSync(directory, { recursive: true, force: true }));
 
+/** Forward mode needs no MFA key, so tests of other keys can load without one. */
+const FORWARD_MODE = 'challenge: { mode: forward }';
+
 let files = 0;
-/** Write a config file; the lines are joined with newlines so tests can count them. */
-function configFile(...lines: string[]): string {
+/** Write a config file exactly; the lines are joined with newlines so tests can count them. */
+function bareConfigFile(...lines: string[]): string {
   files += 1;
   const file = join(directory, `config-${files}.yaml`);
   writeFileSync(file, `${lines.join('\n')}\n`);
   return file;
+}
+
+/** Write a config file, with FORWARD_MODE appended after the lines when none sets `challenge`. */
+function configFile(...lines: string[]): string {
+  const setsChallenge = lines.some((line) => line.startsWith('challenge:'));
+  return bareConfigFile(...lines, ...(setsChallenge ? [] : [FORWARD_MODE]));
 }
 
 /** Load a file expected to be invalid and return the error; a null secret passes none. */
@@ -34,7 +43,8 @@ function loadError(file: string, env: NodeJS.ProcessEnv = {}, secret: string | n
 }
 
 t.test('minimal file gets the defaults', async (t) => {
-  const config = loadConfigFile(configFile('upstream: http://127.0.0.1:3000'), { env: {}, secret: SECRET });
+  const file = configFile('upstream: http://127.0.0.1:3000', 'challenge: { public_key_file: mfa-public.pem }');
+  const config = loadConfigFile(file, { env: {}, secret: SECRET });
 
   t.same(config.listen, { host: '127.0.0.1', port: 8080 });
   t.equal(config.upstream.href, 'http://127.0.0.1:3000/');
@@ -44,6 +54,8 @@ t.test('minimal file gets the defaults', async (t) => {
   t.equal(config.loginRoutes.length, 1);
   t.equal(config.loginRoutes[0].path, '/login');
   t.same(config.rulePaths, [join(directory, 'rules')], 'rule paths are relative to the config file');
+  t.equal(config.challenge.mode, 'step-up');
+  t.equal(config.challenge.publicKeyFile, join(directory, 'mfa-public.pem'), 'key files are relative to the config file');
   t.equal(config.challenge.ttlMs, 300_000);
   t.equal(config.deviceCookie.secure, true);
   t.equal(config.log.username, 'pseudonymise');
@@ -225,4 +237,97 @@ t.test('secret is read from the environment', async (t) => {
   const config = loadConfigFile(file, { env: { RISKGATE_SECRET: SECRET } });
 
   t.equal(config.secret, SECRET);
+});
+
+t.test('step-up without a key names the fix', async (t) => {
+  const defaulted = loadError(bareConfigFile('upstream: http://127.0.0.1:3000'));
+  const explicit = loadError(configFile('upstream: http://127.0.0.1:3000', 'challenge:', '  mode: step-up'));
+
+  t.equal(defaulted.problems.length, 1);
+  t.match(defaulted.message, /challenge\.mode is step-up \(the default\) but no key to verify step-up assertions is set/);
+  t.match(defaulted.message, /set challenge\.public_key_file, challenge\.jwks_file or challenge\.jwks_url/);
+  t.match(defaulted.message, /or set challenge\.mode: forward/);
+  t.equal(explicit.problems.length, 1);
+  t.same([explicit.problems[0].line, explicit.problems[0].column], [3, 9], 'located at challenge.mode');
+  t.notMatch(explicit.message, /the default/);
+});
+
+t.test('forward mode needs no key', async (t) => {
+  const config = loadConfigFile(configFile('upstream: http://127.0.0.1:3000', FORWARD_MODE), {
+    env: {},
+    secret: SECRET,
+  });
+
+  t.equal(config.challenge.mode, 'forward');
+  t.equal(config.challenge.publicKeyFile, undefined);
+});
+
+t.test('two key sources are rejected', async (t) => {
+  const file = configFile(
+    'upstream: http://127.0.0.1:3000',
+    'challenge:',
+    '  public_key_file: mfa.pem',
+    '  jwks_url: https://mfa.example.com/jwks.json',
+  );
+  const error = loadError(file);
+
+  t.equal(error.problems.length, 1);
+  t.match(error.message, /:4:13: challenge sets challenge\.public_key_file and challenge\.jwks_url; set only one key source/);
+});
+
+t.test('embedded config may get its key in code', async (t) => {
+  const config = loadConfigObject({ upstream: 'http://127.0.0.1:3000' }, directory, { env: {}, secret: SECRET });
+
+  t.equal(config.challenge.mode, 'step-up', 'the demo and tests pass the key to startGateway');
+});
+
+t.test('invalid values are quoted', async (t) => {
+  const file = configFile(
+    'upstream: http://127.0.0.1:3000',
+    'listen: localhost:http',
+    'block:',
+    '  status: 500',
+    'store:',
+    '  memory_max_entries: 10',
+    'login_routes:',
+    '  - path: login',
+  );
+  const error = loadError(file);
+
+  t.equal(error.problems.length, 4);
+  t.match(error.message, /:2:9: listen has an invalid format \(use host:port such as 127\.0\.0\.1:8080\), got "localhost:http"/);
+  t.match(error.message, /:4:11: block\.status must be one of 403, 429, got 500/);
+  t.match(error.message, /:6:23: store\.memory_max_entries must be >= 1000, got 10/);
+  t.match(error.message, /:8:11: login_routes\.0\.path has an invalid format \(start it with \/, such as \/login\), got "login"/);
+});
+
+t.test('credentials are never quoted', async (t) => {
+  const file = configFile(
+    'upstream: http://127.0.0.1:3000',
+    'admin:',
+    '  token: 123456789012345678901234567890123456',
+    'store:',
+    '  url: http://default:hunter2-redis-password@redis.internal:6379',
+  );
+  const error = loadError(file);
+
+  t.match(error.message, /:3:10: admin\.token must be string\n/);
+  t.match(error.message, /got "http:\/\/default:\*\*\*@redis\.internal:6379"/);
+  t.notMatch(error.message, /123456789012345678901234567890123456/, 'the token is not repeated');
+  t.notMatch(error.message, /hunter2/, 'the Redis password is not repeated');
+});
+
+t.test('listen port above 65535 is refused', async (t) => {
+  const error = loadError(configFile('upstream: http://127.0.0.1:3000', 'listen: 127.0.0.1:99999'));
+  const fromEnvironment = loadError(configFile('upstream: http://127.0.0.1:3000'), { RISKGATE_LISTEN: '0.0.0.0:70000' });
+
+  t.match(error.message, /:2:9: listen "127\.0\.0\.1:99999" has a port above 65535/);
+  t.match(fromEnvironment.message, /RISKGATE_LISTEN "0\.0\.0\.0:70000" has a port above 65535/);
+});
+
+t.test('problems are listed in file order', async (t) => {
+  const file = configFile('lisen: 127.0.0.1:8080', 'upstream: ftp://app.internal', 'trusted_proxies: [bogus]', 'mode: watch');
+  const error = loadError(file);
+
+  t.same(error.problems.map((problem) => problem.line), [1, 2, 3, 4]);
 });

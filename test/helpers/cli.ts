@@ -79,3 +79,11 @@ export async function freePort(): Promise<number> {
   await new Promise<void>((resolvePromise) => server.close(() => resolvePromise()));
   return port;
 }
+
+/** Listen on a free loopback port and keep it, so that a process started on it fails to bind. */
+export async function holdPort(): Promise<{ port: number; close: () => Promise<void> }> {
+  const server = net.createServer();
+  await new Promise<void>((resolvePromise) => server.listen(0, '127.0.0.1', resolvePromise));
+  const { port } = server.address() as net.AddressInfo;
+  return { port, close: () => new Promise<void>((resolvePromise) => server.close(() => resolvePromise())) };
+}

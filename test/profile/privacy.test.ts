@@ -104,6 +104,7 @@ t.test('forget and export commands against Redis', async (t) => {
   writeFileSync(configFile, [
     'upstream: http://127.0.0.1:9',
     `rules: [${JSON.stringify(DEFAULT_RULES)}]`,
+    'challenge: { mode: forward }',
     `store: { url: ${JSON.stringify(REDIS_URL)}, key_prefix: ${prefix}, timeout: 2s }`,
     '',
   ].join('\n'));
@@ -143,7 +144,7 @@ t.test('forget refuses the memory store', async (t) => {
   const directory = mkdtempSync(join(tmpdir(), 'riskgate-privacy-'));
   t.teardown(() => rmSync(directory, { recursive: true, force: true }));
   const configFile = join(directory, 'riskgate.yaml');
-  writeFileSync(configFile, `upstream: http://127.0.0.1:9\nrules: [${JSON.stringify(DEFAULT_RULES)}]\n`);
+  writeFileSync(configFile, `upstream: http://127.0.0.1:9\nrules: [${JSON.stringify(DEFAULT_RULES)}]\nchallenge: { mode: forward }\n`);
   const failure = await run(process.execPath, [CLI, 'forget', 'alice', '--config', configFile], {
     env: { ...process.env, RISKGATE_SECRET: TEST_SECRET },
   }).catch((error: { code: number; stderr: string }) => error);

@@ -15,7 +15,7 @@ const GOOD_RULES = `${COUNTER_HEADER}rules:
     when: counters.hits >= 60
     action: block
 `;
-const CONFIG = 'upstream: http://127.0.0.1:3000\nrules: [rules]\n';
+const CONFIG = 'upstream: http://127.0.0.1:3000\nrules: [rules]\nchallenge: { mode: forward }\n';
 
 t.test('check accepts a valid config', async (t) => {
   const tree = writeTree({ 'riskgate.yaml': CONFIG, 'rules/velocity.yaml': GOOD_RULES });
@@ -217,7 +217,7 @@ t.test('check warns when no score can reach challenge_at', async (t) => {
 
 t.test('check still checks rules when the config is invalid', async (t) => {
   const tree = writeTree({
-    'riskgate.yaml': 'upstream: http://127.0.0.1:3000\nrules: [rules]\nlisten: nowhere\n',
+    'riskgate.yaml': 'upstream: http://127.0.0.1:3000\nrules: [rules]\nlisten: nowhere\nchallenge: { mode: forward }\n',
     'rules/velocity.yaml': GOOD_RULES.replace('counters.hits >= 60', 'counters.hitz >= 60'),
   });
   t.teardown(tree.remove);

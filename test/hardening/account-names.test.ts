@@ -134,3 +134,39 @@ t.test('username field in another case is judged', async (t) => {
   t.equal(decisions[1].riskgate.counters.failures_per_account, 1, 'both count against one account');
   t.equal(upstream.logins.length, 2);
 });
+
+t.test('usernames read differently by other parsers are rejected', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  const json = '{"username":"alice","password":"x"}';
+  const cases: [string, string, string, number][] = [
+    ['charset with spaces around =', 'application/json; charset = utf-16le', json, 415],
+    ['quoted charset in upper case', 'application/json; CHARSET="ISO-8859-1"', json, 415],
+    ['two charsets', 'application/json; charset=utf-8; charset=iso-8859-1', json, 400],
+    ['lone surrogate escape', 'application/json', '{"username":"alice\\ud800","password":"x"}', 400],
+    ['lone low surrogate escape', 'application/json', '{"username":"\\udc00alice","password":"x"}', 400],
+    ['form escape that is not UTF-8', 'application/x-www-form-urlencoded', 'username=alice%FF&password=x', 400],
+    ['form escape of a surrogate', 'application/x-www-form-urlencoded', 'username=alice%ED%A0%80&password=x', 400],
+  ];
+
+  for (const [name, type, body, status] of cases) {
+    const reply = await postLogin(gateway.port, body, type);
+    t.equal(reply.status, status, `${name}: ${status}`);
+  }
+  const query = await postLogin(gateway.port, '{"password":"x"}', 'application/json', '/login?username=alice%C0');
+  t.equal(query.status, 400, 'a query username that is not UTF-8 is rejected too');
+  t.equal(upstream.requests.length, 0, 'none reached the app');
+
+  const accepted = [
+    ['literal percent sign', 'username=100%&password=x', '100%'],
+    ['escaped multi-byte character', 'username=j%C3%B6rg&password=x', 'jörg'],
+    ['password that is not UTF-8', 'username=erin&password=%FF%FE', 'erin'],
+  ];
+  for (const [name, body] of accepted) {
+    const reply = await postLogin(gateway.port, body, 'application/x-www-form-urlencoded');
+    t.equal(reply.status, 401, `${name}: judged and forwarded`);
+  }
+  const decisions = await waitForDecisions(gateway.logs, accepted.length);
+  t.same(decisions.map((line) => line.user.name), accepted.map(([, , expected]) => expected), 'each username is read as the app reads it');
+  const paired = await postLogin(gateway.port, '{"username":"\\ud83d\\ude00","password":"x"}');
+  t.equal(paired.status, 401, 'a surrogate pair escape is an ordinary character');
+});

@@ -64,6 +64,7 @@ t.test('app down answers 502 within the connect timeout', async (t) => {
   }
 
   await assertNotCounted(t, gateway, origin, 3);
+  await assertNoFailuresCounted(t, gateway, 3);
 });
 
 t.test('hanging app answers 504 after the response timeout', async (t) => {

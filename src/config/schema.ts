@@ -56,6 +56,7 @@ export const CONFIG_SCHEMA = {
         case: { enum: ['fold', 'preserve'] },
         trim: { type: 'boolean' },
         nfkc: { type: 'boolean' },
+        accents: { enum: ['fold', 'preserve'] },
       },
     },
     rules: { type: 'array', items: { type: 'string' }, minItems: 1 },

@@ -46,6 +46,7 @@ export const CONFIG_SCHEMA = {
           on_store_error: { enum: ['open', 'closed'] },
           success_status: statusList,
           failure_status: statusList,
+          failure_location: { type: 'array', items: { type: 'string', pattern: '^/' } },
         },
       },
     },

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 
 import httpProxy from 'http-proxy';
 
-import { checkTransferCoding } from '../request/framing.js';
+import { checkHost, checkTransferCoding } from '../request/framing.js';
 import { normalizePath, type PathReading } from '../request/path.js';
 import { parseAddress, resolveClientAddress } from '../request/client-ip.js';
 import type { GatewayContext } from './context.js';
@@ -58,7 +58,7 @@ export function createGatewayServer(context: GatewayContext): http.Server {
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const requestId = randomUUID();
     const reading = normalizePath(request.url ?? '/');
-    const rejection = upgradeRejection(reading, loginPaths, request.headers.upgrade);
+    const rejection = checkHost(request)?.title ?? upgradeRejection(reading, loginPaths, request.headers.upgrade);
     if (rejection) {
       context.logger.warn(
         { http: { request: { id: requestId, method: request.method } }, riskgate: { rejection } },
@@ -76,7 +76,13 @@ export function createGatewayServer(context: GatewayContext): http.Server {
       requestId,
       strip: new Set([RISK_HEADER, context.config.challenge.header.toLowerCase()]),
     });
-    websocketProxy.ws(request, socket, head);
+    try {
+      websocketProxy.ws(request, socket, head);
+    } catch (error) {
+      // A throw here would escape the event handler and stop the whole process.
+      context.logger.error({ err: error, http: { request: { id: requestId } } }, 'websocket proxying failed');
+      socket.destroy();
+    }
   });
 
   return server;
@@ -92,7 +98,7 @@ async function handleRequest(
   const method = request.method ?? 'GET';
   const reading = normalizePath(request.url ?? '/');
 
-  const framing = checkTransferCoding(request);
+  const framing = checkTransferCoding(request) ?? checkHost(request);
   if (framing) {
     context.logger.warn(
       { http: { request: { id: requestId, method } }, riskgate: { rejection: framing.title } },

@@ -43,7 +43,9 @@ export function normalizePath(target: string): PathReading {
       segments.pop();
       continue;
     }
-    segments.push(name.toLowerCase());
+    // Upper-casing before lower-casing folds `ı` and `ſ` into `i` and `s`, as Java's
+    // equalsIgnoreCase, which compares characters the same way, matches them.
+    segments.push(name.toUpperCase().toLowerCase());
   }
 
   return { path: `/${segments.join('/')}` };

@@ -133,7 +133,9 @@ t.test('login path variants are judged as logins', async (t) => {
     // Servlet containers drop matrix parameters before resolving dot segments.
     '/x/..;/login', '/..;/login', '/x/%2e%2e;jsessionid=1/login', '/login/;x', '/login/.;x',
     // Rails formats and Spring suffix matching route these to /login.
-    '/login.json', '/LOGIN.JSON', '/login.tar.gz'];
+    '/login.json', '/LOGIN.JSON', '/login.tar.gz',
+    // Java's equalsIgnoreCase matches a dotless i with i.
+    '/log%C4%B1n', '/LOG%C4%B1N'];
 
   for (const target of targets) {
     const before = gateway.logs.decisions.length;
@@ -197,4 +199,27 @@ t.test('login path by another method with a body is rejected', async (t) => {
   t.equal(judged.statuses[0], 200, 'the login method is judged and forwarded');
   t.equal(upstream.requests.length, 2);
   await assertAllJudged(t);
+});
+
+t.test('two Host headers are rejected without harm', async (t) => {
+  const upgrade = 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==';
+  const cases: [string, string][] = [
+    ['login', `POST /login HTTP/1.1\r\nHost: other.test\r\n${HEAD}\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`],
+    ['other path', 'GET /account HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n'],
+    // Without the Host check, forwarding this upgrade throws outside any handler and stops the process.
+    ['WebSocket upgrade', `GET /socket HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n${upgrade}\r\n\r\n`],
+  ];
+
+  for (const [name, request] of cases) {
+    const exchange = await rawExchange(gateway.port, request, { source: nextSource() });
+    t.equal(exchange.statuses[0], 400, `${name}: 400`);
+    t.equal(exchange.closedByServer, true, `${name}: the connection is closed`);
+  }
+  t.equal(upstream.requests.length, 0, 'nothing reached the app');
+  const rejections = gateway.logs.lines.filter((line) => line.riskgate?.rejection === 'invalid host header');
+  t.equal(rejections.length, cases.length, 'each rejection is logged with its reason');
+  t.equal(gateway.logs.lines.filter((line) => line.log.level === 'error').length, 0, 'no error was logged');
+
+  const after = await rawExchange(gateway.port, rawRequest('POST', '/login', loginHeaders(BODY), BODY), { source: nextSource() });
+  t.equal(after.statuses[0], 200, 'the gateway still serves logins');
 });

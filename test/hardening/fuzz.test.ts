@@ -41,6 +41,7 @@ const extras = fc.array(
     ['User-Agent', 'curl/8.0'], ['User-Agent', `Mozilla/5.0 (${'; '.repeat(300)}`], ['Cookie', `session=${MARKER}`],
     ['Authorization', `Basic ${Buffer.from(`a:${MARKER}`).toString('base64')}`], ['Riskgate-Step-Up', `${MARKER}.a.b`],
     ['Content-Type', 'application/json'], ['Transfer-Encoding', 'gzip, chunked'], ['Upgrade', 'websocket'],
+    ['Connection', 'Upgrade'], ['Host', 'second.test'], ['X_Forwarded_For', '203.0.113.10'],
   ),
   { maxLength: 4 },
 );

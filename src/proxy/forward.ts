@@ -109,15 +109,23 @@ export function forwardRequest(
       const status = answer.statusCode ?? 502;
       const location = answer.headers.location;
       const responseHeaders = downstreamResponseHeaders(answer.rawHeaders, answer.headers.connection);
-      if (options.extraResponseHeaders) {
-        responseHeaders.push(...(await options.extraResponseHeaders(status, location)));
-      }
-      if (response.destroyed) {
+      try {
+        if (options.extraResponseHeaders) {
+          responseHeaders.push(...(await options.extraResponseHeaders(status, location)));
+        }
+        if (response.destroyed) {
+          answer.destroy();
+          finish({ status, location });
+          return;
+        }
+        response.writeHead(status, answer.statusMessage, responseHeaders);
+      } catch (error) {
+        // Node's client accepts statuses such as 099 that its server refuses to send. The
+        // throw would escape this listener as an unhandled rejection and stop the process.
         answer.destroy();
-        finish({ status, location });
+        fail('reset', `the upstream response could not be relayed: ${(error as Error).message}`);
         return;
       }
-      response.writeHead(status, answer.statusMessage, responseHeaders);
       answer.pipe(response);
       answer.on('end', () => finish({ status, location }));
       answer.on('error', () => {

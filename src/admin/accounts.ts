@@ -1,8 +1,9 @@
 import { CounterPlan, type KeyParts } from '../decision/counter-plan.js';
+import * as profileData from '../profile/privacy.js';
 import type { GatewayContext } from '../proxy/context.js';
 import { normalizeUsername } from '../request/username.js';
 import type { CounterDefinition } from '../rules/types.js';
-import { keyedWithin, readCounters, type CounterValue } from './counters.js';
+import { readCounters, type CounterValue } from './counters.js';
 import { AdminProblem } from './http.js';
 import { ManualEntryStore, type ManualEntry } from './manual-entries.js';
 
@@ -16,6 +17,8 @@ export interface RetainedCounter {
 
 export interface AccountExport {
   account: { pseudonym: string };
+  /** The login profile of earlier successes, as `riskgate export` prints it. */
+  profile: profileData.AccountExport['profile'];
   counters: CounterValue[];
   manual_entry: ManualEntry | null;
   retained: RetainedCounter[];
@@ -24,6 +27,7 @@ export interface AccountExport {
 export interface AccountErasure {
   account: { pseudonym: string };
   erased_keys: number;
+  profile_erased: boolean;
   manual_entry_removed: boolean;
   retained: RetainedCounter[];
 }
@@ -36,9 +40,9 @@ interface AccountScope {
 }
 
 /**
- * Export everything riskgate stores under one account: the counters keyed by the account
- * (alone or with a route), and its manual entry. Counters that key the account together
- * with an address or device are listed as retained, since they cannot be found by account.
+ * Export everything riskgate stores under one account: its login profile, the counters
+ * keyed by the account (alone or with a route), and its manual entry. Distinct-username
+ * counters are listed as retained, since one account cannot be read out of them.
  */
 export async function exportAccount(context: GatewayContext, rawUsername: string, now = Date.now()): Promise<AccountExport> {
   const scope = accountScope(context, rawUsername);
@@ -56,8 +60,11 @@ export async function exportAccount(context: GatewayContext, rawUsername: string
 
   const manual = new ManualEntryStore(context.store, context.config.store.keyPrefix);
   const entry = (await manual.list(now)).find((candidate) => candidate.id === `username:${scope.pseudonym}`);
+  const stored = await profileData.exportAccount(context.store.primary, context.keys, context.config, rawUsername,
+    { ruleSet: context.rules.current, now });
   return {
     account: { pseudonym: scope.pseudonym },
+    profile: stored.profile,
     counters,
     manual_entry: entry ?? null,
     retained: retainedCounters(context.rules.current.counters),
@@ -66,9 +73,10 @@ export async function exportAccount(context: GatewayContext, rawUsername: string
 
 /**
  * Erase everything riskgate stores under one account, in the primary store and the outage
- * fallback: the counters keyed by the account (alone or with a route) and its manual entry.
+ * fallback: its login profile, the counters keyed by the account (alone, with a route, or
+ * with an address or device through the account's counter index) and its manual entry.
  */
-export async function eraseAccount(context: GatewayContext, rawUsername: string): Promise<AccountErasure> {
+export async function eraseAccount(context: GatewayContext, rawUsername: string, now = Date.now()): Promise<AccountErasure> {
   const scope = accountScope(context, rawUsername);
   const prefix = context.config.store.keyPrefix;
 
@@ -84,11 +92,16 @@ export async function eraseAccount(context: GatewayContext, rawUsername: string)
     erased += await context.store.fallback.erase([...keys]);
   }
 
+  const options = { ruleSet: context.rules.current, now };
+  const profile = await profileData.eraseAccount(context.store.primary, context.keys, context.config, rawUsername, options);
+  await profileData.eraseAccount(context.store.fallback, context.keys, context.config, rawUsername, options);
+
   const manual = new ManualEntryStore(context.store, prefix);
-  const removed = await manual.remove(`username:${scope.pseudonym}`);
+  const removed = await manual.remove(`username:${scope.pseudonym}`, now);
   return {
     account: { pseudonym: scope.pseudonym },
     erased_keys: erased,
+    profile_erased: profile.profile_erased,
     manual_entry_removed: removed !== undefined,
     retained: retainedCounters(context.rules.current.counters),
   };
@@ -102,25 +115,13 @@ function accountScope(context: GatewayContext, rawUsername: string): AccountScop
 }
 
 // NOTE: a distinct-username counter keeps the pseudonym inside a HyperLogLog, from which no
-// member can be removed. Such counters and composite keys age out within two windows.
+// member can be removed. Such counters age out within two windows.
 function retainedCounters(definitions: readonly CounterDefinition[]): RetainedCounter[] {
-  const retained: RetainedCounter[] = [];
-  for (const counter of definitions) {
-    const accountOnly = { username: 'x', route: 'x' };
-    if (counter.key.includes('username') && !keyedWithin(counter, accountOnly)) {
-      const others = counter.key.filter((part) => part !== 'username' && part !== 'route');
-      retained.push({
-        name: counter.name,
-        reason: `keyed by the account together with ${others.join(' and ')}`,
-        expires_within_ms: 2 * counter.windowMs,
-      });
-    } else if (counter.count === 'distinct_usernames') {
-      retained.push({
-        name: counter.name,
-        reason: 'counts the account as one member of a distinct-username set',
-        expires_within_ms: 2 * counter.windowMs,
-      });
-    }
-  }
-  return retained;
+  return definitions
+    .filter((counter) => counter.count === 'distinct_usernames')
+    .map((counter) => ({
+      name: counter.name,
+      reason: 'counts the account as one member of a distinct-username set',
+      expires_within_ms: 2 * counter.windowMs,
+    }));
 }

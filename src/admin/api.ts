@@ -150,7 +150,7 @@ async function exportHandler(context: GatewayContext, call: ApiRequest): Promise
 
 async function eraseHandler(context: GatewayContext, call: ApiRequest): Promise<AuditNote> {
   const username = requiredUsername(await readJsonObject(call.request));
-  const result = await eraseAccount(context, username);
+  const result = await eraseAccount(context, username, call.now);
   sendJson(call.response, 200, result);
   return {
     action: 'account-erase',

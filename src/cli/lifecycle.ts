@@ -38,4 +38,26 @@ export function installSignalHandlers(log: GatewayLogger, close: () => Promise<v
     log.reopen();
     log.logger.info('log file reopened');
   });
+
+  installCrashHandlers(log);
+}
+
+/**
+ * Install handlers that turn an uncaught exception or unhandled rejection into one fatal
+ * log line and exit 1. Node's own crash output prints every property of the error, and
+ * errors such as the HTTP parser's carry the raw request (`rawPacket`) with its cookies
+ * and credentials. The line contains only the error's type, code and message, through the
+ * logger's error serializer.
+ *
+ * NOTE: a message that quotes its input (JSON.parse's does) would still be logged; riskgate
+ * catches the parse errors of client data where they occur, so none should get this far.
+ */
+export function installCrashHandlers(log: GatewayLogger): void {
+  const crash = (error: unknown, origin: string) => {
+    log.logger.fatal({ err: error, riskgate: { crash: origin } }, 'riskgate crashed');
+    log.flush();
+    process.exit(1);
+  };
+  process.on('uncaughtException', (error) => crash(error, 'uncaught exception'));
+  process.on('unhandledRejection', (reason) => crash(reason, 'unhandled rejection'));
 }

@@ -1,19 +1,24 @@
 import { resolve } from 'node:path';
 
+import { ManualEntryStore } from '../admin/manual-entries.js';
 import { usesRedis } from '../config/account-risk.js';
 import { loadConfigFile } from '../config/load.js';
+import type { GatewayConfig } from '../config/types.js';
 import { GatewayKeys } from '../crypto/keys.js';
 import { RiskgateError } from '../errors.js';
 import { openStore } from '../gateway.js';
 import { createLogger } from '../log/logger.js';
 import { eraseAccount, exportAccount } from '../profile/privacy.js';
 import { RedisStore } from '../store/redis.js';
+import { ResilientStore } from '../store/resilient.js';
+import type { CounterStore } from '../store/store.js';
 
 const FORGET_HELP = `Usage: riskgate forget USERNAME [--config FILE]
 
 Erase what the configured store holds about one account: its login profile, its counter
-index and every counter keyed by it (alone, with a route, or with an address or device).
-Prints what was erased as JSON and logs one audit line naming the account by pseudonym.
+index, every counter keyed by it (alone, with a route, or with an address or device) and
+its manual block or allow entry. Prints what was erased as JSON and logs one audit line
+naming the account by pseudonym.
 
 RISKGATE_SECRET must be the gateway's own: the store keys are derived from it.
 
@@ -24,8 +29,9 @@ Options:
 const EXPORT_HELP = `Usage: riskgate export USERNAME [--config FILE]
 
 Print what the configured store holds about one account as JSON (a data-subject access
-request): the login profile with each value's count, last use and expiry, and the
-account's counters. Logs one audit line naming the account by pseudonym.
+request): the login profile with each value's count, last use and expiry, the account's
+counters and its manual block or allow entry. Logs one audit line naming the account by
+pseudonym.
 
 RISKGATE_SECRET must be the gateway's own: the store keys are derived from it.
 
@@ -54,13 +60,17 @@ async function runPrivacyCommand(action: 'forget' | 'export', values: Values, po
   const log = createLogger({ level: config.log.level, destination: 'stdout' }, process.stderr);
   const keys = new GatewayKeys(config.secret);
   const store = openStore(config);
+  const resilient = new ResilientStore(store, log.logger, 1);
   try {
     if (store instanceof RedisStore && !(await store.waitUntilReady(CONNECT_TIMEOUT_MS))) {
       throw new RiskgateError('RG_ERR_STORE_UNAVAILABLE', `Redis is not reachable within ${CONNECT_TIMEOUT_MS} ms; check store.url`);
     }
+    // Manual entries are changed as the admin API changes them, with retries on the entry
+    // list. Their reads fail closed, so the memory fallback of this wrapper is never used.
+    const manual = new ManualEntryStore(resilient, config.store.keyPrefix);
     const result = action === 'forget'
-      ? await eraseAccount(store, keys, config, positionals[0])
-      : await exportAccount(store, keys, config, positionals[0]);
+      ? await forget(store, manual, keys, config, positionals[0])
+      : await exportWithEntry(store, manual, keys, config, positionals[0]);
 
     log.logger.info(
       {
@@ -74,8 +84,20 @@ async function runPrivacyCommand(action: 'forget' | 'export', values: Values, po
     return 0;
   } finally {
     log.flush();
-    await store.close();
+    await resilient.close();
   }
+}
+
+async function forget(store: CounterStore, manual: ManualEntryStore, keys: GatewayKeys, config: GatewayConfig, username: string) {
+  const erasure = await eraseAccount(store, keys, config, username);
+  const removed = await manual.remove(`username:${erasure.account.pseudonym}`);
+  return { ...erasure, manual_entry_removed: removed !== undefined };
+}
+
+async function exportWithEntry(store: CounterStore, manual: ManualEntryStore, keys: GatewayKeys, config: GatewayConfig, username: string) {
+  const exported = await exportAccount(store, keys, config, username);
+  const entry = (await manual.list()).find((candidate) => candidate.id === `username:${exported.account.pseudonym}`);
+  return { ...exported, manual_entry: entry ?? null };
 }
 
 export const PRIVACY_COMMANDS = {

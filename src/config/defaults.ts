@@ -17,7 +17,7 @@ export const CONFIG_DEFAULTS = {
     success_status: ['2xx', '3xx'],
     failure_status: ['401', '403'],
   },
-  username: { case: 'fold', trim: true, nfkc: true },
+  username: { case: 'fold', trim: true, nfkc: true, accents: 'fold' },
   rules: ['rules'],
   body_limit_bytes: 65_536,
   challenge: {

@@ -5,6 +5,7 @@ import { Ajv } from 'ajv';
 import ipaddr from 'ipaddr.js';
 
 import { RiskgateError, throwProblems, type SourceProblem } from '../errors.js';
+import { normalizePath } from '../request/path.js';
 import { checkAccountRiskValues, resolveAccountRiskConfig, resolveStoreTopology } from './account-risk.js';
 import { applyAdminEnvironment, checkAdminValues, resolveAdminConfig } from './admin.js';
 import { checkChallengeKey } from './challenge.js';
@@ -275,5 +276,9 @@ function resolveRoute(route: RawConfig, index: number): LoginRoute {
     onStoreError: route.on_store_error ?? defaults.on_store_error,
     successStatus: route.success_status ?? defaults.success_status,
     failureStatus: route.failure_status ?? defaults.failure_status,
+    failureLocation: (route.failure_location ?? []).map((path: string) => {
+      const reading = normalizePath(path);
+      return 'path' in reading ? reading.path : path;
+    }),
   });
 }

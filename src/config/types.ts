@@ -16,6 +16,8 @@ export interface LoginRoute {
   /** Status-code classes (for example `2xx`) or codes (`302`) that mean the login succeeded. */
   successStatus: readonly string[];
   failureStatus: readonly string[];
+  /** Normalised paths that a redirect's Location names when the login failed, such as `/login`. */
+  failureLocation: readonly string[];
 }
 
 export interface StepUpConfig {

@@ -5,6 +5,7 @@ import type { StepUpVerifier } from '../challenge/step-up.js';
 import type { GatewayConfig, LoginRoute } from '../config/types.js';
 import { GatewayKeys } from '../crypto/keys.js';
 import { TrustedProxies } from '../request/client-ip.js';
+import { routeCandidates } from '../request/path.js';
 import type { RuleSet } from '../rules/compile.js';
 import type { ManualMatcher } from '../admin/manual-match.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
@@ -43,6 +44,35 @@ export interface GatewayContext {
 
 export function routeKey(method: string, normalizedPath: string): string {
   return `${method} ${normalizedPath}`;
+}
+
+/** Find the login route that a method and a normalised path reach, trying each reading of the path. */
+export function findLoginRoute(routes: ReadonlyMap<string, LoginRoute>, method: string, normalizedPath: string): LoginRoute | undefined {
+  for (const candidate of routeCandidates(normalizedPath)) {
+    const route = routes.get(routeKey(method, candidate));
+    if (route) return route;
+  }
+  return undefined;
+}
+
+/** Map each normalised login path to the methods its routes accept. */
+export function loginPathMethods(routes: ReadonlyMap<string, LoginRoute>): Map<string, string[]> {
+  const paths = new Map<string, string[]>();
+  for (const key of routes.keys()) {
+    const separator = key.indexOf(' ');
+    const path = key.slice(separator + 1);
+    paths.set(path, [...(paths.get(path) ?? []), key.slice(0, separator)]);
+  }
+  return paths;
+}
+
+/** Return the methods of the login routes that a normalised path reaches by any of its readings, if any. */
+export function loginMethodsAt(paths: ReadonlyMap<string, readonly string[]>, normalizedPath: string): readonly string[] | undefined {
+  for (const candidate of routeCandidates(normalizedPath)) {
+    const methods = paths.get(candidate);
+    if (methods) return methods;
+  }
+  return undefined;
 }
 
 export function createDeviceCookies(config: GatewayConfig, keys: GatewayKeys, clock: () => number): DeviceCookies {

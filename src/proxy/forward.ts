@@ -13,6 +13,8 @@ export interface UpstreamTarget {
 export interface ForwardResult {
   /** Upstream status code, when it answered. */
   status?: number;
+  /** The upstream response's Location header, when it sent one. */
+  location?: string;
   /** What went wrong reaching the upstream: `connect`, `timeout` or `reset`, with detail. */
   error?: { kind: 'connect' | 'timeout' | 'reset'; message: string };
   upstreamMs: number;
@@ -22,8 +24,8 @@ export interface ForwardOptions {
   headers: OutgoingHttpHeaders;
   /** The buffered body of a login; when absent, the client request is streamed through. */
   body?: Buffer;
-  /** Extra response headers (flat name, value list), added once the status is known. */
-  extraResponseHeaders?: (status: number) => Promise<string[]> | string[];
+  /** Extra response headers (flat name, value list), added once the status and Location are known. */
+  extraResponseHeaders?: (status: number, location: string | undefined) => Promise<string[]> | string[];
 }
 
 /** Create the keep-alive connection pool to the upstream app. */
@@ -105,25 +107,34 @@ export function forwardRequest(
     outgoing.on('response', async (answer) => {
       clearTimeout(timer);
       const status = answer.statusCode ?? 502;
+      const location = answer.headers.location;
       const responseHeaders = downstreamResponseHeaders(answer.rawHeaders, answer.headers.connection);
-      if (options.extraResponseHeaders) {
-        responseHeaders.push(...(await options.extraResponseHeaders(status)));
-      }
-      if (response.destroyed) {
+      try {
+        if (options.extraResponseHeaders) {
+          responseHeaders.push(...(await options.extraResponseHeaders(status, location)));
+        }
+        if (response.destroyed) {
+          answer.destroy();
+          finish({ status, location });
+          return;
+        }
+        response.writeHead(status, answer.statusMessage, responseHeaders);
+      } catch (error) {
+        // Node's client accepts statuses such as 099 that its server refuses to send. The
+        // throw would escape this listener as an unhandled rejection and stop the process.
         answer.destroy();
-        finish({ status });
+        fail('reset', `the upstream response could not be relayed: ${(error as Error).message}`);
         return;
       }
-      response.writeHead(status, answer.statusMessage, responseHeaders);
       answer.pipe(response);
-      answer.on('end', () => finish({ status }));
+      answer.on('end', () => finish({ status, location }));
       answer.on('error', () => {
         response.destroy();
-        finish({ status, error: { kind: 'reset', message: 'the upstream response was cut off' } });
+        finish({ status, location, error: { kind: 'reset', message: 'the upstream response was cut off' } });
       });
       answer.on('aborted', () => {
         response.destroy();
-        finish({ status, error: { kind: 'reset', message: 'the upstream response was cut off' } });
+        finish({ status, location, error: { kind: 'reset', message: 'the upstream response was cut off' } });
       });
     });
 

@@ -65,7 +65,7 @@ export function upstreamRequestHeaders(request: IncomingMessage, context: Forwar
 
   for (let index = 0; index < raw.length; index += 2) {
     const name = raw[index].toLowerCase();
-    if (DROPPED_REQUEST_HEADERS.has(name) || connectionListed.has(name) || context.strip.has(name)) continue;
+    if (connectionListed.has(name) || isReplaced(name, context.strip)) continue;
     const value = raw[index + 1];
     const existing = headers[name];
     if (existing === undefined) headers[name] = value;
@@ -104,6 +104,16 @@ export function downstreamResponseHeaders(rawHeaders: readonly string[], connect
     result.push(rawHeaders[index], rawHeaders[index + 1]);
   }
   return result;
+}
+
+/**
+ * Return whether a request header is one that riskgate removes or writes itself. Apps that
+ * read headers as CGI variables (WSGI, Rack, PHP) turn `-` and `_` alike into `_`. A client's
+ * `X_Forwarded_For` would reach them as X-Forwarded-For, so such spellings match as well.
+ */
+function isReplaced(name: string, strip: ReadonlySet<string>): boolean {
+  const dashed = name.replaceAll('_', '-');
+  return DROPPED_REQUEST_HEADERS.has(dashed) || strip.has(dashed);
 }
 
 function listedInConnection(value: string | undefined): Set<string> {

@@ -6,7 +6,7 @@ import { SignJWT } from 'jose';
 import { applyStepUp, type StepUpResult } from '../challenge/step-up.js';
 import type { LoginRoute } from '../config/types.js';
 import { CounterPlan, type KeyParts } from '../decision/counter-plan.js';
-import { classifyStatus } from '../decision/outcome.js';
+import { classifyResponse } from '../decision/outcome.js';
 import { writeDecisionLine, type LoginRecord } from '../log/decision-log.js';
 import { sanitizeLogValue } from '../log/sanitize.js';
 import { RequestRejection, decodeContentEncoding, readBody } from '../request/body.js';
@@ -206,8 +206,8 @@ async function forwardLogin(
   const result = await forwardRequest(context.upstream, request, response, {
     headers,
     body,
-    extraResponseHeaders: async (status) =>
-      classifyStatus(status, route.successStatus, route.failureStatus) === 'success'
+    extraResponseHeaders: async (status, location) =>
+      classifyResponse(status, location, route) === 'success'
         ? ['Set-Cookie', await context.deviceCookies.issue(origin.deviceId)]
         : [],
   });
@@ -222,7 +222,7 @@ async function forwardLogin(
       `upstream ${result.error.kind === 'timeout' ? 'timed out' : 'request failed'}`,
     );
   } else if (result.status !== undefined) {
-    record.outcome = classifyStatus(result.status, route.successStatus, route.failureStatus);
+    record.outcome = classifyResponse(result.status, result.location, route);
   }
 }
 

@@ -4,11 +4,11 @@ import type { Duplex } from 'node:stream';
 
 import httpProxy from 'http-proxy';
 
-import { checkTransferCoding } from '../request/framing.js';
-import { normalizePath } from '../request/path.js';
+import { checkHost, checkTransferCoding } from '../request/framing.js';
+import { normalizePath, type PathReading } from '../request/path.js';
 import { parseAddress, resolveClientAddress } from '../request/client-ip.js';
 import type { GatewayContext } from './context.js';
-import { routeKey } from './context.js';
+import { findLoginRoute, loginMethodsAt, loginPathMethods } from './context.js';
 import { forwardRequest, sendProblem } from './forward.js';
 import { upgradeRequestHeaders, upstreamRequestHeaders } from './headers.js';
 import { RISK_HEADER, handleLogin } from './login.js';
@@ -26,10 +26,10 @@ export function createGatewayServer(context: GatewayContext): http.Server {
     headersTimeout: 15_000,
     keepAliveTimeout: 5_000,
   });
-  const methods = new Set([...context.routes.keys()].map((key) => key.split(' ')[0]));
+  const loginPaths = loginPathMethods(context.routes);
 
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    const handled = handleRequest(context, methods, request, response).catch((error: unknown) => {
+    const handled = handleRequest(context, loginPaths, request, response).catch((error: unknown) => {
       context.logger.error({ err: error }, 'request handling failed');
       sendProblem(response, 500, 'internal error', 'the gateway failed to handle this request', true);
     });
@@ -55,14 +55,13 @@ export function createGatewayServer(context: GatewayContext): http.Server {
   websocketProxy.on('error', (error) => {
     context.logger.warn({ err: { message: error.message } }, 'websocket proxying failed');
   });
-  const loginPaths = new Set([...context.routes.keys()].map((key) => key.slice(key.indexOf(' ') + 1)));
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const requestId = randomUUID();
     const reading = normalizePath(request.url ?? '/');
-    if ('invalid' in reading || loginPaths.has(reading.path)) {
-      // riskgate judges no login inside an upgraded connection, so none may open on a login path.
+    const rejection = checkHost(request)?.title ?? upgradeRejection(reading, loginPaths, request.headers.upgrade);
+    if (rejection) {
       context.logger.warn(
-        { http: { request: { id: requestId, method: request.method } }, riskgate: { rejection: 'upgrade on a login path' } },
+        { http: { request: { id: requestId, method: request.method } }, riskgate: { rejection } },
         'malformed request rejected',
       );
       socket.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
@@ -77,7 +76,13 @@ export function createGatewayServer(context: GatewayContext): http.Server {
       requestId,
       strip: new Set([RISK_HEADER, context.config.challenge.header.toLowerCase()]),
     });
-    websocketProxy.ws(request, socket, head);
+    try {
+      websocketProxy.ws(request, socket, head);
+    } catch (error) {
+      // A throw here would escape the event handler and stop the whole process.
+      context.logger.error({ err: error, http: { request: { id: requestId } } }, 'websocket proxying failed');
+      socket.destroy();
+    }
   });
 
   return server;
@@ -85,7 +90,7 @@ export function createGatewayServer(context: GatewayContext): http.Server {
 
 async function handleRequest(
   context: GatewayContext,
-  loginMethods: Set<string>,
+  loginPaths: ReadonlyMap<string, readonly string[]>,
   request: IncomingMessage,
   response: ServerResponse,
 ): Promise<void> {
@@ -93,7 +98,7 @@ async function handleRequest(
   const method = request.method ?? 'GET';
   const reading = normalizePath(request.url ?? '/');
 
-  const framing = checkTransferCoding(request);
+  const framing = checkTransferCoding(request) ?? checkHost(request);
   if (framing) {
     context.logger.warn(
       { http: { request: { id: requestId, method } }, riskgate: { rejection: framing.title } },
@@ -105,14 +110,27 @@ async function handleRequest(
 
   if ('invalid' in reading) {
     // An app may route such a path to its login handler, so a login method cannot pass unjudged.
-    if (loginMethods.has(method)) {
+    if ([...loginPaths.values()].some((methods) => methods.includes(method))) {
       sendProblem(response, 400, 'invalid request path', reading.invalid);
       return;
     }
   } else {
-    const route = context.routes.get(routeKey(method, reading.path));
+    const route = findLoginRoute(context.routes, method, reading.path);
     if (route) {
       await handleLogin(context, route, request, response, requestId);
+      return;
+    }
+
+    // Some apps accept a login by any method on its path (Express app.all, Rails match), so
+    // a body sent there by another method could carry credentials riskgate never judged.
+    const methods = loginMethodsAt(loginPaths, reading.path);
+    if (methods && carriesBody(request)) {
+      context.logger.warn(
+        { http: { request: { id: requestId, method } }, riskgate: { rejection: 'body on a login path by another method' } },
+        'malformed request rejected',
+      );
+      sendProblem(response, 405, 'method not allowed', `send logins to this path with ${methods.join(' or ')}`,
+        true, {}, { allow: methods.join(', ') });
       return;
     }
   }
@@ -124,7 +142,7 @@ async function handleRequest(
     client,
     peerTrusted,
     requestId,
-    strip: new Set([RISK_HEADER]),
+    strip: new Set([RISK_HEADER, context.config.challenge.header.toLowerCase()]),
   });
   const result = await forwardRequest(context.upstream, request, response, { headers });
   if (result.error && result.error.kind !== 'reset') {
@@ -133,6 +151,29 @@ async function handleRequest(
       'upstream request failed',
     );
   }
+}
+
+/** Return why an upgrade request is rejected, or undefined when it may be proxied. */
+function upgradeRejection(
+  reading: PathReading,
+  loginPaths: ReadonlyMap<string, readonly string[]>,
+  protocol: string | undefined,
+): string | undefined {
+  // riskgate judges no login inside an upgraded connection, so none may open on a login path.
+  if ('invalid' in reading || loginMethodsAt(loginPaths, reading.path)) {
+    return 'upgrade on a login path';
+  }
+  // Only a WebSocket tunnel carries frames the app cannot read as requests. An h2c upgrade
+  // would open HTTP/2 to the app, and logins sent over it would pass unjudged.
+  if ((protocol ?? '').trim().toLowerCase() !== 'websocket') {
+    return 'upgrade to a protocol other than WebSocket';
+  }
+  return undefined;
+}
+
+function carriesBody(request: IncomingMessage): boolean {
+  const length = request.headers['content-length'];
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 function joined(value: string | string[] | undefined): string | undefined {

@@ -49,10 +49,17 @@ export function parseLoginBody(
 }
 
 function bodyFormat(contentType: string | undefined, route: LoginRoute): 'json' | 'form' {
-  const [mediaType, ...parameters] = (contentType ?? '').toLowerCase().split(';').map((part) => part.trim());
-  const charset = parameters.find((parameter) => parameter.startsWith('charset='));
-  if (charset && !/^charset="?utf-8"?$/.test(charset)) {
-    throw new RequestRejection(415, 'unsupported charset', `login bodies must be UTF-8, not ${charset.slice(8)}`);
+  const [type, ...parameters] = (contentType ?? '').split(';');
+  const mediaType = type.trim().toLowerCase();
+  // Parsers differ on white space around `=` and on which of two charsets wins, so every
+  // spelling is read and more than one charset is rejected.
+  const charsets = parameters.map(parseParameter).filter(([name]) => name === 'charset').map(([, value]) => value);
+  if (charsets.length > 1) {
+    throw new RequestRejection(400, 'ambiguous login headers',
+      `the Content-Type names a charset ${charsets.length} times; send charset=utf-8 once`);
+  }
+  if (charsets.length === 1 && charsets[0] !== 'utf-8') {
+    throw new RequestRejection(415, 'unsupported charset', `login bodies must be UTF-8, not ${charsets[0].slice(0, 32)}`);
   }
 
   const isJson = mediaType === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(mediaType);
@@ -64,6 +71,14 @@ function bodyFormat(contentType: string | undefined, route: LoginRoute): 'json' 
     : route.body === 'json' ? 'application/json' : 'application/x-www-form-urlencoded';
   throw new RequestRejection(415, 'unsupported media type',
     `Content-Type "${mediaType || '(none)'}" is not accepted on this login route; send ${accepted}`);
+}
+
+/** Split one media type parameter into its lower-case name and unquoted, lower-case value. */
+function parseParameter(parameter: string): [string, string] {
+  const separator = parameter.indexOf('=');
+  if (separator === -1) return [parameter.trim().toLowerCase(), ''];
+  const value = parameter.slice(separator + 1).trim().replace(/^"(.*)"$/, '$1');
+  return [parameter.slice(0, separator).trim().toLowerCase(), value.toLowerCase()];
 }
 
 function parseJson(text: string, route: LoginRoute): string | undefined {
@@ -124,13 +139,40 @@ function formValue(text: string, route: LoginRoute, where: string): string | und
     throw new RequestRejection(400, 'ambiguous login body',
       `the field "${route.usernameField}" appears ${values.length} times in the ${where} (counting names that differ only in case); send it once`);
   }
+  if (values.length === 1) checkPercentEncoding(text, field, route, where);
   return checkUsername(values[0], route);
+}
+
+/**
+ * Reject a username field whose percent-escapes are not UTF-8. URLSearchParams turns them
+ * into U+FFFD, while qs (the parser of Express's extended form bodies) keeps them as text,
+ * so the two would read different names.
+ */
+function checkPercentEncoding(text: string, field: string, route: LoginRoute, where: string): void {
+  for (const pair of text.split('&')) {
+    const [entry] = new URLSearchParams(pair);
+    if (!entry || entry[0].toLowerCase() !== field) continue;
+    // Only escapes of two hex digits are decoded. URLSearchParams and qs both keep a stray `%` as text.
+    const value = pair.slice(pair.indexOf('=') + 1).replaceAll('+', ' ').replace(/%(?![0-9a-fA-F]{2})/g, '%25');
+    try {
+      decodeURIComponent(value);
+    } catch {
+      throw new RequestRejection(400, 'invalid username',
+        `the field "${route.usernameField}" in the ${where} has percent-escapes that are not UTF-8; encode it as UTF-8`);
+    }
+  }
 }
 
 function checkUsername(value: unknown, route: LoginRoute): string | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'string') {
     throw new RequestRejection(400, 'invalid username', `the field "${route.usernameField}" must be a string`);
+  }
+  // A JSON escape such as \ud800 makes a lone surrogate, which parsers and hash functions
+  // each replace or keep in their own way, so the app and riskgate could name two accounts.
+  if (/\p{Surrogate}/u.test(value)) {
+    throw new RequestRejection(400, 'invalid username',
+      `the field "${route.usernameField}" contains an unpaired UTF-16 surrogate; send valid Unicode`);
   }
   return value;
 }

@@ -21,6 +21,18 @@ export function checkTransferCoding(request: IncomingMessage): RequestRejection 
 }
 
 /**
+ * Reject a request with more than one Host header, as RFC 9112 section 3.2 requires. The
+ * app could route by either value, and Node's HTTP client refuses to forward two.
+ */
+export function checkHost(request: IncomingMessage): RequestRejection | undefined {
+  let hosts = 0;
+  for (let index = 0; index < request.rawHeaders.length; index += 2) {
+    if (request.rawHeaders[index].toLowerCase() === 'host') hosts += 1;
+  }
+  return hosts > 1 ? new RequestRejection(400, 'invalid host header', `the request carries ${hosts} Host headers; send one`) : undefined;
+}
+
+/**
  * Reject a login whose headers the app could read differently from riskgate: a repeated
  * Content-Type (Node keeps the first, other servers the last), or a Connection header
  * naming an end-to-end header the login carries, which a proxy must remove before the

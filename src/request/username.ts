@@ -1,7 +1,8 @@
 /**
  * How a username read from a login body becomes the account key that counters and
  * profiles are grouped by. The default folds the variants that most apps treat as one
- * account; apps with case-sensitive usernames set `case: preserve`.
+ * account; apps with case-sensitive usernames set `case: preserve`, and apps that compare
+ * usernames with accents set `accents: preserve`.
  */
 export interface UsernameNormalization {
   /** `fold` lower-cases with full Unicode case folding; `preserve` keeps case. */
@@ -10,12 +11,18 @@ export interface UsernameNormalization {
   trim: boolean;
   /** Apply Unicode NFKC, so that full-width and compatibility forms match ASCII. */
   nfkc: boolean;
+  /**
+   * `fold` removes combining accents, so `alîce` is `alice`, as accent-insensitive database
+   * collations compare them (MySQL 8's default utf8mb4_0900_ai_ci); `preserve` keeps them.
+   */
+  accents: 'fold' | 'preserve';
 }
 
 export const DEFAULT_USERNAME_NORMALIZATION: UsernameNormalization = Object.freeze({
   case: 'fold',
   trim: true,
   nfkc: true,
+  accents: 'fold',
 });
 
 /**
@@ -41,6 +48,14 @@ export function normalizeUsername(
     // toLowerCase then toUpperCase then toLowerCase approximates full case folding
     // (for example U+1E9E and "ß" meet at "ss" only through the upper-case form).
     name = name.toLowerCase().toUpperCase().toLowerCase();
+  }
+
+  if (options.accents === 'fold') {
+    // NFD separates each accent from its letter as a mark in U+0300-U+036F. Marks of other
+    // blocks, such as Indic vowel signs, are parts of letters rather than accents, so they stay.
+    // NOTE: letters that Unicode does not decompose (ø, ł, đ) keep their form, whatever the
+    // app's collation makes of them.
+    name = name.normalize('NFD').replace(/[\u0300-\u036f]/g, '').normalize('NFC');
   }
 
   return name;

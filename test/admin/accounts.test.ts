@@ -77,26 +77,32 @@ t.test('counter lookup by address and account', async (t) => {
 
 t.test('account export and erase', async (t) => {
   const gateway = await startWithFailures(t);
+  await login(gateway.port, 'bob', 'wonderland', { source: '127.0.0.6' });
+  await waitForDecisions(gateway.logs, 5);
   await admin(gateway.adminPort, 'POST', '/v1/manual-entries', {
     body: { action: 'block', username: 'bob', ttl: '1h', reason: 'test' },
   });
 
   const exported = await admin(gateway.adminPort, 'POST', '/v1/accounts/export', { body: { username: 'bob' } });
   const erased = await admin(gateway.adminPort, 'POST', '/v1/accounts/erase', { body: { username: 'bob' } });
-  const after = await admin(gateway.adminPort, 'POST', '/v1/counters/lookup', { body: { username: 'bob' } });
+  const after = await admin(gateway.adminPort, 'POST', '/v1/counters/lookup', { body: { username: 'bob', ip: '127.0.0.5' } });
+  const exportedAfter = await admin(gateway.adminPort, 'POST', '/v1/accounts/export', { body: { username: 'bob' } });
   const other = await admin(gateway.adminPort, 'POST', '/v1/counters/lookup', { body: { username: 'carol' } });
   const entries = await admin(gateway.adminPort, 'GET', '/v1/manual-entries');
   const retained = erased.json().retained.map((counter: { name: string }) => counter.name);
 
   t.equal(exported.status, 200);
   t.equal(valueOf(exported, 'failures_per_account'), 3);
+  t.equal(exported.json().profile.successes, 1, 'the export holds the login profile');
   t.equal(exported.json().manual_entry.action, 'block');
   t.equal(erased.status, 200);
   t.equal(erased.json().erased_keys, 1);
+  t.equal(erased.json().profile_erased, true);
   t.equal(erased.json().manual_entry_removed, true);
-  t.ok(retained.includes('failures_per_account_ip'), 'the composite counter is reported as retained');
-  t.ok(retained.includes('usernames_per_ip'), 'the distinct-username set is reported as retained');
+  t.same(retained, ['usernames_per_ip', 'usernames_per_prefix'], 'only the distinct-username sets are retained');
   t.equal(valueOf(after, 'failures_per_account'), 0);
+  t.equal(valueOf(after, 'failures_per_account_ip'), 0, 'the account-and-address counter is erased too');
+  t.equal(exportedAfter.json().profile, null, 'the profile is gone');
   t.equal(valueOf(other, 'failures_per_account'), 1, "another account's counters stay");
   t.same(entries.json().entries, []);
 

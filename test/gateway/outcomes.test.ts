@@ -76,6 +76,31 @@ t.test('route failure_status decides what fails', async (t) => {
   t.equal(lines[0].riskgate.route, 'token');
 });
 
+t.test('redirect to a failure location fails', async (t) => {
+  // A form-login app redirects both outcomes: a failure back to the login page.
+  const upstream = await new RecordingUpstream().start();
+  upstream.responder = (request, response) => {
+    if (!request.url.startsWith('/login')) return false;
+    const accepted = request.body.includes('"password":"wonderland"');
+    response.writeHead(302, { location: accepted ? '/home' : 'https://app.example/LOGIN/?error' });
+    response.end();
+    return true;
+  };
+  t.teardown(() => upstream.stop());
+  const gateway = await gatewayFor(t, upstream.url, {
+    config: { login_routes: [{ path: '/login', failure_location: ['/login'] }] },
+  });
+
+  const replies = [];
+  for (const password of ['x', 'y', 'z', 'wonderland']) replies.push(await login(gateway.port, 'alice', password));
+
+  const lines = await waitForDecisions(gateway.logs, 4);
+  t.same(replies.map((reply) => reply.status), [302, 302, 302, 302], "the app's redirects come back");
+  t.same(lines.map((line) => line.event.outcome), ['failure', 'failure', 'failure', 'success']);
+  t.same(lines.map((line) => line.riskgate.counters.failures_per_account), [0, 1, 2, 3], 'each redirect to the login page counts');
+  t.same(replies.map((reply) => reply.headers['set-cookie'] !== undefined), [false, false, false, true], 'only the success gets a device cookie');
+});
+
 t.test('success clears the account-address streak', async (t) => {
   const upstream = await scriptedUpstream(t, [401, 401, 401, 200]);
   const gateway = await gatewayFor(t, upstream.url);

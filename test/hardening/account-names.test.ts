@@ -19,7 +19,7 @@ function postLogin(port: number, body: string, contentType = 'application/json',
   return send(port, { method: 'POST', path, headers: { ...BROWSER_HEADERS, 'content-type': contentType }, body });
 }
 
-// Each body names alice in a way a case-insensitive app reads as the same account.
+// Each body names alice in a way that a case- and accent-insensitive app reads as the same account.
 const VARIANTS = [
   '{"username":"alice","password":"guess-1"}',
   '{"username":"Alice","password":"guess-2"}',
@@ -29,6 +29,10 @@ const VARIANTS = [
   '{"username":"alice\\t","password":"guess-6"}',
   '{"username":"al\\u0069ce","password":"guess-7"}',
   '{"username":"\uff41\uff4c\uff49\uff43\uff45","password":"guess-8"}',
+  // An accent-insensitive collation (MySQL 8's default) finds alice for each of these.
+  '{"username":"àlice","password":"guess-9"}',
+  '{"username":"ALÎCE","password":"guess-10"}',
+  '{"username":"ali\u0063\u0327e","password":"guess-11"}',
 ];
 
 t.test('username variants count as one account', async (t) => {
@@ -41,12 +45,27 @@ t.test('username variants count as one account', async (t) => {
   for (let index = 0; index <= 5; index += 1) {
     t.equal(decisions[index].riskgate.counters.failures_per_account, index, `variant ${index} sees the failures before it`);
   }
-  t.equal(decisions[7].riskgate.counters.usernames_per_ip, 1, 'one distinct account from this address');
-  t.equal(decisions[7].riskgate.decision, 'challenge', 'the account is challenged after five failures');
+  const last = decisions[VARIANTS.length - 1];
+  t.equal(last.riskgate.counters.usernames_per_ip, 1, 'one distinct account from this address');
+  t.equal(last.riskgate.decision, 'challenge', 'the account is challenged after five failures');
   t.equal(upstream.logins.length, 5);
   upstream.logins.forEach((received, index) => {
     t.equal(received.sha256, sha256(VARIANTS[index]), `variant ${index} reaches the app unchanged`);
   });
+});
+
+t.test('username accents are kept with accents preserve', async (t) => {
+  const { gateway } = await setUp(t, { username: { accents: 'preserve' } });
+
+  await postLogin(gateway.port, '{"username":"josé","password":"x"}');
+  await postLogin(gateway.port, '{"username":"jose","password":"x"}');
+  await postLogin(gateway.port, '{"username":"JOSÉ","password":"x"}');
+  const decisions = await waitForDecisions(gateway.logs, 3);
+
+  t.equal(decisions[0].user.name, 'josé');
+  t.equal(decisions[1].riskgate.counters.failures_per_account, 0, 'jose is another account than josé');
+  t.equal(decisions[2].user.name, 'josé', 'case is still folded');
+  t.equal(decisions[2].riskgate.counters.failures_per_account, 1);
 });
 
 t.test('username case is kept with case preserve', async (t) => {
@@ -133,4 +152,40 @@ t.test('username field in another case is judged', async (t) => {
   t.equal(decisions[1].user?.name, 'alice', 'a case-insensitive form binder reads this account');
   t.equal(decisions[1].riskgate.counters.failures_per_account, 1, 'both count against one account');
   t.equal(upstream.logins.length, 2);
+});
+
+t.test('usernames read differently by other parsers are rejected', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  const json = '{"username":"alice","password":"x"}';
+  const cases: [string, string, string, number][] = [
+    ['charset with spaces around =', 'application/json; charset = utf-16le', json, 415],
+    ['quoted charset in upper case', 'application/json; CHARSET="ISO-8859-1"', json, 415],
+    ['two charsets', 'application/json; charset=utf-8; charset=iso-8859-1', json, 400],
+    ['lone surrogate escape', 'application/json', '{"username":"alice\\ud800","password":"x"}', 400],
+    ['lone low surrogate escape', 'application/json', '{"username":"\\udc00alice","password":"x"}', 400],
+    ['form escape that is not UTF-8', 'application/x-www-form-urlencoded', 'username=alice%FF&password=x', 400],
+    ['form escape of a surrogate', 'application/x-www-form-urlencoded', 'username=alice%ED%A0%80&password=x', 400],
+  ];
+
+  for (const [name, type, body, status] of cases) {
+    const reply = await postLogin(gateway.port, body, type);
+    t.equal(reply.status, status, `${name}: ${status}`);
+  }
+  const query = await postLogin(gateway.port, '{"password":"x"}', 'application/json', '/login?username=alice%C0');
+  t.equal(query.status, 400, 'a query username that is not UTF-8 is rejected too');
+  t.equal(upstream.requests.length, 0, 'none reached the app');
+
+  const accepted = [
+    ['literal percent sign', 'username=100%&password=x', '100%'],
+    ['escaped multi-byte character', 'username=wei%E5%BC%A0&password=x', 'wei\u5f20'],
+    ['password that is not UTF-8', 'username=erin&password=%FF%FE', 'erin'],
+  ];
+  for (const [name, body] of accepted) {
+    const reply = await postLogin(gateway.port, body, 'application/x-www-form-urlencoded');
+    t.equal(reply.status, 401, `${name}: judged and forwarded`);
+  }
+  const decisions = await waitForDecisions(gateway.logs, accepted.length);
+  t.same(decisions.map((line) => line.user.name), accepted.map(([, , expected]) => expected), 'each username is read as the app reads it');
+  const paired = await postLogin(gateway.port, '{"username":"\\ud83d\\ude00","password":"x"}');
+  t.equal(paired.status, 401, 'a surrogate pair escape is an ordinary character');
 });

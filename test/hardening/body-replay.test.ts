@@ -45,6 +45,7 @@ async function checkReplay(t: Test, body: Buffer, contentType: string, expectedU
   t.equal(received.headers['content-length'], String(body.length), 'Content-Length matches the body');
   t.equal(received.headers['transfer-encoding'], undefined, 'no Transfer-Encoding is added');
   t.equal(received.username, expectedUsername, 'the app reads the same username');
+  t.ok(received.receivedAt - exchange.lastByteAt < 1000, 'the app has the body within a second of the last byte');
   const [decision] = await waitForDecisions(gateway.logs, 1);
   t.equal(decision.http.request.id, received.headers['x-request-id'], 'the forwarded login has a decision line');
 }

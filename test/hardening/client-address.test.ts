@@ -126,6 +126,33 @@ t.test('other client address headers never reach the app', async (t) => {
   t.equal(decision?.source.ip, '127.0.0.6');
 });
 
+t.test('underscore spellings of gateway headers never reach the app', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  // WSGI, Rack and PHP read X_Forwarded_For as the same variable as X-Forwarded-For.
+  const spoofed = {
+    x_forwarded_for: '203.0.113.66',
+    x_real_ip: '203.0.113.66',
+    true_client_ip: '203.0.113.66',
+    x_forwarded_host: 'evil.test',
+    riskgate_risk: 'forged',
+    riskgate_step_up: 'forged',
+    x_request_id: 'forged',
+  };
+
+  const reply = await login(gateway.port, 'alice', 'wonderland', { source: '127.0.0.7', headers: spoofed });
+  await send(gateway.port, { path: '/account', source: '127.0.0.7', headers: { ...BROWSER_HEADERS, ...spoofed } });
+
+  t.equal(reply.status, 200);
+  t.equal(upstream.requests.length, 2);
+  for (const received of upstream.requests) {
+    const names = received.rawHeaders.filter((_, index) => index % 2 === 0).map((name) => name.toLowerCase());
+    for (const name of Object.keys(spoofed)) {
+      t.notOk(names.includes(name), `${received.url}: ${name} is removed`);
+    }
+    t.equal(received.headers['x-forwarded-for'], '127.0.0.7', `${received.url}: the app reads the address riskgate judged`);
+  }
+});
+
 t.test('IPv6 rotation inside one /64 shares one counter', async (t) => {
   const { gateway } = await setUp(t, { store: 'redis' });
   const forms = (index: number) => {

@@ -129,7 +129,13 @@ t.test('pipelined requests after a login are each judged', async (t) => {
 
 t.test('login path variants are judged as logins', async (t) => {
   const targets = ['/LOGIN', '/login/', '/%6cogin', '/%6C%6F%67%69%6E', '//login', '/login;x', '/login;jsessionid=1/', '/./login', '/api/../login',
-    '/%2e/login', '/login%2f', '/LoGiN?next=/', '/login/.', '/x/%2e%2e/login'];
+    '/%2e/login', '/login%2f', '/LoGiN?next=/', '/login/.', '/x/%2e%2e/login',
+    // Servlet containers drop matrix parameters before resolving dot segments.
+    '/x/..;/login', '/..;/login', '/x/%2e%2e;jsessionid=1/login', '/login/;x', '/login/.;x',
+    // Rails formats and Spring suffix matching route these to /login.
+    '/login.json', '/LOGIN.JSON', '/login.tar.gz',
+    // Java's equalsIgnoreCase matches a dotless i with i.
+    '/log%C4%B1n', '/LOG%C4%B1N'];
 
   for (const target of targets) {
     const before = gateway.logs.decisions.length;
@@ -174,4 +180,46 @@ t.test('expect continue login is judged and forwarded once', async (t) => {
   t.same(exchange.statuses, [100, 200]);
   t.equal(upstream.logins.length, 1);
   await assertAllJudged(t);
+});
+
+t.test('login path by another method with a body is rejected', async (t) => {
+  const cases: [string, string][] = [['PUT', '/login'], ['PATCH', '/LOGIN/'], ['DELETE', '/login.json'], ['GET', '/login'], ['POST', '/login/extra/..']];
+
+  for (const [method, target] of cases.slice(0, 4)) {
+    const exchange = await rawExchange(gateway.port, rawRequest(method, target, loginHeaders(BODY), BODY), { source: nextSource() });
+    t.equal(exchange.statuses[0], 405, `${method} ${target}: 405`);
+    t.match(exchange.text, /\r\nallow: POST\r\n/i, `${method} ${target}: names the login method`);
+    t.equal(exchange.closedByServer, true, `${method} ${target}: the connection is closed`);
+  }
+  t.equal(upstream.requests.length, 0, 'no body reached the app on a login path unjudged');
+
+  const page = await rawExchange(gateway.port, 'GET /login HTTP/1.1\r\nHost: riskgate.test\r\n\r\n', { source: nextSource() });
+  const judged = await rawExchange(gateway.port, rawRequest(cases[4][0], cases[4][1], loginHeaders(BODY), BODY), { source: nextSource() });
+  t.equal(page.statuses[0], 200, 'the login page itself is still served');
+  t.equal(judged.statuses[0], 200, 'the login method is judged and forwarded');
+  t.equal(upstream.requests.length, 2);
+  await assertAllJudged(t);
+});
+
+t.test('two Host headers are rejected without harm', async (t) => {
+  const upgrade = 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==';
+  const cases: [string, string][] = [
+    ['login', `POST /login HTTP/1.1\r\nHost: other.test\r\n${HEAD}\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`],
+    ['other path', 'GET /account HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n'],
+    // Without the Host check, forwarding this upgrade throws outside any handler and stops the process.
+    ['WebSocket upgrade', `GET /socket HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n${upgrade}\r\n\r\n`],
+  ];
+
+  for (const [name, request] of cases) {
+    const exchange = await rawExchange(gateway.port, request, { source: nextSource() });
+    t.equal(exchange.statuses[0], 400, `${name}: 400`);
+    t.equal(exchange.closedByServer, true, `${name}: the connection is closed`);
+  }
+  t.equal(upstream.requests.length, 0, 'nothing reached the app');
+  const rejections = gateway.logs.lines.filter((line) => line.riskgate?.rejection === 'invalid host header');
+  t.equal(rejections.length, cases.length, 'each rejection is logged with its reason');
+  t.equal(gateway.logs.lines.filter((line) => line.log.level === 'error').length, 0, 'no error was logged');
+
+  const after = await rawExchange(gateway.port, rawRequest('POST', '/login', loginHeaders(BODY), BODY), { source: nextSource() });
+  t.equal(after.statuses[0], 200, 'the gateway still serves logins');
 });

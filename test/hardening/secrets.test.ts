@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -71,48 +71,88 @@ t.test('debug logs of an in-process gateway carry no secret', async (t) => {
   assertNoSecret(t, gateway.logs.text, 'captured log');
 });
 
-t.test('a riskgate start process prints no secret', async (t) => {
-  const upstream = await new RecordingUpstream().start();
-  const directory = mkdtempSync(join(tmpdir(), 'riskgate-secrets-'));
-  const keyFile = join(directory, 'mfa.pem');
-  writeFileSync(keyFile, await exportSPKI(mfa.publicKey));
-  const configFile = join(directory, 'riskgate.yaml');
-  writeFileSync(configFile, [
-    'listen: 127.0.0.1:0',
-    `upstream: ${upstream.url}`,
-    `rules: [${JSON.stringify(DEFAULT_RULES)}]`,
-    'challenge: { mode: step-up, issuer: test-mfa, audience: riskgate, algorithms: [ES256], ' +
-      `public_key_file: ${JSON.stringify(keyFile)} }`,
-    'log: { level: debug, username: plain }',
-    '',
-  ].join('\n'));
+for (const destination of ['stdout', 'file'] as const) {
+  t.test(`a riskgate start process logging to ${destination} prints no secret`, async (t) => {
+    const upstream = await new RecordingUpstream().start();
+    const directory = mkdtempSync(join(tmpdir(), 'riskgate-secrets-'));
+    const keyFile = join(directory, 'mfa.pem');
+    const logFile = join(directory, 'riskgate.log');
+    writeFileSync(keyFile, await exportSPKI(mfa.publicKey));
+    const configFile = join(directory, 'riskgate.yaml');
+    writeFileSync(configFile, [
+      'listen: 127.0.0.1:0',
+      'admin: { listen: 127.0.0.1:0 }',
+      `upstream: ${upstream.url}`,
+      `rules: [${JSON.stringify(DEFAULT_RULES)}]`,
+      'challenge: { mode: step-up, issuer: test-mfa, audience: riskgate, algorithms: [ES256], ' +
+        `public_key_file: ${JSON.stringify(keyFile)} }`,
+      `log: { level: debug, username: plain, destination: ${JSON.stringify(destination === 'file' ? logFile : 'stdout')} }`,
+      '',
+    ].join('\n'));
 
-  const child = spawn(process.execPath, [resolve(PROJECT_ROOT, 'dist/cli/main.js'), 'start', '--config', configFile], {
-    env: { PATH: process.env.PATH, RISKGATE_SECRET: TEST_SECRET },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    const child = spawn(process.execPath, [resolve(PROJECT_ROOT, 'dist/cli/main.js'), 'start', '--config', configFile], {
+      env: { PATH: process.env.PATH, RISKGATE_SECRET: TEST_SECRET },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+    t.teardown(async () => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await upstream.stop();
+      rmSync(directory, { recursive: true, force: true });
+    });
+    const log = () => (destination === 'file' ? readIfPresent(logFile) : stdout);
+
+    await waitFor(() => log().includes('riskgate started'), 'the start line', 10_000);
+    const started = JSON.parse(log().split('\n').find((line) => line.includes('riskgate started'))!);
+    const port = Number(new URL(started.url.full).port);
+
+    await sendSecrets(port);
+    await waitFor(() => (log().match(/login decision/g) ?? []).length >= 5, 'decision lines', 5000);
+    t.equal(child.exitCode, null, 'the gateway is still running after every request');
+
+    child.kill('SIGTERM');
+    const code = await exited;
+    t.equal(code, 0, 'the gateway stops cleanly');
+    t.ok(log().includes('login decision'), `decision lines were written to ${destination}`);
+    assertNoSecret(t, stdout, 'stdout');
+    assertNoSecret(t, stderr, 'stderr');
+    if (destination === 'file') assertNoSecret(t, readIfPresent(logFile), 'log file');
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
-  t.teardown(async () => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-    await upstream.stop();
-  });
+}
 
-  await waitFor(() => stdout.includes('riskgate started'), 'the start line', 10_000);
-  const started = JSON.parse(stdout.split('\n').find((line) => line.includes('riskgate started'))!);
-  const port = Number(new URL(started.url.full).port);
+t.test('a crash trace carries no secret', async (t) => {
+  // The HTTP parser's errors carry the raw request as rawPacket; a crash must not print it.
+  const script = [
+    `import { createLogger } from ${JSON.stringify(resolve(PROJECT_ROOT, 'dist/log/logger.js'))};`,
+    `import { installCrashHandlers } from ${JSON.stringify(resolve(PROJECT_ROOT, 'dist/cli/lifecycle.js'))};`,
+    "installCrashHandlers(createLogger({ level: 'info', destination: 'stdout' }));",
+    "const error = Object.assign(new Error('Parse Error: Invalid header value char'), {",
+    "  code: 'HPE_INVALID_HEADER_TOKEN',",
+    `  rawPacket: Buffer.from('POST /login HTTP/1.1\\r\\nAuthorization: Basic ${BASIC}\\r\\n\\r\\n'),`,
+    `  headers: { cookie: 'session=${MARKER}' },`,
+    `  cause: new Error('${MARKER}'),`,
+    '});',
+    "setTimeout(() => { if (process.argv[1] === 'reject') Promise.reject(error); else throw error; }, 10);",
+  ].join('\n');
 
-  await sendSecrets(port);
-  await waitFor(() => (stdout.match(/login decision/g) ?? []).length >= 5, 'decision lines on stdout', 5000);
-  t.equal(child.exitCode, null, 'the gateway is still running after every request');
+  for (const mode of ['throw', 'reject']) {
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script, mode], { encoding: 'utf8' });
+    const [line] = result.stdout.split('\n').filter(Boolean).map((text) => JSON.parse(text));
 
-  child.kill('SIGTERM');
-  const code = await exited;
-  t.equal(code, 0, 'the gateway stops cleanly');
-  t.ok(stdout.includes('login decision'), 'decision lines were printed');
-  assertNoSecret(t, stdout, 'stdout');
-  assertNoSecret(t, stderr, 'stderr');
+    t.equal(result.status, 1, `${mode}: the process exits 1`);
+    t.equal(line?.message, 'riskgate crashed', `${mode}: one fatal line says so`);
+    t.equal(line?.log.level, 'fatal');
+    t.equal(line?.err.code, 'HPE_INVALID_HEADER_TOKEN', `${mode}: the line names the error`);
+    t.equal(line?.riskgate.crash, mode === 'throw' ? 'uncaught exception' : 'unhandled rejection', `${mode}: and how it escaped`);
+    t.equal(result.stderr, '', `${mode}: Node prints no trace of its own`);
+    assertNoSecret(t, result.stdout, `${mode} stdout`);
+  }
 });
+
+function readIfPresent(file: string): string {
+  return existsSync(file) ? readFileSync(file, 'utf8') : '';
+}

@@ -40,6 +40,7 @@ const logs = new LogCapture();
 const config = loadConfigObject(
   {
     listen: '127.0.0.1:0',
+    admin: { listen: '127.0.0.1:0' },
     upstream: upstream.url,
     rules: [DEFAULT_RULES],
     store: { url: 'memory', key_prefix: 'rgstepup' },

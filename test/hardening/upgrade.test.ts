@@ -56,3 +56,28 @@ t.test('proxied upgrades carry the address riskgate resolved', async (t) => {
   t.equal(headers.upgrade, 'websocket', 'the upgrade itself is kept');
   t.equal(headers['sec-websocket-key'], 'dGhlIHNhbXBsZSBub25jZQ==');
 });
+
+t.test('upgrades other than WebSocket are rejected', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({ upstream: upstream.url });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  // An h2c upgrade the app accepted would carry HTTP/2 logins past the gateway.
+  const upgrades = [
+    'Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA',
+    'Connection: Upgrade\r\nUpgrade: websocket, h2c',
+    'Connection: Upgrade\r\nUpgrade: tls/1.3',
+  ];
+  for (const upgrade of upgrades) {
+    const exchange = await rawExchange(gateway.port, `GET /socket HTTP/1.1\r\nHost: x\r\n${upgrade}\r\n\r\n`);
+    t.equal(exchange.statuses[0], 400, `${upgrade.split('\r\n')[1]}: 400`);
+    t.equal(exchange.closedByServer, true, `${upgrade.split('\r\n')[1]}: the connection is closed`);
+  }
+
+  t.equal(upstream.requests.length, 0, 'no such upgrade reached the app');
+  const rejections = gateway.logs.lines.filter((line) => line.riskgate?.rejection === 'upgrade to a protocol other than WebSocket');
+  t.equal(rejections.length, upgrades.length, 'each rejection is logged with its reason');
+});

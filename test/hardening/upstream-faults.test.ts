@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 
 import t, { type Test } from 'tap';
 
@@ -64,6 +64,7 @@ t.test('app down answers 502 within the connect timeout', async (t) => {
   }
 
   await assertNotCounted(t, gateway, origin, 3);
+  await assertNoFailuresCounted(t, gateway, 3);
 });
 
 t.test('hanging app answers 504 after the response timeout', async (t) => {
@@ -129,5 +130,29 @@ t.test('app reset before answering is a 502 and not a failure', async (t) => {
 
   await assertNotCounted(t, gateway, upstream.url, 3);
   upstream.behaviour = 'normal';
+  await assertNoFailuresCounted(t, gateway, 3);
+});
+
+t.test('app status Node cannot relay is a 502', async (t) => {
+  // An app that answers with a status outside 100-999, which Node's client reads but its
+  // server refuses to write.
+  const app = net.createServer((socket) => {
+    socket.once('data', () => socket.end('HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n'));
+  });
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+  const origin = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
+  const gateway = await startTestGateway({ upstream: origin, config: TIMEOUTS });
+  t.teardown(async () => {
+    await gateway.close();
+    await new Promise<void>((resolve) => app.close(() => resolve()));
+  });
+
+  for (let index = 0; index < 3; index += 1) {
+    const reply = await login(gateway.port, 'faulty', 'wonderland');
+    t.equal(reply.status, 502, `login ${index}: 502`);
+    t.equal(reply.json().status, 502, `login ${index}: the body is a problem document`);
+  }
+
+  await assertNotCounted(t, gateway, origin, 3);
   await assertNoFailuresCounted(t, gateway, 3);
 });

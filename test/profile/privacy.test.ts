@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import t from 'tap';
 
-import { CounterPlan } from '../../src/decision/counter-plan.js';
+import { ManualEntryStore } from '../../src/admin/manual-entries.js';
 import { eraseAccount, exportAccount } from '../../src/profile/privacy.js';
 import { FakeClock } from '../helpers/clock.js';
 import { DEFAULT_RULES, PROJECT_ROOT, REDIS_URL, TEST_SECRET, login, type TestGateway } from '../helpers/gateway.js';
@@ -24,16 +24,6 @@ async function populate(gateway: TestGateway): Promise<void> {
   await login(gateway.port, 'alice', 'wrong-2');
   await login(gateway.port, 'bob', 'wonderland');
   await waitForDecisions(gateway.logs, 4);
-}
-
-/** Every store key that belongs to `username`: its profile, index and account-keyed counters. */
-function accountKeys(gateway: TestGateway, username: string): string[] {
-  const prefix = gateway.config.store.keyPrefix;
-  const pseudonym = gateway.context.keys.pseudonymize(username);
-  const parts = { username, ip: '127.0.0.1', ip_prefix: '127.0.0.0/24', route: gateway.config.loginRoutes[0].id };
-  const counters = gateway.context.rules.current.counters.filter((counter) => counter.key.includes('username'));
-  const plan = new CounterPlan(counters, parts, gateway.context.keys, prefix);
-  return [`${prefix}:p:{${pseudonym}}`, `${prefix}:i:{${pseudonym}}`, ...plan.readRequest(0).counters.map((counter) => counter.key)];
 }
 
 async function scanPrefix(prefix: string): Promise<string[]> {
@@ -93,10 +83,24 @@ for (const store of STORES) {
 }
 
 t.test('forget and export commands against Redis', async (t) => {
-  const clock = new FakeClock();
-  const { gateway } = await startProfileGateway(t, 'redis', clock.read);
-  await populate(gateway);
+  // The commands read the time from the system clock, so the gateway must too.
+  const { gateway } = await startProfileGateway(t, 'redis', Date.now);
   const prefix = gateway.config.store.keyPrefix;
+  const pseudonym = gateway.context.keys.pseudonymize('alice');
+  await login(gateway.port, 'bob', 'wonderland');
+  await waitForDecisions(gateway.logs, 1);
+  const beforeAlice = new Set(await scanPrefix(prefix));
+
+  // Alice from an address of her own, so that every key her logins create is new.
+  const first = await login(gateway.port, 'alice', 'wonderland', { source: '127.0.0.3' });
+  await login(gateway.port, 'alice', 'wrong-1', { source: '127.0.0.3', headers: { cookie: deviceCookie(first) } });
+  await login(gateway.port, 'alice', 'wrong-2', { source: '127.0.0.4' });
+  await waitForDecisions(gateway.logs, 4);
+  const manual = new ManualEntryStore(gateway.context.store, prefix);
+  const entry = { id: `username:${pseudonym}`, action: 'block' as const, type: 'username' as const, value: pseudonym,
+    reason: 'test', created_at: new Date().toISOString(), expires_at: new Date(Date.now() + 3_600_000).toISOString(), created_by: 'test' };
+  await manual.put(entry);
+  const aliceKeys = (await scanPrefix(prefix)).filter((key) => !beforeAlice.has(key));
 
   const directory = mkdtempSync(join(tmpdir(), 'riskgate-privacy-'));
   t.teardown(() => rmSync(directory, { recursive: true, force: true }));
@@ -114,31 +118,48 @@ t.test('forget and export commands against Redis', async (t) => {
   const exported = await cli('export', 'alice');
   const document = JSON.parse(exported.stdout);
   const exportAudit = JSON.parse(exported.stderr.trim().split('\n').pop()!);
-  t.equal(document.profile.successes, 1, 'export prints the stored profile');
+  const stored = await hashOf(`${prefix}:p:{${pseudonym}}`);
+  t.equal(document.profile.successes, Number(stored.n), 'export prints the stored success count');
+  for (const feature of ['device', 'browser', 'network']) {
+    const values = (JSON.parse(stored[feature]) as [string, number, number][]).map(([value, count]) => ({ value, count }));
+    t.same(document.profile.features[feature].map(({ value, count }: { value: string; count: number }) => ({ value, count })), values,
+      `export prints the stored ${feature} values`);
+  }
+  const counters = Object.fromEntries(document.counters.map((counter: { name: string; value: number }) => [counter.name, counter.value]));
+  t.equal(counters.failures_per_account, 2, 'export prints the account counter');
+  t.equal(counters.failures_per_account_ip, 1, 'and the account-and-address counters');
+  t.same(document.manual_entry, entry, 'export prints the manual entry');
   t.equal(exportAudit.message, 'account data exported');
-  t.equal(exportAudit.user.name, gateway.context.keys.pseudonymize('alice'), 'the audit line names the pseudonym');
+  t.equal(exportAudit.user.name, pseudonym, 'the audit line names the pseudonym');
   t.notOk(exported.stderr.includes('alice'), 'the audit line never names the username');
-
-  const before = await scanPrefix(prefix);
-  const aliceKeys = accountKeys(gateway, 'alice');
-  const bobKeys = accountKeys(gateway, 'bob');
-  t.ok(before.some((key) => key.startsWith(aliceKeys[0])), "alice's profile is stored before forget");
-  t.ok(before.some((key) => key.startsWith(aliceKeys[1])), "alice's counter index is stored before forget");
 
   const forgotten = await cli('forget', 'alice');
   const result = JSON.parse(forgotten.stdout);
   const forgetAudit = JSON.parse(forgotten.stderr.trim().split('\n').pop()!);
   t.equal(result.profile_erased, true);
+  t.equal(result.manual_entry_removed, true);
   t.equal(forgetAudit.message, 'account data erased');
   t.notOk(forgotten.stderr.includes('alice'), 'the audit line never names the username');
 
   const after = await scanPrefix(prefix);
-  const pseudonym = gateway.context.keys.pseudonymize('alice');
+  const left = aliceKeys.filter((key) => after.includes(key));
+  const addressOnly = gateway.context.rules.current.counters.filter((counter) => !counter.key.includes('username')).map((counter) => counter.name);
+  const retained = left.filter((key) => addressOnly.some((name) => key.startsWith(`${prefix}:c:{${name}:`)));
+  t.ok(aliceKeys.some((key) => key.includes(pseudonym)), 'alice had keys named by her pseudonym');
   t.same(after.filter((key) => key.includes(pseudonym)), [], 'no key names alice');
-  t.same(after.filter((key) => aliceKeys.some((prefixKey) => key.startsWith(prefixKey))), [], "no key of alice's counters is left");
-  t.ok(after.some((key) => key.startsWith(bobKeys[0])), "bob's profile is still there");
-  t.ok(after.some((key) => key.startsWith(`${prefix}:c:{usernames_per_ip:`)), 'shared address counters are still there');
+  t.same(left.filter((key) => !retained.includes(key)), [], 'every key her logins created is gone but address-only counters');
+  t.equal((await manual.list()).length, 0, 'the manual entry list no longer holds her entry');
+  t.ok(after.some((key) => key.startsWith(`${prefix}:p:{${gateway.context.keys.pseudonymize('bob')}}`)), "bob's profile is still there");
 });
+
+async function hashOf(key: string): Promise<Record<string, string>> {
+  const redis = new Redis(REDIS_URL);
+  try {
+    return await redis.hgetall(key);
+  } finally {
+    redis.disconnect();
+  }
+}
 
 t.test('forget refuses the memory store', async (t) => {
   const directory = mkdtempSync(join(tmpdir(), 'riskgate-privacy-'));

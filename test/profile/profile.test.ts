@@ -102,6 +102,33 @@ t.test('account risk follows the documented formula', async (t) => {
   t.ok(common < 0, 'a habitual value still lowers the risk');
 });
 
+t.test('account risk sums the per-feature evidence of the formula', async (t) => {
+  const global = new GlobalFrequencies(16);
+  const population: [string, string, number][] = [['Chrome', 'GB', 60], ['Firefox', 'SE', 30], ['Safari', 'US', 10]];
+  for (const [browser, country, logins] of population) {
+    for (let index = 0; index < logins; index += 1) global.observe({ browser, country });
+  }
+  const limits = { ...LIMITS, maxValuesPerFeature: 16 };
+  let profile: AccountProfile | undefined;
+  for (let day = 0; day < 5; day += 1) {
+    const features = { browser: day === 4 ? 'Safari' : 'Firefox', country: 'GB', device: 'laptop' };
+    profile = recordSuccess(profile, features, undefined, START + day * DAY_MS, limits);
+  }
+
+  // Worked by hand from the formula: N = 100 logins, K = 3 values per feature, α = 1.
+  const share = (count: number) => (count + 1) / (100 + 3 + 1);
+  const evidence = (globalShare: number, used: number, history: number) =>
+    Math.max(-2, Math.min(2, Math.log10(globalShare / ((used + globalShare) / (history + 1)))));
+  const browser = evidence(share(10), 1, 5);
+  const country = evidence(share(30), 0, 5);
+  const device = evidence(1 / (100 + 2), 5, 5);
+
+  const risk = accountRisk(profile, { browser: 'Safari', country: 'SE', device: 'laptop', os: 'Linux' }, global);
+  t.ok(Math.abs(country - Math.log10(6)) < 1e-9, 'an unseen country scores log10(n + α)');
+  t.ok(device < 0, 'the known device lowers the score');
+  t.equal(risk, Math.round((browser + country + device) * 1000) / 1000, 'the sum of the three features with a history');
+});
+
 t.test('global frequencies merge through the store and stay bounded', async (t) => {
   const primary = new MemoryStore({ maxEntries: 10_000 });
   const store = new ResilientStore(primary, pino({ level: 'silent' }), 10_000);

@@ -1,0 +1,131 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import t, { type Test } from 'tap';
+
+import { login, startTestGateway, type Reply, type TestGateway } from '../helpers/gateway.js';
+import { deleteKeysWithPrefix } from '../helpers/redis.js';
+import { RecordingUpstream } from '../helpers/upstream.js';
+import { waitFor, waitForDecisions } from '../helpers/wait.js';
+import { RedisLink } from './redis-link.js';
+
+const STORE_TIMEOUT_MS = 100;
+/** Maximum response time during the outage: the store timeout plus the app's time and slack. */
+const RESPONSE_BOUND_MS = 1000;
+
+// A rejection the gateway leaves unhandled would surface here, in the same process.
+const unhandled: unknown[] = [];
+process.on('unhandledRejection', (reason) => unhandled.push(reason));
+
+async function setUp(t: Test, failMode: 'open' | 'closed') {
+  const link = await new RedisLink().start();
+  const prefix = `rgt${randomBytes(4).toString('hex')}`;
+  const upstream = await new RecordingUpstream({ alice: 'wonderland', bob: 'builder' }).start();
+  const gateway = await startTestGateway({
+    upstream: upstream.url,
+    config: {
+      store: { url: link.url, key_prefix: prefix, timeout: `${STORE_TIMEOUT_MS}ms` },
+      login_routes: [{ id: 'web', path: '/login', on_store_error: failMode }],
+    },
+  });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+    await link.stop();
+    await deleteKeysWithPrefix(prefix);
+  });
+  return { link, upstream, gateway };
+}
+
+/** Send a login and measure its response time. */
+async function timedLogin(gateway: TestGateway, username: string, password: string): Promise<{ reply: Reply; ms: number }> {
+  const started = performance.now();
+  const reply = await login(gateway.port, username, password);
+  return { reply, ms: performance.now() - started };
+}
+
+function outageLines(gateway: TestGateway, message: string) {
+  return gateway.logs.lines.filter((line) => line.message === message);
+}
+
+/** Log in as bob until Redis judges his login again, which it does once the client has reconnected. */
+async function waitForRecovery(t: Test, gateway: TestGateway): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const before = gateway.logs.decisions.length;
+    const { reply } = await timedLogin(gateway, 'bob', 'builder');
+    if (reply.status === 200) {
+      const [line] = (await waitForDecisions(gateway.logs, before + 1)).slice(before);
+      if (line.riskgate.store === 'redis') break;
+    }
+    if (Date.now() > deadline) throw new Error('Redis did not judge a login within 10 s of its return');
+    await sleep(250);
+  }
+  await waitFor(() => outageLines(gateway, 'store outage ended').length > 0, 'the outage end line');
+  t.pass('logins are judged by Redis again');
+}
+
+t.test('store outage under fail-closed answers 503', async (t) => {
+  const { link, upstream, gateway } = await setUp(t, 'closed');
+  for (let index = 0; index < 3; index += 1) {
+    t.equal((await login(gateway.port, 'alice', `guess-${index}`)).status, 401, `failure ${index} before the outage`);
+  }
+
+  // As when Redis dies: its connections close and new ones are refused.
+  await link.cut();
+  const during = [await timedLogin(gateway, 'bob', 'builder')];
+  for (let index = 0; index < 10; index += 1) during.push(await timedLogin(gateway, 'alice', `guess-${index + 3}`));
+
+  for (const [index, { reply, ms }] of during.entries()) {
+    t.equal(reply.status, 503, `login ${index} during the outage: 503`);
+    t.equal(reply.json().title, 'risk store unavailable', `login ${index}: the body says why`);
+    t.equal(reply.headers['retry-after'], '5', `login ${index}: the client is told when to retry`);
+    t.ok(ms < RESPONSE_BOUND_MS, `login ${index} answered in ${ms.toFixed(0)} ms`);
+  }
+  t.equal(upstream.logins.length, 3, 'no login reached the app unjudged');
+  const rejected = gateway.logs.lines.filter((line) => line.riskgate?.rejection === 'risk store unavailable');
+  t.equal(rejected.length, 11, 'each refused login is logged with the reason');
+  t.equal(outageLines(gateway, 'store outage started').length, 1, 'one line when the outage starts');
+  t.equal(outageLines(gateway, 'store outage started')[0].log.level, 'error');
+
+  await link.restore();
+  await waitForRecovery(t, gateway);
+  t.equal(outageLines(gateway, 'store outage started').length, 1, 'still one start line');
+  t.equal(outageLines(gateway, 'store outage ended').length, 1, 'one line when the outage ends');
+  t.same(unhandled, [], 'no unhandled rejection');
+});
+
+t.test('store outage under fail-open still stops alice at her limit', async (t) => {
+  const { link, upstream, gateway } = await setUp(t, 'open');
+  for (let index = 0; index < 3; index += 1) {
+    t.equal((await login(gateway.port, 'alice', `guess-${index}`)).status, 401, `failure ${index} before the outage`);
+  }
+  await waitForDecisions(gateway.logs, 3);
+
+  // As when Redis hangs: connections stay open and no reply comes, so only the store
+  // timeout bounds each call.
+  link.freeze();
+  const bob = await timedLogin(gateway, 'bob', 'builder');
+  const alice: { reply: Reply; ms: number }[] = [];
+  for (let index = 0; index < 10; index += 1) alice.push(await timedLogin(gateway, 'alice', `guess-${index + 3}`));
+
+  t.equal(bob.reply.status, 200, 'a good login passes during the outage');
+  t.ok(bob.ms < RESPONSE_BOUND_MS, `bob answered in ${bob.ms.toFixed(0)} ms`);
+  for (const [index, { ms }] of alice.entries()) {
+    t.ok(ms < RESPONSE_BOUND_MS, `alice's failure ${index} answered in ${ms.toFixed(0)} ms`);
+  }
+  const decisions = (await waitForDecisions(gateway.logs, 14)).slice(3);
+  t.ok(decisions.every((line) => line.riskgate.store === 'memory-fallback'), 'every outage login was judged by the memory fallback');
+  const forwarded = upstream.logins.filter((received) => received.username === 'alice').length - 3;
+  // NOTE: the fallback starts empty, so the failures counted before the outage are not in it.
+  t.ok(forwarded <= 5, `at most her limit of five failures reached the app during the outage (${forwarded})`);
+  t.ok(alice.slice(5).every(({ reply }) => reply.json().challenge?.id), 'the logins past her limit are challenged');
+  t.same(decisions.slice(6).map((line) => line.riskgate.decision), Array(5).fill('challenge'));
+  t.equal(outageLines(gateway, 'store outage started').length, 1, 'one line when the outage starts');
+
+  await link.restore();
+  await waitForRecovery(t, gateway);
+  t.equal(outageLines(gateway, 'store outage started').length, 1, 'still one start line');
+  t.equal(outageLines(gateway, 'store outage ended').length, 1, 'one line when the outage ends');
+  t.same(unhandled, [], 'no unhandled rejection');
+});

@@ -80,7 +80,14 @@ export function readRuleSource(paths: readonly string[]): RuleSource {
   let thresholdsFile: string | undefined;
 
   for (const file of files) {
-    const text = readFileSync(file, 'utf8');
+    // A file listed a moment ago can vanish before it is read, as when an editor replaces it.
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      problems.push({ file, line: 1, column: 1, message: `rule file could not be read: ${(error as Error).message}` });
+      continue;
+    }
     hash.update(file).update('\u0000').update(text).update('\u0000');
     const source = readYamlSource(file, text);
     result.sources.set(file, source);

@@ -120,7 +120,16 @@ function ruleSetVersion(rulesVersion: string, lists: ReadonlyMap<string, IpList>
   return hash.digest('hex').slice(0, 12);
 }
 
+/**
+ * List the signal paths a condition reads, in order of appearance. A call such as
+ * `ip.in_list("tor")` reads `ip.address` and is listed whole, so `explain` can show its result.
+ */
 function readsOf(expression: string): string[] {
-  const found = expression.match(/\b(?:ip|geo|ua|request|user|device|account|travel|counters)\.[a-z_][a-z0-9_]*/g) ?? [];
+  const found: string[] = [];
+  const paths = /\bip\.in_list\(\s*(["'])([^"']*)\1\s*\)|\b(?:ip|geo|ua|request|user|device|account|travel|counters)\.[a-z_][a-z0-9_]*/g;
+  for (const match of expression.matchAll(paths)) {
+    if (match[2] !== undefined) found.push('ip.address', `ip.in_list("${match[2]}")`);
+    else if (match[0] !== 'ip.in_list') found.push(match[0]);
+  }
   return [...new Set(found)];
 }

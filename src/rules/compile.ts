@@ -106,16 +106,17 @@ export function loadRuleSet(paths: readonly string[], options: CompileOptions = 
 }
 
 /**
- * Combine the rule files' hash with each IP list's name, path and content hash, so an
- * edited list gives a new version as an edited rule does. Without lists it stays the
- * rule files' hash.
+ * Combine the rule files' hash with each IP list's name and content hash, so an edited
+ * list gives a new version as an edited rule does. No path goes in, so a copy of the
+ * files elsewhere (another host, a replay on a laptop) has the same version. Without
+ * lists it stays the rule files' hash.
  */
 function ruleSetVersion(rulesVersion: string, lists: ReadonlyMap<string, IpList>): string {
   if (lists.size === 0) return rulesVersion;
   const hash = createHash('sha256').update(rulesVersion);
   for (const name of [...lists.keys()].sort()) {
     const list = lists.get(name)!;
-    hash.update('\u0000').update(name).update('\u0000').update(list.file).update('\u0000').update(list.digest);
+    hash.update('\u0000').update(name).update('\u0000').update(list.digest);
   }
   return hash.digest('hex').slice(0, 12);
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 import { Ajv } from 'ajv';
 
@@ -13,7 +13,7 @@ import type { CounterDefinition, RuleDefinition, RuleTestCase, Thresholds } from
 /** The parsed, not yet compiled, contents of every rule file. */
 export interface RuleSource {
   files: string[];
-  /** Content hash of all files, the rule-set version in logs. */
+  /** Hash of every file's name and content, in load order; see RuleSet.version. */
   version: string;
   thresholds: Thresholds;
   counters: CounterDefinition[];
@@ -88,7 +88,8 @@ export function readRuleSource(paths: readonly string[]): RuleSource {
       problems.push({ file, line: 1, column: 1, message: `rule file could not be read: ${(error as Error).message}` });
       continue;
     }
-    hash.update(file).update('\u0000').update(text).update('\u0000');
+    // The name without its folder, so one rule set has one version wherever it is installed.
+    hash.update(basename(file)).update('\u0000').update(text).update('\u0000');
     const source = readYamlSource(file, text);
     result.sources.set(file, source);
     problems.push(...source.problems);

@@ -18,6 +18,8 @@ import { GeoResolver } from './geo/resolver.js';
 import { AccountRisk } from './profile/account-risk.js';
 import { TrustedProxies } from './request/client-ip.js';
 import { normalizePath } from './request/path.js';
+import { FileWatcher } from './reload/file-watcher.js';
+import { RuleReloader, type ReloadResult, type ReloadTrigger } from './reload/reloader.js';
 import { loadRuleSet, type RuleSet } from './rules/compile.js';
 import { MemoryStore } from './store/memory.js';
 import { RedisStore } from './store/redis.js';
@@ -31,6 +33,10 @@ export interface StartOptions {
   /** Step-up verification key given in code (the demo's); otherwise read from config. */
   stepUpKey?: CryptoKey | KeyObject;
   clock?: () => number;
+  /** Read the config file again on reload; without it a reload reads only the rule files and IP lists. */
+  loadConfig?: () => GatewayConfig;
+  /** Reload when a watched file changes, unless the config sets `reload.watch: false`. */
+  watchFiles?: boolean;
 }
 
 export interface RunningGateway {
@@ -39,6 +45,8 @@ export interface RunningGateway {
   context: GatewayContext;
   /** The operator listener (health, metrics, admin API). */
   admin: AdminServer;
+  /** Reload the rule files, IP lists and config; the last good rule set stays when they are invalid. */
+  reload(trigger?: ReloadTrigger): ReloadResult;
   close(): Promise<void>;
 }
 
@@ -83,7 +91,7 @@ export async function createContext(config: GatewayConfig, options: StartOptions
   const stepUp = await StepUpVerifier.create(config.challenge, keys.challenge, { key: options.stepUpKey, clock });
   const geo = GeoResolver.open({ cityFile: config.geo.maxmindCity, asnFile: config.geo.maxmindAsn });
 
-  const rules = new RuleSetHolder(ruleSet);
+  const rules = new RuleSetHolder(ruleSet, config.mode, Date.now());
   const store = new ResilientStore(openStore(config), options.logger, config.store.memoryMaxEntries);
   const metrics = new GatewayMetrics({ storeInOutage: () => store.inOutage, ruleCount: () => rules.current.rules.length });
   store.observer = metrics;
@@ -149,6 +157,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   }
 
   context.accountRisk.startSync(context.store, config.store.keyPrefix, options.logger, context.clock);
+  const { reloader, watcher } = startReloading(context, options);
 
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -157,9 +166,11 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     server,
     context,
     admin,
+    reload: (trigger = 'call') => reloader.reload(trigger),
     close: async () => {
       // /readyz answers 503 from here on, so load balancers drain this instance.
       admin.readiness.markStopping();
+      watcher?.close();
       await new Promise<void>((resolve) => {
         // A keep-alive connection turns idle once its last response is sent; closing idle
         // ones every 100 ms ends them then instead of at the keep-alive timeout.
@@ -178,4 +189,19 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       await admin.close();
     },
   };
+}
+
+/** Create the reloader, and the file watcher that drives it when watching is on. */
+function startReloading(context: GatewayContext, options: StartOptions): { reloader: RuleReloader; watcher?: FileWatcher } {
+  const { watch, debounceMs } = context.config.reload;
+  let watcher: FileWatcher | undefined;
+  const reloader = new RuleReloader(context, {
+    loadConfig: options.loadConfig,
+    onPaths: (paths) => watcher?.watch(paths),
+  });
+  if (options.watchFiles === true && watch) {
+    watcher = new FileWatcher({ debounceMs, logger: context.logger, onChange: (changed) => reloader.reload('file', changed) });
+    watcher.watch(reloader.watchPaths());
+  }
+  return { reloader, watcher };
 }

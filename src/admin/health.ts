@@ -52,9 +52,7 @@ export class Readiness {
     const rulesLoaded = ruleSet !== undefined && ruleSet.rules.length > 0;
 
     const checks = {
-      rules: rulesLoaded
-        ? { status: 'ok', version: ruleSet.version, rules: ruleSet.rules.length }
-        : { status: 'missing' },
+      rules: rulesLoaded ? this.rulesCheck() : { status: 'missing' },
       store: {
         status: store.ok ? 'ok' : 'unavailable',
         kind: this.context.store.primary.kind,
@@ -80,6 +78,27 @@ export class Readiness {
       return { httpStatus: 200, body: { status: 'degraded', checks, notes: [note] } };
     }
     return { httpStatus: 200, body: { status: 'ready', checks } };
+  }
+
+  /**
+   * Report the rule set in force, with the mode and load time. A rejected reload leaves
+   * the instance ready, because the last good set keeps serving, but `last_reload` shows
+   * it until a reload succeeds.
+   */
+  private rulesCheck(): Record<string, unknown> {
+    const holder = this.context.rules;
+    const { ruleSet, mode } = holder.policy;
+    const rejected = holder.rejected;
+    return {
+      status: 'ok',
+      version: ruleSet.version,
+      rules: ruleSet.rules.length,
+      mode,
+      loaded_at: new Date(holder.loadedAt).toISOString(),
+      ...(rejected
+        ? { last_reload: { result: 'failure', at: new Date(rejected.at).toISOString(), errors: rejected.errors } }
+        : {}),
+    };
   }
 
   private checkStore(): Promise<CheckResult> {

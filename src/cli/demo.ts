@@ -17,7 +17,7 @@ export const DEMO_HELP = `Usage: riskgate demo
 
 Run the gateway on its embedded defaults (memory store, the rules in rules/) in front of
 the bundled demo login app, both in this process. Prints the URL, the demo users and
-curl lines to try.
+curl lines to try. Edits to the files in rules/ are reloaded as they are saved.
 
 Environment (as for start; the upstream is always the demo app):
   RISKGATE_LISTEN           host:port to listen on (default 127.0.0.1:8080)
@@ -69,10 +69,14 @@ export async function runDemo(): Promise<void> {
   );
   process.stdout.write(banner(gateway.url));
 
-  installSignalHandlers(bootstrap, async () => {
-    await gateway.close();
-    await new Promise<void>((done) => app.close(() => done()));
-  });
+  installSignalHandlers(
+    bootstrap,
+    async () => {
+      await gateway.close();
+      await new Promise<void>((done) => app.close(() => done()));
+    },
+    () => gateway.reload('SIGHUP'),
+  );
 }
 
 /** Start the gateway on the demo's embedded config in front of the demo app on `appPort`. */
@@ -90,7 +94,7 @@ async function startDemoGateway(appPort: number, secret: string, stepUpKey: Cryp
     PACKAGE_ROOT,
     { env: { ...process.env, RISKGATE_UPSTREAM: undefined }, secret },
   );
-  return startGateway(config, { logger, stepUpKey });
+  return startGateway(config, { logger, stepUpKey, watchFiles: true });
 }
 
 function banner(url: string): string {

@@ -60,7 +60,8 @@ export async function runExplain(values: Values, positionals: string[] = [], io:
     return 1;
   }
 
-  const explanation = explainLogin(ruleSet, converted.signals, converted.counters);
+  // Explain under the config's gateway mode, as the live gateway and replay decide.
+  const explanation = explainLogin(ruleSet, converted.signals, converted.counters, reading.config?.mode);
   const stepUp = parsed.recorded?.stepUpOk === true && explanation.decision === 'challenge';
   const decision = stepUp ? 'allow' : explanation.decision;
   if (values.json === true) {

@@ -5,9 +5,10 @@ export const SHUTDOWN_DEADLINE_MS = 10_000;
 
 /**
  * Install SIGTERM and SIGINT handlers that stop accepting, let in-flight requests finish
- * (up to the deadline), flush the log and exit; SIGUSR2 reopens a log file after rotation.
+ * (up to the deadline), flush the log and exit. SIGUSR2 reopens a log file after
+ * rotation, and SIGHUP calls `reload`, which logs its own result.
  */
-export function installSignalHandlers(log: GatewayLogger, close: () => Promise<void>): void {
+export function installSignalHandlers(log: GatewayLogger, close: () => Promise<void>, reload: () => void): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -34,6 +35,9 @@ export function installSignalHandlers(log: GatewayLogger, close: () => Promise<v
 
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    if (!stopping) reload();
+  });
   process.on('SIGUSR2', () => {
     log.reopen();
     log.logger.info('log file reopened');

@@ -10,6 +10,11 @@ export const START_HELP = `Usage: riskgate start [--config FILE]
 
 Run the gateway in front of the upstream app named in the config.
 
+The gateway reloads the rule files, IP lists and config on SIGHUP, and when one of those
+files changes (unless reload.watch is false). An invalid set is rejected and logged, and
+the last good one keeps serving. Rules, IP lists and mode apply at once. Other changed
+config keys are named in a warning and apply at the next restart.
+
 Options:
   --config FILE   config file (default: $RISKGATE_CONFIG, else ./riskgate.yaml)
   -h, --help      show this help
@@ -31,7 +36,11 @@ export async function runStart(configPath: string | undefined): Promise<void> {
   const config = loadConfigFile(file);
   const log = createLogger(config.log);
 
-  const gateway = await startGateway(config, { logger: log.logger });
+  const gateway = await startGateway(config, {
+    logger: log.logger,
+    loadConfig: () => loadConfigFile(file),
+    watchFiles: true,
+  });
   const ruleSet = gateway.context.rules.current;
   log.logger.info(
     {
@@ -44,5 +53,5 @@ export async function runStart(configPath: string | undefined): Promise<void> {
     },
     'riskgate started',
   );
-  installSignalHandlers(log, gateway.close);
+  installSignalHandlers(log, gateway.close, () => gateway.reload('SIGHUP'));
 }

@@ -19,6 +19,7 @@ export const CONFIG_DEFAULTS = {
   },
   username: { case: 'fold', trim: true, nfkc: true, accents: 'fold' },
   rules: ['rules'],
+  reload: { watch: true, debounce: '250ms' },
   body_limit_bytes: 65_536,
   challenge: {
     mode: 'step-up',

@@ -11,6 +11,7 @@ import { applyAdminEnvironment, checkAdminValues, resolveAdminConfig } from './a
 import { checkChallengeKey } from './challenge.js';
 import { CONFIG_DEFAULTS, MIN_SECRET_LENGTH } from './defaults.js';
 import { parseDurationMs } from './duration.js';
+import { checkReloadValues, resolveReloadConfig } from './reload.js';
 import { CONFIG_SCHEMA } from './schema.js';
 import { schemaPath, schemaProblem } from './schema-problem.js';
 import type { GatewayConfig, LoginRoute } from './types.js';
@@ -94,6 +95,7 @@ function buildConfig(
   problems.push(...checkAdminValues(merged, source));
   problems.push(...checkAccountRiskValues(merged, source));
   if (!stepUp.keyInCode) problems.push(...checkChallengeKey(merged, source));
+  problems.push(...checkReloadValues(merged, source));
   if (problems.length > 0) {
     problems.sort((a, b) => a.line - b.line || a.column - b.column);
     throwProblems('RG_ERR_CONFIG_INVALID', problems);
@@ -234,6 +236,7 @@ function resolveConfig(merged: RawConfig, file: string, baseDir: string, secret:
     loginRoutes: Object.freeze(routes.map((route, index) => resolveRoute(route, index))),
     username: { ...defaults.username, ...merged.username },
     rulePaths: Object.freeze((merged.rules ?? defaults.rules).map((path: string) => resolve(baseDir, path))),
+    reload: resolveReloadConfig(merged),
     bodyLimitBytes: merged.body_limit_bytes ?? defaults.body_limit_bytes,
     challenge: {
       mode: challenge.mode,

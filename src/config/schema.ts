@@ -1,5 +1,6 @@
 import { ACCOUNT_RISK_SCHEMA, STORE_TOPOLOGY_SCHEMA } from './account-risk.js';
 import { DURATION_PATTERN } from './duration.js';
+import { RELOAD_SCHEMA } from './reload.js';
 
 const duration = { type: 'string', pattern: DURATION_PATTERN };
 const hostPort = { type: 'string', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+):\\d{1,5}$' };
@@ -61,6 +62,7 @@ export const CONFIG_SCHEMA = {
       },
     },
     rules: { type: 'array', items: { type: 'string' }, minItems: 1 },
+    ...RELOAD_SCHEMA,
     body_limit_bytes: { type: 'integer', minimum: 256, maximum: 10_485_760 },
     challenge: {
       type: 'object',

@@ -61,6 +61,8 @@ export interface GatewayConfig {
   loginRoutes: readonly LoginRoute[];
   username: UsernameNormalization;
   rulePaths: readonly string[];
+  /** Hot reload on file changes: whether to watch the rule, IP list and config files, and how long edits settle first. */
+  reload: { watch: boolean; debounceMs: number };
   bodyLimitBytes: number;
   challenge: StepUpConfig;
   block: { status: 403 | 429; retryAfterMs: number };

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 import ipaddr from 'ipaddr.js';
@@ -18,6 +19,8 @@ export class IpList {
   private constructor(
     readonly name: string,
     readonly file: string,
+    /** SHA-256 of the file's text, hex, so the rule-set version changes when the list does. */
+    readonly digest: string,
     private readonly v4: Range[],
     private readonly v6: Range[],
   ) {}
@@ -73,7 +76,8 @@ export class IpList {
     });
 
     if (problems.length > 0) return { problems };
-    return { list: new IpList(name, file, merge(v4), merge(v6)), problems };
+    const digest = createHash('sha256').update(text).digest('hex');
+    return { list: new IpList(name, file, digest, merge(v4), merge(v6)), problems };
   }
 }
 

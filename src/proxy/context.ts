@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 
 import { DeviceCookies } from '../challenge/device-cookie.js';
 import type { StepUpVerifier } from '../challenge/step-up.js';
-import type { GatewayConfig, LoginRoute } from '../config/types.js';
+import type { GatewayConfig, GatewayMode, LoginRoute } from '../config/types.js';
 import { GatewayKeys } from '../crypto/keys.js';
 import { TrustedProxies } from '../request/client-ip.js';
 import { routeCandidates } from '../request/path.js';
@@ -14,13 +14,48 @@ import type { AccountRisk } from '../profile/account-risk.js';
 import type { ResilientStore } from '../store/resilient.js';
 import type { UpstreamTarget } from './forward.js';
 
-/** Holds the rule set in force; a reload replaces the reference, so each request sees one set. */
+/** The parts of the config that decide a login and that a reload may change together. */
+export interface LivePolicy {
+  ruleSet: RuleSet;
+  /** Gateway-wide mode: `monitor` allows every login and only logs what would have happened. */
+  mode: GatewayMode;
+}
+
+/**
+ * The policy in force. A reload swaps the whole `LivePolicy` object in one assignment, and
+ * a login reads `policy` once when it arrives, so each login is scored by exactly one rule
+ * set and mode however long it takes.
+ */
 export class RuleSetHolder {
-  constructor(public current: RuleSet) {}
+  private live: LivePolicy;
+  /** When the policy in force was loaded, in ms since the epoch. */
+  loadedAt: number;
+  /** The last reload that was rejected, until a later reload succeeds. */
+  rejected: { at: number; errors: number } | undefined;
+
+  constructor(ruleSet: RuleSet, mode: GatewayMode, now: number) {
+    this.live = Object.freeze({ ruleSet, mode });
+    this.loadedAt = now;
+  }
+
+  get policy(): LivePolicy {
+    return this.live;
+  }
+
+  /** The rule set in force. */
+  get current(): RuleSet {
+    return this.live.ruleSet;
+  }
+
+  replace(next: LivePolicy, now: number): void {
+    this.live = Object.freeze({ ...next });
+    this.loadedAt = now;
+  }
 }
 
 /** Everything a request handler needs, built once at start-up. */
 export interface GatewayContext {
+  /** The config read at start. A reload changes only `rules` (rule files, IP lists and mode). */
   config: GatewayConfig;
   logger: Logger;
   rules: RuleSetHolder;

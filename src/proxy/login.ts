@@ -40,7 +40,9 @@ export async function handleLogin(
 ): Promise<void> {
   const started = performance.now();
   const now = context.clock();
-  const ruleSet = context.rules.current;
+  // Read once: a reload during this login must not change its rules or mode halfway.
+  const policy = context.rules.policy;
+  const ruleSet = policy.ruleSet;
   const config = context.config;
   const peer = parseAddress(request.socket.remoteAddress ?? '');
   const peerTrusted = peer !== undefined && context.trustedProxies.contains(peer);
@@ -124,7 +126,7 @@ export async function handleLogin(
   const assessment = context.accountRisk.assess(
     { client, lookup, userAgent: print.userAgent, deviceId }, account ? reading.result.hashes[0] : undefined, now);
   Object.assign(print.signals, assessment.signals);
-  const evaluation = evaluateRules(ruleSet, print.signals, counterValues, config.mode);
+  const evaluation = evaluateRules(ruleSet, print.signals, counterValues, policy.mode);
   const manual = await context.manual.match(
     reading.result.values.slice(-manualKeys.length), client.address, pseudonym !== undefined, reading.source, now);
   const ruleDecision = applyStepUp(evaluation.decision, stepUp, config.challenge.mode);

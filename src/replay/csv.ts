@@ -133,13 +133,17 @@ export function eventFromCsvRow(
   const fingerprint = get('fingerprint');
   const device = get('device');
 
+  // Every group is filled, so that a rule reading a signal no column gives (account.*,
+  // travel.*, ip.asn) reads the ordinary login's value instead of failing to evaluate.
   const signals: SignalValues = {
-    ip: { address: client.address, version: BigInt(client.version), key: client.key, private: client.private },
+    ip: { ...BASELINE.ip, address: client.address, version: BigInt(client.version), key: client.key, private: client.private },
     geo: { ...lookupGeo(client.address, client.private) },
     ua: { ...parseUserAgent(columns.has('user_agent') ? get('user_agent') : undefined) },
     request: { ...BASELINE.request, route, fingerprint },
     user: { present: username !== undefined, length: BigInt(username?.length ?? 0) },
     device: { known: device !== '' },
+    account: { ...BASELINE.account },
+    travel: { ...BASELINE.travel },
   };
   const override = applySignalColumns(signals, columns, record);
   if (override) return { error: override };

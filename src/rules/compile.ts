@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import { Environment } from '@marcbachmann/cel-js';
 
 import { throwProblems, type SourceProblem } from '../errors.js';
@@ -18,6 +20,7 @@ export interface CompiledRule extends RuleDefinition {
 
 /** A loaded, type-checked rule set, immutable once built, so a reload swaps it whole. */
 export interface RuleSet {
+  /** Content hash of the rule files and the IP lists they read: 12 hex digits. */
   version: string;
   files: readonly string[];
   thresholds: Thresholds;
@@ -82,7 +85,7 @@ export function compileRuleSource(
     return { problems };
   }
   const ruleSet: RuleSet = Object.freeze({
-    version: source.version,
+    version: ruleSetVersion(source.version, lists),
     files: Object.freeze([...source.files]),
     thresholds: Object.freeze({ ...source.thresholds }),
     counters: Object.freeze(source.counters.map((counter) => Object.freeze({ ...counter }))),
@@ -102,7 +105,32 @@ export function loadRuleSet(paths: readonly string[], options: CompileOptions = 
   return ruleSet;
 }
 
+/**
+ * Combine the rule files' hash with each IP list's name and content hash, so an edited
+ * list gives a new version as an edited rule does. No path goes in, so a copy of the
+ * files elsewhere (another host, a replay on a laptop) has the same version. Without
+ * lists it stays the rule files' hash.
+ */
+function ruleSetVersion(rulesVersion: string, lists: ReadonlyMap<string, IpList>): string {
+  if (lists.size === 0) return rulesVersion;
+  const hash = createHash('sha256').update(rulesVersion);
+  for (const name of [...lists.keys()].sort()) {
+    const list = lists.get(name)!;
+    hash.update('\u0000').update(name).update('\u0000').update(list.digest);
+  }
+  return hash.digest('hex').slice(0, 12);
+}
+
+/**
+ * List the signal paths a condition reads, in order of appearance. A call such as
+ * `ip.in_list("tor")` reads `ip.address` and is listed whole, so `explain` can show its result.
+ */
 function readsOf(expression: string): string[] {
-  const found = expression.match(/\b(?:ip|geo|ua|request|user|device|account|travel|counters)\.[a-z_][a-z0-9_]*/g) ?? [];
+  const found: string[] = [];
+  const paths = /\bip\.in_list\(\s*(["'])([^"']*)\1\s*\)|\b(?:ip|geo|ua|request|user|device|account|travel|counters)\.[a-z_][a-z0-9_]*/g;
+  for (const match of expression.matchAll(paths)) {
+    if (match[2] !== undefined) found.push('ip.address', `ip.in_list("${match[2]}")`);
+    else if (match[0] !== 'ip.in_list') found.push(match[0]);
+  }
   return [...new Set(found)];
 }

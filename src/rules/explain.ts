@@ -1,3 +1,4 @@
+import type { IpList } from '../geo/ip-lists.js';
 import type { SignalValues } from '../signals/catalog.js';
 import type { CompiledRule, RuleSet } from './compile.js';
 import { evaluateRules, type Evaluation } from './evaluate.js';
@@ -49,7 +50,7 @@ export function explainLogin(
     when: outcome.rule.when,
     fired: outcome.fired,
     ...(outcome.error ? { error: outcome.error } : {}),
-    reads: valuesRead(outcome.rule, signals, counters),
+    reads: valuesRead(outcome.rule, signals, counters, ruleSet.ipLists),
     score: outcome.rule.score,
     contribution: outcome.fired && outcome.rule.mode === 'enforce' ? outcome.rule.score : 0,
     ...(outcome.rule.action ? { action: outcome.rule.action } : {}),
@@ -68,14 +69,21 @@ export function explainLogin(
   };
 }
 
-/** The value of every path a rule's condition reads, as plain JSON. */
+/** Return the value of every path a rule's condition reads, as plain JSON. */
 export function valuesRead(
   rule: CompiledRule,
   signals: SignalValues,
   counters: Record<string, bigint>,
+  lists: ReadonlyMap<string, IpList>,
 ): Record<string, string | number | boolean | null> {
   const values: Record<string, string | number | boolean | null> = {};
   for (const path of rule.reads) {
+    const listName = /^ip\.in_list\("(.*)"\)$/.exec(path)?.[1];
+    if (listName !== undefined) {
+      const address = signals.ip?.address;
+      values[path] = typeof address === 'string' && (lists.get(listName)?.contains(address) ?? false);
+      continue;
+    }
     const [group, field] = path.split('.');
     const value = group === 'counters' ? counters[field] : signals[group]?.[field];
     values[path] = value === undefined ? null : typeof value === 'bigint' ? Number(value) : value;

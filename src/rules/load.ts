@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 import { Ajv } from 'ajv';
 
@@ -13,7 +13,7 @@ import type { CounterDefinition, RuleDefinition, RuleTestCase, Thresholds } from
 /** The parsed, not yet compiled, contents of every rule file. */
 export interface RuleSource {
   files: string[];
-  /** Content hash of all files, the rule-set version in logs. */
+  /** Hash of every file's name and content, in load order; see RuleSet.version. */
   version: string;
   thresholds: Thresholds;
   counters: CounterDefinition[];
@@ -80,8 +80,16 @@ export function readRuleSource(paths: readonly string[]): RuleSource {
   let thresholdsFile: string | undefined;
 
   for (const file of files) {
-    const text = readFileSync(file, 'utf8');
-    hash.update(file).update('\u0000').update(text).update('\u0000');
+    // A file listed a moment ago can vanish before it is read, as when an editor replaces it.
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      problems.push({ file, line: 1, column: 1, message: `rule file could not be read: ${(error as Error).message}` });
+      continue;
+    }
+    // The name without its folder, so one rule set has one version wherever it is installed.
+    hash.update(basename(file)).update('\u0000').update(text).update('\u0000');
     const source = readYamlSource(file, text);
     result.sources.set(file, source);
     problems.push(...source.problems);

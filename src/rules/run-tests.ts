@@ -59,7 +59,7 @@ export function runRuleTests(ruleSet: RuleSet): RuleTestResult[] {
         const id = outcome.rule.id;
         const label = outcome.fired && !expected.has(id) ? 'extra    ' : !outcome.fired && expected.has(id) ? 'missing  ' : undefined;
         if (!label) continue;
-        const reads = formatReads(valuesRead(outcome.rule, signals, counters));
+        const reads = formatReads(valuesRead(outcome.rule, signals, counters, ruleSet.ipLists));
         differences.push(`${label} ${id}  when: ${outcome.rule.when.replace(/\s+/g, ' ').trim()}${reads ? `  read: ${reads}` : ''}`);
       }
     }

@@ -59,6 +59,7 @@ t.test('minimal file gets the defaults', async (t) => {
   t.equal(config.challenge.ttlMs, 300_000);
   t.equal(config.deviceCookie.secure, true);
   t.equal(config.log.username, 'pseudonymise');
+  t.same(config.reload, { watch: true, debounceMs: 250 });
   t.ok(Object.isFrozen(config), 'the config is frozen');
 });
 
@@ -93,6 +94,16 @@ t.test('bad duration names the key and the form', async (t) => {
 
   t.equal(error.problems.length, 1);
   t.match(error.message, /:3:12: store\.timeout has an invalid format \(use a duration such as 50ms, 30s, 10m or 1h\)/);
+});
+
+t.test('reload keys are checked', async (t) => {
+  const file = configFile('upstream: http://127.0.0.1:3000', 'challenge: { mode: forward }', 'reload:', '  watch: yes please', '  debounce: 5m');
+  const messages = loadError(file).problems.map((problem) => `${problem.line}:${problem.column}: ${problem.message}`);
+
+  t.same(messages, [
+    '4:10: reload.watch must be boolean, got "yes please"',
+    '5:13: reload.debounce "5m" is longer than the 1m maximum; use a value such as 250ms, or set reload.watch: false and send SIGHUP',
+  ]);
 });
 
 t.test('bad upstream names the accepted form', async (t) => {

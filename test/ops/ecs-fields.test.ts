@@ -6,7 +6,8 @@ import t from 'tap';
 import { ADMIN_TOKEN, admin } from '../admin/client.js';
 import { BROWSER_HEADERS, PROJECT_ROOT, login, send, startTestGateway } from '../helpers/gateway.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
-import { waitForDecisions } from '../helpers/wait.js';
+import { waitFor, waitForDecisions } from '../helpers/wait.js';
+import { FileTree, SET_A, SET_B, configText, startReloadingGateway, waitForReload } from '../reload/helpers.js';
 import { FIELD_LIST, checkLine, fitsType } from './ecs.js';
 
 const CHECKED_MESSAGES = new Set(['login decision', 'login rejected', 'admin action', 'admin authentication failed']);
@@ -59,6 +60,30 @@ t.test('log lines use only listed fields of the listed types', async (t) => {
   t.ok(decisions.some((line) => line.riskgate.manual === 'block'));
   for (const line of lines) {
     t.same(checkLine(line), [], `${line.message} ${line.event?.action ?? ''}`);
+  }
+});
+
+t.test('reload lines use only listed fields', async (t) => {
+  const tree = new FileTree();
+  tree.replace('rules/policy.yaml', SET_A);
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startReloadingGateway(tree, upstream.url);
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+    tree.remove();
+  });
+
+  tree.replace('rules/policy.yaml', SET_B.replace('score: 30', 'score: thirty'));
+  await waitForReload(gateway.logs, 'failure', 1);
+  tree.replace('rules/policy.yaml', SET_B);
+  tree.replace('riskgate.yaml', configText(upstream.url, 'mode: monitor\nbody_limit_bytes: 4096'));
+  await waitFor(() => gateway.logs.lines.some((line) => line.riskgate?.reload?.restart_required), 'the restart warning', 5000);
+
+  const lines = gateway.logs.lines.filter((line) => line.event?.action === 'rules-reload');
+  t.same(lines.map((line) => line.log.level).sort(), ['error', 'info', 'warn'], 'a rejection, a swap and a restart warning');
+  for (const line of lines) {
+    t.same(checkLine(line), [], `${line.log.level} ${line.message}`);
   }
 });
 

@@ -27,6 +27,8 @@ export interface GatewayProcess {
 export async function spawnGateway(options: {
   upstream: string;
   logFile?: string;
+  /** Rule files or directories; the default rules when absent. */
+  rules?: string[];
   config?: string;
   env?: Record<string, string>;
 }): Promise<GatewayProcess> {
@@ -41,7 +43,7 @@ export async function spawnGateway(options: {
     [
       'listen: 127.0.0.1:0',
       `upstream: ${options.upstream}`,
-      `rules: [${JSON.stringify(DEFAULT_RULES)}]`,
+      `rules: ${JSON.stringify(options.rules ?? [DEFAULT_RULES])}`,
       'store: { url: memory }',
       'challenge: { mode: forward }',
       'admin: { listen: 127.0.0.1:0 }',

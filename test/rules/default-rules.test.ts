@@ -23,6 +23,21 @@ t.test('every default rule has a case that fires it', async (t) => {
   }
 });
 
+t.test('every default rule has a case that does not fire it', async (t) => {
+  // The case must set a signal the rule reads, so it tests the rule's edge and not only
+  // the ordinary login.
+  const setsRead = (signals: Record<string, any>, path: string) => {
+    const [group, field] = path.split('.');
+    return signals[group]?.[field] !== undefined;
+  };
+
+  for (const rule of ruleSet.rules) {
+    const misses = ruleSet.tests.filter((test) =>
+      !(test.expect.rules ?? [rule.id]).includes(rule.id) && rule.reads.some((path) => setsRead(test.signals, path)));
+    t.ok(misses.length > 0, `${rule.id} is expected not to fire in a case that sets a signal it reads`);
+  }
+});
+
 t.test('every default rule is documented and tagged', async (t) => {
   for (const rule of ruleSet.rules) {
     t.match(rule.id, /^[a-z]+\.[a-z0-9-]+$/, `${rule.id} is namespaced`);

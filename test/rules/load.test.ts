@@ -55,6 +55,23 @@ t.test('rule set version follows the content', async (t) => {
   t.equal(loadRuleSet([first]).version, loadRuleSet([first]).version);
 });
 
+t.test('rule set version ignores where the files are', async (t) => {
+  const rules = ['lists: { watched: watched.txt }', 'rules:', '  - id: test.listed', '    description: Listed address',
+    '    when: ip.in_list("watched")', '    score: 40'].join('\n');
+  const versions: string[] = [];
+  for (const folder of ['here', 'there']) {
+    mkdirSync(join(directory, folder, 'rules'), { recursive: true });
+    writeFileSync(join(directory, folder, 'rules', 'policy.yaml'), rules);
+    writeFileSync(join(directory, folder, 'rules', 'watched.txt'), '192.0.2.1\n');
+    versions.push(loadRuleSet([join(directory, folder, 'rules')]).version);
+  }
+  writeFileSync(join(directory, 'there', 'rules', 'watched.txt'), '192.0.2.2\n');
+  const changedList = loadRuleSet([join(directory, 'there', 'rules')]).version;
+
+  t.equal(versions[0], versions[1], 'a copy in another folder has the same version');
+  t.not(changedList, versions[1], 'an edited IP list changes the version');
+});
+
 t.test('unknown key points at the key', async (t) => {
   const file = ruleFile(
     'thresold:',

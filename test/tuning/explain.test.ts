@@ -101,6 +101,41 @@ t.test('explain reads a decision log line on stdin', async (t) => {
   t.equal(result.rules.find((rule: any) => rule.id === 'automation.tool-user-agent').reads['ua.automation'], true);
 });
 
+t.test('explain shows IP list results', async (t) => {
+  const rules = `lists: { tor: tor.txt }
+${RULES}  - id: network.tor
+    description: Listed Tor exit
+    when: ip.in_list("tor") && ua.automation
+    score: 30
+`;
+  const tree = writeTree({ 'rules.yaml': rules, 'tor.txt': '192.0.2.201\n', 'event.json': JSON.stringify({ signals: { ip: { address: '192.0.2.201' } } }) });
+  t.teardown(tree.remove);
+  const output = captureOutput();
+
+  const status = await runExplain({ rules: tree.path('rules.yaml') }, [tree.path('event.json')], output.io);
+
+  t.equal(status, 0);
+  t.match(output.lines()[6], /^network\.tor +enforce +no +30 +- +ip\.address = "192\.0\.2\.201", ip\.in_list\("tor"\) = true, ua\.automation = false$/);
+});
+
+t.test('explain uses the config gateway mode', async (t) => {
+  const tree = writeTree({
+    'riskgate.yaml': 'upstream: http://127.0.0.1:3000\nchallenge: { mode: forward }\nrules: [rules.yaml]\nmode: monitor\n',
+    'rules.yaml': RULES,
+    'event.json': JSON.stringify({ counters: { hits: 60 } }),
+  });
+  t.teardown(tree.remove);
+  const output = captureOutput();
+
+  const status = await runExplain({ config: tree.path('riskgate.yaml'), json: true }, [tree.path('event.json')], output.io);
+  const result = JSON.parse(output.out());
+
+  t.equal(status, 0);
+  t.equal(result.decision, 'allow', 'monitor mode allows the login');
+  t.equal(result.would_decision, 'block');
+  t.equal(result.reason, 'rule velocity.block has action block; the gateway runs in monitor mode, so the login is allowed and block is only logged');
+});
+
 t.test('explain rejects unknown signals', async (t) => {
   const tree = fixture(t, { signals: { ua: { automaton: true } }, counters: { hitz: 1 } });
   const output = captureOutput();

@@ -11,6 +11,8 @@ import { replayEvents, type ReplayResult } from '../../src/replay/replay.js';
 import { syntheticLoginEvents } from '../../src/replay/synthetic.js';
 import { DEFAULT_USERNAME_NORMALIZATION } from '../../src/request/username.js';
 import { loadRuleSet } from '../../src/rules/compile.js';
+import { evaluateRules } from '../../src/rules/evaluate.js';
+import { DEFAULT_RULES } from '../helpers/gateway.js';
 import { writeTree } from './io.js';
 
 const FIXTURE_RULES = resolve(import.meta.dirname, 'fixtures', 'replay-rules.yaml');
@@ -129,6 +131,32 @@ t.test('csv signal columns override derived signals', async (t) => {
   t.equal(event.forwarded, false, 'a step-up challenge never reached the app');
   t.same(result.rules, ['automation.tool-user-agent', 'automation.missing-browser-headers']);
   t.equal(summary.matrix.challenge.challenge, 1);
+});
+
+t.test('csv rows carry every signal group', async (t) => {
+  const start = new Date(START).toISOString();
+  const text = [
+    'timestamp,ip,username,user_agent,account.first_login,account.known_country,travel.impossible,travel.speed_kmh',
+    `${start},203.0.113.7,a,${BROWSER},,,,`,
+    `${start},203.0.113.8,b,${BROWSER},false,true,true,2857.5`,
+  ].join('\n');
+  const tree = writeTree({ 'logins.csv': `${text}\n` });
+  t.teardown(tree.remove);
+  const ruleSet = loadRuleSet([DEFAULT_RULES]);
+  const zero = Object.fromEntries(ruleSet.counters.map((counter) => [counter.name, 0n]));
+
+  const reader = new EventReader([tree.path('logins.csv')], READ_OPTIONS);
+  const events: LoginEvent[] = [];
+  for await (const event of reader.events()) events.push(event);
+  const [plain, travelled] = events.map((event) => evaluateRules(ruleSet, event.signals, zero));
+
+  t.equal(reader.stats.invalid, 0);
+  t.equal(events[0].signals.account.first_login, true, 'a row without account columns is a first login');
+  t.equal(events[0].signals.travel.impossible, false);
+  t.same(plain.outcomes.filter((outcome) => outcome.error).map((outcome) => outcome.rule.id), [], 'no rule fails to evaluate');
+  t.equal(events[1].signals.travel.speed_kmh, 2857.5);
+  t.same(travelled.fired, ['travel.impossible']);
+  t.equal(travelled.decision, 'challenge');
 });
 
 t.test('csv parser handles quotes, commas and line breaks', async (t) => {

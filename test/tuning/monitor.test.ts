@@ -1,0 +1,115 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+
+import t, { type Test } from 'tap';
+
+import { DEFAULT_RULES, login, send, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { RecordingUpstream } from '../helpers/upstream.js';
+import { waitForDecisions } from '../helpers/wait.js';
+import { writeTree } from './io.js';
+
+// A rate rule in monitor mode: from an address's third attempt within a minute, it would
+// block the login with a 429.
+const RULES = `thresholds: { challenge_at: 50, block_at: 100 }
+counters:
+  - { name: attempts_per_ip, key: [ip], count: attempts, window: 1m }
+rules:
+  - id: watch.burst
+    description: Several attempts from one address
+    when: counters.attempts_per_ip >= 2
+    action: block
+    retry_after: 5m
+    mode: monitor
+`;
+
+async function start(t: Test, config: Record<string, unknown>): Promise<{ gateway: TestGateway; upstream: RecordingUpstream }> {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({ upstream: upstream.url, config });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+  return { gateway, upstream };
+}
+
+t.test('monitor rule never blocks', async (t) => {
+  const tree = writeTree({ 'rules.yaml': RULES });
+  t.teardown(tree.remove);
+  const { gateway, upstream } = await start(t, { rules: [tree.path('rules.yaml')] });
+
+  const statuses = [];
+  for (let index = 0; index < 4; index += 1) statuses.push((await login(gateway.port, `user${index}`, 'wonderland')).status);
+  const lines = await waitForDecisions(gateway.logs, 4);
+
+  t.same(statuses, [200, 200, 200, 200]);
+  t.equal(upstream.logins.length, 4, 'every login reached the app');
+  t.same(lines.map((line) => line.riskgate.decision), ['allow', 'allow', 'allow', 'allow']);
+  t.same(lines.map((line) => line.riskgate.would_decision), ['allow', 'allow', 'block', 'block']);
+  t.same(lines[3].riskgate.monitor_rules, ['watch.burst']);
+  t.same(lines[3].riskgate.rules, [], 'a monitor rule is not an enforced rule');
+});
+
+t.test('monitor gateway mode never blocks', async (t) => {
+  const { gateway, upstream } = await start(t, { rules: [DEFAULT_RULES], mode: 'monitor' });
+
+  const statuses = [];
+  for (let index = 0; index < 12; index += 1) {
+    statuses.push((await login(gateway.port, `victim${index}`, 'guess', { source: '127.0.0.9' })).status);
+  }
+  // A tool user agent without Accept-Language scores 55, over challenge_at.
+  const tool = await send(gateway.port, {
+    method: 'POST',
+    path: '/login',
+    headers: { 'user-agent': 'python-requests/2.31', accept: '*/*', 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'alice', password: 'wonderland' }),
+  });
+  const lines = await waitForDecisions(gateway.logs, 13);
+
+  t.same(statuses, Array(12).fill(401), 'the app, not riskgate, rejected each wrong password');
+  t.equal(tool.status, 200);
+  t.equal(upstream.logins.length, 13);
+  t.same(new Set(lines.map((line) => line.riskgate.decision)), new Set(['allow']));
+  t.same(lines.slice(0, 12).map((line) => line.riskgate.would_decision), [
+    ...Array(5).fill('allow'), ...Array(5).fill('challenge'), 'block', 'block',
+  ]);
+  t.same(lines[11].riskgate.rules, ['stuffing.usernames-per-ip', 'spraying.failures-across-accounts'],
+    'the enforce-mode rules that fired are logged');
+  t.equal(lines[12].riskgate.would_decision, 'challenge');
+});
+
+t.test('monitor gateway mode still checks step-up assertions', async (t) => {
+  const { gateway, upstream } = await start(t, { rules: [DEFAULT_RULES], mode: 'monitor' });
+
+  const forged = await login(gateway.port, 'alice', 'wonderland', { headers: { 'riskgate-step-up': 'not-a-jwt' } });
+  const [line] = await waitForDecisions(gateway.logs, 1);
+
+  t.equal(forged.status, 401, 'an invalid assertion is challenged, as in enforce mode');
+  t.equal(upstream.logins.length, 0);
+  t.equal(line.riskgate.decision, 'challenge');
+  t.equal(line.riskgate.would_decision, 'allow', 'the rules alone would allow it');
+  t.same(line.riskgate.step_up, { ok: false, reason: 'malformed' });
+});
+
+t.test('monitor to enforce is one line', async (t) => {
+  const tree = writeTree({ 'rules.yaml': RULES });
+  t.teardown(tree.remove);
+  const { gateway } = await start(t, { rules: [tree.path('rules.yaml')] });
+  for (let index = 0; index < 3; index += 1) await login(gateway.port, `first${index}`, 'wonderland');
+
+  const enforced = RULES.replace('    mode: monitor\n', '');
+  writeFileSync(tree.path('rules.yaml'), enforced);
+  const result = gateway.reload();
+  const blocked = await login(gateway.port, 'after', 'wonderland');
+  const lines = await waitForDecisions(gateway.logs, 4);
+
+  const removed = RULES.split('\n').filter((line) => !enforced.split('\n').includes(line));
+  t.same(removed, ['    mode: monitor'], 'the two files differ in one line');
+  t.equal(readFileSync(tree.path('rules.yaml'), 'utf8').split('\n').length, RULES.split('\n').length - 1);
+  t.equal(result.outcome, 'reloaded');
+  t.equal(lines[2].riskgate.decision, 'allow');
+  t.equal(lines[2].riskgate.would_decision, 'block');
+  t.equal(blocked.status, 429);
+  t.equal(blocked.headers['retry-after'], '300');
+  t.equal(lines[3].riskgate.decision, 'block');
+  t.same(lines[3].riskgate.rules, ['watch.burst']);
+  t.equal(lines[3].riskgate.rule_set, result.version);
+});

@@ -112,7 +112,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   const primary = context.store.primary;
   if (primary instanceof RedisStore && !(await primary.waitUntilReady(Math.max(1000, config.store.timeoutMs * 4)))) {
     options.logger.warn(
-      { store: primary.kind },
+      { store: primary.kind, err: { message: primary.connectionErrors.last ?? 'no connection yet' } },
       'Redis is not reachable at start; logins are judged as during a store outage until it is',
     );
   }

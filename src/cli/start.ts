@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { loadConfigFile } from '../config/load.js';
 import { startGateway } from '../gateway.js';
 import { createLogger } from '../log/logger.js';
+import { RedisStore } from '../store/redis.js';
 import { installSignalHandlers } from './lifecycle.js';
 import { VERSION } from './version.js';
 
@@ -33,10 +34,16 @@ export async function runStart(configPath: string | undefined): Promise<void> {
 
   const gateway = await startGateway(config, { logger: log.logger });
   const ruleSet = gateway.context.rules.current;
+  const primary = gateway.context.store.primary;
   log.logger.info(
     {
       service: { name: 'riskgate', version: VERSION },
-      riskgate: { rule_set: ruleSet.version, rules: ruleSet.rules.length, store: gateway.context.store.primary.kind },
+      riskgate: {
+        rule_set: ruleSet.version,
+        rules: ruleSet.rules.length,
+        store: primary.kind,
+        ...(primary instanceof RedisStore ? { store_address: primary.address } : {}),
+      },
       url: { full: gateway.url },
       admin: { url: gateway.admin.url, api: config.admin.token !== undefined },
       upstream: config.upstream.origin,

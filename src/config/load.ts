@@ -299,6 +299,7 @@ function patternHint(path: (string | number)[]): string {
     return 'use a duration such as 50ms, 30s, 10m or 1h';
   }
   if (last === 'listen') return 'use host:port such as 127.0.0.1:8080';
+  if (path.includes('cluster') || path.includes('sentinels')) return 'use host:port such as 10.0.0.5:6379';
   if (last === 'url') return 'use memory, redis://host:6379 or rediss://host:6380';
   if (last === 'upstream') return 'use an http:// or https:// URL';
   return 'see riskgate.example.yaml for the accepted form';

@@ -23,6 +23,7 @@ import { MemoryStore } from './store/memory.js';
 import { RedisStore } from './store/redis.js';
 import { ResilientStore } from './store/resilient.js';
 import type { CounterStore } from './store/store.js';
+import { WebhookSink } from './webhook/sink.js';
 
 export interface StartOptions {
   logger: Logger;
@@ -99,6 +100,7 @@ export async function createContext(config: GatewayConfig, options: StartOptions
     manual: new ManualMatcher(store, config.store.keyPrefix, options.logger),
     geo: GeoResolver.open({ cityFile: config.geo.maxmindCity, asnFile: config.geo.maxmindAsn }),
     accountRisk: new AccountRisk({ ...config.profile, globalMaxValues: GLOBAL_FREQUENCY_VALUES, syncIntervalMs: FREQUENCY_SYNC_MS }, keys),
+    webhook: config.webhook ? new WebhookSink(config.webhook, options.logger, metrics.registry) : undefined,
   };
 }
 
@@ -160,6 +162,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       });
       // Logins still write their outcome and decision line after the response is sent.
       await context.metrics.whenIdle();
+      await context.webhook?.close();
       context.upstream.agent.destroy();
       context.accountRisk.stopSync();
       await context.store.close();

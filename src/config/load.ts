@@ -11,6 +11,7 @@ import { CONFIG_DEFAULTS, MIN_SECRET_LENGTH } from './defaults.js';
 import { parseDurationMs } from './duration.js';
 import { CONFIG_SCHEMA } from './schema.js';
 import type { GatewayConfig, LoginRoute } from './types.js';
+import { checkWebhookValues, resolveWebhookConfig } from './webhook.js';
 import { readYamlSource, type YamlSource } from './yaml-source.js';
 
 type RawConfig = Record<string, any>;
@@ -86,6 +87,7 @@ function buildConfig(
   problems.push(...checkValues(merged, source, env));
   problems.push(...checkAdminValues(merged, source));
   problems.push(...checkAccountRiskValues(merged, source));
+  problems.push(...checkWebhookValues(merged, source));
   if (problems.length > 0) {
     throwProblems('RG_ERR_CONFIG_INVALID', problems);
   }
@@ -100,7 +102,7 @@ function buildConfig(
     );
   }
 
-  return Object.freeze(resolveConfig(merged, source.file, baseDir, secret));
+  return Object.freeze({ ...resolveConfig(merged, source.file, baseDir, secret), webhook: resolveWebhookConfig(merged, env) });
 }
 
 function applyEnvironment(raw: RawConfig, env: NodeJS.ProcessEnv): RawConfig {

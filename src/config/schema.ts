@@ -1,4 +1,5 @@
 import { ACCOUNT_RISK_SCHEMA, STORE_TOPOLOGY_SCHEMA } from './account-risk.js';
+import { WEBHOOK_SCHEMA } from './webhook.js';
 import { DURATION_PATTERN } from './duration.js';
 
 const duration = { type: 'string', pattern: DURATION_PATTERN };
@@ -30,6 +31,7 @@ export const CONFIG_SCHEMA = {
       },
     },
     ...ACCOUNT_RISK_SCHEMA,
+    ...WEBHOOK_SCHEMA,
     login_routes: {
       type: 'array',
       minItems: 1,

@@ -11,9 +11,9 @@ import { RedisServer, baseArguments, missingRedisServer, temporaryDirectory } fr
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { loginDecision, waitFor } from '../helpers/wait.js';
 
-const STORE_TIMEOUT_MS = 200;
+const STORE_TIMEOUT_MS = 300;
 /** Slack over the store timeout for everything else a login does, on a busy two-core machine. */
-const PROCESSING_SLACK_MS = 500;
+const PROCESSING_SLACK_MS = 700;
 const PAUSE_MS = 2000;
 const WORKERS = 3;
 /** Pause between one client's logins, so the load leaves the shared event loop room for timers. */

@@ -12,7 +12,8 @@ import { OWNER, checkSharedBlock, stuff } from '../helpers/stuffing.js';
 import { loginDecision, waitFor } from '../helpers/wait.js';
 
 const MASTER_NAME = 'riskgate-test';
-const STORE_TIMEOUT_MS = 200;
+/** Store timeout, generous so that a busy machine never makes a test fall back to memory. */
+const STORE_TIMEOUT_MS = 1000;
 /** Maximum wait for the gateway to move to the new master after a failover. */
 const SWITCH_DEADLINE_MS = 5000;
 

@@ -56,9 +56,13 @@ t.teardown(async () => {
 });
 const skip = missingRedisServer() ?? (await startTlsServer(directory.path));
 
-/** Start `count` gateways that reach the test server over TLS with `tls` settings. */
-function startGateways(t: Test, count: number, tls: Record<string, unknown>): Promise<Fleet> {
-  const store = { url: `rediss://127.0.0.1:${server!.port}/0`, timeout: '200ms', tls };
+/**
+ * Start `count` gateways that reach the test server over TLS with `tls` settings. The
+ * default store timeout is generous, so that a busy machine never makes a test fall back
+ * to memory. A short one makes a failing connection fail fast at start.
+ */
+function startGateways(t: Test, count: number, tls: Record<string, unknown>, timeout = '1s'): Promise<Fleet> {
+  const store = { url: `rediss://127.0.0.1:${server!.port}/0`, timeout, tls };
   return startFleet(t, store, Array.from({ length: count }, () => ({})));
 }
 
@@ -89,7 +93,7 @@ const REJECTED = [
 
 for (const { name, tls, error } of REJECTED) {
   t.test(`TLS with ${name} fails as an outage`, { skip }, async (t) => {
-    const { gateways, upstream } = await startGateways(t, 1, tls());
+    const { gateways, upstream } = await startGateways(t, 1, tls(), '200ms');
     const gateway = gateways[0];
 
     const reply = await login(gateway.port, 'alice', 'wonderland');

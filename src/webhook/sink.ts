@@ -21,7 +21,7 @@ type AttemptResult = { ok: true } | { ok: false; retry: boolean; reason: string 
 
 /**
  * Sends decision documents to an HTTP receiver, one POST each, in order, off the login
- * path: `enqueue` only appends to a bounded queue, so a slow or dead receiver never delays
+ * path. `enqueue` only appends to a bounded queue, so a slow or dead receiver never delays
  * a login. A document is retried with doubling delays on network errors, timeouts, 408,
  * 429 and 5xx responses, up to `maxAttempts`. Other responses drop it at once, because
  * repeating the same request cannot succeed. When the queue is full, the oldest document is dropped.
@@ -78,7 +78,7 @@ export class WebhookSink {
   }
 
   /**
-   * Give the queue a few seconds to drain, then stop: the document in flight is aborted
+   * Give the queue a few seconds to drain, then stop. The document in flight is aborted,
    * and the rest are dropped and counted.
    */
   async close(): Promise<void> {
@@ -138,23 +138,32 @@ export class WebhookSink {
   private async attempt(body: string): Promise<AttemptResult> {
     const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': `riskgate/${VERSION}` };
     if (this.config.token) headers.authorization = `Bearer ${this.config.token}`;
+
+    // NOTE: this uses a plain timer rather than AbortSignal.any with AbortSignal.timeout. In
+    // Node 20 a timeout signal inside such a composite can be garbage collected and then
+    // never fire (nodejs/node#57736), so a hanging receiver's request would stay open.
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, this.config.timeoutMs);
+    const stop = () => controller.abort();
+    this.stopping.signal.addEventListener('abort', stop, { once: true });
+
     try {
-      const response = await fetch(this.config.url, {
-        method: 'POST',
-        headers,
-        body,
-        redirect: 'manual',
-        signal: AbortSignal.any([AbortSignal.timeout(this.config.timeoutMs), this.stopping.signal]),
-      });
+      const response = await fetch(this.config.url, { method: 'POST', headers, body, redirect: 'manual', signal: controller.signal });
       await response.body?.cancel();
       if (response.status >= 200 && response.status < 300) return { ok: true };
       const retry = response.status === 408 || response.status === 429 || response.status >= 500;
       return { ok: false, retry, reason: `HTTP ${response.status}` };
     } catch (error) {
-      const name = (error as Error).name;
-      if (name === 'TimeoutError') return { ok: false, retry: true, reason: `timed out after ${this.config.timeoutMs} ms` };
+      if (timedOut) return { ok: false, retry: true, reason: `timed out after ${this.config.timeoutMs} ms` };
       const cause = (error as { cause?: Error }).cause;
       return { ok: false, retry: true, reason: cause?.message ?? (error as Error).message };
+    } finally {
+      clearTimeout(timer);
+      this.stopping.signal.removeEventListener('abort', stop);
     }
   }
 

@@ -25,6 +25,7 @@ import { MemoryStore } from './store/memory.js';
 import { RedisStore } from './store/redis.js';
 import { ResilientStore } from './store/resilient.js';
 import type { CounterStore } from './store/store.js';
+import { WebhookSink } from './webhook/sink.js';
 
 export interface StartOptions {
   logger: Logger;
@@ -112,6 +113,7 @@ export async function createContext(config: GatewayConfig, options: StartOptions
     manual: new ManualMatcher(store, config.store.keyPrefix, options.logger),
     geo,
     accountRisk: new AccountRisk({ ...config.profile, globalMaxValues: GLOBAL_FREQUENCY_VALUES, syncIntervalMs: FREQUENCY_SYNC_MS }, keys),
+    webhook: config.webhook ? new WebhookSink(config.webhook, options.logger, metrics.registry) : undefined,
   };
 }
 
@@ -125,7 +127,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   const primary = context.store.primary;
   if (primary instanceof RedisStore && !(await primary.waitUntilReady(Math.max(1000, config.store.timeoutMs * 4)))) {
     options.logger.warn(
-      { store: primary.kind },
+      { store: primary.kind, err: { message: primary.connectionErrors.last ?? 'no connection yet' } },
       'Redis is not reachable at start; logins are judged as during a store outage until it is',
     );
   }
@@ -183,6 +185,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       });
       // Logins still write their outcome and decision line after the response is sent.
       await context.metrics.whenIdle();
+      await context.webhook?.close();
       context.upstream.agent.destroy();
       context.accountRisk.stopSync();
       await context.store.close();

@@ -3,6 +3,9 @@ import type { GatewayLogger } from '../log/logger.js';
 /** Longest wait for in-flight requests after SIGTERM before the process exits anyway. */
 export const SHUTDOWN_DEADLINE_MS = 10_000;
 
+/** Maximum wait for the log destination to write out its last lines before exit. */
+const LOG_CLOSE_TIMEOUT_MS = 2000;
+
 /**
  * Install SIGTERM and SIGINT handlers that stop accepting, let in-flight requests finish
  * (up to the deadline), flush the log and exit. SIGUSR2 reopens a log file after
@@ -14,8 +17,13 @@ export function installSignalHandlers(log: GatewayLogger, close: () => Promise<v
     if (stopping) return;
     stopping = true;
     log.logger.info({ signal }, 'shutting down');
+    const exit = (code: number) => {
+      void log.close(LOG_CLOSE_TIMEOUT_MS).then(() => process.exit(code));
+    };
     const deadline = setTimeout(() => {
       log.logger.warn({ deadline_ms: SHUTDOWN_DEADLINE_MS }, 'shutdown deadline passed; exiting with requests in flight');
+      // Requests still in flight may log more lines, which an ended destination would
+      // reject, so this path flushes what it can and exits at once.
       log.flush();
       process.exit(1);
     }, SHUTDOWN_DEADLINE_MS);
@@ -23,13 +31,11 @@ export function installSignalHandlers(log: GatewayLogger, close: () => Promise<v
     close()
       .then(() => {
         log.logger.info('stopped');
-        log.flush();
-        process.exit(0);
+        exit(0);
       })
       .catch((error: unknown) => {
         log.logger.error({ err: error }, 'shutdown failed');
-        log.flush();
-        process.exit(1);
+        exit(1);
       });
   };
 
@@ -39,6 +45,8 @@ export function installSignalHandlers(log: GatewayLogger, close: () => Promise<v
     if (!stopping) reload();
   });
   process.on('SIGUSR2', () => {
+    // During shutdown the destination is being closed and takes no more lines.
+    if (stopping) return;
     log.reopen();
     log.logger.info('log file reopened');
   });

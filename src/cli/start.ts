@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { loadConfigFile } from '../config/load.js';
 import { startGateway } from '../gateway.js';
 import { createLogger } from '../log/logger.js';
+import { RedisStore } from '../store/redis.js';
 import { installSignalHandlers } from './lifecycle.js';
 import { VERSION } from './version.js';
 
@@ -28,6 +29,7 @@ Environment:
   RISKGATE_LOG_LEVEL        log level (overrides log.level)
   RISKGATE_ADMIN_LISTEN     host:port of the health, metrics and admin listener (overrides admin.listen)
   RISKGATE_ADMIN_TOKEN      bearer token of the admin API, at least 32 characters (overrides admin.token)
+  RISKGATE_WEBHOOK_TOKEN    bearer token sent to webhook.url
 `;
 
 /** Run `riskgate start`; resolves once the gateway listens. */
@@ -42,10 +44,16 @@ export async function runStart(configPath: string | undefined): Promise<void> {
     watchFiles: true,
   });
   const ruleSet = gateway.context.rules.current;
+  const primary = gateway.context.store.primary;
   log.logger.info(
     {
       service: { name: 'riskgate', version: VERSION },
-      riskgate: { rule_set: ruleSet.version, rules: ruleSet.rules.length, store: gateway.context.store.primary.kind },
+      riskgate: {
+        rule_set: ruleSet.version,
+        rules: ruleSet.rules.length,
+        store: primary.kind,
+        ...(primary instanceof RedisStore ? { store_address: primary.address } : {}),
+      },
       url: { full: gateway.url },
       admin: { url: gateway.admin.url, api: config.admin.token !== undefined },
       upstream: config.upstream.origin,

@@ -37,6 +37,8 @@ export const CONFIG_DEFAULTS = {
   profile: { retention: '90d', max_values_per_feature: 16, max_speed_kmh: 1000 },
   // The admin API stays off until a token is set (admin.token or RISKGATE_ADMIN_TOKEN).
   admin: { listen: '127.0.0.1:9090' },
+  // Used only when webhook.url is set.
+  webhook: { decisions: ['block'], timeout: '2s', max_attempts: 5, queue_size: 1000 },
 } as const;
 
 /** Shortest admin token accepted, as for RISKGATE_SECRET. */

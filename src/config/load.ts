@@ -15,6 +15,7 @@ import { checkReloadValues, resolveReloadConfig } from './reload.js';
 import { CONFIG_SCHEMA } from './schema.js';
 import { schemaPath, schemaProblem } from './schema-problem.js';
 import type { GatewayConfig, LoginRoute } from './types.js';
+import { checkWebhookValues, resolveWebhookConfig } from './webhook.js';
 import { readYamlSource, type YamlSource } from './yaml-source.js';
 
 type RawConfig = Record<string, any>;
@@ -96,6 +97,7 @@ function buildConfig(
   problems.push(...checkAccountRiskValues(merged, source));
   if (!stepUp.keyInCode) problems.push(...checkChallengeKey(merged, source));
   problems.push(...checkReloadValues(merged, source));
+  problems.push(...checkWebhookValues(merged, source));
   if (problems.length > 0) {
     problems.sort((a, b) => a.line - b.line || a.column - b.column);
     throwProblems('RG_ERR_CONFIG_INVALID', problems);
@@ -111,7 +113,7 @@ function buildConfig(
     );
   }
 
-  return Object.freeze(resolveConfig(merged, source.file, baseDir, secret));
+  return Object.freeze({ ...resolveConfig(merged, source.file, baseDir, secret), webhook: resolveWebhookConfig(merged, env) });
 }
 
 function applyEnvironment(raw: RawConfig, env: NodeJS.ProcessEnv): RawConfig {

@@ -1,4 +1,5 @@
 import { ACCOUNT_RISK_SCHEMA, STORE_TOPOLOGY_SCHEMA } from './account-risk.js';
+import { WEBHOOK_SCHEMA } from './webhook.js';
 import { DURATION_PATTERN } from './duration.js';
 import { RELOAD_SCHEMA } from './reload.js';
 
@@ -31,6 +32,7 @@ export const CONFIG_SCHEMA = {
       },
     },
     ...ACCOUNT_RISK_SCHEMA,
+    ...WEBHOOK_SCHEMA,
     login_routes: {
       type: 'array',
       minItems: 1,

@@ -33,6 +33,20 @@ export interface StepUpConfig {
   jwksUrl?: string;
 }
 
+/** Receiver of block decisions (or others) as JSON documents, sent off the login path. */
+export interface WebhookConfig {
+  url: URL;
+  decisions: readonly ('allow' | 'challenge' | 'block')[];
+  /** Time allowed for one delivery attempt. */
+  timeoutMs: number;
+  /** Attempts per document, the first included. */
+  maxAttempts: number;
+  /** Maximum documents waiting for delivery. When the queue is full, the oldest is dropped. */
+  queueSize: number;
+  /** Bearer token from RISKGATE_WEBHOOK_TOKEN. */
+  token?: string;
+}
+
 /** The validated, frozen configuration that every module reads. */
 export interface GatewayConfig {
   /** File the config was read from, or `<embedded>` for the demo defaults. */
@@ -70,6 +84,7 @@ export interface GatewayConfig {
   upstreamTimeouts: { connectMs: number; responseMs: number };
   /** The operator listener: health probes, Prometheus metrics and the admin API. */
   admin: { listen: { host: string; port: number }; token?: string };
+  webhook?: WebhookConfig;
   log: {
     level: string;
     username: 'pseudonymise' | 'plain' | 'omit';

@@ -44,11 +44,12 @@ export interface LoginRecord {
 export type UsernameLogMode = 'pseudonymise' | 'plain' | 'omit';
 
 /**
- * Write the one decision line of a login. Every field is picked here by name from values
- * riskgate computed; no request header, body or cookie is copied wholesale, so passwords,
- * tokens and cookies cannot reach the log through this function.
+ * Write the one decision line of a login, and return its fields for other sinks such as
+ * the webhook. Every field is picked here by name from values riskgate computed. No
+ * request header, body or cookie is copied wholesale, so passwords, tokens and cookies
+ * cannot reach the log or the webhook through this function.
  */
-export function writeDecisionLine(logger: Logger, record: LoginRecord, usernameMode: UsernameLogMode): void {
+export function writeDecisionLine(logger: Logger, record: LoginRecord, usernameMode: UsernameLogMode): Record<string, unknown> {
   const truncated: string[] = [];
   const clean = (field: string, value: string) => {
     const result = sanitizeLogValue(value);
@@ -120,6 +121,7 @@ export function writeDecisionLine(logger: Logger, record: LoginRecord, usernameM
   };
 
   logger.info(line, 'login decision');
+  return line;
 }
 
 function userField(

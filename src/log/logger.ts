@@ -28,6 +28,11 @@ export interface GatewayLogger {
   /** Reopen the log file (after rotation); a no-op for stdout. */
   reopen(): void;
   flush(): void;
+  /**
+   * Write out every queued line, the one being written included, and close the destination
+   * (stdout stays open). Resolves when that is done, or after `timeoutMs` at the latest.
+   */
+  close(timeoutMs: number): Promise<void>;
 }
 
 /** Create the one pino logger every module writes through, in Elastic Common Schema form. */
@@ -56,7 +61,12 @@ export function createLogger(options: LoggerOptions, stream?: DestinationStream)
     lineSafe(destination),
   );
 
-  const sonic = destination as { reopen?: () => void; flushSync?: () => void };
+  const sonic = destination as {
+    reopen?: () => void;
+    flushSync?: () => void;
+    end?: () => void;
+    once?: (event: string, listener: () => void) => void;
+  };
   return {
     logger,
     reopen: () => {
@@ -69,6 +79,26 @@ export function createLogger(options: LoggerOptions, stream?: DestinationStream)
         // Flushing an async destination that is not ready yet throws; the data stays queued.
       }
     },
+    // flushSync alone is not enough before process.exit, because it writes the queued lines
+    // at once while an earlier asynchronous write may still be in flight, which reorders or
+    // loses lines. end() waits for that write, then writes the rest.
+    close: (timeoutMs) => new Promise<void>((resolve) => {
+      if (!sonic.end || !sonic.once) {
+        resolve();
+        return;
+      }
+      const timer = setTimeout(resolve, timeoutMs);
+      sonic.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      try {
+        sonic.end();
+      } catch {
+        clearTimeout(timer);
+        resolve();
+      }
+    }),
   };
 }
 

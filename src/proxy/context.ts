@@ -12,6 +12,7 @@ import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { GeoResolver } from '../geo/resolver.js';
 import type { AccountRisk } from '../profile/account-risk.js';
 import type { ResilientStore } from '../store/resilient.js';
+import type { WebhookSink } from '../webhook/sink.js';
 import type { UpstreamTarget } from './forward.js';
 
 /** The parts of the config that decide a login and that a reload may change together. */
@@ -75,6 +76,8 @@ export interface GatewayContext {
   metrics: GatewayMetrics;
   /** Manual blocks and allows, applied before the rules. */
   manual: ManualMatcher;
+  /** Receiver of decision documents, when `webhook` is configured. */
+  webhook?: WebhookSink;
 }
 
 export function routeKey(method: string, normalizedPath: string): string {

@@ -181,7 +181,8 @@ export async function handleLogin(
   context.accountRisk.frequencies.observe(assessment.features);
   await context.store.write(write, reading.source);
   pending.release();
-  writeDecisionLine(context.logger, record, config.log.username);
+  const line = writeDecisionLine(context.logger, record, config.log.username);
+  context.webhook?.enqueue(record.decision, line);
   context.metrics.observeDecision(record);
 }
 

@@ -53,6 +53,9 @@ export function createRedisClient(topology: RedisTopology, timeoutMs: number, ex
     maxRetriesPerRequest: 0,
     commandTimeout: timeoutMs,
     connectTimeout: Math.max(1000, timeoutMs * 4),
+    // A master demoted to a replica rejects writes with READONLY. Reconnecting finds the
+    // new master, through the sentinels or through the URL's host when a provider moves it.
+    reconnectOnError: (error) => error.message.startsWith('READONLY'),
     ...credentials,
     ...(tls ? { tls } : {}),
   };
@@ -74,6 +77,10 @@ export function createRedisClient(topology: RedisTopology, timeoutMs: number, ex
       name: topology.sentinelName,
       sentinelCommandTimeout: Math.max(1000, timeoutMs * 4),
       sentinelRetryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+      // Reconnect as soon as a sentinel announces +switch-master. Without it, writes keep
+      // going to the old master until it is turned into a replica, which can take several
+      // seconds, and are then lost when it resyncs from the new master.
+      failoverDetector: true,
       enableTLSForSentinelMode: tls !== undefined,
       ...(tls ? { sentinelTLS: tls } : {}),
       retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
@@ -88,6 +95,50 @@ export function createRedisClient(topology: RedisTopology, timeoutMs: number, ex
     lazyConnect: false,
     ...extra,
   });
+}
+
+/**
+ * Describe where a topology points, for the start-up line, without its credentials:
+ * the URL without user and password, or the Cluster seed nodes, or the sentinels and the
+ * master name.
+ */
+export function describeTopology(topology: RedisTopology): string {
+  const nodes = (list: readonly HostPort[]) => list.map((node) => `${node.host}:${node.port}`).join(', ');
+  if (topology.cluster && topology.cluster.length > 0) return `cluster ${nodes(topology.cluster)}`;
+  if (topology.sentinels && topology.sentinels.length > 0) {
+    return `sentinel master ${topology.sentinelName ?? ''} via ${nodes(topology.sentinels)}`;
+  }
+  const url = new URL(topology.url);
+  url.username = '';
+  url.password = '';
+  return url.href;
+}
+
+/**
+ * The last connection error of a client (refused, timed out, TLS handshake failed), kept
+ * until it connects again. A command refused while disconnected does not say why, so its
+ * error message gets this one appended. Listening also stops ioredis from printing every
+ * reconnect failure itself; the outage log lines report them instead.
+ */
+export class ConnectionErrors {
+  last: string | undefined;
+
+  constructor(private readonly client: RedisClient) {
+    const record = (error: Error) => {
+      this.last = error.message;
+    };
+    client.on('error', record);
+    client.on('node error', record);
+    client.on('ready', () => {
+      this.last = undefined;
+    });
+  }
+
+  /** ` (last connection error: …)` while the client is not connected and an error is known, else empty. */
+  cause(): string {
+    if (this.client.status === 'ready' || this.last === undefined) return '';
+    return ` (last connection error: ${this.last})`;
+  }
 }
 
 function tlsOptions(topology: RedisTopology, url: URL): ConnectionOptions | undefined {

@@ -2,7 +2,7 @@ import { Cluster, type ChainableCommander, type RedisOptions } from 'ioredis';
 
 import { RiskgateError } from '../errors.js';
 import { clusterSlot } from './cluster-slot.js';
-import { createRedisClient, type RedisClient, type RedisTopology } from './redis-client.js';
+import { ConnectionErrors, createRedisClient, describeTopology, type RedisClient, type RedisTopology } from './redis-client.js';
 import {
   bucketOf,
   elapsedFraction,
@@ -74,19 +74,20 @@ export class RedisStore implements CounterStore {
   readonly kind = 'redis';
   readonly client: RedisClient;
   private readonly timeoutMs: number;
+  readonly connectionErrors: ConnectionErrors;
+  /** Address of the store without credentials, for the start-up line. */
+  readonly address: string;
   private trips = 0;
   private pipelines = 0;
 
   constructor(options: RedisStoreOptions) {
     this.timeoutMs = options.timeoutMs;
+    this.address = describeTopology(options);
     const client = createRedisClient(options, options.timeoutMs, options.redisOptions);
     for (const [name, lua] of Object.entries(SCRIPTS)) {
       client.defineCommand(name, { numberOfKeys: 1, lua });
     }
-    // Connection errors are reported through failed commands and the outage log lines;
-    // without a listener ioredis would print each reconnect failure itself.
-    client.on('error', () => {});
-    client.on('node error', () => {});
+    this.connectionErrors = new ConnectionErrors(client);
     this.client = client;
   }
 
@@ -278,7 +279,7 @@ export class RedisStore implements CounterStore {
         }
         results.forEach(([error, value], position) => {
           if (error) {
-            throw new RiskgateError('RG_ERR_STORE_UNAVAILABLE', `Redis command failed: ${error.message}`);
+            throw new RiskgateError('RG_ERR_STORE_UNAVAILABLE', `Redis command failed: ${error.message}${this.connectionErrors.cause()}`);
           }
           replies[group[position]] = value;
         });
@@ -287,7 +288,7 @@ export class RedisStore implements CounterStore {
     } catch (error) {
       if (error instanceof RiskgateError) throw error;
       const message = error instanceof Error ? error.message : String(error);
-      throw new RiskgateError('RG_ERR_STORE_UNAVAILABLE', `Redis is unavailable: ${message}`);
+      throw new RiskgateError('RG_ERR_STORE_UNAVAILABLE', `Redis is unavailable: ${message}${this.connectionErrors.cause()}`);
     } finally {
       clearTimeout(timer);
     }

@@ -49,6 +49,7 @@ t.test('IP block applies on every instance', async (t) => {
   const added = await addEntry(first, { action: 'block', ip: '127.0.0.2', reason: 'credential stuffing from here' });
   const blocked = await login(second.port, 'alice', 'wonderland', { source: '127.0.0.2' });
   const other = await login(second.port, 'alice', 'wonderland', { source: '127.0.0.3' });
+  const blockedOnFirst = await login(first.port, 'alice', 'wonderland', { source: '127.0.0.2' });
   const [blockedLine] = await waitForDecisions(second.logs, 2);
 
   t.equal(added.status, 201);
@@ -56,7 +57,8 @@ t.test('IP block applies on every instance', async (t) => {
   t.equal(added.json().entry.created_by.startsWith('tok_'), true);
   t.equal(blocked.status, 403);
   t.equal(other.status, 200);
-  t.equal(upstream.logins.length, 1, 'the blocked login never reached the app');
+  t.equal(blockedOnFirst.status, 403, 'the instance that added the entry blocks too');
+  t.equal(upstream.logins.length, 1, 'the blocked logins never reached the app');
   t.equal(blockedLine.riskgate.decision, 'block');
   t.equal(blockedLine.riskgate.manual, 'block');
   t.equal(blockedLine.riskgate.manual_entry, 'ip:127.0.0.2');

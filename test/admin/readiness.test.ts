@@ -1,58 +1,11 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import t from 'tap';
 
 import { send, startTestGateway } from '../helpers/gateway.js';
+import { RedisServer, baseArguments, temporaryDirectory } from '../helpers/redis-server.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { parseMetrics } from './client.js';
-
-// A Redis of this test's own, which it can stop; the shared one on 6379 is never touched.
-// Other tests may hold ports in 6381-6385 too, so the first free one is taken, and the
-// server answering there is checked to be this test's own process.
-const PORTS = [6381, 6382, 6383, 6384, 6385];
-
-async function startRedis(port?: number): Promise<{ child: ChildProcess; port: number }> {
-  for (const candidate of port === undefined ? PORTS : [port]) {
-    if (await accepts(candidate)) continue;
-    const child = spawn('redis-server', ['--port', String(candidate), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-      stdio: 'ignore',
-    });
-    const deadline = Date.now() + 5000;
-    while (child.exitCode === null && !(await accepts(candidate)) && Date.now() < deadline) await sleep(50);
-    if (child.exitCode === null && (await serverPid(candidate)) === child.pid) return { child, port: candidate };
-    await stopRedis(child);
-  }
-  throw new Error(`no redis-server could be started on a free port of ${PORTS.join(', ')}`);
-}
-
-function serverPid(port: number): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    execFile('redis-cli', ['-p', String(port), 'INFO', 'server'], (error, stdout) => {
-      const match = /process_id:(\d+)/.exec(stdout);
-      resolve(error || !match ? undefined : Number(match[1]));
-    });
-  });
-}
-
-async function stopRedis(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  child.kill('SIGKILL');
-  await once(child, 'exit');
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 async function readiness(port: number): Promise<{ status: number; body: Record<string, any> }> {
   const reply = await send(port, { path: '/readyz' });
@@ -60,7 +13,8 @@ async function readiness(port: number): Promise<{ status: number; body: Record<s
 }
 
 t.test('readyz follows the store fail mode', async (t) => {
-  let redis = await startRedis();
+  const directory = temporaryDirectory('readiness');
+  let redis = await RedisServer.start({ directory: directory.path, args: baseArguments });
   const upstream = await new RecordingUpstream().start();
   const store = { url: `redis://127.0.0.1:${redis.port}/0`, key_prefix: 'rgtready', timeout: '100ms' };
   const closed = await startTestGateway({
@@ -75,7 +29,8 @@ t.test('readyz follows the store fail mode', async (t) => {
     await closed.close();
     await open.close();
     await upstream.stop();
-    await stopRedis(redis.child);
+    await redis.stop();
+    directory.remove();
   });
 
   const closedBefore = await readiness(closed.adminPort);
@@ -86,7 +41,7 @@ t.test('readyz follows the store fail mode', async (t) => {
   t.equal(closedBefore.body.checks.upstream.status, 'ok');
   t.equal(openBefore.status, 200);
 
-  await stopRedis(redis.child);
+  await redis.stop();
   let closedDuring = await readiness(closed.adminPort);
   // The store check is cached for two seconds; poll until the cached "ok" has aged out.
   const deadline = Date.now() + 4000;
@@ -113,7 +68,7 @@ t.test('readyz follows the store fail mode', async (t) => {
   t.ok((metrics.get('riskgate_store_errors_total{operation="read"}') ?? 0) >= 1, 'the failed probe counts as a store error');
   t.equal(health.status, 200, 'liveness does not depend on the store');
 
-  redis = await startRedis(redis.port);
+  redis = await redis.restart();
   let closedAfter = await readiness(closed.adminPort);
   const recovery = Date.now() + 6000;
   while (closedAfter.status !== 200 && Date.now() < recovery) {

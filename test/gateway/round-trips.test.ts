@@ -5,11 +5,10 @@ import { join } from 'node:path';
 import t from 'tap';
 
 import { FakeClock } from '../helpers/clock.js';
-import { login, startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { RedisMonitor, deleteKeysWithPrefix, type MonitoredCommand } from '../helpers/redis.js';
+import { login, startTestGateway } from '../helpers/gateway.js';
+import { RedisMonitor, deleteKeysWithPrefix, redisStoreOf, type MonitoredCommand } from '../helpers/redis.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { waitForDecisions } from '../helpers/wait.js';
-import { RedisStore } from '../../src/store/redis.js';
 
 const KINDS = ['attempts', 'failures', 'distinct_usernames'] as const;
 const KEYS = ['[ip]', '[username]', '[ip_prefix]', '[fingerprint]', '[username, ip]', '[route]'];
@@ -61,12 +60,6 @@ function keysOf(command: MonitoredCommand): string[] {
   return command.name === 'eval' || command.name === 'evalsha' ? [command.args[2]] : command.args;
 }
 
-function redisStore(gateway: TestGateway): RedisStore {
-  const store = gateway.context.store.primary;
-  if (!(store instanceof RedisStore)) throw new Error('the test gateway was expected to use the Redis store');
-  return store;
-}
-
 for (const counters of [1, 7, 18]) {
   t.test(`one round trip each way with ${counters} counters`, async (t) => {
     const { gateway } = await setup(t, ruleDirectory(t, counters));
@@ -102,7 +95,7 @@ t.test('round trips with the default rules', async (t) => {
 
 t.test('Redis sees the planned commands only', async (t) => {
   const { upstream, gateway } = await setup(t);
-  const store = redisStore(gateway);
+  const store = redisStoreOf(gateway);
   const source = `${store.client.stream.localAddress}:${store.client.stream.localPort}`;
   const monitor = await new RedisMonitor(source).start();
   t.teardown(() => monitor.stop());

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 
-import { REDIS_URL } from './gateway.js';
+import { RedisStore } from '../../src/store/redis.js';
+import { REDIS_URL, type TestGateway } from './gateway.js';
 import { waitFor } from './wait.js';
 
 /** Delete every key under `prefix:` on the shared test Redis; never touches other keys. */
@@ -59,4 +60,11 @@ export class RedisMonitor {
   stop(): void {
     this.monitor?.disconnect();
   }
+}
+
+/** Return the Redis store behind a test gateway. Throws if the gateway uses the memory store. */
+export function redisStoreOf(gateway: TestGateway): RedisStore {
+  const store = gateway.context.store.primary;
+  if (!(store instanceof RedisStore)) throw new Error('the test gateway was expected to use the Redis store');
+  return store;
 }

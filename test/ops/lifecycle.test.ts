@@ -8,6 +8,7 @@ import t from 'tap';
 
 import { VERSION } from '../../src/cli/version.js';
 import { login, send } from '../helpers/gateway.js';
+import { RedisServer, baseArguments, temporaryDirectory } from '../helpers/redis-server.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { waitFor } from '../helpers/wait.js';
 import { readLines, spawnGateway } from './process.js';
@@ -113,6 +114,33 @@ t.test('start-up line names version, rules, store and addresses', async (t) => {
   t.equal(health.status, 200);
   t.same(health.json(), { status: 'ok' });
   t.equal(exit.code, 0);
+});
+
+t.test('start-up line hides the Redis password', async (t) => {
+  const password = 'start-line-password-0123456789';
+  const directory = temporaryDirectory('start-line');
+  const redis = await RedisServer.start({ directory: directory.path, args: (port) => [...baseArguments(port), '--requirepass', password] });
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await spawnGateway({ upstream: upstream.url, env: { REDIS_URL: `redis://:${password}@127.0.0.1:${redis.port}/0` } });
+  t.teardown(async () => {
+    gateway.child.kill('SIGKILL');
+    await upstream.stop();
+    await redis.stop();
+    directory.remove();
+  });
+
+  const line = gateway.lines.find((candidate) => candidate.message === 'riskgate started')!;
+  const reply = await login(portOf(gateway.url), 'alice', 'wonderland');
+  gateway.child.kill('SIGTERM');
+  await gateway.exited;
+
+  t.equal(line.riskgate.store, 'redis');
+  t.equal(line.riskgate.store_address, `redis://127.0.0.1:${redis.port}/0`);
+  t.equal(reply.status, 200);
+  t.equal(gateway.lines.find((candidate) => candidate.message === 'login decision')?.riskgate.store, 'redis',
+    'the password in the URL let the gateway in');
+  t.notOk(JSON.stringify(gateway.lines).includes(password), 'no log line contains the password');
+  t.notOk(gateway.stderr.includes(password), 'stderr does not contain the password');
 });
 
 t.test('SIGUSR2 reopens the log file after rotation', async (t) => {

@@ -1,0 +1,50 @@
+import type { SourceProblem } from '../errors.js';
+import { CONFIG_DEFAULTS } from './defaults.js';
+import { DURATION_PATTERN, parseDurationMs } from './duration.js';
+import type { WebhookConfig } from './types.js';
+import type { YamlSource } from './yaml-source.js';
+
+type RawConfig = Record<string, any>;
+
+/** JSON Schema of the `webhook` key. */
+export const WEBHOOK_SCHEMA = {
+  webhook: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['url'],
+    properties: {
+      url: { type: 'string', pattern: '^https?://' },
+      decisions: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: ['allow', 'challenge', 'block'] } },
+      timeout: { type: 'string', pattern: DURATION_PATTERN },
+      max_attempts: { type: 'integer', minimum: 1, maximum: 20 },
+      queue_size: { type: 'integer', minimum: 1, maximum: 100_000 },
+    },
+  },
+} as const;
+
+/** Check what the schema cannot: that the webhook URL parses. */
+export function checkWebhookValues(merged: RawConfig, source: YamlSource): SourceProblem[] {
+  const url = merged.webhook?.url;
+  if (typeof url === 'string' && /^https?:\/\//.test(url) && !URL.canParse(url)) {
+    return [source.problemAt(['webhook', 'url'], `webhook.url "${url}" is not a valid URL: use the receiver's http:// or https:// URL`)];
+  }
+  return [];
+}
+
+/**
+ * Resolve the `webhook` part of the config, or return undefined when no webhook is set.
+ * RISKGATE_WEBHOOK_TOKEN, when set, is sent as a bearer token, so the secret stays out of
+ * the config file.
+ */
+export function resolveWebhookConfig(merged: RawConfig, env: NodeJS.ProcessEnv): WebhookConfig | undefined {
+  if (merged.webhook === undefined) return undefined;
+  const webhook = { ...CONFIG_DEFAULTS.webhook, ...merged.webhook };
+  return Object.freeze({
+    url: new URL(webhook.url),
+    decisions: Object.freeze([...webhook.decisions]),
+    timeoutMs: parseDurationMs(webhook.timeout),
+    maxAttempts: webhook.max_attempts,
+    queueSize: webhook.queue_size,
+    ...(env.RISKGATE_WEBHOOK_TOKEN ? { token: env.RISKGATE_WEBHOOK_TOKEN } : {}),
+  });
+}

@@ -1,10 +1,10 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 
 import { login, startTestGateway, type TestGatewayOptions } from '../helpers/gateway.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { waitForDecisions } from '../helpers/wait.js';
 
-async function setup(t: typeof import('tap').default, config: TestGatewayOptions['config'] = {}) {
+async function setup(t: Test, config: TestGatewayOptions['config'] = {}) {
   const upstream = await new RecordingUpstream().start();
   const gateway = await startTestGateway({ upstream: upstream.url, config });
   t.teardown(async () => {

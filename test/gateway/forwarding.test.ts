@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import net from 'node:net';
 
-import t from 'tap';
+import t, { type Test } from 'tap';
 
 import { BROWSER_HEADERS, login, send, startTestGateway, type TestGatewayOptions } from '../helpers/gateway.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { waitForDecisions } from '../helpers/wait.js';
 
-type Tap = typeof t;
+type Tap = Test;
 
 async function setup(t: Tap, options: Partial<TestGatewayOptions> = {}) {
   const upstream = await new RecordingUpstream().start();

@@ -1,14 +1,14 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import t from 'tap';
+import t, { type Test } from 'tap';
 
 import { FakeClock } from '../helpers/clock.js';
 import { login, startTestGateway, type TestGatewayOptions } from '../helpers/gateway.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { waitFor, waitForDecisions } from '../helpers/wait.js';
 
-type Tap = typeof import('tap').default;
+type Tap = Test;
 
 /** Start an upstream whose login responses have the statuses of `statuses` in turn. */
 async function scriptedUpstream(t: Tap, statuses: number[]) {

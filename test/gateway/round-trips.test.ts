@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import t from 'tap';
+import type { Redis } from 'ioredis';
+import t, { type Test } from 'tap';
 
 import { FakeClock } from '../helpers/clock.js';
 import { login, startTestGateway } from '../helpers/gateway.js';
@@ -14,7 +15,7 @@ const KINDS = ['attempts', 'failures', 'distinct_usernames'] as const;
 const KEYS = ['[ip]', '[username]', '[ip_prefix]', '[fingerprint]', '[username, ip]', '[route]'];
 
 /** Write a rule file declaring `count` counters of mixed kinds and keys, and one rule. */
-function ruleDirectory(t: typeof import('tap').default, count: number): string {
+function ruleDirectory(t: Test, count: number): string {
   const directory = mkdtempSync(join(tmpdir(), 'riskgate-rules-'));
   t.teardown(() => rmSync(directory, { recursive: true, force: true }));
   const counters = Array.from({ length: count }, (_, index) =>
@@ -39,7 +40,7 @@ function ruleDirectory(t: typeof import('tap').default, count: number): string {
   return directory;
 }
 
-async function setup(t: typeof import('tap').default, rules?: string) {
+async function setup(t: Test, rules?: string) {
   const upstream = await new RecordingUpstream().start();
   const gateway = await startTestGateway({
     upstream: upstream.url,
@@ -96,7 +97,9 @@ t.test('round trips with the default rules', async (t) => {
 t.test('Redis sees the planned commands only', async (t) => {
   const { upstream, gateway } = await setup(t);
   const store = redisStoreOf(gateway);
-  const source = `${store.client.stream.localAddress}:${store.client.stream.localPort}`;
+  // The shared test Redis is standalone, so the client is a plain Redis connection.
+  const { stream } = store.client as Redis;
+  const source = `${stream.localAddress}:${stream.localPort}`;
   const monitor = await new RedisMonitor(source).start();
   t.teardown(() => monitor.stop());
   await store.client.echo('riskgate-monitor-ready');

@@ -1,5 +1,5 @@
 import { jwtVerify } from 'jose';
-import t from 'tap';
+import t, { type Test } from 'tap';
 
 import { FakeClock } from '../helpers/clock.js';
 import { login, send, startTestGateway, type Reply, type TestGateway } from '../helpers/gateway.js';
@@ -14,7 +14,7 @@ function proxiedLogin(gateway: TestGateway, client: string, password: string, he
   return login(gateway.port, 'alice', password, { headers: { 'x-forwarded-for': client, ...headers } });
 }
 
-async function setup(t: typeof import('tap').default) {
+async function setup(t: Test) {
   const clock = new FakeClock();
   const upstream = await new RecordingUpstream().start();
   const gateway = await startTestGateway({

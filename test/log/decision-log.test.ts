@@ -1,13 +1,13 @@
 import net from 'node:net';
 
-import t from 'tap';
+import t, { type Test } from 'tap';
 
 import { FakeClock } from '../helpers/clock.js';
 import { BROWSER_HEADERS, login, send, startTestGateway, type TestGatewayOptions } from '../helpers/gateway.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { waitFor, waitForDecisions } from '../helpers/wait.js';
 
-type Tap = typeof import('tap').default;
+type Tap = Test;
 
 async function setup(t: Tap, options: Partial<TestGatewayOptions> = {}, users?: Record<string, string>) {
   const upstream = await new RecordingUpstream(users).start();

@@ -1,5 +1,7 @@
 import { resolve } from 'node:path';
 
+import type { Test } from 'tap';
+
 import { PROJECT_ROOT, login, startTestGateway, type Reply, type TestGateway } from '../helpers/gateway.js';
 import { deleteKeysWithPrefix } from '../helpers/redis.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
@@ -31,7 +33,7 @@ export interface ProfileHarness {
 
 /** Start a gateway with the MaxMind test databases, trusting 127.0.0.1 as its proxy. */
 export async function startProfileGateway(
-  t: typeof import('tap').default,
+  t: Test,
   store: (typeof STORES)[number],
   clock: () => number,
   config: Record<string, unknown> = {},

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import t from 'tap';
+import t, { type Test } from 'tap';
 
 import { loadConfigObject } from '../../src/config/load.js';
 import { RiskgateError } from '../../src/errors.js';
@@ -14,7 +14,7 @@ import { baselineSignals } from '../../src/signals/catalog.js';
 import { DEFAULT_RULES, PROJECT_ROOT, TEST_SECRET } from '../helpers/gateway.js';
 import { MAXMIND_ASN, MAXMIND_CITY, PLACES } from './helpers.js';
 
-function temporaryDirectory(t: typeof import('tap').default): string {
+function temporaryDirectory(t: Test): string {
   const directory = mkdtempSync(join(tmpdir(), 'riskgate-network-'));
   t.teardown(() => rmSync(directory, { recursive: true, force: true }));
   return directory;

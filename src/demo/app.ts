@@ -54,7 +54,7 @@ export const STEP_UP_HEADER = 'Riskgate-Step-Up';
 /** Maximum request body size in bytes. A larger body gets 413. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
-/** Maximum length of the challenge id that is copied into the assertion and the logs. */
+/** Maximum length of the challenge id that is copied into the assertion. */
 const MAX_CHALLENGE_LENGTH = 512;
 
 // A window of 1 also accepts the codes of the previous and the next 30-second step, which
@@ -188,11 +188,11 @@ async function handleLogin(
   const account = context.accounts.get(key);
   const passwordMatches = verifyPassword(account?.passwordDigest, password);
   if (account === undefined || !passwordMatches) {
-    context.logger.info({ user: key }, 'login failed: invalid username or password');
+    context.logger.info('login failed: invalid username or password');
     return sendJson(response, 401, { ok: false, error: 'invalid username or password' });
   }
 
-  context.logger.info({ user: key }, 'login succeeded');
+  context.logger.info('login succeeded');
   sendJson(response, 200, { ok: true, user: account.user.username });
 }
 
@@ -226,13 +226,13 @@ async function handleMfa(
   const key = normalizeUsername(username);
   const account = context.accounts.get(key);
   if (account === undefined || !verifyTotp(context, account, code)) {
-    context.logger.info({ user: key, challenge }, 'step-up failed: invalid username or code');
+    context.logger.info('step-up failed: invalid username or code');
     return sendJson(response, 401, { ok: false, error: 'invalid username or code' });
   }
 
   const assertion = await signAssertion(context.stepUp, key, challenge);
   const expiresIn = context.stepUp.ttlSeconds;
-  context.logger.info({ user: key, challenge }, 'step-up succeeded: assertion issued');
+  context.logger.info('step-up succeeded: assertion issued');
 
   if (kind === 'form') {
     return sendHtml(response, 200, renderAssertionPage(assertion, STEP_UP_HEADER, expiresIn));
@@ -250,7 +250,7 @@ function verifyTotp(context: DemoContext, account: Account, code: string): boole
   try {
     return totp.check(code, account.user.totpSecret);
   } catch (error) {
-    context.logger.error({ err: error, user: account.user.username }, 'TOTP check failed');
+    context.logger.error({ err: error }, 'TOTP check failed');
     return false;
   }
 }
@@ -392,7 +392,8 @@ function sendError(
 ): void {
   const status = error instanceof HttpError ? error.status : 500;
   const message = error instanceof HttpError ? error.message : 'internal server error';
-  const ids = { method: request.method, url: request.url, status };
+  // The path only: query strings carry challenge ids and usernames.
+  const ids = { method: request.method, path: (request.url ?? '/').split('?')[0], status };
   if (status === 500) {
     context.logger.error({ ...ids, err: error }, 'request failed');
   } else {

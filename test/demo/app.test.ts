@@ -456,7 +456,7 @@ t.test('createDemoApp rejects invalid options', async (t) => {
   );
 });
 
-t.test('logs omit passwords, codes and assertions', async (t) => {
+t.test('logs omit passwords, codes, assertions and usernames', async (t) => {
   const { base, logs } = await startDemo(t);
   const code = currentCode(alice.totpSecret);
 
@@ -477,6 +477,8 @@ t.test('logs omit passwords, codes and assertions', async (t) => {
   t.notMatch(output, 'not-the-password');
   t.notMatch(output, code);
   t.notMatch(output, assertion);
+  t.notMatch(output, 'chal-log', 'the challenge id is not logged');
+  t.notMatch(output, '"alice"', 'nor the username in clear');
 });
 
 // Starts a minimal stand-in for the gateway. It responds to the first login with a step-up

@@ -5,6 +5,11 @@
  * current bucket and the previous one, and the previous bucket counts in proportion to how
  * much of it still overlaps the last W milliseconds. An attacker therefore cannot double the
  * budget by sending at the end of one window and the start of the next.
+ *
+ * NOTE: rate-limiter-flexible is not used here. Its limiters consume one key per call and
+ * count only points, so a decision's dozen counters, HyperLogLog distinct counts, claims
+ * and profile hash could not share the one read and the one write that this contract
+ * promises.
  */
 export interface CounterRead {
   key: string;

@@ -58,7 +58,8 @@ function patternHint(path: (string | number)[]): string {
   if (['timeout', 'ttl', 'retry_after', 'max_age', 'connect', 'response', 'retention'].includes(last)) {
     return 'use a duration such as 50ms, 30s, 10m or 1h';
   }
-  if (last === 'listen' || last === 'cluster' || last === 'sentinels') return 'use host:port such as 127.0.0.1:8080';
+  if (last === 'cluster' || last === 'sentinels') return 'use host:port such as 10.0.0.5:6379';
+  if (last === 'listen') return 'use host:port such as 127.0.0.1:8080';
   if (last === 'url') return 'use memory, redis://host:6379 or rediss://host:6380';
   if (last === 'upstream' || last === 'jwks_url') return 'use an http:// or https:// URL';
   if (last === 'path') return 'start it with /, such as /login';

@@ -25,7 +25,7 @@ const INVALID: [string, Record<string, unknown>, RegExp][] = [
   ['Sentinel without a master name', { sentinels: ['10.0.0.5:26379'] }, /store\.sentinels needs store\.sentinel_name/],
   ['Cluster with the memory URL', { url: 'memory', cluster: ['10.0.0.1:7000'] }, /store\.url is memory, but store\.cluster/],
   ['node without a port', { cluster: ['10.0.0.1'] }, /store\.cluster\.0 has an invalid format \(use host:port such as 10\.0\.0\.5:6379\)/],
-  ['empty node list', { sentinels: [], sentinel_name: 'x' }, /store\.sentinels must NOT have fewer than 1 items/],
+  ['empty node list', { sentinels: [], sentinel_name: 'x' }, /store\.sentinels must list at least 1 entry/],
   ['unknown TLS key', { url: 'rediss://h', tls: { ca: 'x' } }, /unknown key "ca" in store\.tls/],
 ];
 

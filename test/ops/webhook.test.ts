@@ -243,7 +243,7 @@ t.test('webhook token is sent as a bearer token', async (t) => {
 });
 
 const INVALID: [string, Record<string, unknown>, RegExp][] = [
-  ['missing url', { decisions: ['block'] }, /webhook must have required property 'url'/],
+  ['missing url', { decisions: ['block'] }, /webhook is missing the required key "url"/],
   ['ftp url', { url: 'ftp://siem.example' }, /webhook\.url has an invalid format/],
   ['unknown decision', { url: 'https://siem.example', decisions: ['deny'] }, /webhook\.decisions\.0 must be one of "allow", "challenge", "block"/],
   ['empty queue', { url: 'https://siem.example', queue_size: 0 }, /webhook\.queue_size must be >= 1/],

@@ -73,16 +73,19 @@ export function forwardRequest(
       setHost: false,
     });
 
-    const fail = (kind: 'connect' | 'timeout' | 'reset', message: string) => {
+    // `answered` is the status and Location of an answer that was cut off after it began.
+    const fail = (kind: 'connect' | 'timeout' | 'reset', message: string, answered: { status?: number; location?: string } = {}) => {
+      if (settled) return;
       outgoing.destroy();
       if (!response.headersSent) {
         const status = kind === 'timeout' ? 504 : 502;
         const title = kind === 'timeout' ? 'upstream timed out' : 'upstream unavailable';
         sendProblem(response, status, title, `the application did not answer: ${kind}`, true);
+        finish({ error: { kind, message } });
       } else {
         response.destroy();
+        finish({ ...answered, error: { kind, message } });
       }
-      finish({ error: { kind, message } });
     };
 
     timer = setTimeout(() => fail('timeout', `no response within ${upstream.responseMs} ms`), upstream.responseMs);
@@ -109,9 +112,22 @@ export function forwardRequest(
       const status = answer.statusCode ?? 502;
       const location = answer.headers.location;
       const responseHeaders = downstreamResponseHeaders(answer.rawHeaders, answer.headers.connection);
+
+      // Listen before the await below: an app that drops the connection while the extra
+      // headers are being made would otherwise leave the client waiting for good.
+      const cutOff = () => fail('reset', 'the upstream response was cut off', { status, location });
+      answer.once('close', () => {
+        if (!answer.complete) cutOff();
+      });
+      answer.once('error', cutOff);
+
       try {
         if (options.extraResponseHeaders) {
           responseHeaders.push(...(await options.extraResponseHeaders(status, location)));
+        }
+        if (settled) {
+          answer.destroy();
+          return;
         }
         if (response.destroyed) {
           answer.destroy();
@@ -127,15 +143,7 @@ export function forwardRequest(
         return;
       }
       answer.pipe(response);
-      answer.on('end', () => finish({ status, location }));
-      answer.on('error', () => {
-        response.destroy();
-        finish({ status, location, error: { kind: 'reset', message: 'the upstream response was cut off' } });
-      });
-      answer.on('aborted', () => {
-        response.destroy();
-        finish({ status, location, error: { kind: 'reset', message: 'the upstream response was cut off' } });
-      });
+      answer.once('end', () => finish({ status, location }));
     });
 
     response.on('close', () => {

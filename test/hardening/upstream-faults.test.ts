@@ -156,3 +156,35 @@ t.test('app status Node cannot relay is a 502', async (t) => {
   await assertNotCounted(t, gateway, origin, 3);
   await assertNoFailuresCounted(t, gateway, 3);
 });
+
+t.test('app cut off right after its headers is a 502', async (t) => {
+  // The success headers arrive and the connection drops in the same moment, while riskgate
+  // is still signing the device cookie it adds to a successful login.
+  let cuts = 3;
+  const app = net.createServer((socket) => {
+    socket.once('data', () => {
+      if (cuts === 0) {
+        socket.end('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{"ok":true}');
+        return;
+      }
+      cuts -= 1;
+      socket.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"ok":');
+      socket.destroy();
+    });
+  });
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+  const origin = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
+  const gateway = await startTestGateway({ upstream: origin, config: TIMEOUTS });
+  t.teardown(async () => {
+    await gateway.close();
+    await new Promise<void>((resolve) => app.close(() => resolve()));
+  });
+
+  for (let index = 0; index < 3; index += 1) {
+    const exchange = await rawExchange(gateway.port, rawRequest('POST', '/login', loginHeaders(BODY), BODY), { idleMs: 3000 });
+    t.ok(exchange.closedByServer || exchange.error, `login ${index}: the client connection is closed, not left waiting`);
+  }
+
+  await assertNotCounted(t, gateway, origin, 3);
+  await assertNoFailuresCounted(t, gateway, 3);
+});

@@ -1,5 +1,19 @@
-import { createHash } from 'node:crypto';
-
+import {
+  CountEntry,
+  DistinctEntry,
+  HashEntry,
+  MAX_DISTINCT_MEMBERS,
+  SetEntry,
+  ValueEntry,
+  alignCounts,
+  alignMembers,
+  compactKey,
+  memberHash,
+  rollMembers,
+  unionSize,
+  withMember,
+  type Entry,
+} from './memory-entries.js';
 import {
   bucketOf,
   elapsedFraction,
@@ -11,59 +25,28 @@ import {
   type WriteRequest,
 } from './store.js';
 
-/** Most members a distinct counter keeps per bucket; past it the count stays at this value. */
-export const MAX_DISTINCT_MEMBERS = 256;
-
-class CountEntry {
-  constructor(
-    public bucket: number,
-    public current: number,
-    public previous: number,
-    public expiresAt: number,
-  ) {}
-}
-
-class DistinctEntry {
-  constructor(
-    public bucket: number,
-    public current: Set<number>,
-    public previous: Set<number>,
-    public expiresAt: number,
-  ) {}
-}
-
-class ValueEntry {
-  constructor(
-    public value: string,
-    public expiresAt: number,
-  ) {}
-}
-
-class HashEntry {
-  constructor(
-    public fields: Map<string, string>,
-    /** Infinity for a hash written only by increments, which set no expiry. */
-    public expiresAt: number,
-  ) {}
-}
-
-class SetEntry {
-  constructor(
-    public members: Set<string>,
-    public expiresAt: number,
-  ) {}
-}
-
-type Entry = CountEntry | DistinctEntry | ValueEntry | HashEntry | SetEntry | number;
+export { MAX_DISTINCT_MEMBERS };
 
 /**
  * Counters in this process's memory, bounded by `maxEntries`: when full, the least recently
  * written key is evicted, so a flood of distinct keys cannot grow the heap without limit.
- * Entries expire two windows after their last write; a sweep removes them in batches.
+ * A counter expires two windows after the start of the bucket it was last written in, when
+ * both its buckets have passed. Other entries expire at their own expiry time. A sweep
+ * removes expired entries in batches.
  */
 export class MemoryStore implements CounterStore {
   readonly kind = 'memory';
   private readonly entries = new Map<string, Entry>();
+  /**
+   * Iterator over the keys in Map order, which finds the least recently written one. A Map
+   * keeps the slot of a deleted key until it next rehashes, and a fresh iterator steps over
+   * every such slot from the start. Each eviction from a full store then cost up to a scan
+   * of the whole store. This iterator resumes where the last eviction stopped, and every
+   * slot before it is one that eviction already emptied. It is made on the first eviction
+   * only, because a live iterator keeps every table the Map has outgrown since it last
+   * advanced.
+   */
+  private evictionCursor: Iterator<string> | undefined;
   private readonly maxEntries: number;
   private readonly sweepTimer: NodeJS.Timeout;
   private calls = 0;
@@ -94,8 +77,8 @@ export class MemoryStore implements CounterStore {
         return slidingCount(current, previous, fraction);
       }
       if (entry instanceof DistinctEntry) {
-        const [current, previous] = alignSets(entry, bucket);
-        return slidingDistinct(current.size, unionSize(current, previous), fraction);
+        const [current, previous] = alignMembers(entry, bucket);
+        return slidingDistinct(current.length, unionSize(current, previous), fraction);
       }
       return 0;
     });
@@ -105,7 +88,7 @@ export class MemoryStore implements CounterStore {
       if (typeof existing === 'number' && existing > request.now) {
         return false;
       }
-      this.put(claim.key, request.now + claim.ttlMs);
+      this.put(compactKey(claim.key), request.now + claim.ttlMs);
       return true;
     });
 
@@ -130,7 +113,8 @@ export class MemoryStore implements CounterStore {
   }
 
   async setValue(key: string, value: string, ttlMs: number): Promise<void> {
-    this.put(key, new ValueEntry(value, Date.now() + ttlMs));
+    const flat = compactKey(key);
+    this.put(flat, new ValueEntry(flat, value, Date.now() + ttlMs));
   }
 
   async deleteValue(key: string): Promise<void> {
@@ -144,29 +128,29 @@ export class MemoryStore implements CounterStore {
     for (const increment of request.increments) {
       const bucket = bucketOf(now, increment.windowMs);
       const existing = this.entries.get(increment.key);
-      const entry = existing instanceof CountEntry ? existing : new CountEntry(bucket, 0, 0, 0);
+      const entry = existing instanceof CountEntry
+        ? existing
+        : new CountEntry(compactKey(increment.key), bucket, 0, 0, increment.windowMs);
       const [current, previous] = alignCounts(entry, bucket);
       entry.bucket = bucket;
       entry.current = current + 1;
       entry.previous = previous;
-      entry.expiresAt = now + 2 * increment.windowMs;
-      this.put(increment.key, entry);
+      entry.windowMs = increment.windowMs;
+      this.put(entry.key, entry);
     }
 
     for (const addition of request.distinct) {
       const bucket = bucketOf(now, addition.windowMs);
       const existing = this.entries.get(addition.key);
-      const entry =
-        existing instanceof DistinctEntry ? existing : new DistinctEntry(bucket, new Set(), new Set(), 0);
-      const [current, previous] = alignSets(entry, bucket);
-      if (current.size < MAX_DISTINCT_MEMBERS) {
-        current.add(memberHash(addition.member));
+      const entry = existing instanceof DistinctEntry
+        ? existing
+        : DistinctEntry.empty(compactKey(addition.key), bucket, addition.windowMs);
+      rollMembers(entry, bucket);
+      if (entry.current.length < MAX_DISTINCT_MEMBERS) {
+        entry.current = withMember(entry.current, memberHash(addition.member));
       }
-      entry.bucket = bucket;
-      entry.current = current;
-      entry.previous = previous;
-      entry.expiresAt = now + 2 * addition.windowMs;
-      this.put(addition.key, entry);
+      entry.windowMs = addition.windowMs;
+      this.put(entry.key, entry);
     }
 
     for (const reset of request.resets) {
@@ -184,21 +168,21 @@ export class MemoryStore implements CounterStore {
     const now = request.now;
     const liveHash = (key: string) => {
       const entry = this.entries.get(key);
-      return entry instanceof HashEntry && entry.expiresAt > now ? entry : new HashEntry(new Map(), Infinity);
+      return entry instanceof HashEntry && entry.expiresAt > now ? entry : new HashEntry(compactKey(key), new Map(), Infinity);
     };
 
     for (const write of request.hashWrites ?? []) {
       const entry = liveHash(write.key);
       for (const [field, value] of Object.entries(write.fields)) entry.fields.set(field, value);
       entry.expiresAt = now + write.ttlMs;
-      this.put(write.key, entry);
+      this.put(entry.key, entry);
     }
 
     for (const increment of request.hashIncrements ?? []) {
       const entry = liveHash(increment.key);
       const current = Number(entry.fields.get(increment.field) ?? 0);
       entry.fields.set(increment.field, String(current + increment.by));
-      this.put(increment.key, entry);
+      this.put(entry.key, entry);
     }
 
     for (const removal of request.hashFieldDeletes ?? []) {
@@ -209,10 +193,12 @@ export class MemoryStore implements CounterStore {
 
     for (const addition of request.setAdds ?? []) {
       const existing = this.entries.get(addition.key);
-      const entry = existing instanceof SetEntry && existing.expiresAt > now ? existing : new SetEntry(new Set(), 0);
+      const entry = existing instanceof SetEntry && existing.expiresAt > now
+        ? existing
+        : new SetEntry(compactKey(addition.key), new Set(), 0);
       for (const member of addition.members) entry.members.add(member);
       entry.expiresAt = now + addition.ttlMs;
-      this.put(addition.key, entry);
+      this.put(entry.key, entry);
     }
   }
 
@@ -234,6 +220,8 @@ export class MemoryStore implements CounterStore {
 
   /** Remove expired entries; exported for tests that drive a fake clock. */
   sweep(now: number): void {
+    // The sweep leaves the store below its bound, so the next eviction starts afresh.
+    this.evictionCursor = undefined;
     for (const [key, entry] of this.entries) {
       const expiresAt = typeof entry === 'number' ? entry : entry.expiresAt;
       if (expiresAt <= now) {
@@ -242,42 +230,22 @@ export class MemoryStore implements CounterStore {
     }
   }
 
+  /** Insert or refresh an entry under `key`, the entry's own stored key for one already present. */
   private put(key: string, entry: Entry): void {
     // Re-inserting moves the key to the end of the Map's order, which makes the first key
     // the least recently written one.
     this.entries.delete(key);
     this.entries.set(key, entry);
     if (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) {
-        this.entries.delete(oldest);
+      this.evictionCursor ??= this.entries.keys();
+      let oldest = this.evictionCursor.next();
+      if (oldest.done) {
+        this.evictionCursor = this.entries.keys();
+        oldest = this.evictionCursor.next();
+      }
+      if (!oldest.done) {
+        this.entries.delete(oldest.value);
       }
     }
   }
-}
-
-function alignCounts(entry: CountEntry, bucket: number): [number, number] {
-  if (entry.bucket === bucket) return [entry.current, entry.previous];
-  if (entry.bucket === bucket - 1) return [0, entry.current];
-  return [0, 0];
-}
-
-function alignSets(entry: DistinctEntry, bucket: number): [Set<number>, Set<number>] {
-  if (entry.bucket === bucket) return [entry.current, entry.previous];
-  if (entry.bucket === bucket - 1) return [new Set(), entry.current];
-  return [new Set(), new Set()];
-}
-
-function unionSize(current: Set<number>, previous: Set<number>): number {
-  let size = current.size;
-  for (const member of previous) {
-    if (!current.has(member)) size += 1;
-  }
-  return size;
-}
-
-/** 48 bits of SHA-256: a collision between two usernames of one key is about 1 in 2^48. */
-function memberHash(member: string): number {
-  const digest = createHash('sha256').update(member).digest();
-  return digest.readUIntBE(0, 6);
 }

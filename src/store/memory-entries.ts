@@ -1,10 +1,6 @@
 import { createHash } from 'node:crypto';
 
-/**
- * The values the memory store keeps, each holding its own key. The store re-inserts an
- * entry under that stored key to mark it recently written, so the Map keeps one compact
- * copy of each key instead of whichever string the latest request built.
- */
+/** The values the memory store keeps, and the helpers that count with them. */
 
 /** Most members a distinct counter keeps per bucket; past it the count stays at this value. */
 export const MAX_DISTINCT_MEMBERS = 256;
@@ -14,8 +10,10 @@ const NO_MEMBERS: readonly number[] = Object.freeze([]);
 
 /** A count counter's current and previous bucket. It reads 0 from two windows after `bucket` on. */
 export class CountEntry {
+  /** The store's move count when this entry last moved to the newest end of its order. */
+  stamp = 0;
+
   constructor(
-    readonly key: string,
     public bucket: number,
     public current: number,
     public previous: number,
@@ -33,16 +31,18 @@ export class CountEntry {
  * empty Set (Node 20 on x86-64), and sorted buckets give their union size in one merge.
  */
 export class DistinctEntry {
+  /** The store's move count when this entry last moved to the newest end of its order. */
+  stamp = 0;
+
   constructor(
-    readonly key: string,
     public bucket: number,
     public current: readonly number[],
     public previous: readonly number[],
     public windowMs: number,
   ) {}
 
-  static empty(key: string, bucket: number, windowMs: number): DistinctEntry {
-    return new DistinctEntry(key, bucket, NO_MEMBERS, NO_MEMBERS, windowMs);
+  static empty(bucket: number, windowMs: number): DistinctEntry {
+    return new DistinctEntry(bucket, NO_MEMBERS, NO_MEMBERS, windowMs);
   }
 
   get expiresAt(): number {
@@ -51,16 +51,20 @@ export class DistinctEntry {
 }
 
 export class ValueEntry {
+  /** The store's move count when this entry last moved to the newest end of its order. */
+  stamp = 0;
+
   constructor(
-    readonly key: string,
     public value: string,
     public expiresAt: number,
   ) {}
 }
 
 export class HashEntry {
+  /** The store's move count when this entry last moved to the newest end of its order. */
+  stamp = 0;
+
   constructor(
-    readonly key: string,
     public fields: Map<string, string>,
     /** Infinity for a hash written only by increments, which set no expiry. */
     public expiresAt: number,
@@ -68,8 +72,10 @@ export class HashEntry {
 }
 
 export class SetEntry {
+  /** The store's move count when this entry last moved to the newest end of its order. */
+  stamp = 0;
+
   constructor(
-    readonly key: string,
     public members: Set<string>,
     public expiresAt: number,
   ) {}

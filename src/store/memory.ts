@@ -29,7 +29,8 @@ export { MAX_DISTINCT_MEMBERS };
 
 /**
  * Counters in this process's memory, bounded by `maxEntries`: when full, the least recently
- * written key is evicted, so a flood of distinct keys cannot grow the heap without limit.
+ * written key is evicted (see `put` for how recent), so a flood of distinct keys cannot
+ * grow the heap without limit.
  * A counter expires two windows after the start of the bucket it was last written in, when
  * both its buckets have passed. Other entries expire at their own expiry time. A sweep
  * removes expired entries in batches.
@@ -47,12 +48,23 @@ export class MemoryStore implements CounterStore {
    * advanced.
    */
   private evictionCursor: Iterator<string> | undefined;
+  /** Entries moved to the newest end of the Map's order so far, the clock of `stamp`. */
+  private moves = 0;
+  /**
+   * Moves an entry may be behind the newest and still not move when written again. Moving a
+   * key is a delete and a re-insert, and a Map keeps each deleted slot in its key's hash
+   * chain until it next rehashes. So a key moved on every login, such as a counter for a
+   * busy address, grew a chain that every later insert into it walked, which cost a few
+   * hundred µs per login at 500,000 entries.
+   */
+  private readonly settleMoves: number;
   private readonly maxEntries: number;
   private readonly sweepTimer: NodeJS.Timeout;
   private calls = 0;
 
   constructor(options: { maxEntries: number; sweepIntervalMs?: number; clock?: () => number }) {
     this.maxEntries = options.maxEntries;
+    this.settleMoves = Math.max(1, Math.floor(options.maxEntries / 4));
     const clock = options.clock ?? Date.now;
     this.sweepTimer = setInterval(() => this.sweep(clock()), options.sweepIntervalMs ?? 30_000);
     this.sweepTimer.unref();
@@ -88,7 +100,7 @@ export class MemoryStore implements CounterStore {
       if (typeof existing === 'number' && existing > request.now) {
         return false;
       }
-      this.put(compactKey(claim.key), request.now + claim.ttlMs);
+      this.put(claim.key, request.now + claim.ttlMs);
       return true;
     });
 
@@ -113,8 +125,7 @@ export class MemoryStore implements CounterStore {
   }
 
   async setValue(key: string, value: string, ttlMs: number): Promise<void> {
-    const flat = compactKey(key);
-    this.put(flat, new ValueEntry(flat, value, Date.now() + ttlMs));
+    this.put(key, new ValueEntry(value, Date.now() + ttlMs));
   }
 
   async deleteValue(key: string): Promise<void> {
@@ -130,13 +141,13 @@ export class MemoryStore implements CounterStore {
       const existing = this.entries.get(increment.key);
       const entry = existing instanceof CountEntry
         ? existing
-        : new CountEntry(compactKey(increment.key), bucket, 0, 0, increment.windowMs);
+        : new CountEntry(bucket, 0, 0, increment.windowMs);
       const [current, previous] = alignCounts(entry, bucket);
       entry.bucket = bucket;
       entry.current = current + 1;
       entry.previous = previous;
       entry.windowMs = increment.windowMs;
-      this.put(entry.key, entry);
+      this.put(increment.key, entry);
     }
 
     for (const addition of request.distinct) {
@@ -144,13 +155,13 @@ export class MemoryStore implements CounterStore {
       const existing = this.entries.get(addition.key);
       const entry = existing instanceof DistinctEntry
         ? existing
-        : DistinctEntry.empty(compactKey(addition.key), bucket, addition.windowMs);
+        : DistinctEntry.empty(bucket, addition.windowMs);
       rollMembers(entry, bucket);
       if (entry.current.length < MAX_DISTINCT_MEMBERS) {
         entry.current = withMember(entry.current, memberHash(addition.member));
       }
       entry.windowMs = addition.windowMs;
-      this.put(entry.key, entry);
+      this.put(addition.key, entry);
     }
 
     for (const reset of request.resets) {
@@ -168,21 +179,21 @@ export class MemoryStore implements CounterStore {
     const now = request.now;
     const liveHash = (key: string) => {
       const entry = this.entries.get(key);
-      return entry instanceof HashEntry && entry.expiresAt > now ? entry : new HashEntry(compactKey(key), new Map(), Infinity);
+      return entry instanceof HashEntry && entry.expiresAt > now ? entry : new HashEntry(new Map(), Infinity);
     };
 
     for (const write of request.hashWrites ?? []) {
       const entry = liveHash(write.key);
       for (const [field, value] of Object.entries(write.fields)) entry.fields.set(field, value);
       entry.expiresAt = now + write.ttlMs;
-      this.put(entry.key, entry);
+      this.put(write.key, entry);
     }
 
     for (const increment of request.hashIncrements ?? []) {
       const entry = liveHash(increment.key);
       const current = Number(entry.fields.get(increment.field) ?? 0);
       entry.fields.set(increment.field, String(current + increment.by));
-      this.put(entry.key, entry);
+      this.put(increment.key, entry);
     }
 
     for (const removal of request.hashFieldDeletes ?? []) {
@@ -195,10 +206,10 @@ export class MemoryStore implements CounterStore {
       const existing = this.entries.get(addition.key);
       const entry = existing instanceof SetEntry && existing.expiresAt > now
         ? existing
-        : new SetEntry(compactKey(addition.key), new Set(), 0);
+        : new SetEntry(new Set(), 0);
       for (const member of addition.members) entry.members.add(member);
       entry.expiresAt = now + addition.ttlMs;
-      this.put(entry.key, entry);
+      this.put(addition.key, entry);
     }
   }
 
@@ -220,7 +231,8 @@ export class MemoryStore implements CounterStore {
 
   /** Remove expired entries; exported for tests that drive a fake clock. */
   sweep(now: number): void {
-    // The sweep leaves the store below its bound, so the next eviction starts afresh.
+    // After a sweep the store may grow without evicting for a while, and an idle cursor
+    // would keep every table the Map outgrows meanwhile, so the next eviction starts afresh.
     this.evictionCursor = undefined;
     for (const [key, entry] of this.entries) {
       const expiresAt = typeof entry === 'number' ? entry : entry.expiresAt;
@@ -230,12 +242,21 @@ export class MemoryStore implements CounterStore {
     }
   }
 
-  /** Insert or refresh an entry under `key`, the entry's own stored key for one already present. */
+  /**
+   * Insert an entry, or mark one already present as written by moving it to the newest end
+   * of the Map's order, so the first key is the least recently written one. An entry still
+   * within `settleMoves` of the newest end stays where it is. So a key written at least once
+   * every three quarters of `maxEntries` moves is never evicted, where strict LRU order would
+   * keep it for all of `maxEntries`.
+   */
   private put(key: string, entry: Entry): void {
-    // Re-inserting moves the key to the end of the Map's order, which makes the first key
-    // the least recently written one.
+    if (typeof entry !== 'number') {
+      if (this.moves - entry.stamp < this.settleMoves && this.entries.get(key) === entry) return;
+      entry.stamp = this.moves;
+    }
+    this.moves += 1;
     this.entries.delete(key);
-    this.entries.set(key, entry);
+    this.entries.set(compactKey(key), entry);
     if (this.entries.size > this.maxEntries) {
       this.evictionCursor ??= this.entries.keys();
       let oldest = this.evictionCursor.next();

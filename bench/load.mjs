@@ -1,50 +1,51 @@
-// The load generator, in its own process: one autocannon run described by a JSON argument,
-// printing autocannon's result as JSON. Login bodies and X-Forwarded-For addresses rotate
-// over large pools so counters grow as they would under real traffic.
+// The load generator, in a process of its own that the benchmark starts once: each IPC
+// message `{ spec }` is one run, and the reply `{ result }` or `{ error }` its figures.
+// Saturation runs use autocannon, closed-loop at a number of connections. A run with a
+// `rate` is paced instead (see paced.mjs). Latency is recorded here from every response,
+// because autocannon's own histogram keeps whole milliseconds and 2xx responses only.
 import autocannon from 'autocannon';
 
-const spec = JSON.parse(process.argv[2]);
-const agent = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
-let sequence = spec.offset ?? 0;
+import { runPaced } from './paced.mjs';
+import { USER_AGENT, loginSequence, percentile } from './traffic.mjs';
 
-const headers = {
-  'user-agent': agent,
-  accept: 'application/json',
-  'accept-language': 'en-GB,en;q=0.8',
-  'content-type': 'application/json',
-};
+async function runAutocannon(spec) {
+  const nextLogin = loginSequence(spec);
+  const options = {
+    url: spec.url,
+    connections: spec.connections ?? 50,
+    pipelining: 1,
+    ...(spec.amount ? { amount: spec.amount } : { duration: spec.duration }),
+    requests:
+      spec.workload === 'login'
+        ? [{ method: 'POST', path: '/login', setupRequest: (request) => Object.assign(request, nextLogin()) }]
+        : [{ method: 'GET', path: '/', headers: { 'user-agent': USER_AGENT } }],
+  };
 
-function nextLogin(request) {
-  sequence += 1;
-  const user = sequence % spec.usernames;
-  const address = sequence % spec.addresses;
-  const ip = `10.${(address >> 16) & 255}.${(address >> 8) & 255}.${address & 255}`;
-  const password = sequence % 4 === 0 ? 'wonderland' : 'not-the-password';
-  request.body = JSON.stringify({ username: `user${user}@example.com`, password });
-  request.headers = { ...headers, 'x-forwarded-for': ip };
-  return request;
+  const latencies = [];
+  const statuses = {};
+  const instance = autocannon(options);
+  instance.on('response', (_client, statusCode, _bytes, responseTime) => {
+    latencies.push(responseTime);
+    statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;
+  });
+  const result = await instance;
+
+  const sorted = Float64Array.from(latencies).sort();
+  return {
+    requests: latencies.length,
+    seconds: result.duration,
+    rps: latencies.length / result.duration,
+    p50: percentile(sorted, 0.5),
+    p99: percentile(sorted, 0.99),
+    statuses,
+    errors: result.errors + result.timeouts,
+  };
 }
 
-const options = {
-  url: spec.url,
-  connections: spec.connections ?? 50,
-  duration: spec.duration,
-  amount: spec.amount,
-  overallRate: spec.rate,
-  pipelining: 1,
-  requests: spec.workload === 'login'
-    ? [{ method: 'POST', path: '/login', setupRequest: nextLogin }]
-    : [{ method: 'GET', path: '/', headers: { 'user-agent': agent } }],
-};
-
-const result = await autocannon(options);
-process.stdout.write(JSON.stringify({
-  requests: result.requests.total,
-  rps: result.requests.average,
-  p50: result.latency.p50,
-  p99: result.latency.p99,
-  non2xx: result.non2xx,
-  errors: result.errors,
-  timeouts: result.timeouts,
-  durationS: result.duration,
-}));
+process.on('message', async ({ spec }) => {
+  try {
+    process.send({ result: spec.rate ? await runPaced(spec) : await runAutocannon(spec) });
+  } catch (error) {
+    process.send({ error: error instanceof Error ? error.message : String(error) });
+  }
+});

@@ -1,199 +1,197 @@
-// npm run bench: riskgate against a bare http-proxy and the upstream itself, measured side
-// by side in one run. Configurations are interleaved and repeated, and medians reported, so
-// machine noise hits all of them alike. Writes bench/results.json and docs/benchmarks.md.
-import { execFileSync, fork, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+// npm run bench: riskgate against a bare http-proxy, nginx (when installed) and the upstream
+// itself, measured side by side in one run on one machine. Writes bench/results.json and
+// docs/benchmarks.md, and prints the figures. `--quick` runs one short round of each phase,
+// to check the benchmark itself; its figures are not worth publishing.
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
-import { Redis } from 'ioredis';
-
+import { ask, runLoad } from './children.mjs';
+import { summariseProfile } from './cpu-profile.mjs';
+import { LoginSequence, fixedRate, latencyRounds, saturationRounds, summarise, warmUp } from './measure.mjs';
+import { redisPerLogin, redisVersion } from './redis-figures.mjs';
 import { renderReport } from './report.mjs';
+import { checkTargets } from './targets-table.mjs';
+import { startGateway, startTargets } from './targets.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
+const run = promisify(execFile);
+const here = fileURLToPath(new URL('.', import.meta.url));
 const root = join(here, '..');
 const quick = process.argv.includes('--quick');
-const ROUNDS = quick ? 1 : 3;
-const SATURATION_S = quick ? 2 : 5;
-const FIXED_RATE = 2000;
-const FIXED_S = quick ? 2 : 4;
-const MEMORY_KEYS = quick ? 20_000 : 100_000;
-
-const children = [];
-process.on('exit', () => children.forEach((child) => child.kill()));
-
-function start(script, args) {
-  return new Promise((resolve, reject) => {
-    const child = fork(join(here, script), args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: ['--expose-gc'] });
-    children.push(child);
-    child.once('message', (message) => (message.ready ? resolve(child) : reject(new Error(String(message)))));
-    child.once('exit', (code) => reject(new Error(`${script} ${args.join(' ')} exited with ${code}`)));
-  });
-}
-
-function figures(child) {
-  return new Promise((resolve) => {
-    child.once('message', resolve);
-    child.send('figures');
-  });
-}
-
-function load(spec) {
-  const output = execFileSync(process.execPath, [join(here, 'load.mjs'), JSON.stringify(spec)], { maxBuffer: 1 << 20 });
-  return JSON.parse(output.toString());
-}
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length === 0 ? null : sorted[Math.floor(sorted.length / 2)];
-}
-
-async function redisCommandCalls(redis) {
-  const text = await redis.info('commandstats');
-  let calls = 0;
-  for (const line of text.split('\n')) {
-    const match = /^cmdstat_([a-z|]+):calls=(\d+)/.exec(line.trim());
-    if (match && match[1] !== 'info') calls += Number(match[2]);
-  }
-  return calls;
-}
+const SETTINGS = {
+  rounds: quick ? 1 : 3,
+  warmUpRequests: quick ? 2000 : 4000,
+  saturationSeconds: quick ? 2 : 3,
+  latencySeconds: 1.5,
+  connections: 50,
+  latencyConnections: 32,
+  usernames: 100_000,
+  addresses: 99_991,
+  memoryLogins: quick ? 20_000 : 100_000,
+  redisLogins: quick ? 1000 : 3000,
+  replayEvents: quick ? 50_000 : 200_000,
+};
+const started = Date.now();
+const log = (message) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}`);
 
 async function main() {
-  const upstream = await start('upstream.mjs', ['18601']);
-  const upstreamUrl = 'http://127.0.0.1:18601';
-  const targets = [
-    { name: 'direct', port: 18601, process: upstream },
-    { name: 'bare-proxy', port: 18602, process: await start('serve.mjs', ['bare', '-', '18602', upstreamUrl]) },
-    { name: 'riskgate-memory', port: 18603, process: await start('serve.mjs', ['riskgate', 'memory', '18603', upstreamUrl, 'rgbm']) },
-  ];
-  const redis = new Redis('redis://127.0.0.1:6379/0', { lazyConnect: true, maxRetriesPerRequest: 1 });
-  let redisUp = true;
-  try {
-    await redis.connect();
-  } catch {
-    redisUp = false;
-    console.log('Redis is not reachable on 127.0.0.1:6379: skipping riskgate-redis');
-  }
-  if (redisUp) {
-    const prefix = `rgbr${Date.now()}`;
-    targets.push({ name: 'riskgate-redis', port: 18604, process: await start('serve.mjs', ['riskgate', 'redis', '18604', upstreamUrl, prefix]) });
-  }
-  if (spawnSync('nginx', ['-v']).error) {
-    console.log('nginx is not on the PATH: skipping the nginx configuration');
-  }
+  const load = { start: os.loadavg() };
+  log(`load average ${load.start.map((value) => value.toFixed(2)).join(' ')} on ${os.cpus().length} cores`);
+  // Decision logs, the CPU profile and nginx's files; about 250 MB after a full run.
+  const workDirectory = mkdtempSync(join(os.tmpdir(), 'riskgate-bench-'));
+  process.on('exit', () => rmSync(workDirectory, { recursive: true, force: true }));
+  const { upstream, targets, redis, skipped } = await startTargets(workDirectory);
+  for (const reason of skipped) log(`skipped ${reason}`);
 
-  const samples = {};
-  let offset = 0;
-  for (let round = 1; round <= ROUNDS; round += 1) {
-    for (const workload of ['get', 'login']) {
-      for (const target of targets) {
-        const before = await figures(target.process);
-        const result = load({ url: `http://127.0.0.1:${target.port}`, workload, duration: SATURATION_S, usernames: 100_000, addresses: 99_991, offset });
-        const after = await figures(target.process);
-        offset += result.requests;
-        const cpuUs = after.cpu.user + after.cpu.system - before.cpu.user - before.cpu.system;
-        const key = `${target.name}/${workload}`;
-        (samples[key] ??= []).push({ rps: result.rps, cpuUsPerRequest: cpuUs / Math.max(1, result.requests), errors: result.errors + result.timeouts });
-        console.log(`round ${round} ${key}: ${Math.round(result.rps)} req/s, ${(cpuUs / Math.max(1, result.requests)).toFixed(1)} µs CPU/req`);
-      }
-    }
-  }
+  const sequence = new LoginSequence();
+  await warmUp(targets, SETTINGS.warmUpRequests, sequence, SETTINGS.connections);
+  const saturation = await saturationRounds(targets, { ...SETTINGS, seconds: SETTINGS.saturationSeconds, sequence, log });
+  SETTINGS.rates = { get: fixedRate(saturation, targets, 'get'), login: fixedRate(saturation, targets, 'login') };
+  const latency = await latencyRounds(targets, {
+    ...SETTINGS, seconds: SETTINGS.latencySeconds, connections: SETTINGS.latencyConnections, sequence, log,
+  });
 
-  const latency = {};
-  for (const workload of ['get', 'login']) {
-    for (const target of targets) {
-      const result = load({ url: `http://127.0.0.1:${target.port}`, workload, duration: FIXED_S, rate: FIXED_RATE, connections: 20, usernames: 100_000, addresses: 99_991, offset });
-      offset += result.requests;
-      latency[`${target.name}/${workload}`] = { p50: result.p50, p99: result.p99, rate: FIXED_RATE };
-    }
-  }
+  const redisGateway = targets.find((target) => target.name === 'riskgate-redis');
+  const redisFigures = redis
+    ? await redisPerLogin(redis, redisGateway, { logins: SETTINGS.redisLogins, connections: 10, offset: sequence.take(1_000_000) })
+    : null;
+  log('counted Redis commands per login');
+  for (const target of targets) await target.stop();
 
-  let redisPerLogin = null;
-  if (redisUp) {
-    const target = targets.find((entry) => entry.name === 'riskgate-redis');
-    const before = await figures(target.process);
-    const callsBefore = await redisCommandCalls(redis);
-    const logins = 2000;
-    load({ url: `http://127.0.0.1:${target.port}`, workload: 'login', amount: logins, connections: 10, usernames: 100_000, addresses: 99_991, offset });
-    const callsAfter = await redisCommandCalls(redis);
-    const after = await figures(target.process);
-    redisPerLogin = { commands: (callsAfter - callsBefore) / logins, roundTrips: (after.roundTrips - before.roundTrips) / logins };
-  }
-  if (redisUp) await deleteBenchKeys(redis);
-  await redis.quit().catch(() => {});
+  const { memory, profile, logFile } = await memoryPhase(upstream.url, workDirectory);
+  log(`memory phase: ${memory.logins} logins, ${memory.rssMiB.toFixed(0)} MiB resident`);
+  const store = JSON.parse((await run(process.execPath, ['--expose-gc', join(here, 'memory.mjs'), redis?.url ?? '', String(SETTINGS.memoryLogins)])).stdout);
+  log('measured the store alone');
+  const replay = await replayPhase(logFile);
+  log(`replayed ${replay.file.events} logged and ${replay.engine.events} synthetic events`);
+  load.end = os.loadavg();
 
-  const memoryTarget = await start('serve.mjs', ['riskgate', 'memory', '18605', upstreamUrl, 'rgbx']);
-  const empty = await figures(memoryTarget);
-  load({ url: 'http://127.0.0.1:18605', workload: 'login', amount: MEMORY_KEYS, connections: 50, usernames: MEMORY_KEYS, addresses: MEMORY_KEYS, offset: 0 });
-  const full = await figures(memoryTarget);
-  const memory = {
-    logins: MEMORY_KEYS,
-    rssMiB: full.rss / 1048576,
-    storeEntries: full.storeEntries,
-    bytesPerKey: (full.heapUsed - empty.heapUsed) / Math.max(1, full.storeEntries - empty.storeEntries),
-  };
-
-  const results = summarise(samples, latency, redisPerLogin, memory);
-  mkdirSync(join(root, 'docs'), { recursive: true });
-  writeFileSync(join(here, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-  writeFileSync(join(root, 'docs', 'benchmarks.md'), renderReport(results));
-  printTable(results);
-  process.exit(0);
-}
-
-/** Remove the keys this run wrote to the shared Redis (prefix rgbr). */
-async function deleteBenchKeys(redis) {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', 'rgbr*', 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
-}
-
-function summarise(samples, latency, redisPerLogin, memory) {
-  const configurations = {};
-  for (const [key, values] of Object.entries(samples)) {
-    configurations[key] = {
-      rps: median(values.map((value) => value.rps)),
-      cpuUsPerRequest: median(values.map((value) => value.cpuUsPerRequest)),
-      errors: values.reduce((total, value) => total + value.errors, 0),
-      samples: values.map((value) => Math.round(value.rps)),
-      ...latency[key],
-    };
-  }
-  const versions = JSON.parse(execFileSync('npm', ['ls', '--json', '--depth=0', '--omit=dev'], { cwd: root }).toString()).dependencies;
-  return {
-    date: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
-    dependencies: Object.fromEntries(Object.entries(versions).map(([name, entry]) => [name, entry.version])),
-    rounds: ROUNDS,
-    saturationSeconds: SATURATION_S,
-    configurations,
-    redisPerLogin,
+  const results = {
+    generatedAt: new Date().toISOString(),
+    quick,
+    machine: {
+      cpus: os.cpus().length,
+      model: os.cpus()[0]?.model ?? 'unknown',
+      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      os: `${os.type()} ${os.release()} ${os.arch()}`,
+      node: process.version,
+    },
+    load,
+    dependencies: dependencyVersions(),
+    tools: {
+      autocannon: packageVersion('autocannon'),
+      ...(redis ? { 'redis-server': await redisVersion(redis.client) } : {}),
+      ...(targets.some((target) => target.name === 'nginx') ? { nginx: nginxVersion() } : {}),
+    },
+    settings: SETTINGS,
+    skipped,
+    configurations: summarise(saturation, latency),
+    redis: redisFigures,
     memory,
+    store,
+    replay,
+    profile,
+    elapsedSeconds: Math.round((Date.now() - started) / 1000),
   };
+  redis?.client.disconnect();
+
+  writeFileSync(join(here, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  const notesFile = join(here, 'notes.md');
+  const notes = existsSync(notesFile) ? readFileSync(notesFile, 'utf8') : '';
+  writeFileSync(join(root, 'docs', 'benchmarks.md'), renderReport(results, notes));
+  printTables(results);
+  log('wrote bench/results.json and docs/benchmarks.md');
 }
 
-function printTable(results) {
-  const rows = Object.entries(results.configurations).map(([key, value]) => ({
-    configuration: key,
-    'req/s': Math.round(value.rps),
-    'vs bare': ratio(value.rps, results.configurations[`bare-proxy/${key.split('/')[1]}`]?.rps),
-    'CPU µs/req': value.cpuUsPerRequest?.toFixed(1),
-    'p50 ms': value.p50,
-    'p99 ms': value.p99,
+/**
+ * 100,000 logins, each from a new username and a new address, into a fresh memory-store
+ * gateway that runs under `node --cpu-prof`, so one phase gives both the memory figures
+ * and the CPU profile of the login workload. The profiler keeps its samples outside the
+ * JavaScript heap; they add a few MiB to the resident size and nothing to the heap figures.
+ */
+async function memoryPhase(upstreamUrl, workDirectory) {
+  const directory = mkdtempSync(join(workDirectory, 'profile-'));
+  const gateway = await startGateway('memory', upstreamUrl, workDirectory, 'rgbx', ['--cpu-prof', `--cpu-prof-dir=${directory}`]);
+  const empty = await ask(gateway.process, 'memory');
+  const logins = SETTINGS.memoryLogins;
+  const cpuBefore = await gateway.cpuUs();
+  const result = await runLoad({
+    url: gateway.url, workload: 'login', amount: logins, connections: SETTINGS.connections, usernames: logins, addresses: logins, offset: 0,
+  });
+  const cpuUs = (await gateway.cpuUs()) - cpuBefore;
+  const full = await ask(gateway.process, 'memory');
+  await gateway.stop();
+
+  const file = readdirSync(directory).find((name) => name.endsWith('.cpuprofile'));
+  const memory = {
+    logins,
+    rssStartMiB: empty.rss / 2 ** 20,
+    rssMiB: full.rss / 2 ** 20,
+    heapMiB: full.heapUsed / 2 ** 20,
+    storeEntries: full.storeEntries,
+    heapBytesPerEntry: (full.heapUsed - empty.heapUsed) / Math.max(1, full.storeEntries - empty.storeEntries),
+  };
+  const profile = { requests: result.requests, rps: result.rps, cpuUsPerRequest: cpuUs / Math.max(1, result.requests), ...summariseProfile(join(directory, file)) };
+  return { memory, profile, logFile: gateway.logFile };
+}
+
+/**
+ * Measure replay twice: the engine alone on synthetic events (counters and rules, the
+ * figure the 100,000 events per second target is for), and the CLI on the memory phase's
+ * decision log, reading and parsing its lines included.
+ */
+async function replayPhase(logFile) {
+  const engine = JSON.parse((await run(process.execPath, [join(here, 'replay-rate.mjs'), String(SETTINGS.replayEvents)])).stdout);
+  const begin = performance.now();
+  const { stdout } = await run(process.execPath, [join(root, 'dist', 'cli', 'main.js'), 'replay', '--rules', join(root, 'rules'), '--json', logFile], {
+    cwd: root,
+    maxBuffer: 16 << 20,
+  });
+  const wallSeconds = (performance.now() - begin) / 1000;
+  const summary = JSON.parse(stdout);
+  return { engine, file: { events: summary.events, eventsPerSecond: summary.events_per_second, wallSeconds } };
+}
+
+function dependencyVersions() {
+  const listing = JSON.parse(execFileSync('npm', ['ls', '--json', '--depth=0', '--omit=dev'], { cwd: root }).toString());
+  return Object.fromEntries(Object.entries(listing.dependencies).map(([name, entry]) => [name, entry.version]));
+}
+
+function nginxVersion() {
+  const output = spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr;
+  return /nginx\/(\S+)/.exec(output)?.[1] ?? 'unknown';
+}
+
+function packageVersion(name) {
+  return JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')).version;
+}
+
+function printTables(results) {
+  const c = results.configurations;
+  const ratio = (value, base) => (base ? `${Math.round((value / base) * 100)}%` : '');
+  console.table(Object.entries(c).map(([key, value]) => {
+    const workload = key.split('/')[1];
+    return {
+      configuration: key,
+      'req/s': Math.round(value.rps),
+      'vs bare': ratio(value.rps, c[`bare-proxy/${workload}`]?.rps),
+      'vs direct': ratio(value.rps, c[`direct/${workload}`]?.rps),
+      'CPU µs/req': Number(value.cpuUsPerRequest.toFixed(1)),
+      'p50 ms': Number(value.p50?.toFixed(2)),
+      'p99 ms': Number(value.p99?.toFixed(2)),
+    };
   }));
-  console.table(rows);
-  console.log('Redis per login:', results.redisPerLogin, 'memory:', results.memory);
+  console.table(checkTargets(results).map(([figure, target, measured, verdict]) => ({ figure, target, measured, verdict })));
+  console.log(`load average at the end: ${results.load.end.map((value) => value.toFixed(2)).join(' ')}; ${results.elapsedSeconds} s in all`);
 }
 
-function ratio(value, base) {
-  return base ? `${((value / base) * 100).toFixed(0)}%` : '';
-}
-
-main().catch((error) => {
-  console.error(error);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(`npm run bench failed: ${error.stack ?? error}`);
+    process.exit(1);
+  },
+);

@@ -1,4 +1,6 @@
-// The benchmark's upstream: a tiny login app on loopback with small bodies.
+// The benchmark's upstream: a tiny login app on loopback with small bodies. It listens on
+// the port given (a free one for 0), sends `{ ready: port }` over IPC, and replies to
+// 'cpu' with its CPU time and to 'stop' by exiting.
 import http from 'node:http';
 
 const port = Number(process.argv[2] ?? 0);
@@ -24,8 +26,6 @@ server.keepAliveTimeout = 60_000;
 server.listen(port, '127.0.0.1', () => process.send?.({ ready: server.address().port }));
 
 process.on('message', (message) => {
-  if (message === 'figures') {
-    const memory = process.memoryUsage();
-    process.send({ cpu: process.cpuUsage(), rss: memory.rss, heapUsed: memory.heapUsed });
-  }
+  if (message === 'cpu') process.send({ cpu: process.cpuUsage() });
+  else if (message === 'stop') process.exit(0);
 });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-import { SignJWT, jwtVerify } from 'jose';
+import { signHs256, verifyHs256 } from '../crypto/hs256.js';
 
 /** Longest cookie value checked; anything longer is treated as no device cookie. */
 const MAX_COOKIE_LENGTH = 1024;
@@ -26,28 +26,15 @@ export class DeviceCookies {
     if (!value || value.length > MAX_COOKIE_LENGTH) {
       return undefined;
     }
-    try {
-      const { payload } = await jwtVerify(value, this.key, {
-        algorithms: ['HS256'],
-        requiredClaims: ['sub', 'exp'],
-        currentDate: new Date(this.clock()),
-      });
-      return typeof payload.sub === 'string' ? payload.sub : undefined;
-    } catch {
-      return undefined;
-    }
+    const claims = verifyHs256(value, this.key, { now: Math.floor(this.clock() / 1000), required: ['sub'] });
+    return typeof claims?.sub === 'string' ? claims.sub : undefined;
   }
 
   /** Build the Set-Cookie value for a device (a new one when `deviceId` is undefined). */
   async issue(deviceId: string | undefined): Promise<string> {
     const now = Math.floor(this.clock() / 1000);
     const maxAge = Math.floor(this.options.maxAgeMs / 1000);
-    const token = await new SignJWT({})
-      .setProtectedHeader({ alg: 'HS256' })
-      .setSubject(deviceId ?? randomUUID())
-      .setIssuedAt(now)
-      .setExpirationTime(now + maxAge)
-      .sign(this.key);
+    const token = signHs256({ sub: deviceId ?? randomUUID(), iat: now, exp: now + maxAge }, this.key);
     const secure = this.options.secure ? '; Secure' : '';
     return `${this.options.name}=${token}; Max-Age=${maxAge}; Path=/; HttpOnly; SameSite=Lax${secure}`;
   }

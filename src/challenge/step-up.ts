@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 import {
-  SignJWT,
   createLocalJWKSet,
   createRemoteJWKSet,
   decodeProtectedHeader,
@@ -15,6 +14,7 @@ import {
 } from 'jose';
 
 import type { StepUpConfig } from '../config/types.js';
+import { signHs256 } from '../crypto/hs256.js';
 import type { Decision } from '../rules/types.js';
 
 /** Why a step-up assertion was rejected; logged as `riskgate.step_up.reason`. */
@@ -90,13 +90,8 @@ export class StepUpVerifier {
   /** Issue a challenge id bound to one account pseudonym, valid for the configured TTL. */
   async issueChallenge(accountPseudonym: string): Promise<string> {
     const now = Math.floor(this.clock() / 1000);
-    return new SignJWT({})
-      .setProtectedHeader({ alg: 'HS256' })
-      .setSubject(accountPseudonym)
-      .setJti(randomUUID())
-      .setIssuedAt(now)
-      .setExpirationTime(now + Math.ceil(this.config.ttlMs / 1000))
-      .sign(this.challengeKey);
+    const claims = { sub: accountPseudonym, jti: randomUUID(), iat: now, exp: now + Math.ceil(this.config.ttlMs / 1000) };
+    return signHs256(claims, this.challengeKey);
   }
 
   /**

@@ -38,10 +38,12 @@ export class GatewayKeys {
    * separators inside a username can make two different part lists collide.
    */
   counterDigest(counterName: string, parts: readonly string[]): string {
-    const hmac = createHmac('sha256', this.counter).update(counterName);
+    // One update with the whole message: each update call crosses into native code, and
+    // the digest depends only on the bytes, not on how they were split.
+    let message = counterName;
     for (const part of parts) {
-      hmac.update(`\u0000${part.length}:`).update(part);
+      message += `\u0000${part.length}:${part}`;
     }
-    return hmac.digest('base64url').slice(0, 22);
+    return createHmac('sha256', this.counter).update(message).digest('base64url').slice(0, 22);
   }
 }

@@ -32,17 +32,9 @@ export class IpList {
 
   /** Return whether an address in canonical text (as `ip.address` carries it) is listed. */
   contains(address: string): boolean {
-    let parsed: ipaddr.IPv4 | ipaddr.IPv6;
-    try {
-      parsed = ipaddr.parse(address);
-    } catch {
-      return false;
-    }
-    if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
-      parsed = (parsed as ipaddr.IPv6).toIPv4Address();
-    }
-    const ranges = parsed.kind() === 'ipv4' ? this.v4 : this.v6;
-    return search(ranges, toBigInt(parsed));
+    const number = addressNumber(address);
+    if (!number) return false;
+    return search(number.version === 4 ? this.v4 : this.v6, number.value);
   }
 
   /** Parse a list file; problems name the file and line of each invalid entry. */
@@ -118,6 +110,40 @@ function parseEntry(entry: string): { version: 4 | 6; start: bigint; end: bigint
   const host = BigInt(width - bits);
   const start = (toBigInt(address) >> host) << host;
   return { version: width === 32 ? 4 : 6, start, end: start + (1n << host) - 1n };
+}
+
+// Dotted decimal without leading zeros, the form ip.address always has. ipaddr.js reads a
+// leading zero as octal, so any other form is left to it.
+const DOTTED_DECIMAL = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
+type AddressNumber = { version: 4 | 6; value: bigint } | undefined;
+
+// A login's rules ask every list about the same address in turn, so the last one is kept.
+let lastAddress: string | undefined;
+let lastNumber: AddressNumber;
+
+/** Convert an address to a number, IPv4-mapped IPv6 unwrapped; undefined when it does not parse. */
+function addressNumber(address: string): AddressNumber {
+  if (address === lastAddress) return lastNumber;
+  let number: AddressNumber;
+  const octets = DOTTED_DECIMAL.exec(address);
+  if (octets) {
+    const value = ((Number(octets[1]) << 24) >>> 0) + (Number(octets[2]) << 16) + (Number(octets[3]) << 8) + Number(octets[4]);
+    number = { version: 4, value: BigInt(value) };
+  } else {
+    try {
+      let parsed = ipaddr.parse(address);
+      if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
+        parsed = (parsed as ipaddr.IPv6).toIPv4Address();
+      }
+      number = { version: parsed.kind() === 'ipv4' ? 4 : 6, value: toBigInt(parsed) };
+    } catch {
+      number = undefined;
+    }
+  }
+  lastAddress = address;
+  lastNumber = number;
+  return number;
 }
 
 function toBigInt(address: ipaddr.IPv4 | ipaddr.IPv6): bigint {

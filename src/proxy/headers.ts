@@ -116,8 +116,11 @@ function isReplaced(name: string, strip: ReadonlySet<string>): boolean {
   return DROPPED_REQUEST_HEADERS.has(dashed) || strip.has(dashed);
 }
 
-function listedInConnection(value: string | undefined): Set<string> {
-  if (!value) return new Set();
+const NONE_LISTED: ReadonlySet<string> = new Set();
+
+function listedInConnection(value: string | undefined): ReadonlySet<string> {
+  // Nearly every request sends only keep-alive or close, which name no header to remove.
+  if (!value || /^\s*(keep-alive|close)\s*$/i.test(value)) return NONE_LISTED;
   return new Set(value.split(',').map((token) => token.trim().toLowerCase()).filter(Boolean));
 }
 

@@ -1,10 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-import { SignJWT } from 'jose';
-
 import { applyStepUp, type StepUpResult } from '../challenge/step-up.js';
 import type { LoginRoute } from '../config/types.js';
+import { signHs256 } from '../crypto/hs256.js';
 import { CounterPlan, type KeyParts } from '../decision/counter-plan.js';
 import { classifyResponse } from '../decision/outcome.js';
 import { writeDecisionLine, type LoginRecord } from '../log/decision-log.js';
@@ -262,18 +261,17 @@ async function sendChallenge(context: GatewayContext, response: ServerResponse, 
 
 async function signRiskHeader(context: GatewayContext, record: LoginRecord): Promise<string> {
   const now = Math.floor(context.clock() / 1000);
-  return new SignJWT({
+  const claims = {
     decision: record.evaluation.decision,
     score: record.evaluation.score,
     rules: record.evaluation.fired,
     request_id: record.requestId,
-  })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(record.pseudonym ?? '')
-    .setIssuer('riskgate')
-    .setIssuedAt(now)
-    .setExpirationTime(now + 60)
-    .sign(context.keys.riskHeader);
+    sub: record.pseudonym ?? '',
+    iss: 'riskgate',
+    iat: now,
+    exp: now + 60,
+  };
+  return signHs256(claims, context.keys.riskHeader);
 }
 
 function logRejection(

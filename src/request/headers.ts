@@ -8,11 +8,12 @@ import type { IncomingMessage } from 'node:http';
  */
 export function headerFingerprint(request: IncomingMessage): string {
   const raw = request.rawHeaders;
-  const hash = createHash('sha256');
+  // The hashed text is built first and hashed in one update, which costs less than an
+  // update per header and gives the same digest.
+  let text = '';
   for (let index = 0; index < raw.length; index += 2) {
-    hash.update(raw[index].toLowerCase());
-    hash.update('\n');
+    text += `${raw[index].toLowerCase()}\n`;
   }
-  hash.update(`al=${request.headers['accept-language'] ?? ''}\nae=${request.headers['accept-encoding'] ?? ''}`);
-  return hash.digest('hex').slice(0, 16);
+  text += `al=${request.headers['accept-language'] ?? ''}\nae=${request.headers['accept-encoding'] ?? ''}`;
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }

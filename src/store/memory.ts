@@ -1,5 +1,19 @@
-import { createHash } from 'node:crypto';
-
+import {
+  CountEntry,
+  DistinctEntry,
+  HashEntry,
+  MAX_DISTINCT_MEMBERS,
+  SetEntry,
+  ValueEntry,
+  alignCounts,
+  alignMembers,
+  compactKey,
+  memberHash,
+  rollMembers,
+  unionSize,
+  withMember,
+  type Entry,
+} from './memory-entries.js';
 import {
   bucketOf,
   elapsedFraction,
@@ -11,65 +25,46 @@ import {
   type WriteRequest,
 } from './store.js';
 
-/** Most members a distinct counter keeps per bucket; past it the count stays at this value. */
-export const MAX_DISTINCT_MEMBERS = 256;
-
-class CountEntry {
-  constructor(
-    public bucket: number,
-    public current: number,
-    public previous: number,
-    public expiresAt: number,
-  ) {}
-}
-
-class DistinctEntry {
-  constructor(
-    public bucket: number,
-    public current: Set<number>,
-    public previous: Set<number>,
-    public expiresAt: number,
-  ) {}
-}
-
-class ValueEntry {
-  constructor(
-    public value: string,
-    public expiresAt: number,
-  ) {}
-}
-
-class HashEntry {
-  constructor(
-    public fields: Map<string, string>,
-    /** Infinity for a hash written only by increments, which set no expiry. */
-    public expiresAt: number,
-  ) {}
-}
-
-class SetEntry {
-  constructor(
-    public members: Set<string>,
-    public expiresAt: number,
-  ) {}
-}
-
-type Entry = CountEntry | DistinctEntry | ValueEntry | HashEntry | SetEntry | number;
+export { MAX_DISTINCT_MEMBERS };
 
 /**
  * Counters in this process's memory, bounded by `maxEntries`: when full, the least recently
- * written key is evicted, so a flood of distinct keys cannot grow the heap without limit.
- * Entries expire two windows after their last write; a sweep removes them in batches.
+ * written key is evicted (see `put` for how recent), so a flood of distinct keys cannot
+ * grow the heap without limit.
+ * A counter expires two windows after the start of the bucket it was last written in, when
+ * both its buckets have passed. Other entries expire at their own expiry time. A sweep
+ * removes expired entries in batches.
  */
 export class MemoryStore implements CounterStore {
   readonly kind = 'memory';
   private readonly entries = new Map<string, Entry>();
+  /**
+   * Iterator over the keys in Map order, which finds the least recently written one. A Map
+   * keeps the slot of a deleted key until it next rehashes, and a fresh iterator steps over
+   * every such slot from the start. Each eviction from a full store then cost up to a scan
+   * of the whole store. This iterator resumes where the last eviction stopped, and every
+   * slot before it is one that eviction already emptied. It is made on the first eviction
+   * only, because a live iterator keeps every table the Map has outgrown since it last
+   * advanced.
+   */
+  private evictionCursor: Iterator<string> | undefined;
+  /** Entries moved to the newest end of the Map's order so far, the clock of `stamp`. */
+  private moves = 0;
+  /**
+   * Moves an entry may be behind the newest and still not move when written again. Moving a
+   * key is a delete and a re-insert, and a Map keeps each deleted slot in its key's hash
+   * chain until it next rehashes. So a key moved on every login, such as a counter for a
+   * busy address, grew a chain that every later insert into it walked, which cost a few
+   * hundred µs per login at 500,000 entries.
+   */
+  private readonly settleMoves: number;
   private readonly maxEntries: number;
   private readonly sweepTimer: NodeJS.Timeout;
   private calls = 0;
 
   constructor(options: { maxEntries: number; sweepIntervalMs?: number; clock?: () => number }) {
     this.maxEntries = options.maxEntries;
+    this.settleMoves = Math.max(1, Math.floor(options.maxEntries / 4));
     const clock = options.clock ?? Date.now;
     this.sweepTimer = setInterval(() => this.sweep(clock()), options.sweepIntervalMs ?? 30_000);
     this.sweepTimer.unref();
@@ -94,8 +89,8 @@ export class MemoryStore implements CounterStore {
         return slidingCount(current, previous, fraction);
       }
       if (entry instanceof DistinctEntry) {
-        const [current, previous] = alignSets(entry, bucket);
-        return slidingDistinct(current.size, unionSize(current, previous), fraction);
+        const [current, previous] = alignMembers(entry, bucket);
+        return slidingDistinct(current.length, unionSize(current, previous), fraction);
       }
       return 0;
     });
@@ -144,28 +139,28 @@ export class MemoryStore implements CounterStore {
     for (const increment of request.increments) {
       const bucket = bucketOf(now, increment.windowMs);
       const existing = this.entries.get(increment.key);
-      const entry = existing instanceof CountEntry ? existing : new CountEntry(bucket, 0, 0, 0);
+      const entry = existing instanceof CountEntry
+        ? existing
+        : new CountEntry(bucket, 0, 0, increment.windowMs);
       const [current, previous] = alignCounts(entry, bucket);
       entry.bucket = bucket;
       entry.current = current + 1;
       entry.previous = previous;
-      entry.expiresAt = now + 2 * increment.windowMs;
+      entry.windowMs = increment.windowMs;
       this.put(increment.key, entry);
     }
 
     for (const addition of request.distinct) {
       const bucket = bucketOf(now, addition.windowMs);
       const existing = this.entries.get(addition.key);
-      const entry =
-        existing instanceof DistinctEntry ? existing : new DistinctEntry(bucket, new Set(), new Set(), 0);
-      const [current, previous] = alignSets(entry, bucket);
-      if (current.size < MAX_DISTINCT_MEMBERS) {
-        current.add(memberHash(addition.member));
+      const entry = existing instanceof DistinctEntry
+        ? existing
+        : DistinctEntry.empty(bucket, addition.windowMs);
+      rollMembers(entry, bucket);
+      if (entry.current.length < MAX_DISTINCT_MEMBERS) {
+        entry.current = withMember(entry.current, memberHash(addition.member));
       }
-      entry.bucket = bucket;
-      entry.current = current;
-      entry.previous = previous;
-      entry.expiresAt = now + 2 * addition.windowMs;
+      entry.windowMs = addition.windowMs;
       this.put(addition.key, entry);
     }
 
@@ -209,7 +204,9 @@ export class MemoryStore implements CounterStore {
 
     for (const addition of request.setAdds ?? []) {
       const existing = this.entries.get(addition.key);
-      const entry = existing instanceof SetEntry && existing.expiresAt > now ? existing : new SetEntry(new Set(), 0);
+      const entry = existing instanceof SetEntry && existing.expiresAt > now
+        ? existing
+        : new SetEntry(new Set(), 0);
       for (const member of addition.members) entry.members.add(member);
       entry.expiresAt = now + addition.ttlMs;
       this.put(addition.key, entry);
@@ -234,6 +231,9 @@ export class MemoryStore implements CounterStore {
 
   /** Remove expired entries; exported for tests that drive a fake clock. */
   sweep(now: number): void {
+    // After a sweep the store may grow without evicting for a while, and an idle cursor
+    // would keep every table the Map outgrows meanwhile, so the next eviction starts afresh.
+    this.evictionCursor = undefined;
     for (const [key, entry] of this.entries) {
       const expiresAt = typeof entry === 'number' ? entry : entry.expiresAt;
       if (expiresAt <= now) {
@@ -242,42 +242,31 @@ export class MemoryStore implements CounterStore {
     }
   }
 
+  /**
+   * Insert an entry, or mark one already present as written by moving it to the newest end
+   * of the Map's order, so the first key is the least recently written one. An entry still
+   * within `settleMoves` of the newest end stays where it is. So a key written at least once
+   * every three quarters of `maxEntries` moves is never evicted, where strict LRU order would
+   * keep it for all of `maxEntries`.
+   */
   private put(key: string, entry: Entry): void {
-    // Re-inserting moves the key to the end of the Map's order, which makes the first key
-    // the least recently written one.
+    if (typeof entry !== 'number') {
+      if (this.moves - entry.stamp < this.settleMoves && this.entries.get(key) === entry) return;
+      entry.stamp = this.moves;
+    }
+    this.moves += 1;
     this.entries.delete(key);
-    this.entries.set(key, entry);
+    this.entries.set(compactKey(key), entry);
     if (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) {
-        this.entries.delete(oldest);
+      this.evictionCursor ??= this.entries.keys();
+      let oldest = this.evictionCursor.next();
+      if (oldest.done) {
+        this.evictionCursor = this.entries.keys();
+        oldest = this.evictionCursor.next();
+      }
+      if (!oldest.done) {
+        this.entries.delete(oldest.value);
       }
     }
   }
-}
-
-function alignCounts(entry: CountEntry, bucket: number): [number, number] {
-  if (entry.bucket === bucket) return [entry.current, entry.previous];
-  if (entry.bucket === bucket - 1) return [0, entry.current];
-  return [0, 0];
-}
-
-function alignSets(entry: DistinctEntry, bucket: number): [Set<number>, Set<number>] {
-  if (entry.bucket === bucket) return [entry.current, entry.previous];
-  if (entry.bucket === bucket - 1) return [new Set(), entry.current];
-  return [new Set(), new Set()];
-}
-
-function unionSize(current: Set<number>, previous: Set<number>): number {
-  let size = current.size;
-  for (const member of previous) {
-    if (!current.has(member)) size += 1;
-  }
-  return size;
-}
-
-/** 48 bits of SHA-256: a collision between two usernames of one key is about 1 in 2^48. */
-function memberHash(member: string): number {
-  const digest = createHash('sha256').update(member).digest();
-  return digest.readUIntBE(0, 6);
 }

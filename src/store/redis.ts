@@ -230,9 +230,9 @@ export class RedisStore implements CounterStore {
       for (const prefix of keys) {
         let cursor = '0';
         do {
-          const [next, found] = await node.scan(cursor, 'MATCH', `${escapeGlob(prefix)}*`, 'COUNT', 500);
+          const [next, found] = await this.bounded(node.scan(cursor, 'MATCH', `${escapeGlob(prefix)}*`, 'COUNT', 500));
           cursor = next;
-          for (const key of found) removed += await node.del(key);
+          for (const key of found) removed += await this.bounded(node.del(key));
         } while (cursor !== '0');
       }
     }
@@ -241,7 +241,7 @@ export class RedisStore implements CounterStore {
 
   async close(): Promise<void> {
     try {
-      await this.client.quit();
+      await this.bounded(this.client.quit());
     } catch {
       this.client.disconnect();
     }
@@ -257,20 +257,13 @@ export class RedisStore implements CounterStore {
     const groups = this.groupByNode(operations);
     this.pipelines += groups.length;
 
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        reject(new RiskgateError('RG_ERR_STORE_TIMEOUT', `Redis did not answer within ${this.timeoutMs} ms (store.timeout)`));
-      }, this.timeoutMs);
-    });
-
     try {
       const sent = groups.map(async (group) => {
         const pipeline = this.client.pipeline();
         for (const index of group) operations[index].queue(pipeline);
         return { group, results: await pipeline.exec() };
       });
-      const answered = await Promise.race([Promise.all(sent), timeout]);
+      const answered = await this.bounded(Promise.all(sent));
 
       const replies: unknown[] = new Array(operations.length);
       for (const { group, results } of answered) {
@@ -289,6 +282,23 @@ export class RedisStore implements CounterStore {
       if (error instanceof RiskgateError) throw error;
       const message = error instanceof Error ? error.message : String(error);
       throw new RiskgateError('RG_ERR_STORE_UNAVAILABLE', `Redis is unavailable: ${message}${this.connectionErrors.cause()}`);
+    }
+  }
+
+  /**
+   * Settle with `reply`, or reject with RG_ERR_STORE_TIMEOUT after the store timeout. The
+   * client sets no per-command timeout (see createRedisClient), so this is what bounds
+   * every call riskgate makes.
+   */
+  private async bounded<T>(reply: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(new RiskgateError('RG_ERR_STORE_TIMEOUT', `Redis did not answer within ${this.timeoutMs} ms (store.timeout)`));
+      }, this.timeoutMs);
+    });
+    try {
+      return await Promise.race([reply, timeout]);
     } finally {
       clearTimeout(timer);
     }

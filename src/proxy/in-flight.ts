@@ -16,16 +16,21 @@ export class InFlightLogins {
   private readonly pending = new Map<string, number>();
 
   /**
-   * Mark a login as pending on every counter it may change, and return the counts other
-   * pending logins add, by index of `entries`. Call the returned `release` once its outcome
-   * is written; it may be called more than once.
+   * Mark a login as pending on every counter it may change. `extra()` returns the counts
+   * that other pending logins add at that moment, by index of `entries`. Call `release`
+   * just before the outcome's write is sent; it may be called more than once.
    */
-  begin(entries: readonly { counter: CounterDefinition; key: string }[]): { extra: number[]; release: () => void } {
+  begin(entries: readonly { counter: CounterDefinition; key: string }[]): { extra: () => number[]; release: () => void } {
     const keys = entries.filter(({ counter }) => counts(counter)).map(({ key }) => key);
-    const extra = entries.map(({ counter, key }) => (counts(counter) ? this.pending.get(key) ?? 0 : 0));
     for (const key of keys) this.pending.set(key, (this.pending.get(key) ?? 0) + 1);
 
     let released = false;
+    const extra = () =>
+      entries.map(({ counter, key }) => {
+        if (!counts(counter)) return 0;
+        const marks = this.pending.get(key) ?? 0;
+        return released ? marks : Math.max(0, marks - 1);
+      });
     const release = () => {
       if (released) return;
       released = true;

@@ -106,7 +106,12 @@ export async function handleLogin(
   InFlightLogins.releaseOnClose(response, pending.release);
 
   let reading;
+  let inFlight: number[];
   try {
+    // Taken just before the read is sent. A login releases its mark just before its write
+    // is sent on the same connection, so each other login is in the read or in this count,
+    // never in both.
+    inFlight = pending.extra();
     reading = await context.store.read(readRequest, route.onStoreError);
   } catch {
     pending.release();
@@ -120,7 +125,7 @@ export async function handleLogin(
     stepUp = { ok: false, reason: 'replay' };
   }
 
-  const counts = plan.countsByName(reading.result.counts.map((count, index) => count + (pending.extra[index] ?? 0)));
+  const counts = plan.countsByName(reading.result.counts.map((count, index) => count + (inFlight[index] ?? 0)));
   const counterValues = Object.fromEntries(Object.entries(counts).map(([name, value]) => [name, BigInt(value)]));
   const assessment = context.accountRisk.assess(
     { client, lookup, userAgent: print.userAgent, deviceId }, account ? reading.result.hashes[0] : undefined, now);
@@ -178,8 +183,8 @@ export async function handleLogin(
     : undefined;
   const write = plan.writeRequest(now, forwarded ? record.outcome : 'unknown', pseudonym, learned);
   context.accountRisk.frequencies.observe(assessment.features);
-  await context.store.write(write, reading.source);
   pending.release();
+  await context.store.write(write, reading.source);
   const line = writeDecisionLine(context.logger, record, config.log.username);
   context.webhook?.enqueue(record.decision, line);
   context.metrics.observeDecision(record);

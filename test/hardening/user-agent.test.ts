@@ -55,8 +55,11 @@ t.test('crafted user agents do not stall other logins', async (t) => {
 
   t.equal(attackReplies.filter((reply) => reply.status === 401).length, 60, 'every crafted login was judged and answered');
   t.equal(normalReplies.filter((reply) => reply.status === 200).length, 20, 'every normal login got in');
+  // A stalling parser blocks for seconds per crafted agent, so 60 of them would hold these
+  // logins for minutes; the bound leaves room for a loaded machine, and the event-loop
+  // check below is the precise one.
   const slowest = Math.max(...normalReplies.map((reply) => reply.ms));
-  t.ok(slowest < 2000, `normal logins stay responsive (slowest ${slowest.toFixed(0)} ms)`);
+  t.ok(slowest < 5000, `normal logins stay responsive (slowest ${slowest.toFixed(0)} ms)`);
   const maxDelayMs = histogram.max / 1e6;
   t.ok(maxDelayMs < 300, `the event loop is never blocked for long (max delay ${maxDelayMs.toFixed(1)} ms)`);
 

@@ -49,8 +49,16 @@ export function forwardRequest(
   const started = performance.now();
   const transport = upstream.url.protocol === 'https:' ? https : http;
   const headers = { ...options.headers };
-  if (options.body) headers['content-length'] = String(options.body.length);
-  else if (request.headers['content-length'] !== undefined) headers['content-length'] = request.headers['content-length'];
+  if (options.body) {
+    headers['content-length'] = String(options.body.length);
+  } else if (request.headers['content-length'] !== undefined) {
+    headers['content-length'] = request.headers['content-length'];
+  } else if (request.headers['transfer-encoding'] !== undefined) {
+    // Node's client frames no body on GET, HEAD, DELETE, OPTIONS or TRACE unless told to,
+    // and would write a streamed body raw after the headers, where the app reads it as
+    // more requests. Any body riskgate streams is therefore sent chunked, whatever the method.
+    headers['transfer-encoding'] = 'chunked';
+  }
 
   return new Promise((resolve) => {
     let settled = false;

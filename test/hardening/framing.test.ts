@@ -223,3 +223,30 @@ t.test('two Host headers are rejected without harm', async (t) => {
   const after = await rawExchange(gateway.port, rawRequest('POST', '/login', loginHeaders(BODY), BODY), { source: nextSource() });
   t.equal(after.statuses[0], 200, 'the gateway still serves logins');
 });
+
+t.test('chunked bodies on other paths cannot smuggle a login', async (t) => {
+  const smuggledBody = '{"username":"carol","password":"x"}';
+  const smuggled = `POST /login HTTP/1.1\r\n${HEAD}\r\nX-Forwarded-For: 198.51.100.77\r\n` +
+    `Content-Length: ${smuggledBody.length}\r\n\r\n${smuggledBody}`;
+  const chunked = `${smuggled.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`;
+
+  for (const method of ['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'POST']) {
+    upstream.requests.length = 0;
+    const exchange = await rawExchange(gateway.port,
+      `${method} /account HTTP/1.1\r\nHost: riskgate.test\r\nTransfer-Encoding: chunked\r\n\r\n${chunked}`,
+      { source: nextSource() });
+
+    t.equal(exchange.statuses.length, 1, `${method}: one response`);
+    await waitFor(() => upstream.requests.length >= 1, `${method}: the app's request`);
+    t.same(upstream.requests.map((received) => `${received.method} ${received.url}`), [`${method} /account`],
+      `${method}: the app read one request, with no login inside`);
+    t.equal(upstream.requests[0].body.toString(), smuggled, `${method}: the body reached the app as a body`);
+    t.equal(upstream.logins.length, 0, `${method}: no unjudged login`);
+  }
+
+  // The pooled connections to the app still frame later requests right.
+  upstream.requests.length = 0;
+  const reply = await rawExchange(gateway.port, rawRequest('POST', '/login', loginHeaders(BODY), BODY), { source: nextSource() });
+  t.equal(reply.statuses[0], 200);
+  await assertAllJudged(t);
+});

@@ -3,42 +3,46 @@ import type { CounterDefinition } from '../rules/types.js';
 /** Longest a login holds its in-flight mark after its response closed without a store write. */
 const RELEASE_AFTER_CLOSE_MS = 1000;
 
+type Entry = { counter: CounterDefinition; key: string };
+
 /**
  * Logins of this process that have been judged but whose outcome is not yet written. The
  * store is read before a login is forwarded and written after the app answers, so without
  * this a burst of concurrent guesses would all read the same count and all pass. Pending
- * logins are added to the counts they are about to change.
+ * logins are added to the counts they are about to change: one per login on counted
+ * counters, and one per distinct pending account on distinct-username counters.
  *
  * NOTE: this closes the race within one process only; logins in flight on other gateways
  * sharing a Redis store are not seen until their outcome is written.
  */
 export class InFlightLogins {
   private readonly pending = new Map<string, number>();
+  /** Pending accounts per distinct-username counter key, with how many logins each has pending. */
+  private readonly members = new Map<string, Map<string, number>>();
 
   /**
-   * Mark a login as pending on every counter it may change. `extra()` returns the counts
-   * that other pending logins add at that moment, by index of `entries`. Call `release`
-   * just before the outcome's write is sent; it may be called more than once.
+   * Mark a login of `member` (the account pseudonym, if any) as pending on every counter
+   * it may change. `extra()` returns what other pending logins add at that moment, by
+   * index of `entries`. Call `release` just before the outcome's write is sent; it may be
+   * called more than once.
    */
-  begin(entries: readonly { counter: CounterDefinition; key: string }[]): { extra: () => number[]; release: () => void } {
-    const keys = entries.filter(({ counter }) => counts(counter)).map(({ key }) => key);
-    for (const key of keys) this.pending.set(key, (this.pending.get(key) ?? 0) + 1);
+  begin(entries: readonly Entry[], member?: string): { extra: () => number[]; release: () => void } {
+    const counted = entries.filter(({ counter }) => counts(counter)).map(({ key }) => key);
+    const distinct = member === undefined ? [] : entries.filter(({ counter }) => isDistinct(counter)).map(({ key }) => key);
+    for (const key of counted) this.pending.set(key, (this.pending.get(key) ?? 0) + 1);
+    for (const key of distinct) this.addMember(key, member as string);
 
     let released = false;
-    const extra = () =>
-      entries.map(({ counter, key }) => {
-        if (!counts(counter)) return 0;
-        const marks = this.pending.get(key) ?? 0;
-        return released ? marks : Math.max(0, marks - 1);
-      });
+    const extra = () => entries.map((entry) => this.extraFor(entry, member, released));
     const release = () => {
       if (released) return;
       released = true;
-      for (const key of keys) {
+      for (const key of counted) {
         const left = (this.pending.get(key) ?? 1) - 1;
         if (left <= 0) this.pending.delete(key);
         else this.pending.set(key, left);
       }
+      for (const key of distinct) this.removeMember(key, member as string);
     };
     return { extra, release };
   }
@@ -49,18 +53,54 @@ export class InFlightLogins {
   }
 
   get size(): number {
-    return this.pending.size;
+    return this.pending.size + this.members.size;
+  }
+
+  private extraFor({ counter, key }: Entry, member: string | undefined, released: boolean): number {
+    if (isDistinct(counter)) {
+      // Other accounts only: this login's own account, pending twice or already in the
+      // store, would otherwise count again.
+      const accounts = this.members.get(key);
+      if (!accounts) return 0;
+      return member !== undefined && accounts.has(member) ? accounts.size - 1 : accounts.size;
+    }
+    if (!counts(counter)) return 0;
+    const marks = this.pending.get(key) ?? 0;
+    return released ? marks : Math.max(0, marks - 1);
+  }
+
+  private addMember(key: string, member: string): void {
+    let accounts = this.members.get(key);
+    if (!accounts) {
+      accounts = new Map();
+      this.members.set(key, accounts);
+    }
+    accounts.set(member, (accounts.get(member) ?? 0) + 1);
+  }
+
+  private removeMember(key: string, member: string): void {
+    const accounts = this.members.get(key);
+    if (!accounts) return;
+    const left = (accounts.get(member) ?? 1) - 1;
+    if (left > 0) accounts.set(member, left);
+    else accounts.delete(member);
+    if (accounts.size === 0) this.members.delete(key);
   }
 }
 
 /**
  * Whether pending logins count toward a counter. Every pending login is an attempt, and one
  * pending on an account may turn out a failure. Address-only failure counters are left out:
- * many honest logins can be in flight at once behind one shared address.
+ * many honest logins can be in flight at once behind one shared address, and a burst of
+ * stuffing from one address is caught by its attempts and distinct usernames instead.
  */
 function counts(counter: CounterDefinition): boolean {
   if (counter.count === 'attempts') return true;
   return counter.count === 'failures' && counter.key.includes('username');
+}
+
+function isDistinct(counter: CounterDefinition): boolean {
+  return counter.count === 'distinct_usernames';
 }
 
 const registries = new WeakMap<object, InFlightLogins>();

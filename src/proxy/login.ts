@@ -102,7 +102,7 @@ export async function handleLogin(
 
   // Concurrent logins that are judged but not yet written count too, so a burst of
   // parallel guesses cannot all read the same count.
-  const pending = inFlightFor(context).begin(plan.entries);
+  const pending = inFlightFor(context).begin(plan.entries, pseudonym);
   InFlightLogins.releaseOnClose(response, pending.release);
 
   let reading;

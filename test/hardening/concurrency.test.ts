@@ -36,6 +36,23 @@ t.test('parallel guesses on one account stop at the account limit', async (t) =>
   t.ok(decisions.filter((line) => line.riskgate.decision === 'challenge').length >= 35, 'the rest were challenged');
 });
 
+t.test('parallel stuffing from one address stops at the username limit', async (t) => {
+  const { upstream, gateway } = await slowApp(t);
+
+  const replies = await Promise.all(
+    Array.from({ length: 40 }, (_, index) => login(gateway.port, `victim${index}`, 'guess', { source: '127.0.7.1' })),
+  );
+
+  // stuffing.usernames-per-ip-rising challenges once five other accounts were tried from
+  // the address, as it would if the logins came one after another.
+  t.ok(upstream.logins.length <= 5, `at most five accounts reached the app (${upstream.logins.length})`);
+  t.equal(replies.length, 40);
+  const decisions = await waitForDecisions(gateway.logs, 40);
+  const stopped = decisions.filter((line) => line.riskgate.decision !== 'allow').length;
+  t.ok(stopped >= 35, `the rest were challenged or blocked (${stopped})`);
+  t.ok(decisions.some((line) => line.riskgate.decision === 'block'), 'the burst reached a block');
+});
+
 t.test('in-flight marks are released after the outcome', async (t) => {
   const { gateway } = await slowApp(t);
 

@@ -34,3 +34,22 @@ t.test('a login never counts itself', async (t) => {
   only.release();
   t.equal(registry.size, 0, 'releasing twice leaves no mark behind');
 });
+
+t.test('pending accounts count once each on distinct counters', async (t) => {
+  const registry = new InFlightLogins();
+  const distinct = [{ counter: counter('usernames_per_ip', ['ip'], 'distinct_usernames'), key: 'u:192.0.2.1' }];
+  const alice = registry.begin(distinct, 'alice');
+  const aliceAgain = registry.begin(distinct, 'alice');
+  const bob = registry.begin(distinct, 'bob');
+  const carol = registry.begin(distinct, 'carol');
+
+  t.same(alice.extra(), [2], 'bob and carol, not alice herself');
+  t.same(bob.extra(), [2], 'alice once, however many of her logins are pending');
+  alice.release();
+  t.same(bob.extra(), [2], "alice's other login is still pending");
+  aliceAgain.release();
+  t.same(bob.extra(), [1], 'only carol is left');
+  carol.release();
+  bob.release();
+  t.equal(registry.size, 0);
+});

@@ -30,6 +30,7 @@ export type StepUpFailure =
   | 'challenge'
   | 'missing_claim'
   | 'replay'
+  | 'store_unavailable'
   | 'not_configured';
 
 export type StepUpResult =

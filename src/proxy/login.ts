@@ -121,7 +121,11 @@ export async function handleLogin(
       false, {}, { 'retry-after': '5' });
     return;
   }
-  if (stepUp?.ok && reading.result.claimed[0] !== true) {
+  if (stepUp?.ok && reading.source === 'memory-fallback') {
+    // Single use holds across the fleet only in the shared store; another instance's
+    // fallback has never seen this assertion, so none is accepted during an outage.
+    stepUp = { ok: false, reason: 'store_unavailable' };
+  } else if (stepUp?.ok && reading.result.claimed[0] !== true) {
     stepUp = { ok: false, reason: 'replay' };
   }
 

@@ -5,11 +5,13 @@ import t, { type Test } from 'tap';
 
 import { login, startTestGateway, type Reply, type TestGateway } from '../helpers/gateway.js';
 import { deleteKeysWithPrefix } from '../helpers/redis.js';
+import { signAssertion } from '../helpers/step-up.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { waitFor, waitForDecisions } from '../helpers/wait.js';
 import { RedisLink } from './redis-link.js';
 
 const STORE_TIMEOUT_MS = 100;
+const STEP_UP_HEADER = 'Riskgate-Step-Up';
 /** Maximum response time during the outage: the store timeout plus the app's time and slack. */
 const RESPONSE_BOUND_MS = 1000;
 
@@ -128,4 +130,34 @@ t.test('store outage under fail-open still stops alice at her limit', async (t) 
   t.equal(outageLines(gateway, 'store outage started').length, 1, 'still one start line');
   t.equal(outageLines(gateway, 'store outage ended').length, 1, 'one line when the outage ends');
   t.same(unhandled, [], 'no unhandled rejection');
+});
+
+t.test('no step-up assertion is accepted during an outage', async (t) => {
+  const { link, upstream, gateway } = await setUp(t, 'open');
+  const key = gateway.stepUpSigningKey!;
+  for (let index = 0; index < 5; index += 1) await login(gateway.port, 'alice', `guess-${index}`);
+  const challenged = await login(gateway.port, 'alice', 'wonderland');
+  const challengeId = challenged.json().challenge.id;
+  const assertion = await signAssertion(key, { subject: 'alice', challengeId, nowMs: Date.now() });
+  t.equal((await login(gateway.port, 'alice', 'wonderland', { headers: { [STEP_UP_HEADER]: assertion } })).status, 200,
+    'the assertion passes once while Redis answers');
+
+  // The fallback store never saw the assertion's jti claimed in Redis, so it could not
+  // refuse a replay; no assertion passes until Redis answers again.
+  link.freeze();
+  const fresh = await signAssertion(key, { subject: 'alice', challengeId, nowMs: Date.now() });
+  const before = upstream.logins.length;
+  const replayed = await login(gateway.port, 'alice', 'wonderland', { headers: { [STEP_UP_HEADER]: assertion } });
+  const unused = await login(gateway.port, 'alice', 'wonderland', { headers: { [STEP_UP_HEADER]: fresh } });
+
+  t.equal(replayed.status, 401, 'the used assertion is refused');
+  t.equal(unused.status, 401, 'an unused one is refused too');
+  t.equal(upstream.logins.length, before, 'neither login reached the app');
+  const lines = (await waitForDecisions(gateway.logs, 9)).slice(7);
+  t.same(lines.map((line) => line.riskgate.store), ['memory-fallback', 'memory-fallback']);
+  t.same(lines.map((line) => line.riskgate.step_up), [
+    { ok: false, reason: 'store_unavailable' },
+    { ok: false, reason: 'store_unavailable' },
+  ], 'the decision lines say why');
+  await link.restore();
 });

@@ -294,7 +294,12 @@ export class RedisStore implements CounterStore {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        reject(new RiskgateError('RG_ERR_STORE_TIMEOUT', `Redis did not answer within ${this.timeoutMs} ms (store.timeout)`));
+        // Timers run before the event loop reads its sockets. When the process is busy, a
+        // reply that came in time can still be waiting there, so the timeout takes effect
+        // only after this turn's reads, as a late Redis and not a busy gateway intends.
+        setImmediate(() => {
+          reject(new RiskgateError('RG_ERR_STORE_TIMEOUT', `Redis did not answer within ${this.timeoutMs} ms (store.timeout)`));
+        });
       }, this.timeoutMs);
     });
     try {

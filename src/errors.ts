@@ -16,7 +16,9 @@ export interface SourceProblem {
   message: string;
 }
 
+/** Format a problem as `file:line:column: message`; a problem with line 0 has no place in the file. */
 export function formatProblem(problem: SourceProblem): string {
+  if (problem.line === 0) return `${problem.file}: ${problem.message}`;
   return `${problem.file}:${problem.line}:${problem.column}: ${problem.message}`;
 }
 

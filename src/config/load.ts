@@ -146,7 +146,8 @@ function checkEnvironment(merged: RawConfig, source: YamlSource, env: NodeJS.Pro
     const key = schemaPath(error).join('.');
     const override = overridden.find(([, overriddenKey]) => key === overriddenKey || key.startsWith(`${overriddenKey}.`));
     if (override) {
-      problems.push({ ...problem, message: `${override[0]} "${env[override[0]]}" is invalid: ${problem.message}` });
+      // The file's line for this key holds a value the variable replaced, so point at neither.
+      problems.push({ file: 'environment', line: 0, column: 0, message: `${override[0]} "${env[override[0]]}" is invalid: ${problem.message}` });
     }
   }
   return problems;
@@ -155,10 +156,13 @@ function checkEnvironment(merged: RawConfig, source: YamlSource, env: NodeJS.Pro
 function checkValues(merged: RawConfig, source: YamlSource, env: NodeJS.ProcessEnv): SourceProblem[] {
   const problems: SourceProblem[] = [];
   const origin = (name: string, key: string) => (env[name] !== undefined ? name : key);
+  // A value from an environment variable has no place in the file to point at.
+  const problemAt = (name: string, path: (string | number)[], message: string): SourceProblem =>
+    env[name] !== undefined ? { file: 'environment', line: 0, column: 0, message } : source.problemAt(path, message);
 
   const port = Number(/:(\d+)$/.exec(String(merged.listen ?? ''))?.[1] ?? 0);
   if (port > 65_535) {
-    problems.push(source.problemAt(['listen'], `${origin('RISKGATE_LISTEN', 'listen')} "${merged.listen}" ` +
+    problems.push(problemAt('RISKGATE_LISTEN', ['listen'], `${origin('RISKGATE_LISTEN', 'listen')} "${merged.listen}" ` +
       'has a port above 65535: use host:port such as 127.0.0.1:8080'));
   }
 
@@ -169,7 +173,7 @@ function checkValues(merged: RawConfig, source: YamlSource, env: NodeJS.ProcessE
         'http://127.0.0.1:3000, or export RISKGATE_UPSTREAM'),
     );
   } else if (typeof merged.upstream === 'string' && /^https?:\/\//.test(merged.upstream) && !URL.canParse(merged.upstream)) {
-    problems.push(source.problemAt(['upstream'], `${origin('RISKGATE_UPSTREAM', 'upstream')} "${merged.upstream}" ` +
+    problems.push(problemAt('RISKGATE_UPSTREAM', ['upstream'], `${origin('RISKGATE_UPSTREAM', 'upstream')} "${merged.upstream}" ` +
       'is not a valid URL: use the app URL, for example http://127.0.0.1:3000'));
   }
 
@@ -177,7 +181,7 @@ function checkValues(merged: RawConfig, source: YamlSource, env: NodeJS.ProcessE
   proxies.forEach((entry, index) => {
     if (typeof entry !== 'string' || !isCidrOrAddress(entry)) {
       problems.push(
-        source.problemAt(['trusted_proxies', index], `${origin('RISKGATE_TRUSTED_PROXIES', 'trusted_proxies')} ` +
+        problemAt('RISKGATE_TRUSTED_PROXIES', ['trusted_proxies', index], `${origin('RISKGATE_TRUSTED_PROXIES', 'trusted_proxies')} ` +
           `entry "${String(entry)}" is not an IP address or CIDR such as 10.0.0.0/8 or 2001:db8::/32`),
       );
     }

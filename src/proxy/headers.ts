@@ -29,6 +29,7 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'x-cluster-client-ip',
   'fastly-client-ip',
   'x-originating-ip',
+  'x-original-forwarded-for',
   'x-forwarded',
   'forwarded-for',
   'client-ip',

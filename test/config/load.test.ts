@@ -222,6 +222,9 @@ t.test('invalid environment values name the variable', async (t) => {
   t.match(error.message, /REDIS_URL "http:\/\/127\.0\.0\.1:6379" is invalid: store\.url has an invalid format \(use memory, redis:\/\/host:6379/);
   t.match(error.message, /RISKGATE_TRUSTED_PROXIES entry "bogus" is not an IP address or CIDR/);
   t.match(error.message, /RISKGATE_LOG_LEVEL "verbose" is invalid: log\.level must be one of/);
+  for (const line of error.message.split('\n').slice(1)) {
+    t.match(line, /^environment: /, 'a value from the environment points at no line of the file');
+  }
 });
 
 t.test('missing secret says how to set it', async (t) => {

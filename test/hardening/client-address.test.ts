@@ -108,6 +108,7 @@ t.test('other client address headers never reach the app', async (t) => {
     'x-cluster-client-ip': '203.0.113.66',
     'fastly-client-ip': '203.0.113.66',
     'x-originating-ip': '203.0.113.66',
+    'x-original-forwarded-for': '203.0.113.66',
     forwarded: 'for=203.0.113.66',
   };
 

@@ -1,19 +1,11 @@
-import { CounterPlan, type KeyParts } from '../decision/counter-plan.js';
+import type { KeyParts } from '../decision/counter-plan.js';
+import { eraseAccount as eraseAccountData, retainedCounters, type AccountErasure, type RetainedCounter } from '../profile/erasure.js';
 import * as profileData from '../profile/privacy.js';
 import type { GatewayContext } from '../proxy/context.js';
 import { normalizeUsername } from '../request/username.js';
-import type { CounterDefinition } from '../rules/types.js';
 import { readCounters, type CounterValue } from './counters.js';
 import { AdminProblem } from './http.js';
 import { ManualEntryStore, type ManualEntry } from './manual-entries.js';
-
-/** A counter that contains account data but cannot be found by the account alone. */
-export interface RetainedCounter {
-  name: string;
-  reason: string;
-  /** Upper bound on how long the account's share of it lives: two windows. */
-  expires_within_ms: number;
-}
 
 export interface AccountExport {
   account: { pseudonym: string };
@@ -21,14 +13,6 @@ export interface AccountExport {
   profile: profileData.AccountExport['profile'];
   counters: CounterValue[];
   manual_entry: ManualEntry | null;
-  retained: RetainedCounter[];
-}
-
-export interface AccountErasure {
-  account: { pseudonym: string };
-  erased_keys: number;
-  profile_erased: boolean;
-  manual_entry_removed: boolean;
   retained: RetainedCounter[];
 }
 
@@ -77,34 +61,12 @@ export async function exportAccount(context: GatewayContext, rawUsername: string
  * with an address or device through the account's counter index) and its manual entry.
  */
 export async function eraseAccount(context: GatewayContext, rawUsername: string, now = Date.now()): Promise<AccountErasure> {
-  const scope = accountScope(context, rawUsername);
-  const prefix = context.config.store.keyPrefix;
+  // Validates the username with a 400 problem before anything is deleted.
+  accountScope(context, rawUsername);
 
-  const keys = new Set<string>();
-  for (const parts of scope.partsByRoute) {
-    const plan = new CounterPlan(context.rules.current.counters, parts, context.keys, prefix);
-    for (const counter of plan.readRequest(0).counters) keys.add(counter.key);
-  }
-
-  let erased = 0;
-  if (keys.size > 0) {
-    erased += await context.store.primary.erase([...keys]);
-    erased += await context.store.fallback.erase([...keys]);
-  }
-
-  const options = { ruleSet: context.rules.current, now };
-  const profile = await profileData.eraseAccount(context.store.primary, context.keys, context.config, rawUsername, options);
-  await profileData.eraseAccount(context.store.fallback, context.keys, context.config, rawUsername, options);
-
-  const manual = new ManualEntryStore(context.store, prefix);
-  const removed = await manual.remove(`username:${scope.pseudonym}`, now);
-  return {
-    account: { pseudonym: scope.pseudonym },
-    erased_keys: erased,
-    profile_erased: profile.profile_erased,
-    manual_entry_removed: removed !== undefined,
-    retained: retainedCounters(context.rules.current.counters),
-  };
+  const manual = new ManualEntryStore(context.store, context.config.store.keyPrefix);
+  const stores = [context.store.primary, context.store.fallback];
+  return eraseAccountData(stores, manual, context.keys, context.config, rawUsername, { ruleSet: context.rules.current, now });
 }
 
 function accountScope(context: GatewayContext, rawUsername: string): AccountScope {
@@ -112,16 +74,4 @@ function accountScope(context: GatewayContext, rawUsername: string): AccountScop
   if (!username) throw new AdminProblem(400, 'invalid request body', 'username is empty after normalisation');
   const partsByRoute = context.config.loginRoutes.map((route) => ({ username, route: route.id }));
   return { username, pseudonym: context.keys.pseudonymize(username), partsByRoute };
-}
-
-// NOTE: a distinct-username counter keeps the pseudonym inside a HyperLogLog, from which no
-// member can be removed. Such counters age out within two windows.
-function retainedCounters(definitions: readonly CounterDefinition[]): RetainedCounter[] {
-  return definitions
-    .filter((counter) => counter.count === 'distinct_usernames')
-    .map((counter) => ({
-      name: counter.name,
-      reason: 'counts the account as one member of a distinct-username set',
-      expires_within_ms: 2 * counter.windowMs,
-    }));
 }

@@ -2,11 +2,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { parseDurationMs } from '../config/duration.js';
 import type { GatewayContext } from '../proxy/context.js';
-import { parseAddress } from '../request/client-ip.js';
 import { normalizeUsername } from '../request/username.js';
 import { eraseAccount, exportAccount } from './accounts.js';
 import type { AuditAction } from './audit.js';
-import { canonicalCidr, readCounters, resolveTarget } from './counters.js';
+import { canonicalCidr, parseClientAddress, readCounters, resolveTarget } from './counters.js';
 import { AdminProblem, optionalString, readJsonObject, sendJson } from './http.js';
 import { MAX_ENTRY_TTL_MS, ManualEntryStore, type ManualEntry } from './manual-entries.js';
 
@@ -157,7 +156,7 @@ async function eraseHandler(context: GatewayContext, call: ApiRequest): Promise<
     category: 'iam',
     type: 'deletion',
     target: { type: 'username', value: result.account.pseudonym },
-    details: { erased_keys: result.erased_keys, manual_entry_removed: result.manual_entry_removed },
+    details: { keys_deleted: result.keys_deleted, manual_entry_removed: result.manual_entry_removed },
   };
 }
 
@@ -174,16 +173,28 @@ function entryTarget(context: GatewayContext, body: Record<string, unknown>): { 
   const raw = optionalString(body, field) ?? '';
   const text = field === 'username' ? raw : raw.trim();
 
-  if (field === 'ip') {
-    const address = parseAddress(text);
-    if (!address) throw new AdminProblem(400, 'invalid request body', `ip "${text.slice(0, 64)}" is not an IPv4 or IPv6 address`);
-    return { type: 'ip', value: address.toString() };
-  }
+  if (field === 'ip') return { type: 'ip', value: ipEntryAddress(text) };
   if (field === 'cidr') return { type: 'cidr', value: canonicalCidr(text) };
 
   const username = normalizeUsername(text, context.config.username);
   if (!username) throw new AdminProblem(400, 'invalid request body', 'username is empty after normalisation');
   return { type: 'username', value: context.keys.pseudonymize(username) };
+}
+
+/**
+ * Validate the address of an `ip` entry and return its canonical IPv4 text. An IPv6
+ * address raises a 400 problem that names its /64 to send as `cidr`, because counters key
+ * an IPv6 client by its /64 and the client can move to any other address in it.
+ */
+function ipEntryAddress(text: string): string {
+  const client = parseClientAddress(text);
+  if (client.version === 6) {
+    throw new AdminProblem(400, 'invalid request body',
+      `ip "${client.address}" is an IPv6 address, and riskgate counts IPv6 clients by their /64 network, ` +
+        `so an entry for one address misses the rest of it. Send cidr "${client.key}" to cover the network, ` +
+        `or cidr "${client.address}/128" for this address alone`);
+  }
+  return client.address;
 }
 
 function entryExpiry(body: Record<string, unknown>, now: number): number {

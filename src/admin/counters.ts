@@ -2,7 +2,7 @@ import ipaddr from 'ipaddr.js';
 
 import { CounterPlan, type KeyParts } from '../decision/counter-plan.js';
 import type { GatewayContext } from '../proxy/context.js';
-import { TrustedProxies, parseAddress, resolveClientAddress } from '../request/client-ip.js';
+import { TrustedProxies, parseAddress, resolveClientAddress, type ClientAddress } from '../request/client-ip.js';
 import { normalizeUsername } from '../request/username.js';
 import type { CounterDefinition, CounterKeyPart } from '../rules/types.js';
 import { AdminProblem } from './http.js';
@@ -38,11 +38,7 @@ export function resolveTarget(context: GatewayContext, target: CounterTarget): R
   const display: ResolvedTarget['display'] = {};
 
   if (target.ip !== undefined) {
-    const address = parseAddress(target.ip);
-    if (!address) {
-      throw new AdminProblem(400, 'invalid request body', `ip "${target.ip.slice(0, 64)}" is not an IPv4 or IPv6 address`);
-    }
-    const client = resolveClientAddress(address.toString(), undefined, NO_PROXIES);
+    const client = parseClientAddress(target.ip);
     parts.ip = client.key;
     parts.ip_prefix = client.prefix;
     Object.assign(display, { ip: client.address, ip_key: client.key, ip_prefix: client.prefix });
@@ -68,6 +64,15 @@ export function resolveTarget(context: GatewayContext, target: CounterTarget): R
     throw new AdminProblem(400, 'invalid request body', 'give ip, username or both');
   }
   return { parts, display };
+}
+
+/** Parse an address given to the admin API into the client address of a login from it, or raise a 400 problem. */
+export function parseClientAddress(text: string): ClientAddress {
+  const address = parseAddress(text);
+  if (!address) {
+    throw new AdminProblem(400, 'invalid request body', `ip "${text.slice(0, 64)}" is not an IPv4 or IPv6 address`);
+  }
+  return resolveClientAddress(address.toString(), undefined, NO_PROXIES);
 }
 
 /** Report whether every part of a counter's key is known from these parts. */

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { sendProblem } from '../proxy/forward.js';
+import { jsonSyntaxErrorPosition } from './json-syntax.js';
 
 /** Largest admin request body read, in bytes. */
 const MAX_BODY_BYTES = 16_384;
@@ -36,11 +37,16 @@ export async function readJsonObject(request: IncomingMessage): Promise<Record<s
     chunks.push(chunk as Buffer);
   }
 
+  const text = Buffer.concat(chunks).toString('utf8');
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch (error) {
-    throw new AdminProblem(400, 'invalid JSON', `the body is not valid JSON: ${(error as Error).message}`);
+    value = JSON.parse(text);
+  } catch {
+    // V8's message quotes part of the body, which may contain a username, and the audit
+    // line logs the detail too. So the detail names only the position.
+    const position = jsonSyntaxErrorPosition(text);
+    const where = position === undefined ? '' : `: syntax error at position ${position}`;
+    throw new AdminProblem(400, 'invalid JSON', `the body is not valid JSON${where}; send a JSON object`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new AdminProblem(400, 'invalid request body', 'the body must be a JSON object');

@@ -8,7 +8,8 @@ import { GatewayKeys } from '../crypto/keys.js';
 import { RiskgateError } from '../errors.js';
 import { openStore } from '../gateway.js';
 import { createLogger } from '../log/logger.js';
-import { eraseAccount, exportAccount } from '../profile/privacy.js';
+import { eraseAccount } from '../profile/erasure.js';
+import { exportAccount } from '../profile/privacy.js';
 import { RedisStore } from '../store/redis.js';
 import { ResilientStore } from '../store/resilient.js';
 import type { CounterStore } from '../store/store.js';
@@ -17,8 +18,9 @@ const FORGET_HELP = `Usage: riskgate forget USERNAME [--config FILE]
 
 Erase what the configured store holds about one account: its login profile, its counter
 index, every counter keyed by it (alone, with a route, or with an address or device) and
-its manual block or allow entry. Prints what was erased as JSON and logs one audit line
-naming the account by pseudonym.
+its manual block or allow entry. Prints what was deleted as JSON, in the fields that
+POST /v1/accounts/erase returns (keys_deleted counts the store keys actually deleted),
+and logs one audit line naming the account by pseudonym.
 
 RISKGATE_SECRET must be the gateway's own: the store keys are derived from it.
 
@@ -69,7 +71,7 @@ async function runPrivacyCommand(action: 'forget' | 'export', values: Values, po
     // list. Their reads fail closed, so the memory fallback of this wrapper is never used.
     const manual = new ManualEntryStore(resilient, config.store.keyPrefix);
     const result = action === 'forget'
-      ? await forget(store, manual, keys, config, positionals[0])
+      ? await eraseAccount([store], manual, keys, config, positionals[0])
       : await exportWithEntry(store, manual, keys, config, positionals[0]);
 
     log.logger.info(
@@ -86,12 +88,6 @@ async function runPrivacyCommand(action: 'forget' | 'export', values: Values, po
     log.flush();
     await resilient.close();
   }
-}
-
-async function forget(store: CounterStore, manual: ManualEntryStore, keys: GatewayKeys, config: GatewayConfig, username: string) {
-  const erasure = await eraseAccount(store, keys, config, username);
-  const removed = await manual.remove(`username:${erasure.account.pseudonym}`);
-  return { ...erasure, manual_entry_removed: removed !== undefined };
 }
 
 async function exportWithEntry(store: CounterStore, manual: ManualEntryStore, keys: GatewayKeys, config: GatewayConfig, username: string) {

@@ -3,7 +3,7 @@ import type { GatewayKeys } from '../crypto/keys.js';
 import { CounterPlan } from '../decision/counter-plan.js';
 import { normalizeUsername } from '../request/username.js';
 import { loadRuleSet, type RuleSet } from '../rules/compile.js';
-import { bucketOf, type CounterRead, type CounterStore } from '../store/store.js';
+import type { CounterRead, CounterStore } from '../store/store.js';
 import { PROFILE_FEATURES } from './features.js';
 import { counterIndexKey, parseIndexMember, profileKey } from './keys.js';
 import { decodeProfile } from './profile.js';
@@ -39,15 +39,8 @@ export interface AccountExport {
   not_erasable: string[];
 }
 
-export interface AccountErasure {
-  account: { pseudonym: string };
-  profile_erased: boolean;
-  /** Counters of the account that held a non-zero value before erasure. */
-  counters_erased: number;
-  keys_deleted: number;
-}
-
-interface AccountScope {
+/** Store keys and counters of one account, with the rule set and time that an export or erasure uses. */
+export interface AccountScope {
   pseudonym: string;
   profile: string;
   index: string;
@@ -121,42 +114,8 @@ export async function exportAccount(
   };
 }
 
-/**
- * Erase the account's profile, its counter index and every counter the index or the
- * username names, in one write round trip after one read.
- */
-export async function eraseAccount(
-  store: CounterStore,
-  keys: GatewayKeys,
-  config: GatewayConfig,
-  username: string,
-  options: PrivacyOptions = {},
-): Promise<AccountErasure> {
-  const scope = accountScope(keys, config, username, options);
-  const { indexed, profileFields } = await readAccount(store, scope);
-  const counters = [...scope.direct, ...indexed];
-  const before = counters.length > 0 ? await store.read({ now: scope.now, counters, claims: [] }) : { counts: [] };
-
-  // The memory store keeps a counter under its key, Redis one key per bucket. A bucket key
-  // lives two windows from its creation, so at most the current bucket and the two before
-  // it exist; the next one is included for gateways whose clocks run ahead.
-  const deletes = [scope.profile, scope.index];
-  for (const counter of counters) {
-    const bucket = bucketOf(scope.now, counter.windowMs);
-    deletes.push(counter.key);
-    for (let offset = -2; offset <= 1; offset += 1) deletes.push(`${counter.key}:${bucket + offset}`);
-  }
-  await store.write({ now: scope.now, increments: [], distinct: [], resets: [], deletes });
-
-  return {
-    account: { pseudonym: scope.pseudonym },
-    profile_erased: profileFields !== null,
-    counters_erased: before.counts.filter((count) => count > 0).length,
-    keys_deleted: deletes.length,
-  };
-}
-
-function accountScope(keys: GatewayKeys, config: GatewayConfig, rawUsername: string, options: PrivacyOptions): AccountScope {
+/** Resolve what the store keeps under one account: its pseudonym, profile, index and direct counters. */
+export function accountScope(keys: GatewayKeys, config: GatewayConfig, rawUsername: string, options: PrivacyOptions): AccountScope {
   const username = normalizeUsername(rawUsername, config.username);
   if (!username) {
     throw new Error('the username is empty after normalisation; give the username as the app receives it');
@@ -179,7 +138,8 @@ function accountScope(keys: GatewayKeys, config: GatewayConfig, rawUsername: str
   return { pseudonym, profile: profileKey(prefix, pseudonym), index: counterIndexKey(prefix, pseudonym), direct: [...direct.values()], ruleSet, now };
 }
 
-async function readAccount(store: CounterStore, scope: AccountScope) {
+/** Read the account's profile and the counters its index names, in one round trip. */
+export async function readAccount(store: CounterStore, scope: AccountScope) {
   const reading = await store.read({ now: scope.now, counters: [], claims: [], hashes: [scope.profile], sets: [scope.index] });
   const indexed: AccountScope['direct'] = [];
   for (const member of reading.sets[0] ?? []) {

@@ -1,5 +1,6 @@
 import type { LoginRoute } from '../config/types.js';
 import { RequestRejection } from './body.js';
+import { foldFieldName, formParserReadingAs } from './field-names.js';
 import { topLevelKeys } from './json-keys.js';
 
 /** The username a login body carries, or `undefined` when it names none. */
@@ -95,7 +96,14 @@ function parseJson(text: string, route: LoginRoute): string | undefined {
   // Some frameworks (ASP.NET Core, for one) bind JSON properties case-insensitively, so a
   // key that differs only in case may be the one the app reads.
   const field = route.usernameField.toLowerCase();
-  const keys = topLevelKeys(text).filter((key) => key.toLowerCase() === field);
+  const allKeys = topLevelKeys(text);
+  const folded = allKeys.find((key) => key.toLowerCase() !== field && foldFieldName(key) === foldFieldName(field));
+  if (folded !== undefined) {
+    throw new RequestRejection(400, 'ambiguous login body',
+      `the key "${folded.slice(0, 64)}" is read as "${route.usernameField}" by JSON parsers that fold case, such as Go's encoding/json; ` +
+        `send "${route.usernameField}"`);
+  }
+  const keys = allKeys.filter((key) => key.toLowerCase() === field);
   if (keys.length > 1) {
     throw new RequestRejection(400, 'ambiguous login body',
       `the key "${route.usernameField}" appears ${keys.length} times (counting keys that differ only in case); send it once`);
@@ -109,25 +117,19 @@ function parseJson(text: string, route: LoginRoute): string | undefined {
  * Read the username field of URL-encoded text. Field names are matched ignoring case, as
  * some frameworks bind them. Text the app could read another way is rejected: a repeated
  * field, the bracket or dotted forms (`username[]`, `username[0]`, `username.x`) that
- * nested-parameter parsers turn into arrays or objects, and text whose username reads
- * differently when `;` also separates fields, as it does in some older parsers.
+ * nested-parameter parsers turn into arrays or objects, other names that such parsers read
+ * as the field (`[username]`, ` username`), and text whose username reads differently when
+ * `;` also separates fields, as it does in some older parsers.
  */
 function formValue(text: string, route: LoginRoute, where: string): string | undefined {
   const field = route.usernameField.toLowerCase();
   const entries = [...new URLSearchParams(text)];
-
-  const nested = entries.find(([key]) => {
-    const name = key.toLowerCase();
-    return name.startsWith(`${field}[`) || name.startsWith(`${field}.`);
-  });
-  if (nested) {
-    throw new RequestRejection(400, 'ambiguous login body',
-      `the ${where} names the field "${nested[0].slice(0, 64)}"; send "${route.usernameField}" as one plain field`);
-  }
+  const looseEntries = text.includes(';') ? [...new URLSearchParams(text.replaceAll(';', '&'))] : entries;
+  rejectFieldSpellings(new Set([...entries, ...looseEntries].map(([key]) => key)), route, where);
 
   const values = entries.filter(([key]) => key.toLowerCase() === field).map(([, value]) => value);
   if (text.includes(';')) {
-    const loose = [...new URLSearchParams(text.replaceAll(';', '&'))]
+    const loose = looseEntries
       .filter(([key]) => key.toLowerCase() === field)
       .map(([, value]) => value);
     if (loose.length !== values.length || loose.some((value, index) => value !== values[index])) {
@@ -141,6 +143,28 @@ function formValue(text: string, route: LoginRoute, where: string): string | und
   }
   if (values.length === 1) checkPercentEncoding(text, field, route, where);
   return checkUsername(values[0], route);
+}
+
+/**
+ * Reject a field name that nests a value under the username field, or that a common parser
+ * reads as the username field although it is spelled another way.
+ */
+function rejectFieldSpellings(names: ReadonlySet<string>, route: LoginRoute, where: string): void {
+  const field = route.usernameField.toLowerCase();
+  for (const name of names) {
+    const lower = name.toLowerCase();
+    if (lower.startsWith(`${field}[`) || lower.startsWith(`${field}.`)) {
+      throw new RequestRejection(400, 'ambiguous login body',
+        `the ${where} names the field "${name.slice(0, 64)}"; send "${route.usernameField}" as one plain field`);
+    }
+
+    const parser = formParserReadingAs(name, route.usernameField);
+    if (parser !== undefined) {
+      throw new RequestRejection(400, 'ambiguous login body',
+        `the ${where} names the field "${name.slice(0, 64)}", which ${parser} reads as "${route.usernameField}"; ` +
+          `send "${route.usernameField}" as one plain field`);
+    }
+  }
 }
 
 /**

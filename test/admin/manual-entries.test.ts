@@ -21,12 +21,16 @@ function curlLogin(port: number, source: string) {
 }
 
 /** Two gateways sharing one Redis key prefix, as two instances of one fleet. */
-async function startFleet(t: Test): Promise<{ first: TestGateway; second: TestGateway; upstream: RecordingUpstream }> {
+async function startFleet(
+  t: Test,
+  extraConfig: Record<string, unknown> = {},
+): Promise<{ first: TestGateway; second: TestGateway; upstream: RecordingUpstream }> {
   const prefix = `rgtm${randomBytes(4).toString('hex')}`;
   const upstream = await new RecordingUpstream().start();
   const config = {
     store: { url: REDIS_URL, key_prefix: prefix, timeout: '200ms' },
     admin: { token: ADMIN_TOKEN },
+    ...extraConfig,
   };
   const first = await startTestGateway({ upstream: upstream.url, config });
   const second = await startTestGateway({ upstream: upstream.url, config });
@@ -106,6 +110,31 @@ t.test('CIDR block applies after a version change', async (t) => {
 
   t.equal(removed.status, 200);
   t.equal(after.status, 200);
+});
+
+t.test('IPv6 ip entry names its /64', async (t) => {
+  // The loopback peer is a trusted proxy, so X-Forwarded-For plays IPv6 clients.
+  const { first, second } = await startFleet(t, { trusted_proxies: ['127.0.0.1'] });
+  const from = (address: string) => ({ headers: { 'x-forwarded-for': address } });
+
+  const rejected = await addEntry(first, { action: 'block', ip: '2001:db8:1:2::1' });
+  t.equal(rejected.status, 400);
+  t.match(rejected.json().detail, /ip "2001:db8:1:2::1" is an IPv6 address/);
+  t.match(rejected.json().detail, /Send cidr "2001:db8:1:2::\/64" to cover the network/);
+
+  const added = await addEntry(first, { action: 'block', cidr: '2001:db8:1:2::/64' });
+  const blocked = await login(second.port, 'alice', 'wonderland', from('2001:db8:1:2::1'));
+  const neighbour = await login(second.port, 'alice', 'wonderland', from('2001:db8:1:2::2'));
+  const outside = await login(second.port, 'alice', 'wonderland', from('2001:db8:1:3::1'));
+
+  t.equal(added.status, 201);
+  t.equal(blocked.status, 403, 'the address named first is blocked');
+  t.equal(neighbour.status, 403, 'the next address of its /64 is blocked too');
+  t.equal(outside.status, 200, 'another /64 gets through');
+
+  const mapped = await addEntry(first, { action: 'block', ip: '::ffff:192.0.2.9' });
+  t.equal(mapped.status, 201, 'an IPv4-mapped IPv6 address is an IPv4 address');
+  t.equal(mapped.json().entry.id, 'ip:192.0.2.9');
 });
 
 t.test('manual allow overrides a rule decision', async (t) => {

@@ -1,23 +1,8 @@
-import t, { type Test } from 'tap';
+import t from 'tap';
 
-import { send, startTestGateway, BROWSER_HEADERS } from '../helpers/gateway.js';
-import { RecordingUpstream } from '../helpers/upstream.js';
 import { waitForDecisions } from '../helpers/wait.js';
+import { postLogin, setUp } from './login-bodies.js';
 import { sha256 } from './raw.js';
-
-async function setUp(t: Test, config: Record<string, unknown> = {}) {
-  const upstream = await new RecordingUpstream().start();
-  const gateway = await startTestGateway({ upstream: upstream.url, config: { log: { username: 'plain' }, ...config } });
-  t.teardown(async () => {
-    await gateway.close();
-    await upstream.stop();
-  });
-  return { upstream, gateway };
-}
-
-function postLogin(port: number, body: string, contentType = 'application/json', path = '/login') {
-  return send(port, { method: 'POST', path, headers: { ...BROWSER_HEADERS, 'content-type': contentType }, body });
-}
 
 // Each body names alice in a way that a case- and accent-insensitive app reads as the same account.
 const VARIANTS = [

@@ -1,9 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 
-import { PROJECT_ROOT } from './gateway.js';
+import { DEFAULT_RULES, PROJECT_ROOT, REDIS_URL } from './gateway.js';
 import { waitFor } from './wait.js';
 
 export const CLI = resolve(PROJECT_ROOT, 'dist', 'cli', 'main.js');
@@ -19,6 +19,22 @@ export function ensureBuilt(): void {
     encoding: 'utf8',
   });
   if (!existsSync(CLI)) throw new Error(`building the CLI failed:\n${build.stdout}${build.stderr}`);
+}
+
+/**
+ * Write `riskgate.yaml` into `directory` for commands that work on the test Redis under
+ * `prefix`, such as `forget` and `export`, and return its path.
+ */
+export function writeRedisCliConfig(directory: string, prefix: string): string {
+  const file = join(directory, 'riskgate.yaml');
+  writeFileSync(file, [
+    'upstream: http://127.0.0.1:9',
+    `rules: [${JSON.stringify(DEFAULT_RULES)}]`,
+    'challenge: { mode: forward }',
+    `store: { url: ${JSON.stringify(REDIS_URL)}, key_prefix: ${prefix}, timeout: 2s }`,
+    '',
+  ].join('\n'));
+  return file;
 }
 
 /** Copy the test process's environment without any riskgate or Redis setting. */

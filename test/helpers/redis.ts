@@ -22,6 +22,24 @@ export async function deleteKeysWithPrefix(prefix: string): Promise<number> {
   return removed;
 }
 
+/** Every key under `prefix:` on the shared test Redis (read-only). */
+export async function listKeys(prefix: string): Promise<string[]> {
+  const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await client.connect();
+  const keys: string[] = [];
+  try {
+    let cursor = '0';
+    do {
+      const [next, found] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      keys.push(...found);
+    } while (cursor !== '0');
+  } finally {
+    client.disconnect();
+  }
+  return keys;
+}
+
 /** One command as Redis MONITOR reported it. */
 export interface MonitoredCommand {
   name: string;

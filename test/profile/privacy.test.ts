@@ -8,9 +8,12 @@ import { Redis } from 'ioredis';
 import t from 'tap';
 
 import { ManualEntryStore } from '../../src/admin/manual-entries.js';
-import { eraseAccount, exportAccount } from '../../src/profile/privacy.js';
+import { eraseAccount } from '../../src/profile/erasure.js';
+import { exportAccount } from '../../src/profile/privacy.js';
+import { writeRedisCliConfig } from '../helpers/cli.js';
 import { FakeClock } from '../helpers/clock.js';
 import { DEFAULT_RULES, PROJECT_ROOT, REDIS_URL, TEST_SECRET, login, type TestGateway } from '../helpers/gateway.js';
+import { listKeys } from '../helpers/redis.js';
 import { waitForDecisions } from '../helpers/wait.js';
 import { STORES, deviceCookie, startProfileGateway } from './helpers.js';
 
@@ -24,22 +27,6 @@ async function populate(gateway: TestGateway): Promise<void> {
   await login(gateway.port, 'alice', 'wrong-2');
   await login(gateway.port, 'bob', 'wonderland');
   await waitForDecisions(gateway.logs, 4);
-}
-
-async function scanPrefix(prefix: string): Promise<string[]> {
-  const redis = new Redis(REDIS_URL);
-  try {
-    const found: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      found.push(...keys);
-    } while (cursor !== '0');
-    return found;
-  } finally {
-    redis.disconnect();
-  }
 }
 
 for (const store of STORES) {
@@ -70,9 +57,14 @@ for (const store of STORES) {
     const primary = gateway.context.store.primary;
     const options = { ruleSet: gateway.context.rules.current, now: clock.now };
 
-    const erased = await eraseAccount(primary, gateway.context.keys, gateway.config, 'alice', options);
+    const manual = new ManualEntryStore(gateway.context.store, gateway.config.store.keyPrefix);
+
+    const erased = await eraseAccount([primary], manual, gateway.context.keys, gateway.config, 'alice', options);
+    const again = await eraseAccount([primary], manual, gateway.context.keys, gateway.config, 'alice', options);
     t.equal(erased.profile_erased, true);
-    t.equal(erased.counters_erased, 2, 'both failure counters held values');
+    t.equal(erased.counters_erased, 2, 'both failure counters had keys');
+    t.ok(erased.keys_deleted >= 4, 'the profile, the index and a key of each counter were deleted');
+    t.same([again.profile_erased, again.counters_erased, again.keys_deleted], [false, 0, 0], 'a second erasure finds nothing');
 
     const alice = await exportAccount(primary, gateway.context.keys, gateway.config, 'alice', options);
     const bob = await exportAccount(primary, gateway.context.keys, gateway.config, 'bob', options);
@@ -89,7 +81,7 @@ t.test('forget and export commands against Redis', async (t) => {
   const pseudonym = gateway.context.keys.pseudonymize('alice');
   await login(gateway.port, 'bob', 'wonderland');
   await waitForDecisions(gateway.logs, 1);
-  const beforeAlice = new Set(await scanPrefix(prefix));
+  const beforeAlice = new Set(await listKeys(prefix));
 
   // Alice from an address of her own, so that every key her logins create is new.
   const first = await login(gateway.port, 'alice', 'wonderland', { source: '127.0.0.3' });
@@ -100,18 +92,11 @@ t.test('forget and export commands against Redis', async (t) => {
   const entry = { id: `username:${pseudonym}`, action: 'block' as const, type: 'username' as const, value: pseudonym,
     reason: 'test', created_at: new Date().toISOString(), expires_at: new Date(Date.now() + 3_600_000).toISOString(), created_by: 'test' };
   await manual.put(entry);
-  const aliceKeys = (await scanPrefix(prefix)).filter((key) => !beforeAlice.has(key));
+  const aliceKeys = (await listKeys(prefix)).filter((key) => !beforeAlice.has(key));
 
   const directory = mkdtempSync(join(tmpdir(), 'riskgate-privacy-'));
   t.teardown(() => rmSync(directory, { recursive: true, force: true }));
-  const configFile = join(directory, 'riskgate.yaml');
-  writeFileSync(configFile, [
-    'upstream: http://127.0.0.1:9',
-    `rules: [${JSON.stringify(DEFAULT_RULES)}]`,
-    'challenge: { mode: forward }',
-    `store: { url: ${JSON.stringify(REDIS_URL)}, key_prefix: ${prefix}, timeout: 2s }`,
-    '',
-  ].join('\n'));
+  const configFile = writeRedisCliConfig(directory, prefix);
   const env = { ...process.env, RISKGATE_SECRET: TEST_SECRET };
   const cli = (...args: string[]) => run(process.execPath, [CLI, ...args, '--config', configFile], { env });
 
@@ -141,7 +126,7 @@ t.test('forget and export commands against Redis', async (t) => {
   t.equal(forgetAudit.message, 'account data erased');
   t.notOk(forgotten.stderr.includes('alice'), 'the audit line never names the username');
 
-  const after = await scanPrefix(prefix);
+  const after = await listKeys(prefix);
   const left = aliceKeys.filter((key) => after.includes(key));
   const addressOnly = gateway.context.rules.current.counters.filter((counter) => !counter.key.includes('username')).map((counter) => counter.name);
   const retained = left.filter((key) => addressOnly.some((name) => key.startsWith(`${prefix}:c:{${name}:`)));

@@ -1,0 +1,93 @@
+import type { ManualEntryStore } from '../admin/manual-entries.js';
+import type { GatewayConfig } from '../config/types.js';
+import type { GatewayKeys } from '../crypto/keys.js';
+import type { CounterDefinition } from '../rules/types.js';
+import type { CounterStore } from '../store/store.js';
+import { accountScope, readAccount, type PrivacyOptions } from './privacy.js';
+
+/** A counter that contains account data but cannot be found by the account alone. */
+export interface RetainedCounter {
+  name: string;
+  reason: string;
+  /** Upper bound on how long the account's share of it lives: two windows. */
+  expires_within_ms: number;
+}
+
+/**
+ * The report of one erasure. `POST /v1/accounts/erase` and `riskgate forget` both return
+ * it, so a data-subject record reads the same whichever was used.
+ */
+export interface AccountErasure {
+  account: { pseudonym: string };
+  /** True when a login profile existed and was deleted. */
+  profile_erased: boolean;
+  /** Counters of the account of which at least one store key was deleted. */
+  counters_erased: number;
+  /**
+   * Store keys deleted: the profile, the counter index and counter keys, in every store
+   * erased. The manual entry's keys are not counted.
+   */
+  keys_deleted: number;
+  manual_entry_removed: boolean;
+  retained: RetainedCounter[];
+}
+
+/**
+ * Erase the account's counters, login profile and counter index from each store, then its
+ * manual entry. Counters are found from the username and through the account's counter
+ * index, which is deleted last, so an erasure that fails halfway can be repeated. The
+ * counts are the deletions that each store reports, not the keys it was asked to delete,
+ * so a key that did not exist is not counted.
+ */
+export async function eraseAccount(
+  stores: readonly CounterStore[],
+  manual: Pick<ManualEntryStore, 'remove'>,
+  keys: GatewayKeys,
+  config: GatewayConfig,
+  username: string,
+  options: PrivacyOptions = {},
+): Promise<AccountErasure> {
+  const scope = accountScope(keys, config, username, options);
+  const countersErased = new Set<string>();
+  let profileErased = false;
+  let keysDeleted = 0;
+
+  // NOTE: on Redis each erase call scans the whole keyspace (SCAN MATCH <key>*), and there
+  // is one call per counter of the account, so the time grows with both.
+  for (const store of stores) {
+    const { indexed } = await readAccount(store, scope);
+    for (const counter of [...scope.direct, ...indexed]) {
+      // A counter key is the prefix of its bucket keys (Redis) or the key itself (memory).
+      const deleted = await store.erase([counter.key]);
+      if (deleted > 0) countersErased.add(counter.key);
+      keysDeleted += deleted;
+    }
+
+    const profileDeleted = await store.erase([scope.profile]);
+    profileErased ||= profileDeleted > 0;
+    keysDeleted += profileDeleted + (await store.erase([scope.index]));
+  }
+
+  const removed = await manual.remove(`username:${scope.pseudonym}`, scope.now);
+  return {
+    account: { pseudonym: scope.pseudonym },
+    profile_erased: profileErased,
+    counters_erased: countersErased.size,
+    keys_deleted: keysDeleted,
+    manual_entry_removed: removed !== undefined,
+    retained: retainedCounters(scope.ruleSet.counters),
+  };
+}
+
+// NOTE: a distinct-username counter keeps the pseudonym inside a HyperLogLog, from which no
+// member can be removed. Such counters age out within two windows.
+/** List the counters that keep the account as a member of a distinct-username set. */
+export function retainedCounters(definitions: readonly CounterDefinition[]): RetainedCounter[] {
+  return definitions
+    .filter((counter) => counter.count === 'distinct_usernames')
+    .map((counter) => ({
+      name: counter.name,
+      reason: 'counts the account as one member of a distinct-username set',
+      expires_within_ms: 2 * counter.windowMs,
+    }));
+}

@@ -1,0 +1,171 @@
+/**
+ * Field names that common parsers read as another name. riskgate reads the username from
+ * the field whose name equals the configured one, ignoring case. An app whose parser maps
+ * another spelling onto that name (`[username]` in qs, ` username` in PHP) would read a
+ * username that riskgate never saw, so callers reject such spellings.
+ */
+
+/**
+ * The path of names under which one parser stores the value of a form field, outermost
+ * first, such as `['user', 'email']` for `user[email]`. The reader stops after `limit`
+ * names. An empty path means that the parser drops the field.
+ */
+type FieldNameReader = (name: string, limit: number) => string[];
+
+const FORM_READERS: readonly { parser: string; read: FieldNameReader }[] = [
+  { parser: 'a case-insensitive binder', read: (name) => [name] },
+  { parser: "qs (Express's extended parser)", read: (name, limit) => readQsPath(name, limit) },
+  { parser: 'qs with allowDots', read: (name, limit) => readQsPath(dotsToBrackets(name), limit) },
+  { parser: 'Rack 2', read: readRack2Path },
+  { parser: 'PHP', read: readPhpPath },
+];
+
+/**
+ * Fold case for comparing field names. Lower-casing and then upper-casing also equates
+ * `ſ` (U+017F) with `s` and `ı` (U+0131) with `i`. Go's encoding/json matches `ſ` to `s`
+ * when it binds JSON keys to struct fields without regard to case (src/encoding/json/fold.go).
+ */
+export function foldFieldName(name: string): string {
+  return name.toLowerCase().toUpperCase();
+}
+
+/**
+ * Return the parser that reads the form field `name` as `field`, or as a value nested under
+ * it, although `name` is not `field` in another letter case. Returns undefined when no
+ * parser does. `name` must be percent-decoded already.
+ */
+export function formParserReadingAs(name: string, field: string): string | undefined {
+  if (name.toLowerCase() === field.toLowerCase()) return undefined;
+
+  for (const { parser, read } of FORM_READERS) {
+    const fieldPath = read(field, Infinity).map(foldFieldName);
+    if (fieldPath.length === 0) continue;
+    const path = read(name, fieldPath.length).map(foldFieldName);
+    if (fieldPath.every((segment, index) => path[index] === segment)) return parser;
+  }
+  return undefined;
+}
+
+/**
+ * Read a name as qs 6.16 does. A name that starts with `[` takes its first name from the
+ * first bracket group, so `[username]` is `username`. Text between or after groups is
+ * dropped, so `[username]]` and `[username]x` are `username` too. An unclosed group stays
+ * one literal name. Older qs 6 releases match groups without nested brackets instead,
+ * which gives the same first name whenever that name is the username field.
+ */
+function readQsPath(name: string, limit: number): string[] {
+  const first = name.indexOf('[');
+  if (first === -1) return [name];
+
+  const path = first > 0 ? [name.slice(0, first)] : [];
+  let open = first;
+  while (open !== -1 && path.length < limit) {
+    const close = matchingBracket(name, open);
+    if (close === -1) {
+      path.push(name.slice(open));
+      break;
+    }
+    path.push(name.slice(open + 1, close));
+    open = name.indexOf('[', close + 1);
+  }
+  return path;
+}
+
+/** Index of the `]` that closes the `[` at `open`, counting nested pairs, or -1. */
+function matchingBracket(name: string, open: number): number {
+  let depth = 0;
+  for (let index = open; index < name.length; index += 1) {
+    if (name[index] === '[') depth += 1;
+    if (name[index] === ']') depth -= 1;
+    if (depth === 0) return index;
+  }
+  return -1;
+}
+
+/**
+ * Rewrite dot notation as qs's `allowDots` option does: `a.b` becomes `a[b]`, but only
+ * outside brackets, and a dot followed by another dot or a `[` stays.
+ */
+function dotsToBrackets(name: string): string {
+  let result = '';
+  let depth = 0;
+  for (let index = 0; index < name.length; index += 1) {
+    const character = name[index];
+    if (character === '[') depth += 1;
+    if (character === ']' && depth > 0) depth -= 1;
+
+    const next = name[index + 1];
+    if (character === '.' && depth === 0 && next !== undefined && next !== '.' && next !== '[') {
+      let end = index + 1;
+      while (end < name.length && name[end] !== '.' && name[end] !== '[') end += 1;
+      result += `[${name.slice(index + 1, end)}]`;
+      index = end - 1;
+    } else {
+      result += character;
+    }
+  }
+  return result;
+}
+
+/**
+ * Read a name as Rack 2 (`Rack::QueryParser#normalize_params`) does. Each level takes the
+ * first run of characters that are not brackets, after any leading brackets, and drops the
+ * `]` characters after it. So `[username]`, `]username`, `username]` and `[]username` are
+ * all `username`. Rack splits fields on `&` followed by any spaces, so leading spaces go too.
+ * Rack 3 no longer strips leading brackets, so its readings are a subset of these.
+ */
+function readRack2Path(name: string, limit: number): string[] {
+  const path: string[] = [];
+  let rest = name.replace(/^ +/, '');
+  while (path.length < limit) {
+    const match = /^[[\]]*([^[\]]+)\]*/.exec(rest);
+    if (!match) break;
+
+    const after = rest.slice(match[0].length);
+    if (after === '[') {
+      // Rack keeps a name that ends in one unclosed `[` whole.
+      path.push(rest);
+      break;
+    }
+    path.push(match[1]);
+    if (after === '') break;
+
+    if (after.startsWith('[]')) {
+      path.push('');
+      rest = after.slice(2);
+    } else {
+      rest = after;
+    }
+  }
+  return path;
+}
+
+/**
+ * Read a name as PHP 8 does when it fills `$_POST` and `$_GET` (`php_register_variable_ex`).
+ * PHP cuts the name at a NUL byte, skips leading spaces, and turns ` ` and `.` before the
+ * first `[` into `_`. A first `[` that no `]` closes also becomes `_`, together with every
+ * ` `, `.` and `[` after it. Otherwise each `[...]` names one level, and PHP stops at the
+ * first level that is not followed directly by another `[`.
+ */
+function readPhpPath(name: string, limit: number): string[] {
+  const nul = name.indexOf('\0');
+  const text = (nul === -1 ? name : name.slice(0, nul)).replace(/^ +/, '');
+  const open = text.indexOf('[');
+  const base = (open === -1 ? text : text.slice(0, open)).replace(/[ .]/g, '_');
+  if (base === '') return [];
+  if (open === -1) return [base];
+  if (!text.includes(']', open + 1)) return [`${base}_${text.slice(open + 1).replace(/[ .[]/g, '_')}`];
+
+  const path = [base];
+  let index = open;
+  while (text[index] === '[' && path.length < limit) {
+    // PHP skips one white space character before looking for `]` or an empty index.
+    const search = /\s/.test(text[index + 1] ?? '') ? index + 2 : index + 1;
+    const close = text.indexOf(']', search);
+    // A deeper `[` that no `]` closes ends the path.
+    if (close === -1) break;
+    path.push(text[search] === ']' ? '' : text.slice(index + 1, close));
+    index = close + 1;
+  }
+  return path;
+}

@@ -1,0 +1,77 @@
+import t from 'tap';
+
+import { waitForDecisions } from '../helpers/wait.js';
+import { postLogin, setUp } from './login-bodies.js';
+
+const FORM = 'application/x-www-form-urlencoded';
+const JSON_TYPE = 'application/json';
+
+t.test('username spellings of other parsers are rejected', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  // Each body names alice under a field that qs, Rack 2, PHP or a case-folding binder reads as "username".
+  const cases: [string, string, string, string][] = [
+    ['leading brackets (qs, Rack 2)', '/login', FORM, '[username]=alice&password=x'],
+    ['encoded leading brackets', '/login', FORM, '%5Busername%5D=alice&password=x'],
+    ['extra closing bracket (qs)', '/login', FORM, '[username]]=alice&password=x'],
+    ['text after the group (qs)', '/login', FORM, '[username]x=alice&password=x'],
+    ['nested under leading brackets', '/login', FORM, '[username][first]=alice&password=x'],
+    ['leading closing bracket (Rack 2)', '/login', FORM, ']username=alice&password=x'],
+    ['trailing closing bracket (Rack 2)', '/login', FORM, 'username]=alice&password=x'],
+    ['leading empty brackets (Rack 2)', '/login', FORM, '[]username=alice&password=x'],
+    ['leading dot (qs allowDots)', '/login', FORM, '.username=alice&password=x'],
+    ['leading plus (PHP)', '/login', FORM, '+username=alice&password=x'],
+    ['space after the separator (Rack 2, PHP)', '/login', FORM, 'password=x& username=alice'],
+    ['NUL inside the name (PHP)', '/login', FORM, 'username%00x=alice&password=x'],
+    ['brackets after a semicolon (Rack 2)', '/login', FORM, 'password=x;[username]=alice'],
+    ['long s (case-folding binders)', '/login', FORM, 'u%C5%BFername=alice&password=x'],
+    ['leading brackets in the query', '/login?[username]=alice', JSON_TYPE, '{"password":"x"}'],
+    ['long s JSON key (Go encoding/json)', '/login', JSON_TYPE, '{"u\u017fername":"alice","password":"x"}'],
+    ['escaped long s JSON key', '/login', JSON_TYPE, '{"u\\u017fername":"alice","password":"x"}'],
+  ];
+
+  for (const [name, path, type, body] of cases) {
+    const reply = await postLogin(gateway.port, body, type, path);
+    t.equal(reply.status, 400, `${name} is rejected`);
+    t.match(reply.json().detail, /username/, `${name}: the detail names the field`);
+  }
+  t.equal(upstream.requests.length, 0, 'none reached the app');
+});
+
+t.test('form fields near the username are judged', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  const bodies = [
+    'username=alice&profile[username]=bob&password=x',
+    'username=alice&username_confirmation=bob&password=x',
+    'username=alice&remember[me]=1&account.username=bob&password=x',
+    'username=alice&[password]=x&x[username]=bob',
+  ];
+
+  for (const body of bodies) {
+    const reply = await postLogin(gateway.port, body, FORM);
+    t.equal(reply.status, 401, `${body} is forwarded`);
+  }
+  const decisions = await waitForDecisions(gateway.logs, bodies.length);
+
+  t.same(decisions.map((line) => line.user?.name), bodies.map(() => 'alice'), 'each login is judged as alice');
+  t.equal(upstream.logins.length, bodies.length);
+});
+
+t.test('username field with an underscore and PHP spellings', async (t) => {
+  const { upstream, gateway } = await setUp(t, {
+    login_routes: [{ id: 'web', path: '/login', username_field: 'user_name' }],
+  });
+  // PHP turns " " and "." before the first "[", and an unclosed "[", into "_".
+  const rejected = ['user.name=alice&password=x', 'user+name=alice&password=x', 'user[name=alice&password=x',
+    'user.name[first]=alice&password=x'];
+
+  for (const body of rejected) {
+    const reply = await postLogin(gateway.port, body, FORM);
+    t.equal(reply.status, 400, `${body} is rejected`);
+  }
+  t.equal(upstream.requests.length, 0, 'none reached the app');
+
+  const accepted = await postLogin(gateway.port, 'user_name=alice&username=bob&password=x', FORM);
+  const [decision] = await waitForDecisions(gateway.logs, 1);
+  t.equal(accepted.status, 401, 'the plain field is forwarded');
+  t.equal(decision.user?.name, 'alice');
+});

@@ -28,6 +28,8 @@ export class ManualMatcher {
   readonly keys: ManualKeys;
   private version: string | null = null;
   private ranges: CidrRange[] = [];
+  /** Exact entries of the cached list by `ip:<address>` or `username:<pseudonym>`, for store outages. */
+  private exact = new Map<string, ManualEntry>();
   private reloading: Promise<void> | undefined;
 
   constructor(
@@ -47,25 +49,33 @@ export class ManualMatcher {
 
   /**
    * The manual decision for a login, from the values its read returned for `lookupKeys`.
-   * While the store is out (`memory-fallback`), only the CIDR entries already cached apply.
+   * While the store is out (`memory-fallback`), the entries of the list last cached apply,
+   * so a block stays in force through an outage.
    */
   async match(
     values: readonly (string | null)[],
     address: string,
-    hasAccount: boolean,
+    pseudonym: string | undefined,
     source: string,
     now: number,
   ): Promise<ManualMatch | undefined> {
-    const found: ManualEntry[] = [];
-    if (source !== 'memory-fallback') {
-      const addressEntry = parseEntry(values[0] ?? null);
-      const accountEntry = hasAccount ? parseEntry(values[1] ?? null) : undefined;
-      if (addressEntry && Date.parse(addressEntry.expires_at) > now) found.push(addressEntry);
-      if (accountEntry && Date.parse(accountEntry.expires_at) > now) found.push(accountEntry);
+    const hasAccount = pseudonym !== undefined;
+    let addressEntry: ManualEntry | undefined;
+    let accountEntry: ManualEntry | undefined;
+    if (source === 'memory-fallback') {
+      addressEntry = this.exact.get(`ip:${address}`);
+      accountEntry = hasAccount ? this.exact.get(`username:${pseudonym}`) : undefined;
+    } else {
+      addressEntry = parseEntry(values[0] ?? null);
+      accountEntry = hasAccount ? parseEntry(values[1] ?? null) : undefined;
 
       const version = values[hasAccount ? 2 : 1] ?? null;
       if (version !== this.version) await this.reload(version, now);
     }
+
+    const found: ManualEntry[] = [];
+    if (addressEntry && Date.parse(addressEntry.expires_at) > now) found.push(addressEntry);
+    if (accountEntry && Date.parse(accountEntry.expires_at) > now) found.push(accountEntry);
 
     let match: ManualMatch | undefined;
     for (const entry of found) {
@@ -89,7 +99,9 @@ export class ManualMatcher {
     this.reloading ??= this.store
       .read({ now, counters: [], claims: [], lookups: [this.keys.list] }, 'closed')
       .then((reading) => {
-        this.ranges = toRanges(parseEntryList(reading.result.values[0]));
+        const entries = parseEntryList(reading.result.values[0]);
+        this.ranges = toRanges(entries);
+        this.exact = new Map(entries.filter((entry) => entry.type !== 'cidr').map((entry) => [entry.id, entry]));
         this.version = version;
       })
       .catch((error: unknown) => {

@@ -136,7 +136,7 @@ export async function handleLogin(
   Object.assign(print.signals, assessment.signals);
   const evaluation = evaluateRules(ruleSet, print.signals, counterValues, policy.mode);
   const manual = await context.manual.match(
-    reading.result.values.slice(-manualKeys.length), client.address, pseudonym !== undefined, reading.source, now);
+    reading.result.values.slice(-manualKeys.length), client.address, pseudonym, reading.source, now);
   const ruleDecision = applyStepUp(evaluation.decision, stepUp, config.challenge.mode);
   const decision = manual?.action ?? ruleDecision;
   const decisionMs = performance.now() - started;

@@ -6,6 +6,7 @@ import t, { type Test } from 'tap';
 import { login, startTestGateway, type Reply, type TestGateway } from '../helpers/gateway.js';
 import { deleteKeysWithPrefix } from '../helpers/redis.js';
 import { signAssertion } from '../helpers/step-up.js';
+import { ADMIN_TOKEN, admin } from '../admin/client.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { waitFor, waitForDecisions } from '../helpers/wait.js';
 import { RedisLink } from './redis-link.js';
@@ -19,7 +20,7 @@ const RESPONSE_BOUND_MS = 1000;
 const unhandled: unknown[] = [];
 process.on('unhandledRejection', (reason) => unhandled.push(reason));
 
-async function setUp(t: Test, failMode: 'open' | 'closed') {
+async function setUp(t: Test, failMode: 'open' | 'closed', extra: Record<string, unknown> = {}) {
   const link = await new RedisLink().start();
   const prefix = `rgt${randomBytes(4).toString('hex')}`;
   const upstream = await new RecordingUpstream({ alice: 'wonderland', bob: 'builder' }).start();
@@ -28,6 +29,7 @@ async function setUp(t: Test, failMode: 'open' | 'closed') {
     config: {
       store: { url: link.url, key_prefix: prefix, timeout: `${STORE_TIMEOUT_MS}ms` },
       login_routes: [{ id: 'web', path: '/login', on_store_error: failMode }],
+      ...extra,
     },
   });
   t.teardown(async () => {
@@ -159,5 +161,32 @@ t.test('no step-up assertion is accepted during an outage', async (t) => {
     { ok: false, reason: 'store_unavailable' },
     { ok: false, reason: 'store_unavailable' },
   ], 'the decision lines say why');
+  await link.restore();
+});
+
+t.test('manual blocks hold through an outage', async (t) => {
+  const { link, upstream, gateway } = await setUp(t, 'open', { admin: { token: ADMIN_TOKEN } });
+  const entries = [
+    { action: 'block', username: 'mallory', ttl: '1h', reason: 'account takeover' },
+    { action: 'block', ip: '127.0.0.9', ttl: '1h', reason: 'credential stuffing' },
+  ];
+  for (const body of entries) {
+    t.equal((await admin(gateway.adminPort, 'POST', '/v1/manual-entries', { body })).status, 201, `${body.reason} entry added`);
+  }
+  // One login while Redis answers, so this instance caches the entry list.
+  t.equal((await login(gateway.port, 'bob', 'builder')).status, 200);
+
+  link.freeze();
+  const mallory = await login(gateway.port, 'mallory', 'wonderland');
+  const fromBlocked = await login(gateway.port, 'bob', 'builder', { source: '127.0.0.9' });
+  const bob = await login(gateway.port, 'bob', 'builder');
+
+  t.equal(mallory.status, 403, 'the blocked account stays blocked');
+  t.equal(fromBlocked.status, 403, 'the blocked address stays blocked');
+  t.equal(bob.status, 200, 'others are judged as usual');
+  const lines = (await waitForDecisions(gateway.logs, 4)).slice(1);
+  t.same(lines.map((line) => line.riskgate.store), ['memory-fallback', 'memory-fallback', 'memory-fallback']);
+  t.same(lines.map((line) => line.riskgate.manual ?? null), ['block', 'block', null], 'the decision lines name the entries');
+  t.equal(upstream.logins.filter((received) => received.username === 'mallory').length, 0, 'mallory never reached the app');
   await link.restore();
 });

@@ -56,7 +56,10 @@ t.test('SIGTERM finishes every in-flight login', async (t) => {
   const adminPort = portOf(gateway.adminUrl);
 
   const keepAlive = new http.Agent({ keepAlive: true });
-  const pending = Array.from({ length: IN_FLIGHT }, (_, index) => login(port, `user${index}`, 'wonderland'));
+  // Each login comes from its own loopback address: twenty accounts in flight from one
+  // address would rightly trip the distinct-usernames-per-IP block.
+  const pending = Array.from({ length: IN_FLIGHT }, (_, index) =>
+    login(port, `user${index}`, 'wonderland', { source: `127.0.0.${index + 2}` }));
   pending.push(new Promise((resolve, reject) => {
     const request = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/login', agent: keepAlive,
       headers: { 'content-type': 'application/json', 'user-agent': 'Mozilla/5.0 Firefox/128.0', accept: '*/*', 'accept-language': 'en' } },

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 
 import { generateKeyPair, type CryptoKey } from 'jose';
 import type { Logger } from 'pino';
 
+import { CONFIG_DEFAULTS } from '../config/defaults.js';
 import { loadConfigObject } from '../config/load.js';
 import { DEMO_USERS, createDemoApp } from '../demo/app.js';
 import { startGateway, type RunningGateway } from '../gateway.js';
@@ -25,11 +26,13 @@ Environment (as for start; the upstream is always the demo app):
   RISKGATE_TRUSTED_PROXIES  comma-separated CIDRs of trusted proxies
   RISKGATE_SECRET           secret to use (default: a random one per run)
   RISKGATE_LOG_LEVEL        log level: fatal, error, warn, info, debug, trace or silent (default info)
-  RISKGATE_ADMIN_LISTEN     host:port of the health, metrics and admin listener (default 127.0.0.1:9090)
+  RISKGATE_ADMIN_LISTEN     host:port of the health, metrics and admin listener (default 127.0.0.1:9090;
+                            the demo takes a free port instead when that one is in use)
   RISKGATE_ADMIN_TOKEN      bearer token of the admin API, at least 32 characters (default: API off)
 `;
 
 const ISSUER = 'riskgate-demo-mfa';
+const [DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT] = CONFIG_DEFAULTS.admin.listen.split(':');
 const AUDIENCE = 'riskgate';
 
 /** Run `riskgate demo`. */
@@ -81,6 +84,7 @@ export async function runDemo(): Promise<void> {
 
 /** Start the gateway on the demo's embedded config in front of the demo app on `appPort`. */
 async function startDemoGateway(appPort: number, secret: string, stepUpKey: CryptoKey, logger: Logger): Promise<RunningGateway> {
+  const admin = await demoAdminListen(logger);
   const config = loadConfigObject(
     {
       upstream: `http://127.0.0.1:${appPort}`,
@@ -90,11 +94,34 @@ async function startDemoGateway(appPort: number, secret: string, stepUpKey: Cryp
       challenge: { mode: 'step-up', mfa_url: '/mfa', issuer: ISSUER, audience: AUDIENCE, algorithms: ['ES256'] },
       // The demo is served over plain HTTP, where browsers drop Secure cookies.
       device_cookie: { secure: false },
+      ...(admin ? { admin: { listen: admin } } : {}),
     },
     PACKAGE_ROOT,
     { env: { ...process.env, RISKGATE_UPSTREAM: undefined }, secret },
   );
   return startGateway(config, { logger, stepUpKey, watchFiles: true });
+}
+
+/**
+ * Give the demo a free admin port when the default one is taken, as by a first demo that a
+ * second one, on another RISKGATE_LISTEN, runs beside. An address the user set must be free.
+ */
+async function demoAdminListen(logger: Logger): Promise<string | undefined> {
+  if (process.env.RISKGATE_ADMIN_LISTEN) return undefined;
+
+  if (await portIsFree(DEFAULT_ADMIN_HOST, Number(DEFAULT_ADMIN_PORT))) return undefined;
+
+  logger.warn({ admin: { url: `http://${CONFIG_DEFAULTS.admin.listen}` } },
+    'the default admin address is in use; the demo takes a free port for its admin listener');
+  return `${DEFAULT_ADMIN_HOST}:0`;
+}
+
+function portIsFree(host: string, port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const probe = net.createServer();
+    probe.once('error', () => done(false));
+    probe.listen(port, host, () => probe.close(() => done(true)));
+  });
 }
 
 function banner(url: string): string {

@@ -26,6 +26,11 @@ export interface ForwardOptions {
   body?: Buffer;
   /** Extra response headers (flat name, value list), added once the status and Location are known. */
   extraResponseHeaders?: (status: number, location: string | undefined) => Promise<string[]> | string[];
+  /**
+   * Called once the app's whole response has been relayed and before the client's response
+   * ends, so that what it records is written before the client can see the last byte.
+   */
+  beforeEnd?: (result: ForwardResult) => void;
 }
 
 /** Create the keep-alive connection pool to the upstream app. */
@@ -63,11 +68,13 @@ export function forwardRequest(
   return new Promise((resolve) => {
     let settled = false;
     let timer: NodeJS.Timeout | undefined;
-    const finish = (result: Omit<ForwardResult, 'upstreamMs'>) => {
-      if (settled) return;
+    const finish = (result: Omit<ForwardResult, 'upstreamMs'>): ForwardResult | undefined => {
+      if (settled) return undefined;
       settled = true;
       clearTimeout(timer);
-      resolve({ ...result, upstreamMs: performance.now() - started });
+      const timed = { ...result, upstreamMs: performance.now() - started };
+      resolve(timed);
+      return timed;
     };
 
     const outgoing = transport.request({
@@ -150,8 +157,12 @@ export function forwardRequest(
         fail('reset', `the upstream response could not be relayed: ${(error as Error).message}`);
         return;
       }
-      answer.pipe(response);
-      answer.once('end', () => finish({ status, location }));
+      answer.pipe(response, { end: false });
+      answer.once('end', () => {
+        const result = finish({ status, location });
+        if (result) options.beforeEnd?.(result);
+        response.end();
+      });
     });
 
     response.on('close', () => {

@@ -17,7 +17,7 @@ import { counterIndexKey, profileKey } from '../profile/keys.js';
 import { normalizeUsername } from '../request/username.js';
 import { evaluateRules } from '../rules/evaluate.js';
 import type { GatewayContext } from './context.js';
-import { forwardRequest, sendProblem } from './forward.js';
+import { forwardRequest, sendProblem, type ForwardResult } from './forward.js';
 import { InFlightLogins, inFlightFor } from './in-flight.js';
 import { upstreamRequestHeaders } from './headers.js';
 
@@ -166,6 +166,8 @@ export async function handleLogin(
     decisionMs,
   };
 
+  let line: Record<string, unknown> | undefined;
+  const logDecision = () => (line ??= writeDecisionLine(context.logger, record, config.log.username));
   if (decision === 'block') {
     sendBlock(context, response, manual ? undefined : evaluation.retryAfterMs);
     record.outcome = 'failure';
@@ -175,7 +177,8 @@ export async function handleLogin(
     record.outcome = 'failure';
     record.statusCode = 401;
   } else {
-    await forwardLogin(context, route, request, response, body, record, { client, peerTrusted, deviceId: issuedDeviceId });
+    await forwardLogin(context, route, request, response, body, record,
+      { client, peerTrusted, deviceId: issuedDeviceId }, logDecision);
   }
 
   // Only the app's own answer counts as a success or failure; a block or challenge that
@@ -188,9 +191,9 @@ export async function handleLogin(
   const write = plan.writeRequest(now, forwarded ? record.outcome : 'unknown', pseudonym, learned);
   context.accountRisk.frequencies.observe(assessment.features);
   pending.release();
+  logDecision();
   await context.store.write(write, reading.source);
-  const line = writeDecisionLine(context.logger, record, config.log.username);
-  context.webhook?.enqueue(record.decision, line);
+  context.webhook?.enqueue(record.decision, logDecision());
   context.metrics.observeDecision(record);
 }
 
@@ -202,6 +205,7 @@ async function forwardLogin(
   body: Buffer,
   record: LoginRecord,
   origin: { client: ClientAddress; peerTrusted: boolean; deviceId: string | undefined },
+  logDecision: () => void,
 ): Promise<void> {
   const config = context.config;
   const headers = upstreamRequestHeaders(request, {
@@ -221,8 +225,24 @@ async function forwardLogin(
       classifyResponse(status, location, route) === 'success'
         ? ['Set-Cookie', await context.deviceCookies.issue(origin.deviceId)]
         : [],
+    // The decision line is written before the client sees the end of the response.
+    beforeEnd: (answered) => {
+      recordAnswer(context, route, record, answered, response);
+      logDecision();
+    },
   });
+  recordAnswer(context, route, record, result, response);
+}
 
+/** Put the app's response, or why there was none, on the login's record. */
+function recordAnswer(
+  context: GatewayContext,
+  route: LoginRoute,
+  record: LoginRecord,
+  result: ForwardResult,
+  response: ServerResponse,
+): void {
+  if (record.upstreamMs !== undefined) return;
   record.upstreamMs = result.upstreamMs;
   record.statusCode = result.error && result.status === undefined ? response.statusCode : result.status;
   if (result.error) {

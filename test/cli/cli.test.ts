@@ -1,11 +1,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 import t from 'tap';
 
 import { CliProcess, cleanEnv, ensureBuilt, freePort, holdPort, runCli } from '../helpers/cli.js';
-import { DEFAULT_RULES, PROJECT_ROOT, REDIS_URL, TEST_SECRET, login } from '../helpers/gateway.js';
+import { DEFAULT_RULES, PROJECT_ROOT, REDIS_URL, TEST_SECRET, login, send } from '../helpers/gateway.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 
 ensureBuilt();
@@ -164,6 +165,43 @@ t.test('demo on a busy port exits 1', async (t) => {
 
   t.equal(result.status, 1, 'exits although the demo app was already listening');
   t.match(result.stderr, /set listen or RISKGATE_LISTEN to a free address/);
+});
+
+t.test('demo takes a free admin port when the default one is busy', async (t) => {
+  // Hold 127.0.0.1:9090 unless something else already does; either way it is busy.
+  const holder = net.createServer();
+  await new Promise<void>((done) => {
+    holder.once('error', () => done());
+    holder.listen(9090, '127.0.0.1', () => done());
+  });
+  t.teardown(() => new Promise<void>((done) => (holder.listening ? holder.close(() => done()) : done())));
+  const port = await freePort();
+  const child = new CliProcess(['demo'], cleanEnv({ RISKGATE_LISTEN: `127.0.0.1:${port}` }));
+  t.teardown(() => child.kill());
+
+  await child.waitForOutput('"message":"riskgate demo started"');
+  const lines = child.stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
+  const warning = lines.find((line) => line.message.startsWith('the default admin address is in use'));
+  const started = lines.find((line) => line.message === 'riskgate demo started');
+  const adminPort = Number(new URL(started.admin.url).port);
+  const health = await send(adminPort, { path: '/healthz' });
+
+  t.equal(warning?.admin.url, 'http://127.0.0.1:9090', 'a warning names the busy default');
+  t.not(adminPort, 9090);
+  t.equal(health.status, 200, 'the admin listener answers on the port it took');
+  child.child.kill('SIGTERM');
+  t.equal((await child.exited).code, 0);
+});
+
+t.test('demo on a busy admin port that the user set exits 1', async (t) => {
+  const busy = await holdPort();
+  t.teardown(() => busy.close());
+
+  const result = runCli(['demo'], cleanEnv({ RISKGATE_LISTEN: `127.0.0.1:${await freePort()}`,
+    RISKGATE_ADMIN_LISTEN: `127.0.0.1:${busy.port}` }));
+
+  t.equal(result.status, 1);
+  t.match(result.stderr, `the admin listener could not listen on 127.0.0.1:${busy.port}: listen EADDRINUSE`);
 });
 
 t.test('test passes on the default rules', async (t) => {

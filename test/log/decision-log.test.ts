@@ -191,3 +191,18 @@ for (const level of ['info', 'debug']) {
     t.ok(gateway.logs.lines.length >= 19, `${gateway.logs.lines.length} lines were checked`);
   });
 }
+
+t.test('the decision line is written before the client has the whole answer', async (t) => {
+  // With Redis, the outcome's counter write is a round trip that the client's response does
+  // not wait for; a log reader that acts on the response must still find the line.
+  const { gateway } = await setup(t, { store: 'redis' });
+  const passwords = ['wonderland', 'not-her-password', 'wonderland', 'not-her-password'];
+
+  const seen: number[] = [];
+  for (const [index, password] of passwords.entries()) {
+    await login(gateway.port, 'alice', password, { source: `127.0.0.${30 + index}` });
+    seen.push(gateway.logs.decisions.length);
+  }
+
+  t.same(seen, [1, 2, 3, 4], 'one more decision line after each answer');
+});

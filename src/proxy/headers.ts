@@ -33,6 +33,13 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'x-forwarded',
   'forwarded-for',
   'client-ip',
+  'x-envoy-external-address',
+  'x-proxyuser-ip',
+  'x-appengine-user-ip',
+  // Headers from which older Symfony, Zend and Yii releases take the request path, so that
+  // `POST /other` with `X-Original-URL: /login` is a login riskgate would not see.
+  'x-original-url',
+  'x-rewrite-url',
 ]);
 
 const DROPPED_RESPONSE_HEADERS = new Set([

@@ -339,10 +339,15 @@ function queryOf(url: string | undefined): string {
   return start === -1 ? '' : (url ?? '').slice(start + 1);
 }
 
+/**
+ * The path to log: without the query, and without matrix parameters (`;jsessionid=...`),
+ * where servlet containers carry session ids and a client can put anything.
+ */
 function pathOf(url: string | undefined): string {
   const target = url ?? '/';
   const end = target.indexOf('?');
-  return end === -1 ? target : target.slice(0, end);
+  const path = end === -1 ? target : target.slice(0, end);
+  return path.includes(';') ? path.replace(/;[^/]*/g, '') : path;
 }
 
 function digest(value: string): string {

@@ -4,9 +4,11 @@ import type { Duplex } from 'node:stream';
 
 import httpProxy from 'http-proxy';
 
+import { foldFieldName } from '../request/field-names.js';
 import { checkHost, checkTransferCoding } from '../request/framing.js';
 import { normalizePath, type PathReading } from '../request/path.js';
 import { parseAddress, resolveClientAddress } from '../request/client-ip.js';
+import type { LoginRoute } from '../config/types.js';
 import type { GatewayContext } from './context.js';
 import { findLoginRoute, loginMethodsAt, loginPathMethods } from './context.js';
 import { forwardRequest, sendProblem } from './forward.js';
@@ -123,10 +125,12 @@ async function handleRequest(
 
     // Some apps accept a login by any method on its path (Express app.all, Rails match), so
     // a body sent there by another method could carry credentials riskgate never judged.
+    // PHP's $_REQUEST and Spring's @RequestParam read a GET query's username the same way.
     const methods = loginMethodsAt(loginPaths, reading.path);
-    if (methods && carriesBody(request)) {
+    const carried = methods && (carriesBody(request) ? 'body' : queryNamesUsername(request.url, context.routes) ? 'query' : undefined);
+    if (methods && carried) {
       context.logger.warn(
-        { http: { request: { id: requestId, method } }, riskgate: { rejection: 'body on a login path by another method' } },
+        { http: { request: { id: requestId, method } }, riskgate: { rejection: `${carried} on a login path by another method` } },
         'malformed request rejected',
       );
       sendProblem(response, 405, 'method not allowed', `send logins to this path with ${methods.join(' or ')}`,
@@ -178,4 +182,17 @@ function carriesBody(request: IncomingMessage): boolean {
 
 function joined(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(',') : value;
+}
+
+/** Tell whether a query string names the username field of any login route, plainly or nested. */
+function queryNamesUsername(url: string | undefined, routes: ReadonlyMap<string, LoginRoute>): boolean {
+  const start = (url ?? '').indexOf('?');
+  if (start === -1) return false;
+
+  const fields = new Set([...routes.values()].map((route) => foldFieldName(route.usernameField)));
+  for (const [name] of new URLSearchParams(url!.slice(start + 1).replaceAll(';', '&'))) {
+    const folded = foldFieldName(name.split(/[[.]/)[0]);
+    if (fields.has(folded)) return true;
+  }
+  return false;
 }

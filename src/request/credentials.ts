@@ -41,6 +41,12 @@ export function parseLoginBody(
     text = text.slice(1);
   }
 
+  // Handlers that decode JSON whatever the Content-Type read a username where a form
+  // parser finds none.
+  if (format === 'form' && /^\s*[[{]/.test(text) && parsesAsJson(text)) {
+    throw new RequestRejection(400, 'ambiguous login body',
+      'the body is sent as a form but reads as JSON; send it with Content-Type: application/json');
+  }
   const fromBody = format === 'json' ? parseJson(text, route) : formValue(text, route, 'body');
   if (fromQuery !== undefined && fromBody !== undefined && fromQuery !== fromBody) {
     throw new RequestRejection(400, 'ambiguous login body',
@@ -62,6 +68,13 @@ function bodyFormat(contentType: string | undefined, route: LoginRoute): 'json' 
   if (charsets.length === 1 && charsets[0] !== 'utf-8') {
     throw new RequestRejection(415, 'unsupported charset', `login bodies must be UTF-8, not ${charsets[0].slice(0, 32)}`);
   }
+  // Laravel reads a body as JSON when the Content-Type contains `+json` or `/json` anywhere,
+  // parameters included, so only the charset may follow the media type.
+  const other = parameters.map(parseParameter).find(([name]) => name !== 'charset' && name !== '');
+  if (other !== undefined) {
+    throw new RequestRejection(400, 'ambiguous login headers',
+      `the Content-Type carries the parameter "${other[0].slice(0, 32)}"; send the media type and at most charset=utf-8`);
+  }
 
   const isJson = mediaType === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(mediaType);
   const isForm = mediaType === 'application/x-www-form-urlencoded';
@@ -80,6 +93,15 @@ function parseParameter(parameter: string): [string, string] {
   if (separator === -1) return [parameter.trim().toLowerCase(), ''];
   const value = parameter.slice(separator + 1).trim().replace(/^"(.*)"$/, '$1');
   return [parameter.slice(0, separator).trim().toLowerCase(), value.toLowerCase()];
+}
+
+function parsesAsJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function parseJson(text: string, route: LoginRoute): string | undefined {

@@ -12,7 +12,12 @@ export type PathReading = { path: string } | { invalid: string };
  * segments, lower-case, trim `/`.
  */
 export function normalizePath(target: string): PathReading {
-  const end = target.search(/[?#]/);
+  // RFC 9112 allows no fragment in a request target; an app that keeps `#` as text and
+  // then resolves dot segments reads `/x#/../login` as /login.
+  if (target.includes('#')) {
+    return { invalid: 'the request target contains "#"' };
+  }
+  const end = target.indexOf('?');
   const raw = end === -1 ? target : target.slice(0, end);
 
   if (!raw.startsWith('/')) {
@@ -37,18 +42,35 @@ export function normalizePath(target: string): PathReading {
   for (const segment of decoded.split('/')) {
     // Servlet containers drop matrix parameters (`/login;jsessionid=x`) before they resolve
     // dot segments, so `/x/..;/login` reaches /login there and must be read that way here.
-    const name = segment.split(';')[0];
+    // Spring's AntPathMatcher with trimTokens trims each segment, so `/login%20` reaches /login.
+    const name = segment.split(';')[0].trim();
     if (name === '' || name === '.') continue;
     if (name === '..') {
       segments.pop();
       continue;
     }
-    // Upper-casing before lower-casing folds `ı` and `ſ` into `i` and `s`, as Java's
-    // equalsIgnoreCase, which compares characters the same way, matches them.
-    segments.push(name.toUpperCase().toLowerCase());
+    segments.push(foldCase(name));
   }
 
   return { path: `/${segments.join('/')}` };
+}
+
+/**
+ * Fold case one character at a time, as Java's Character methods do: upper-casing first
+ * folds `ı` and `ſ` into `i` and `s`, and `İ` lower-cases to a plain `i`. Spring's
+ * case-insensitive path matching and Java's equalsIgnoreCase compare characters this way.
+ */
+function foldCase(segment: string): string {
+  if (/^[\x00-\x7f]*$/.test(segment)) return segment.toLowerCase();
+
+  let folded = '';
+  for (const character of segment) {
+    const upper = character.toUpperCase();
+    // A character whose upper case is longer (`ß` to `SS`) has no one-character mapping in Java.
+    const lower = (upper.length === character.length ? upper : character).toLowerCase();
+    folded += String.fromCodePoint(lower.codePointAt(0)!);
+  }
+  return folded;
 }
 
 /**

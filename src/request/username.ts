@@ -40,9 +40,9 @@ export function normalizeUsername(
     name = name.normalize('NFKC');
   }
 
-  if (options.trim) {
-    name = name.trim();
-  }
+  // Soft hyphens, zero-width characters and the like render as nothing and carry no weight
+  // in Unicode collation (MySQL 8's default among them), so `vic\u00adtim` finds `victim` there.
+  name = name.replace(DEFAULT_IGNORABLE, '');
 
   if (options.case === 'fold') {
     // toLowerCase then toUpperCase then toLowerCase approximates full case folding
@@ -51,12 +51,22 @@ export function normalizeUsername(
   }
 
   if (options.accents === 'fold') {
-    // NFD separates each accent from its letter as a mark in U+0300-U+036F. Marks of other
-    // blocks, such as Indic vowel signs, are parts of letters rather than accents, so they stay.
+    // NFD separates each accent from its letter as a combining diacritical mark. Marks of
+    // other blocks, such as Indic vowel signs, are parts of letters rather than accents, so they stay.
     // NOTE: letters that Unicode does not decompose (ø, ł, đ) keep their form, whatever the
     // app's collation makes of them.
-    name = name.normalize('NFD').replace(/[\u0300-\u036f]/g, '').normalize('NFC');
+    name = name.normalize('NFD').replace(COMBINING_DIACRITICS, '').normalize('NFC');
+  }
+
+  // Last, so that white space an earlier step uncovered is trimmed too.
+  if (options.trim) {
+    name = name.trim();
   }
 
   return name;
 }
+
+const DEFAULT_IGNORABLE = /\p{Default_Ignorable_Code_Point}/gu;
+
+/** The Combining Diacritical Marks blocks: the base block, its extended and supplement blocks, and those for symbols and half marks. */
+const COMBINING_DIACRITICS = /[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]/g;

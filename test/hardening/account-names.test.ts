@@ -39,6 +39,27 @@ t.test('username variants count as one account', async (t) => {
   });
 });
 
+t.test('invisible characters and other diacritic blocks do not make another account', async (t) => {
+  const { gateway } = await setUp(t);
+  // Collations give these no weight, so an app finds alice for each; JSON escapes keep
+  // them readable here.
+  const bodies = [
+    '{"username":"ali\\u00adce","password":"x"}',
+    '{"username":"al\\u200bice","password":"x"}',
+    '{"username":"alic\\u2060e","password":"x"}',
+    '{"username":"\\ufeffalice","password":"x"}',
+    '{"username":"a\\u1dc4lice","password":"x"}',
+    '{"username":"alice \\u0301","password":"x"}',
+  ];
+
+  for (const body of bodies) await postLogin(gateway.port, body);
+  const decisions = await waitForDecisions(gateway.logs, bodies.length);
+
+  t.same(decisions.map((line) => line.user.name), Array(bodies.length).fill('alice'));
+  t.same(decisions.map((line) => line.riskgate.counters.failures_per_account), [0, 1, 2, 3, 4, 5],
+    'each variant sees the failures of the ones before it');
+});
+
 t.test('username accents are kept with accents preserve', async (t) => {
   const { gateway } = await setUp(t, { username: { accents: 'preserve' } });
 
@@ -150,6 +171,14 @@ t.test('usernames read differently by other parsers are rejected', async (t) => 
     ['lone low surrogate escape', 'application/json', '{"username":"\\udc00alice","password":"x"}', 400],
     ['form escape that is not UTF-8', 'application/x-www-form-urlencoded', 'username=alice%FF&password=x', 400],
     ['form escape of a surrogate', 'application/x-www-form-urlencoded', 'username=alice%ED%A0%80&password=x', 400],
+    // Laravel reads any Content-Type holding "+json" as JSON, parameters included.
+    ['form type with a +json parameter', 'application/x-www-form-urlencoded; charset=utf-8; x=+json', json, 400],
+    ['JSON type with another parameter', 'application/json; profile=x', json, 400],
+    // Handlers that decode JSON whatever the Content-Type find alice here.
+    ['JSON body under a form type', 'application/x-www-form-urlencoded', json, 400],
+    ['JSON body after white space under a form type', 'application/x-www-form-urlencoded', ` \n${json}`, 400],
+    ['JSON body holding a form field under a form type', 'application/x-www-form-urlencoded',
+      '{"note":"&username=bob","username":"alice","password":"x"}', 400],
   ];
 
   for (const [name, type, body, status] of cases) {
@@ -173,4 +202,6 @@ t.test('usernames read differently by other parsers are rejected', async (t) => 
   t.same(decisions.map((line) => line.user.name), accepted.map(([, , expected]) => expected), 'each username is read as the app reads it');
   const paired = await postLogin(gateway.port, '{"username":"\\ud83d\\ude00","password":"x"}');
   t.equal(paired.status, 401, 'a surrogate pair escape is an ordinary character');
+  const trailing = await postLogin(gateway.port, json, 'application/json;');
+  t.equal(trailing.status, 401, 'an empty parameter after the media type is judged and forwarded');
 });

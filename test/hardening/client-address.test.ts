@@ -98,7 +98,7 @@ t.test('forwarded-for entries with ports and brackets are read', async (t) => {
   cases.forEach(([entry, expected], index) => t.equal(decisions[index].source.ip, expected, entry));
 });
 
-t.test('other client address headers never reach the app', async (t) => {
+t.test('other client address and URL override headers never reach the app', async (t) => {
   const { upstream, gateway } = await setUp(t);
   const spoofed = {
     'x-real-ip': '203.0.113.66',
@@ -109,7 +109,13 @@ t.test('other client address headers never reach the app', async (t) => {
     'fastly-client-ip': '203.0.113.66',
     'x-originating-ip': '203.0.113.66',
     'x-original-forwarded-for': '203.0.113.66',
+    'x-envoy-external-address': '203.0.113.66',
+    'x-proxyuser-ip': '203.0.113.66',
+    'x-appengine-user-ip': '203.0.113.66',
     forwarded: 'for=203.0.113.66',
+    // Older Symfony, Zend and Yii releases take the request path from these.
+    'x-original-url': '/login',
+    'x-rewrite-url': '/login',
   };
 
   const reply = await login(gateway.port, 'alice', 'wonderland', { source: '127.0.0.6', headers: spoofed });

@@ -134,8 +134,10 @@ t.test('login path variants are judged as logins', async (t) => {
     '/x/..;/login', '/..;/login', '/x/%2e%2e;jsessionid=1/login', '/login/;x', '/login/.;x',
     // Rails formats and Spring suffix matching route these to /login.
     '/login.json', '/LOGIN.JSON', '/login.tar.gz',
-    // Java's equalsIgnoreCase matches a dotless i with i.
-    '/log%C4%B1n', '/LOG%C4%B1N'];
+    // Java's equalsIgnoreCase matches a dotless i with i, and Java lower-cases a dotted capital I to i.
+    '/log%C4%B1n', '/LOG%C4%B1N', '/log%C4%B0n', '/LOG%C4%B0N',
+    // Spring's AntPathMatcher with trimTokens trims each segment.
+    '/login%20', '/%20login', '/login%20/'];
 
   for (const target of targets) {
     const before = gateway.logs.decisions.length;
@@ -149,7 +151,9 @@ t.test('login path variants are judged as logins', async (t) => {
 });
 
 t.test('unreadable login paths are rejected, not forwarded', async (t) => {
-  const targets = ['/login%00', '/login%', '/%ZZlogin', '/login%252f', '/lo%5Cgin', 'http://riskgate.test/login', '*'];
+  const targets = ['/login%00', '/login%', '/%ZZlogin', '/login%252f', '/lo%5Cgin', 'http://riskgate.test/login', '*',
+    // No fragment belongs in a request target; an app that keeps it as text reads /login here.
+    '/x#/../login'];
 
   for (const target of targets) {
     const exchange = await rawExchange(gateway.port, rawRequest('POST', target, loginHeaders(BODY), BODY), { source: nextSource() });
@@ -199,6 +203,19 @@ t.test('login path by another method with a body is rejected', async (t) => {
   t.equal(judged.statuses[0], 200, 'the login method is judged and forwarded');
   t.equal(upstream.requests.length, 2);
   await assertAllJudged(t);
+});
+
+t.test('login path by another method with a username in the query is rejected', async (t) => {
+  const targets = ['/login?username=bob&password=x', '/LOGIN/?USERNAME=bob', '/login?x=1;username=bob', '/login?username[]=bob'];
+
+  for (const target of targets) {
+    const exchange = await rawExchange(gateway.port, `GET ${target} HTTP/1.1\r\nHost: riskgate.test\r\n\r\n`, { source: nextSource() });
+    t.equal(exchange.statuses[0], 405, `GET ${target}: 405`);
+  }
+  t.equal(upstream.requests.length, 0, 'no query username reached the app on a login path unjudged');
+
+  const page = await rawExchange(gateway.port, 'GET /login?next=/account HTTP/1.1\r\nHost: riskgate.test\r\n\r\n', { source: nextSource() });
+  t.equal(page.statuses[0], 200, 'the login page with another query is still served');
 });
 
 t.test('two Host headers are rejected without harm', async (t) => {

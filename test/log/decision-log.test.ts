@@ -206,3 +206,18 @@ t.test('the decision line is written before the client has the whole answer', as
 
   t.same(seen, [1, 2, 3, 4], 'one more decision line after each answer');
 });
+
+t.test('matrix parameters of a login path stay out of the log', async (t) => {
+  const { gateway } = await setup(t);
+
+  await send(gateway.port, {
+    method: 'POST',
+    path: '/login;jsessionid=SESSION-MARKER/;password=PASSWORD-MARKER?next=/',
+    headers: { ...BROWSER_HEADERS, 'content-type': 'application/json' },
+    body: '{"username":"alice","password":"wonderland"}',
+  });
+
+  const [line] = await waitForDecisions(gateway.logs, 1);
+  t.equal(line.url.path, '/login/');
+  t.notMatch(gateway.logs.text, /MARKER/, 'no matrix parameter value is logged');
+});

@@ -1,4 +1,5 @@
 import type { SignalValues } from '../signals/catalog.js';
+import { buildActivation } from './activation.js';
 import type { CompiledRule, RuleSet } from './compile.js';
 import type { Decision } from './types.js';
 
@@ -38,7 +39,7 @@ export function evaluateRules(
   counters: Record<string, bigint>,
   gatewayMode: 'enforce' | 'monitor' = 'enforce',
 ): Evaluation {
-  const context = { ...signals, counters };
+  const context = buildActivation(signals, counters);
   const outcomes: RuleOutcome[] = ruleSet.rules.map((rule) => {
     try {
       return { rule, fired: rule.evaluate(context) === true };

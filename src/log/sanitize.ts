@@ -5,6 +5,12 @@ export const MAX_LOG_VALUE_LENGTH = 256;
 // escapes C0 controls but writes U+0085, U+2028 and U+2029 as they are, and some line
 // readers split on them.
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u001b]/g;
+const UNSAFE_ANY = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u001b]/;
+
+/** Return true when `value` goes into a log line unchanged: short enough and no unsafe character. */
+export function isLogSafe(value: string): boolean {
+  return value.length <= MAX_LOG_VALUE_LENGTH && !UNSAFE_ANY.test(value);
+}
 
 /**
  * Make a client-supplied string safe for one log line: control and separator characters

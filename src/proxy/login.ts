@@ -15,6 +15,7 @@ import { checkLoginHeaders } from '../request/framing.js';
 import { fingerprintRequest } from '../request/fingerprint.js';
 import { counterIndexKey, profileKey } from '../profile/keys.js';
 import { normalizeUsername } from '../request/username.js';
+import { countersToCel } from '../rules/activation.js';
 import { evaluateRules } from '../rules/evaluate.js';
 import type { GatewayContext } from './context.js';
 import { forwardRequest, sendProblem, type ForwardResult } from './forward.js';
@@ -130,7 +131,7 @@ export async function handleLogin(
   }
 
   const counts = plan.countsByName(reading.result.counts.map((count, index) => count + (inFlight[index] ?? 0)));
-  const counterValues = Object.fromEntries(Object.entries(counts).map(([name, value]) => [name, BigInt(value)]));
+  const counterValues = countersToCel(counts);
   const assessment = context.accountRisk.assess(
     { client, lookup, userAgent: print.userAgent, deviceId }, account ? reading.result.hashes[0] : undefined, now);
   Object.assign(print.signals, assessment.signals);

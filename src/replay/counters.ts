@@ -15,6 +15,8 @@ interface DistinctEntry {
   bucket: number;
   current: Set<string>;
   previous: Set<string>;
+  /** Members of `previous` not in `current`, kept as members are added so a read is O(1). */
+  previousOnly: number;
 }
 
 interface Counter {
@@ -130,11 +132,7 @@ function valueOf(counter: Counter, entry: CountEntry | DistinctEntry, now: numbe
   }
   const distinct = entry as DistinctEntry;
   if (age === 1) return slidingDistinct(0, distinct.current.size, fraction);
-  let union = distinct.current.size;
-  for (const member of distinct.previous) {
-    if (!distinct.current.has(member)) union += 1;
-  }
-  return slidingDistinct(distinct.current.size, union, fraction);
+  return slidingDistinct(distinct.current.size, distinct.current.size + distinct.previousOnly, fraction);
 }
 
 function increment(counter: Counter, key: string, now: number): void {
@@ -156,12 +154,16 @@ function addMember(counter: Counter, key: string, member: string, now: number): 
   const bucket = bucketOf(now, counter.windowMs);
   let entry = counter.entries.get(key) as DistinctEntry | undefined;
   if (!entry) {
-    entry = { bucket, current: new Set(), previous: new Set() };
+    entry = { bucket, current: new Set(), previous: new Set(), previousOnly: 0 };
     counter.entries.set(key, entry);
   } else if (entry.bucket !== bucket) {
     entry.previous = entry.bucket === bucket - 1 ? entry.current : new Set();
     entry.current = new Set();
     entry.bucket = bucket;
+    entry.previousOnly = entry.previous.size;
   }
-  if (entry.current.size < MAX_DISTINCT_MEMBERS) entry.current.add(member);
+  if (entry.current.size < MAX_DISTINCT_MEMBERS && !entry.current.has(member)) {
+    entry.current.add(member);
+    if (entry.previous.has(member)) entry.previousOnly -= 1;
+  }
 }

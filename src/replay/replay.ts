@@ -1,4 +1,5 @@
 import type { RuleSet } from '../rules/compile.js';
+import { countersToCel } from '../rules/activation.js';
 import { evaluateRules } from '../rules/evaluate.js';
 import type { Decision } from '../rules/types.js';
 import { ReplayCounters } from './counters.js';
@@ -77,15 +78,12 @@ export async function replayEvents(
   const started = performance.now();
   let latest = Number.NEGATIVE_INFINITY;
 
-  for await (const event of events) {
+  const replay = (event: LoginEvent): void => {
     if (event.time < latest) tally.outOfOrder += 1;
     else latest = event.time;
 
     const counts = counters.read(event.parts, event.time);
-    const values: Record<string, bigint> = {};
-    for (const name in counts) values[name] = BigInt(counts[name]);
-
-    const evaluation = evaluateRules(ruleSet, event.signals, values, options.mode ?? 'enforce');
+    const evaluation = evaluateRules(ruleSet, event.signals, countersToCel(counts), options.mode ?? 'enforce');
     const decision = evaluation.decision === 'challenge' && event.stepUpOk ? 'allow' : evaluation.decision;
     const forwarded = decision === 'allow' || (decision === 'challenge' && options.challengeMode === 'forward');
     const learned = forwarded && event.forwarded ? event.outcome : 'unknown';
@@ -95,6 +93,13 @@ export async function replayEvents(
     tally.add(event, result);
     options.onEvent?.(event, result);
     if (options.onProgress && tally.events % progressEvery === 0) options.onProgress(tally.events);
+  };
+
+  // An array or generator is read without an await per event, which would queue a microtask each.
+  if (Symbol.iterator in events) {
+    for (const event of events) replay(event);
+  } else {
+    for await (const event of events) replay(event);
   }
 
   return tally.summary(performance.now() - started);

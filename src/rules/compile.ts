@@ -5,6 +5,7 @@ import { Environment } from '@marcbachmann/cel-js';
 import { throwProblems, type SourceProblem } from '../errors.js';
 import { SIGNAL_SCHEMA } from '../signals/catalog.js';
 import type { IpList } from '../geo/ip-lists.js';
+import { registerGroupVariable } from './activation.js';
 import { celProblem, celTypeProblem } from './cel-problem.js';
 import { checkListReferences, loadRuleSetLists, registerIpVariable } from './ip-list-function.js';
 import { readRuleSource, type RuleSource } from './load.js';
@@ -44,10 +45,10 @@ export function buildEnvironment(
   const environment = new Environment({ homogeneousAggregateLiterals: false });
   for (const [group, fields] of Object.entries(SIGNAL_SCHEMA)) {
     if (group === 'ip') registerIpVariable(environment, fields, ipLists);
-    else environment.registerVariable({ name: group, schema: { ...fields } });
+    else registerGroupVariable(environment, group, `$${group}`, fields);
   }
   const counterFields = Object.fromEntries(counters.map((counter) => [counter.name, 'int']));
-  environment.registerVariable({ name: 'counters', schema: counterFields });
+  registerGroupVariable(environment, 'counters', '$counters', counterFields);
   return environment;
 }
 

@@ -1,4 +1,5 @@
 import type { SignalValues } from '../signals/catalog.js';
+import { buildActivation } from './activation.js';
 import type { CompiledRule, RuleSet } from './compile.js';
 import type { Decision } from './types.js';
 
@@ -38,19 +39,24 @@ export function evaluateRules(
   counters: Record<string, bigint>,
   gatewayMode: 'enforce' | 'monitor' = 'enforce',
 ): Evaluation {
-  const context = { ...signals, counters };
-  const outcomes: RuleOutcome[] = ruleSet.rules.map((rule) => {
-    try {
-      return { rule, fired: rule.evaluate(context) === true };
-    } catch (error) {
-      return { rule, fired: false, error: error instanceof Error ? error.message.split('\n')[0] : String(error) };
-    }
-  });
+  const context = buildActivation(signals, counters);
+  const outcomes: RuleOutcome[] = [];
+  const enforced: RuleOutcome[] = [];
+  const all: RuleOutcome[] = [];
+  for (const rule of ruleSet.rules) {
+    const outcome = evaluateRule(rule, context);
+    outcomes.push(outcome);
+    if (!outcome.fired) continue;
+    all.push(outcome);
+    if (rule.mode === 'enforce') enforced.push(outcome);
+  }
 
-  const enforced = outcomes.filter((outcome) => outcome.fired && outcome.rule.mode === 'enforce');
-  const all = outcomes.filter((outcome) => outcome.fired);
   const live = decide(enforced, ruleSet);
-  const would = decide(all, ruleSet);
+  const would = all.length === enforced.length ? live : decide(all, ruleSet);
+  const monitored: string[] = [];
+  for (const outcome of all) {
+    if (outcome.rule.mode === 'monitor') monitored.push(outcome.rule.id);
+  }
 
   return {
     decision: gatewayMode === 'monitor' ? 'allow' : live.decision,
@@ -58,25 +64,41 @@ export function evaluateRules(
     score: live.score,
     wouldScore: would.score,
     fired: enforced.map((outcome) => outcome.rule.id),
-    monitored: all.filter((outcome) => outcome.rule.mode === 'monitor').map((outcome) => outcome.rule.id),
+    monitored,
     retryAfterMs: gatewayMode === 'monitor' ? undefined : live.retryAfterMs,
     outcomes,
   };
+}
+
+function evaluateRule(rule: CompiledRule, context: Record<string, unknown>): RuleOutcome {
+  try {
+    return { rule, fired: rule.evaluate(context) === true };
+  } catch (error) {
+    return { rule, fired: false, error: error instanceof Error ? error.message.split('\n')[0] : String(error) };
+  }
 }
 
 function decide(
   fired: RuleOutcome[],
   ruleSet: RuleSet,
 ): { decision: Decision; score: number; retryAfterMs?: number } {
-  const score = fired.reduce((total, outcome) => total + outcome.rule.score, 0);
+  let score = 0;
+  let blocks = false;
+  let allows = false;
+  let challenges = false;
+  for (const { rule } of fired) {
+    score += rule.score;
+    if (rule.action === 'block') blocks = true;
+    else if (rule.action === 'allow') allows = true;
+    else if (rule.action === 'challenge') challenges = true;
+  }
   const { challengeAt, blockAt } = ruleSet.thresholds;
   const byScore: Decision = score >= blockAt ? 'block' : score >= challengeAt ? 'challenge' : 'allow';
-  const actions = fired.map((outcome) => outcome.rule.action).filter((action) => action !== undefined);
 
   let decision: Decision;
-  if (actions.includes('block')) decision = 'block';
-  else if (actions.includes('allow')) decision = 'allow';
-  else decision = actions.includes('challenge') && SEVERITY[byScore] < 1 ? 'challenge' : byScore;
+  if (blocks) decision = 'block';
+  else if (allows) decision = 'allow';
+  else decision = challenges && SEVERITY[byScore] < 1 ? 'challenge' : byScore;
 
   let retryAfterMs: number | undefined;
   if (decision === 'block') {

@@ -2,6 +2,7 @@ import type { ASTNode, Environment } from '@marcbachmann/cel-js';
 
 import type { SourceProblem } from '../errors.js';
 import { loadIpLists, type IpList } from '../geo/ip-lists.js';
+import { registerGroupVariable } from './activation.js';
 import { locateInScalar } from './cel-problem.js';
 import type { RuleSource } from './load.js';
 import type { RuleDefinition } from './types.js';
@@ -15,16 +16,15 @@ const IP_TYPE = 'riskgate.Ip';
  * rule set evaluates against the lists it was loaded with and a reload swaps both at once.
  */
 export function registerIpVariable(environment: Environment, fields: Record<string, string>, lists: ReadonlyMap<string, IpList>): void {
-  environment.registerType(IP_TYPE, { schema: { ...fields } });
-  environment.registerVariable({ name: 'ip', type: IP_TYPE });
+  registerGroupVariable(environment, 'ip', IP_TYPE, fields);
   environment.registerFunction({
     name: 'in_list',
     receiverType: IP_TYPE,
     returnType: 'bool',
     params: [{ name: 'list', type: 'string' }],
     description: 'True when the address is in the named IP list (ip_lists in the config, lists in a rule file)',
-    handler: (ip: Map<string, unknown>, name: string) => {
-      const address = ip.get('address');
+    handler: (ip: Record<string, unknown>, name: string) => {
+      const address = ip.address;
       return typeof address === 'string' && (lists.get(name)?.contains(address) ?? false);
     },
   });

@@ -55,6 +55,27 @@ t.test('decision line has the ECS fields', async (t) => {
   t.equal(line.message, 'login decision');
 });
 
+t.test('decision line has no secret-named key', async (t) => {
+  // Decision lines skip the logger's redaction pass, so no key it redacts may appear at any depth.
+  const { gateway } = await setup(t);
+  await login(gateway.port, 'alice', 'wonderland', { source: '127.0.0.8' });
+  const [line] = await waitForDecisions(gateway.logs, 1);
+
+  const keys: string[] = [];
+  const collect = (value: unknown): void => {
+    if (typeof value !== 'object' || value === null) return;
+    for (const [key, child] of Object.entries(value)) {
+      keys.push(key.toLowerCase());
+      collect(child);
+    }
+  };
+  collect(line);
+  t.ok(keys.length > 50, `${keys.length} keys were checked`);
+  for (const name of ['password', 'token', 'assertion', 'authorization', 'cookie']) {
+    t.notOk(keys.includes(name), `no key named ${name}`);
+  }
+});
+
 t.test('blocked and challenged lines name their rules', async (t) => {
   const { gateway } = await setup(t);
 

@@ -16,6 +16,7 @@ import { GatewayMetrics } from './metrics/gateway-metrics.js';
 import { createGatewayServer } from './proxy/server.js';
 import { GeoResolver } from './geo/resolver.js';
 import { AccountRisk } from './profile/account-risk.js';
+import { describeBroadProxyRange, findBroadProxyRanges } from './request/broad-proxy-ranges.js';
 import { TrustedProxies } from './request/client-ip.js';
 import { normalizePath } from './request/path.js';
 import { FileWatcher } from './reload/file-watcher.js';
@@ -121,6 +122,9 @@ export async function createContext(config: GatewayConfig, options: StartOptions
 /** Start the gateway on the configured address; resolves once it is listening. */
 export async function startGateway(config: GatewayConfig, options: StartOptions): Promise<RunningGateway> {
   const context = await createContext(config, options);
+  for (const broad of findBroadProxyRanges(config.trustedProxies)) {
+    options.logger.warn({ riskgate: { trusted_proxy: broad.range } }, describeBroadProxyRange(broad));
+  }
   const server = createGatewayServer(context);
 
   // Without this wait, the logins that arrive while Redis is still connecting would each

@@ -7,13 +7,14 @@ import { RiskgateError } from '../errors.js';
 import type { RedisStore } from './redis.js';
 
 /**
- * Store key of the secret check value. Every gateway writes the check value of its
+ * Store key of the secret check value, `<prefix>:s:{secret-check}`, in the layout of the other
+ * keys: a kind letter and a hash tag. Every gateway writes the check value of its
  * RISKGATE_SECRET here at start, so `riskgate forget` and `riskgate export`, which derive
  * the account's keys from their own RISKGATE_SECRET, can tell whether it is the same secret.
  * The key has no expiry, and erasure never deletes it because it names no account.
  */
 export function secretCheckKey(prefix: string): string {
-  return `${prefix}:secret-check`;
+  return `${prefix}:s:{secret-check}`;
 }
 
 /** Compare a stored check value with the one of `keys`, in constant time. */

@@ -86,6 +86,8 @@ async function runPrivacyCommand(action: 'forget' | 'export', values: Values, po
       : await exportWithEntry(store, manual, keys, config, positionals[0]);
 
     const found = result.data_found;
+    let message = 'no stored data found for the account';
+    if (found) message = action === 'forget' ? 'account data erased' : 'account data exported';
     log.logger.info(
       {
         // With nothing found, nothing was erased or exported, so the line claims no success.
@@ -94,7 +96,7 @@ async function runPrivacyCommand(action: 'forget' | 'export', values: Values, po
         user: { name: result.account.pseudonym },
         riskgate: { store: store.kind, data_found: found },
       },
-      found ? (action === 'forget' ? 'account data erased' : 'account data exported') : 'no stored data found for the account',
+      message,
     );
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     return 0;

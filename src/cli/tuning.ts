@@ -128,7 +128,7 @@ async function runReplayCommand(values: Values, positionals: string[] = [], io: 
   return module.runReplay(values, positionals, io);
 }
 
-/** Warnings about a valid config; they have no line, since a value may come from the environment. */
+/** List warnings about a valid config. They have no line, because a value may come from the environment. */
 function configWarnings(reading: ConfigReading): SourceProblem[] {
   const proxies = reading.config?.trustedProxies ?? [];
   return findBroadProxyRanges(proxies).map((broad) => ({ file: reading.file, line: 0, column: 0, message: describeBroadProxyRange(broad) }));

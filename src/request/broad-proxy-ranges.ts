@@ -7,21 +7,21 @@ type Address = ipaddr.IPv4 | ipaddr.IPv6;
 /** A `trusted_proxies` entry that trusts more hosts than a proxy network should hold. */
 export interface BroadProxyRange {
   range: string;
-  /** Why the range is too broad, as a clause such as `is shorter than /8`. */
+  /** Clause that gives the reason the range is too broad, such as `is shorter than /8`. */
   reason: string;
 }
 
 /** Shortest prefix of a trusted IPv4 range that passes without a warning. */
 const MIN_IPV4_PREFIX = 8;
-/** Shortest prefix of a trusted IPv6 range; /32 is the usual allocation to one network operator. */
+/** Shortest prefix of a trusted IPv6 range that passes without a warning. */
 const MIN_IPV6_PREFIX = 32;
 
 /**
- * Find the trusted proxy ranges that let clients choose their own address: a host in a
- * trusted range may set X-Forwarded-For, so if clients can be in it, the address that the
- * counters are keyed by is whatever they write there. Flags ranges shorter than /8 (IPv4)
- * or /32 (IPv6), and ranges of more than one address that contain public unicast addresses.
- * A single public address, such as a load balancer's, is not flagged.
+ * Find the trusted proxy ranges that let clients choose their own address. A host in a
+ * trusted range may set X-Forwarded-For. So when clients can be in the range, the address
+ * that the counters are keyed by is whatever they write there. Flags ranges shorter than
+ * /8 (IPv4) or /32 (IPv6), and ranges of more than one address that contain public unicast
+ * addresses. A single public address, such as a load balancer's, is not flagged.
  */
 export function findBroadProxyRanges(entries: readonly string[]): BroadProxyRange[] {
   const found: BroadProxyRange[] = [];
@@ -38,7 +38,7 @@ export function findBroadProxyRanges(entries: readonly string[]): BroadProxyRang
   return found;
 }
 
-/** The warning text for one broad range, the same in `riskgate check` and at start. */
+/** Format the warning for one broad range, as `riskgate check` prints it and start logs it. */
 export function describeBroadProxyRange(broad: BroadProxyRange): string {
   return `trusted_proxies entry ${broad.range} ${broad.reason}. Any client in it can choose its own address ` +
     'through X-Forwarded-For and so escape the per-address counters. List only the addresses of your proxies.';

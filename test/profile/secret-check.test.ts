@@ -38,7 +38,7 @@ async function runCli(args: string[], secret: string): Promise<CliOutcome> {
   }
 }
 
-/** The pino lines a CLI run wrote to stderr, parsed. */
+/** Parse the pino lines that a CLI run wrote to stderr. */
 function logLines(stderr: string): Record<string, any>[] {
   return stderr.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
 }

@@ -16,6 +16,7 @@ import { GatewayMetrics } from './metrics/gateway-metrics.js';
 import { createGatewayServer } from './proxy/server.js';
 import { GeoResolver } from './geo/resolver.js';
 import { AccountRisk } from './profile/account-risk.js';
+import { describeBroadProxyRange, findBroadProxyRanges } from './request/broad-proxy-ranges.js';
 import { TrustedProxies } from './request/client-ip.js';
 import { normalizePath } from './request/path.js';
 import { FileWatcher } from './reload/file-watcher.js';
@@ -24,6 +25,7 @@ import { loadRuleSet, type RuleSet } from './rules/compile.js';
 import { MemoryStore } from './store/memory.js';
 import { RedisStore } from './store/redis.js';
 import { ResilientStore } from './store/resilient.js';
+import { recordSecretCheck } from './store/secret-check.js';
 import type { CounterStore } from './store/store.js';
 import { WebhookSink } from './webhook/sink.js';
 
@@ -120,16 +122,25 @@ export async function createContext(config: GatewayConfig, options: StartOptions
 /** Start the gateway on the configured address; resolves once it is listening. */
 export async function startGateway(config: GatewayConfig, options: StartOptions): Promise<RunningGateway> {
   const context = await createContext(config, options);
+  for (const broad of findBroadProxyRanges(config.trustedProxies)) {
+    options.logger.warn({ riskgate: { trusted_proxy: broad.range } }, describeBroadProxyRange(broad));
+  }
   const server = createGatewayServer(context);
 
   // Without this wait, the logins that arrive while Redis is still connecting would each
   // count as a store failure and be judged by the memory fallback for a second.
   const primary = context.store.primary;
-  if (primary instanceof RedisStore && !(await primary.waitUntilReady(Math.max(1000, config.store.timeoutMs * 4)))) {
-    options.logger.warn(
-      { store: primary.kind, err: { message: primary.connectionErrors.last ?? 'no connection yet' } },
-      'Redis is not reachable at start; logins are judged as during a store outage until it is',
-    );
+  if (primary instanceof RedisStore) {
+    const recordCheck = () => recordSecretCheck(primary, config.store.keyPrefix, context.keys, options.logger);
+    if (await primary.waitUntilReady(Math.max(1000, config.store.timeoutMs * 4))) {
+      await recordCheck();
+    } else {
+      options.logger.warn(
+        { store: primary.kind, err: { message: primary.connectionErrors.last ?? 'no connection yet' } },
+        'Redis is not reachable at start; logins are judged as during a store outage until it is',
+      );
+      primary.client.once('ready', () => void recordCheck());
+    }
   }
 
   try {

@@ -156,7 +156,7 @@ async function eraseHandler(context: GatewayContext, call: ApiRequest): Promise<
     category: 'iam',
     type: 'deletion',
     target: { type: 'username', value: result.account.pseudonym },
-    details: { keys_deleted: result.keys_deleted, manual_entry_removed: result.manual_entry_removed },
+    details: { keys_deleted: result.keys_deleted, manual_entry_removed: result.manual_entry_removed, data_found: result.data_found },
   };
 }
 

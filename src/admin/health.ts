@@ -104,11 +104,14 @@ export class Readiness {
   private checkStore(): Promise<CheckResult> {
     const now = Date.now();
     if (this.store && now - this.store.checkedAt < STORE_CHECK_MAX_AGE_MS) return Promise.resolve(this.store);
-    this.storeCheck ??= this.context.store
+    const store = this.context.store;
+    this.storeCheck ??= store
       .read({ now, counters: [], claims: [], lookups: [this.context.manual.keys.version] }, 'closed')
       .then(
         (): CheckResult => ({ ok: true, checkedAt: Date.now() }),
-        (error: unknown): CheckResult => ({ ok: false, checkedAt: Date.now(), error: messageOf(error) }),
+        // The read throws the message of a fail-closed login route, which would misreport a
+        // fail-open gateway, so the report carries the store's own error instead.
+        (error: unknown): CheckResult => ({ ok: false, checkedAt: Date.now(), error: store.lastError ?? messageOf(error) }),
       )
       .then((result) => {
         this.store = result;

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 
 import { RiskgateError } from '../errors.js';
+import { exitOnClosedStdout } from './closed-pipe.js';
 import { DEMO_HELP, runDemo } from './demo.js';
 import { START_HELP, runStart } from './start.js';
 import { VERSION } from './version.js';
@@ -85,6 +86,8 @@ async function loadExtraCommand(name: string): Promise<Command | undefined> {
   }
   return undefined;
 }
+
+exitOnClosedStdout();
 
 main(process.argv.slice(2)).then(
   (status) => {

@@ -12,7 +12,13 @@ import { eraseAccount } from '../profile/erasure.js';
 import { exportAccount } from '../profile/privacy.js';
 import { RedisStore } from '../store/redis.js';
 import { ResilientStore } from '../store/resilient.js';
+import { secretCheckKey, verifySecretCheck } from '../store/secret-check.js';
 import type { CounterStore } from '../store/store.js';
+
+const SECRET_HELP = `RISKGATE_SECRET must be the gateway's own, because the store keys are derived from it.
+The command compares it with the check value that each gateway writes at start, and exits
+with status 1 when they differ. When no gateway has written one yet, it warns and goes on.
+`;
 
 const FORGET_HELP = `Usage: riskgate forget USERNAME [--config FILE]
 
@@ -22,8 +28,7 @@ its manual block or allow entry. Prints what was deleted as JSON, in the fields 
 POST /v1/accounts/erase returns (keys_deleted counts the store keys actually deleted),
 and logs one audit line naming the account by pseudonym.
 
-RISKGATE_SECRET must be the gateway's own: the store keys are derived from it.
-
+${SECRET_HELP}
 Options:
   --config FILE   config file (default: $RISKGATE_CONFIG, else ./riskgate.yaml)
 `;
@@ -35,8 +40,7 @@ request): the login profile with each value's count, last use and expiry, the ac
 counters and its manual block or allow entry. Logs one audit line naming the account by
 pseudonym.
 
-RISKGATE_SECRET must be the gateway's own: the store keys are derived from it.
-
+${SECRET_HELP}
 Options:
   --config FILE   config file (default: $RISKGATE_CONFIG, else ./riskgate.yaml)
 `;
@@ -67,6 +71,13 @@ async function runPrivacyCommand(action: 'forget' | 'export', values: Values, po
     if (store instanceof RedisStore && !(await store.waitUntilReady(CONNECT_TIMEOUT_MS))) {
       throw new RiskgateError('RG_ERR_STORE_UNAVAILABLE', `Redis is not reachable within ${CONNECT_TIMEOUT_MS} ms; check store.url`);
     }
+    if (store instanceof RedisStore && (await verifySecretCheck(store, config.store.keyPrefix, keys)) === 'missing') {
+      log.logger.warn(
+        { riskgate: { store: store.kind, store_key: secretCheckKey(config.store.keyPrefix) } },
+        'no gateway has written a secret check value under this store.key_prefix yet, so RISKGATE_SECRET ' +
+          'cannot be verified; going on with the keys it derives',
+      );
+    }
     // Manual entries are changed as the admin API changes them, with retries on the entry
     // list. Their reads fail closed, so the memory fallback of this wrapper is never used.
     const manual = new ManualEntryStore(resilient, config.store.keyPrefix);
@@ -74,13 +85,18 @@ async function runPrivacyCommand(action: 'forget' | 'export', values: Values, po
       ? await eraseAccount([store], manual, keys, config, positionals[0])
       : await exportWithEntry(store, manual, keys, config, positionals[0]);
 
+    const found = result.data_found;
+    let message = 'no stored data found for the account';
+    if (found) message = action === 'forget' ? 'account data erased' : 'account data exported';
     log.logger.info(
       {
-        event: { kind: 'event', category: ['iam'], type: [action === 'forget' ? 'deletion' : 'access'], action: `account-${action}`, outcome: 'success' },
+        // With nothing found, nothing was erased or exported, so the line claims no success.
+        event: { kind: 'event', category: ['iam'], type: [action === 'forget' ? 'deletion' : 'access'], action: `account-${action}`,
+          outcome: found ? 'success' : 'unknown' },
         user: { name: result.account.pseudonym },
-        riskgate: { store: store.kind },
+        riskgate: { store: store.kind, data_found: found },
       },
-      action === 'forget' ? 'account data erased' : 'account data exported',
+      message,
     );
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     return 0;
@@ -93,7 +109,8 @@ async function runPrivacyCommand(action: 'forget' | 'export', values: Values, po
 async function exportWithEntry(store: CounterStore, manual: ManualEntryStore, keys: GatewayKeys, config: GatewayConfig, username: string) {
   const exported = await exportAccount(store, keys, config, username);
   const entry = (await manual.list()).find((candidate) => candidate.id === `username:${exported.account.pseudonym}`);
-  return { ...exported, manual_entry: entry ?? null };
+  const found = exported.profile !== null || entry !== undefined || exported.counters.some((counter) => counter.value > 0);
+  return { ...exported, manual_entry: entry ?? null, data_found: found };
 }
 
 export const PRIVACY_COMMANDS = {

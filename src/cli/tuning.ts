@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 
 import { formatProblem, type SourceProblem } from '../errors.js';
+import { describeBroadProxyRange, findBroadProxyRanges } from '../request/broad-proxy-ranges.js';
 import type { RuleSet } from '../rules/compile.js';
 import { findUnreachableRules } from '../rules/reachability.js';
 import { runRuleTests } from '../rules/run-tests.js';
@@ -22,8 +23,8 @@ const CHECK_HELP = `Usage: riskgate check [--config FILE | --rules PATH] [--stri
 Validate the config and every rule file it names without starting anything: YAML syntax,
 the config and rule schemas, CEL syntax and types, unknown signals and counters, duplicate
 rule ids and counter names, and thresholds out of order. These are errors, and start
-rejects the same files. Rules that can never change a decision and counters no rule reads
-are warnings. Each finding is one line, file:line:column: message.
+rejects the same files. Rules that can never change a decision, counters no rule reads and
+trusted_proxies ranges that let clients choose their own address are warnings. Each finding is one line, file:line:column: message.
 
 Exit status 0 when there are no errors, 1 otherwise.
 
@@ -79,7 +80,8 @@ export async function runCheck(values: Values, _positionals: string[] = [], io: 
   const compiled = reading.rulePaths.length > 0 ? compileRules(reading.rulePaths, reading.config) : undefined;
   const source = compiled?.source;
   const errors = sortProblems([...reading.problems, ...(compiled?.problems ?? [])]);
-  const warnings = compiled?.ruleSet && source ? sortProblems(findUnreachableRules(compiled.ruleSet, source)) : [];
+  const ruleWarnings = compiled?.ruleSet && source ? findUnreachableRules(compiled.ruleSet, source) : [];
+  const warnings = sortProblems([...configWarnings(reading), ...ruleWarnings]);
 
   for (const problem of errors) io.out(`${showProblem(problem)}\n`);
   for (const warning of warnings) io.out(`${showProblem({ ...warning, message: `warning: ${warning.message}` })}\n`);
@@ -124,6 +126,12 @@ async function runReplayCommand(values: Values, positionals: string[] = [], io: 
   // Loaded on demand: replay reads the GeoIP database, which check and test never need.
   const module = await import('./replay.js');
   return module.runReplay(values, positionals, io);
+}
+
+/** List warnings about a valid config. They have no line, because a value may come from the environment. */
+function configWarnings(reading: ConfigReading): SourceProblem[] {
+  const proxies = reading.config?.trustedProxies ?? [];
+  return findBroadProxyRanges(proxies).map((broad) => ({ file: reading.file, line: 0, column: 0, message: describeBroadProxyRange(broad) }));
 }
 
 /** Order problems by file, then position; the config file's problems stay first. */

@@ -11,6 +11,7 @@ export class GatewayKeys {
   readonly challenge: Uint8Array;
   readonly riskHeader: Uint8Array;
   readonly devicePseudonym: Buffer;
+  readonly storeCheck: Buffer;
 
   constructor(secret: string) {
     const derive = (purpose: string) =>
@@ -21,6 +22,7 @@ export class GatewayKeys {
     this.challenge = derive('challenge-id');
     this.riskHeader = derive('risk-header');
     this.devicePseudonym = derive('device-pseudonym');
+    this.storeCheck = derive('store-check');
   }
 
   /** Pseudonym of a normalised username: the same account always maps to the same value. */
@@ -31,6 +33,14 @@ export class GatewayKeys {
   /** Pseudonym of a device cookie's id, logged so replay can rebuild `device` counters. */
   pseudonymizeDevice(deviceId: string): string {
     return createHmac('sha256', this.devicePseudonym).update(deviceId).digest('hex').slice(0, 32);
+  }
+
+  /**
+   * Check value of the secret: an HMAC of a fixed label. Two processes with the same
+   * secret compute the same value, and the value reveals nothing about the secret.
+   */
+  storeCheckValue(): string {
+    return createHmac('sha256', this.storeCheck).update('riskgate store secret check').digest('hex');
   }
 
   /**

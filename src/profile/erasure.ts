@@ -29,6 +29,8 @@ export interface AccountErasure {
    */
   keys_deleted: number;
   manual_entry_removed: boolean;
+  /** False when nothing was deleted: the store held no data under this account's keys. */
+  data_found: boolean;
   retained: RetainedCounter[];
 }
 
@@ -75,6 +77,7 @@ export async function eraseAccount(
     counters_erased: countersErased.size,
     keys_deleted: keysDeleted,
     manual_entry_removed: removed !== undefined,
+    data_found: keysDeleted > 0 || removed !== undefined,
     retained: retainedCounters(scope.ruleSet.counters),
   };
 }

@@ -22,14 +22,7 @@ export class TrustedProxies {
   private readonly ranges: [Address, number][];
 
   constructor(entries: readonly string[]) {
-    this.ranges = entries.map((entry) => {
-      if (entry.includes('/')) {
-        const [address, bits] = ipaddr.parseCIDR(entry);
-        return [unwrap(address), address.kind() === 'ipv6' && unwrap(address).kind() === 'ipv4' ? bits - 96 : bits];
-      }
-      const address = unwrap(ipaddr.parse(entry));
-      return [address, address.kind() === 'ipv4' ? 32 : 128];
-    });
+    this.ranges = entries.map(parseTrustedRange);
   }
 
   get empty(): boolean {
@@ -39,6 +32,19 @@ export class TrustedProxies {
   contains(address: Address): boolean {
     return this.ranges.some(([range, bits]) => range.kind() === address.kind() && address.match(range, bits));
   }
+}
+
+/**
+ * Parse a `trusted_proxies` entry, an address or a CIDR, into its network address and prefix
+ * length. An IPv4-mapped IPv6 entry becomes the IPv4 range it maps.
+ */
+export function parseTrustedRange(entry: string): [Address, number] {
+  if (entry.includes('/')) {
+    const [address, bits] = ipaddr.parseCIDR(entry);
+    return [unwrap(address), address.kind() === 'ipv6' && unwrap(address).kind() === 'ipv4' ? bits - 96 : bits];
+  }
+  const address = unwrap(ipaddr.parse(entry));
+  return [address, address.kind() === 'ipv4' ? 32 : 128];
 }
 
 /**

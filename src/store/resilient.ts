@@ -30,6 +30,7 @@ export class ResilientStore {
   private outageSince: number | undefined;
   private skipUntil = 0;
   private failedCalls = 0;
+  private lastFailure: string | undefined;
   observer: StoreObserver | undefined;
 
   constructor(
@@ -42,6 +43,11 @@ export class ResilientStore {
 
   get inOutage(): boolean {
     return this.outageSince !== undefined;
+  }
+
+  /** Message of the primary store's latest failure during the current outage, such as a timeout. */
+  get lastError(): string | undefined {
+    return this.lastFailure;
   }
 
   /** Read from the primary store, or per `failMode` from the fallback or not at all (throws). */
@@ -94,9 +100,10 @@ export class ResilientStore {
   private failed(error: unknown): void {
     this.failedCalls += 1;
     this.skipUntil = Date.now() + RETRY_AFTER_FAILURE_MS;
+    const message = error instanceof Error ? error.message : String(error);
+    this.lastFailure = message;
     if (this.outageSince === undefined) {
       this.outageSince = Date.now();
-      const message = error instanceof Error ? error.message : String(error);
       this.logger.error({ store: this.primary.kind, err: { message } }, 'store outage started');
     }
   }
@@ -109,5 +116,6 @@ export class ResilientStore {
     );
     this.outageSince = undefined;
     this.failedCalls = 0;
+    this.lastFailure = undefined;
   }
 }

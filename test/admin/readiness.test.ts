@@ -64,6 +64,10 @@ t.test('readyz follows the store fail mode', async (t) => {
   t.equal(openDuring.status, 200);
   t.equal(openDuring.body.status, 'degraded');
   t.match(openDuring.body.notes[0], /per-process memory counters/);
+  for (const [name, report] of [['fail-open', openDuring], ['fail-closed', closedDuring]] as const) {
+    t.notMatch(report.body.checks.store.error, /fails closed/, `the ${name} report does not give a login route's message`);
+    t.match(report.body.checks.store.error, /^Redis /, `the ${name} report gives the store's error`);
+  }
   t.equal(metrics.get('riskgate_store_outage'), 1);
   t.ok((metrics.get('riskgate_store_errors_total{operation="read"}') ?? 0) >= 1, 'the failed probe counts as a store error');
   t.equal(health.status, 200, 'liveness does not depend on the store');

@@ -19,9 +19,10 @@ const MIN_IPV6_PREFIX = 32;
 /**
  * Find the trusted proxy ranges that let clients choose their own address. A host in a
  * trusted range may set X-Forwarded-For. So when clients can be in the range, the address
- * that the counters are keyed by is whatever they write there. Flags ranges shorter than
- * /8 (IPv4) or /32 (IPv6), and ranges of more than one address that contain public unicast
- * addresses. A single public address, such as a load balancer's, is not flagged.
+ * that the counters are keyed by is whatever they write there. Flags ranges of more than
+ * one address that contain public unicast addresses, naming those shorter than /8 (IPv4)
+ * or /32 (IPv6). Non-public blocks such as fd00::/8 and a single public address, such as a
+ * load balancer's, are not flagged.
  */
 export function findBroadProxyRanges(entries: readonly string[]): BroadProxyRange[] {
   const found: BroadProxyRange[] = [];
@@ -29,9 +30,11 @@ export function findBroadProxyRanges(entries: readonly string[]): BroadProxyRang
     const [network, bits] = parseTrustedRange(entry);
     const minimum = network.kind() === 'ipv4' ? MIN_IPV4_PREFIX : MIN_IPV6_PREFIX;
     const single = bits === (network.kind() === 'ipv4' ? 32 : 128);
+    // A private, unique local or link-local block of any size holds no client from the internet.
+    if (!single && withinNonPublicRange(network, bits)) continue;
     if (bits < minimum) {
       found.push({ range: entry, reason: `is shorter than /${minimum}` });
-    } else if (!single && !withinNonPublicRange(network, bits)) {
+    } else if (!single) {
       found.push({ range: entry, reason: 'contains public unicast addresses' });
     }
   }

@@ -19,7 +19,9 @@ const BROAD: [string, RegExp][] = [
 ];
 
 const NARROW = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '127.0.0.1', '::1',
-  'fd12:3456:789a::/48', '203.0.113.0/24', '8.8.8.8', '2001:4860:4860::8888'];
+  'fd12:3456:789a::/48', '203.0.113.0/24', '8.8.8.8', '2001:4860:4860::8888',
+  // Unique local and link-local IPv6 blocks hold no internet client, however short.
+  'fc00::/7', 'fd00::/8', 'fe80::/10'];
 
 t.test('broad trusted proxy ranges', async (t) => {
   for (const [range, reason] of BROAD) {

@@ -11,9 +11,9 @@ export interface BroadProxyRange {
   reason: string;
 }
 
-/** Shortest prefix of a trusted IPv4 range that passes without a warning. */
+/** Prefix length below which a public IPv4 range is named too short, not only public. */
 const MIN_IPV4_PREFIX = 8;
-/** Shortest prefix of a trusted IPv6 range that passes without a warning. */
+/** Prefix length below which a public IPv6 range is named too short, not only public. */
 const MIN_IPV6_PREFIX = 32;
 
 /**

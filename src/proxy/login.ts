@@ -48,14 +48,17 @@ export async function handleLogin(
   const peerTrusted = peer !== undefined && context.trustedProxies.contains(peer);
   const client = resolveClientAddress(request.socket.remoteAddress, forwardedFor(request), context.trustedProxies);
 
+  // A compressed body is forwarded decoded: an app that does not decode request bodies
+  // would otherwise parse the compressed bytes, where a second form can hide after the
+  // stream or in a gzip header field.
   let body: Buffer;
   let rawUsername: string | undefined;
   try {
     const headerProblem = checkLoginHeaders(request);
     if (headerProblem) throw headerProblem;
-    body = await readBody(request, config.bodyLimitBytes);
-    const decoded = decodeContentEncoding(body, request.headers['content-encoding'], config.bodyLimitBytes);
-    rawUsername = parseLoginBody(decoded, request.headers['content-type'], route, queryOf(request.url)).username;
+    const received = await readBody(request, config.bodyLimitBytes);
+    body = decodeContentEncoding(received, request.headers['content-encoding'], config.bodyLimitBytes);
+    rawUsername = parseLoginBody(body, request.headers['content-type'], route, queryOf(request.url)).username;
   } catch (error) {
     if (!(error instanceof RequestRejection)) throw error;
     logRejection(context, request, requestId, client, error.status, error.title);
@@ -213,7 +216,7 @@ async function forwardLogin(
     client: origin.client,
     peerTrusted: origin.peerTrusted,
     requestId: record.requestId,
-    strip: new Set([config.challenge.header.toLowerCase(), RISK_HEADER]),
+    strip: new Set([config.challenge.header.toLowerCase(), RISK_HEADER, 'content-encoding']),
   });
   if (record.decision === 'challenge') {
     headers[RISK_HEADER] = await signRiskHeader(context, record);

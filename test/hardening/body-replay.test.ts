@@ -1,4 +1,4 @@
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 
 import t, { type Test } from 'tap';
 
@@ -115,12 +115,40 @@ t.test('gzip login body is judged by its inflated content', async (t) => {
 
   t.equal(exchange.statuses[0], 401);
   t.equal(upstream.logins.length, 1);
-  t.equal(upstream.logins[0].sha256, sha256(body), 'the compressed bytes are forwarded unchanged');
-  t.equal(upstream.logins[0].headers['content-encoding'], 'gzip');
-  t.equal(upstream.logins[0].username, 'Frank', 'the app inflates the body');
+  t.equal(upstream.logins[0].sha256, sha256(plain), 'the app receives the inflated bytes riskgate judged');
+  t.equal(upstream.logins[0].headers['content-encoding'], undefined, 'without the Content-Encoding');
+  t.equal(upstream.logins[0].headers['content-length'], String(Buffer.byteLength(plain)));
+  t.equal(upstream.logins[0].username, 'Frank');
   const [decision] = await waitForDecisions(gateway.logs, 1);
   t.equal(decision.riskgate.signals.user.length, 5, 'riskgate read the username inside the gzip body');
   t.equal(decision.riskgate.signals.user.present, true);
+});
+
+t.test('data hidden beside a compressed body never reaches the app', async (t) => {
+  // An app that does not decode request bodies parses the raw bytes, where a second form
+  // after the stream or in the gzip comment field names another account.
+  const decoy = 'username=decoy&password=x';
+  const hidden = '&username=erin&password=guess&';
+  const commented = gzipSync(decoy);
+  const withComment = Buffer.concat([
+    Buffer.from([0x1f, 0x8b, 0x08, 0x10]), commented.subarray(4, 10), Buffer.from(`${hidden}\0`), commented.subarray(10),
+  ]);
+  const bodies: [string, string, Buffer][] = [
+    ['deflate with data after the stream', 'deflate', Buffer.concat([deflateSync(decoy), Buffer.from(hidden)])],
+    ['br with data after the stream', 'br', Buffer.concat([brotliCompressSync(decoy), Buffer.from(hidden)])],
+    ['gzip with the form in its comment field', 'gzip', withComment],
+  ];
+
+  for (const [name, coding, body] of bodies) {
+    const before = upstream.logins.length;
+    const headers = [...loginHeaders(body, 'application/x-www-form-urlencoded'), ['Content-Encoding', coding] as [string, string]];
+    const exchange = await rawExchange(gateway.port, rawRequest('POST', '/login', headers, body), { source: nextSource() });
+    const received = upstream.logins[before];
+
+    t.equal(exchange.statuses[0], 401, `${name}: judged and forwarded`);
+    t.equal(received?.sha256, sha256(decoy), `${name}: the app receives only the decoded form`);
+    t.equal(received?.username, 'decoy', `${name}: the app reads the account riskgate judged`);
+  }
 });
 
 t.test('gzip bomb gets 413 and nothing is forwarded', async (t) => {

@@ -15,8 +15,11 @@ export interface ForwardResult {
   status?: number;
   /** The upstream response's Location header, when it sent one. */
   location?: string;
-  /** What went wrong reaching the upstream: `connect`, `timeout` or `reset`, with detail. */
-  error?: { kind: 'connect' | 'timeout' | 'reset'; message: string };
+  /**
+   * What went wrong: `connect`, `timeout` or `reset` reaching the upstream, or `aborted`
+   * when the client closed its connection first, with detail.
+   */
+  error?: { kind: 'connect' | 'timeout' | 'reset' | 'aborted'; message: string };
   upstreamMs: number;
 }
 
@@ -67,6 +70,8 @@ export function forwardRequest(
 
   return new Promise((resolve) => {
     let settled = false;
+    // The status and Location of the app's response, once its headers have arrived.
+    let answered: { status?: number; location?: string } = {};
     let timer: NodeJS.Timeout | undefined;
     const finish = (result: Omit<ForwardResult, 'upstreamMs'>): ForwardResult | undefined => {
       if (settled) return undefined;
@@ -126,6 +131,7 @@ export function forwardRequest(
       clearTimeout(timer);
       const status = answer.statusCode ?? 502;
       const location = answer.headers.location;
+      answered = { status, location };
       const responseHeaders = downstreamResponseHeaders(answer.rawHeaders, answer.headers.connection);
 
       // Listen before the await below: an app that drops the connection while the extra
@@ -168,7 +174,7 @@ export function forwardRequest(
     response.on('close', () => {
       if (!settled && !response.writableFinished) {
         outgoing.destroy();
-        finish({ error: { kind: 'reset', message: 'the client closed the connection' } });
+        finish({ ...answered, error: { kind: 'aborted', message: 'the client closed the connection' } });
       }
     });
 

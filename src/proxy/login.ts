@@ -249,7 +249,11 @@ function recordAnswer(
   if (record.upstreamMs !== undefined) return;
   record.upstreamMs = result.upstreamMs;
   record.statusCode = result.error && result.status === undefined ? response.statusCode : result.status;
-  if (result.error) {
+  if (result.error?.kind === 'aborted') {
+    // A client that hangs up after the status line has read how its guess went, so the
+    // app's status still counts, and the app is not blamed.
+    record.outcome = result.status === undefined ? 'unknown' : classifyResponse(result.status, result.location, route);
+  } else if (result.error) {
     record.outcome = 'unknown';
     record.upstreamError = result.error.kind;
     context.logger.error(

@@ -149,7 +149,7 @@ async function handleRequest(
     strip: new Set([RISK_HEADER, context.config.challenge.header.toLowerCase()]),
   });
   const result = await forwardRequest(context.upstream, request, response, { headers });
-  if (result.error && result.error.kind !== 'reset') {
+  if (result.error && result.error.kind !== 'reset' && result.error.kind !== 'aborted') {
     context.logger.error(
       { upstream: context.upstream.url.origin, http: { request: { id: requestId } }, err: { message: result.error.message } },
       'upstream request failed',

@@ -188,3 +188,42 @@ t.test('app cut off right after its headers is a 502', async (t) => {
   await assertNotCounted(t, gateway, origin, 3);
   await assertNoFailuresCounted(t, gateway, 3);
 });
+
+t.test('a client hanging up after the status line still has its failure counted', async (t) => {
+  // The app sends its status and the start of its body at once and the rest later, so a
+  // client can read 401 and hang up before the response ends.
+  const app = http.createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      response.writeHead(401, { 'content-type': 'application/json' });
+      response.write('{"error":');
+      setTimeout(() => response.end('"invalid credentials"}'), 300);
+    });
+  });
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+  const gateway = await startTestGateway({ upstream: `http://127.0.0.1:${(app.address() as AddressInfo).port}` });
+  t.teardown(async () => {
+    await gateway.close();
+    app.closeAllConnections();
+    await new Promise<void>((resolve) => app.close(() => resolve()));
+  });
+  const body = '{"username":"erin","password":"guess"}';
+
+  for (let index = 0; index < 4; index += 1) {
+    const socket = net.connect({ host: '127.0.0.1', port: gateway.port, localAddress: `127.0.0.${60 + index}` });
+    socket.write(rawRequest('POST', '/login', loginHeaders(body), body));
+    await new Promise<void>((resolve) => {
+      socket.on('data', (chunk: Buffer) => {
+        if (chunk.toString('latin1').startsWith('HTTP/1.1 401')) socket.destroy();
+      });
+      socket.on('close', () => resolve());
+    });
+  }
+  const decisions = await waitForDecisions(gateway.logs, 4);
+
+  t.same(decisions.map((line) => line.event.outcome), ['failure', 'failure', 'failure', 'failure'],
+    'each login counts as the failure the app answered');
+  t.same(decisions.map((line) => line.riskgate.counters.failures_per_account), [0, 1, 2, 3]);
+  t.equal(decisions.filter((line) => line.riskgate.upstream_error).length, 0, 'the app is not blamed');
+  t.equal(upstreamErrors(gateway).length, 0, 'no upstream error is logged');
+});

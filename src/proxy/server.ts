@@ -4,11 +4,9 @@ import type { Duplex } from 'node:stream';
 
 import httpProxy from 'http-proxy';
 
-import { foldFieldName } from '../request/field-names.js';
 import { checkHost, checkTransferCoding } from '../request/framing.js';
 import { normalizePath, type PathReading } from '../request/path.js';
 import { parseAddress, resolveClientAddress } from '../request/client-ip.js';
-import type { LoginRoute } from '../config/types.js';
 import type { GatewayContext } from './context.js';
 import { findLoginRoute, loginMethodsAt, loginPathMethods } from './context.js';
 import { forwardRequest, sendProblem } from './forward.js';
@@ -111,8 +109,9 @@ async function handleRequest(
   }
 
   if ('invalid' in reading) {
-    // An app may route such a path to its login handler, so a login method cannot pass unjudged.
-    if ([...loginPaths.values()].some((methods) => methods.includes(method))) {
+    // An app may route such a path to its login handler, so a login method cannot pass
+    // unjudged. No request target may carry a fragment, whatever the method.
+    if (request.url?.includes('#') || [...loginPaths.values()].some((methods) => methods.includes(method))) {
       sendProblem(response, 400, 'invalid request path', reading.invalid);
       return;
     }
@@ -125,9 +124,10 @@ async function handleRequest(
 
     // Some apps accept a login by any method on its path (Express app.all, Rails match), so
     // a body sent there by another method could carry credentials riskgate never judged.
-    // PHP's $_REQUEST and Spring's @RequestParam read a GET query's username the same way.
+    // PHP's $_REQUEST and Spring's @RequestParam read credentials from a GET query the same
+    // way. A query with a username alone, as a login page link may carry, passes.
     const methods = loginMethodsAt(loginPaths, reading.path);
-    const carried = methods && (carriesBody(request) ? 'body' : queryNamesUsername(request.url, context.routes) ? 'query' : undefined);
+    const carried = methods && (carriesBody(request) ? 'body' : queryCarriesPassword(request.url) ? 'query' : undefined);
     if (methods && carried) {
       context.logger.warn(
         { http: { request: { id: requestId, method } }, riskgate: { rejection: `${carried} on a login path by another method` } },
@@ -184,15 +184,18 @@ function joined(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(',') : value;
 }
 
-/** Tell whether a query string names the username field of any login route, plainly or nested. */
-function queryNamesUsername(url: string | undefined, routes: ReadonlyMap<string, LoginRoute>): boolean {
+/**
+ * Tell whether a query string has a field whose name reads as a password (`password`,
+ * `passwd`, `pwd`, also inside brackets or after other characters that parsers drop).
+ */
+function queryCarriesPassword(url: string | undefined): boolean {
   const start = (url ?? '').indexOf('?');
   if (start === -1) return false;
 
-  const fields = new Set([...routes.values()].map((route) => foldFieldName(route.usernameField)));
   for (const [name] of new URLSearchParams(url!.slice(start + 1).replaceAll(';', '&'))) {
-    const folded = foldFieldName(name.split(/[[.]/)[0]);
-    if (fields.has(folded)) return true;
+    if (PASSWORD_NAME.test(name)) return true;
   }
   return false;
 }
+
+const PASSWORD_NAME = /pass|pwd/i;

@@ -205,17 +205,24 @@ t.test('login path by another method with a body is rejected', async (t) => {
   await assertAllJudged(t);
 });
 
-t.test('login path by another method with a username in the query is rejected', async (t) => {
-  const targets = ['/login?username=bob&password=x', '/LOGIN/?USERNAME=bob', '/login?x=1;username=bob', '/login?username[]=bob'];
+t.test('login path by another method with a password in the query is rejected', async (t) => {
+  const targets = ['/login?username=bob&password=x', '/LOGIN/?USERNAME=bob&PASSWD=x', '/login?x=1;username=bob;password=x',
+    '/login?username[]=bob&password[]=x', '/login?[username]=bob&[password]=x', '/login?+username=bob&+password=x',
+    '/login?username%00x=bob&password%00x=x', '/login?user=bob&pwd=x'];
 
   for (const target of targets) {
     const exchange = await rawExchange(gateway.port, `GET ${target} HTTP/1.1\r\nHost: riskgate.test\r\n\r\n`, { source: nextSource() });
     t.equal(exchange.statuses[0], 405, `GET ${target}: 405`);
   }
-  t.equal(upstream.requests.length, 0, 'no query username reached the app on a login path unjudged');
+  t.equal(upstream.requests.length, 0, 'no query password reached the app on a login path unjudged');
 
   const page = await rawExchange(gateway.port, 'GET /login?next=/account HTTP/1.1\r\nHost: riskgate.test\r\n\r\n', { source: nextSource() });
+  const fragment = await rawExchange(gateway.port, 'GET /x#/../login?username=bob&password=x HTTP/1.1\r\nHost: riskgate.test\r\n\r\n',
+    { source: nextSource() });
+  t.equal(fragment.statuses[0], 400, 'a request target with a fragment is rejected by any method');
+  const prefilled = await rawExchange(gateway.port, 'GET /login?username=bob HTTP/1.1\r\nHost: riskgate.test\r\n\r\n', { source: nextSource() });
   t.equal(page.statuses[0], 200, 'the login page with another query is still served');
+  t.equal(prefilled.statuses[0], 200, 'a login page link that fills in the username is still served');
 });
 
 t.test('two Host headers are rejected without harm', async (t) => {

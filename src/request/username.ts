@@ -51,11 +51,13 @@ export function normalizeUsername(
   }
 
   if (options.accents === 'fold') {
-    // NFD separates each accent from its letter as a combining diacritical mark. Marks of
-    // other blocks, such as Indic vowel signs, are parts of letters rather than accents, so they stay.
+    // NFD separates each accent from its letter as a nonspacing diacritic mark, in Latin,
+    // Greek, Cyrillic, Arabic, Hebrew or Thai alike. Vowel signs, such as most Indic ones,
+    // are parts of letters rather than diacritics, so they stay.
     // NOTE: letters that Unicode does not decompose (ø, ł, đ) keep their form, whatever the
-    // app's collation makes of them.
-    name = name.normalize('NFD').replace(COMBINING_DIACRITICS, '').normalize('NFC');
+    // app's collation makes of them. Some Indic signs, such as the virama, count as
+    // diacritics and go too, so names that differ only by one share an account's counters.
+    name = name.normalize('NFD').replace(NONSPACING_DIACRITICS, '').normalize('NFC');
   }
 
   // Last, so that white space an earlier step uncovered is trimmed too.
@@ -68,5 +70,12 @@ export function normalizeUsername(
 
 const DEFAULT_IGNORABLE = /\p{Default_Ignorable_Code_Point}/gu;
 
-/** The Combining Diacritical Marks blocks: the base block, its extended and supplement blocks, and those for symbols and half marks. */
-const COMBINING_DIACRITICS = /[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]/g;
+/**
+ * Nonspacing marks with the Unicode Diacritic property. Written as a RegExp string because
+ * set intersection needs the `v` flag, which Node 20 supports and TypeScript's ES2022 target
+ * does not check.
+ */
+const NONSPACING_DIACRITICS = new RegExp('[\\p{Mn}&&\\p{Diacritic}]', 'gv');
+
+/** C0 and C1 control characters, which no app's account name holds. */
+export const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;

@@ -109,9 +109,10 @@ async function handleRequest(
   }
 
   if ('invalid' in reading) {
-    // An app may route such a path to its login handler, so a login method cannot pass
-    // unjudged. No request target may carry a fragment, whatever the method.
-    if (request.url?.includes('#') || [...loginPaths.values()].some((methods) => methods.includes(method))) {
+    // An app may route such a path to its login handler, so neither a login method nor a
+    // query password may pass unjudged. No request target may carry a fragment.
+    const loginMethod = [...loginPaths.values()].some((methods) => methods.includes(method));
+    if (loginMethod || request.url?.includes('#') || queryCarriesPassword(request.url)) {
       sendProblem(response, 400, 'invalid request path', reading.invalid);
       return;
     }

@@ -39,6 +39,12 @@ export class MemoryStore implements CounterStore {
   readonly kind = 'memory';
   private readonly entries = new Map<string, Entry>();
   /**
+   * Single-use claims by key, with their expiry. They are kept apart from `entries` and never
+   * evicted: an evicted claim would let a used step-up assertion pass again. Only holders of
+   * a valid assertion can add one, so a flood cannot fill them, and a full map refuses.
+   */
+  private readonly claims = new Map<string, number>();
+  /**
    * Iterator over the keys in Map order, which finds the least recently written one. A Map
    * keeps the slot of a deleted key until it next rehashes, and a fresh iterator steps over
    * every such slot from the start. Each eviction from a full store then cost up to a scan
@@ -75,7 +81,7 @@ export class MemoryStore implements CounterStore {
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.entries.size + this.claims.size;
   }
 
   async read(request: ReadRequest): Promise<ReadResult> {
@@ -96,11 +102,13 @@ export class MemoryStore implements CounterStore {
     });
 
     const claimed = request.claims.map((claim) => {
-      const existing = this.entries.get(claim.key);
-      if (typeof existing === 'number' && existing > request.now) {
-        return false;
+      const existing = this.claims.get(claim.key);
+      if (existing !== undefined && existing > request.now) return false;
+      if (existing === undefined && this.claims.size >= this.maxEntries) {
+        this.sweepClaims(request.now);
+        if (this.claims.size >= this.maxEntries) return false;
       }
-      this.put(claim.key, request.now + claim.ttlMs);
+      this.claims.set(claim.key, request.now + claim.ttlMs);
       return true;
     });
 
@@ -227,6 +235,7 @@ export class MemoryStore implements CounterStore {
   async close(): Promise<void> {
     clearInterval(this.sweepTimer);
     this.entries.clear();
+    this.claims.clear();
   }
 
   /** Remove expired entries; exported for tests that drive a fake clock. */
@@ -239,6 +248,13 @@ export class MemoryStore implements CounterStore {
       if (expiresAt <= now) {
         this.entries.delete(key);
       }
+    }
+    this.sweepClaims(now);
+  }
+
+  private sweepClaims(now: number): void {
+    for (const [key, expiresAt] of this.claims) {
+      if (expiresAt <= now) this.claims.delete(key);
     }
   }
 

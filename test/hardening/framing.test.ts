@@ -220,6 +220,9 @@ t.test('login path by another method with a password in the query is rejected', 
   const fragment = await rawExchange(gateway.port, 'GET /x#/../login?username=bob&password=x HTTP/1.1\r\nHost: riskgate.test\r\n\r\n',
     { source: nextSource() });
   t.equal(fragment.statuses[0], 400, 'a request target with a fragment is rejected by any method');
+  const backslash = await rawExchange(gateway.port, 'GET /x\\..\\login?username=bob&password=x HTTP/1.1\r\nHost: riskgate.test\r\n\r\n',
+    { source: nextSource() });
+  t.equal(backslash.statuses[0], 400, 'an unreadable path with a query password is rejected by any method');
   const prefilled = await rawExchange(gateway.port, 'GET /login?username=bob HTTP/1.1\r\nHost: riskgate.test\r\n\r\n', { source: nextSource() });
   t.equal(page.statuses[0], 200, 'the login page with another query is still served');
   t.equal(prefilled.statuses[0], 200, 'a login page link that fills in the username is still served');

@@ -113,6 +113,37 @@ t.test('a key written during a flood survives it', async (t) => {
   t.equal(await count(store, EDGE, counterKey('attempts_per_ip', 'flood-29999')), 1, 'the last flood key is kept');
 });
 
+t.test('a single-use claim outlives a flood of counter keys', async (t) => {
+  const store = new MemoryStore({ maxEntries: 1000 });
+  t.teardown(() => store.close());
+  const claim = { key: 'rgt:jti:{used-assertion}', ttlMs: 120_000 };
+
+  const first = await store.read({ now: EDGE, counters: [], claims: [claim] });
+  for (let index = 0; index < 5000; index += 1) {
+    await write(store, EDGE, { increments: [{ key: counterKey('attempts_per_ip', `flood-${index}`), windowMs: WINDOW_MS }] });
+  }
+  const replay = await store.read({ now: EDGE + 1000, counters: [], claims: [claim] });
+  const expired = await store.read({ now: EDGE + 121_000, counters: [], claims: [claim] });
+
+  t.same(first.claimed, [true]);
+  t.same(replay.claimed, [false], 'the claim still holds after the flood evicted counters');
+  t.same(expired.claimed, [true], 'it can be claimed again once it expired');
+});
+
+t.test('a full claim map refuses new claims until some expire', async (t) => {
+  const store = new MemoryStore({ maxEntries: 1000 });
+  t.teardown(() => store.close());
+
+  for (let index = 0; index < 1000; index += 1) {
+    await store.read({ now: EDGE, counters: [], claims: [{ key: `rgt:jti:{${index}}`, ttlMs: 60_000 }] });
+  }
+  const refused = await store.read({ now: EDGE, counters: [], claims: [{ key: 'rgt:jti:{one-more}', ttlMs: 60_000 }] });
+  const later = await store.read({ now: EDGE + 61_000, counters: [], claims: [{ key: 'rgt:jti:{one-more}', ttlMs: 60_000 }] });
+
+  t.same(refused.claimed, [false], 'a full map fails closed');
+  t.same(later.claimed, [true], 'expired claims make room');
+});
+
 t.test('distinct members count once across buckets', async (t) => {
   const store = new MemoryStore({ maxEntries: 1000 });
   t.teardown(() => store.close());

@@ -2,7 +2,6 @@ import type { LoginRoute } from '../config/types.js';
 import { RequestRejection } from './body.js';
 import { foldFieldName, formParserReadingAs } from './field-names.js';
 import { topLevelKeys } from './json-keys.js';
-import { CONTROL_CHARACTER } from './username.js';
 
 /** The username a login body carries, or `undefined` when it names none. */
 export interface ParsedLogin {
@@ -221,11 +220,6 @@ function checkUsername(value: unknown, route: LoginRoute): string | undefined {
     throw new RequestRejection(400, 'invalid username',
       `the field "${route.usernameField}" contains an unpaired UTF-16 surrogate; send valid Unicode`);
   }
-  // Collations ignore control characters, so `da\u0001ve` would be dave to the app and a
-  // new account to the counters. White space at the ends is trimmed, not rejected.
-  if (CONTROL_CHARACTER.test(value.trim())) {
-    throw new RequestRejection(400, 'invalid username',
-      `the field "${route.usernameField}" contains a control character; send the account name alone`);
-  }
+
   return value;
 }

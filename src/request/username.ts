@@ -40,9 +40,9 @@ export function normalizeUsername(
     name = name.normalize('NFKC');
   }
 
-  // Soft hyphens, zero-width characters and the like render as nothing and carry no weight
-  // in Unicode collation (MySQL 8's default among them), so `vic\u00adtim` finds `victim` there.
-  name = name.replace(DEFAULT_IGNORABLE, '');
+  // Soft hyphens, zero-width characters, control characters and the like carry no weight in
+  // Unicode collation (MySQL 8's default among them), so `vic\u00adtim` finds `victim` there.
+  name = name.replace(COLLATION_IGNORABLE, '');
 
   if (options.case === 'fold') {
     // toLowerCase then toUpperCase then toLowerCase approximates full case folding
@@ -68,7 +68,11 @@ export function normalizeUsername(
   return name;
 }
 
-const DEFAULT_IGNORABLE = /\p{Default_Ignorable_Code_Point}/gu;
+/**
+ * Default ignorable code points and control characters. White space among the controls
+ * (tab, line feed) at either end is gone by the time `trim` would remove it.
+ */
+const COLLATION_IGNORABLE = /[\p{Default_Ignorable_Code_Point}\p{Cc}]/gu;
 
 /**
  * Nonspacing marks with the Unicode Diacritic property. Written as a RegExp string because
@@ -76,6 +80,3 @@ const DEFAULT_IGNORABLE = /\p{Default_Ignorable_Code_Point}/gu;
  * does not check.
  */
 const NONSPACING_DIACRITICS = new RegExp('[\\p{Mn}&&\\p{Diacritic}]', 'gv');
-
-/** C0 and C1 control characters, which no app's account name holds. */
-export const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;

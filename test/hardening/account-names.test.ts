@@ -50,6 +50,9 @@ t.test('invisible characters and other diacritic blocks do not make another acco
     '{"username":"\\ufeffalice","password":"x"}',
     '{"username":"a\\u1dc4lice","password":"x"}',
     '{"username":"alice \\u0301","password":"x"}',
+    // Control characters, which collations ignore too.
+    '{"username":"ali\\u0001ce","password":"x"}',
+    '{"username":"alice\\u0085","password":"x"}',
     // Nonspacing diacritics of Arabic, Cyrillic, Hebrew and Thai.
     '{"username":"al\\u064bice","password":"x"}',
     '{"username":"ali\\u0483ce","password":"x"}',
@@ -183,10 +186,6 @@ t.test('usernames read differently by other parsers are rejected', async (t) => 
     ['JSON type with another parameter', 'application/json; profile=x', json, 400],
     // Handlers that decode JSON whatever the Content-Type find alice here.
     ['JSON body under a form type', 'application/x-www-form-urlencoded', json, 400],
-    // Collations ignore control characters, so the app would read alice here.
-    ['control character in the username', 'application/json', '{"username":"ali\\u0001ce","password":"x"}', 400],
-    ['C1 control at the end of the username', 'application/json', '{"username":"alice\\u0085","password":"x"}', 400],
-    ['control character in a form username', 'application/x-www-form-urlencoded', 'username=ali%7Fce&password=x', 400],
     ['JSON body after white space under a form type', 'application/x-www-form-urlencoded', ` \n${json}`, 400],
     ['JSON body holding a form field under a form type', 'application/x-www-form-urlencoded',
       '{"note":"&username=bob","username":"alice","password":"x"}', 400],

@@ -189,7 +189,7 @@ export async function handleLogin(
   // never reached the app counts as an attempt alone.
   const forwarded = record.upstreamMs !== undefined;
   // Only a success the app confirmed teaches the profile, so failed guesses cannot shape it.
-  const learned = forwarded && record.outcome === 'success' && pseudonym
+  const learned = forwarded && record.outcome === 'success' && pseudonym && !unconfirmed(record)
     ? context.accountRisk.profileWrite(config.store.keyPrefix, pseudonym, assessment, issuedDeviceId, now)
     : undefined;
   const write = plan.writeRequest(now, forwarded ? record.outcome : 'unknown', pseudonym, learned);
@@ -226,7 +226,7 @@ async function forwardLogin(
     headers,
     body,
     extraResponseHeaders: async (status, location) =>
-      classifyResponse(status, location, route) === 'success'
+      classifyResponse(status, location, route) === 'success' && !unconfirmed(record)
         ? ['Set-Cookie', await context.deviceCookies.issue(origin.deviceId)]
         : [],
     // The decision line is written before the client sees the end of the response.
@@ -236,6 +236,16 @@ async function forwardLogin(
     },
   });
   recordAnswer(context, route, record, result, response);
+}
+
+/**
+ * Tell whether a login's success stays unconfirmed: a login challenged in forward mode is
+ * answered by the app, whose 200 may only ask for the second factor, and riskgate cannot
+ * see whether that passed. Such a success gets no device cookie and teaches no profile, so
+ * a password alone cannot make the next login look familiar.
+ */
+function unconfirmed(record: LoginRecord): boolean {
+  return record.decision === 'challenge';
 }
 
 /** Put the app's response, or why there was none, on the login's record. */

@@ -180,3 +180,27 @@ t.test('client risk header never passes through', async (t) => {
 
   t.equal(upstream.requests[0].headers['riskgate-risk'], undefined, 'stripped from other paths too');
 });
+
+t.test('forward mode learns nothing from a challenged login the app accepts', async (t) => {
+  // The app's 200 to a challenged login may only ask for its second factor, which riskgate
+  // cannot see pass; a password alone must not make the next login look familiar.
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({ upstream: upstream.url, config: { challenge: { mode: 'forward' } } });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  for (let index = 0; index < 5; index += 1) {
+    await login(gateway.port, `user${index}`, 'x', { source: '127.0.0.21' });
+  }
+  const challenged = await login(gateway.port, 'alice', 'wonderland', { source: '127.0.0.21' });
+  const next = await login(gateway.port, 'alice', 'wonderland', { source: '127.0.0.22' });
+  const decisions = await waitForDecisions(gateway.logs, 7);
+
+  t.equal(decisions[5].riskgate.decision, 'challenge');
+  t.equal(challenged.status, 200, 'the app accepted the password');
+  t.equal(challenged.headers['set-cookie'], undefined, 'no device cookie for an unconfirmed success');
+  t.equal(decisions[6].riskgate.signals.account.first_login, true, 'the profile did not learn from it');
+  t.match(String(next.headers['set-cookie']), /^rg_device=/, 'an allowed success still gets its cookie');
+});

@@ -81,14 +81,18 @@ async function addEntry(context: GatewayContext, call: ApiRequest): Promise<Audi
     expires_at: new Date(expiresAt).toISOString(),
     created_by: call.actor,
   };
-  await entryStore(context).put(entry, call.now);
-  sendJson(call.response, 201, { entry });
+  const entries = entryStore(context);
+  // One entry per target: an allow replaces a block of the same address, so say so.
+  const previous = (await entries.list(call.now)).find((other) => other.id === entry.id);
+  await entries.put(entry, call.now);
+  const replaced = previous ? { action: previous.action, reason: previous.reason, expires_at: previous.expires_at } : undefined;
+  sendJson(call.response, 201, replaced ? { entry, replaced } : { entry });
   return {
     action: 'manual-entry-add',
     category: 'configuration',
     type: 'creation',
     target,
-    details: { entry_action: action, expires_at: entry.expires_at, reason },
+    details: { entry_action: action, expires_at: entry.expires_at, reason, ...(replaced ? { replaced_action: replaced.action } : {}) },
   };
 }
 
@@ -160,6 +164,22 @@ async function eraseHandler(context: GatewayContext, call: ApiRequest): Promise<
   };
 }
 
+/** Shortest prefixes a manual entry may have: an allow wider than these turns riskgate off. */
+const MIN_ENTRY_PREFIX = { ipv4: 8, ipv6: 32 };
+
+/** Return a canonical CIDR, or raise a 400 problem when it covers a large part of the internet. */
+function boundedCidr(cidr: string): string {
+  const separator = cidr.lastIndexOf('/');
+  const bits = Number(cidr.slice(separator + 1));
+  const minimum = cidr.includes(':') ? MIN_ENTRY_PREFIX.ipv6 : MIN_ENTRY_PREFIX.ipv4;
+  if (bits < minimum) {
+    throw new AdminProblem(400, 'invalid request body',
+      `cidr "${cidr}" is wider than /${minimum}, so an entry would cover a large part of the internet; ` +
+        'list the narrower networks you mean');
+  }
+  return cidr;
+}
+
 function entryStore(context: GatewayContext): ManualEntryStore {
   return new ManualEntryStore(context.store, context.config.store.keyPrefix);
 }
@@ -174,7 +194,7 @@ function entryTarget(context: GatewayContext, body: Record<string, unknown>): { 
   const text = field === 'username' ? raw : raw.trim();
 
   if (field === 'ip') return { type: 'ip', value: ipEntryAddress(text) };
-  if (field === 'cidr') return { type: 'cidr', value: canonicalCidr(text) };
+  if (field === 'cidr') return { type: 'cidr', value: boundedCidr(canonicalCidr(text)) };
 
   const username = normalizeUsername(text, context.config.username);
   if (!username) throw new AdminProblem(400, 'invalid request body', 'username is empty after normalisation');

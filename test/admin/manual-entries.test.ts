@@ -162,6 +162,20 @@ t.test('block beats allow', async (t) => {
   t.equal(reply.status, 403);
 });
 
+t.test('an allow that replaces a block says so', async (t) => {
+  const { first } = await startFleet(t);
+
+  const block = await addEntry(first, { action: 'block', ip: '192.0.2.44', reason: 'stuffing source' });
+  const allow = await addEntry(first, { action: 'allow', ip: '192.0.2.44', reason: 'office' });
+  const audit = first.logs.lines.filter((line) => line.event?.action === 'admin-manual-entry-add').at(-1);
+
+  t.equal(block.json().replaced, undefined, 'a new entry replaces nothing');
+  t.equal(allow.status, 201);
+  t.equal(allow.json().replaced?.action, 'block', 'the reply names the block it replaced');
+  t.equal(allow.json().replaced?.reason, 'stuffing source');
+  t.equal(audit?.riskgate.admin.details.replaced_action, 'block', 'and so does the audit line');
+});
+
 t.test('entry expires with its ttl', async (t) => {
   const { first, second } = await startFleet(t);
 
@@ -180,6 +194,11 @@ t.test('invalid entries are rejected with a problem', async (t) => {
   const { first } = await startFleet(t);
   const cases: [Record<string, unknown>, RegExp][] = [
     [{ action: 'block', cidr: '10.0.0.0/33' }, /cidr "10\.0\.0\.0\/33" is not a CIDR/],
+    // An allow this wide would turn riskgate off for everyone.
+    [{ action: 'allow', cidr: '0.0.0.0/0' }, /cidr "0\.0\.0\.0\/0" is wider than \/8/],
+    [{ action: 'allow', cidr: '::/0' }, /cidr "::\/0" is wider than \/32/],
+    [{ action: 'allow', cidr: '::ffff:0:0/96' }, /cidr "0\.0\.0\.0\/0" is wider than \/8/],
+    [{ action: 'allow', cidr: '2000::/3' }, /is wider than \/32/],
     [{ action: 'block', ip: '10.1' }, /ip "10\.1" is not an IPv4 or IPv6 address/],
     [{ action: 'block', ip: '10.0.0.1', cidr: '10.0.0.0/8' }, /exactly one of ip, cidr or username/],
     [{ action: 'deny', ip: '10.0.0.1' }, /action must be "block" or "allow"/],

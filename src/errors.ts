@@ -23,6 +23,13 @@ export function formatProblem(problem: SourceProblem): string {
   return `${problem.file}:${problem.line}:${problem.column}: ${problem.message}`;
 }
 
+/** Order problems by file, then position; the config file's problems stay first. */
+export function sortProblems(problems: SourceProblem[]): SourceProblem[] {
+  const files = [...new Set(problems.map((problem) => problem.file))];
+  return [...problems].sort((a, b) =>
+    files.indexOf(a.file) - files.indexOf(b.file) || a.line - b.line || a.column - b.column);
+}
+
 export class RiskgateError extends Error {
   readonly code: RiskgateErrorCode;
   readonly problems: readonly SourceProblem[];

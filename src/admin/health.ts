@@ -95,6 +95,7 @@ export class Readiness {
       rules: ruleSet.rules.length,
       mode,
       loaded_at: new Date(holder.loadedAt).toISOString(),
+      ...(holder.warnings.length > 0 ? { warnings: holder.warnings } : {}),
       ...(rejected
         ? { last_reload: { result: 'failure', at: new Date(rejected.at).toISOString(), errors: rejected.errors } }
         : {}),

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 
-import { formatProblem, type SourceProblem } from '../errors.js';
+import { formatProblem, sortProblems, type SourceProblem } from '../errors.js';
 import { describeBroadProxyRange, findBroadProxyRanges } from '../request/broad-proxy-ranges.js';
 import type { RuleSet } from '../rules/compile.js';
 import { findUnreachableRules } from '../rules/reachability.js';
@@ -132,13 +132,6 @@ async function runReplayCommand(values: Values, positionals: string[] = [], io: 
 function configWarnings(reading: ConfigReading): SourceProblem[] {
   const proxies = reading.config?.trustedProxies ?? [];
   return findBroadProxyRanges(proxies).map((broad) => ({ file: reading.file, line: 0, column: 0, message: describeBroadProxyRange(broad) }));
-}
-
-/** Order problems by file, then position; the config file's problems stay first. */
-function sortProblems(problems: SourceProblem[]): SourceProblem[] {
-  const files = [...new Set(problems.map((problem) => problem.file))];
-  return [...problems].sort((a, b) =>
-    files.indexOf(a.file) - files.indexOf(b.file) || a.line - b.line || a.column - b.column);
 }
 
 function showProblem(problem: SourceProblem): string {

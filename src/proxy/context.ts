@@ -33,6 +33,12 @@ export class RuleSetHolder {
   loadedAt: number;
   /** The last reload that was rejected, until a later reload succeeds. */
   rejected: { at: number; errors: number } | undefined;
+  /**
+   * The warnings `riskgate check` prints for the rule set in force, as
+   * `file:line:column: message`. Only a successful reload sets them, so they stay empty
+   * until the first one.
+   */
+  warnings: readonly string[] = [];
 
   constructor(ruleSet: RuleSet, mode: GatewayMode, now: number) {
     this.live = Object.freeze({ ruleSet, mode });

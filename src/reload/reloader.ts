@@ -1,10 +1,11 @@
 import { statSync } from 'node:fs';
 
 import type { GatewayConfig } from '../config/types.js';
-import { RiskgateError, formatProblem, type SourceProblem } from '../errors.js';
+import { RiskgateError, formatProblem, sortProblems, type SourceProblem } from '../errors.js';
 import type { GatewayContext, LivePolicy } from '../proxy/context.js';
 import { compileRuleSource, type RuleSet } from '../rules/compile.js';
 import { readRuleSource } from '../rules/load.js';
+import { findUnreachableRules } from '../rules/reachability.js';
 import { restartRequiredKeys } from './config-changes.js';
 import type { WatchPaths } from './file-watcher.js';
 
@@ -18,6 +19,8 @@ export interface ReloadResult {
   version: string;
   previousVersion: string;
   problems: SourceProblem[];
+  /** The warnings `riskgate check` prints for the rule set in force after a successful reload. */
+  warnings: string[];
   /** Config keys that changed but apply only after a restart. */
   restartRequired: string[];
 }
@@ -32,13 +35,15 @@ export interface ReloaderOptions {
   onPaths?: (paths: WatchPaths) => void;
 }
 
-/** Maximum number of problems one rejection line lists; `error_count` counts them all. */
+/** Maximum number of problems or warnings one reload line lists; the counts include them all. */
 const MAX_LOGGED_PROBLEMS = 50;
 
 interface Candidate {
   config?: GatewayConfig;
   ruleSet?: RuleSet;
   problems: SourceProblem[];
+  /** The rule warnings of `riskgate check`, formatted as `file:line:column: message`. */
+  warnings: string[];
   paths: WatchPaths;
 }
 
@@ -46,8 +51,9 @@ interface Candidate {
  * Reloads the rule files, IP lists and config, and swaps in the result only when all of
  * them are valid. Everything runs synchronously, so no login is scored while the swap is
  * half done. Rejections, swaps and every SIGHUP are logged and counted in
- * `riskgate_rule_reloads_total`. A file event that leaves the rule set as it was is logged
- * at debug only.
+ * `riskgate_rule_reloads_total`. A swap that removes rules, or whose rules draw warnings
+ * from `riskgate check`, is logged at warn. A file event that leaves the rule set as it
+ * was is logged at debug only.
  */
 export class RuleReloader {
   private rulePaths: readonly string[];
@@ -78,7 +84,7 @@ export class RuleReloader {
     if (!candidate.ruleSet || candidate.problems.length > 0) {
       this.reject(trigger, changedFiles, candidate.problems);
       return { outcome: 'rejected', version: previous.ruleSet.version, previousVersion: previous.ruleSet.version,
-        problems: candidate.problems, restartRequired: [] };
+        problems: candidate.problems, warnings: [], restartRequired: [] };
     }
 
     const config = candidate.config;
@@ -88,13 +94,14 @@ export class RuleReloader {
     this.rulePaths = config?.rulePaths ?? this.rulePaths;
     this.ipLists = config?.ipLists ?? this.ipLists;
     this.context.rules.rejected = undefined;
+    this.context.rules.warnings = candidate.warnings;
 
     if (changed) {
       this.context.rules.replace(next, Date.now());
     }
     if (changed || wasRejected || trigger !== 'file') {
       this.context.metrics.ruleReloads.labels('success').inc();
-      this.logSuccess(trigger, changedFiles, previous, next, changed);
+      this.logSuccess(trigger, changedFiles, previous, next, changed, candidate.warnings);
     } else {
       this.context.logger.debug({ riskgate: { rule_set: next.ruleSet.version } }, 'rule files changed on disk, but not the rule set');
     }
@@ -102,7 +109,7 @@ export class RuleReloader {
     const restartRequired = config ? restartRequiredKeys(this.context.config, config) : [];
     this.warnRestartRequired(trigger, restartRequired);
     return { outcome: changed ? 'reloaded' : 'unchanged', version: next.ruleSet.version,
-      previousVersion: previous.ruleSet.version, problems: [], restartRequired };
+      previousVersion: previous.ruleSet.version, problems: [], warnings: candidate.warnings, restartRequired };
   }
 
   private readCandidate(): Candidate {
@@ -124,11 +131,15 @@ export class RuleReloader {
       const source = readRuleSource(rulePaths);
       const compiled = compileRuleSource(source, { ipLists });
       problems.push(...compiled.problems);
+      const warnings = compiled.ruleSet
+        ? sortProblems(findUnreachableRules(compiled.ruleSet, source)).map((warning) => formatProblem(warning))
+        : [];
       const lists = [...[...source.lists.values()].map((list) => list.path), ...Object.values(ipLists)];
-      return { config, ruleSet: compiled.ruleSet, problems, paths: pathsToWatch(this.configFile(), rulePaths, lists) };
+      return { config, ruleSet: compiled.ruleSet, problems, warnings,
+        paths: pathsToWatch(this.configFile(), rulePaths, lists) };
     } catch (error) {
       problems.push(...problemsOf(error, rulePaths[0] ?? this.context.config.source));
-      return { config, problems, paths: this.watchPaths() };
+      return { config, problems, warnings: [], paths: this.watchPaths() };
     }
   }
 
@@ -159,8 +170,15 @@ export class RuleReloader {
     previous: LivePolicy,
     next: LivePolicy,
     changed: boolean,
+    warnings: readonly string[],
   ): void {
-    this.context.logger.info(
+    const remaining = new Set(next.ruleSet.rules.map((rule) => rule.id));
+    const removed = previous.ruleSet.rules.map((rule) => rule.id).filter((id) => !remaining.has(id));
+    const level = removed.length > 0 || warnings.length > 0 ? 'warn' : 'info';
+    const summary = changed
+      ? `rules reloaded: ${describeChange(previous, next)}`
+      : `rules reloaded: no change, rule set ${next.ruleSet.version} stays in force`;
+    this.context.logger[level](
       {
         event: reloadEvent('success'),
         riskgate: {
@@ -172,10 +190,14 @@ export class RuleReloader {
             trigger,
             ...(changedFiles.length > 0 ? { files: changedFiles.slice(0, 10) } : {}),
             rule_count: next.ruleSet.rules.length,
+            ...(removed.length > 0 ? { removed_rules: removed.slice(0, MAX_LOGGED_PROBLEMS) } : {}),
+            ...(warnings.length > 0
+              ? { warning_count: warnings.length, warnings: warnings.slice(0, MAX_LOGGED_PROBLEMS).map(redactUrlCredentials) }
+              : {}),
           },
         },
       },
-      changed ? `rules reloaded: ${describeChange(previous, next)}` : `rules reloaded: no change, rule set ${next.ruleSet.version} stays in force`,
+      summary + describeWarnings(removed, warnings),
     );
   }
 
@@ -204,6 +226,14 @@ function describeChange(previous: LivePolicy, next: LivePolicy): string {
   const ruleSet = before === after ? `rule set ${after} unchanged` : `rule set ${before} -> ${after}`;
   const mode = previous.mode === next.mode ? `mode ${next.mode}` : `mode ${previous.mode} -> ${next.mode}`;
   return `${ruleSet}, ${mode}`;
+}
+
+/** Name the removed rules and count the warnings for the end of a reload message, or return ''. */
+function describeWarnings(removed: readonly string[], warnings: readonly string[]): string {
+  const parts: string[] = [];
+  if (removed.length > 0) parts.push(`removed ${removed.length} rule(s): ${removed.slice(0, 10).join(', ')}${removed.length > 10 ? ', ...' : ''}`);
+  if (warnings.length > 0) parts.push(`${warnings.length} warning(s), listed in riskgate.reload.warnings`);
+  return parts.length > 0 ? `; ${parts.join('; ')}` : '';
 }
 
 /** Split rule paths into files and directories; a missing path is watched like a file, by name. */

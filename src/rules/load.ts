@@ -93,7 +93,14 @@ export function readRuleSource(paths: readonly string[]): RuleSource {
     const source = readYamlSource(file, text);
     result.sources.set(file, source);
     problems.push(...source.problems);
-    if (source.problems.length > 0 || source.value == null) continue;
+    if (source.problems.length > 0) continue;
+    // A `>` redirect or a writer that crashed leaves an empty or cut-off file. Loading it
+    // would drop that file's rules without a word, so it is an error like any other.
+    if (source.value == null) {
+      problems.push({ file, line: 1, column: 1,
+        message: 'rule file is empty (no YAML content): restore its rules, or delete the file to drop its rules' });
+      continue;
+    }
 
     if (!validateRuleFile(source.value)) {
       for (const error of validateRuleFile.errors ?? []) {
@@ -112,6 +119,12 @@ export function readRuleSource(paths: readonly string[]): RuleSource {
     }
 
     const document = source.value as Record<string, any>;
+    if (!(document.rules?.length > 0) && !(document.counters?.length > 0)) {
+      problems.push({ file, ...source.locate([]),
+        message: 'rule file has no rules and no counters, as an empty or cut-off file has: ' +
+          'restore its rules, or delete the file to drop its rules' });
+      continue;
+    }
     for (const [name, path] of Object.entries((document.lists ?? {}) as Record<string, string>)) {
       const earlier = result.lists.get(name);
       if (earlier) {

@@ -81,7 +81,9 @@ t.test('reload lines use only listed fields', async (t) => {
   await waitFor(() => gateway.logs.lines.some((line) => line.riskgate?.reload?.restart_required), 'the restart warning', 5000);
 
   const lines = gateway.logs.lines.filter((line) => line.event?.action === 'rules-reload');
-  t.same(lines.map((line) => line.log.level).sort(), ['error', 'info', 'warn'], 'a rejection, a swap and a restart warning');
+  t.same(lines.map((line) => line.log.level).sort(), ['error', 'warn', 'warn'],
+    'a rejection, a swap that removes rules and a restart warning');
+  t.ok(lines.some((line) => line.riskgate?.reload?.removed_rules && line.riskgate.reload.warnings), 'the swap lists removed rules and warnings');
   for (const line of lines) {
     t.same(checkLine(line), [], `${line.log.level} ${line.message}`);
   }

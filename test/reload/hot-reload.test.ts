@@ -1,10 +1,12 @@
 import http from 'node:http';
-import { renameSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 
 import t, { type Test } from 'tap';
 
 import { BROWSER_HEADERS, login, send } from '../helpers/gateway.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
+import { runCheck } from '../../src/cli/tuning.js';
+import { captureOutput } from '../tuning/io.js';
 import { waitForDecisions } from '../helpers/wait.js';
 import {
   EXPECTED,
@@ -88,12 +90,15 @@ t.test('valid edit takes effect', async (t) => {
   const reloaded = await waitForReload(gateway.logs, 'success', 1);
   const after = await scoredLogin(gateway, 'second');
 
-  t.equal(reloaded.log.level, 'info');
+  t.equal(reloaded.log.level, 'warn', 'set B drops the rules of set A');
+  t.same(reloaded.riskgate.reload.removed_rules, EXPECTED.a.rules);
   t.equal(reloaded.riskgate.previous_rule_set, before.line.riskgate.rule_set);
   t.equal(reloaded.riskgate.rule_set, after.line.riskgate.rule_set);
   t.not(reloaded.riskgate.rule_set, reloaded.riskgate.previous_rule_set);
   t.equal(reloaded.riskgate.reload.rule_count, 2);
-  t.equal(reloaded.message, `rules reloaded: rule set ${before.line.riskgate.rule_set} -> ${after.line.riskgate.rule_set}, mode enforce`);
+  t.equal(reloaded.message, `rules reloaded: rule set ${before.line.riskgate.rule_set} -> ${after.line.riskgate.rule_set}, ` +
+    'mode enforce; removed 2 rule(s): a.every-login, a.counted-login; 2 warning(s), listed in riskgate.reload.warnings');
+  t.equal(reloaded.riskgate.reload.warning_count, 2, 'set B scores stay below its challenge_at, as check warns');
   t.same(after.line.riskgate.rules, EXPECTED.b.rules);
   t.equal(after.line.riskgate.decision, EXPECTED.b.decision);
   t.same(Object.keys(after.line.riskgate.counters), [EXPECTED.b.counter]);
@@ -103,6 +108,82 @@ t.test('valid edit takes effect', async (t) => {
   t.equal(ready.status, 'ready');
   t.equal(ready.checks.rules.version, reloaded.riskgate.rule_set);
   t.notOk(ready.checks.rules.last_reload, 'no rejected reload to report');
+});
+
+t.test('emptied or cut-off rule file is rejected', async (t) => {
+  const { tree, gateway } = await setUp(t);
+  const version = (await scoredLogin(gateway, 'first')).line.riskgate.rule_set;
+  const file = tree.path('rules/policy.yaml');
+
+  // Truncate in place, as `: > file` or a writer that crashed before its first write does.
+  writeFileSync(file, '');
+  const emptied = await waitForReload(gateway.logs, 'failure', 1);
+  t.equal(emptied.log.level, 'error');
+  t.same(emptied.riskgate.reload.errors, [
+    `${file}:1:1: rule file is empty (no YAML content): restore its rules, or delete the file to drop its rules`,
+  ]);
+
+  tree.replace('rules/policy.yaml', SET_A.slice(0, SET_A.indexOf('counters:')));
+  const cut = await waitForReload(gateway.logs, 'failure', 2);
+  t.same(cut.riskgate.reload.errors, [
+    `${file}:1:1: rule file has no rules and no counters, as an empty or cut-off file has: ` +
+      'restore its rules, or delete the file to drop its rules',
+  ]);
+
+  const after = await scoredLogin(gateway, 'second');
+  t.equal(after.line.riskgate.rule_set, version, 'the last good set keeps serving');
+  t.same(after.line.riskgate.rules, EXPECTED.a.rules);
+  t.equal(after.status, EXPECTED.a.status);
+  t.same(reloadLines(gateway.logs, 'success'), [], 'no reload was accepted');
+  t.equal((await readiness(gateway)).checks.rules.last_reload.result, 'failure');
+});
+
+t.test('reload that removes rules warns with their ids', async (t) => {
+  const { tree, gateway } = await setUp(t);
+
+  // Cut at a rule boundary: the file still parses, but the second rule is gone.
+  tree.replace('rules/policy.yaml', SET_A.slice(0, SET_A.indexOf('  - id: a.counted-login')));
+  const reloaded = await waitForReload(gateway.logs, 'success', 1);
+
+  t.equal(reloaded.log.level, 'warn');
+  t.equal(reloaded.riskgate.reload.rule_count, 1);
+  t.same(reloaded.riskgate.reload.removed_rules, ['a.counted-login']);
+  t.match(reloaded.message, /; removed 1 rule\(s\): a\.counted-login; 2 warning\(s\), listed in riskgate\.reload\.warnings$/);
+  t.equal(reloaded.riskgate.reload.warning_count, 2);
+  t.match(reloaded.riskgate.reload.warnings[0], /policy\.yaml:3:5: counter "a_attempts" is read by no rule/);
+  t.match(reloaded.riskgate.reload.warnings[1], /policy\.yaml:\d+:\d+: rule "a\.every-login" can never change a decision/);
+});
+
+t.test('reload logs the warnings check prints', async (t) => {
+  const { tree, gateway } = await setUp(t);
+  const allowAll = `${SET_A}  - id: a.allow-all
+    description: Allows every login
+    when: "true"
+    action: allow
+`;
+  tree.replace('rules/policy.yaml', allowAll);
+  const reloaded = await waitForReload(gateway.logs, 'success', 1);
+
+  t.equal(reloaded.log.level, 'warn');
+  t.notOk(reloaded.riskgate.reload.removed_rules, 'no rule was removed');
+  const file = tree.path('rules/policy.yaml');
+  const check = captureOutput();
+  await runCheck({ rules: file }, [], check.io);
+  const checkWarnings = check.lines()
+    .filter((line) => line.includes(': warning: '))
+    .map((line) => line.replace(': warning: ', ': '));
+  t.ok(checkWarnings.length >= 1, 'check prints warnings for this file');
+  t.same(reloaded.riskgate.reload.warnings, checkWarnings, 'the reload line lists the warnings check prints');
+  t.equal(reloaded.riskgate.reload.warning_count, checkWarnings.length);
+  t.ok(reloaded.riskgate.reload.warnings.some((warning: string) => warning.includes('rule "a.allow-all" allows every login')));
+  t.same((await readiness(gateway)).checks.rules.warnings, checkWarnings, '/readyz shows them too');
+
+  tree.replace('rules/policy.yaml', SET_A);
+  const restored = await waitForReload(gateway.logs, 'success', 2);
+  t.equal(restored.log.level, 'warn', 'the allow-all rule was removed');
+  t.same(restored.riskgate.reload.removed_rules, ['a.allow-all']);
+  t.notOk(restored.riskgate.reload.warnings);
+  t.notOk((await readiness(gateway)).checks.rules.warnings, 'the warnings clear with the rule');
 });
 
 t.test('fixing a rejected edit clears the readiness note', async (t) => {

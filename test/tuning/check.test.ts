@@ -252,6 +252,28 @@ t.test('check errors are the ones start rejects', async (t) => {
   t.throws(() => loadRuleSet([tree.path('rules.yaml')]), { code: 'RG_ERR_RULES_INVALID' });
 });
 
+t.test('check rejects empty and cut-off rule files', async (t) => {
+  const tree = writeTree({
+    'riskgate.yaml': CONFIG,
+    'rules/a-empty.yaml': '',
+    'rules/b-comments.yaml': '# credential attacks\n\n',
+    'rules/c-cut.yaml': 'thresholds:\n  challenge_at: 50\n  block_at: 100\n',
+    'rules/velocity.yaml': GOOD_RULES.replace(COUNTER_HEADER.split('counters:')[0], ''),
+  });
+  t.teardown(tree.remove);
+  const output = captureOutput();
+
+  const status = await runCheck({ config: tree.path('riskgate.yaml') }, [], output.io);
+
+  t.equal(status, 1);
+  const lines = output.lines();
+  t.match(lines[0], /rules\/a-empty\.yaml:1:1: rule file is empty \(no YAML content\): restore its rules, or delete the file to drop its rules$/);
+  t.match(lines[1], /rules\/b-comments\.yaml:1:1: rule file is empty \(no YAML content\)/);
+  t.match(lines[2], /rules\/c-cut\.yaml:1:1: rule file has no rules and no counters, as an empty or cut-off file has: restore its rules, or delete the file to drop its rules$/);
+  t.equal(lines[3], 'invalid: 3 error(s), 0 warning(s) in 4 file(s)');
+  t.throws(() => loadRuleSet([tree.path('rules/a-empty.yaml')]), { code: 'RG_ERR_RULES_INVALID' }, 'start rejects it too');
+});
+
 t.test('riskgate check exits with the status it prints', async (t) => {
   const tree = writeTree({ 'bad.yaml': `${COUNTER_HEADER}rules:\n  - id: a\n    description: a\n    when: counters.nope > 1\n    score: 1\n` });
   t.teardown(tree.remove);

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { sendProblem } from '../proxy/forward.js';
+import { topLevelKeys } from '../request/json-keys.js';
 import { jsonSyntaxErrorPosition } from './json-syntax.js';
 
 /** Largest admin request body read, in bytes. */
@@ -50,6 +51,13 @@ export async function readJsonObject(request: IncomingMessage): Promise<Record<s
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new AdminProblem(400, 'invalid request body', 'the body must be a JSON object');
+  }
+  // JSON.parse keeps the last of two equal keys and a client library may send the first,
+  // so an erasure could act on another account than the one the caller meant.
+  const keys = topLevelKeys(text);
+  const repeated = keys.find((key, index) => keys.indexOf(key) !== index);
+  if (repeated !== undefined) {
+    throw new AdminProblem(400, 'invalid request body', `the key "${repeated.slice(0, 32)}" appears more than once; send it once`);
   }
   return value as Record<string, unknown>;
 }

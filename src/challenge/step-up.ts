@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 import {
@@ -91,8 +91,17 @@ export class StepUpVerifier {
   /** Issue a challenge id bound to one account pseudonym, valid for the configured TTL. */
   async issueChallenge(accountPseudonym: string): Promise<string> {
     const now = Math.floor(this.clock() / 1000);
-    const claims = { sub: accountPseudonym, jti: randomUUID(), iat: now, exp: now + Math.ceil(this.config.ttlMs / 1000) };
+    const claims = { sub: this.binding(accountPseudonym), jti: randomUUID(), iat: now, exp: now + Math.ceil(this.config.ttlMs / 1000) };
     return signHs256(claims, this.challengeKey);
+  }
+
+  /**
+   * Derive the account a challenge id names: a keyed digest of its pseudonym. The id is readable
+   * by the client, and the pseudonym itself is the `user.name` of the decision log, so
+   * anyone could otherwise learn the pseudonym of a username they chose.
+   */
+  private binding(accountPseudonym: string): string {
+    return createHmac('sha256', this.challengeKey).update(`account:${accountPseudonym}`).digest('base64url').slice(0, 32);
   }
 
   /**
@@ -155,11 +164,11 @@ export class StepUpVerifier {
     try {
       const { payload } = await jwtVerify(challenge, this.challengeKey, {
         algorithms: ['HS256'],
-        subject: accountPseudonym,
+        subject: this.binding(accountPseudonym),
         requiredClaims: ['exp', 'jti'],
         currentDate: new Date(this.clock()),
       });
-      return payload.sub === accountPseudonym;
+      return payload.sub === this.binding(accountPseudonym);
     } catch {
       return false;
     }

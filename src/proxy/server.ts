@@ -187,16 +187,18 @@ function joined(value: string | string[] | undefined): string | undefined {
 
 /**
  * Tell whether a query string has a field whose name reads as a password (`password`,
- * `passwd`, `pwd`, also inside brackets or after other characters that parsers drop).
+ * `pwd`, `pw`, `senha`, `kennwort` and the like), also inside brackets or among other
+ * characters that parsers drop.
  */
 function queryCarriesPassword(url: string | undefined): boolean {
   const start = (url ?? '').indexOf('?');
   if (start === -1) return false;
 
   for (const [name] of new URLSearchParams(url!.slice(start + 1).replaceAll(';', '&'))) {
-    if (PASSWORD_NAME.test(name)) return true;
+    if (PASSWORD_NAME.test(name.replace(/[^\p{L}\p{N}]/gu, ''))) return true;
   }
   return false;
 }
 
-const PASSWORD_NAME = /pass|pwd/i;
+/** Field names that read as a password, in English and the languages apps often name them in. */
+const PASSWORD_NAME = /pass|pwd|^pw$|^pin$|secret|senha|kennwort|contrase|parola|wachtwoord|has[lł]o|salasana|adgangskode/i;

@@ -37,6 +37,9 @@ export function normalizeUsername(
   let name = raw;
 
   if (options.nfkc) {
+    // A mark that NFKC turns into a letter (U+0345 becomes ι) is one the collation ignores,
+    // so marks go first when accents are folded.
+    if (options.accents === 'fold') name = foldAccents(name);
     name = name.normalize('NFKC');
   }
 
@@ -51,13 +54,12 @@ export function normalizeUsername(
   }
 
   if (options.accents === 'fold') {
-    // NFD separates each accent from its letter as a nonspacing diacritic mark, in Latin,
-    // Greek, Cyrillic, Arabic, Hebrew or Thai alike. Vowel signs, such as most Indic ones,
-    // are parts of letters rather than diacritics, so they stay.
+    // NFD separates each accent from its letter as a combining mark. The marks removed are
+    // those a collation at base strength ignores, in any script; vowel signs and viramas,
+    // which are parts of letters, stay.
     // NOTE: letters that Unicode does not decompose (ø, ł, đ) keep their form, whatever the
-    // app's collation makes of them. Some Indic signs, such as the virama, count as
-    // diacritics and go too, so names that differ only by one share an account's counters.
-    name = name.normalize('NFD').replace(NONSPACING_DIACRITICS, '').normalize('NFC');
+    // app's collation makes of them.
+    name = foldAccents(name);
   }
 
   // Last, so that white space an earlier step uncovered is trimmed too.
@@ -74,9 +76,27 @@ export function normalizeUsername(
  */
 const COLLATION_IGNORABLE = /[\p{Default_Ignorable_Code_Point}\p{Cc}]/gu;
 
+function foldAccents(name: string): string {
+  return name.normalize('NFD').replace(IGNORED_MARKS, '').normalize('NFC');
+}
+
 /**
- * Nonspacing marks with the Unicode Diacritic property. Written as a RegExp string because
- * set intersection needs the `v` flag, which Node 20 supports and TypeScript's ES2022 target
- * does not check.
+ * Combining marks that ICU's root collation ignores at base strength, as accent-insensitive
+ * database collations do: about 1,100 of them, found once at start-up by comparing `a`
+ * followed by each mark with `a` alone (about 15 ms).
  */
-const NONSPACING_DIACRITICS = new RegExp('[\\p{Mn}&&\\p{Diacritic}]', 'gv');
+const IGNORED_MARKS = ignoredMarks();
+
+function ignoredMarks(): RegExp {
+  const collator = new Intl.Collator('und', { sensitivity: 'base' });
+  const mark = /\p{M}/u;
+  let members = '';
+  // Marks beyond U+1FFFF are variation selectors, which COLLATION_IGNORABLE already removes.
+  for (let codePoint = 0x300; codePoint <= 0x1ffff; codePoint += 1) {
+    const character = String.fromCodePoint(codePoint);
+    if (mark.test(character) && collator.compare(`a${character}`, 'a') === 0) {
+      members += `\\u{${codePoint.toString(16)}}`;
+    }
+  }
+  return new RegExp(`[${members}]`, 'gu');
+}

@@ -3,22 +3,25 @@ import { send, type Reply } from '../helpers/gateway.js';
 /** A 48-character admin token for tests. */
 export const ADMIN_TOKEN = 'admin-token-for-tests-0123456789abcdef0123456789';
 
-/** Call the admin listener with the test token, another `token`, or none when `token` is null. */
+/**
+ * Call the admin listener with the test token, another `token`, or none when `token` is null.
+ * `raw` sends a JSON text as it is, for bodies that JSON.stringify cannot produce.
+ */
 export function admin(
   port: number,
   method: string,
   path: string,
-  options: { body?: unknown; token?: string | null } = {},
+  options: { body?: unknown; raw?: string; token?: string | null } = {},
 ): Promise<Reply> {
   const headers: Record<string, string> = {};
   const token = options.token === undefined ? ADMIN_TOKEN : options.token;
   if (token !== null) headers.authorization = `Bearer ${token}`;
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
+  if (options.body !== undefined || options.raw !== undefined) headers['content-type'] = 'application/json';
   return send(port, {
     method,
     path,
     headers,
-    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+    body: options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
   });
 }
 

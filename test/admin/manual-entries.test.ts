@@ -221,6 +221,10 @@ t.test('invalid entries are rejected with a problem', async (t) => {
   t.equal(missing.status, 404);
   const notJson = await admin(first.adminPort, 'POST', '/v1/manual-entries', { body: 'x' });
   t.equal(notJson.status, 400);
+  const repeated = await admin(first.adminPort, 'POST', '/v1/manual-entries',
+    { raw: '{"action":"block","username":"alice","username":"bob","ttl":"10m","reason":"test"}' });
+  t.equal(repeated.status, 400, 'a repeated key is rejected, not read as its last value');
+  t.match(repeated.json().detail, /the key "username" appears more than once/);
 });
 
 t.test('admin actions write audit lines', async (t) => {

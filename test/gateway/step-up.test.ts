@@ -204,3 +204,17 @@ t.test('forward mode learns nothing from a challenged login the app accepts', as
   t.equal(decisions[6].riskgate.signals.account.first_login, true, 'the profile did not learn from it');
   t.match(String(next.headers['set-cookie']), /^rg_device=/, 'an allowed success still gets its cookie');
 });
+
+t.test('a challenge id does not reveal the account pseudonym', async (t) => {
+  // The pseudonym is the decision log's user.name; a client that chose the username must
+  // not learn it from the challenge it gets back.
+  const { gateway, guesses } = await setup(t);
+  const id = challengeOf(guesses[19]).id;
+  const payload = JSON.parse(Buffer.from(id.split('.')[1], 'base64url').toString('utf8'));
+  const pseudonym = gateway.context.keys.pseudonymize('alice');
+
+  t.equal(typeof payload.sub, 'string');
+  t.not(payload.sub, pseudonym, 'the challenge names the account by another digest');
+  t.notOk(id.includes(pseudonym) || Buffer.from(id.split('.')[1], 'base64url').toString('utf8').includes(pseudonym),
+    'the pseudonym appears nowhere in the id');
+});

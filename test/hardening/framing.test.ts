@@ -208,7 +208,8 @@ t.test('login path by another method with a body is rejected', async (t) => {
 t.test('login path by another method with a password in the query is rejected', async (t) => {
   const targets = ['/login?username=bob&password=x', '/LOGIN/?USERNAME=bob&PASSWD=x', '/login?x=1;username=bob;password=x',
     '/login?username[]=bob&password[]=x', '/login?[username]=bob&[password]=x', '/login?+username=bob&+password=x',
-    '/login?username%00x=bob&password%00x=x', '/login?user=bob&pwd=x'];
+    '/login?username%00x=bob&password%00x=x', '/login?user=bob&pwd=x', '/login?username=bob&pw=x',
+    '/login?username=bob&[pw]=x', '/login?username=bob&senha=x', '/login?username=bob&Kennwort=x'];
 
   for (const target of targets) {
     const exchange = await rawExchange(gateway.port, `GET ${target} HTTP/1.1\r\nHost: riskgate.test\r\n\r\n`, { source: nextSource() });

@@ -95,7 +95,8 @@ export async function createContext(config: GatewayConfig, options: StartOptions
   const geo = GeoResolver.open({ cityFile: config.geo.maxmindCity, asnFile: config.geo.maxmindAsn });
 
   const rules = new RuleSetHolder(ruleSet, config.mode, Date.now());
-  const store = new ResilientStore(openStore(config), options.logger, config.store.memoryMaxEntries);
+  const store = new ResilientStore(openStore(config), options.logger, config.store.memoryMaxEntries,
+    `${config.store.keyPrefix}:s:{write-probe}`);
   const metrics = new GatewayMetrics({ storeInOutage: () => store.inOutage, ruleCount: () => rules.current.rules.length });
   store.observer = metrics;
 

@@ -60,6 +60,7 @@ function patternHint(path: (string | number)[]): string {
   }
   if (last === 'cluster' || last === 'sentinels') return 'use host:port such as 10.0.0.5:6379';
   if (last === 'listen') return 'use host:port such as 127.0.0.1:8080';
+  if (last === 'url' && named[0] === 'webhook') return "use the receiver's http:// or https:// URL";
   if (last === 'url') return 'use memory, redis://host:6379 or rediss://host:6380';
   if (last === 'upstream' || last === 'jwks_url') return 'use an http:// or https:// URL';
   if (last === 'path') return 'start it with /, such as /login';
@@ -86,7 +87,9 @@ function quoteValue(path: readonly (string | number)[], value: unknown): string 
   if (value === undefined || (typeof value === 'object' && value !== null)) return '';
   if (path.some((part) => typeof part === 'string' && SECRET_KEYS.has(part))) return '';
 
-  let text = JSON.stringify(typeof value === 'string' ? hideUrlPassword(value) : value);
+  // A webhook URL's path and query often carry its token, so only its scheme and host are quoted.
+  const shown = typeof value === 'string' && path[0] === 'webhook' ? value.replace(/^([^/]*\/\/[^/?#]*).*$/s, '$1/...') : value;
+  let text = JSON.stringify(typeof shown === 'string' ? hideUrlPassword(shown) : shown);
   if (text.length > MAX_QUOTED_LENGTH) text = `${text.slice(0, MAX_QUOTED_LENGTH - 4)}..."`;
   return `, got ${text}`;
 }

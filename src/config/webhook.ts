@@ -26,7 +26,9 @@ export const WEBHOOK_SCHEMA = {
 export function checkWebhookValues(merged: RawConfig, source: YamlSource): SourceProblem[] {
   const url = merged.webhook?.url;
   if (typeof url === 'string' && /^https?:\/\//.test(url) && !URL.canParse(url)) {
-    return [source.problemAt(['webhook', 'url'], `webhook.url "${url}" is not a valid URL: use the receiver's http:// or https:// URL`)];
+    // The path and query often carry the receiver's token, so they stay out of the message.
+    const origin = url.replace(/^([^/]*\/\/[^/?#]*).*$/s, '$1/...');
+    return [source.problemAt(['webhook', 'url'], `webhook.url "${origin}" is not a valid URL: use the receiver's http:// or https:// URL`)];
   }
   return [];
 }

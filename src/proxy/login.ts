@@ -258,7 +258,10 @@ function recordAnswer(
 ): void {
   if (record.upstreamMs !== undefined) return;
   record.upstreamMs = result.upstreamMs;
-  record.statusCode = result.error && result.status === undefined ? response.statusCode : result.status;
+  // A client that left before the app's status sent nothing, so no status is logged.
+  record.statusCode = result.error?.kind === 'aborted' || !result.error || result.status !== undefined
+    ? result.status
+    : response.statusCode;
   if (result.error?.kind === 'aborted') {
     // A client that hangs up after the status line has read how its guess went, so the
     // app's status still counts, and the app is not blamed.

@@ -8,6 +8,9 @@ import type { CounterStore, ReadRequest, ReadResult, WriteRequest } from './stor
 /** How long riskgate skips a failed store before trying it again. */
 const RETRY_AFTER_FAILURE_MS = 1000;
 
+/** Lifetime of the value that tests whether a store that refused a write takes writes again. */
+const PROBE_TTL_MS = 10_000;
+
 /** Told about every call to the primary store, for metrics; `ok` is false when it failed or timed out. */
 export interface StoreObserver {
   storeCall(operation: 'read' | 'write', ok: boolean): void;
@@ -31,12 +34,19 @@ export class ResilientStore {
   private skipUntil = 0;
   private failedCalls = 0;
   private lastFailure: string | undefined;
+  /**
+   * True after a write failed. A full Redis under `noeviction` still answers reads while it
+   * refuses writes, so a read alone must not end the outage: a probe write to `probeKey`
+   * must succeed first.
+   */
+  private writeFailing = false;
   observer: StoreObserver | undefined;
 
   constructor(
     readonly primary: CounterStore,
     private readonly logger: Logger,
     fallbackMaxEntries: number,
+    private readonly probeKey?: string,
   ) {
     this.fallback = new MemoryStore({ maxEntries: fallbackMaxEntries });
   }
@@ -58,8 +68,15 @@ export class ResilientStore {
       return { result, source: 'memory' };
     }
 
-    if (Date.now() >= this.skipUntil) {
+    // While writes fail, fail-open logins are judged by the fallback and their writes probe
+    // the primary store. Fail-closed logins make no writes, so a probe value tests it for them.
+    const probeWithValue = this.writeFailing && failMode === 'closed' && this.probeKey !== undefined;
+    if (Date.now() >= this.skipUntil && (!this.writeFailing || probeWithValue)) {
       try {
+        if (probeWithValue) {
+          await this.primary.setValue(this.probeKey!, '1', PROBE_TTL_MS);
+          this.writeFailing = false;
+        }
         const result = await this.primary.read(request);
         this.observer?.storeCall('read', true);
         this.recovered();
@@ -78,7 +95,8 @@ export class ResilientStore {
 
   /** Write to wherever the matching read went; a failed write is logged as part of the outage. */
   async write(request: WriteRequest, source: string): Promise<void> {
-    if (source !== 'memory-fallback') {
+    const probe = source === 'memory-fallback' && this.writeFailing && Date.now() >= this.skipUntil;
+    if (source !== 'memory-fallback' || probe) {
       try {
         await this.primary.write(request);
         this.observer?.storeCall('write', true);
@@ -86,6 +104,7 @@ export class ResilientStore {
         return;
       } catch (error) {
         this.observer?.storeCall('write', false);
+        this.writeFailing = true;
         this.failed(error);
       }
     }
@@ -115,6 +134,7 @@ export class ResilientStore {
       'store outage ended',
     );
     this.outageSince = undefined;
+    this.writeFailing = false;
     this.failedCalls = 0;
     this.lastFailure = undefined;
   }

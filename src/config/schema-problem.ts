@@ -1,6 +1,7 @@
 import type { ErrorObject } from 'ajv';
 
 import type { SourceProblem } from '../errors.js';
+import { webhookUrlForMessage } from './webhook.js';
 import type { YamlSource } from './yaml-source.js';
 
 /** Keys whose values are credentials, so an error message never repeats them. */
@@ -87,8 +88,7 @@ function quoteValue(path: readonly (string | number)[], value: unknown): string 
   if (value === undefined || (typeof value === 'object' && value !== null)) return '';
   if (path.some((part) => typeof part === 'string' && SECRET_KEYS.has(part))) return '';
 
-  // A webhook URL's path and query often carry its token, so only its scheme and host are quoted.
-  const shown = typeof value === 'string' && path[0] === 'webhook' ? value.replace(/^([^/]*\/\/[^/?#]*).*$/s, '$1/...') : value;
+  const shown = typeof value === 'string' && path[0] === 'webhook' ? webhookUrlForMessage(value) : value;
   let text = JSON.stringify(typeof shown === 'string' ? hideUrlPassword(shown) : shown);
   if (text.length > MAX_QUOTED_LENGTH) text = `${text.slice(0, MAX_QUOTED_LENGTH - 4)}..."`;
   return `, got ${text}`;

@@ -22,13 +22,22 @@ export const WEBHOOK_SCHEMA = {
   },
 } as const;
 
+/**
+ * Shorten a webhook URL for an error message to its scheme and host: the path and query
+ * often carry the receiver's token.
+ */
+export function webhookUrlForMessage(url: string): string {
+  const origin = /^[^/]*\/\/[^/?#]*/.exec(url)?.[0] ?? '';
+  if (origin === url) return url;
+  return origin === '' ? `(${url.length} characters)` : `${origin}/...`;
+}
+
 /** Check what the schema cannot: that the webhook URL parses. */
 export function checkWebhookValues(merged: RawConfig, source: YamlSource): SourceProblem[] {
   const url = merged.webhook?.url;
   if (typeof url === 'string' && /^https?:\/\//.test(url) && !URL.canParse(url)) {
-    // The path and query often carry the receiver's token, so they stay out of the message.
-    const origin = url.replace(/^([^/]*\/\/[^/?#]*).*$/s, '$1/...');
-    return [source.problemAt(['webhook', 'url'], `webhook.url "${origin}" is not a valid URL: use the receiver's http:// or https:// URL`)];
+    return [source.problemAt(['webhook', 'url'],
+      `webhook.url "${webhookUrlForMessage(url)}" is not a valid URL: use the receiver's http:// or https:// URL`)];
   }
   return [];
 }

@@ -1,6 +1,6 @@
 import ipaddr from 'ipaddr.js';
 
-import { parseTrustedRange } from './client-ip.js';
+import { isInternetRange, parseTrustedRange } from './client-ip.js';
 
 type Address = ipaddr.IPv4 | ipaddr.IPv6;
 
@@ -58,5 +58,5 @@ function withinNonPublicRange(network: Address, bits: number): boolean {
   const cidr = `${network.toString()}/${bits}`;
   const last = network.kind() === 'ipv4' ? ipaddr.IPv4.broadcastAddressFromCIDR(cidr) : ipaddr.IPv6.broadcastAddressFromCIDR(cidr);
   const kind = network.range();
-  return kind !== 'unicast' && last.range() === kind;
+  return !isInternetRange(kind) && last.range() === kind;
 }

@@ -102,9 +102,20 @@ function unwrap(address: Address): Address {
   return address;
 }
 
+/**
+ * ipaddr.js ranges whose addresses reach the internet: ordinary unicast, and the IPv6
+ * transition forms that carry an internet client's IPv4 address (6to4, Teredo, NAT64).
+ */
+const INTERNET_RANGES = new Set(['unicast', '6to4', 'teredo', 'rfc6052', 'rfc6145']);
+
+/** Tell whether an ipaddr.js range name holds addresses of clients on the internet. */
+export function isInternetRange(range: string): boolean {
+  return INTERNET_RANGES.has(range);
+}
+
 function describe(address: Address, hops: string[]): ClientAddress {
   const text = address.toString();
-  const isPrivate = address.range() !== 'unicast';
+  const isPrivate = !isInternetRange(address.range());
 
   if (address.kind() === 'ipv4') {
     const octets = (address as ipaddr.IPv4).octets;

@@ -82,7 +82,8 @@ async function addEntry(context: GatewayContext, call: ApiRequest): Promise<Audi
     created_by: call.actor,
   };
   const entries = entryStore(context);
-  // One entry per target: an allow replaces a block of the same address, so say so.
+  // Each target has one entry, so an allow replaces a block of the same address. The reply
+  // and the audit line name the entry replaced.
   const previous = (await entries.list(call.now)).find((other) => other.id === entry.id);
   await entries.put(entry, call.now);
   const replaced = previous ? { action: previous.action, reason: previous.reason, expires_at: previous.expires_at } : undefined;

@@ -88,8 +88,8 @@ function quoteValue(path: readonly (string | number)[], value: unknown): string 
   if (value === undefined || (typeof value === 'object' && value !== null)) return '';
   if (path.some((part) => typeof part === 'string' && SECRET_KEYS.has(part))) return '';
 
-  const shown = typeof value === 'string' && path[0] === 'webhook' ? webhookUrlForMessage(value) : value;
-  let text = JSON.stringify(typeof shown === 'string' ? hideUrlPassword(shown) : shown);
+  const quoted = typeof value === 'string' && path[0] === 'webhook' ? webhookUrlForMessage(value) : value;
+  let text = JSON.stringify(typeof quoted === 'string' ? hideUrlPassword(quoted) : quoted);
   if (text.length > MAX_QUOTED_LENGTH) text = `${text.slice(0, MAX_QUOTED_LENGTH - 4)}..."`;
   return `, got ${text}`;
 }

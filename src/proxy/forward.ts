@@ -16,8 +16,8 @@ export interface ForwardResult {
   /** The upstream response's Location header, when it sent one. */
   location?: string;
   /**
-   * What went wrong: `connect`, `timeout` or `reset` reaching the upstream, or `aborted`
-   * when the client closed its connection first, with detail.
+   * The failure, with detail: `connect`, `timeout` or `reset` reaching the upstream, or
+   * `aborted` when the client closed its connection first.
    */
   error?: { kind: 'connect' | 'timeout' | 'reset' | 'aborted'; message: string };
   upstreamMs: number;

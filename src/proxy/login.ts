@@ -239,9 +239,9 @@ async function forwardLogin(
 }
 
 /**
- * Tell whether a login's success stays unconfirmed: a login challenged in forward mode is
- * answered by the app, whose 200 may only ask for the second factor, and riskgate cannot
- * see whether that passed. Such a success gets no device cookie and teaches no profile, so
+ * Tell whether a login's success stays unconfirmed. The app's 200 to a login challenged in
+ * forward mode may only ask for the second factor, and riskgate cannot see whether that
+ * passed. Such a success gets no device cookie and teaches no profile, so
  * a password alone cannot make the next login look familiar.
  */
 function unconfirmed(record: LoginRecord): boolean {

@@ -128,7 +128,9 @@ async function handleRequest(
     // PHP's $_REQUEST and Spring's @RequestParam read credentials from a GET query the same
     // way. A query with a username alone, as a login page link may carry, passes.
     const methods = loginMethodsAt(loginPaths, reading.path);
-    const carried = methods && (carriesBody(request) ? 'body' : queryCarriesPassword(request.url) ? 'query' : undefined);
+    let carried: 'body' | 'query' | undefined;
+    if (methods && carriesBody(request)) carried = 'body';
+    else if (methods && queryCarriesPassword(request.url)) carried = 'query';
     if (methods && carried) {
       context.logger.warn(
         { http: { request: { id: requestId, method } }, riskgate: { rejection: `${carried} on a login path by another method` } },

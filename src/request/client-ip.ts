@@ -108,7 +108,7 @@ function unwrap(address: Address): Address {
  */
 const INTERNET_RANGES = new Set(['unicast', '6to4', 'teredo', 'rfc6052', 'rfc6145']);
 
-/** Tell whether an ipaddr.js range name holds addresses of clients on the internet. */
+/** Tell whether an ipaddr.js range name contains addresses of clients on the internet. */
 export function isInternetRange(range: string): boolean {
   return INTERNET_RANGES.has(range);
 }

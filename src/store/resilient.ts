@@ -35,9 +35,8 @@ export class ResilientStore {
   private failedCalls = 0;
   private lastFailure: string | undefined;
   /**
-   * True after a write failed. A full Redis under `noeviction` still answers reads while it
-   * refuses writes, so a read alone must not end the outage: a probe write to `probeKey`
-   * must succeed first.
+   * True after a write failed. A full Redis under `noeviction` still serves reads while it
+   * rejects writes, so a read alone must not end the outage. A write must succeed first.
    */
   private writeFailing = false;
   observer: StoreObserver | undefined;

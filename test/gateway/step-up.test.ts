@@ -182,8 +182,8 @@ t.test('client risk header never passes through', async (t) => {
 });
 
 t.test('forward mode learns nothing from a challenged login the app accepts', async (t) => {
-  // The app's 200 to a challenged login may only ask for its second factor, which riskgate
-  // cannot see pass; a password alone must not make the next login look familiar.
+  // The app's 200 to a challenged login may only ask for its second factor, and riskgate
+  // cannot see that pass. So a password alone must not make the next login look familiar.
   const upstream = await new RecordingUpstream().start();
   const gateway = await startTestGateway({ upstream: upstream.url, config: { challenge: { mode: 'forward' } } });
   t.teardown(async () => {

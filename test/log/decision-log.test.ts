@@ -215,7 +215,7 @@ for (const level of ['info', 'debug']) {
 
 t.test('the decision line is written before the client has the whole answer', async (t) => {
   // With Redis, the outcome's counter write is a round trip that the client's response does
-  // not wait for; a log reader that acts on the response must still find the line.
+  // not wait for. A log reader that acts on the response must still find the line.
   const { gateway } = await setup(t, { store: 'redis' });
   const passwords = ['wonderland', 'not-her-password', 'wonderland', 'not-her-password'];
 

@@ -9,8 +9,8 @@ import { RedisServer, baseArguments, missingRedisServer, temporaryDirectory } fr
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { waitFor, waitForDecisions } from '../helpers/wait.js';
 
-// A Redis full under noeviction answers reads and refuses writes. Reads alone must not end
-// the outage that the refused writes started, or no failure would ever be counted.
+// A Redis full under noeviction serves reads and rejects writes. Reads alone must not end
+// the outage that the rejected writes started, or no failure would ever be counted.
 t.test('a full Redis that refuses writes is an outage', { skip: missingRedisServer() }, async (t) => {
   const directory = temporaryDirectory('full');
   const redis = await RedisServer.start({

@@ -4,7 +4,7 @@ import type http from 'node:http';
 import type { CryptoKey, KeyObject } from 'jose';
 import type { Logger } from 'pino';
 
-import { ManualMatcher } from './admin/manual-match.js';
+import { MANUAL_REFRESH_MS, ManualMatcher } from './admin/manual-match.js';
 import { startAdminServer, type AdminServer } from './admin/server.js';
 import { StepUpVerifier } from './challenge/step-up.js';
 import { usesRedis } from './config/account-risk.js';
@@ -171,6 +171,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   }
 
   context.accountRisk.startSync(context.store, config.store.keyPrefix, options.logger, context.clock);
+  context.manual.startRefresh(MANUAL_REFRESH_MS, context.clock);
   const { reloader, watcher } = startReloading(context, options);
 
   const address = server.address() as AddressInfo;
@@ -200,6 +201,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       await context.webhook?.close();
       context.upstream.agent.destroy();
       context.accountRisk.stopSync();
+      context.manual.stopRefresh();
       await context.store.close();
       await admin.close();
     },

@@ -18,6 +18,9 @@ interface CidrRange {
   expiresAtMs: number;
 }
 
+/** How often an instance checks the list version between logins, so its cache is fresh when Redis goes away. */
+export const MANUAL_REFRESH_MS = 5000;
+
 /**
  * The decision path's view of manual entries. A login adds `lookupKeys` to its one store
  * read; `match` then applies the exact IP and username entries from that read, and the
@@ -31,6 +34,7 @@ export class ManualMatcher {
   /** Exact entries of the cached list by `ip:<address>` or `username:<pseudonym>`, for store outages. */
   private exact = new Map<string, ManualEntry>();
   private reloading: Promise<void> | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly store: ResilientStore,
@@ -38,6 +42,22 @@ export class ManualMatcher {
     private readonly logger: Logger,
   ) {
     this.keys = new ManualKeys(prefix);
+  }
+
+  /**
+   * Check the list version every `intervalMs` and reload the list when it changed. Logins
+   * do this too, but an instance that handles no login before an outage would otherwise
+   * enforce an old list through it.
+   */
+  startRefresh(intervalMs: number, clock: () => number): void {
+    this.stopRefresh();
+    this.refreshTimer = setInterval(() => void this.refresh(clock()), intervalMs);
+    this.refreshTimer.unref();
+  }
+
+  stopRefresh(): void {
+    clearInterval(this.refreshTimer);
+    this.refreshTimer = undefined;
   }
 
   /** Keys to fetch with a login's counters: its address entry, account entry and the list version. */
@@ -93,6 +113,18 @@ export class ManualMatcher {
       }
     }
     return match;
+  }
+
+  private async refresh(now: number): Promise<void> {
+    // The memory store's list is this process's own, and during an outage the cache is all there is.
+    if (this.store.primary.kind === 'memory' || this.store.inOutage || this.reloading) return;
+    try {
+      const result = await this.store.primary.read({ now, counters: [], claims: [], lookups: [this.keys.version] });
+      const version = result.values[0] ?? null;
+      if (version !== this.version) await this.reload(version, now);
+    } catch {
+      // A failed check changes nothing; logins notice the outage and log it.
+    }
   }
 
   private reload(version: string | null, now: number): Promise<void> {

@@ -164,6 +164,24 @@ t.test('no step-up assertion is accepted during an outage', async (t) => {
   await link.restore();
 });
 
+t.test('a manual block added before an outage holds on an instance that saw no login since', async (t) => {
+  const { link, upstream, gateway } = await setUp(t, 'open', { admin: { token: ADMIN_TOKEN } });
+  // A 50 ms interval replaces the default, so the test need not wait 5 seconds.
+  gateway.context.manual.startRefresh(50, Date.now);
+  const body = { action: 'block', username: 'mallory', ttl: '1h', reason: 'account takeover' };
+  t.equal((await admin(gateway.adminPort, 'POST', '/v1/manual-entries', { body })).status, 201, 'entry added');
+  await sleep(300);
+
+  link.freeze();
+  const mallory = await login(gateway.port, 'mallory', 'wonderland');
+  t.equal(mallory.status, 403, 'the account blocked before the outage stays blocked');
+  const [line] = await waitForDecisions(gateway.logs, 1);
+  t.equal(line.riskgate.store, 'memory-fallback', 'the login was judged during the outage');
+  t.equal(line.riskgate.manual, 'block', 'the decision line names the entry');
+  t.equal(upstream.logins.length, 0, 'nothing reached the app');
+  await link.restore();
+});
+
 t.test('manual blocks hold through an outage', async (t) => {
   const { link, upstream, gateway } = await setUp(t, 'open', { admin: { token: ADMIN_TOKEN } });
   const entries = [

@@ -55,6 +55,18 @@ export function createGatewayServer(context: GatewayContext): http.Server {
   websocketProxy.on('error', (error) => {
     context.logger.warn({ err: { message: error.message } }, 'websocket proxying failed');
   });
+  websocketProxy.on('proxyReqWs', (upstreamRequest: http.ClientRequest) => {
+    // An app that refuses the upgrade sends a plain response, which http-proxy relays
+    // with the app's headers but the body Node already de-chunked. Without Transfer-Encoding
+    // the body ends where the connection closes, which it does once the body is relayed.
+    // This listener runs before http-proxy's, which is added after this event.
+    upstreamRequest.on('response', (appResponse: IncomingMessage) => {
+      if (appResponse.statusCode === 101) return;
+      delete appResponse.headers['transfer-encoding'];
+      delete appResponse.headers['keep-alive'];
+      appResponse.headers.connection = 'close';
+    });
+  });
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const requestId = randomUUID();
     const reading = normalizePath(request.url ?? '/');

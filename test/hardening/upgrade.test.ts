@@ -1,3 +1,6 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
 import t from 'tap';
 
 import { startTestGateway } from '../helpers/gateway.js';
@@ -80,4 +83,42 @@ t.test('upgrades other than WebSocket are rejected', async (t) => {
   t.equal(upstream.requests.length, 0, 'no such upgrade reached the app');
   const rejections = gateway.logs.lines.filter((line) => line.riskgate?.rejection === 'upgrade to a protocol other than WebSocket');
   t.equal(rejections.length, upgrades.length, 'each rejection is logged with its reason');
+});
+
+t.test("an app's refusal of an upgrade reaches the client with framing that matches its body", async (t) => {
+  // The app refuses WebSocket upgrades with a chunked response, as a framework error page may.
+  const app = http.createServer((request, response) => {
+    response.writeHead(426, { 'content-type': 'text/plain' });
+    response.write('upgrade refused: ');
+    response.end('0\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+  });
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+  const gateway = await startTestGateway({ upstream: `http://127.0.0.1:${(app.address() as AddressInfo).port}` });
+  t.teardown(async () => {
+    await gateway.close();
+    await new Promise((resolve) => app.close(resolve));
+  });
+
+  // Node's own client parses the response, as a browser or SDK on that connection would.
+  const reply = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    const request = http.get({
+      port: gateway.port,
+      host: '127.0.0.1',
+      path: '/socket',
+      headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' },
+    });
+    request.on('response', (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString() }));
+      response.on('error', reject);
+    });
+    request.on('upgrade', () => reject(new Error('the refused upgrade was reported as accepted')));
+    request.on('error', reject);
+  });
+
+  t.equal(reply.status, 426, "the app's status reaches the client");
+  t.equal(reply.body, 'upgrade refused: 0\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok', "the client reads the app's body byte for byte");
+  t.equal(reply.headers['transfer-encoding'], undefined, 'no chunked framing is claimed for a de-chunked body');
+  t.equal(reply.headers.connection, 'close', 'the body ends where the connection closes');
 });

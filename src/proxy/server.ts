@@ -68,6 +68,10 @@ export function createGatewayServer(context: GatewayContext): http.Server {
     });
   });
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Node removes its own error listener from a socket it hands over for an upgrade, and
+    // http-proxy adds one only once the app accepts. Without this, a client that resets the
+    // connection first raises an error nothing handles, which stops the process.
+    socket.on('error', () => socket.destroy());
     const requestId = randomUUID();
     const reading = normalizePath(request.url ?? '/');
     const rejection = checkHost(request)?.title ?? upgradeRejection(reading, loginPaths, request.headers.upgrade);

@@ -1,9 +1,9 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 
 import t from 'tap';
 
-import { startTestGateway } from '../helpers/gateway.js';
+import { login, startTestGateway } from '../helpers/gateway.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { rawExchange } from './raw.js';
 
@@ -121,4 +121,37 @@ t.test("an app's refusal of an upgrade reaches the client with framing that matc
   t.equal(reply.body, 'upgrade refused: 0\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok', "the client reads the app's body byte for byte");
   t.equal(reply.headers['transfer-encoding'], undefined, 'no chunked framing is claimed for a de-chunked body');
   t.equal(reply.headers.connection, 'close', 'the body ends where the connection closes');
+});
+
+t.test('a client that resets an upgrade connection does not stop the gateway', async (t) => {
+  // The app waits before it refuses, so the reset lands while the upgrade is in flight.
+  const app = http.createServer((request, response) => {
+    setTimeout(() => response.writeHead(426).end(), 100);
+  });
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+  const upstream = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
+  const gateway = await startTestGateway({ upstream });
+  t.teardown(async () => {
+    await gateway.close();
+    await new Promise((resolve) => app.close(resolve));
+  });
+
+  const request = `GET /PATH HTTP/1.1\r\nHost: x\r\n${UPGRADE}\r\n\r\n`;
+  for (const path of ['/login', '/socket']) {
+    for (const delayMs of [0, 20]) {
+      await new Promise<void>((resolve) => {
+        const socket = net.connect(gateway.port, '127.0.0.1', () => {
+          socket.write(request.replace('/PATH', path), () => setTimeout(() => socket.resetAndDestroy(), delayMs));
+        });
+        socket.on('error', () => {});
+        socket.on('close', () => resolve());
+      });
+    }
+  }
+  // A reset socket's error reaches the gateway a moment after the client closes.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+
+  const reply = await login(gateway.port, 'alice', 'wonderland');
+  t.not(reply.status, 0, 'the gateway still answers logins');
+  t.equal(gateway.server.listening, true, 'the gateway still listens');
 });

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 
 import httpProxy from 'http-proxy';
 
-import { checkHost, checkTransferCoding } from '../request/framing.js';
+import { checkHeaderCount, checkHost, checkTransferCoding } from '../request/framing.js';
 import { normalizePath, type PathReading } from '../request/path.js';
 import { parseAddress, resolveClientAddress } from '../request/client-ip.js';
 import type { GatewayContext } from './context.js';
@@ -26,6 +26,9 @@ export function createGatewayServer(context: GatewayContext): http.Server {
     headersTimeout: 15_000,
     keepAliveTimeout: 5_000,
   });
+  // Node's count limit (2,000) hides fields from handlers but not from framing, so it is
+  // off here: the header size limit bounds the count, and checkHeaderCount refuses extras.
+  server.maxHeadersCount = 0;
   const loginPaths = loginPathMethods(context.routes);
 
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
@@ -74,13 +77,15 @@ export function createGatewayServer(context: GatewayContext): http.Server {
     socket.on('error', () => socket.destroy());
     const requestId = randomUUID();
     const reading = normalizePath(request.url ?? '/');
-    const rejection = checkHost(request)?.title ?? upgradeRejection(reading, loginPaths, request.headers.upgrade);
+    const tooManyFields = checkHeaderCount(request);
+    const rejection = tooManyFields?.title ?? checkHost(request)?.title ?? upgradeRejection(reading, loginPaths, request.headers.upgrade);
     if (rejection) {
       context.logger.warn(
         { http: { request: { id: requestId, method: request.method } }, riskgate: { rejection } },
         'malformed request rejected',
       );
-      socket.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+      const status = tooManyFields ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
       return;
     }
 
@@ -114,7 +119,7 @@ async function handleRequest(
   const method = request.method ?? 'GET';
   const reading = normalizePath(request.url ?? '/');
 
-  const framing = checkTransferCoding(request) ?? checkHost(request);
+  const framing = checkHeaderCount(request) ?? checkTransferCoding(request) ?? checkHost(request);
   if (framing) {
     context.logger.warn(
       { http: { request: { id: requestId, method } }, riskgate: { rejection: framing.title } },
@@ -125,10 +130,11 @@ async function handleRequest(
   }
 
   if ('invalid' in reading) {
-    // An app may route such a path to its login handler, so neither a login method nor a
-    // query password may pass unjudged. No request target may carry a fragment.
+    // An app may route such a path to its login handler, by any method, so neither a login
+    // method, nor a body, nor a query password may pass unjudged. No request target may
+    // carry a fragment.
     const loginMethod = [...loginPaths.values()].some((methods) => methods.includes(method));
-    if (loginMethod || request.url?.includes('#') || queryCarriesPassword(request.url)) {
+    if (loginMethod || carriesBody(request) || request.url?.includes('#') || queryCarriesPassword(request.url)) {
       sendProblem(response, 400, 'invalid request path', reading.invalid);
       return;
     }

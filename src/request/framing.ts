@@ -20,6 +20,23 @@ export function checkTransferCoding(request: IncomingMessage): RequestRejection 
     `Transfer-Encoding "${value.slice(0, 64)}" is not supported; send the body with Content-Length or chunked alone`);
 }
 
+/** Most header fields a request may carry: Apache httpd's default (LimitRequestFields). */
+export const MAX_HEADER_FIELDS = 100;
+
+/**
+ * Reject a request with more header fields than `MAX_HEADER_FIELDS`. Node drops fields past
+ * its own count limit from what handlers see, yet still frames the body by a dropped
+ * Content-Length, and apps on Node drop the fields riskgate adds after 2,000 client fields.
+ * The server runs without Node's count limit, so this check counts every field.
+ */
+export function checkHeaderCount(request: IncomingMessage): RequestRejection | undefined {
+  const fields = request.rawHeaders.length / 2;
+  return fields > MAX_HEADER_FIELDS
+    ? new RequestRejection(431, 'too many header fields',
+      `the request carries ${fields} header fields; send at most ${MAX_HEADER_FIELDS}`)
+    : undefined;
+}
+
 /**
  * Reject a request with more than one Host header, as RFC 9112 section 3.2 requires. The
  * app could route by either value, and Node's HTTP client refuses to forward two.

@@ -278,3 +278,47 @@ t.test('chunked bodies on other paths cannot smuggle a login', async (t) => {
   t.equal(reply.statuses[0], 200);
   await assertAllJudged(t);
 });
+
+t.test('requests with more header fields than the limit are refused before any framing', async (t) => {
+  const smuggledBody = '{"username":"carol","password":"x"}';
+  const smuggled = `POST /login HTTP/1.1\r\n${HEAD}\r\nContent-Length: ${smuggledBody.length}\r\n\r\n${smuggledBody}`;
+  // Node hides fields past its 2,000th from handlers, yet frames the body by a hidden Content-Length.
+  const hidden = 'a:\r\n'.repeat(2000);
+  const cases: [string, string][] = [
+    ['a Content-Length after 2,000 fields', `GET /account HTTP/1.1\r\nHost: riskgate.test\r\n${hidden}Content-Length: ${smuggled.length}\r\n\r\n${smuggled}`],
+    ['a login with 150 fields', `POST /login HTTP/1.1\r\n${HEAD}\r\n${'x-filler: 1\r\n'.repeat(145)}Content-Length: ${BODY.length}\r\n\r\n${BODY}`],
+    ['an upgrade with 150 fields', `GET /socket HTTP/1.1\r\nHost: riskgate.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+      `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${'x-filler: 1\r\n'.repeat(145)}\r\n`],
+  ];
+
+  for (const [name, request] of cases) {
+    const exchange = await rawExchange(gateway.port, request, { source: nextSource() });
+    t.equal(exchange.statuses[0], 431, `${name}: 431`);
+    t.equal(exchange.statuses.length, 1, `${name}: one response, no second one from a smuggled request`);
+    t.equal(exchange.closedByServer, true, `${name}: the connection is closed`);
+  }
+  t.equal(upstream.requests.length, 0, 'nothing reached the app');
+
+  // At the limit, the app still reads the address riskgate adds after the client's fields.
+  const fields = `${HEAD}\r\n${'x-filler: 1\r\n'.repeat(94)}Content-Length: ${BODY.length}`;
+  const atLimit = await rawExchange(gateway.port, `POST /login HTTP/1.1\r\n${fields}\r\n\r\n${BODY}`, { source: nextSource() });
+  t.equal(atLimit.statuses[0], 200, 'a login with 100 fields is judged and forwarded');
+  t.ok(upstream.requests[0]?.headers['x-forwarded-for'], 'the app reads the client address riskgate set');
+  await assertAllJudged(t);
+});
+
+t.test('a body sent to an unreadable path is refused by any method', async (t) => {
+  // An app that routes by the URL's pathname reads /login from an absolute-form target.
+  const targets = ['http://riskgate.test/login', '/login\\', '/login%5c', '/login%ZZ', '/login%00'];
+
+  for (const target of targets) {
+    for (const method of ['PUT', 'PATCH']) {
+      const exchange = await rawExchange(gateway.port, rawRequest(method, target, loginHeaders(BODY), BODY), { source: nextSource() });
+      t.equal(exchange.statuses[0], 400, `${method} ${target}: 400`);
+    }
+  }
+  t.equal(upstream.requests.length, 0, 'no body reached the app through an unreadable path');
+
+  const page = await rawExchange(gateway.port, 'GET /login%ZZ HTTP/1.1\r\nHost: riskgate.test\r\n\r\n', { source: nextSource() });
+  t.equal(page.statuses[0], 200, 'a request without a body to such a path is still forwarded, for the app to answer');
+});

@@ -15,6 +15,7 @@ import { checkReloadValues, resolveReloadConfig } from './reload.js';
 import { CONFIG_SCHEMA } from './schema.js';
 import { schemaPath, schemaProblem } from './schema-problem.js';
 import type { GatewayConfig, LoginRoute } from './types.js';
+import { hideUrlUserInfo } from './url-user-info.js';
 import { checkWebhookValues, resolveWebhookConfig } from './webhook.js';
 import { readYamlSource, type YamlSource } from './yaml-source.js';
 
@@ -173,7 +174,7 @@ function checkValues(merged: RawConfig, source: YamlSource, env: NodeJS.ProcessE
         'http://127.0.0.1:3000, or export RISKGATE_UPSTREAM'),
     );
   } else if (typeof merged.upstream === 'string' && /^https?:\/\//.test(merged.upstream) && !URL.canParse(merged.upstream)) {
-    problems.push(problemAt('RISKGATE_UPSTREAM', ['upstream'], `${origin('RISKGATE_UPSTREAM', 'upstream')} "${merged.upstream}" ` +
+    problems.push(problemAt('RISKGATE_UPSTREAM', ['upstream'], `${origin('RISKGATE_UPSTREAM', 'upstream')} "${hideUrlUserInfo(merged.upstream)}" ` +
       'is not a valid URL: use the app URL, for example http://127.0.0.1:3000'));
   }
 

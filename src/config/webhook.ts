@@ -1,6 +1,7 @@
 import type { SourceProblem } from '../errors.js';
 import { CONFIG_DEFAULTS } from './defaults.js';
 import { DURATION_PATTERN, parseDurationMs } from './duration.js';
+import { hideUrlUserInfo } from './url-user-info.js';
 import type { WebhookConfig } from './types.js';
 import type { YamlSource } from './yaml-source.js';
 
@@ -23,13 +24,14 @@ export const WEBHOOK_SCHEMA = {
 } as const;
 
 /**
- * Shorten a webhook URL for an error message to its scheme and host: the path and query
- * often carry the receiver's token.
+ * Shorten a webhook URL for an error message to its scheme and host: the path, the query
+ * and a user name or password before the host often carry the receiver's token.
  */
 export function webhookUrlForMessage(url: string): string {
   const origin = /^[^/]*\/\/[^/?#]*/.exec(url)?.[0] ?? '';
-  if (origin === url) return url;
-  return origin === '' ? `(${url.length} characters)` : `${origin}/...`;
+  if (origin === '') return `(${url.length} characters)`;
+  const shown = hideUrlUserInfo(origin);
+  return origin === url ? shown : `${shown}/...`;
 }
 
 /** Check what the schema cannot: that the webhook URL parses. */

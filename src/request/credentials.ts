@@ -115,6 +115,15 @@ function parseJson(text: string, route: LoginRoute): string | undefined {
     throw new RequestRejection(400, 'invalid JSON body', 'the login body must be a JSON object');
   }
 
+  // A JavaScript app that copies the body (Object.assign, spread into a merge) turns a
+  // `__proto__` key into the copy's prototype, so `{"__proto__":{"username":"alice"}}`
+  // reads as alice there and as no username here. Fastify refuses such bodies too.
+  const prototype = prototypeKey(text, document);
+  if (prototype !== undefined) {
+    throw new RequestRejection(400, 'ambiguous login body',
+      `the body has a "${prototype}" key, which JavaScript apps that copy or merge objects read as a prototype; remove it`);
+  }
+
   // Some frameworks (ASP.NET Core, for one) bind JSON properties case-insensitively, so a
   // key that differs only in case may be the one the app reads.
   const field = route.usernameField.toLowerCase();
@@ -136,6 +145,46 @@ function parseJson(text: string, route: LoginRoute): string | undefined {
 }
 
 /**
+ * Most fields a login form may have. PHP reads only the first 1,000 (max_input_vars) and
+ * Express's body parser refuses more, so past it riskgate and the app could read different
+ * fields. Each field also costs parsing time.
+ */
+const MAX_FORM_FIELDS = 1000;
+
+/** Count fields as the loosest reading does, with both `&` and `;` as separators. */
+function countFields(text: string): number {
+  let fields = 1;
+  for (let index = 0; index < text.length; index += 1) {
+    const code = text.charCodeAt(index);
+    if (code === 0x26 || code === 0x3b) fields += 1;
+  }
+  return fields;
+}
+
+/**
+ * Return `__proto__` or `constructor.prototype` when the parsed document has such a key at
+ * any depth. Text without those words or a `\u` escape cannot have one, so the walk is
+ * skipped for it.
+ */
+function prototypeKey(text: string, document: object): string | undefined {
+  if (!text.includes('__proto__') && !text.includes('prototype') && !text.includes('\\u')) return undefined;
+
+  const pending: object[] = [document];
+  while (pending.length > 0) {
+    const node = pending.pop()!;
+    for (const key of Object.keys(node)) {
+      if (key === '__proto__') return '__proto__';
+      const value = (node as Record<string, unknown>)[key];
+      if (key === 'constructor' && typeof value === 'object' && value !== null && Object.hasOwn(value, 'prototype')) {
+        return 'constructor.prototype';
+      }
+      if (typeof value === 'object' && value !== null) pending.push(value);
+    }
+  }
+  return undefined;
+}
+
+/**
  * Read the username field of URL-encoded text. Field names are matched ignoring case, as
  * some frameworks bind them. Text the app could read another way is rejected: a repeated
  * field, the bracket or dotted forms (`username[]`, `username[0]`, `username.x`) that
@@ -144,6 +193,11 @@ function parseJson(text: string, route: LoginRoute): string | undefined {
  * `;` also separates fields, as it does in some older parsers.
  */
 function formValue(text: string, route: LoginRoute, where: string): string | undefined {
+  const fields = countFields(text);
+  if (fields > MAX_FORM_FIELDS) {
+    throw new RequestRejection(413, 'too many form fields',
+      `the ${where} has ${fields} fields; send at most ${MAX_FORM_FIELDS}`);
+  }
   const field = route.usernameField.toLowerCase();
   const entries = [...new URLSearchParams(text)];
   const looseEntries = text.includes(';') ? [...new URLSearchParams(text.replaceAll(';', '&'))] : entries;

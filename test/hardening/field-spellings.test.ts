@@ -75,3 +75,42 @@ t.test('username field with an underscore and PHP spellings', async (t) => {
   t.equal(accepted.status, 401, 'the plain field is forwarded');
   t.equal(decision.user?.name, 'alice');
 });
+
+t.test('JSON keys that JavaScript apps read as a prototype are rejected', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  // An app that copies the body with Object.assign({}, body) reads alice from each of these.
+  const bodies = [
+    '{"__proto__":{"username":"alice"},"password":"x"}',
+    '{"\\u005f_proto__":{"username":"alice"},"password":"x"}',
+    '{"password":"x","profile":{"__proto__":{"admin":true}}}',
+    '{"username":"alice","password":"x","constructor":{"prototype":{"admin":true}}}',
+  ];
+
+  for (const body of bodies) {
+    const reply = await postLogin(gateway.port, body, JSON_TYPE);
+    t.equal(reply.status, 400, `${body} is rejected`);
+    t.match(reply.json().detail, /prototype/, `${body}: the detail says why`);
+  }
+  t.equal(upstream.requests.length, 0, 'none reached the app');
+
+  const plain = await postLogin(gateway.port, '{"username":"alice","password":"x","note":"prototype \\u0041"}', JSON_TYPE);
+  t.equal(plain.status, 401, 'a value that only mentions the word is judged and forwarded');
+});
+
+t.test('form bodies with more fields than PHP reads are refused', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  // PHP reads the first 1,000 fields (max_input_vars), so it would read no username here.
+  const filler = Array.from({ length: 1000 }, (_, index) => `f${index}=1`).join('&');
+  for (const body of [`${filler}&username=alice&password=x`, `${filler};username=alice;password=x`]) {
+    const reply = await postLogin(gateway.port, body, FORM);
+    t.equal(reply.status, 413, 'a body with 1,002 fields is refused');
+    t.match(reply.json().detail, /1002 fields; send at most 1000/, 'the detail gives the count and the limit');
+  }
+  t.equal(upstream.requests.length, 0, 'none reached the app');
+
+  const atLimit = Array.from({ length: 998 }, (_, index) => `f${index}=1`).join('&');
+  const reply = await postLogin(gateway.port, `${atLimit}&username=alice&password=x`, FORM);
+  t.equal(reply.status, 401, 'a body with 1,000 fields is judged and forwarded');
+  const [decision] = await waitForDecisions(gateway.logs, 1);
+  t.equal(decision.user.name, 'alice', 'its username was read');
+});

@@ -250,6 +250,25 @@ const INVALID: [string, Record<string, unknown>, RegExp][] = [
   ['unparsable url', { url: 'http://exa mple' }, /webhook\.url "http:\/\/exa mple" is not a valid URL/],
 ];
 
+t.test('an invalid webhook or app URL is quoted without its user info', async (t) => {
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    ['webhook password', { webhook: { url: 'http://hook:S3cretTok@127.0.0.1:99999' } }, /webhook\.url "http:\/\/\*\*\*@127\.0\.0\.1:99999"/],
+    ['webhook token as user', { webhook: { url: 'https://S3cretTok@exa mple/hook' } }, /webhook\.url "https:\/\/\*\*\*@exa mple\/\.\.\."/],
+    ['webhook with another scheme', { webhook: { url: 'ftp://hook:S3cretTok@siem.example/x' } }, /got "ftp:\/\/\*\*\*@siem\.example\/\.\.\."/],
+    ['app password', { upstream: 'http://app:S3cretTok@exa mple' }, /upstream "http:\/\/\*\*\*@exa mple" is not a valid URL/],
+  ];
+  for (const [name, raw, message] of cases) {
+    let text = '';
+    try {
+      loadConfigObject({ upstream: 'http://127.0.0.1:3000', ...raw }, PROJECT_ROOT, { env: {}, secret: TEST_SECRET });
+    } catch (error) {
+      text = (error as Error).message;
+    }
+    t.match(text, message, `${name}: the URL is named without its user info`);
+    t.notMatch(text, /S3cretTok/, `${name}: the secret is not in the message`);
+  }
+});
+
 for (const [name, webhook, message] of INVALID) {
   t.test(`webhook with ${name} is rejected`, async (t) => {
     t.throws(() => loadConfigObject({ upstream: 'http://127.0.0.1:3000', webhook }, PROJECT_ROOT, { env: {}, secret: TEST_SECRET }),

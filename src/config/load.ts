@@ -290,5 +290,6 @@ function resolveRoute(route: RawConfig, index: number): LoginRoute {
       const reading = normalizePath(path);
       return 'path' in reading ? reading.path : path;
     }),
+    subpaths: route.subpaths ?? 'judge',
   });
 }

@@ -50,6 +50,7 @@ export const CONFIG_SCHEMA = {
           success_status: statusList,
           failure_status: statusList,
           failure_location: { type: 'array', items: { type: 'string', pattern: '^/' } },
+          subpaths: { enum: ['judge', 'forward'] },
         },
       },
     },

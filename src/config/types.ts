@@ -18,6 +18,12 @@ export interface LoginRoute {
   failureStatus: readonly string[];
   /** Normalised paths that a redirect's Location names when the login failed, such as `/login`. */
   failureLocation: readonly string[];
+  /**
+   * `judge`: requests by the route's method to paths below its path (`/login/x`) are judged
+   * as this route's logins, as PATH_INFO, prefix mounts and optional route parameters hand
+   * them to the login handler. `forward`: they are forwarded as other paths are.
+   */
+  subpaths: 'judge' | 'forward';
 }
 
 export interface StepUpConfig {

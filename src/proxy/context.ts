@@ -90,33 +90,71 @@ export function routeKey(method: string, normalizedPath: string): string {
   return `${method} ${normalizedPath}`;
 }
 
-/** Find the login route that a method and a normalised path reach, trying each reading of the path. */
+/** The login paths, with the methods their routes accept, for requests that are not logins. */
+export interface LoginPathIndex {
+  /** Methods by normalised login path. */
+  exact: Map<string, string[]>;
+  /** Methods by normalised login path, for routes whose subpaths are judged too. */
+  below: Map<string, string[]>;
+  /** Every method some login route accepts. */
+  methods: Set<string>;
+}
+
+/**
+ * Find the login route that a method and a normalised path reach, trying each reading of
+ * the path, then each reading of the paths above it for routes whose subpaths are judged.
+ */
 export function findLoginRoute(routes: ReadonlyMap<string, LoginRoute>, method: string, normalizedPath: string): LoginRoute | undefined {
   for (const candidate of routeCandidates(normalizedPath)) {
     const route = routes.get(routeKey(method, candidate));
     if (route) return route;
   }
+  for (const ancestor of ancestorPaths(normalizedPath)) {
+    for (const candidate of routeCandidates(ancestor)) {
+      const route = routes.get(routeKey(method, candidate));
+      if (route?.subpaths === 'judge') return route;
+    }
+  }
   return undefined;
 }
 
-/** Map each normalised login path to the methods its routes accept. */
-export function loginPathMethods(routes: ReadonlyMap<string, LoginRoute>): Map<string, string[]> {
-  const paths = new Map<string, string[]>();
-  for (const key of routes.keys()) {
+/** Index the login paths of `routes`. */
+export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>): LoginPathIndex {
+  const index: LoginPathIndex = { exact: new Map(), below: new Map(), methods: new Set() };
+  for (const [key, route] of routes) {
     const separator = key.indexOf(' ');
     const path = key.slice(separator + 1);
-    paths.set(path, [...(paths.get(path) ?? []), key.slice(0, separator)]);
+    const method = key.slice(0, separator);
+    index.exact.set(path, [...(index.exact.get(path) ?? []), method]);
+    if (route.subpaths === 'judge') index.below.set(path, [...(index.below.get(path) ?? []), method]);
+    index.methods.add(method);
   }
-  return paths;
+  return index;
 }
 
 /** Return the methods of the login routes that a normalised path reaches by any of its readings, if any. */
-export function loginMethodsAt(paths: ReadonlyMap<string, readonly string[]>, normalizedPath: string): readonly string[] | undefined {
+export function loginMethodsAt(index: LoginPathIndex, normalizedPath: string): readonly string[] | undefined {
   for (const candidate of routeCandidates(normalizedPath)) {
-    const methods = paths.get(candidate);
+    const methods = index.exact.get(candidate);
     if (methods) return methods;
   }
+  if (index.below.size === 0) return undefined;
+  for (const ancestor of ancestorPaths(normalizedPath)) {
+    for (const candidate of routeCandidates(ancestor)) {
+      const methods = index.below.get(candidate);
+      if (methods) return methods;
+    }
+  }
   return undefined;
+}
+
+/** List the paths above a normalised path, nearest first, without the root: `/a/b/c` gives `/a/b`, `/a`. */
+function ancestorPaths(normalizedPath: string): string[] {
+  const ancestors: string[] = [];
+  for (let slash = normalizedPath.lastIndexOf('/'); slash > 0; slash = normalizedPath.lastIndexOf('/', slash - 1)) {
+    ancestors.push(normalizedPath.slice(0, slash));
+  }
+  return ancestors;
 }
 
 export function createDeviceCookies(config: GatewayConfig, keys: GatewayKeys, clock: () => number): DeviceCookies {

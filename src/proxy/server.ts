@@ -8,7 +8,7 @@ import { checkHeaderCount, checkHost, checkTransferCoding } from '../request/fra
 import { normalizePath, type PathReading } from '../request/path.js';
 import { parseAddress, resolveClientAddress } from '../request/client-ip.js';
 import type { GatewayContext } from './context.js';
-import { findLoginRoute, loginMethodsAt, loginPathMethods } from './context.js';
+import { findLoginRoute, loginMethodsAt, loginPathIndex, type LoginPathIndex } from './context.js';
 import { forwardRequest, sendProblem } from './forward.js';
 import { upgradeRequestHeaders, upstreamRequestHeaders } from './headers.js';
 import { RISK_HEADER, handleLogin } from './login.js';
@@ -29,7 +29,7 @@ export function createGatewayServer(context: GatewayContext): http.Server {
   // Node's count limit (2,000) hides fields from handlers but not from framing, so it is
   // off here: the header size limit bounds the count, and checkHeaderCount refuses extras.
   server.maxHeadersCount = 0;
-  const loginPaths = loginPathMethods(context.routes);
+  const loginPaths = loginPathIndex(context.routes);
 
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
     const handled = handleRequest(context, loginPaths, request, response).catch((error: unknown) => {
@@ -111,7 +111,7 @@ export function createGatewayServer(context: GatewayContext): http.Server {
 
 async function handleRequest(
   context: GatewayContext,
-  loginPaths: ReadonlyMap<string, readonly string[]>,
+  loginPaths: LoginPathIndex,
   request: IncomingMessage,
   response: ServerResponse,
 ): Promise<void> {
@@ -133,7 +133,7 @@ async function handleRequest(
     // An app may route such a path to its login handler, by any method, so neither a login
     // method, nor a body, nor a query password may pass unjudged. No request target may
     // carry a fragment.
-    const loginMethod = [...loginPaths.values()].some((methods) => methods.includes(method));
+    const loginMethod = loginPaths.methods.has(method);
     if (loginMethod || carriesBody(request) || request.url?.includes('#') || queryCarriesPassword(request.url)) {
       sendProblem(response, 400, 'invalid request path', reading.invalid);
       return;
@@ -185,7 +185,7 @@ async function handleRequest(
 /** Return why an upgrade request is rejected, or undefined when it may be proxied. */
 function upgradeRejection(
   reading: PathReading,
-  loginPaths: ReadonlyMap<string, readonly string[]>,
+  loginPaths: LoginPathIndex,
   protocol: string | undefined,
 ): string | undefined {
   // riskgate judges no login inside an upgraded connection, so none may open on a login path.

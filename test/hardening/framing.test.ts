@@ -322,3 +322,64 @@ t.test('a body sent to an unreadable path is refused by any method', async (t) =
   const page = await rawExchange(gateway.port, 'GET /login%ZZ HTTP/1.1\r\nHost: riskgate.test\r\n\r\n', { source: nextSource() });
   t.equal(page.statuses[0], 200, 'a request without a body to such a path is still forwarded, for the app to answer');
 });
+
+t.test('paths below a login path are judged as that login', async (t) => {
+  const app = await new RecordingUpstream().start();
+  const local = await startTestGateway({
+    upstream: app.url,
+    config: {
+      log: { username: 'plain' },
+      login_routes: [
+        { id: 'web', path: '/login' },
+        { id: 'wordpress', path: '/wp-login.php', body: 'form', username_field: 'log' },
+        { id: 'partner', path: '/partner/signin', subpaths: 'forward' },
+      ],
+    },
+  });
+  t.teardown(async () => {
+    await local.close();
+    await app.stop();
+  });
+
+  // PHP's PATH_INFO runs /wp-login.php for /wp-login.php/x; prefix mounts and optional
+  // route parameters (ASP.NET's {id?}) hand /login/x to the login handler.
+  const form = 'log=alice&pwd=wonderland';
+  const judged: [string, string, string][] = [
+    ['/wp-login.php/x', form, 'application/x-www-form-urlencoded'],
+    ['/wp-login.php/x/y.php', form, 'application/x-www-form-urlencoded'],
+    ['/WP-LOGIN.PHP/', form, 'application/x-www-form-urlencoded'],
+    ['/login/x', BODY, 'application/json'],
+    ['/login/a/b', BODY, 'application/json'],
+    ['/login.json/x', BODY, 'application/json'],
+  ];
+  for (const [target, body, type] of judged) {
+    const before = local.logs.decisions.length;
+    const exchange = await rawExchange(local.port, rawRequest('POST', target, loginHeaders(body, type), body), { source: nextSource() });
+    t.equal(exchange.statuses[0], 200, `${target}: answered`);
+    await waitFor(() => local.logs.decisions.length > before, `a decision for ${target}`);
+    const decision = local.logs.decisions[before];
+    t.equal(decision.user.name, 'alice', `${target}: judged as alice's login`);
+  }
+
+  // An endpoint below the login path that takes no username, such as a code form, is judged by its address.
+  const code = '{"code":"123456"}';
+  const beforeCode = local.logs.decisions.length;
+  const codeExchange = await rawExchange(local.port, rawRequest('POST', '/login/mfa', loginHeaders(code), code), { source: nextSource() });
+  t.equal(codeExchange.statuses[0], 200, '/login/mfa without a username is answered');
+  await waitFor(() => local.logs.decisions.length > beforeCode, 'a decision for /login/mfa');
+  t.equal(local.logs.decisions[beforeCode].user?.name, undefined, '/login/mfa is judged without an account');
+
+  const put = await rawExchange(local.port, rawRequest('PUT', '/login/x', loginHeaders(BODY), BODY), { source: nextSource() });
+  t.equal(put.statuses[0], 405, 'a body by another method below a login path gets 405');
+  const query = await rawExchange(local.port, 'GET /wp-login.php/x?log=alice&pwd=x HTTP/1.1\r\nHost: riskgate.test\r\n\r\n',
+    { source: nextSource() });
+  t.equal(query.statuses[0], 405, 'a query password below a login path gets 405');
+
+  // A route with subpaths: forward leaves the paths below it to the app.
+  const before = local.logs.decisions.length;
+  const partner = await rawExchange(local.port, rawRequest('POST', '/partner/signin/callback', loginHeaders(BODY), BODY),
+    { source: nextSource() });
+  t.equal(partner.statuses[0], 200, 'a path below a subpaths: forward route is forwarded');
+  t.equal(local.logs.decisions.length, before, 'and not judged');
+  t.equal(app.requests.length, judged.length + 2, 'only the judged logins and the forwarded path reached the app');
+});

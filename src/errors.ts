@@ -7,6 +7,7 @@ export type RiskgateErrorCode =
   | 'RG_ERR_RULES_INVALID'
   | 'RG_ERR_STORE_UNAVAILABLE'
   | 'RG_ERR_STORE_TIMEOUT'
+  | 'RG_ERR_STORE_REQUEST_INVALID'
   | 'RG_ERR_USAGE';
 
 /** One problem in a config or rule file, located as `file:line:column`. */

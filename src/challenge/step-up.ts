@@ -24,12 +24,15 @@ export type StepUpFailure =
   | 'embedded_key'
   | 'signature'
   | 'expired'
+  | 'lifetime_too_long'
   | 'issuer'
   | 'audience'
   | 'subject'
   | 'challenge'
   | 'missing_claim'
   | 'replay'
+  | 'claim_table_full'
+  | 'account_claim_limit'
   | 'store_unavailable'
   | 'not_configured';
 
@@ -61,6 +64,16 @@ const EMBEDDED_KEY_PARAMETERS = ['jwk', 'jku', 'x5u', 'x5c', 'x5t', 'x5t#S256'];
 
 /** Longest step-up header value read; a larger one is rejected as malformed. */
 const MAX_ASSERTION_LENGTH = 8192;
+
+/**
+ * Latest `exp` accepted, counted from now. An MFA step-up assertion is used within
+ * minutes of the MFA, and its single-use claim is kept until it expires, so a token that
+ * lives longer than this is rejected as `lifetime_too_long`. The demo signs for 120 s.
+ */
+export const MAX_ASSERTION_LIFETIME_MS = 10 * 60_000;
+
+/** Clock difference allowed with the MFA service, for `exp`, `nbf` and the lifetime bound. */
+const CLOCK_TOLERANCE_SECONDS = 5;
 
 /**
  * Issues challenge ids and checks step-up assertions. A challenge id is a short JWT signed
@@ -137,11 +150,19 @@ export class StepUpVerifier {
         audience: this.config.audience,
         requiredClaims: ['exp', 'sub', 'jti'],
         currentDate: new Date(this.clock()),
-        clockTolerance: 5,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
       });
       payload = verified.payload as Record<string, unknown>;
     } catch (error) {
       return { ok: false, reason: classifyJoseError(error) };
+    }
+
+    // RFC 7519 allows a fractional `exp`, and JSON.parse reads an `exp` of 1e400 as
+    // Infinity. The negated test also rejects NaN.
+    const expiresAt = Number(payload.exp) * 1000;
+    const latestExpiry = this.clock() + MAX_ASSERTION_LIFETIME_MS + CLOCK_TOLERANCE_SECONDS * 1000;
+    if (!(expiresAt <= latestExpiry)) {
+      return { ok: false, reason: 'lifetime_too_long' };
     }
 
     if (payload.sub !== username) {
@@ -154,7 +175,7 @@ export class StepUpVerifier {
       return { ok: false, reason: 'challenge' };
     }
 
-    return { ok: true, jti: payload.jti, expiresAt: Number(payload.exp) * 1000 };
+    return { ok: true, jti: payload.jti, expiresAt };
   }
 
   private async checkChallenge(challenge: unknown, accountPseudonym: string): Promise<boolean> {

@@ -1,7 +1,8 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-import { applyStepUp, type StepUpResult } from '../challenge/step-up.js';
+import { applyStepUp, type StepUpFailure, type StepUpResult } from '../challenge/step-up.js';
+import { applyClaimOutcome, stepUpClaim } from '../challenge/step-up-claim.js';
 import type { LoginRoute } from '../config/types.js';
 import { signHs256 } from '../crypto/hs256.js';
 import { CounterPlan, type KeyParts } from '../decision/counter-plan.js';
@@ -11,6 +12,7 @@ import { sanitizeLogValue } from '../log/sanitize.js';
 import { RequestRejection, decodeContentEncoding, readBody } from '../request/body.js';
 import { resolveClientAddress, parseAddress, type ClientAddress } from '../request/client-ip.js';
 import { parseLoginBody } from '../request/credentials.js';
+import { isRequestInvalid } from '../store/request-errors.js';
 import { checkLoginHeaders } from '../request/framing.js';
 import { fingerprintRequest } from '../request/fingerprint.js';
 import { counterIndexKey, profileKey } from '../profile/keys.js';
@@ -94,9 +96,7 @@ export async function handleLogin(
     ? { profile: profileKey(config.store.keyPrefix, pseudonym), counterIndex: counterIndexKey(config.store.keyPrefix, pseudonym) }
     : undefined;
   const plan = new CounterPlan(ruleSet.counters, parts, context.keys, config.store.keyPrefix, account);
-  const claims = stepUp?.ok
-    ? [{ key: `${config.store.keyPrefix}:jti:{${digest(stepUp.jti)}}`, ttlMs: Math.max(1000, stepUp.expiresAt - now + 10_000) }]
-    : [];
+  const claims = stepUp?.ok && pseudonym ? [stepUpClaim(config.store.keyPrefix, stepUp, now, pseudonym)] : [];
 
   // Manual entries ride along in the same round trip, so a block added on any instance
   // applies to this login.
@@ -117,8 +117,15 @@ export async function handleLogin(
     // never in both.
     inFlight = pending.extra();
     reading = await context.store.read(readRequest, route.onStoreError);
-  } catch {
+  } catch (error) {
     pending.release();
+    if (isRequestInvalid(error)) {
+      // A retry sends the same request, so it would fail the same way: no Retry-After.
+      logRejection(context, request, requestId, client, 500, 'risk store rejected the request');
+      sendProblem(response, 500, 'login cannot be checked',
+        'the risk store rejected a command for this login, and the error is logged for the operator');
+      return;
+    }
     logRejection(context, request, requestId, client, 503, 'risk store unavailable');
     sendProblem(response, 503, 'risk store unavailable',
       'the login cannot be checked right now because the risk store is unavailable; try again shortly',
@@ -129,8 +136,9 @@ export async function handleLogin(
     // Single use holds across the fleet only in the shared store; another instance's
     // fallback has never seen this assertion, so none is accepted during an outage.
     stepUp = { ok: false, reason: 'store_unavailable' };
-  } else if (stepUp?.ok && reading.result.claimed[0] !== true) {
-    stepUp = { ok: false, reason: 'replay' };
+  } else if (stepUp?.ok) {
+    stepUp = applyClaimOutcome(stepUp, reading.result.claims[0]);
+    if (!stepUp.ok && stepUp.reason !== 'replay') logClaimRefusal(context, requestId, stepUp.reason);
   }
 
   const counts = plan.countsByName(reading.result.counts.map((count, index) => count + (inFlight[index] ?? 0)));
@@ -345,6 +353,21 @@ function logRejection(
   );
 }
 
+/**
+ * Log a valid assertion that the memory store could not claim because its claim table, or
+ * the account's share of it, is full. The line names no account: the decision line of the
+ * same request id carries it as `log.username` allows.
+ */
+function logClaimRefusal(context: GatewayContext, requestId: string, reason: StepUpFailure): void {
+  const message = reason === 'claim_table_full'
+    ? 'step-up claim table is full; valid assertions are rejected until claims expire'
+    : 'account holds its maximum of live step-up claims; its assertions are rejected until one expires';
+  context.logger.warn(
+    { http: { request: { id: requestId } }, riskgate: { step_up: { reason } } },
+    message,
+  );
+}
+
 function forwardedFor(request: IncomingMessage): string | undefined {
   const value = request.headers['x-forwarded-for'];
   return Array.isArray(value) ? value.join(',') : value;
@@ -369,8 +392,4 @@ function pathOf(url: string | undefined): string {
   const end = target.indexOf('?');
   const path = end === -1 ? target : target.slice(0, end);
   return path.includes(';') ? path.replace(/;[^/]*/g, '') : path;
-}
-
-function digest(value: string): string {
-  return createHash('sha256').update(value).digest('base64url').slice(0, 22);
 }

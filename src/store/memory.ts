@@ -14,6 +14,7 @@ import {
   withMember,
   type Entry,
 } from './memory-entries.js';
+import { ClaimTable } from './memory-claims.js';
 import {
   bucketOf,
   elapsedFraction,
@@ -24,6 +25,7 @@ import {
   type ReadResult,
   type WriteRequest,
 } from './store.js';
+import { storeTtlMs } from './ttl.js';
 
 export { MAX_DISTINCT_MEMBERS };
 
@@ -38,12 +40,8 @@ export { MAX_DISTINCT_MEMBERS };
 export class MemoryStore implements CounterStore {
   readonly kind = 'memory';
   private readonly entries = new Map<string, Entry>();
-  /**
-   * Single-use claims by key, with their expiry. They are kept apart from `entries` and never
-   * evicted: an evicted claim would let a used step-up assertion pass again. Only holders of
-   * a valid assertion can add one, so a flood cannot fill them, and a full map refuses.
-   */
-  private readonly claims = new Map<string, number>();
+  /** Single-use claims, kept apart from `entries` because they must never be evicted. */
+  private readonly claims: ClaimTable;
   /**
    * Iterator over the keys in Map order, which finds the least recently written one. A Map
    * keeps the slot of a deleted key until it next rehashes, and a fresh iterator steps over
@@ -70,6 +68,7 @@ export class MemoryStore implements CounterStore {
 
   constructor(options: { maxEntries: number; sweepIntervalMs?: number; clock?: () => number }) {
     this.maxEntries = options.maxEntries;
+    this.claims = new ClaimTable(options.maxEntries);
     this.settleMoves = Math.max(1, Math.floor(options.maxEntries / 4));
     const clock = options.clock ?? Date.now;
     this.sweepTimer = setInterval(() => this.sweep(clock()), options.sweepIntervalMs ?? 30_000);
@@ -101,16 +100,7 @@ export class MemoryStore implements CounterStore {
       return 0;
     });
 
-    const claimed = request.claims.map((claim) => {
-      const existing = this.claims.get(claim.key);
-      if (existing !== undefined && existing > request.now) return false;
-      if (existing === undefined && this.claims.size >= this.maxEntries) {
-        this.sweepClaims(request.now);
-        if (this.claims.size >= this.maxEntries) return false;
-      }
-      this.claims.set(claim.key, request.now + claim.ttlMs);
-      return true;
-    });
+    const claims = request.claims.map((claim) => this.claims.claim(claim, request.now));
 
     const values = (request.lookups ?? []).map((key) => {
       const entry = this.entries.get(key);
@@ -129,11 +119,11 @@ export class MemoryStore implements CounterStore {
       return entry instanceof SetEntry && entry.expiresAt > request.now ? [...entry.members] : [];
     });
 
-    return { counts, claimed, values, hashes, sets };
+    return { counts, claims, values, hashes, sets };
   }
 
   async setValue(key: string, value: string, ttlMs: number): Promise<void> {
-    this.put(key, new ValueEntry(value, Date.now() + ttlMs));
+    this.put(key, new ValueEntry(value, Date.now() + storeTtlMs(ttlMs)));
   }
 
   async deleteValue(key: string): Promise<void> {
@@ -193,7 +183,7 @@ export class MemoryStore implements CounterStore {
     for (const write of request.hashWrites ?? []) {
       const entry = liveHash(write.key);
       for (const [field, value] of Object.entries(write.fields)) entry.fields.set(field, value);
-      entry.expiresAt = now + write.ttlMs;
+      entry.expiresAt = now + storeTtlMs(write.ttlMs);
       this.put(write.key, entry);
     }
 
@@ -216,7 +206,7 @@ export class MemoryStore implements CounterStore {
         ? existing
         : new SetEntry(new Set(), 0);
       for (const member of addition.members) entry.members.add(member);
-      entry.expiresAt = now + addition.ttlMs;
+      entry.expiresAt = now + storeTtlMs(addition.ttlMs);
       this.put(addition.key, entry);
     }
   }
@@ -249,13 +239,7 @@ export class MemoryStore implements CounterStore {
         this.entries.delete(key);
       }
     }
-    this.sweepClaims(now);
-  }
-
-  private sweepClaims(now: number): void {
-    for (const [key, expiresAt] of this.claims) {
-      if (expiresAt <= now) this.claims.delete(key);
-    }
+    this.claims.sweep(now);
   }
 
   /**

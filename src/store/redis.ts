@@ -1,18 +1,21 @@
-import { Cluster, type ChainableCommander, type RedisOptions } from 'ioredis';
+import { Cluster, ReplyError, type ChainableCommander, type RedisOptions } from 'ioredis';
 
 import { RiskgateError } from '../errors.js';
 import { clusterSlot } from './cluster-slot.js';
+import { isRequestErrorReply } from './request-errors.js';
 import { ConnectionErrors, createRedisClient, describeTopology, type RedisClient, type RedisTopology } from './redis-client.js';
 import {
   bucketOf,
   elapsedFraction,
   slidingCount,
   slidingDistinct,
+  type ClaimOutcome,
   type CounterStore,
   type ReadRequest,
   type ReadResult,
   type WriteRequest,
 } from './store.js';
+import { storeTtlMs } from './ttl.js';
 
 // Increment a bucket and give it its lifetime on creation, atomically, so that no bucket
 // is ever left without an expiry.
@@ -135,7 +138,8 @@ export class RedisStore implements CounterStore {
       }
     }
     for (const claim of request.claims) {
-      operations.push({ key: claim.key, queue: (pipeline) => pipeline.set(claim.key, '1', 'PX', claim.ttlMs, 'NX') });
+      const ttlMs = storeTtlMs(claim.ttlMs);
+      operations.push({ key: claim.key, queue: (pipeline) => pipeline.set(claim.key, '1', 'PX', ttlMs, 'NX') });
     }
     for (const key of request.lookups ?? []) {
       operations.push({ key, queue: (pipeline) => pipeline.get(key) });
@@ -159,7 +163,7 @@ export class RedisStore implements CounterStore {
       const union = replies[index++] as number;
       return slidingDistinct(current, union, fraction);
     });
-    const claimed = request.claims.map(() => replies[index++] === 'OK');
+    const claims = request.claims.map((): ClaimOutcome => (replies[index++] === 'OK' ? 'claimed' : 'used'));
     const values = (request.lookups ?? []).map(() => (replies[index++] as string | null) ?? null);
     const hashes = (request.hashes ?? []).map(() => {
       const fields = replies[index++] as Record<string, string>;
@@ -167,11 +171,12 @@ export class RedisStore implements CounterStore {
     });
     const sets = (request.sets ?? []).map(() => replies[index++] as string[]);
 
-    return { counts, claimed, values, hashes, sets };
+    return { counts, claims, values, hashes, sets };
   }
 
   async setValue(key: string, value: string, ttlMs: number): Promise<void> {
-    await this.execute([{ key, queue: (pipeline) => pipeline.set(key, value, 'PX', ttlMs) }]);
+    const px = storeTtlMs(ttlMs);
+    await this.execute([{ key, queue: (pipeline) => pipeline.set(key, value, 'PX', px) }]);
   }
 
   async deleteValue(key: string): Promise<void> {
@@ -188,11 +193,11 @@ export class RedisStore implements CounterStore {
 
     for (const increment of request.increments) {
       const bucket = bucketOf(now, increment.windowMs);
-      operations.push(script('rgIncrement', `${increment.key}:${bucket}`, 2 * increment.windowMs));
+      operations.push(script('rgIncrement', `${increment.key}:${bucket}`, storeTtlMs(2 * increment.windowMs)));
     }
     for (const addition of request.distinct) {
       const bucket = bucketOf(now, addition.windowMs);
-      operations.push(script('rgDistinctAdd', `${addition.key}:${bucket}`, 2 * addition.windowMs, addition.member));
+      operations.push(script('rgDistinctAdd', `${addition.key}:${bucket}`, storeTtlMs(2 * addition.windowMs), addition.member));
     }
     for (const reset of request.resets) {
       const bucket = bucketOf(now, reset.windowMs);
@@ -201,7 +206,7 @@ export class RedisStore implements CounterStore {
     }
     for (const write of request.hashWrites ?? []) {
       const fields = Object.entries(write.fields).flat();
-      if (fields.length > 0) operations.push(script('rgHashWrite', write.key, write.ttlMs, ...fields));
+      if (fields.length > 0) operations.push(script('rgHashWrite', write.key, storeTtlMs(write.ttlMs), ...fields));
     }
     for (const increment of request.hashIncrements ?? []) {
       operations.push({ key: increment.key, queue: (pipeline) => pipeline.hincrby(increment.key, increment.field, increment.by) });
@@ -212,7 +217,7 @@ export class RedisStore implements CounterStore {
       }
     }
     for (const addition of request.setAdds ?? []) {
-      if (addition.members.length > 0) operations.push(script('rgSetAdd', addition.key, addition.ttlMs, ...addition.members));
+      if (addition.members.length > 0) operations.push(script('rgSetAdd', addition.key, storeTtlMs(addition.ttlMs), ...addition.members));
     }
     // One DEL per key: a multi-key DEL fails on a Cluster when the keys are in different slots.
     for (const key of request.deletes ?? []) {
@@ -266,16 +271,23 @@ export class RedisStore implements CounterStore {
       const answered = await this.bounded(Promise.all(sent));
 
       const replies: unknown[] = new Array(operations.length);
+      let requestError: Error | undefined;
       for (const { group, results } of answered) {
         if (!results) {
           throw new RiskgateError('RG_ERR_STORE_UNAVAILABLE', 'Redis pipeline was discarded');
         }
         results.forEach(([error, value], position) => {
-          if (error) {
+          if (error && !(error instanceof ReplyError && isRequestErrorReply(error.message))) {
             throw new RiskgateError('RG_ERR_STORE_UNAVAILABLE', `Redis command failed: ${error.message}${this.connectionErrors.cause()}`);
           }
+          requestError ??= error ?? undefined;
           replies[group[position]] = value;
         });
+      }
+      // Redis ran the rest of the pipeline, and it serves other requests, so this request
+      // alone fails.
+      if (requestError) {
+        throw new RiskgateError('RG_ERR_STORE_REQUEST_INVALID', `Redis rejected a command of this request: ${requestError.message}`);
       }
       return replies;
     } catch (error) {

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { StoreFailMode } from '../config/types.js';
 import { RiskgateError } from '../errors.js';
 import { MemoryStore } from './memory.js';
+import { isRequestInvalid } from './request-errors.js';
 import type { CounterStore, ReadRequest, ReadResult, WriteRequest } from './store.js';
 
 /** How long riskgate skips a failed store before trying it again. */
@@ -27,12 +28,19 @@ export interface StoreReading {
  * starts an outage: one error line is logged, the store is skipped for a second at a time,
  * and calls go to the fallback (fail-open routes) or are refused (fail-closed routes) until
  * a call succeeds again, which logs one line that the outage ended.
+ *
+ * A call that the store rejects for its own arguments or keys (RG_ERR_STORE_REQUEST_INVALID)
+ * starts no outage, because the store still serves every other request. Such a read throws
+ * for that request alone, whatever its fail mode: judging it by the fallback's local counts
+ * would let a client escape the shared counters by sending inputs that Redis rejects.
  */
 export class ResilientStore {
   readonly fallback: MemoryStore;
   private outageSince: number | undefined;
   private skipUntil = 0;
   private failedCalls = 0;
+  /** Calls the store rejected for their own arguments since start, for the log line. */
+  private rejectedRequests = 0;
   private lastFailure: string | undefined;
   /**
    * True after a write failed. A full Redis under `noeviction` still serves reads while it
@@ -82,6 +90,10 @@ export class ResilientStore {
         return { result, source: this.primary.kind };
       } catch (error) {
         this.observer?.storeCall('read', false);
+        if (isRequestInvalid(error)) {
+          this.logRejectedRequest('read', error);
+          throw error;
+        }
         this.failed(error);
       }
     }
@@ -103,6 +115,11 @@ export class ResilientStore {
         return;
       } catch (error) {
         this.observer?.storeCall('write', false);
+        // Redis ran the pipeline's other commands, so the fallback gets none of them.
+        if (isRequestInvalid(error)) {
+          this.logRejectedRequest('write', error);
+          return;
+        }
         this.writeFailing = true;
         this.failed(error);
       }
@@ -113,6 +130,14 @@ export class ResilientStore {
   async close(): Promise<void> {
     await this.primary.close();
     await this.fallback.close();
+  }
+
+  private logRejectedRequest(operation: 'read' | 'write', error: Error): void {
+    this.rejectedRequests += 1;
+    this.logger.error(
+      { store: this.primary.kind, operation, rejected_requests: this.rejectedRequests, err: { message: error.message } },
+      'store rejected one request; no outage started',
+    );
   }
 
   private failed(error: unknown): void {

@@ -21,7 +21,19 @@ export interface ClaimRequest {
   /** Store key of a single-use value, such as a step-up token's `jti`. */
   key: string;
   ttlMs: number;
+  /**
+   * Account pseudonym the claim counts against. The memory store keeps at most
+   * MAX_LIVE_CLAIMS_PER_ACCOUNT live claims per account; Redis ignores it.
+   */
+  account?: string;
 }
+
+/**
+ * Result of one claim. It is `claimed` when this request made it first, and `used` when
+ * the value was claimed before and has not expired. The memory store also returns
+ * `table_full` at its maximum of live claims, and `account_limit` at the account's maximum.
+ */
+export type ClaimOutcome = 'claimed' | 'used' | 'table_full' | 'account_limit';
 
 export interface ReadRequest {
   now: number;
@@ -38,8 +50,8 @@ export interface ReadRequest {
 export interface ReadResult {
   /** Sliding-window value of each counter, in request order. */
   counts: number[];
-  /** True for each claim this request made first; false when the value was already used. */
-  claimed: boolean[];
+  /** Outcome of each claim, in request order. */
+  claims: ClaimOutcome[];
   /** Value of each lookup key, or null when absent, in request order. */
   values: (string | null)[];
   /** Fields of each requested hash, or null when absent, in request order. */

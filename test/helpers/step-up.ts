@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-import { SignJWT, type CryptoKey, type KeyObject } from 'jose';
+import { CompactSign, SignJWT, type CryptoKey, type KeyObject } from 'jose';
 
 export interface AssertionClaims {
   /** Normalised username the MFA service vouches for. */
@@ -12,21 +12,42 @@ export interface AssertionClaims {
   audience?: string;
   /** Lifetime in seconds from `nowMs`; negative for an already expired token. */
   lifetimeSeconds?: number;
+  /** `exp` as written, in seconds, such as a fractional one; overrides `lifetimeSeconds`. */
+  expiresAt?: number;
   jti?: string;
 }
 
 /** Sign a step-up assertion as the harness's test MFA service (ES256, iss test-mfa). */
 export function signAssertion(key: CryptoKey | KeyObject, claims: AssertionClaims): Promise<string> {
   const issuedAt = Math.floor(claims.nowMs / 1000);
-  return new SignJWT({ riskgate_challenge: claims.challengeId })
+  const exp = claims.expiresAt ?? issuedAt + (claims.lifetimeSeconds ?? 120);
+  // The payload carries `exp` as given: setExpirationTime would check it is finite.
+  return new SignJWT({ riskgate_challenge: claims.challengeId, exp })
     .setProtectedHeader({ alg: 'ES256' })
     .setIssuer(claims.issuer ?? 'test-mfa')
     .setAudience(claims.audience ?? 'riskgate')
     .setSubject(claims.subject)
     .setJti(claims.jti ?? randomUUID())
     .setIssuedAt(issuedAt)
-    .setExpirationTime(issuedAt + (claims.lifetimeSeconds ?? 120))
     .sign(key);
+}
+
+/**
+ * Sign a step-up assertion whose `exp` is the JSON number text `expText`, such as `1e400`,
+ * which JSON.stringify cannot write. Other claims are as in signAssertion.
+ */
+export function signAssertionWithExpText(key: CryptoKey | KeyObject, claims: AssertionClaims, expText: string): Promise<string> {
+  const issuedAt = Math.floor(claims.nowMs / 1000);
+  const fields = JSON.stringify({
+    riskgate_challenge: claims.challengeId,
+    iss: claims.issuer ?? 'test-mfa',
+    aud: claims.audience ?? 'riskgate',
+    sub: claims.subject,
+    jti: claims.jti ?? randomUUID(),
+    iat: issuedAt,
+  });
+  const payload = `${fields.slice(0, -1)},"exp":${expText}}`;
+  return new CompactSign(new TextEncoder().encode(payload)).setProtectedHeader({ alg: 'ES256' }).sign(key);
 }
 
 /** Build an unsigned `alg: none` token with the same claims, as an attacker would. */

@@ -91,7 +91,7 @@ for (const backend of BACKENDS) {
         claims: [],
       });
       t.same(result.counts, [2, 0, 1]);
-      t.same(result.claimed, []);
+      t.same(result.claims, []);
       t.same(result.values, []);
     });
 
@@ -156,13 +156,13 @@ for (const backend of BACKENDS) {
       const now = Date.now();
       const first = await store.read({ now, counters: [], claims: [claim] });
       const second = await store.read({ now: now + 10, counters: [], claims: [claim] });
-      t.same(first.claimed, [true], 'the first claim wins');
-      t.same(second.claimed, [false], 'the second claim loses');
+      t.same(first.claims, ['claimed'], 'the first claim wins');
+      t.same(second.claims, ['used'], 'the second claim loses');
 
       // Redis expires by its own clock and the memory store by `now`, so move both.
       await sleep(150);
       const later = await store.read({ now: now + 150, counters: [], claims: [claim] });
-      t.same(later.claimed, [true], 'after the TTL the value can be claimed again');
+      t.same(later.claims, ['claimed'], 'after the TTL the value can be claimed again');
     });
 
     t.test('claims of one read are independent', async (t) => {
@@ -170,7 +170,7 @@ for (const backend of BACKENDS) {
       const fresh = { key: `${prefix}:jti:{fresh}`, ttlMs: 60_000 };
       await store.read({ now: Date.now(), counters: [], claims: [taken] });
       const result = await store.read({ now: Date.now(), counters: [counter(key('none'))], claims: [taken, fresh] });
-      t.same(result.claimed, [false, true]);
+      t.same(result.claims, ['used', 'claimed']);
       t.same(result.counts, [0]);
     });
 

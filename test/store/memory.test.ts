@@ -6,6 +6,7 @@ import t from 'tap';
 import { GatewayKeys } from '../../src/crypto/keys.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import type { WriteRequest } from '../../src/store/store.js';
+import { MAX_STORE_TTL_MS } from '../../src/store/ttl.js';
 import { TEST_SECRET } from '../helpers/gateway.js';
 
 const WINDOW_MS = 60_000;
@@ -125,9 +126,9 @@ t.test('a single-use claim outlives a flood of counter keys', async (t) => {
   const replay = await store.read({ now: EDGE + 1000, counters: [], claims: [claim] });
   const expired = await store.read({ now: EDGE + 121_000, counters: [], claims: [claim] });
 
-  t.same(first.claimed, [true]);
-  t.same(replay.claimed, [false], 'the claim still holds after the flood evicted counters');
-  t.same(expired.claimed, [true], 'it can be claimed again once it expired');
+  t.same(first.claims, ['claimed']);
+  t.same(replay.claims, ['used'], 'the claim still holds after the flood evicted counters');
+  t.same(expired.claims, ['claimed'], 'it can be claimed again once it expired');
 });
 
 t.test('a full claim map refuses new claims until some expire', async (t) => {
@@ -140,8 +141,50 @@ t.test('a full claim map refuses new claims until some expire', async (t) => {
   const refused = await store.read({ now: EDGE, counters: [], claims: [{ key: 'rgt:jti:{one-more}', ttlMs: 60_000 }] });
   const later = await store.read({ now: EDGE + 61_000, counters: [], claims: [{ key: 'rgt:jti:{one-more}', ttlMs: 60_000 }] });
 
-  t.same(refused.claimed, [false], 'a full map fails closed');
-  t.same(later.claimed, [true], 'expired claims make room');
+  t.same(refused.claims, ['table_full'], 'a full table fails closed and does not call it a replay');
+  t.same(later.claims, ['claimed'], 'expired claims make room');
+});
+
+t.test('one account cannot fill the claim table', async (t) => {
+  const store = new MemoryStore({ maxEntries: 1000 });
+  t.teardown(() => store.close());
+  const claim = (key: string, account: string, now = EDGE) =>
+    store.read({ now, counters: [], claims: [{ key: `rgt:jti:{${key}}`, ttlMs: 60_000, account }] });
+
+  const outcomes: string[] = [];
+  for (let index = 0; index < 1000; index += 1) {
+    outcomes.push((await claim(`flood-${index}`, 'mallory')).claims[0]);
+  }
+  const victim = await claim('genuine', 'alice');
+  const replayed = await claim('flood-0', 'mallory');
+  const later = await claim('flood-after-expiry', 'mallory', EDGE + 61_000);
+
+  t.same(outcomes.slice(0, 5), ['claimed', 'claimed', 'claimed', 'claimed', 'claimed'], 'the first five claims pass');
+  t.ok(outcomes.slice(5).every((outcome) => outcome === 'account_limit'), 'every later claim hits the account limit');
+  t.same(victim.claims, ['claimed'], "another account's claim still passes");
+  t.same(replayed.claims, ['used'], 'a replay is still reported as used');
+  t.same(later.claims, ['claimed'], 'the account may claim again once its claims expired');
+  store.sweep(EDGE + 61_000);
+  t.equal(store.size, 1, 'a sweep keeps only the live claim');
+});
+
+t.test('claim TTLs become whole milliseconds within bounds', async (t) => {
+  const store = new MemoryStore({ maxEntries: 1000 });
+  t.teardown(() => store.close());
+  const claim = (key: string, ttlMs: number, now: number) =>
+    store.read({ now, counters: [], claims: [{ key: `rgt:jti:{${key}}`, ttlMs }] });
+
+  await claim('fraction', 1000.2, EDGE);
+  await claim('huge', 1e20, EDGE);
+  await claim('infinite', Infinity, EDGE);
+
+  t.same((await claim('fraction', 1000, EDGE + 1000)).claims, ['used'], 'a fraction rounds up');
+  t.same((await claim('fraction', 1000, EDGE + 1001)).claims, ['claimed'], 'by less than 1 ms');
+  const farFuture = EDGE + MAX_STORE_TTL_MS;
+  t.same((await claim('huge', 1000, farFuture - 1)).claims, ['used'], 'a huge TTL holds up to the maximum');
+  t.same((await claim('huge', 1000, farFuture)).claims, ['claimed'], 'and no longer');
+  t.same((await claim('infinite', 1000, farFuture)).claims, ['claimed'], 'Infinity is capped as well');
+  await t.rejects(claim('nan', NaN, EDGE), { code: 'RG_ERR_STORE_REQUEST_INVALID' }, 'NaN is rejected');
 });
 
 t.test('distinct members count once across buckets', async (t) => {

@@ -5,16 +5,16 @@ import { Ajv } from 'ajv';
 import ipaddr from 'ipaddr.js';
 
 import { RiskgateError, throwProblems, type SourceProblem } from '../errors.js';
-import { normalizePath } from '../request/path.js';
 import { checkAccountRiskValues, resolveAccountRiskConfig, resolveStoreTopology } from './account-risk.js';
 import { applyAdminEnvironment, checkAdminValues, resolveAdminConfig } from './admin.js';
 import { checkChallengeKey } from './challenge.js';
 import { CONFIG_DEFAULTS, MIN_SECRET_LENGTH } from './defaults.js';
+import { checkLoginRouteOutcomes, resolveRoute } from './login-route.js';
 import { parseDurationMs } from './duration.js';
 import { checkReloadValues, resolveReloadConfig } from './reload.js';
 import { CONFIG_SCHEMA } from './schema.js';
 import { schemaPath, schemaProblem } from './schema-problem.js';
-import type { GatewayConfig, LoginRoute } from './types.js';
+import type { GatewayConfig } from './types.js';
 import { hideUrlUserInfo } from './url-user-info.js';
 import { checkWebhookValues, resolveWebhookConfig } from './webhook.js';
 import { readYamlSource, type YamlSource } from './yaml-source.js';
@@ -94,6 +94,7 @@ function buildConfig(
   const merged = applyEnvironment(raw, env);
   problems.push(...checkEnvironment(merged, source, env));
   problems.push(...checkValues(merged, source, env));
+  problems.push(...checkLoginRouteOutcomes(merged, source));
   problems.push(...checkAdminValues(merged, source));
   problems.push(...checkAccountRiskValues(merged, source));
   if (!stepUp.keyInCode) problems.push(...checkChallengeKey(merged, source));
@@ -272,24 +273,4 @@ function resolveConfig(merged: RawConfig, file: string, baseDir: string, secret:
     ...resolveAccountRiskConfig(merged, baseDir),
     secret,
   };
-}
-
-function resolveRoute(route: RawConfig, index: number): LoginRoute {
-  const defaults = CONFIG_DEFAULTS.login_route;
-  const method = route.method ?? defaults.method;
-  return Object.freeze({
-    id: route.id ?? `route-${index + 1}`,
-    method,
-    path: route.path,
-    body: route.body ?? defaults.body,
-    usernameField: route.username_field ?? defaults.username_field,
-    onStoreError: route.on_store_error ?? defaults.on_store_error,
-    successStatus: route.success_status ?? defaults.success_status,
-    failureStatus: route.failure_status ?? defaults.failure_status,
-    failureLocation: (route.failure_location ?? []).map((path: string) => {
-      const reading = normalizePath(path);
-      return 'path' in reading ? reading.path : path;
-    }),
-    subpaths: route.subpaths ?? 'judge',
-  });
 }

@@ -70,7 +70,9 @@ function patternHint(path: (string | number)[]): string {
   if (last === 'key_prefix') return 'use 1 to 32 letters, digits, "_" or "-"';
   if (last === 'header') return 'use letters, digits and "-", such as Riskgate-Step-Up';
   if (last === 'name') return 'use letters, digits, "_" and "-"';
-  if (last === 'success_status' || last === 'failure_status') return 'use a status code such as 302 or a class such as 2xx';
+  if (last === 'success_status' || last === 'failure_status') {
+    return 'use a quoted status code such as "302", a class such as 2xx, or "!429" to exclude one';
+  }
   return 'see riskgate.example.yaml for the accepted form';
 }
 

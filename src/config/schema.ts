@@ -7,7 +7,7 @@ const duration = { type: 'string', pattern: DURATION_PATTERN };
 const hostPort = { type: 'string', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+):\\d{1,5}$' };
 const statusList = {
   type: 'array',
-  items: { type: 'string', pattern: '^[1-5](\\d\\d|xx)$' },
+  items: { type: 'string', pattern: '^!?[1-5](\\d\\d|xx)$' },
   minItems: 1,
 };
 
@@ -49,6 +49,7 @@ export const CONFIG_SCHEMA = {
           on_store_error: { enum: ['open', 'closed'] },
           success_status: statusList,
           failure_status: statusList,
+          success_location: { type: 'array', items: { type: 'string', pattern: '^/' } },
           failure_location: { type: 'array', items: { type: 'string', pattern: '^/' } },
           subpaths: { enum: ['judge', 'forward'] },
         },

@@ -13,9 +13,15 @@ export interface LoginRoute {
   body: 'json' | 'form' | 'auto';
   usernameField: string;
   onStoreError: StoreFailMode;
-  /** Status-code classes (for example `2xx`) or codes (`302`) that mean the login succeeded. */
+  /**
+   * Status codes (`302`) or classes (`2xx`) that mean the login succeeded; an entry with
+   * `!` (`!429`) excludes a code or class.
+   */
   successStatus: readonly string[];
+  /** Status codes or classes that mean the credentials were rejected, in the same form. */
   failureStatus: readonly string[];
+  /** Normalised paths that a redirect's Location names when the login succeeded, such as `/home`. */
+  successLocation: readonly string[];
   /** Normalised paths that a redirect's Location names when the login failed, such as `/login`. */
   failureLocation: readonly string[];
   /**

@@ -33,7 +33,7 @@ export function readYamlSource(file: string, text?: string): YamlSource {
       file,
       line: position.line,
       column: position.col,
-      message: `invalid YAML: ${firstLine(error.message)}`,
+      message: `invalid YAML: ${firstLine(error.message)}${tagHint(error.code)}`,
     });
   }
 
@@ -85,6 +85,11 @@ function locateKeyIn(
   if (!isNode(key) || !key.range) return undefined;
   const position = lineCounter.linePos(key.range[0]);
   return { line: position.line, column: position.col };
+}
+
+// YAML reads a plain value that starts with `!`, such as a status exclusion !429, as a tag.
+function tagHint(code: string): string {
+  return code === 'TAG_RESOLVE_FAILED' ? '; quote a value that starts with "!", such as "!429"' : '';
 }
 
 function firstLine(message: string): string {

@@ -1,46 +1,71 @@
 import type { LoginRoute } from '../config/types.js';
 import { normalizePath } from '../request/path.js';
+import { statusListMatches } from './status-list.js';
+
+type LoginOutcome = 'success' | 'failure' | 'unknown';
+
+type OutcomeRoute = Pick<LoginRoute, 'path' | 'successStatus' | 'failureStatus' | 'successLocation' | 'failureLocation'>;
 
 /** Classify an app's status code as a login success or failure by the route's lists. */
-export function classifyStatus(
-  status: number,
-  success: readonly string[],
-  failure: readonly string[],
-): 'success' | 'failure' | 'unknown' {
-  if (matches(status, failure)) return 'failure';
-  if (matches(status, success)) return 'success';
+export function classifyStatus(status: number, success: readonly string[], failure: readonly string[]): LoginOutcome {
+  if (statusListMatches(status, failure)) return 'failure';
+  if (statusListMatches(status, success)) return 'success';
   return 'unknown';
 }
 
 /**
- * Classify an app's response to a login: by status, except that a redirect whose Location
- * names one of the route's `failureLocation` paths is a failure. Form-login apps (Spring
- * Security, Devise) redirect both outcomes, a failure back to the login page.
+ * Classify an app's response to a login. Form-login apps (Spring Security, Devise, Laravel)
+ * redirect after both outcomes, so a redirect is classified by its Location first. Any other
+ * status is classified by the route's status lists. `referers` contains the login's Referer values.
  */
 export function classifyResponse(
   status: number,
   location: string | undefined,
-  route: Pick<LoginRoute, 'successStatus' | 'failureStatus' | 'failureLocation'>,
-): 'success' | 'failure' | 'unknown' {
-  if (status >= 300 && status < 400 && location !== undefined && route.failureLocation.length > 0) {
-    const reading = normalizePath(locationPath(location));
-    if ('path' in reading && route.failureLocation.includes(reading.path)) return 'failure';
-  }
-  return classifyStatus(status, route.successStatus, route.failureStatus);
+  route: OutcomeRoute,
+  referers: readonly string[],
+): LoginOutcome {
+  if (status < 300 || status >= 400) return classifyStatus(status, route.successStatus, route.failureStatus);
+  return classifyRedirect(status, location, route, referers);
 }
 
-/** Return the path of a Location value, which may be an absolute URL or a path with a query. */
-function locationPath(location: string): string {
+/**
+ * Classify a redirect. A failure location or failure status wins. A redirect to the login
+ * page, or to a page the client named in its Referer, is never a success, because an app
+ * that sends a failed login "back" (Laravel's `back()`, Express 4's `res.redirect('back')`)
+ * lets the client choose that page. Once a route lists locations, any other page is unknown.
+ */
+function classifyRedirect(
+  status: number,
+  location: string | undefined,
+  route: OutcomeRoute,
+  referers: readonly string[],
+): LoginOutcome {
+  const target = location === undefined ? undefined : redirectPath(location, route.path);
+  if (target !== undefined && route.failureLocation.includes(target)) return 'failure';
+  if (statusListMatches(status, route.failureStatus)) return 'failure';
+
+  if (target !== undefined) {
+    const loginPath = redirectPath(route.path, route.path);
+    if (target === loginPath || referers.some((referer) => redirectPath(referer, route.path) === target)) return 'unknown';
+    if (route.successLocation.includes(target)) return 'success';
+  }
+  if (route.successLocation.length > 0 || route.failureLocation.length > 0) return 'unknown';
+  return statusListMatches(status, route.successStatus) ? 'success' : 'unknown';
+}
+
+/**
+ * Read the path of a Location or Referer value, which may be an absolute URL, a path with a
+ * query, or a path relative to the login's. The path is normalised as login paths are, so
+ * case, trailing slashes and dot segments cannot tell two values apart. A path that does
+ * not normalise is compared as sent.
+ */
+function redirectPath(value: string, loginPath: string): string {
+  let path: string;
   try {
-    return new URL(location, 'http://location.invalid').pathname;
+    path = new URL(value, `http://location.invalid${loginPath}`).pathname;
   } catch {
-    return location;
+    path = value;
   }
-}
-
-function matches(status: number, patterns: readonly string[]): boolean {
-  const text = String(status);
-  return patterns.some((pattern) =>
-    pattern.endsWith('xx') ? text[0] === pattern[0] && text.length === 3 : pattern === text,
-  );
+  const reading = normalizePath(path);
+  return 'path' in reading ? reading.path : path;
 }

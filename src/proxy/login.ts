@@ -6,6 +6,7 @@ import { applyClaimOutcome, stepUpClaim } from '../challenge/step-up-claim.js';
 import type { LoginRoute } from '../config/types.js';
 import { signHs256 } from '../crypto/hs256.js';
 import { CounterPlan, type KeyParts } from '../decision/counter-plan.js';
+import { successTeaches } from '../decision/learning.js';
 import { classifyResponse } from '../decision/outcome.js';
 import { writeDecisionLine, type LoginRecord } from '../log/decision-log.js';
 import { sanitizeLogValue } from '../log/sanitize.js';
@@ -15,6 +16,7 @@ import { parseLoginBody } from '../request/credentials.js';
 import { isRequestInvalid } from '../store/request-errors.js';
 import { checkLoginHeaders } from '../request/framing.js';
 import { fingerprintRequest } from '../request/fingerprint.js';
+import { refererValues } from '../request/referer.js';
 import { counterIndexKey, profileKey } from '../profile/keys.js';
 import { normalizeUsername } from '../request/username.js';
 import { countersToCel } from '../rules/activation.js';
@@ -151,6 +153,7 @@ export async function handleLogin(
     reading.result.values.slice(-manualKeys.length), client.address, pseudonym, reading.source, now);
   const ruleDecision = applyStepUp(evaluation.decision, stepUp, config.challenge.mode);
   const decision = manual?.action ?? ruleDecision;
+  const teaches = successTeaches({ decision, wouldDecision: evaluation.wouldDecision, manual, stepUp }, config.challenge.mode);
   const decisionMs = performance.now() - started;
 
   const record: LoginRecord = {
@@ -190,14 +193,15 @@ export async function handleLogin(
     record.statusCode = 401;
   } else {
     await forwardLogin(context, route, request, response, body, record,
-      { client, peerTrusted, deviceId: issuedDeviceId }, logDecision);
+      { client, peerTrusted, deviceId: teaches ? issuedDeviceId : undefined }, logDecision);
   }
 
   // Only the app's own answer counts as a success or failure; a block or challenge that
   // never reached the app counts as an attempt alone.
   const forwarded = record.upstreamMs !== undefined;
-  // Only a success the app confirmed teaches the profile, so failed guesses cannot shape it.
-  const learned = forwarded && record.outcome === 'success' && pseudonym && !unconfirmed(record)
+  // Only a success the app confirmed teaches the profile, so failed guesses cannot shape it,
+  // and only for a login the rules would allow (see successTeaches).
+  const learned = forwarded && record.outcome === 'success' && pseudonym && teaches
     ? context.accountRisk.profileWrite(config.store.keyPrefix, pseudonym, assessment, issuedDeviceId, now)
     : undefined;
   const write = plan.writeRequest(now, forwarded ? record.outcome : 'unknown', pseudonym, learned);
@@ -216,6 +220,7 @@ async function forwardLogin(
   response: ServerResponse,
   body: Buffer,
   record: LoginRecord,
+  /** `deviceId` is the id a success's device cookie carries, or undefined when a success earns none. */
   origin: { client: ClientAddress; peerTrusted: boolean; deviceId: string | undefined },
   logDecision: () => void,
 ): Promise<void> {
@@ -230,30 +235,22 @@ async function forwardLogin(
     headers[RISK_HEADER] = await signRiskHeader(context, record);
   }
 
+  const referers = refererValues(request);
+  const deviceId = origin.deviceId;
   const result = await forwardRequest(context.upstream, request, response, {
     headers,
     body,
     extraResponseHeaders: async (status, location) =>
-      classifyResponse(status, location, route) === 'success' && !unconfirmed(record)
-        ? ['Set-Cookie', await context.deviceCookies.issue(origin.deviceId)]
+      deviceId !== undefined && classifyResponse(status, location, route, referers) === 'success'
+        ? ['Set-Cookie', await context.deviceCookies.issue(deviceId)]
         : [],
     // The decision line is written before the client sees the end of the response.
     beforeEnd: (answered) => {
-      recordAnswer(context, route, record, answered, response);
+      recordAnswer(context, route, record, answered, response, referers);
       logDecision();
     },
   });
-  recordAnswer(context, route, record, result, response);
-}
-
-/**
- * Tell whether a login's success stays unconfirmed. The app's 200 to a login challenged in
- * forward mode may only ask for the second factor, and riskgate cannot see whether that
- * passed. Such a success gets no device cookie and teaches no profile, so
- * a password alone cannot make the next login look familiar.
- */
-function unconfirmed(record: LoginRecord): boolean {
-  return record.decision === 'challenge';
+  recordAnswer(context, route, record, result, response, referers);
 }
 
 /** Put the app's response, or why there was none, on the login's record. */
@@ -263,6 +260,7 @@ function recordAnswer(
   record: LoginRecord,
   result: ForwardResult,
   response: ServerResponse,
+  referers: readonly string[],
 ): void {
   if (record.upstreamMs !== undefined) return;
   record.upstreamMs = result.upstreamMs;
@@ -273,7 +271,7 @@ function recordAnswer(
   if (result.error?.kind === 'aborted') {
     // A client that hangs up after the status line has read how its guess went, so the
     // app's status still counts, and the app is not blamed.
-    record.outcome = result.status === undefined ? 'unknown' : classifyResponse(result.status, result.location, route);
+    record.outcome = result.status === undefined ? 'unknown' : classifyResponse(result.status, result.location, route, referers);
   } else if (result.error) {
     record.outcome = 'unknown';
     record.upstreamError = result.error.kind;
@@ -282,7 +280,7 @@ function recordAnswer(
       `upstream ${result.error.kind === 'timeout' ? 'timed out' : 'request failed'}`,
     );
   } else if (result.status !== undefined) {
-    record.outcome = classifyResponse(result.status, result.location, route);
+    record.outcome = classifyResponse(result.status, result.location, route, referers);
   }
 }
 

@@ -166,6 +166,87 @@ t.test('duplicate login route is refused', async (t) => {
   t.match(error.message, /:4:5: login route "POST \/login" is listed twice/);
 });
 
+t.test('route outcome defaults', async (t) => {
+  const config = loadConfigFile(configFile('upstream: http://127.0.0.1:3000'), { env: {}, secret: SECRET });
+  const route = config.loginRoutes[0];
+
+  t.same(route.successStatus, ['2xx'], 'a redirect is no success by status alone');
+  t.same(route.failureStatus, ['4xx', '!405', '!408', '!413', '!414', '!415', '!419', '!429', '!431']);
+  t.same(route.successLocation, []);
+  t.same(route.failureLocation, []);
+});
+
+t.test('status exclusions and success locations load', async (t) => {
+  const file = configFile(
+    'upstream: http://127.0.0.1:3000',
+    'login_routes:',
+    '  - path: /login',
+    '    failure_status: [4xx, "!429"]',
+    '    success_location: [/Home/, /app/./dashboard]',
+    '    failure_location: [/login]',
+  );
+  const route = loadConfigFile(file, { env: {}, secret: SECRET }).loginRoutes[0];
+
+  t.same(route.failureStatus, ['4xx', '!429']);
+  t.same(route.successLocation, ['/home', '/app/dashboard'], 'locations are normalised as login paths are');
+});
+
+t.test('status list of exclusions alone is refused', async (t) => {
+  const error = loadError(configFile(
+    'upstream: http://127.0.0.1:3000',
+    'login_routes:',
+    '  - path: /login',
+    '    failure_status: ["!429"]',
+  ));
+
+  t.match(error.message, /:4:21: login_routes\[0\]\.failure_status \["!429"\] lists only exclusions; add the codes or classes to count, such as 4xx/);
+});
+
+t.test('unquoted status exclusion says to quote it', async (t) => {
+  const error = loadError(configFile(
+    'upstream: http://127.0.0.1:3000',
+    'login_routes:',
+    '  - path: /login',
+    '    failure_status: [4xx, !429]',
+  ));
+
+  t.match(error.message, /:4:27: invalid YAML: Unresolved tag: !429; quote a value that starts with "!", such as "!429"/);
+});
+
+t.test('login path as success location is refused', async (t) => {
+  const error = loadError(configFile(
+    'upstream: http://127.0.0.1:3000',
+    'login_routes:',
+    '  - path: /login',
+    '    success_location: [/home, /LOGIN/]',
+  ));
+
+  t.match(error.message, /:4:31: login_routes\[0\]\.success_location names the login path \/login, .*; remove it, or list it under failure_location/);
+});
+
+t.test('path under both locations is refused', async (t) => {
+  const error = loadError(configFile(
+    'upstream: http://127.0.0.1:3000',
+    'login_routes:',
+    '  - path: /login',
+    '    success_location: [/home]',
+    '    failure_location: [/Home]',
+  ));
+
+  t.match(error.message, /:4:24: login_routes\[0\] lists \/home under both success_location and failure_location; keep it in one/);
+});
+
+t.test('invalid status entry names the forms', async (t) => {
+  const error = loadError(configFile(
+    'upstream: http://127.0.0.1:3000',
+    'login_routes:',
+    '  - path: /login',
+    '    failure_status: ["4xx", "not-429"]',
+  ));
+
+  t.match(error.message, /:4:29: login_routes\.0\.failure_status\.1 has an invalid format \(use a quoted status code such as "302", a class such as 2xx, or "!429" to exclude one\), got "not-429"/);
+});
+
 t.test('missing config file says how to name one', async (t) => {
   const error = loadError(join(directory, 'absent.yaml'));
 

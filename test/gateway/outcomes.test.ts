@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 
 import { FakeClock } from '../helpers/clock.js';
-import { login, startTestGateway, type TestGatewayOptions } from '../helpers/gateway.js';
+import { BROWSER_HEADERS, login, send, startTestGateway, type TestGatewayOptions } from '../helpers/gateway.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { waitFor, waitForDecisions } from '../helpers/wait.js';
 
@@ -33,32 +33,65 @@ async function gatewayFor(t: Tap, upstream: string, options: Partial<TestGateway
   return gateway;
 }
 
-t.test('only 401 and 403 count as failures', async (t) => {
-  const statuses = [500, 400, 404, 403, 401, 502, 302];
-  const upstream = await scriptedUpstream(t, statuses);
+t.test('default statuses decide outcomes', async (t) => {
+  const cases: [number, 'success' | 'failure' | 'unknown'][] = [
+    [200, 'success'],
+    [302, 'unknown'],
+    [400, 'failure'],
+    [401, 'failure'],
+    [403, 'failure'],
+    [404, 'failure'],
+    [422, 'failure'],
+    [419, 'unknown'],
+    [429, 'unknown'],
+    [500, 'unknown'],
+    [502, 'unknown'],
+  ];
+  // Each status is the app's response to a first login. The account's second login reads its counters.
+  const upstream = await scriptedUpstream(t, cases.flatMap(([status]) => [status, 200]));
   const gateway = await gatewayFor(t, upstream.url);
 
-  for (const status of statuses) {
-    const reply = await login(gateway.port, 'alice', 'whatever');
+  for (const [index, [status]] of cases.entries()) {
+    // One account and one address per status, so no case trips another's rate rules.
+    const source = `127.0.0.${20 + index}`;
+    const reply = await login(gateway.port, `user${status}`, 'whatever', { source });
     t.equal(reply.status, status, `the app's ${status} comes back`);
+    await login(gateway.port, `user${status}`, 'whatever', { source });
   }
-  await login(gateway.port, 'alice', 'whatever');
 
-  const lines = await waitForDecisions(gateway.logs, statuses.length + 1);
-  t.same(
-    lines.map((line) => line.riskgate.counters.failures_per_account),
-    [0, 0, 0, 0, 1, 2, 2, 2],
-    'the account failure count rises after the 403 and the 401 only',
-  );
-  t.same(
-    lines.slice(0, statuses.length).map((line) => line.event.outcome),
-    ['unknown', 'unknown', 'unknown', 'failure', 'failure', 'unknown', 'success'],
-  );
-  t.same(
-    lines.map((line) => line.riskgate.counters.attempts_per_ip),
-    [0, 1, 2, 3, 4, 5, 6, 7],
-    'every judged login counts as an attempt',
-  );
+  const lines = await waitForDecisions(gateway.logs, cases.length * 2);
+  for (const [index, [status, outcome]] of cases.entries()) {
+    t.equal(lines[index * 2].event.outcome, outcome, `${status} is a ${outcome}`);
+    t.equal(lines[index * 2 + 1].riskgate.counters.failures_per_account, outcome === 'failure' ? 1 : 0,
+      `${status} ${outcome === 'failure' ? 'raises' : 'leaves'} the account failure count`);
+    t.equal(lines[index * 2 + 1].riskgate.counters.attempts_per_ip, 1, `${status} counts as an attempt`);
+  }
+});
+
+t.test('json 422 counts as failure', async (t) => {
+  // Laravel rejects a failed login that asked for JSON with 422 and a validation error.
+  const upstream = await new RecordingUpstream().start();
+  upstream.responder = (request, response) => {
+    if (!request.url.startsWith('/login')) return false;
+    const accepted = request.body.includes('"password":"wonderland"');
+    response.writeHead(accepted ? 200 : 422, { 'content-type': 'application/json' });
+    response.end(accepted ? '{"ok":true}' : '{"message":"These credentials do not match our records."}');
+    return true;
+  };
+  t.teardown(() => upstream.stop());
+  const gateway = await gatewayFor(t, upstream.url);
+
+  const replies = [];
+  for (let index = 0; index < 3; index += 1) {
+    replies.push(await login(gateway.port, 'alice', `guess${index}`, { headers: { accept: 'application/json' } }));
+  }
+  await login(gateway.port, 'alice', 'guess3', { headers: { accept: 'application/json' } });
+
+  const lines = await waitForDecisions(gateway.logs, 4);
+  t.same(replies.map((reply) => reply.status), [422, 422, 422], "the app's 422s come back");
+  t.same(lines.slice(0, 3).map((line) => line.event.outcome), ['failure', 'failure', 'failure']);
+  t.equal(lines[3].riskgate.counters.failures_per_account, 3, 'each 422 raised the account failure count');
+  t.equal(lines[3].riskgate.counters.failures_per_account_ip, 3, 'and the account-address count');
 });
 
 t.test('route failure_status decides what fails', async (t) => {
@@ -76,8 +109,8 @@ t.test('route failure_status decides what fails', async (t) => {
   t.equal(lines[0].riskgate.route, 'token');
 });
 
-t.test('redirect to a failure location fails', async (t) => {
-  // A form-login app redirects both outcomes: a failure back to the login page.
+/** Start a form-login app: a success redirects to /home, a failure to the login page. */
+async function formLoginUpstream(t: Tap) {
   const upstream = await new RecordingUpstream().start();
   upstream.responder = (request, response) => {
     if (!request.url.startsWith('/login')) return false;
@@ -87,8 +120,13 @@ t.test('redirect to a failure location fails', async (t) => {
     return true;
   };
   t.teardown(() => upstream.stop());
+  return upstream;
+}
+
+t.test('redirect to a failure location fails', async (t) => {
+  const upstream = await formLoginUpstream(t);
   const gateway = await gatewayFor(t, upstream.url, {
-    config: { login_routes: [{ path: '/login', failure_location: ['/login'] }] },
+    config: { login_routes: [{ path: '/login', success_location: ['/home'], failure_location: ['/login'] }] },
   });
 
   const replies = [];
@@ -99,6 +137,109 @@ t.test('redirect to a failure location fails', async (t) => {
   t.same(lines.map((line) => line.event.outcome), ['failure', 'failure', 'failure', 'success']);
   t.same(lines.map((line) => line.riskgate.counters.failures_per_account), [0, 1, 2, 3], 'each redirect to the login page counts');
   t.same(replies.map((reply) => reply.headers['set-cookie'] !== undefined), [false, false, false, true], 'only the success gets a device cookie');
+});
+
+t.test('unlisted redirect is unknown', async (t) => {
+  const upstream = await formLoginUpstream(t);
+  const gateway = await gatewayFor(t, upstream.url, {
+    config: { login_routes: [{ path: '/login', success_status: ['2xx', '3xx'], failure_location: ['/login'] }] },
+  });
+
+  const failed = await login(gateway.port, 'alice', 'x');
+  const passed = await login(gateway.port, 'alice', 'wonderland');
+
+  const lines = await waitForDecisions(gateway.logs, 2);
+  t.equal(lines[0].event.outcome, 'failure');
+  t.equal(lines[1].event.outcome, 'unknown', 'a route with locations counts only the listed ones');
+  t.equal(failed.headers['set-cookie'], undefined);
+  t.equal(passed.headers['set-cookie'], undefined, 'an unknown outcome earns no device cookie');
+});
+
+/**
+ * Start an app that redirects a failed login back to the page the client came from, as
+ * Laravel's back() and Express 4's res.redirect('back') do. Like Express, it reads
+ * `Referrer` or `Referer`, the last one sent, and falls back to `/`.
+ */
+async function redirectBackUpstream(t: Tap) {
+  const upstream = await new RecordingUpstream().start();
+  upstream.responder = (request, response) => {
+    if (!request.url.startsWith('/login')) return false;
+    const referers: string[] = [];
+    for (let index = 0; index < request.rawHeaders.length; index += 2) {
+      if (/^referr?er$/i.test(request.rawHeaders[index])) referers.push(request.rawHeaders[index + 1]);
+    }
+    const accepted = request.body.includes('"password":"wonderland"');
+    response.writeHead(302, { location: accepted ? '/home' : (referers.at(-1) ?? '/') });
+    response.end();
+    return true;
+  };
+  t.teardown(() => upstream.stop());
+  return upstream;
+}
+
+// Referer headers that steer where a redirect-back app sends a wrong password.
+const STEERED: [string, string[]][] = [
+  ['Referer', ['Referer', '/dashboard']],
+  ['Referrer spelling', ['Referrer', '/dashboard']],
+  ['absolute Referer', ['Referer', 'https://app.example/Dashboard/?tab=1']],
+  ['second Referer', ['Referer', '/settings', 'Referer', '/dashboard']],
+  ['Referer of the login page', ['Referer', '/login']],
+];
+
+for (const [config, label] of [
+  [{ success_location: ['/home', '/dashboard'] }, 'success_location'],
+  [{ success_status: ['2xx', '3xx'] }, 'success_status 3xx'],
+] as const) {
+  t.test(`redirect back to referer is no success (${label})`, async (t) => {
+    const upstream = await redirectBackUpstream(t);
+    const gateway = await gatewayFor(t, upstream.url, { config: { login_routes: [{ path: '/login', ...config }] } });
+
+    for (const [name, rawHeaders] of STEERED) {
+      const headers: Record<string, string[]> = {};
+      for (let index = 0; index < rawHeaders.length; index += 2) {
+        (headers[rawHeaders[index]] ??= []).push(rawHeaders[index + 1]);
+      }
+      const reply = await send(gateway.port, {
+        method: 'POST',
+        path: '/login',
+        headers: { ...BROWSER_HEADERS, 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ username: 'alice', password: 'guess' }),
+      });
+      t.equal(reply.status, 302, `${name}: the app redirects back`);
+      t.equal(reply.headers['set-cookie'], undefined, `${name}: no device cookie`);
+    }
+    const owner = await login(gateway.port, 'alice', 'wonderland', { headers: { referer: '/login' } });
+
+    const lines = await waitForDecisions(gateway.logs, STEERED.length + 1);
+    for (const [index, [name]] of STEERED.entries()) {
+      t.equal(lines[index].event.outcome, 'unknown', `${name}: the outcome is unknown`);
+    }
+    const ownerLine = lines[STEERED.length];
+    t.equal(ownerLine.event.outcome, 'success', "the owner's redirect to /home is a success");
+    t.ok(owner.headers['set-cookie']?.some((value) => value.startsWith('rg_device=')), 'and earns a device cookie');
+    t.equal(ownerLine.riskgate.signals.account.first_login, true, 'the steered guesses taught the profile nothing');
+    t.equal(ownerLine.riskgate.counters.attempts_per_ip, STEERED.length, 'each steered guess counted as an attempt');
+  });
+}
+
+t.test('redirect to the login page is no success', async (t) => {
+  const upstream = await scriptedUpstream(t, []);
+  upstream.responder = (request, response) => {
+    if (!request.url.startsWith('/login')) return false;
+    response.writeHead(303, { location: '/Login?error=1' });
+    response.end();
+    return true;
+  };
+  const gateway = await gatewayFor(t, upstream.url, {
+    config: { login_routes: [{ path: '/login', success_status: ['2xx', '3xx'] }] },
+  });
+
+  const reply = await login(gateway.port, 'alice', 'x');
+
+  const [line] = await waitForDecisions(gateway.logs, 1);
+  t.equal(reply.status, 303);
+  t.equal(line.event.outcome, 'unknown');
+  t.equal(reply.headers['set-cookie'], undefined);
 });
 
 t.test('success clears the account-address streak', async (t) => {

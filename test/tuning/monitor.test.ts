@@ -113,3 +113,49 @@ t.test('monitor to enforce is one line', async (t) => {
   t.same(lines[3].riskgate.rules, ['watch.burst']);
   t.equal(lines[3].riskgate.rule_set, result.version);
 });
+
+// A tool user agent without Accept-Language scores 55, over the bundled challenge_at.
+const TOOL_HEADERS = { 'user-agent': 'python-requests/2.31', accept: '*/*', 'content-type': 'application/json' };
+
+t.test('monitor would-be challenge teaches nothing', async (t) => {
+  const { gateway, upstream } = await start(t, { rules: [DEFAULT_RULES], mode: 'monitor' });
+
+  const tool = await send(gateway.port, {
+    method: 'POST',
+    path: '/login',
+    headers: TOOL_HEADERS,
+    body: JSON.stringify({ username: 'alice', password: 'wonderland' }),
+  });
+  const browser = await login(gateway.port, 'alice', 'wonderland');
+  const lines = await waitForDecisions(gateway.logs, 2);
+
+  t.equal(tool.status, 200, 'the app accepted the password');
+  t.equal(upstream.logins.length, 2);
+  t.equal(lines[0].riskgate.decision, 'allow');
+  t.equal(lines[0].riskgate.would_decision, 'challenge');
+  t.equal(lines[0].event.outcome, 'success');
+  t.equal(tool.headers['set-cookie'], undefined, 'the would-be challenge earns no device cookie');
+  t.equal(lines[1].riskgate.signals.account.first_login, true, 'and taught the profile nothing');
+  t.equal(lines[1].riskgate.signals.account.successes, 0);
+  t.ok(browser.headers['set-cookie']?.some((value) => value.startsWith('rg_device=')), 'a would-be allow earns one');
+});
+
+t.test('monitor rule would-be block teaches nothing', async (t) => {
+  const tree = writeTree({ 'rules.yaml': RULES });
+  t.teardown(tree.remove);
+  const { gateway } = await start(t, { rules: [tree.path('rules.yaml')] });
+
+  const replies = [];
+  for (let index = 0; index < 3; index += 1) replies.push(await login(gateway.port, 'alice', 'wonderland'));
+  // Another address, under the burst rule's count, reads what the profile learned.
+  const cookie = replies[0].headers['set-cookie']?.find((value) => value.startsWith('rg_device='))?.split(';')[0];
+  await login(gateway.port, 'alice', 'wonderland', { source: '127.0.0.5', headers: cookie ? { cookie } : {} });
+  const lines = await waitForDecisions(gateway.logs, 4);
+
+  t.same(lines.slice(0, 3).map((line) => line.riskgate.would_decision), ['allow', 'allow', 'block']);
+  t.same(replies.map((reply) => reply.status), [200, 200, 200], 'the monitor rule blocked nothing');
+  t.same(replies.map((reply) => reply.headers['set-cookie'] !== undefined), [true, true, false],
+    'only the would-be allows earn a device cookie');
+  t.equal(lines[3].riskgate.signals.account.successes, 2, 'only the would-be allows taught the profile');
+  t.equal(lines[3].riskgate.signals.account.known_device, true, 'which learned their device');
+});

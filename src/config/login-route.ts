@@ -1,0 +1,72 @@
+import type { SourceProblem } from '../errors.js';
+import { normalizePath } from '../request/path.js';
+import { CONFIG_DEFAULTS } from './defaults.js';
+import type { LoginRoute } from './types.js';
+import type { YamlSource } from './yaml-source.js';
+
+type RawConfig = Record<string, any>;
+
+/**
+ * Check what the schema cannot in each login route's outcome settings. A status list needs
+ * an entry without `!`, and no path may mean both outcomes. The login path cannot be a
+ * success location, because a redirect there never counts as a success.
+ */
+export function checkLoginRouteOutcomes(merged: RawConfig, source: YamlSource): SourceProblem[] {
+  const problems: SourceProblem[] = [];
+  const routes: unknown = merged.login_routes;
+  if (!Array.isArray(routes)) return problems;
+
+  routes.forEach((route: RawConfig, index) => {
+    if (typeof route !== 'object' || route === null) return;
+    for (const key of ['success_status', 'failure_status'] as const) {
+      const entries = stringsOf(route[key]);
+      if (entries.length > 0 && entries.every((entry) => entry.startsWith('!'))) {
+        problems.push(source.problemAt(['login_routes', index, key],
+          `login_routes[${index}].${key} ${JSON.stringify(entries)} lists only exclusions; ` +
+            'add the codes or classes to count, such as 4xx, before the "!" entries'));
+      }
+    }
+
+    const successPaths = stringsOf(route.success_location).map(normalizeLocation);
+    const failurePaths = new Set(stringsOf(route.failure_location).map(normalizeLocation));
+    const loginPath = typeof route.path === 'string' ? normalizeLocation(route.path) : undefined;
+    successPaths.forEach((path, entry) => {
+      if (path === loginPath) {
+        problems.push(source.problemAt(['login_routes', index, 'success_location', entry],
+          `login_routes[${index}].success_location names the login path ${path}, and a redirect to the ` +
+            'login page never counts as a success; remove it, or list it under failure_location'));
+      } else if (failurePaths.has(path)) {
+        problems.push(source.problemAt(['login_routes', index, 'success_location', entry],
+          `login_routes[${index}] lists ${path} under both success_location and failure_location; keep it in one`));
+      }
+    });
+  });
+  return problems;
+}
+
+export function resolveRoute(route: RawConfig, index: number): LoginRoute {
+  const defaults = CONFIG_DEFAULTS.login_route;
+  const method = route.method ?? defaults.method;
+  return Object.freeze({
+    id: route.id ?? `route-${index + 1}`,
+    method,
+    path: route.path,
+    body: route.body ?? defaults.body,
+    usernameField: route.username_field ?? defaults.username_field,
+    onStoreError: route.on_store_error ?? defaults.on_store_error,
+    successStatus: route.success_status ?? defaults.success_status,
+    failureStatus: route.failure_status ?? defaults.failure_status,
+    successLocation: (route.success_location ?? []).map(normalizeLocation),
+    failureLocation: (route.failure_location ?? []).map(normalizeLocation),
+    subpaths: route.subpaths ?? 'judge',
+  });
+}
+
+function normalizeLocation(path: string): string {
+  const reading = normalizePath(path);
+  return 'path' in reading ? reading.path : path;
+}
+
+function stringsOf(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((entry): entry is string => typeof entry === 'string') : [];
+}

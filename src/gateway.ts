@@ -13,6 +13,7 @@ import { GatewayKeys } from './crypto/keys.js';
 import { RuleSetHolder, createDeviceCookies, routeKey, type GatewayContext } from './proxy/context.js';
 import { createUpstream } from './proxy/forward.js';
 import { GatewayMetrics } from './metrics/gateway-metrics.js';
+import { RuleErrorLog } from './log/rule-error-log.js';
 import { createGatewayServer } from './proxy/server.js';
 import { GeoResolver } from './geo/resolver.js';
 import { AccountRisk } from './profile/account-risk.js';
@@ -113,6 +114,7 @@ export async function createContext(config: GatewayConfig, options: StartOptions
     routes,
     clock,
     metrics,
+    ruleErrors: new RuleErrorLog(options.logger, clock),
     manual: new ManualMatcher(store, config.store.keyPrefix, options.logger),
     geo,
     accountRisk: new AccountRisk({ ...config.profile, globalMaxValues: GLOBAL_FREQUENCY_VALUES, syncIntervalMs: FREQUENCY_SYNC_MS }, keys),

@@ -106,6 +106,7 @@ export function writeDecisionLine(logger: Logger, record: LoginRecord, usernameM
       would_score: evaluation.wouldScore,
       rules: evaluation.fired,
       monitor_rules: evaluation.monitored,
+      error_rules: evaluation.errored,
       counters: record.counters,
       signals: jsonSignals(record.signals, clean),
       rule_set: record.ruleSetVersion,

@@ -24,6 +24,7 @@ export class GatewayMetrics implements StoreObserver {
   readonly registry = new Registry();
   readonly decisions: Counter<'action'>;
   readonly ruleMatches: Counter<'rule' | 'mode'>;
+  readonly ruleErrors: Counter<'rule'>;
   readonly manualMatches: Counter<'action'>;
   readonly loginRejections: Counter<'status'>;
   readonly decisionSeconds: Histogram;
@@ -37,6 +38,7 @@ export class GatewayMetrics implements StoreObserver {
 
   private readonly decisionChildren = new Map<string, CounterChild>();
   private readonly ruleChildren = new Map<string, CounterChild>();
+  private readonly ruleErrorChildren = new Map<string, CounterChild>();
   private readonly storeCallChildren: Record<StoreOperation, CounterChild>;
   private readonly storeErrorChildren: Record<StoreOperation, CounterChild>;
   private handling = 0;
@@ -61,6 +63,12 @@ export class GatewayMetrics implements StoreObserver {
       name: 'riskgate_rule_matches_total',
       help: 'Logins on which a rule fired, by rule id and rule mode (enforce, monitor)',
       labelNames: ['rule', 'mode'],
+      registers,
+    });
+    this.ruleErrors = new Counter({
+      name: 'riskgate_rule_errors_total',
+      help: 'Logins on which a rule\'s condition failed at run time, so the rule did not fire, by rule id',
+      labelNames: ['rule'],
       registers,
     });
     this.manualMatches = new Counter({
@@ -147,10 +155,10 @@ export class GatewayMetrics implements StoreObserver {
     for (const child of [...Object.values(this.storeCallChildren), ...Object.values(this.storeErrorChildren)]) child.inc(0);
   }
 
-  /** Count one login's decision, the rules that fired and its latencies. */
+  /** Count one login's decision, the rules that fired or failed, and its latencies. */
   observeDecision(observation: {
     decision: Decision;
-    evaluation: { fired: readonly string[]; monitored: readonly string[] };
+    evaluation: { fired: readonly string[]; monitored: readonly string[]; errored: readonly string[] };
     manual?: { action: Decision };
     decisionMs: number;
     upstreamMs?: number;
@@ -158,6 +166,7 @@ export class GatewayMetrics implements StoreObserver {
     this.decisionChild(observation.decision).inc();
     for (const rule of observation.evaluation.fired) this.ruleChild(rule, 'enforce').inc();
     for (const rule of observation.evaluation.monitored) this.ruleChild(rule, 'monitor').inc();
+    for (const rule of observation.evaluation.errored) this.ruleErrorChild(rule).inc();
     if (observation.manual !== undefined) this.manualMatches.labels(observation.manual.action).inc();
     this.decisionSeconds.observe(observation.decisionMs / 1000);
     if (observation.upstreamMs !== undefined) this.upstreamSeconds.observe(observation.upstreamMs / 1000);
@@ -195,6 +204,15 @@ export class GatewayMetrics implements StoreObserver {
     if (!child) {
       child = this.decisions.labels(decision);
       this.decisionChildren.set(decision, child);
+    }
+    return child;
+  }
+
+  private ruleErrorChild(rule: string): CounterChild {
+    let child = this.ruleErrorChildren.get(rule);
+    if (!child) {
+      child = this.ruleErrors.labels(rule);
+      this.ruleErrorChildren.set(rule, child);
     }
     return child;
   }

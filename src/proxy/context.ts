@@ -9,6 +9,7 @@ import { routeCandidates } from '../request/path.js';
 import type { RuleSet } from '../rules/compile.js';
 import type { ManualMatcher } from '../admin/manual-match.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
+import type { RuleErrorLog } from '../log/rule-error-log.js';
 import type { GeoResolver } from '../geo/resolver.js';
 import type { AccountRisk } from '../profile/account-risk.js';
 import type { ResilientStore } from '../store/resilient.js';
@@ -80,6 +81,8 @@ export interface GatewayContext {
   /** Account profiles and the signals they give (account.*, travel.*). */
   accountRisk: AccountRisk;
   metrics: GatewayMetrics;
+  /** Rate-limited warn lines about rules whose condition failed at run time. */
+  ruleErrors: RuleErrorLog;
   /** Manual blocks and allows, applied before the rules. */
   manual: ManualMatcher;
   /** Receiver of decision documents, when `webhook` is configured. */

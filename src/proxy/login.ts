@@ -149,6 +149,7 @@ export async function handleLogin(
     { client, lookup, userAgent: print.userAgent, deviceId }, account ? reading.result.hashes[0] : undefined, now);
   Object.assign(print.signals, assessment.signals);
   const evaluation = evaluateRules(ruleSet, print.signals, counterValues, policy.mode);
+  if (evaluation.errored.length > 0) context.ruleErrors.report(evaluation.outcomes, requestId, ruleSet.version);
   const manual = await context.manual.match(
     reading.result.values.slice(-manualKeys.length), client.address, pseudonym, reading.source, now);
   const ruleDecision = applyStepUp(evaluation.decision, stepUp, config.challenge.mode);

@@ -8,6 +8,7 @@ import type { IpList } from '../geo/ip-lists.js';
 import { registerGroupVariable } from './activation.js';
 import { celProblem, celTypeProblem } from './cel-problem.js';
 import { checkListReferences, loadRuleSetLists, registerIpVariable } from './ip-list-function.js';
+import { checkPatternLiterals, registerRe2Matches, routeMatchesToRe2 } from './matches-function.js';
 import { readRuleSource, type RuleSource } from './load.js';
 import type { CounterDefinition, RuleDefinition, RuleTestCase, Thresholds } from './types.js';
 
@@ -37,12 +38,17 @@ export interface CompileOptions {
   ipLists?: Readonly<Record<string, string>>;
 }
 
-/** Build the CEL environment of the signal catalog plus the rule set's counters. */
+/**
+ * Build the CEL environment of the signal catalog plus the rule set's counters, with RE2
+ * matching. A condition parsed here matches with JavaScript RegExp until
+ * routeMatchesToRe2 has rewritten its AST.
+ */
 export function buildEnvironment(
   counters: readonly CounterDefinition[],
   ipLists: ReadonlyMap<string, IpList> = new Map(),
 ): Environment {
   const environment = new Environment({ homogeneousAggregateLiterals: false });
+  registerRe2Matches(environment);
   for (const [group, fields] of Object.entries(SIGNAL_SCHEMA)) {
     if (group === 'ip') registerIpVariable(environment, fields, ipLists);
     else registerGroupVariable(environment, group, `$${group}`, fields);
@@ -74,11 +80,15 @@ export function compileRuleSource(
       return;
     }
     const parsed = environment.parse(rule.when);
-    const listReferences = checkListReferences(source, rule, parsed.ast, lists);
-    if (listReferences.length > 0) {
-      problems.push(...listReferences);
+    const referenceProblems = [
+      ...checkListReferences(source, rule, parsed.ast, lists),
+      ...checkPatternLiterals(source, rule, parsed.ast),
+    ];
+    if (referenceProblems.length > 0) {
+      problems.push(...referenceProblems);
       return;
     }
+    routeMatchesToRe2(parsed.ast);
     rules.push({ ...rule, evaluate: parsed as (context: CelContext) => unknown, reads: readsOf(rule.when) });
   });
 

@@ -6,8 +6,10 @@ import type { Decision } from './types.js';
 export interface RuleOutcome {
   rule: CompiledRule;
   fired: boolean;
-  /** Set when the condition failed at run time (for example a division by zero). */
+  /** Message of the run-time failure of the condition (for example a division by zero), which kept the rule from firing. */
   error?: string;
+  /** Error code of that failure, such as `double_conversion_error`. It carries no signal value. */
+  errorCode?: string;
 }
 
 export interface Evaluation {
@@ -20,6 +22,8 @@ export interface Evaluation {
   fired: string[];
   /** Ids of the monitor-mode rules that fired. */
   monitored: string[];
+  /** Ids of the rules, enforced and monitor-mode, whose condition failed at run time. */
+  errored: string[];
   /** Longest Retry-After among the rate rules behind a block, when one is behind it. */
   retryAfterMs?: number;
   outcomes: RuleOutcome[];
@@ -57,6 +61,10 @@ export function evaluateRules(
   for (const outcome of all) {
     if (outcome.rule.mode === 'monitor') monitored.push(outcome.rule.id);
   }
+  const errored: string[] = [];
+  for (const outcome of outcomes) {
+    if (outcome.error !== undefined) errored.push(outcome.rule.id);
+  }
 
   return {
     decision: gatewayMode === 'monitor' ? 'allow' : live.decision,
@@ -65,6 +73,7 @@ export function evaluateRules(
     wouldScore: would.score,
     fired: enforced.map((outcome) => outcome.rule.id),
     monitored,
+    errored,
     retryAfterMs: gatewayMode === 'monitor' ? undefined : live.retryAfterMs,
     outcomes,
   };
@@ -74,8 +83,20 @@ function evaluateRule(rule: CompiledRule, context: Record<string, unknown>): Rul
   try {
     return { rule, fired: rule.evaluate(context) === true };
   } catch (error) {
-    return { rule, fired: false, error: error instanceof Error ? error.message.split('\n')[0] : String(error) };
+    const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    return { rule, fired: false, error: message, errorCode: errorCodeOf(error) };
   }
+}
+
+/**
+ * Return the code of a condition's failure: cel-js and PatternError set `code` to a
+ * snake_case name. Anything else is named by its class, so no message text, which can
+ * quote a signal value, becomes the code.
+ */
+function errorCodeOf(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^[a-z][a-z0-9_]{0,63}$/.test(code)) return code;
+  return error instanceof Error && /^[A-Za-z]{1,64}$/.test(error.name) ? error.name : 'unknown_error';
 }
 
 function decide(

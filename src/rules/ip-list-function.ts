@@ -3,6 +3,7 @@ import type { ASTNode, Environment } from '@marcbachmann/cel-js';
 import type { SourceProblem } from '../errors.js';
 import { loadIpLists, type IpList } from '../geo/ip-lists.js';
 import { registerGroupVariable } from './activation.js';
+import { visitAst } from './cel-ast.js';
 import { locateInScalar } from './cel-problem.js';
 import type { RuleSource } from './load.js';
 import type { RuleDefinition } from './types.js';
@@ -54,7 +55,7 @@ export function checkListReferences(source: RuleSource, rule: RuleDefinition, as
     problems.push({ file: rule.file, ...where, message: `rule "${rule.id}": ${message}` });
   };
 
-  visit(ast, (node) => {
+  visitAst(ast, (node) => {
     if (node.op !== 'rcall' || !Array.isArray(node.args) || node.args[0] !== 'in_list') return;
     const argument = (node.args[2] as ASTNode[] | undefined)?.[0];
     const known = [...lists.keys()].join(', ') || 'none';
@@ -65,14 +66,4 @@ export function checkListReferences(source: RuleSource, rule: RuleDefinition, as
     }
   });
   return problems;
-}
-
-function visit(node: unknown, callback: (node: ASTNode) => void): void {
-  if (Array.isArray(node)) {
-    for (const item of node) visit(item, callback);
-    return;
-  }
-  if (typeof node !== 'object' || node === null || !('op' in node)) return;
-  callback(node as ASTNode);
-  visit((node as ASTNode).args, callback);
 }

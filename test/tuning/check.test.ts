@@ -97,6 +97,34 @@ t.test('check reports a non-bool condition at the expression', async (t) => {
   t.match(output.lines()[0], /rules\.yaml:12:11: rule "not\.bool": when must be a bool expression, but it is int/);
 });
 
+t.test('check reports invalid RE2 patterns at their line', async (t) => {
+  const rules = `${COUNTER_HEADER}rules:
+  - id: lookahead
+    description: RE2 has no lookahead
+    when: counters.hits > 1 && ua.browser.matches("(?=Head)less")
+    score: 60
+  - id: backreference
+    description: RE2 has no backreferences
+    when: matches(ua.os, "(a)\\\\1")
+    score: 60
+  - id: re2-only
+    description: RE2 syntax that JavaScript RegExp lacks
+    when: ua.browser.matches("(?i)headless") || ua.os.matches("[[:digit:]]\\\\z")
+    score: 60
+`;
+  const tree = writeTree({ 'rules.yaml': rules });
+  t.teardown(tree.remove);
+  const output = captureOutput();
+
+  const status = await runCheck({ rules: tree.path('rules.yaml') }, [], output.io);
+  const lines = output.lines();
+
+  t.equal(status, 1);
+  t.match(lines[0], /rules\.yaml:12:51: rule "lookahead": invalid RE2 pattern "\(\?=Head\)less" in matches: invalid or unsupported Perl syntax/);
+  t.match(lines[1], /rules\.yaml:16:26: rule "backreference": invalid RE2 pattern "\(a\)\\\\1" in matches: invalid escape sequence/);
+  t.equal(lines[2], 'invalid: 2 error(s), 0 warning(s) in 1 file(s)', 'the RE2-only patterns are valid');
+});
+
 t.test('check reports every schema error of a file', async (t) => {
   const rules = `${COUNTER_HEADER}rules:
   - id: bad.action

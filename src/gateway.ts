@@ -115,6 +115,7 @@ export async function createContext(config: GatewayConfig, options: StartOptions
     clock,
     metrics,
     ruleErrors: new RuleErrorLog(options.logger, clock),
+    unclassifiedRedirectRoutes: new Set(),
     manual: new ManualMatcher(store, config.store.keyPrefix, options.logger),
     geo,
     accountRisk: new AccountRisk({ ...config.profile, globalMaxValues: GLOBAL_FREQUENCY_VALUES, syncIntervalMs: FREQUENCY_SYNC_MS }, keys),

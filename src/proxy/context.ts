@@ -83,6 +83,8 @@ export interface GatewayContext {
   metrics: GatewayMetrics;
   /** Rate-limited warn lines about rules whose condition failed at run time. */
   ruleErrors: RuleErrorLog;
+  /** Ids of routes already warned about a redirect that no setting classifies. */
+  unclassifiedRedirectRoutes: Set<string>;
   /** Manual blocks and allows, applied before the rules. */
   manual: ManualMatcher;
   /** Receiver of decision documents, when `webhook` is configured. */

@@ -282,6 +282,34 @@ function recordAnswer(
     );
   } else if (result.status !== undefined) {
     record.outcome = classifyResponse(result.status, result.location, route, referers);
+    if (record.outcome === 'unknown' && result.status >= 300 && result.status < 400) warnUnclassifiedRedirect(context, route, result);
+  }
+}
+
+/**
+ * Warn once per route when the app redirects a login and the route lists no location,
+ * since a form-login app's outcomes then teach nothing and count as no failure.
+ */
+function warnUnclassifiedRedirect(context: GatewayContext, route: LoginRoute, result: ForwardResult): void {
+  if (route.successLocation.length > 0 || route.failureLocation.length > 0) return;
+  if (context.unclassifiedRedirectRoutes.has(route.id)) return;
+  context.unclassifiedRedirectRoutes.add(route.id);
+
+  const target = redirectTargetPath(result.location);
+  context.logger.warn(
+    { riskgate: { route: route.id }, http: { response: { status_code: result.status } } },
+    `the app answered a login on route ${route.id} with a redirect${target ? ` to ${target}` : ''}, which counts as neither ` +
+      'success nor failure: list the page a success goes to under success_location and the failure page under failure_location',
+  );
+}
+
+/** The path of a Location value without its query, cut to 100 characters, for a log line. */
+function redirectTargetPath(location: string | undefined): string | undefined {
+  if (location === undefined) return undefined;
+  try {
+    return sanitizeLogValue(new URL(location, 'http://location.invalid').pathname.slice(0, 100)).text;
+  } catch {
+    return undefined;
   }
 }
 

@@ -304,3 +304,16 @@ t.test('hanging upstream answers 504', async (t) => {
   t.equal(line.riskgate.upstream_error, 'timeout');
   t.equal(line.event.outcome, 'unknown');
 });
+
+t.test('a redirect that no setting classifies is named once in a warn line', async (t) => {
+  const upstream = await scriptedUpstream(t, [302, 302, 303]);
+  const gateway = await gatewayFor(t, upstream.url);
+
+  for (let attempt = 0; attempt < 3; attempt += 1) await login(gateway.port, 'alice', 'wonderland');
+
+  const lines = await waitForDecisions(gateway.logs, 3);
+  t.same(lines.map((line) => line.event.outcome), ['unknown', 'unknown', 'unknown'], 'redirects count as unknown by default');
+  const warnings = gateway.logs.lines.filter((line) => line.log.level === 'warn' && /success_location/.test(line.message));
+  t.equal(warnings.length, 1, 'one warn line per route, not one per login');
+  t.match(warnings[0]?.message, /route route-1 with a redirect to \/home, which counts as neither success nor failure/);
+});

@@ -303,7 +303,7 @@ function warnUnclassifiedRedirect(context: GatewayContext, route: LoginRoute, re
   );
 }
 
-/** The path of a Location value without its query, cut to 100 characters, for a log line. */
+/** Return the path of a Location value without its query, cut to 100 characters, for a log line. */
 function redirectTargetPath(location: string | undefined): string | undefined {
   if (location === undefined) return undefined;
   try {

@@ -18,7 +18,7 @@ export const CONFIG_DEFAULTS = {
     // request (Referer, previous page), so redirects count only through success_location.
     success_status: ['2xx'],
     // Apps reject a wrong password with many 4xx codes (400 for OAuth's invalid_grant, 401,
-    // 403, 422 for Laravel's JSON validation). The excluded codes say the app turned the
+    // 403, 422 for Laravel's JSON validation). The excluded codes mean the app turned the
     // request away before it checked the credentials: 405 wrong method, 408 request timeout,
     // 413, 414 and 431 too large, 415 wrong body type, 419 Laravel's expired CSRF token,
     // 429 the app's own rate limit.

@@ -2,7 +2,7 @@ import { applyStepUp, type StepUpResult } from '../challenge/step-up.js';
 import type { StepUpConfig } from '../config/types.js';
 import type { Decision } from '../rules/types.js';
 
-/** The parts of a login's decision that say whether its success may teach the profile. */
+/** The parts of a login's decision that decide whether its success may teach the profile. */
 export interface LearningInput {
   decision: Decision;
   /** The rules' decision with every monitor-mode rule, and a gateway in `mode: monitor`, enforced. */

@@ -18,8 +18,11 @@ interface CidrRange {
   expiresAtMs: number;
 }
 
-/** How often an instance checks the list version between logins, so its cache is fresh when Redis goes away. */
-export const MANUAL_REFRESH_MS = 5000;
+/**
+ * Maximum time an instance goes without reading the list version, so its cache is at most
+ * this old plus one check interval (a fifth of it) when Redis goes away: 5 seconds in all.
+ */
+export const MANUAL_REFRESH_MS = 4000;
 
 /**
  * The decision path's view of manual entries. A login adds `lookupKeys` to its one store
@@ -35,6 +38,8 @@ export class ManualMatcher {
   private exact = new Map<string, ManualEntry>();
   private reloading: Promise<void> | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
+  /** When a login or a refresh last read the list version from the store. */
+  private versionReadAt = 0;
 
   constructor(
     private readonly store: ResilientStore,
@@ -45,13 +50,13 @@ export class ManualMatcher {
   }
 
   /**
-   * Check the list version every `intervalMs` and reload the list when it changed. Logins
-   * do this too, but an instance that handles no login before an outage would otherwise
-   * enforce an old list through it.
+   * Read the list version once no login has read it for `intervalMs`, and reload the list
+   * when it changed. Without this, an instance that handles no login before an outage
+   * would enforce an old list through it. Busy instances make no extra store calls.
    */
   startRefresh(intervalMs: number, clock: () => number): void {
     this.stopRefresh();
-    this.refreshTimer = setInterval(() => void this.refresh(clock()), intervalMs);
+    this.refreshTimer = setInterval(() => void this.refresh(clock(), intervalMs), Math.ceil(intervalMs / 5));
     this.refreshTimer.unref();
   }
 
@@ -90,6 +95,7 @@ export class ManualMatcher {
       accountEntry = hasAccount ? parseEntry(values[1] ?? null) : undefined;
 
       const version = values[hasAccount ? 2 : 1] ?? null;
+      this.versionReadAt = now;
       if (version !== this.version) await this.reload(version, now);
     }
 
@@ -115,10 +121,13 @@ export class ManualMatcher {
     return match;
   }
 
-  private async refresh(now: number): Promise<void> {
-    // The memory store's list is this process's own, and during an outage the cache is all there is.
+  private async refresh(now: number, intervalMs: number): Promise<void> {
+    // The memory store's list is this process's own, and during an outage the cache is all
+    // there is. Logins read the version with their counters, so a busy instance needs no check.
     if (this.store.primary.kind === 'memory' || this.store.inOutage || this.reloading) return;
+    if (now - this.versionReadAt < intervalMs) return;
     try {
+      this.versionReadAt = now;
       const result = await this.store.primary.read({ now, counters: [], claims: [], lookups: [this.keys.version] });
       const version = result.values[0] ?? null;
       if (version !== this.version) await this.reload(version, now);

@@ -8,8 +8,8 @@
 export type PathReading = { path: string } | { invalid: string };
 
 /**
- * Normalise the path part of a request target: decode, drop matrix parameters, resolve dot
- * segments, lower-case, trim `/`.
+ * Normalise the path part of a request target: decode, drop matrix parameters, lower-case,
+ * trim `/`. A dot segment or a leading `//` makes the path unreadable.
  */
 export function normalizePath(target: string): PathReading {
   // RFC 9112 allows no fragment in a request target; an app that keeps `#` as text and
@@ -22,6 +22,11 @@ export function normalizePath(target: string): PathReading {
 
   if (!raw.startsWith('/')) {
     return { invalid: 'the request target must be a path starting with /' };
+  }
+  // WHATWG URL parsing, which Node's documentation recommends for req.url, reads `//x/login`
+  // as host x and path /login.
+  if (raw.startsWith('//') || raw.startsWith('/%2f') || raw.startsWith('/%2F')) {
+    return { invalid: 'the path starts with "//", which URL parsers read as a host' };
   }
 
   let decoded: string;
@@ -44,10 +49,12 @@ export function normalizePath(target: string): PathReading {
     // dot segments, so `/x/..;/login` reaches /login there and must be read that way here.
     // Spring's AntPathMatcher with trimTokens trims each segment, so `/login%20` reaches /login.
     const name = segment.split(';')[0].trim();
-    if (name === '' || name === '.') continue;
-    if (name === '..') {
-      segments.pop();
-      continue;
+    if (name === '') continue;
+    // Servlet containers resolve `..;`, PHP's PATH_INFO and Express's `/login/:step?` keep
+    // `..` as text, and WHATWG parsing keeps the empty segment in `/login//..`, so no one
+    // reading of a dot segment holds for every app.
+    if (name === '.' || name === '..') {
+      return { invalid: 'the path has a dot segment ("." or ".."), which apps resolve in different ways' };
     }
     segments.push(foldCase(name));
   }

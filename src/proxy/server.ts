@@ -173,6 +173,10 @@ async function handleRequest(
     requestId,
     strip: new Set([RISK_HEADER, context.config.challenge.header.toLowerCase()]),
   });
+  // An app that leaves a body unread, as Python's http.server does for a GET, parses it
+  // as the next request on the connection. Closing the connection after such a request
+  // keeps a body from carrying a request riskgate never judged.
+  if (carriesBody(request)) headers.connection = 'close';
   const result = await forwardRequest(context.upstream, request, response, { headers });
   if (result.error && result.error.kind !== 'reset' && result.error.kind !== 'aborted') {
     context.logger.error(

@@ -1,3 +1,5 @@
+import net from 'node:net';
+
 import t, { type Test } from 'tap';
 
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
@@ -390,4 +392,59 @@ t.test('paths below a login path are judged as that login', async (t) => {
   t.equal(partner.statuses[0], 200, 'a path below a subpaths: forward route is forwarded');
   t.equal(local.logs.decisions.length, before, 'and not judged');
   t.equal(app.requests.length, judged.length + 2, 'only the judged logins and the forwarded path reached the app');
+});
+
+/**
+ * Start an app that reads requests off each connection as Python's http.server does: it
+ * reads a body only for POST, so a GET's body stays on the connection and is parsed as the
+ * next request, and it stops reading after a request with `Connection: close`.
+ */
+async function bodyIgnoringApp(t: Test): Promise<{ url: string; requestLines: string[] }> {
+  const requestLines: string[] = [];
+  const server = net.createServer((socket) => {
+    let buffered = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      for (;;) {
+        const end = buffered.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        const head = buffered.subarray(0, end).toString('latin1');
+        const [requestLine, ...fields] = head.split('\r\n');
+        const length = Number(/^content-length:\s*(\d+)/im.exec(head)?.[1] ?? 0);
+        const consumed = end + 4 + (requestLine.startsWith('POST ') ? length : 0);
+        if (buffered.length < consumed) return;
+        buffered = buffered.subarray(consumed);
+        requestLines.push(requestLine);
+        const close = fields.some((field) => /^connection:\s*close$/i.test(field));
+        socket.write(`HTTP/1.1 200 OK\r\ncontent-length: 2\r\n${close ? 'connection: close\r\n' : ''}\r\nok`);
+        if (close) {
+          socket.end();
+          return;
+        }
+      }
+    });
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, requestLines };
+}
+
+t.test('a body the app leaves unread cannot carry a request to it', async (t) => {
+  const app = await bodyIgnoringApp(t);
+  const local = await startTestGateway({ upstream: app.url });
+  t.teardown(() => local.close());
+
+  const hidden = `POST /login HTTP/1.1\r\nHost: riskgate.test\r\nContent-Type: application/json\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`;
+  for (const method of ['GET', 'DELETE', 'OPTIONS']) {
+    const exchange = await rawExchange(local.port,
+      `${method} /page HTTP/1.1\r\nHost: riskgate.test\r\nContent-Length: ${hidden.length}\r\n\r\n${hidden}`, { source: nextSource() });
+    t.equal(exchange.statuses[0], 200, `${method} with a body: answered`);
+  }
+  // The next request reuses a pooled connection if one was left open.
+  await rawExchange(local.port, 'GET /next HTTP/1.1\r\nHost: riskgate.test\r\n\r\n', { source: nextSource() });
+
+  t.same(app.requestLines.filter((line) => line.startsWith('POST')), [], 'the app parsed no hidden login');
+  t.equal(app.requestLines.length, 4, 'the app read the four requests sent to it, and nothing more');
+  t.equal(local.logs.decisions.length, 0, 'no login was judged, because none was sent');
 });

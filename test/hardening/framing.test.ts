@@ -395,9 +395,9 @@ t.test('paths below a login path are judged as that login', async (t) => {
 });
 
 /**
- * Start an app that reads requests off each connection as Python's http.server does: it
- * reads a body only for POST, so a GET's body stays on the connection and is parsed as the
- * next request, and it stops reading after a request with `Connection: close`.
+ * Start an app that reads requests off each connection as Python's http.server does. It
+ * reads a body only for POST, so a GET's body stays on the connection as the next request.
+ * It stops reading after a request with `Connection: close`.
  */
 async function bodyIgnoringApp(t: Test): Promise<{ url: string; requestLines: string[] }> {
   const requestLines: string[] = [];

@@ -59,6 +59,7 @@ export function resolveRoute(route: RawConfig, index: number): LoginRoute {
     successLocation: (route.success_location ?? []).map(normalizeLocation),
     failureLocation: (route.failure_location ?? []).map(normalizeLocation),
     subpaths: route.subpaths ?? 'judge',
+    crossSite: route.cross_site ?? 'refuse',
   });
 }
 

@@ -52,6 +52,7 @@ export const CONFIG_SCHEMA = {
           success_location: { type: 'array', items: { type: 'string', pattern: '^/' } },
           failure_location: { type: 'array', items: { type: 'string', pattern: '^/' } },
           subpaths: { enum: ['judge', 'forward'] },
+          cross_site: { enum: ['refuse', 'judge'] },
         },
       },
     },

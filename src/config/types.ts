@@ -30,6 +30,12 @@ export interface LoginRoute {
    * them to the login handler. `forward`: they are forwarded as other paths are.
    */
   subpaths: 'judge' | 'forward';
+  /**
+   * `refuse`: a login a browser marks `Sec-Fetch-Site: cross-site` gets 403 before anything
+   * is counted, so a page on another site cannot make its visitors' browsers send guesses
+   * that block their own address. `judge`: such logins are judged as others are.
+   */
+  crossSite: 'refuse' | 'judge';
 }
 
 export interface StepUpConfig {

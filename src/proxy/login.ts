@@ -12,9 +12,9 @@ import { writeDecisionLine, type LoginRecord } from '../log/decision-log.js';
 import { sanitizeLogValue } from '../log/sanitize.js';
 import { RequestRejection, decodeContentEncoding, readBody } from '../request/body.js';
 import { resolveClientAddress, parseAddress, type ClientAddress } from '../request/client-ip.js';
-import { parseLoginBody } from '../request/credentials.js';
+import { checkCookieUsername, parseLoginBody } from '../request/credentials.js';
 import { isRequestInvalid } from '../store/request-errors.js';
-import { checkLoginHeaders } from '../request/framing.js';
+import { checkCrossSite, checkLoginHeaders } from '../request/framing.js';
 import { fingerprintRequest } from '../request/fingerprint.js';
 import { refererValues } from '../request/referer.js';
 import { counterIndexKey, profileKey } from '../profile/keys.js';
@@ -58,11 +58,14 @@ export async function handleLogin(
   let body: Buffer;
   let rawUsername: string | undefined;
   try {
-    const headerProblem = checkLoginHeaders(request);
+    const headerProblem = checkLoginHeaders(request) ?? checkCrossSite(request, route);
     if (headerProblem) throw headerProblem;
     const received = await readBody(request, config.bodyLimitBytes);
     body = decodeContentEncoding(received, request.headers['content-encoding'], config.bodyLimitBytes);
     rawUsername = parseLoginBody(body, request.headers['content-type'], route, queryOf(request.url)).username;
+    const loginUsername = rawUsername === undefined ? undefined : normalizeUsername(rawUsername, config.username);
+    checkCookieUsername(request.headers.cookie, route,
+      (value) => loginUsername !== undefined && normalizeUsername(value, config.username) === loginUsername);
   } catch (error) {
     if (!(error instanceof RequestRejection)) throw error;
     logRejection(context, request, requestId, client, error.status, error.title);

@@ -25,6 +25,49 @@ export function parseLoginBody(
   route: LoginRoute,
   query = '',
 ): ParsedLogin {
+  return parseBodyAndQuery(body, contentType, route, query);
+}
+
+/**
+ * Reject a login with a cookie named as the username field whose value is not the login's
+ * username, as `isLoginUsername` compares them. PHP's $_REQUEST (with the default `variables_order` and no `request_order`)
+ * lets cookies override form fields, and ASP.NET's Request[] falls back to cookies, so
+ * such an app could check the password of the account the cookie names. A cookie that
+ * repeats the username, as a "remember me" cookie does, passes.
+ */
+export function checkCookieUsername(
+  cookieHeader: string | undefined,
+  route: LoginRoute,
+  isLoginUsername: (value: string) => boolean,
+): void {
+  if (!cookieHeader) return;
+  const field = route.usernameField;
+  for (const pair of cookieHeader.split(';')) {
+    const separator = pair.indexOf('=');
+    if (separator === -1) continue;
+    const name = lenientDecode(pair.slice(0, separator).trim()).replace(/[ .]/g, '_');
+    const named = foldFieldName(name) === foldFieldName(field.replace(/[ .]/g, '_')) || formParserReadingAs(name, field) !== undefined;
+    if (!named) continue;
+
+    const value = lenientDecode(pair.slice(separator + 1).trim());
+    if (!isLoginUsername(value)) {
+      throw new RequestRejection(400, 'ambiguous login',
+        `the login carries a cookie named "${name.slice(0, 64)}" whose value is not the "${field}" field's; ` +
+          'apps that merge cookies into request parameters could read the username from it: remove the cookie or send the same value');
+    }
+  }
+}
+
+/** Decode percent-escapes and `+` as PHP does for cookies, leaving invalid escapes as text. */
+function lenientDecode(text: string): string {
+  try {
+    return decodeURIComponent(text.replaceAll('+', ' '));
+  } catch {
+    return text;
+  }
+}
+
+function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route: LoginRoute, query: string): ParsedLogin {
   const format = bodyFormat(contentType, route);
   const fromQuery = formValue(query, route, 'query string');
   if (body.length === 0) {

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 
+import type { LoginRoute } from '../config/types.js';
 import { RequestRejection } from './body.js';
 
 // Headers whose only job is the connection itself; naming them in Connection is expected.
@@ -78,4 +79,19 @@ export function checkLoginHeaders(request: IncomingMessage): RequestRejection | 
         'list only keep-alive or close');
   }
   return undefined;
+}
+
+/**
+ * Refuse a login that a browser marks as sent from a page on another site, when the route
+ * refuses those. A page can make each visitor's browser post made-up usernames, and
+ * counting them would block the visitor's own address. Browsers set `Sec-Fetch-Site` and
+ * pages cannot change it; a client that leaves it out is judged as usual.
+ */
+export function checkCrossSite(request: IncomingMessage, route: LoginRoute): RequestRejection | undefined {
+  if (route.crossSite !== 'refuse') return undefined;
+  const site = request.headers['sec-fetch-site'];
+  if (typeof site !== 'string' || site.trim().toLowerCase() !== 'cross-site') return undefined;
+  return new RequestRejection(403, 'cross-site login refused',
+    'the login was sent from a page on another site (Sec-Fetch-Site: cross-site); log in from the app\'s own page, ' +
+      'or set cross_site: judge on the route when other sites host its login form');
 }

@@ -1,5 +1,6 @@
 import t from 'tap';
 
+import { BROWSER_HEADERS, send } from '../helpers/gateway.js';
 import { waitForDecisions } from '../helpers/wait.js';
 import { postLogin, setUp } from './login-bodies.js';
 
@@ -113,4 +114,30 @@ t.test('form bodies with more fields than PHP reads are refused', async (t) => {
   t.equal(reply.status, 401, 'a body with 1,000 fields is judged and forwarded');
   const [decision] = await waitForDecisions(gateway.logs, 1);
   t.equal(decision.user.name, 'alice', 'its username was read');
+});
+
+t.test('a cookie named as the username field must repeat the login username', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  // PHP's $_REQUEST lets cookies override form fields, and ASP.NET's Request[] falls back to them.
+  const cases: [string, string, string][] = [
+    ['a cookie naming another account', 'username=alice&password=x', 'username=bob'],
+    ['a cookie and no username in the body', 'password=x', 'username=bob'],
+    ['a cookie name in another case', 'username=alice&password=x', 'theme=dark; USERNAME=bob'],
+    ['an encoded cookie name', 'username=alice&password=x', 'user%6Eame=bob'],
+  ];
+  for (const [name, body, cookie] of cases) {
+    const reply = await send(gateway.port, {
+      method: 'POST', path: '/login', body,
+      headers: { ...BROWSER_HEADERS, 'content-type': FORM, cookie },
+    });
+    t.equal(reply.status, 400, `${name}: 400`);
+    t.match(reply.json().detail, /cookie named/, `${name}: the detail names the cookie`);
+  }
+  t.equal(upstream.requests.length, 0, 'none reached the app');
+
+  const remembered = await send(gateway.port, {
+    method: 'POST', path: '/login', body: 'username=Alice&password=x',
+    headers: { ...BROWSER_HEADERS, 'content-type': FORM, cookie: 'username=alice; theme=dark' },
+  });
+  t.equal(remembered.status, 401, 'a cookie that names the same account is judged and forwarded');
 });

@@ -123,3 +123,38 @@ t.test('burst source is rate blocked and the block lapses at a slow rate', async
   }
   t.equal(afterwards[afterwards.length - 1], 200, 'one attempt a minute is let through again');
 });
+
+t.test('a page on another site cannot get its visitors blocked', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  const visitor = '198.51.100.30';
+  // What an auto-submitted form or a no-cors fetch on another site makes the visitor's browser send.
+  const crossSite = { 'x-forwarded-for': visitor, 'sec-fetch-site': 'cross-site', origin: 'https://attacker.example' };
+
+  for (let index = 0; index < 12; index += 1) {
+    const reply = await login(gateway.port, `made-up-${index}`, 'guess', { headers: crossSite });
+    t.equal(reply.status, 403, `cross-site post ${index + 1}: refused`);
+    t.match(reply.json().title, /cross-site login refused/);
+  }
+  t.equal(upstream.logins.length, 0, 'no cross-site post reached the app');
+  t.equal(gateway.logs.decisions.length, 0, 'none was judged or counted');
+
+  const own = await login(gateway.port, 'victim', 'correct horse',
+    { headers: { 'x-forwarded-for': visitor, 'sec-fetch-site': 'same-origin' } });
+  t.equal(own.status, 200, "the visitor's own login still gets in");
+});
+
+t.test('a route that takes cross-site logins judges them', async (t) => {
+  const upstream = await new RecordingUpstream({ victim: 'correct horse' }).start();
+  const gateway = await startTestGateway({
+    upstream: upstream.url,
+    config: { login_routes: [{ path: '/login', cross_site: 'judge' }] },
+  });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  const reply = await login(gateway.port, 'victim', 'correct horse', { headers: { 'sec-fetch-site': 'cross-site' } });
+  t.equal(reply.status, 200, 'the login is forwarded');
+  t.equal((await waitForDecisions(gateway.logs, 1)).length, 1, 'and judged');
+});

@@ -5,7 +5,6 @@ import type { StepUpVerifier } from '../challenge/step-up.js';
 import type { GatewayConfig, GatewayMode, LoginRoute } from '../config/types.js';
 import { GatewayKeys } from '../crypto/keys.js';
 import { TrustedProxies } from '../request/client-ip.js';
-import { routeCandidates } from '../request/path.js';
 import type { RuleSet } from '../rules/compile.js';
 import type { ManualMatcher } from '../admin/manual-match.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
@@ -103,29 +102,38 @@ export interface LoginPathIndex {
   below: Map<string, string[]>;
   /** Every method some login route accepts. */
   methods: Set<string>;
+  /** Lengths of the login paths: a reading of another length cannot match one. */
+  lengths: Set<number>;
 }
+
+const routeLengths = new WeakMap<ReadonlyMap<string, LoginRoute>, Set<number>>();
 
 /**
  * Find the login route that a method and a normalised path reach, trying each reading of
  * the path, then each reading of the paths above it for routes whose subpaths are judged.
  */
 export function findLoginRoute(routes: ReadonlyMap<string, LoginRoute>, method: string, normalizedPath: string): LoginRoute | undefined {
-  for (const candidate of routeCandidates(normalizedPath)) {
-    const route = routes.get(routeKey(method, candidate));
+  let lengths = routeLengths.get(routes);
+  if (!lengths) {
+    lengths = new Set([...routes.keys()].map((key) => key.length - key.indexOf(' ') - 1));
+    routeLengths.set(routes, lengths);
+  }
+
+  const { exact, ancestors } = readingEnds(normalizedPath, lengths);
+  for (const end of exact) {
+    const route = routes.get(routeKey(method, normalizedPath.slice(0, end)));
     if (route) return route;
   }
-  for (const ancestor of ancestorPaths(normalizedPath)) {
-    for (const candidate of routeCandidates(ancestor)) {
-      const route = routes.get(routeKey(method, candidate));
-      if (route?.subpaths === 'judge') return route;
-    }
+  for (const end of ancestors) {
+    const route = routes.get(routeKey(method, normalizedPath.slice(0, end)));
+    if (route?.subpaths === 'judge') return route;
   }
   return undefined;
 }
 
 /** Index the login paths of `routes`. */
 export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>): LoginPathIndex {
-  const index: LoginPathIndex = { exact: new Map(), below: new Map(), methods: new Set() };
+  const index: LoginPathIndex = { exact: new Map(), below: new Map(), methods: new Set(), lengths: new Set() };
   for (const [key, route] of routes) {
     const separator = key.indexOf(' ');
     const path = key.slice(separator + 1);
@@ -133,33 +141,56 @@ export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>): LoginPa
     index.exact.set(path, [...(index.exact.get(path) ?? []), method]);
     if (route.subpaths === 'judge') index.below.set(path, [...(index.below.get(path) ?? []), method]);
     index.methods.add(method);
+    index.lengths.add(path.length);
   }
   return index;
 }
 
 /** Return the methods of the login routes that a normalised path reaches by any of its readings, if any. */
 export function loginMethodsAt(index: LoginPathIndex, normalizedPath: string): readonly string[] | undefined {
-  for (const candidate of routeCandidates(normalizedPath)) {
-    const methods = index.exact.get(candidate);
+  const { exact, ancestors } = readingEnds(normalizedPath, index.lengths, index.below.size > 0);
+  for (const end of exact) {
+    const methods = index.exact.get(normalizedPath.slice(0, end));
     if (methods) return methods;
   }
-  if (index.below.size === 0) return undefined;
-  for (const ancestor of ancestorPaths(normalizedPath)) {
-    for (const candidate of routeCandidates(ancestor)) {
-      const methods = index.below.get(candidate);
-      if (methods) return methods;
-    }
+  for (const end of ancestors) {
+    const methods = index.below.get(normalizedPath.slice(0, end));
+    if (methods) return methods;
   }
   return undefined;
 }
 
-/** List the paths above a normalised path, nearest first, without the root: `/a/b/c` gives `/a/b`, `/a`. */
-function ancestorPaths(normalizedPath: string): string[] {
-  const ancestors: string[] = [];
-  for (let slash = normalizedPath.lastIndexOf('/'); slash > 0; slash = normalizedPath.lastIndexOf('/', slash - 1)) {
-    ancestors.push(normalizedPath.slice(0, slash));
+/**
+ * List where each reading of a normalised path ends, keeping only ends in `lengths`: the
+ * readings of the path itself (see routeCandidates), then those of each path above it,
+ * nearest first, without the root. Working with ends rather than strings keeps the cost
+ * linear in the path's length, however many dots or slashes a client puts in it.
+ */
+function readingEnds(path: string, lengths: ReadonlySet<number>, withAncestors = true): { exact: number[]; ancestors: number[] } {
+  const exact: number[] = [];
+  pushReadingEnds(path, path.length, lengths, exact);
+  const ancestors: number[] = [];
+  if (withAncestors) {
+    for (let slash = path.lastIndexOf('/'); slash > 0; slash = path.lastIndexOf('/', slash - 1)) {
+      pushReadingEnds(path, slash, lengths, ancestors);
+    }
   }
-  return ancestors;
+  return { exact, ancestors };
+}
+
+/**
+ * Push the ends of the readings of `path.slice(0, end)` that are in `lengths`: the path
+ * itself, then the path without each format suffix of its last segment, longest first.
+ * Rails routes `/login.json` to `/login` with format `json`, and Spring MVC's suffix
+ * pattern matching (on by default before Spring Framework 5.3) routes `/login.anything`
+ * there too.
+ */
+function pushReadingEnds(path: string, end: number, lengths: ReadonlySet<number>, into: number[]): void {
+  if (lengths.has(end)) into.push(end);
+  // Scan the last segment only, so a path of many segments costs one pass in all.
+  for (let index = end - 1; index > 0 && path.charCodeAt(index) !== 0x2f; index -= 1) {
+    if (path.charCodeAt(index) === 0x2e && path.charCodeAt(index - 1) !== 0x2f && lengths.has(index)) into.push(index);
+  }
 }
 
 export function createDeviceCookies(config: GatewayConfig, keys: GatewayKeys, clock: () => number): DeviceCookies {

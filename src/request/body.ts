@@ -61,6 +61,9 @@ export function readBody(request: IncomingMessage, limitBytes: number): Promise<
   });
 }
 
+/** Most content codings a login body may carry. */
+const MAX_CONTENT_CODINGS = 2;
+
 /**
  * Undo a Content-Encoding so the body can be read as the app will read it once its own
  * middleware inflates it. The output is bounded by the same limit, so a small compressed
@@ -72,6 +75,11 @@ export function decodeContentEncoding(body: Buffer, encoding: string | undefined
     .split(',')
     .map((coding) => coding.trim())
     .filter((coding) => coding !== '' && coding !== 'identity');
+  // No client compresses a login twice; each coding would cost another full decode.
+  if (codings.length > MAX_CONTENT_CODINGS) {
+    throw new RequestRejection(415, 'unsupported content encoding',
+      `the body has ${codings.length} content codings; send at most ${MAX_CONTENT_CODINGS} (gzip, deflate or br)`);
+  }
 
   let decoded = body;
   for (const coding of codings.reverse()) {

@@ -84,6 +84,12 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
     text = text.slice(1);
   }
 
+  // A form never contains a raw NUL: browsers send it as %00. UTF-16 and UTF-32 text does,
+  // and Python's json.loads reads such a body as JSON whatever the Content-Type.
+  if (format === 'form' && text.includes('\u0000')) {
+    throw new RequestRejection(400, 'invalid request body',
+      'the form body contains a NUL byte, as UTF-16 or UTF-32 text does; send the form as UTF-8 with %00 for a NUL');
+  }
   // Handlers that decode JSON whatever the Content-Type read a username where a form
   // parser finds none.
   if (format === 'form' && /^\s*[[{]/.test(text) && parsesAsJson(text)) {

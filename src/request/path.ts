@@ -79,19 +79,3 @@ function foldCase(segment: string): string {
   }
   return folded;
 }
-
-/**
- * List the readings of a normalised path that a route may match: the path itself, then the
- * path without each format suffix of its last segment, longest first. Rails routes
- * `/login.json` to `/login` with format `json`, and Spring MVC's suffix pattern matching
- * (on by default before Spring Framework 5.3) routes `/login.anything` there too.
- */
-export function routeCandidates(path: string): string[] {
-  const candidates = [path];
-  const lastSlash = path.lastIndexOf('/');
-  const segment = path.slice(lastSlash + 1);
-  for (let dot = segment.lastIndexOf('.'); dot > 0; dot = segment.lastIndexOf('.', dot - 1)) {
-    candidates.push(path.slice(0, lastSlash + 1 + dot));
-  }
-  return candidates;
-}

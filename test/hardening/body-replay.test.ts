@@ -183,3 +183,35 @@ t.test('1 MiB chunked body gets 413 and nothing is forwarded', async (t) => {
   await waitFor(() => gateway.logs.lines.some((line) => line.riskgate?.rejection), 'the rejection line');
   t.equal(upstream.requests.length, 0);
 });
+
+t.test('a body with more than two content codings is refused', async (t) => {
+  const plain = '{"username":"heidi","password":"x"}';
+  const body = gzipSync(gzipSync(gzipSync(plain)));
+  const headers = [...loginHeaders(body), ['Content-Encoding', 'gzip, gzip, gzip'] as [string, string]];
+
+  const exchange = await rawExchange(gateway.port, rawRequest('POST', '/login', headers, body), { source: nextSource() });
+
+  t.equal(exchange.statuses[0], 415);
+  t.match(exchange.text, /3 content codings; send at most 2/);
+  t.equal(upstream.requests.length, 0);
+});
+
+t.test('JSON in UTF-16 or UTF-32 sent as a form is refused', async (t) => {
+  // Python's json.loads detects these encodings, so Flask's get_json(force=True) reads bob here.
+  const json = '{"username":"bob","password":"x"}';
+  const utf32 = Buffer.alloc(json.length * 4);
+  for (let index = 0; index < json.length; index += 1) utf32.writeUInt32LE(json.charCodeAt(index), index * 4);
+  const bodies: [string, Buffer][] = [
+    ['UTF-16LE', Buffer.from(json, 'utf16le')],
+    ['UTF-16BE', Buffer.from(json, 'utf16le').swap16()],
+    ['UTF-32LE', utf32],
+  ];
+
+  for (const [name, body] of bodies) {
+    const exchange = await rawExchange(gateway.port,
+      rawRequest('POST', '/login', loginHeaders(body, 'application/x-www-form-urlencoded'), body), { source: nextSource() });
+    t.equal(exchange.statuses[0], 400, `${name}: 400`);
+    t.match(exchange.text, /NUL byte/, `${name}: the detail says why`);
+  }
+  t.equal(upstream.requests.length, 0, 'none reached the app');
+});

@@ -1,0 +1,54 @@
+import t from 'tap';
+
+import type { LoginRoute } from '../../src/config/types.js';
+import { findLoginRoute, loginMethodsAt, loginPathIndex, routeKey } from '../../src/proxy/context.js';
+
+/** A route map that counts its lookups, each of which hashes a string as long as the key. */
+class CountingMap<V> extends Map<string, V> {
+  lookups = 0;
+  override get(key: string): V | undefined {
+    this.lookups += 1;
+    return super.get(key);
+  }
+}
+
+function route(path: string, subpaths: 'judge' | 'forward' = 'judge'): LoginRoute {
+  return { id: path, method: 'POST', path, subpaths } as LoginRoute;
+}
+
+const routes = new CountingMap<LoginRoute>([
+  [routeKey('POST', '/login'), route('/login')],
+  [routeKey('POST', '/wp-login.php'), route('/wp-login.php')],
+  [routeKey('POST', '/partner/signin'), route('/partner/signin', 'forward')],
+]);
+
+t.test('readings of a path are the path, its format suffixes and the paths above it', async (t) => {
+  const cases: [string, string | undefined][] = [
+    ['/login', '/login'],
+    ['/login.json', '/login'],
+    ['/login.tar.gz', '/login'],
+    ['/wp-login.php', '/wp-login.php'],
+    ['/wp-login.php/x/y.php', '/wp-login.php'],
+    ['/login/a/b.c', '/login'],
+    ['/login.json/x', '/login'],
+    ['/partner/signin.json', '/partner/signin'],
+    ['/partner/signin/callback', undefined],
+    ['/.login', undefined],
+    ['/a/login', undefined],
+    ['/loginx', undefined],
+  ];
+  for (const [path, expected] of cases) {
+    t.equal(findLoginRoute(routes, 'POST', path)?.path, expected, `${path} reaches ${expected ?? 'no route'}`);
+    t.equal(loginMethodsAt(loginPathIndex(routes), path)?.[0], expected ? 'POST' : undefined, `${path}: methods`);
+  }
+});
+
+t.test('a path of many dots or segments costs a few lookups, not one per reading', async (t) => {
+  const crafted = [`/a${'.'.repeat(15_000)}`, `/a.b${'/c'.repeat(7_500)}`, `/login${'/x.'.repeat(5_000)}`, `/x${'/a.b.c'.repeat(2_000)}`];
+  for (const path of crafted) {
+    routes.lookups = 0;
+    findLoginRoute(routes, 'POST', path);
+    // Only readings as long as a login path are looked up: at most one per route here.
+    t.ok(routes.lookups <= 3, `${path.slice(0, 12)}... (${path.length} characters): ${routes.lookups} lookups`);
+  }
+});

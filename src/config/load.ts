@@ -149,7 +149,7 @@ function checkEnvironment(merged: RawConfig, source: YamlSource, env: NodeJS.Pro
     const override = overridden.find(([, overriddenKey]) => key === overriddenKey || key.startsWith(`${overriddenKey}.`));
     if (override) {
       // The file's line for this key holds a value the variable replaced, so point at neither.
-      problems.push({ file: 'environment', line: 0, column: 0, message: `${override[0]} "${env[override[0]]}" is invalid: ${problem.message}` });
+      problems.push({ file: 'environment', line: 0, column: 0, message: `${override[0]} "${hideUrlUserInfo(env[override[0]] ?? '')}" is invalid: ${problem.message}` });
     }
   }
   return problems;

@@ -27,6 +27,17 @@ export function checkLoginRouteOutcomes(merged: RawConfig, source: YamlSource): 
       }
     }
 
+    for (const key of ['success_location', 'failure_location'] as const) {
+      stringsOf(route[key]).forEach((path, entry) => {
+        const reading = normalizePath(path);
+        if ('invalid' in reading) {
+          problems.push(source.problemAt(['login_routes', index, key, entry],
+            `login_routes[${index}].${key} entry ${JSON.stringify(path)} is not a path riskgate can read: ${reading.invalid}; ` +
+              'write the path the app redirects to, such as /home'));
+        }
+      });
+    }
+
     const successPaths = stringsOf(route.success_location).map(normalizeLocation);
     const failurePaths = new Set(stringsOf(route.failure_location).map(normalizeLocation));
     const loginPath = typeof route.path === 'string' ? normalizeLocation(route.path) : undefined;

@@ -1,6 +1,7 @@
 import type { ErrorObject } from 'ajv';
 
 import type { SourceProblem } from '../errors.js';
+import { hideUrlUserInfo } from './url-user-info.js';
 import { webhookUrlForMessage } from './webhook.js';
 import type { YamlSource } from './yaml-source.js';
 
@@ -91,12 +92,8 @@ function quoteValue(path: readonly (string | number)[], value: unknown): string 
   if (path.some((part) => typeof part === 'string' && SECRET_KEYS.has(part))) return '';
 
   const quoted = typeof value === 'string' && path[0] === 'webhook' ? webhookUrlForMessage(value) : value;
-  let text = JSON.stringify(typeof quoted === 'string' ? hideUrlPassword(quoted) : quoted);
+  let text = JSON.stringify(typeof quoted === 'string' ? hideUrlUserInfo(quoted) : quoted);
   if (text.length > MAX_QUOTED_LENGTH) text = `${text.slice(0, MAX_QUOTED_LENGTH - 4)}..."`;
   return `, got ${text}`;
 }
 
-// A Redis URL may carry a password in its user info, and messages go to terminals and CI logs.
-function hideUrlPassword(value: string): string {
-  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*):[^/@]*@/i, '$1:***@');
-}

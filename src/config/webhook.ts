@@ -30,8 +30,8 @@ export const WEBHOOK_SCHEMA = {
 export function webhookUrlForMessage(url: string): string {
   const origin = /^[^/]*\/\/[^/?#]*/.exec(url)?.[0] ?? '';
   if (origin === '') return `(${url.length} characters)`;
-  const shown = hideUrlUserInfo(origin);
-  return origin === url ? shown : `${shown}/...`;
+  const originWithoutUserInfo = hideUrlUserInfo(origin);
+  return origin === url ? originWithoutUserInfo : `${originWithoutUserInfo}/...`;
 }
 
 /** Check what the schema cannot: that the webhook URL parses. */
@@ -40,6 +40,12 @@ export function checkWebhookValues(merged: RawConfig, source: YamlSource): Sourc
   if (typeof url === 'string' && /^https?:\/\//.test(url) && !URL.canParse(url)) {
     return [source.problemAt(['webhook', 'url'],
       `webhook.url "${webhookUrlForMessage(url)}" is not a valid URL: use the receiver's http:// or https:// URL`)];
+  }
+  // Node's fetch refuses a URL with user info, so no delivery could succeed.
+  if (typeof url === 'string' && URL.canParse(url) && (new URL(url).username !== '' || new URL(url).password !== '')) {
+    return [source.problemAt(['webhook', 'url'],
+      `webhook.url "${webhookUrlForMessage(url)}" carries a user name or password, which Node's fetch refuses: ` +
+        'remove it and export RISKGATE_WEBHOOK_TOKEN to send a bearer token')];
   }
   return [];
 }

@@ -173,7 +173,7 @@ export class WebhookSink {
     if (this.failing) return;
     this.failing = true;
     // The log names only the origin, because a webhook URL's path or query often contains its secret.
-    this.logger.warn({ webhook: { origin: this.config.url.origin }, err: { message: reason }, attempt }, 'webhook delivery failed');
+    this.logger.warn({ webhook: { origin: this.config.url.origin }, err: { message: hideUrls(reason) }, attempt }, 'webhook delivery failed');
   }
 
   private recovered(): void {
@@ -196,4 +196,9 @@ export class WebhookSink {
     this.lastDropLog = now;
     this.droppedSinceLog = 0;
   }
+}
+
+/** Replace each URL in an error message with its scheme and host: fetch errors may quote the webhook URL. */
+function hideUrls(message: string): string {
+  return message.replace(/\b([a-z][a-z0-9+.-]*:\/\/)(?:[^\s/@]*@)?([^\s/?#]*)[^\s]*/gi, '$1$2/...');
 }

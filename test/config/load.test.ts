@@ -182,7 +182,7 @@ t.test('status exclusions and success locations load', async (t) => {
     'login_routes:',
     '  - path: /login',
     '    failure_status: [4xx, "!429"]',
-    '    success_location: [/Home/, /app/./dashboard]',
+    '    success_location: [/Home/, /app//Dashboard/]',
     '    failure_location: [/login]',
   );
   const route = loadConfigFile(file, { env: {}, secret: SECRET }).loginRoutes[0];
@@ -407,7 +407,7 @@ t.test('credentials are never quoted', async (t) => {
   const error = loadError(file);
 
   t.match(error.message, /:3:10: admin\.token must be string\n/);
-  t.match(error.message, /got "http:\/\/default:\*\*\*@redis\.internal:6379"/);
+  t.match(error.message, /got "http:\/\/\*\*\*@redis\.internal:6379"/);
   t.notMatch(error.message, /123456789012345678901234567890123456/, 'the token is not repeated');
   t.notMatch(error.message, /hunter2/, 'the Redis password is not repeated');
 });
@@ -425,4 +425,29 @@ t.test('problems are listed in file order', async (t) => {
   const error = loadError(file);
 
   t.same(error.problems.map((problem) => problem.line), [1, 2, 3, 4]);
+});
+
+t.test('a mistyped URL is quoted without its password', async (t) => {
+  const cases: [string, RiskgateError, RegExp][] = [
+    ['store.url with a mistyped scheme', loadError(configFile('upstream: http://127.0.0.1:3000', 'store: { url: "rediss//:S3cretPW@127.0.0.1:6393" }')),
+      /store\.url has an invalid format .*got "rediss\/\/\*\*\*@127\.0\.0\.1:6393"/],
+    ['REDIS_URL with a mistyped scheme', loadError(configFile('upstream: http://127.0.0.1:3000'), { REDIS_URL: 'redis//:S3cretPW@127.0.0.1:6393' }),
+      /REDIS_URL "redis\/\/\*\*\*@127\.0\.0\.1:6393" is invalid/],
+    ['RISKGATE_UPSTREAM without slashes', loadError(configFile('listen: 127.0.0.1:8080'), { RISKGATE_UPSTREAM: 'http:S3cretPW@127.0.0.1:3000' }),
+      /RISKGATE_UPSTREAM "http:\*\*\*@127\.0\.0\.1:3000" is invalid/],
+  ];
+  for (const [name, error, message] of cases) {
+    t.match(error.message, message, `${name}: named without the password`);
+    t.notMatch(error.message, /S3cretPW/, `${name}: the password is not in the message`);
+  }
+});
+
+t.test('an unreadable redirect location is named with its line', async (t) => {
+  const error = loadError(configFile(
+    'upstream: http://127.0.0.1:3000',
+    'login_routes:',
+    '  - path: /login',
+    '    success_location: [/home, /app/../dashboard]',
+  ));
+  t.match(error.message, /:4:31: login_routes\[0\]\.success_location entry "\/app\/\.\.\/dashboard" is not a path riskgate can read: the path has a dot segment/);
 });

@@ -256,6 +256,9 @@ t.test('an invalid webhook or app URL is quoted without its user info', async (t
     ['webhook token as user', { webhook: { url: 'https://S3cretTok@exa mple/hook' } }, /webhook\.url "https:\/\/\*\*\*@exa mple\/\.\.\."/],
     ['webhook with another scheme', { webhook: { url: 'ftp://hook:S3cretTok@siem.example/x' } }, /got "ftp:\/\/\*\*\*@siem\.example\/\.\.\."/],
     ['app password', { upstream: 'http://app:S3cretTok@exa mple' }, /upstream "http:\/\/\*\*\*@exa mple" is not a valid URL/],
+    // Node's fetch refuses such a URL and quotes it, password included, in its error.
+    ['valid webhook URL with a password', { webhook: { url: 'http://hook:S3cretTok@127.0.0.1:9/hook' } },
+      /webhook\.url "http:\/\/\*\*\*@127\.0\.0\.1:9\/\.\.\." carries a user name or password/],
   ];
   for (const [name, raw, message] of cases) {
     let text = '';

@@ -47,8 +47,20 @@ export function checkHost(request: IncomingMessage): RequestRejection | undefine
   for (let index = 0; index < request.rawHeaders.length; index += 2) {
     if (request.rawHeaders[index].toLowerCase() === 'host') hosts += 1;
   }
-  return hosts > 1 ? new RequestRejection(400, 'invalid host header', `the request carries ${hosts} Host headers; send one`) : undefined;
+  if (hosts > 1) return new RequestRejection(400, 'invalid host header', `the request carries ${hosts} Host headers; send one`);
+
+  // RFC 9110 allows only host[:port]. Code that builds a URL from Host and the target
+  // (`new URL(`http://${host}${req.url}`)`) reads `Host: x/login?` with `POST /` as /login.
+  const host = request.headers.host;
+  if (host !== undefined && !HOST_FORM.test(host)) {
+    return new RequestRejection(400, 'invalid host header',
+      `the Host header "${host.slice(0, 64).replace(/[^\x20-\x7e]/g, '?')}" is not host[:port]; send the server's name and port only`);
+  }
+  return undefined;
 }
+
+/** A Host value as RFC 9110 allows it: a registered name, IPv4 or bracketed IPv6 literal, then an optional port. */
+const HOST_FORM = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?$/;
 
 /**
  * Reject a login whose headers the app could read differently from riskgate: a repeated

@@ -448,3 +448,18 @@ t.test('a body the app leaves unread cannot carry a request to it', async (t) =>
   t.equal(app.requestLines.length, 4, 'the app read the four requests sent to it, and nothing more');
   t.equal(local.logs.decisions.length, 0, 'no login was judged, because none was sent');
 });
+
+t.test('a Host header that is not host[:port] is rejected', async (t) => {
+  // Code that builds a URL from Host and the target reads these as /login.
+  for (const host of ['127.0.0.1/login?', 'riskgate.test/login#', 'user@riskgate.test', 'riskgate.test:80/login']) {
+    const exchange = await rawExchange(gateway.port, `POST / HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${BODY.length}\r\n\r\n${BODY}`, { source: nextSource() });
+    t.equal(exchange.statuses[0], 400, `Host: ${host}: 400`);
+  }
+  t.equal(upstream.requests.length, 0, 'nothing reached the app');
+
+  for (const host of ['riskgate.test', 'riskgate.test:8080', '127.0.0.1:80', '[::1]:8080', 'xn--bcher-kva.example']) {
+    const exchange = await rawExchange(gateway.port, `GET /page HTTP/1.1\r\nHost: ${host}\r\n\r\n`, { source: nextSource() });
+    t.equal(exchange.statuses[0], 200, `Host: ${host}: forwarded`);
+  }
+});

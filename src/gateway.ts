@@ -14,7 +14,7 @@ import { RuleSetHolder, createDeviceCookies, routeKey, type GatewayContext } fro
 import { createUpstream } from './proxy/forward.js';
 import { GatewayMetrics } from './metrics/gateway-metrics.js';
 import { RuleErrorLog } from './log/rule-error-log.js';
-import { createGatewayServer } from './proxy/server.js';
+import { closeUpgradedConnections, createGatewayServer } from './proxy/server.js';
 import { GeoResolver } from './geo/resolver.js';
 import { AccountRisk } from './profile/account-risk.js';
 import { describeBroadProxyRange, findBroadProxyRanges } from './request/broad-proxy-ranges.js';
@@ -189,10 +189,16 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       // /readyz answers 503 from here on, so load balancers drain this instance.
       admin.readiness.markStopping();
       watcher?.close();
+      // A WebSocket tunnel would hold the server open until the shutdown deadline; its
+      // client reconnects to another instance.
+      closeUpgradedConnections(server);
       await new Promise<void>((resolve) => {
         // A keep-alive connection turns idle once its last response is sent; closing idle
         // ones every 100 ms ends them then instead of at the keep-alive timeout.
-        const sweep = setInterval(() => server.closeIdleConnections(), 100);
+        const sweep = setInterval(() => {
+          server.closeIdleConnections();
+          closeUpgradedConnections(server);
+        }, 100);
         server.close(() => {
           clearInterval(sweep);
           resolve();

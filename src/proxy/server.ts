@@ -58,7 +58,7 @@ export function createGatewayServer(context: GatewayContext): http.Server {
   websocketProxy.on('error', (error) => {
     context.logger.warn({ err: { message: error.message } }, 'websocket proxying failed');
   });
-  websocketProxy.on('proxyReqWs', (upstreamRequest: http.ClientRequest) => {
+  websocketProxy.on('proxyReqWs', (upstreamRequest: http.ClientRequest, _request: IncomingMessage, socket: Duplex) => {
     // An app that refuses the upgrade sends a plain response, which http-proxy relays
     // with the app's headers but the body Node already de-chunked. Without Transfer-Encoding
     // the body ends where the connection closes, which it does once the body is relayed.
@@ -68,13 +68,25 @@ export function createGatewayServer(context: GatewayContext): http.Server {
       delete appResponse.headers['transfer-encoding'];
       delete appResponse.headers['keep-alive'];
       appResponse.headers.connection = 'close';
+      // http-proxy ends only the writable side. Bytes the client sent after the upgrade's
+      // head stay unread, so the socket would never close on its own.
+      appResponse.once('end', () => closeAfterFlush(socket));
     });
+  });
+  const upgraded = new Set<Duplex>();
+  upgradedSockets.set(server, upgraded);
+  // The app's side of each open tunnel, so a shutdown closes both ends.
+  websocketProxy.on('open', (appSocket: Duplex) => {
+    upgraded.add(appSocket);
+    appSocket.once('close', () => upgraded.delete(appSocket));
   });
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     // Node removes its own error listener from a socket it hands over for an upgrade, and
     // http-proxy adds one only once the app accepts. Without this, a client that resets the
     // connection first raises an error nothing handles, which stops the process.
     socket.on('error', () => socket.destroy());
+    upgraded.add(socket);
+    socket.once('close', () => upgraded.delete(socket));
     const requestId = randomUUID();
     const reading = normalizePath(request.url ?? '/');
     const tooManyFields = checkHeaderCount(request);
@@ -86,6 +98,7 @@ export function createGatewayServer(context: GatewayContext): http.Server {
       );
       const status = tooManyFields ? '431 Request Header Fields Too Large' : '400 Bad Request';
       socket.end(`HTTP/1.1 ${status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
+      closeAfterFlush(socket);
       return;
     }
 
@@ -184,6 +197,25 @@ async function handleRequest(
       'upstream request failed',
     );
   }
+}
+
+/** Sockets of upgrades and open tunnels, both ends, by server, so a shutdown can close tunnels that would keep it open. */
+const upgradedSockets = new WeakMap<http.Server, Set<Duplex>>();
+
+/** Destroy the upgrade and WebSocket connections of a gateway server that is shutting down. */
+export function closeUpgradedConnections(server: http.Server): void {
+  for (const socket of upgradedSockets.get(server) ?? []) socket.destroy();
+}
+
+/** Destroy a socket once what was written to it is flushed, or after 5 s if the client never reads it. */
+function closeAfterFlush(socket: Duplex): void {
+  const timer = setTimeout(() => socket.destroy(), 5000);
+  timer.unref();
+  socket.once('finish', () => {
+    clearTimeout(timer);
+    socket.destroy();
+  });
+  if (socket.writableFinished) socket.destroy();
 }
 
 /** Return why an upgrade request is rejected, or undefined when it may be proxied. */

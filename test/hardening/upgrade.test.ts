@@ -1,5 +1,6 @@
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 import t from 'tap';
 
@@ -154,4 +155,60 @@ t.test('a client that resets an upgrade connection does not stop the gateway', a
   const reply = await login(gateway.port, 'alice', 'wonderland');
   t.not(reply.status, 0, 'the gateway still answers logins');
   t.equal(gateway.server.listening, true, 'the gateway still listens');
+});
+
+t.test('a refused upgrade with bytes after its head leaves no socket open', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({ upstream: upstream.url });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  // The app answers /page with 200, refusing the upgrade; /login is refused by riskgate itself.
+  for (const path of ['/page', '/login']) {
+    for (let index = 0; index < 5; index += 1) {
+      await new Promise<void>((resolve) => {
+        const socket = net.connect(gateway.port, '127.0.0.1', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n${UPGRADE}\r\n\r\nx`));
+        socket.once('data', () => socket.end());
+        socket.on('error', () => {});
+        socket.on('close', () => resolve());
+      });
+    }
+  }
+  await new Promise((resolve) => setTimeout(resolve, 300));
+
+  const open = await new Promise<number>((resolve, reject) =>
+    gateway.server.getConnections((error, count) => (error ? reject(error) : resolve(count))));
+  t.equal(open, 0, 'every refused upgrade connection is closed');
+});
+
+t.test('an open WebSocket tunnel does not hold up shutdown', async (t) => {
+  // The app accepts the upgrade and keeps the tunnel open.
+  const app = http.createServer();
+  const tunnels: Duplex[] = [];
+  app.on('upgrade', (request, socket: Duplex) => {
+    tunnels.push(socket);
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const socket of tunnels) socket.destroy();
+    return new Promise((resolve) => app.close(resolve));
+  });
+  const gateway = await startTestGateway({ upstream: `http://127.0.0.1:${(app.address() as AddressInfo).port}` });
+
+  const client = net.connect(gateway.port, '127.0.0.1', () => client.write(`GET /socket HTTP/1.1\r\nHost: x\r\n${UPGRADE}\r\n\r\n`));
+  client.on('error', () => {});
+  await new Promise((resolve) => client.once('data', resolve));
+
+  const closed = await Promise.race([
+    gateway.close().then(() => 'closed'),
+    new Promise((resolve) => setTimeout(() => resolve('still open after 3 s'), 3000)),
+  ]);
+  t.equal(closed, 'closed', 'the gateway closes with the tunnel open');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.equal(tunnels[0]?.destroyed || tunnels[0]?.readableEnded, true, "the tunnel's app side is closed too");
+  client.destroy();
 });

@@ -165,7 +165,7 @@ t.test('a refused upgrade with bytes after its head leaves no socket open', asyn
     await upstream.stop();
   });
 
-  // The app answers /page with 200, refusing the upgrade; /login is refused by riskgate itself.
+  // The app refuses the upgrade on /page with a 200; riskgate itself refuses it on /login.
   for (const path of ['/page', '/login']) {
     for (let index = 0; index < 5; index += 1) {
       await new Promise<void>((resolve) => {

@@ -91,10 +91,12 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
       'the form body contains a NUL byte, as UTF-16 or UTF-32 text does; send the form as UTF-8 with %00 for a NUL');
   }
   // Handlers that decode JSON whatever the Content-Type read a username where a form
-  // parser finds none.
-  if (format === 'form' && /^\s*[[{]/.test(text) && parsesAsJson(text)) {
+  // parser finds none. Their JSON readers differ (Python takes NaN, Go's decoder stops
+  // after the first value, Ruby skips comments), so any form that opens like JSON is
+  // refused, valid JSON or not: browsers send `{` and `[` in a form as %7B and %5B.
+  if (format === 'form' && /^\s*[[{]/.test(text)) {
     throw new RequestRejection(400, 'ambiguous login body',
-      'the body is sent as a form but reads as JSON; send it with Content-Type: application/json');
+      'the body is sent as a form but opens like JSON; send JSON with Content-Type: application/json, or percent-encode a form\'s "{" and "["');
   }
   const fromBody = format === 'json' ? parseJson(text, route) : formValue(text, route, 'body');
   if (fromQuery !== undefined && fromBody !== undefined && fromQuery !== fromBody) {
@@ -142,15 +144,6 @@ function parseParameter(parameter: string): [string, string] {
   if (separator === -1) return [parameter.trim().toLowerCase(), ''];
   const value = parameter.slice(separator + 1).trim().replace(/^"(.*)"$/, '$1');
   return [parameter.slice(0, separator).trim().toLowerCase(), value.toLowerCase()];
-}
-
-function parsesAsJson(text: string): boolean {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function parseJson(text: string, route: LoginRoute): string | undefined {

@@ -193,6 +193,11 @@ t.test('usernames read differently by other parsers are rejected', async (t) => 
     ['JSON body after white space under a form type', 'application/x-www-form-urlencoded', ` \n${json}`, 400],
     ['JSON body holding a form field under a form type', 'application/x-www-form-urlencoded',
       '{"note":"&username=bob","username":"alice","password":"x"}', 400],
+    // Python's json.loads takes NaN, Go's json.Decoder stops after the first value, and Ruby's
+    // JSON.parse skips comments; none of these is JSON to JSON.parse.
+    ['JSON with NaN under a form type', 'application/x-www-form-urlencoded', '{"username":"bob","password":"x","n":NaN}', 400],
+    ['JSON with a tail under a form type', 'application/x-www-form-urlencoded', '{"username":"bob","password":"x"}x&username=decoy', 400],
+    ['JSON with a comment under a form type', 'application/x-www-form-urlencoded', '{/* c */"username":"bob","password":"x"}', 400],
   ];
 
   for (const [name, type, body, status] of cases) {

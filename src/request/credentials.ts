@@ -91,9 +91,9 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
       'the form body contains a NUL byte, as UTF-16 or UTF-32 text does; send the form as UTF-8 with %00 for a NUL');
   }
   // Handlers that decode JSON whatever the Content-Type read a username where a form
-  // parser finds none. Their JSON readers differ (Python takes NaN, Go's decoder stops
-  // after the first value, Ruby skips comments), so any form that opens like JSON is
-  // refused, valid JSON or not: browsers send `{` and `[` in a form as %7B and %5B.
+  // parser finds none. Their JSON readers differ: Python takes NaN, Go's decoder stops
+  // after the first value, Ruby skips comments. So any form that opens like JSON is
+  // refused, valid JSON or not. Browsers send `{` and `[` in a form as %7B and %5B.
   if (format === 'form' && /^\s*[[{]/.test(text)) {
     throw new RequestRejection(400, 'ambiguous login body',
       'the body is sent as a form but opens like JSON; send JSON with Content-Type: application/json, or percent-encode a form\'s "{" and "["');

@@ -28,10 +28,11 @@ export const WEBHOOK_SCHEMA = {
  * and a user name or password before the host often carry the receiver's token.
  */
 export function webhookUrlForMessage(url: string): string {
-  const origin = /^[^/]*\/\/[^/?#]*/.exec(url)?.[0] ?? '';
+  // User info goes first: a password may contain "/", which would end the origin early.
+  const hidden = hideUrlUserInfo(url);
+  const origin = /^[^/]*\/\/[^/?#]*/.exec(hidden)?.[0] ?? '';
   if (origin === '') return `(${url.length} characters)`;
-  const originWithoutUserInfo = hideUrlUserInfo(origin);
-  return origin === url ? originWithoutUserInfo : `${originWithoutUserInfo}/...`;
+  return origin === hidden ? origin : `${origin}/...`;
 }
 
 /** Check what the schema cannot: that the webhook URL parses. */

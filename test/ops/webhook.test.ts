@@ -256,6 +256,8 @@ t.test('an invalid webhook or app URL is quoted without its user info', async (t
     ['webhook token as user', { webhook: { url: 'https://S3cretTok@exa mple/hook' } }, /webhook\.url "https:\/\/\*\*\*@exa mple\/\.\.\."/],
     ['webhook with another scheme', { webhook: { url: 'ftp://hook:S3cretTok@siem.example/x' } }, /got "ftp:\/\/\*\*\*@siem\.example\/\.\.\."/],
     ['app password', { upstream: 'http://app:S3cretTok@exa mple' }, /upstream "http:\/\/\*\*\*@exa mple" is not a valid URL/],
+    ['webhook password with a slash', { webhook: { url: 'https://hook:Se/S3cretTok@exa mple/x' } }, /webhook\.url "https:\/\/\*\*\*@exa mple\/\.\.\."/],
+    ['app password with a slash', { upstream: 'http://svc:Pa/S3cretTok@exa mple' }, /upstream "http:\/\/\*\*\*@exa mple"/],
     // Node's fetch refuses such a URL and quotes it, password included, in its error.
     ['valid webhook URL with a password', { webhook: { url: 'http://hook:S3cretTok@127.0.0.1:9/hook' } },
       /webhook\.url "http:\/\/\*\*\*@127\.0\.0\.1:9\/\.\.\." carries a user name or password/],

@@ -227,6 +227,12 @@ t.test('config edit switches mode live and names restart keys', async (t) => {
   t.equal(gateway.logs.lines.filter((line) => line.riskgate?.reload?.restart_required).length, 1,
     'the restart warning is not repeated');
   t.equal((await scoredLogin(gateway, 'still-monitored')).line.riskgate.decision, 'allow');
+
+  // A password may contain "/", and a mistyped scheme has no "://".
+  tree.replace('riskgate.yaml', configText('http://svc:Pa/S3cretPW@exa mple', `store: { url: "redis//:S3cretPW@127.0.0.1:6393" }\n`));
+  const leaked = await waitForReload(gateway.logs, 'failure', 2);
+  t.ok(leaked.riskgate.reload.errors.length > 0, 'the invalid URLs are reported');
+  t.notMatch(JSON.stringify(leaked), /S3cretPW/, 'no password reaches the reload line');
 });
 
 t.test('IP list edit changes the version', async (t) => {

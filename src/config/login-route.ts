@@ -64,6 +64,7 @@ export function resolveRoute(route: RawConfig, index: number): LoginRoute {
     path: route.path,
     body: route.body ?? defaults.body,
     usernameField: route.username_field ?? defaults.username_field,
+    passwordField: route.password_field ?? 'password',
     onStoreError: route.on_store_error ?? defaults.on_store_error,
     successStatus: route.success_status ?? defaults.success_status,
     failureStatus: route.failure_status ?? defaults.failure_status,

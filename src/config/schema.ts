@@ -46,6 +46,7 @@ export const CONFIG_SCHEMA = {
           path: { type: 'string', pattern: '^/' },
           body: { enum: ['json', 'form', 'auto'] },
           username_field: { type: 'string', minLength: 1 },
+          password_field: { type: 'string', minLength: 1 },
           on_store_error: { enum: ['open', 'closed'] },
           success_status: statusList,
           failure_status: statusList,

@@ -12,6 +12,8 @@ export interface LoginRoute {
   path: string;
   body: 'json' | 'form' | 'auto';
   usernameField: string;
+  /** The body field that carries the password; riskgate never reads its value, only refuses it where no login is judged. */
+  passwordField: string;
   onStoreError: StoreFailMode;
   /**
    * Status codes (`302`) or classes (`2xx`) that mean the login succeeded; an entry with

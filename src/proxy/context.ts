@@ -104,6 +104,8 @@ export interface LoginPathIndex {
   methods: Set<string>;
   /** Lengths of the login paths: a reading of another length cannot match one. */
   lengths: Set<number>;
+  /** The routes' `password_field` names, in lower case. */
+  passwordFields: Set<string>;
 }
 
 const routeLengths = new WeakMap<ReadonlyMap<string, LoginRoute>, Set<number>>();
@@ -133,7 +135,7 @@ export function findLoginRoute(routes: ReadonlyMap<string, LoginRoute>, method: 
 
 /** Index the login paths of `routes`. */
 export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>): LoginPathIndex {
-  const index: LoginPathIndex = { exact: new Map(), below: new Map(), methods: new Set(), lengths: new Set() };
+  const index: LoginPathIndex = { exact: new Map(), below: new Map(), methods: new Set(), lengths: new Set(), passwordFields: new Set() };
   for (const [key, route] of routes) {
     const separator = key.indexOf(' ');
     const path = key.slice(separator + 1);
@@ -142,6 +144,7 @@ export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>): LoginPa
     if (route.subpaths === 'judge') index.below.set(path, [...(index.below.get(path) ?? []), method]);
     index.methods.add(method);
     index.lengths.add(path.length);
+    index.passwordFields.add(route.passwordField.toLowerCase());
   }
   return index;
 }

@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
 
 import { checkHeaderCount, checkHost, checkTransferCoding } from '../request/framing.js';
+import { cookieCarriesPassword, queryCarriesPassword } from '../request/password-fields.js';
 import { normalizePath, type PathReading } from '../request/path.js';
 import { parseAddress, resolveClientAddress } from '../request/client-ip.js';
 import type { GatewayContext } from './context.js';
@@ -147,7 +148,7 @@ async function handleRequest(
     // method, nor a body, nor a query password may pass unjudged. No request target may
     // carry a fragment.
     const loginMethod = loginPaths.methods.has(method);
-    if (loginMethod || carriesBody(request) || request.url?.includes('#') || queryCarriesPassword(request.url)) {
+    if (loginMethod || carriesBody(request) || request.url?.includes('#') || queryCarriesPassword(request.url, loginPaths.passwordFields)) {
       sendProblem(response, 400, 'invalid request path', reading.invalid);
       return;
     }
@@ -163,9 +164,10 @@ async function handleRequest(
     // PHP's $_REQUEST and Spring's @RequestParam read credentials from a GET query the same
     // way. A query with a username alone, as a login page link may carry, passes.
     const methods = loginMethodsAt(loginPaths, reading.path);
-    let carried: 'body' | 'query' | undefined;
+    let carried: 'body' | 'query' | 'cookie' | undefined;
     if (methods && carriesBody(request)) carried = 'body';
-    else if (methods && queryCarriesPassword(request.url)) carried = 'query';
+    else if (methods && queryCarriesPassword(request.url, loginPaths.passwordFields)) carried = 'query';
+    else if (methods && cookieCarriesPassword(request.headers.cookie, loginPaths.passwordFields)) carried = 'cookie';
     if (methods && carried) {
       context.logger.warn(
         { http: { request: { id: requestId, method } }, riskgate: { rejection: `${carried} on a login path by another method` } },
@@ -244,21 +246,3 @@ function carriesBody(request: IncomingMessage): boolean {
 function joined(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(',') : value;
 }
-
-/**
- * Tell whether a query string has a field whose name reads as a password (`password`,
- * `pwd`, `pw`, `senha`, `kennwort` and the like), also inside brackets or among other
- * characters that parsers drop.
- */
-function queryCarriesPassword(url: string | undefined): boolean {
-  const start = (url ?? '').indexOf('?');
-  if (start === -1) return false;
-
-  for (const [name] of new URLSearchParams(url!.slice(start + 1).replaceAll(';', '&'))) {
-    if (PASSWORD_NAME.test(name.replace(/[^\p{L}\p{N}]/gu, ''))) return true;
-  }
-  return false;
-}
-
-/** Field names that read as a password, in English and the languages apps often name them in. */
-const PASSWORD_NAME = /pass|pwd|^pw$|^pin$|secret|senha|kennwort|contrase|parola|wachtwoord|has[lł]o|salasana|adgangskode/i;

@@ -7,6 +7,9 @@
  */
 export type PathReading = { path: string } | { invalid: string };
 
+/** A segment of one or more `X(value)` groups in parentheses, as ASP.NET's cookieless mode writes them. */
+const COOKIELESS_SEGMENT = /^\((?:[A-Z]\([^()]*\))+\)$/;
+
 /**
  * Normalise the path part of a request target: decode, drop matrix parameters, lower-case,
  * trim `/`. A dot segment or a leading `//` makes the path unreadable.
@@ -49,7 +52,9 @@ export function normalizePath(target: string): PathReading {
     // dot segments, so `/x/..;/login` reaches /login there and must be read that way here.
     // Spring's AntPathMatcher with trimTokens trims each segment, so `/login%20` reaches /login.
     const name = segment.split(';')[0].trim();
-    if (name === '') continue;
+    // ASP.NET (System.Web) removes a cookieless-session segment such as `(S(abc))` from
+    // every path before routing, so `/(S(abc))/Account/Login` reaches /Account/Login.
+    if (name === '' || COOKIELESS_SEGMENT.test(name)) continue;
     // Servlet containers resolve `..;`, PHP's PATH_INFO and Express's `/login/:step?` keep
     // `..` as text, and WHATWG parsing keeps the empty segment in `/login//..`, so no one
     // reading of a dot segment holds for every app.

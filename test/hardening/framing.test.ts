@@ -139,7 +139,9 @@ t.test('login path variants are judged as logins', async (t) => {
     // Java's equalsIgnoreCase matches a dotless i with i, and Java lower-cases a dotted capital I to i.
     '/log%C4%B1n', '/LOG%C4%B1N', '/log%C4%B0n', '/LOG%C4%B0N',
     // Spring's AntPathMatcher with trimTokens trims each segment.
-    '/login%20', '/%20login', '/login%20/'];
+    '/login%20', '/%20login', '/login%20/',
+    // ASP.NET removes cookieless-session segments before routing.
+    '/(S(abc123))/login', '/(A(x)F(y))/login'];
 
   for (const target of targets) {
     const before = gateway.logs.decisions.length;
@@ -462,4 +464,40 @@ t.test('a Host header that is not host[:port] is rejected', async (t) => {
     const exchange = await rawExchange(gateway.port, `GET /page HTTP/1.1\r\nHost: ${host}\r\n\r\n`, { source: nextSource() });
     t.equal(exchange.statuses[0], 200, `Host: ${host}: forwarded`);
   }
+});
+
+t.test('password fields under other names or in cookies are refused on a login path by another method', async (t) => {
+  const app = await new RecordingUpstream().start();
+  const local = await startTestGateway({
+    upstream: app.url,
+    config: { login_routes: [{ path: '/login', body: 'form', username_field: 'uname', password_field: 'secret_word' }] },
+  });
+  t.teardown(async () => {
+    await local.close();
+    await app.stop();
+  });
+
+  const cases: [string, string][] = [
+    // The W3Schools login form names its fields uname and psw.
+    ['/login?uname=victim&psw=x', ''],
+    ['/login?uname=victim&pswd=x', ''],
+    ['/login?uname=victim&sifre=x', ''],
+    ['/login?uname=victim&heslo=x', ''],
+    ['/login?uname=victim&jelszo=x', ''],
+    // The route's own password field, whatever its name.
+    ['/login?uname=victim&SECRET_WORD=x', ''],
+    // PHP's $_REQUEST and ASP.NET's Request[] read cookies as parameters.
+    ['/login?uname=victim', 'psw=x'],
+    ['/login?uname=victim', 'theme=dark; secret_word=x'],
+  ];
+  for (const [target, cookie] of cases) {
+    const exchange = await rawExchange(local.port,
+      `GET ${target} HTTP/1.1\r\nHost: riskgate.test\r\n${cookie ? `Cookie: ${cookie}\r\n` : ''}\r\n`, { source: nextSource() });
+    t.equal(exchange.statuses[0], 405, `GET ${target}${cookie ? ` with Cookie: ${cookie}` : ''}: 405`);
+  }
+  t.equal(app.requests.length, 0, 'none reached the app');
+
+  const page = await rawExchange(local.port, 'GET /login?uname=victim HTTP/1.1\r\nHost: riskgate.test\r\nCookie: passport=1; session=abc\r\n\r\n',
+    { source: nextSource() });
+  t.equal(page.statuses[0], 200, 'the login page with the app\'s own cookies is still served');
 });

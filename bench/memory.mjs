@@ -24,16 +24,16 @@ function heapUsed() {
   return process.memoryUsage().heapUsed;
 }
 
-/** Build a counter key shaped like the gateway's: prefix, counter name and a 22-character digest. */
-function counterKey(name, index) {
-  return `rgbm:c:{${name}:${keys.counterDigest(name, [String(index)])}}`;
+/** Build a counter key shaped like the gateway's: prefix, counter name, a 22-character digest and a kind tag. */
+function counterKey(name, index, kindTag = 'a') {
+  return `rgbm:c:{${name}:${keys.counterDigest(name, [String(index)])}:${kindTag}}`;
 }
 
 async function bytesPerKey(kind) {
   const store = new MemoryStore({ maxEntries: KEYS * 2 });
   const before = heapUsed();
   for (let index = 0; index < KEYS; index += 1) {
-    const key = counterKey(kind === 'count' ? 'failures_per_ip' : 'usernames_per_ip', index);
+    const key = kind === 'count' ? counterKey('failures_per_ip', index, 'f') : counterKey('usernames_per_ip', index, 'd');
     const change = kind === 'count'
       ? { increments: [{ key, windowMs: WINDOW_MS }], distinct: [] }
       : { increments: [], distinct: [{ key, member: keys.pseudonymize(`user${index}`), windowMs: WINDOW_MS }] };

@@ -7,7 +7,7 @@ import { eraseAccount, exportAccount } from './accounts.js';
 import type { AuditAction } from './audit.js';
 import { canonicalCidr, parseClientAddress, readCounters, resolveTarget } from './counters.js';
 import { AdminProblem, optionalString, readJsonObject, sendJson } from './http.js';
-import { MAX_ENTRY_TTL_MS, ManualEntryStore, type ManualEntry } from './manual-entries.js';
+import { MAX_ENTRY_TTL_MS, MAX_MANUAL_ENTRIES, ManualEntryStore, type ManualEntry } from './manual-entries.js';
 
 /** A handler's part of the audit line; the router adds the request, the actor and the outcome. */
 export type AuditNote = Omit<AuditAction, 'actor' | 'status' | 'outcome'>;
@@ -84,7 +84,13 @@ async function addEntry(context: GatewayContext, call: ApiRequest): Promise<Audi
   const entries = entryStore(context);
   // Each target has one entry, so an allow replaces a block of the same address. The reply
   // and the audit line name the entry replaced.
-  const previous = (await entries.list(call.now)).find((other) => other.id === entry.id);
+  const existing = await entries.list(call.now);
+  const previous = existing.find((other) => other.id === entry.id);
+  if (!previous && existing.length >= MAX_MANUAL_ENTRIES) {
+    throw new AdminProblem(409, 'too many manual entries',
+      `${existing.length} manual entries are live, the maximum is ${MAX_MANUAL_ENTRIES}; ` +
+        'remove expired or unneeded entries, or put many addresses in an IP list file');
+  }
   await entries.put(entry, call.now);
   const replaced = previous ? { action: previous.action, reason: previous.reason, expires_at: previous.expires_at } : undefined;
   sendJson(call.response, 201, replaced ? { entry, replaced } : { entry });

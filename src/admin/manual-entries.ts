@@ -23,6 +23,13 @@ export interface ManualEntry {
   created_by: string;
 }
 
+/**
+ * Maximum number of live manual entries. Every entry is in one list value that each
+ * gateway reads whole when it changes, and the memory store never evicts them, so the
+ * number is capped. Thousands of addresses belong in an IP list file instead.
+ */
+export const MAX_MANUAL_ENTRIES = 5_000;
+
 /** Longest lifetime of a manual entry: one year. */
 export const MAX_ENTRY_TTL_MS = 365 * 86_400_000;
 

@@ -1,6 +1,7 @@
 import type { GatewayKeys } from '../crypto/keys.js';
 import type { CounterDefinition, CounterKeyPart } from '../rules/types.js';
 import { indexMember } from '../profile/keys.js';
+import { counterKey } from './counter-key.js';
 import type { CounterRead, ReadRequest, WriteRequest } from '../store/store.js';
 
 /** The values a login's counters are keyed by; a missing part makes its counters not apply. */
@@ -29,8 +30,7 @@ export class CounterPlan {
       const values = counter.key.map((part) => parts[part]);
       if (values.some((value) => value === undefined || value === '')) continue;
       const digest = keys.counterDigest(counter.name, values as string[]);
-      // The braces are a Redis Cluster hash tag: both buckets of one counter share a slot.
-      this.applicable.push({ counter, key: `${prefix}:c:{${counter.name}:${digest}}` });
+      this.applicable.push({ counter, key: counterKey(prefix, counter.name, digest, counter.count) });
     }
   }
 

@@ -3,6 +3,7 @@ import type { GatewayConfig } from '../config/types.js';
 import type { GatewayKeys } from '../crypto/keys.js';
 import type { CounterDefinition } from '../rules/types.js';
 import type { CounterStore } from '../store/store.js';
+import { counterKeyFamily } from '../decision/counter-key.js';
 import { accountScope, readAccount, type PrivacyOptions } from './privacy.js';
 
 /** A counter that contains account data but cannot be found by the account alone. */
@@ -59,8 +60,9 @@ export async function eraseAccount(
   for (const store of stores) {
     const { indexed } = await readAccount(store, scope);
     for (const counter of [...scope.direct, ...indexed]) {
-      // A counter key is the prefix of its bucket keys (Redis) or the key itself (memory).
-      const deleted = await store.erase([counter.key]);
+      // A counter's key family is the prefix of its bucket keys (Redis) or of the key itself
+      // (memory), under every count kind the counter has had.
+      const deleted = await store.erase([counterKeyFamily(counter.key)]);
       if (deleted > 0) countersErased.add(counter.key);
       keysDeleted += deleted;
     }

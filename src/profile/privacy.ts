@@ -1,5 +1,6 @@
 import type { GatewayConfig } from '../config/types.js';
 import type { GatewayKeys } from '../crypto/keys.js';
+import { counterNameOf, otherKindKeys, storedKindOf } from '../decision/counter-key.js';
 import { CounterPlan } from '../decision/counter-plan.js';
 import { normalizeUsername } from '../request/username.js';
 import { loadRuleSet, type RuleSet } from '../rules/compile.js';
@@ -70,8 +71,15 @@ export async function exportAccount(
 ): Promise<AccountExport> {
   const scope = accountScope(keys, config, username, options);
   const { indexed, profileFields } = await readAccount(store, scope);
-  const counters = [...scope.direct, ...indexed];
+  // A counter whose count kind changed on reload keeps its old-kind keys until they expire.
+  // Indexed keys carry their own kind, and the direct ones are read under every kind.
+  // NOTE: an old-kind key is read with the current window, so if the window changed too,
+  // its value is approximate.
+  const formerKinds = scope.direct.flatMap((counter) =>
+    otherKindKeys(counter.key).map((other) => ({ ...counter, ...other })));
+  const counters = [...scope.direct, ...indexed, ...formerKinds];
   const result = counters.length > 0 ? await store.read({ now: scope.now, counters, claims: [] }) : { counts: [] };
+  const current = scope.direct.length + indexed.length;
 
   const retention = config.profile.retentionMs;
   const profile = decodeProfile(profileFields, scope.now, retention);
@@ -104,12 +112,14 @@ export async function exportAccount(
           ])),
         }
       : null,
-    counters: counters.map((counter, index) => ({
-      name: counter.name,
-      keyed_by: counter.keyedBy,
-      window_ms: counter.windowMs,
-      value: result.counts[index] ?? 0,
-    })),
+    counters: counters
+      .map((counter, index) => ({
+        name: counter.name,
+        keyed_by: counter.keyedBy,
+        window_ms: counter.windowMs,
+        value: result.counts[index] ?? 0,
+      }))
+      .filter((counter, index) => index < current || counter.value > 0),
     not_erasable: NOT_ERASABLE,
   };
 }
@@ -129,7 +139,7 @@ export function accountScope(keys: GatewayKeys, config: GatewayConfig, rawUserna
   for (const route of config.loginRoutes) {
     const plan = new CounterPlan(ruleSet.counters, { username, route: route.id }, keys, prefix);
     for (const read of plan.readRequest(now).counters) {
-      const name = counterName(read.key) ?? '';
+      const name = counterNameOf(read.key) ?? '';
       const definition = ruleSet.counters.find((counter) => counter.name === name);
       direct.set(read.key, { ...read, name, keyedBy: definition?.key.filter((part) => part !== 'username') ?? [] });
     }
@@ -145,20 +155,18 @@ export async function readAccount(store: CounterStore, scope: AccountScope) {
   for (const member of reading.sets[0] ?? []) {
     const parsed = parseIndexMember(member);
     if (!parsed) continue;
-    const name = counterName(parsed.key) ?? 'unknown';
+    const name = counterNameOf(parsed.key) ?? 'unknown';
     const definition = scope.ruleSet.counters.find((counter) => counter.name === name);
+    // The key's own kind tag, not the current definition, determines how it is stored, because
+    // the definition's kind may have changed since the key was written.
+    const legacyKind = definition?.count === 'distinct_usernames' ? 'distinct' : 'count';
     indexed.push({
       key: parsed.key,
       windowMs: parsed.windowMs,
-      kind: definition?.count === 'distinct_usernames' ? 'distinct' : 'count',
+      kind: storedKindOf(parsed.key) ?? legacyKind,
       name,
       keyedBy: definition?.key.filter((part) => part !== 'username') ?? [],
     });
   }
   return { indexed, profileFields: reading.hashes[0] ?? null };
-}
-
-/** The counter name inside a counter key `<prefix>:c:{<name>:<digest>}`. */
-function counterName(key: string): string | undefined {
-  return /:c:\{([a-z][a-z0-9_]*):[^}]+\}$/.exec(key)?.[1];
 }

@@ -10,8 +10,9 @@ const VARIABLES = new Set<string>([...SIGNAL_GROUPS, 'counters']);
 type Constant = { value: unknown } | { error: string };
 
 /**
- * Find rules that can never change a decision, and counters no rule reads. Only what is
- * certain is reported, so a rule that is merely unlikely to fire is never listed:
+ * Find rules that can never change a decision, counters no rule reads and IP lists with no
+ * entries. Only what is certain is reported, so a rule that is merely unlikely to fire is
+ * never listed:
  *
  * - a `when` that reads no signal or counter is constant: false never fires, and a
  *   condition that fails to evaluate never fires either;
@@ -19,7 +20,8 @@ type Constant = { value: unknown } | { error: string };
  *   every rule other than an `action: block` rule is shadowed by it;
  * - an enforced `action: block` rule whose `when` is constant true blocks every login;
  * - constant-true score rules that alone reach a threshold challenge or block every login;
- * - score rules when all positive scores together stay below `challenge_at`.
+ * - score rules when all positive scores together stay below `challenge_at`;
+ * - IP lists with no entries.
  *
  * Problems come back as warnings: `riskgate check` prints them, `start` serves the rules.
  */
@@ -85,7 +87,24 @@ export function findUnreachableRules(ruleSet: RuleSet, source: RuleSource): Sour
   }
 
   warnings.push(...unreadCounters(ruleSet));
+  warnings.push(...emptyIpLists(ruleSet));
   return warnings;
+}
+
+/**
+ * Warn about IP lists with no entries. A list file truncated by a failed download loads
+ * as an empty list, and `ip.in_list` is then false for every address.
+ */
+function emptyIpLists(ruleSet: RuleSet): SourceProblem[] {
+  return [...ruleSet.ipLists.values()]
+    .filter((list) => list.size === 0)
+    .map((list) => ({
+      file: list.file,
+      line: 1,
+      column: 1,
+      message: `IP list "${list.name}" in ${list.file} has no entries, so ip.in_list("${list.name}") is false for ` +
+        'every address; restore its addresses (one address or CIDR per line), or remove the list and its rules',
+    }));
 }
 
 function unreadCounters(ruleSet: RuleSet): SourceProblem[] {

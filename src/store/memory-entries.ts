@@ -50,16 +50,6 @@ export class DistinctEntry {
   }
 }
 
-export class ValueEntry {
-  /** The store's move count when this entry last moved to the newest end of its order. */
-  stamp = 0;
-
-  constructor(
-    public value: string,
-    public expiresAt: number,
-  ) {}
-}
-
 export class HashEntry {
   /** The store's move count when this entry last moved to the newest end of its order. */
   stamp = 0;
@@ -82,7 +72,7 @@ export class SetEntry {
 }
 
 /** A single-use claim is stored as its expiry time alone. */
-export type Entry = CountEntry | DistinctEntry | ValueEntry | HashEntry | SetEntry | number;
+export type Entry = CountEntry | DistinctEntry | HashEntry | SetEntry | number;
 
 /**
  * Return a flat copy of a key. Keys arrive as strings built by concatenation, which V8

@@ -4,7 +4,6 @@ import {
   HashEntry,
   MAX_DISTINCT_MEMBERS,
   SetEntry,
-  ValueEntry,
   alignCounts,
   alignMembers,
   compactKey,
@@ -15,6 +14,7 @@ import {
   type Entry,
 } from './memory-entries.js';
 import { ClaimTable } from './memory-claims.js';
+import { ValueTable } from './memory-values.js';
 import {
   bucketOf,
   elapsedFraction,
@@ -32,7 +32,8 @@ export { MAX_DISTINCT_MEMBERS };
 /**
  * Counters in this process's memory, bounded by `maxEntries`: when full, the least recently
  * written key is evicted (see `put` for how recent), so a flood of distinct keys cannot
- * grow the heap without limit.
+ * grow the heap without limit. Plain values and single-use claims live in tables of their
+ * own that are never evicted (see ValueTable and ClaimTable).
  * A counter expires two windows after the start of the bucket it was last written in, when
  * both its buckets have passed. Other entries expire at their own expiry time. A sweep
  * removes expired entries in batches.
@@ -42,6 +43,8 @@ export class MemoryStore implements CounterStore {
   private readonly entries = new Map<string, Entry>();
   /** Single-use claims, kept apart from `entries` because they must never be evicted. */
   private readonly claims: ClaimTable;
+  /** Plain values, kept apart from `entries` because a flood of counters must not evict them. */
+  private readonly values = new ValueTable();
   /**
    * Iterator over the keys in Map order, which finds the least recently written one. A Map
    * keeps the slot of a deleted key until it next rehashes, and a fresh iterator steps over
@@ -80,7 +83,7 @@ export class MemoryStore implements CounterStore {
   }
 
   get size(): number {
-    return this.entries.size + this.claims.size;
+    return this.entries.size + this.claims.size + this.values.size;
   }
 
   async read(request: ReadRequest): Promise<ReadResult> {
@@ -102,10 +105,7 @@ export class MemoryStore implements CounterStore {
 
     const claims = request.claims.map((claim) => this.claims.claim(claim, request.now));
 
-    const values = (request.lookups ?? []).map((key) => {
-      const entry = this.entries.get(key);
-      return entry instanceof ValueEntry && entry.expiresAt > request.now ? entry.value : null;
-    });
+    const values = (request.lookups ?? []).map((key) => this.values.get(key, request.now));
 
     const hashes = (request.hashes ?? []).map((key) => {
       const entry = this.entries.get(key);
@@ -123,11 +123,11 @@ export class MemoryStore implements CounterStore {
   }
 
   async setValue(key: string, value: string, ttlMs: number): Promise<void> {
-    this.put(key, new ValueEntry(value, Date.now() + storeTtlMs(ttlMs)));
+    this.values.set(key, value, Date.now() + storeTtlMs(ttlMs));
   }
 
   async deleteValue(key: string): Promise<void> {
-    this.entries.delete(key);
+    this.values.delete(key);
   }
 
   async write(request: WriteRequest): Promise<void> {
@@ -170,6 +170,7 @@ export class MemoryStore implements CounterStore {
 
     for (const key of request.deletes ?? []) {
       this.entries.delete(key);
+      this.values.delete(key);
     }
   }
 
@@ -219,13 +220,14 @@ export class MemoryStore implements CounterStore {
         removed += 1;
       }
     }
-    return removed;
+    return removed + this.values.deleteByPrefix(keys);
   }
 
   async close(): Promise<void> {
     clearInterval(this.sweepTimer);
     this.entries.clear();
     this.claims.clear();
+    this.values.clear();
   }
 
   /** Remove expired entries; exported for tests that drive a fake clock. */
@@ -240,6 +242,7 @@ export class MemoryStore implements CounterStore {
       }
     }
     this.claims.sweep(now);
+    this.values.sweep(now);
   }
 
   /**

@@ -246,3 +246,32 @@ t.test('admin actions write audit lines', async (t) => {
   t.notOk(first.logs.text.includes('mallory'), 'no audit line holds the username');
   t.notOk(first.logs.text.includes(ADMIN_TOKEN), 'no audit line holds the token');
 });
+
+t.test('memory store keeps blocks through a login flood', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({
+    upstream: upstream.url,
+    config: { store: { url: 'memory', memory_max_entries: 1000 }, trusted_proxies: ['127.0.0.1'], admin: { token: ADMIN_TOKEN } },
+  });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+  const from = (address: string) => ({ headers: { 'x-forwarded-for': address } });
+
+  t.equal((await addEntry(gateway, { action: 'block', ip: '203.0.113.7' })).status, 201);
+  t.equal((await addEntry(gateway, { action: 'block', cidr: '192.0.2.0/24' })).status, 201);
+
+  // Each failed login from a new address writes several counter keys, three times the
+  // store's maximum in all, so every key older than the flood is evicted if values share
+  // the counters' table.
+  for (let index = 0; index < 500; index += 1) {
+    const address = `10.${(index >> 8) & 255}.${index & 255}.1`;
+    await login(gateway.port, `user${index}`, 'wrong', from(address));
+  }
+
+  t.equal((await login(gateway.port, 'alice', 'wonderland', from('203.0.113.7'))).status, 403, 'the IP block holds');
+  t.equal((await login(gateway.port, 'alice', 'wonderland', from('192.0.2.9'))).status, 403, 'the CIDR block holds');
+  const listed = await admin(gateway.adminPort, 'GET', '/v1/manual-entries');
+  t.equal(listed.json().entries.length, 2, 'the admin API still lists both entries');
+});

@@ -262,6 +262,36 @@ ${SET_B}  - id: b.listed
   t.equal(listed.line.riskgate.decision, 'challenge');
 });
 
+t.test('emptied IP list reloads with a warning', async (t) => {
+  const { tree, gateway } = await setUp(t);
+  tree.replace('lists/watched.txt', '192.0.2.1\n127.0.0.1\n');
+  tree.replace('rules/policy.yaml', `lists: { watched: ../lists/watched.txt }
+${SET_B}  - id: b.listed
+    description: Address on the watched list
+    when: ip.in_list("watched")
+    score: 150
+`);
+  await waitForReload(gateway.logs, 'success', 1);
+
+  tree.replace('lists/watched.txt', '');
+  const emptied = await waitForReload(gateway.logs, 'success', 2);
+  const listFile = tree.path('lists/watched.txt');
+  const expected = `${listFile}:1:1: IP list "watched" in ${listFile} has no entries`;
+
+  t.equal(emptied.log.level, 'warn');
+  t.ok(emptied.riskgate.reload.warnings.some((warning: string) => warning.startsWith(expected)), 'the reload line names the list file');
+  t.ok(emptied.riskgate.reload.warnings.some((warning: string) => warning.includes('restore its addresses')), 'the warning says the fix');
+  const ready = await readiness(gateway);
+  t.ok(ready.checks.rules.warnings.some((warning: string) => warning.startsWith(expected)), '/readyz shows the warning');
+  const check = captureOutput();
+  await runCheck({ rules: tree.path('rules/policy.yaml') }, [], check.io);
+  t.ok(check.lines().some((line) => line.startsWith(`${listFile}:1:1: warning: IP list "watched"`)), 'check prints the warning');
+
+  tree.replace('lists/watched.txt', '# comments only\n\n');
+  const commented = await waitForReload(gateway.logs, 'success', 3);
+  t.ok(commented.riskgate.reload.warnings.some((warning: string) => warning.startsWith(expected)), 'a list of comments only warns too');
+});
+
 t.test('replaced rule directory is followed', async (t) => {
   const { tree, gateway } = await setUp(t);
   tree.replace('next/policy.yaml', SET_B);

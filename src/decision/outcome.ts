@@ -1,5 +1,6 @@
 import type { LoginRoute } from '../config/types.js';
 import { normalizePath } from '../request/path.js';
+import type { RefererReading } from '../request/referer.js';
 import { statusListMatches } from './status-list.js';
 
 type LoginOutcome = 'success' | 'failure' | 'unknown';
@@ -16,37 +17,41 @@ export function classifyStatus(status: number, success: readonly string[], failu
 /**
  * Classify an app's response to a login. Form-login apps (Spring Security, Devise, Laravel)
  * redirect after both outcomes, so a redirect is classified by its Location first. Any other
- * status is classified by the route's status lists. `referers` contains the login's Referer values.
+ * status is classified by the route's status lists. `referer` is the login's Referer as
+ * readReferer reads it.
  */
 export function classifyResponse(
   status: number,
   location: string | undefined,
   route: OutcomeRoute,
-  referers: readonly string[],
+  referer: RefererReading,
 ): LoginOutcome {
   if (status < 300 || status >= 400) return classifyStatus(status, route.successStatus, route.failureStatus);
-  return classifyRedirect(status, location, route, referers);
+  return classifyRedirect(status, location, route, referer);
 }
 
 /**
  * Classify a redirect. A failure location or failure status wins. A redirect to the login
  * page, or to a page the client named in its Referer, is never a success, because an app
  * that sends a failed login "back" (Laravel's `back()`, Express 4's `res.redirect('back')`)
- * lets the client choose that page. Once a route lists locations, any other page is unknown.
+ * lets the client choose that page. A login whose Referer is untrusted (see readReferer) has
+ * no success by redirect at all, because riskgate cannot tell which page such an app reads
+ * from it. Once a route lists locations, any other page is unknown.
  */
 function classifyRedirect(
   status: number,
   location: string | undefined,
   route: OutcomeRoute,
-  referers: readonly string[],
+  referer: RefererReading,
 ): LoginOutcome {
   const target = location === undefined ? undefined : redirectPath(location, route.path);
   if (target !== undefined && route.failureLocation.includes(target)) return 'failure';
   if (statusListMatches(status, route.failureStatus)) return 'failure';
+  if ('untrusted' in referer) return 'unknown';
 
   if (target !== undefined) {
     const loginPath = redirectPath(route.path, route.path);
-    if (target === loginPath || referers.some((referer) => redirectPath(referer, route.path) === target)) return 'unknown';
+    if (target === loginPath || referer.paths.includes(target)) return 'unknown';
     if (route.successLocation.includes(target)) return 'success';
   }
   if (route.successLocation.length > 0 || route.failureLocation.length > 0) return 'unknown';
@@ -54,8 +59,8 @@ function classifyRedirect(
 }
 
 /**
- * Read the path of a Location or Referer value, which may be an absolute URL, a path with a
- * query, or a path relative to the login's. The path is normalised as login paths are, so
+ * Read the path of a Location value, which may be an absolute URL, a path with a query, or a
+ * path relative to the login's. The path is normalised as login paths are, so
  * case, trailing slashes and dot segments cannot tell two values apart. A path that does
  * not normalise is compared as sent.
  */

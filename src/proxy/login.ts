@@ -16,7 +16,7 @@ import { checkCookieUsername, parseLoginBody } from '../request/credentials.js';
 import { isRequestInvalid } from '../store/request-errors.js';
 import { checkCrossSite, checkLoginHeaders } from '../request/framing.js';
 import { fingerprintRequest } from '../request/fingerprint.js';
-import { refererValues } from '../request/referer.js';
+import { readReferer, type RefererReading } from '../request/referer.js';
 import { counterIndexKey, profileKey } from '../profile/keys.js';
 import { normalizeUsername } from '../request/username.js';
 import { countersToCel } from '../rules/activation.js';
@@ -239,22 +239,22 @@ async function forwardLogin(
     headers[RISK_HEADER] = await signRiskHeader(context, record);
   }
 
-  const referers = refererValues(request);
+  const referer = readReferer(request);
   const deviceId = origin.deviceId;
   const result = await forwardRequest(context.upstream, request, response, {
     headers,
     body,
     extraResponseHeaders: async (status, location) =>
-      deviceId !== undefined && classifyResponse(status, location, route, referers) === 'success'
+      deviceId !== undefined && classifyResponse(status, location, route, referer) === 'success'
         ? ['Set-Cookie', await context.deviceCookies.issue(deviceId)]
         : [],
     // The decision line is written before the client sees the end of the response.
     beforeEnd: (answered) => {
-      recordAnswer(context, route, record, answered, response, referers);
+      recordAnswer(context, route, record, answered, response, referer);
       logDecision();
     },
   });
-  recordAnswer(context, route, record, result, response, referers);
+  recordAnswer(context, route, record, result, response, referer);
 }
 
 /** Put the app's response, or why there was none, on the login's record. */
@@ -264,7 +264,7 @@ function recordAnswer(
   record: LoginRecord,
   result: ForwardResult,
   response: ServerResponse,
-  referers: readonly string[],
+  referer: RefererReading,
 ): void {
   if (record.upstreamMs !== undefined) return;
   record.upstreamMs = result.upstreamMs;
@@ -275,7 +275,7 @@ function recordAnswer(
   if (result.error?.kind === 'aborted') {
     // A client that hangs up after the status line has read how its guess went, so the
     // app's status still counts, and the app is not blamed.
-    record.outcome = result.status === undefined ? 'unknown' : classifyResponse(result.status, result.location, route, referers);
+    record.outcome = result.status === undefined ? 'unknown' : classifyResponse(result.status, result.location, route, referer);
   } else if (result.error) {
     record.outcome = 'unknown';
     record.upstreamError = result.error.kind;
@@ -284,7 +284,7 @@ function recordAnswer(
       `upstream ${result.error.kind === 'timeout' ? 'timed out' : 'request failed'}`,
     );
   } else if (result.status !== undefined) {
-    record.outcome = classifyResponse(result.status, result.location, route, referers);
+    record.outcome = classifyResponse(result.status, result.location, route, referer);
     if (record.outcome === 'unknown' && result.status >= 300 && result.status < 400) warnUnclassifiedRedirect(context, route, result);
   }
 }

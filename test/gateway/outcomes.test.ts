@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 
 import { FakeClock } from '../helpers/clock.js';
-import { BROWSER_HEADERS, login, send, startTestGateway, type TestGatewayOptions } from '../helpers/gateway.js';
+import { BROWSER_HEADERS, login, send, startTestGateway, type Reply, type TestGateway, type TestGatewayOptions } from '../helpers/gateway.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { waitFor, waitForDecisions } from '../helpers/wait.js';
 
@@ -208,7 +208,8 @@ for (const [config, label] of [
       t.equal(reply.status, 302, `${name}: the app redirects back`);
       t.equal(reply.headers['set-cookie'], undefined, `${name}: no device cookie`);
     }
-    const owner = await login(gateway.port, 'alice', 'wonderland', { headers: { referer: '/login' } });
+    // Browsers send an absolute Referer, and a relative one would make every redirect unknown.
+    const owner = await login(gateway.port, 'alice', 'wonderland', { headers: { referer: 'https://app.example/login' } });
 
     const lines = await waitForDecisions(gateway.logs, STEERED.length + 1);
     for (const [index, [name]] of STEERED.entries()) {
@@ -219,6 +220,185 @@ for (const [config, label] of [
     t.ok(owner.headers['set-cookie']?.some((value) => value.startsWith('rg_device=')), 'and earns a device cookie');
     t.equal(ownerLine.riskgate.signals.account.first_login, true, 'the steered guesses taught the profile nothing');
     t.equal(ownerLine.riskgate.counters.attempts_per_ip, STEERED.length, 'each steered guess counted as an attempt');
+  });
+}
+
+/** Send a wrong password for alice with `headers` on top of a browser's. */
+function guess(port: number, path: string, headers: Record<string, string | string[]>) {
+  return send(port, {
+    method: 'POST',
+    path,
+    headers: { ...BROWSER_HEADERS, 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ username: 'alice', password: 'guess' }),
+  });
+}
+
+/**
+ * Start an app that redirects a failed login as Express 4's res.redirect('back') does: to
+ * `req.headers.referrer || req.headers.referer || '/'`, percent-encoded. Node joins repeated
+ * Referrer headers into one value with ", ".
+ */
+async function expressBackUpstream(t: Tap) {
+  const upstream = await new RecordingUpstream().start();
+  upstream.responder = (request, response) => {
+    if (request.method !== 'POST') return false;
+    const accepted = request.body.includes('"password":"wonderland"');
+    const back = request.headers.referrer ?? request.headers.referer ?? '/';
+    response.writeHead(302, { location: accepted ? '/home' : encodeURI(String(back)) });
+    response.end();
+    return true;
+  };
+  t.teardown(() => upstream.stop());
+  return upstream;
+}
+
+/**
+ * Start an app that redirects a failed login as Laravel's back() does: a Referer that starts
+ * like a URL is kept, and any other is made absolute as the site root, "/", and the value
+ * with its outer slashes trimmed.
+ */
+async function laravelBackUpstream(t: Tap) {
+  const upstream = await new RecordingUpstream().start();
+  upstream.responder = (request, response) => {
+    if (request.method !== 'POST') return false;
+    const accepted = request.body.includes('"password":"wonderland"');
+    const referer = request.headers.referer;
+    let back = 'http://app.example/';
+    if (referer !== undefined) {
+      back = /^(#|\/\/|https?:\/\/|mailto:|tel:|sms:)/i.test(referer)
+        ? referer
+        : `http://app.example/${referer.replace(/^\/+|\/+$/g, '')}`;
+    }
+    response.writeHead(302, { location: accepted ? 'http://app.example/home' : back });
+    response.end();
+    return true;
+  };
+  t.teardown(() => upstream.stop());
+  return upstream;
+}
+
+/** Check that each guess was unknown, earned no cookie and taught nothing, then that the owner's login succeeds. */
+async function checkNoSuccess(t: Tap, gateway: TestGateway, path: string, replies: Reply[]) {
+  const owner = await send(gateway.port, {
+    method: 'POST',
+    path,
+    headers: { ...BROWSER_HEADERS, 'content-type': 'application/json', referer: `http://app.example${path}` },
+    body: JSON.stringify({ username: 'alice', password: 'wonderland' }),
+  });
+
+  const lines = await waitForDecisions(gateway.logs, replies.length + 1);
+  for (const [index, reply] of replies.entries()) {
+    t.equal(lines[index].event.outcome, 'unknown', `guess ${index + 1} is unknown`);
+    t.equal(reply.headers['set-cookie'], undefined, `guess ${index + 1} earns no device cookie`);
+  }
+  const ownerLine = lines[replies.length];
+  t.equal(ownerLine.event.outcome, 'success', "the owner's redirect to /home is a success");
+  t.ok(owner.headers['set-cookie']?.some((value) => value.startsWith('rg_device=')), 'and earns a device cookie');
+  t.equal(ownerLine.riskgate.signals.account.first_login, true, 'the guesses taught the profile nothing');
+}
+
+t.test('joined Referrer headers are no success', async (t) => {
+  // Express redirects to /home/x;,%20/.., which resolves to /home.
+  const upstream = await expressBackUpstream(t);
+  const gateway = await gatewayFor(t, upstream.url, { config: { login_routes: [{ path: '/login', success_location: ['/home'] }] } });
+
+  const replies = [];
+  for (const referrer of [['/home/x;', '/..'], ['http://app.example/home/x;', '/..']]) {
+    replies.push(await guess(gateway.port, '/login', { referrer }));
+  }
+  // One header of each spelling counts as two Referers too.
+  replies.push(await guess(gateway.port, '/login', { referer: 'http://app.example/other', referrer: 'http://app.example/home' }));
+  t.equal(replies[0].headers.location, '/home/x;,%20/..', 'the app redirects to the joined value');
+
+  await checkNoSuccess(t, gateway, '/login', replies);
+});
+
+t.test('relative Referer on a nested login is no success', async (t) => {
+  // Laravel redirects a Referer of "home" to http://app.example/home, not to /auth/home.
+  const upstream = await laravelBackUpstream(t);
+  const gateway = await gatewayFor(t, upstream.url, {
+    config: { login_routes: [{ path: '/auth/login', success_location: ['/home'], failure_location: ['/auth/login'] }] },
+  });
+
+  const replies = [];
+  for (const referer of ['home', 'home/', './home', 'x/../home']) replies.push(await guess(gateway.port, '/auth/login', { referer }));
+  t.equal(replies[0].headers.location, 'http://app.example/home', 'the app redirects to /home');
+
+  await checkNoSuccess(t, gateway, '/auth/login', replies);
+});
+
+for (const [config, label] of [
+  [{ success_location: ['/home'], failure_location: ['/login'] }, 'locations'],
+  [{ success_status: ['2xx', '3xx'] }, 'success_status 3xx'],
+] as const) {
+  t.test(`backslash Referer is no success (${label})`, async (t) => {
+    // Laravel redirects a Referer of "/\\home" to http://app.example/\\home, whose path URL parsers
+    // read as //home, while they read the Referer itself as the host "home" with the path "/".
+    const upstream = await laravelBackUpstream(t);
+    const gateway = await gatewayFor(t, upstream.url, { config: { login_routes: [{ path: '/login', ...config }] } });
+
+    const replies = [];
+    for (const referer of ['/\\home', '\\home', 'http://app.example\\home', 'http://user@app.example/home', 'ftp://app.example/home']) {
+      replies.push(await guess(gateway.port, '/login', { referer }));
+    }
+    t.equal(replies[0].headers.location, 'http://app.example/\\home', 'the app redirects to /\\home');
+
+    await checkNoSuccess(t, gateway, '/login', replies);
+  });
+}
+
+t.test('login without Referer succeeds by redirect', async (t) => {
+  const upstream = await laravelBackUpstream(t);
+  const gateway = await gatewayFor(t, upstream.url, {
+    config: { login_routes: [{ path: '/login', success_location: ['/home'], failure_location: ['/login'] }] },
+  });
+
+  const reply = await login(gateway.port, 'alice', 'wonderland');
+
+  const [line] = await waitForDecisions(gateway.logs, 1);
+  t.equal(line.event.outcome, 'success');
+  t.ok(reply.headers['set-cookie']?.some((value) => value.startsWith('rg_device=')), 'it earns a device cookie');
+});
+
+/** Start a form-login app that redirects a success to /home and re-renders the form with 200 after a failure. */
+async function formRenderUpstream(t: Tap) {
+  const upstream = await new RecordingUpstream().start();
+  upstream.responder = (request, response) => {
+    if (!request.url.startsWith('/login')) return false;
+    if (request.body.includes('"password":"wonderland"')) {
+      response.writeHead(302, { location: '/home' });
+      response.end();
+    } else {
+      response.writeHead(200, { 'content-type': 'text/html' });
+      response.end('<form method="post">Invalid username or password</form>');
+    }
+    return true;
+  };
+  t.teardown(() => upstream.stop());
+  return upstream;
+}
+
+const FAILURE_STATUS_WITH_200 = ['200', '4xx', '!405', '!408', '!413', '!414', '!415', '!419', '!429', '!431'];
+
+for (const [statuses, label] of [
+  [{ success_status: ['3xx'], failure_status: FAILURE_STATUS_WITH_200 }, 'success_status 3xx'],
+  [{ failure_status: FAILURE_STATUS_WITH_200 }, 'default success_status'],
+] as const) {
+  t.test(`form re-rendered with 200 is a failure (${label})`, async (t) => {
+    const upstream = await formRenderUpstream(t);
+    const gateway = await gatewayFor(t, upstream.url, {
+      config: { login_routes: [{ path: '/login', success_location: ['/home'], ...statuses }] },
+    });
+
+    const failed = await login(gateway.port, 'alice', 'guess');
+    const passed = await login(gateway.port, 'alice', 'wonderland');
+
+    const lines = await waitForDecisions(gateway.logs, 2);
+    t.equal(failed.status, 200, "the app's form comes back");
+    t.equal(lines[0].event.outcome, 'failure', 'the 200 is a failure');
+    t.equal(failed.headers['set-cookie'], undefined, 'and earns no device cookie');
+    t.equal(lines[1].riskgate.counters.failures_per_account, 1, 'it raised the account failure count');
+    t.equal(lines[1].event.outcome, 'success', 'the redirect to /home is a success');
   });
 }
 

@@ -92,11 +92,12 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
   }
   // Handlers that decode JSON whatever the Content-Type read a username where a form
   // parser finds none. Their JSON readers differ: Python takes NaN, Go's decoder stops
-  // after the first value, Ruby skips comments. So any form that opens like JSON is
-  // refused, valid JSON or not. Browsers send `{` and `[` in a form as %7B and %5B.
-  if (format === 'form' && /^\s*[[{]/.test(text)) {
+  // after the first value, Ruby skips comments. So any form that opens like a JSON object
+  // is refused, valid JSON or not. Browsers send `{` in a form as %7B. A form opening
+  // with `[` names a nested field, which the field-name checks below refuse by name.
+  if (format === 'form' && /^\s*\{/.test(text)) {
     throw new RequestRejection(400, 'ambiguous login body',
-      'the body is sent as a form but opens like JSON; send JSON with Content-Type: application/json, or percent-encode a form\'s "{" and "["');
+      'the body is sent as a form but opens like a JSON object; send JSON with Content-Type: application/json, or percent-encode a form\'s "{"');
   }
   const fromBody = format === 'json' ? parseJson(text, route) : formValue(text, route, 'body');
   if (fromQuery !== undefined && fromBody !== undefined && fromQuery !== fromBody) {

@@ -39,10 +39,12 @@ export interface GatewayLogger {
 export function createLogger(options: LoggerOptions, stream?: DestinationStream): GatewayLogger {
   const destination =
     stream ??
+    // Each line is written before the call returns, as Node writes stdout to a file or a
+    // pipe on Linux, so a login's decision line is out before its client has the answer,
+    // and a script that reads the log once it has its answer finds the line there.
     pino.destination({
       dest: options.destination === 'stdout' ? 1 : options.destination,
-      sync: false,
-      minLength: 0,
+      sync: true,
       mkdir: true,
     });
 
@@ -79,9 +81,7 @@ export function createLogger(options: LoggerOptions, stream?: DestinationStream)
         // Flushing an async destination that is not ready yet throws; the data stays queued.
       }
     },
-    // flushSync alone is not enough before process.exit, because it writes the queued lines
-    // at once while an earlier asynchronous write may still be in flight, which reorders or
-    // loses lines. end() waits for that write, then writes the rest.
+    // end() writes what a failed write left queued, then closes the destination.
     close: (timeoutMs) => new Promise<void>((resolve) => {
       if (!sonic.end || !sonic.once) {
         resolve();

@@ -187,14 +187,20 @@ export async function handleLogin(
 
   let line: Record<string, unknown> | undefined;
   const logDecision = () => (line ??= writeDecisionLine(context.logger, record, config.log.username));
+  // The decision line is written before the client has its answer, so a script that reads
+  // the log once it has the answer finds the line there.
   if (decision === 'block') {
-    sendBlock(context, response, manual ? undefined : evaluation.retryAfterMs);
+    const retryAfterMs = manual ? undefined : evaluation.retryAfterMs;
     record.outcome = 'failure';
-    record.statusCode = response.statusCode;
+    record.statusCode = blockStatus(context, retryAfterMs);
+    logDecision();
+    sendBlock(context, response, retryAfterMs);
   } else if (decision === 'challenge' && config.challenge.mode === 'step-up') {
-    await sendChallenge(context, response, pseudonym);
     record.outcome = 'failure';
     record.statusCode = 401;
+    const challengeId = await context.stepUp.issueChallenge(pseudonym ?? '');
+    logDecision();
+    sendChallenge(context, response, challengeId);
   } else {
     await forwardLogin(context, route, request, response, body, record,
       { client, peerTrusted, deviceId: teaches ? issuedDeviceId : undefined }, logDecision);
@@ -316,10 +322,14 @@ function redirectTargetPath(location: string | undefined): string | undefined {
   }
 }
 
+function blockStatus(context: GatewayContext, retryAfterMs: number | undefined): 403 | 429 {
+  return retryAfterMs !== undefined || context.config.block.status === 429 ? 429 : 403;
+}
+
 function sendBlock(context: GatewayContext, response: ServerResponse, retryAfterMs: number | undefined): void {
   // The body names no rule, so an attacker learns nothing about which threshold was hit.
   const detail = 'this login was refused; try again later';
-  if (retryAfterMs !== undefined || context.config.block.status === 429) {
+  if (blockStatus(context, retryAfterMs) === 429) {
     const seconds = Math.ceil((retryAfterMs ?? context.config.block.retryAfterMs) / 1000);
     sendProblem(response, 429, 'too many login attempts', detail, false, {}, { 'retry-after': String(seconds) });
     return;
@@ -327,9 +337,8 @@ function sendBlock(context: GatewayContext, response: ServerResponse, retryAfter
   sendProblem(response, 403, 'login refused', detail);
 }
 
-async function sendChallenge(context: GatewayContext, response: ServerResponse, pseudonym: string | undefined): Promise<void> {
+function sendChallenge(context: GatewayContext, response: ServerResponse, id: string): void {
   const config = context.config.challenge;
-  const id = await context.stepUp.issueChallenge(pseudonym ?? '');
   const separator = config.mfaUrl.includes('?') ? '&' : '?';
   sendProblem(response, 401, 'step-up required',
     `complete the step-up at mfa_url, then repeat the login with the assertion in the ${config.header} header`,

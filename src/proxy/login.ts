@@ -187,8 +187,8 @@ export async function handleLogin(
 
   let line: Record<string, unknown> | undefined;
   const logDecision = () => (line ??= writeDecisionLine(context.logger, record, config.log.username));
-  // The decision line is written before the client has its answer, so a script that reads
-  // the log once it has the answer finds the line there.
+  // The decision line is written before the client has its response, so a script that reads
+  // the log once it has the response finds the line there.
   if (decision === 'block') {
     const retryAfterMs = manual ? undefined : evaluation.retryAfterMs;
     record.outcome = 'failure';

@@ -40,6 +40,9 @@ const DROPPED_REQUEST_HEADERS = new Set([
   // `POST /other` with `X-Original-URL: /login` is a login riskgate would not see.
   'x-original-url',
   'x-rewrite-url',
+  // gunicorn takes the script name from a SCRIPT_NAME request header and routes by the rest
+  // of the path, so `POST /x/login` with `SCRIPT_NAME: /x` reaches /login.
+  'script-name',
 ]);
 
 const DROPPED_RESPONSE_HEADERS = new Set([

@@ -62,10 +62,14 @@ export async function handleLogin(
     if (headerProblem) throw headerProblem;
     const received = await readBody(request, config.bodyLimitBytes);
     body = decodeContentEncoding(received, request.headers['content-encoding'], config.bodyLimitBytes);
-    rawUsername = parseLoginBody(body, request.headers['content-type'], route, queryOf(request.url)).username;
-    const loginUsername = rawUsername === undefined ? undefined : normalizeUsername(rawUsername, config.username);
-    checkCookieUsername(request.headers.cookie, route,
-      (value) => loginUsername !== undefined && normalizeUsername(value, config.username) === loginUsername);
+    const parsed = parseLoginBody(body, request.headers['content-type'], route, queryOf(request.url));
+    rawUsername = parsed.username;
+    // Apps merge cookies with form and query fields ($_REQUEST, Request[]), never with JSON.
+    if (parsed.format === 'form' || body.length === 0) {
+      const loginUsername = rawUsername === undefined ? undefined : normalizeUsername(rawUsername, config.username);
+      checkCookieUsername(request.headers.cookie, route,
+        (value) => loginUsername !== undefined && normalizeUsername(value, config.username) === loginUsername);
+    }
   } catch (error) {
     if (!(error instanceof RequestRejection)) throw error;
     logRejection(context, request, requestId, client, error.status, error.title);

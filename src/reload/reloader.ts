@@ -267,5 +267,5 @@ function reloadEvent(outcome?: 'success' | 'failure'): Record<string, unknown> {
 
 /** Hide the user and password of any URL, such as an invalid upstream quoted in a config error. */
 function redactUrlCredentials(text: string): string {
-  return text.replace(/\b([a-z][a-z0-9+.-]*:\/*)[^\s"@]*@/gi, '$1***@');
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/*)[^\s"]*@/gi, '$1***@');
 }

@@ -84,6 +84,20 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
     text = text.slice(1);
   }
 
+  // A form never carries a raw line break inside it: browsers send one as %0D%0A. An HTTP
+  // request does, and an app that rejects a login without reading its body (a 415 before
+  // parsing) reads such a body as the next request on its connection: a login riskgate
+  // never judged. A trailing line break passes, as some clients add one.
+  if (format === 'form' && /[\r\n]/.test(text.trimEnd())) {
+    throw new RequestRejection(400, 'invalid request body',
+      'the form body contains a raw line break; send line breaks in a form as %0D%0A');
+  }
+  // ASP.NET (System.Web) decodes %uXXXX escapes and trims field names, so `user%u006eame`
+  // and `username ` name the username field there while other parsers read other names.
+  if (format === 'form' && /%u[0-9a-f]{4}/i.test(text)) {
+    throw new RequestRejection(400, 'ambiguous login body',
+      'the form body contains a %u escape, which ASP.NET decodes and other parsers do not; send UTF-8 percent-escapes');
+  }
   // A form never contains a raw NUL: browsers send it as %00. UTF-16 and UTF-32 text does,
   // and Python's json.loads reads such a body as JSON whatever the Content-Type.
   if (format === 'form' && text.includes('\u0000')) {
@@ -277,6 +291,11 @@ function rejectFieldSpellings(names: ReadonlySet<string>, route: LoginRoute, whe
         `the ${where} names the field "${name.slice(0, 64)}"; send "${route.usernameField}" as one plain field`);
     }
 
+    if (lower !== field && lower.trim() === field) {
+      throw new RequestRejection(400, 'ambiguous login body',
+        `the ${where} names the field "${name.slice(0, 64)}", which parsers that trim names read as "${route.usernameField}"; ` +
+          `send "${route.usernameField}" as one plain field`);
+    }
     const parser = formParserReadingAs(name, route.usernameField);
     if (parser !== undefined) {
       throw new RequestRejection(400, 'ambiguous login body',

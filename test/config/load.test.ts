@@ -433,6 +433,8 @@ t.test('a mistyped URL is quoted without its password', async (t) => {
       /store\.url has an invalid format .*got "rediss\/\/\*\*\*@127\.0\.0\.1:6393"/],
     ['REDIS_URL with a mistyped scheme', loadError(configFile('upstream: http://127.0.0.1:3000'), { REDIS_URL: 'redis//:S3cretPW@127.0.0.1:6393' }),
       /REDIS_URL "redis\/\/\*\*\*@127\.0\.0\.1:6393" is invalid/],
+    ['store.url with @ in its password', loadError(configFile('upstream: http://127.0.0.1:3000', 'store: { url: "redis//:Tr0ub@S3cretPW@127.0.0.1:6393" }')),
+      /got "redis\/\/\*\*\*@127\.0\.0\.1:6393"/],
     ['RISKGATE_UPSTREAM without slashes', loadError(configFile('listen: 127.0.0.1:8080'), { RISKGATE_UPSTREAM: 'http:S3cretPW@127.0.0.1:3000' }),
       /RISKGATE_UPSTREAM "http:\*\*\*@127\.0\.0\.1:3000" is invalid/],
   ];

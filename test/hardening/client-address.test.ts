@@ -116,6 +116,8 @@ t.test('other client address and URL override headers never reach the app', asyn
     // Older Symfony, Zend and Yii releases take the request path from these.
     'x-original-url': '/login',
     'x-rewrite-url': '/login',
+    // gunicorn takes the script name from this header and routes by the rest of the path.
+    'script-name': '/x',
   };
 
   const reply = await login(gateway.port, 'alice', 'wonderland', { source: '127.0.0.6', headers: spoofed });

@@ -141,3 +141,37 @@ t.test('a cookie named as the username field must repeat the login username', as
   });
   t.equal(remembered.status, 401, 'a cookie that names the same account is judged and forwarded');
 });
+
+t.test('form bodies that other parsers read differently are refused', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  const hidden = 'POST /login HTTP/1.1\r\nHost: app\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 29\r\n\r\nusername=victim&password=guess';
+  const cases: [string, string][] = [
+    // An app that responds before reading the body parses it as the next request.
+    ['a whole HTTP request as the body', hidden],
+    ['a line break inside the form', 'username=alice\npassword=x'],
+    // ASP.NET decodes %u escapes and trims field names.
+    ['a %u escape in the field name', 'user%u006eame=victim&password=x'],
+    ['a %u escape in the value', 'username=%u0076ictim&password=x'],
+    ['a field name with a trailing space', 'username%20=victim&password=x'],
+  ];
+  for (const [name, body] of cases) {
+    const reply = await postLogin(gateway.port, body, FORM);
+    t.equal(reply.status, 400, `${name}: 400`);
+  }
+  t.equal(upstream.requests.length, 0, 'none reached the app');
+
+  const trailing = await postLogin(gateway.port, 'username=alice&password=x\r\n', FORM);
+  t.equal(trailing.status, 401, 'a trailing line break is judged and forwarded');
+});
+
+t.test('a username cookie does not block JSON logins', async (t) => {
+  const { gateway } = await setUp(t);
+  // PHP's $_REQUEST and ASP.NET's Request[] merge cookies with form fields only.
+  const reply = await send(gateway.port, {
+    method: 'POST', path: '/login', body: '{"username":"bob","password":"x"}',
+    headers: { ...BROWSER_HEADERS, 'content-type': JSON_TYPE, cookie: 'username=mallory' },
+  });
+  t.equal(reply.status, 401, 'the JSON login is judged and forwarded');
+  const [decision] = await waitForDecisions(gateway.logs, 1);
+  t.equal(decision.user.name, 'bob');
+});

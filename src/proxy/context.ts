@@ -130,7 +130,18 @@ export function findLoginRoute(routes: ReadonlyMap<string, LoginRoute>, method: 
     const route = routes.get(routeKey(method, normalizedPath.slice(0, end)));
     if (route?.subpaths === 'judge') return route;
   }
-  return undefined;
+  const rest = frontControllerRest(normalizedPath);
+  return rest === undefined ? undefined : findLoginRoute(routes, method, rest);
+}
+
+/**
+ * Return the path after the first PHP script segment (`/index.php/login` gives `/login`), or
+ * undefined when there is none. PHP front controllers (Laravel, Symfony, WordPress) route
+ * by the PATH_INFO after the script's name, so that path reaches the app's /login route.
+ */
+function frontControllerRest(normalizedPath: string): string | undefined {
+  const script = normalizedPath.indexOf('.php/');
+  return script === -1 ? undefined : normalizedPath.slice(script + 4);
 }
 
 /** Index the login paths of `routes`. */
@@ -160,7 +171,8 @@ export function loginMethodsAt(index: LoginPathIndex, normalizedPath: string): r
     const methods = index.below.get(normalizedPath.slice(0, end));
     if (methods) return methods;
   }
-  return undefined;
+  const rest = frontControllerRest(normalizedPath);
+  return rest === undefined ? undefined : loginMethodsAt(index, rest);
 }
 
 /**

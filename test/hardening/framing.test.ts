@@ -141,7 +141,9 @@ t.test('login path variants are judged as logins', async (t) => {
     // Spring's AntPathMatcher with trimTokens trims each segment.
     '/login%20', '/%20login', '/login%20/',
     // ASP.NET removes cookieless-session segments before routing.
-    '/(S(abc123))/login', '/(A(x)F(y))/login'];
+    '/(S(abc123))/login', '/(A(x)F(y))/login',
+    // PHP front controllers (Laravel, Symfony) route by the path after index.php.
+    '/index.php/login', '/public/index.php/LOGIN'];
 
   for (const target of targets) {
     const before = gateway.logs.decisions.length;

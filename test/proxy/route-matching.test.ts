@@ -33,6 +33,11 @@ t.test('readings of a path are the path, its format suffixes and the paths above
     ['/login.json/x', '/login'],
     ['/partner/signin.json', '/partner/signin'],
     ['/partner/signin/callback', undefined],
+    // PHP front controllers route by the path after the script's name.
+    ['/index.php/login', '/login'],
+    ['/app/index.php/login.json', '/login'],
+    ['/index.php/index.php/login', '/login'],
+    ['/index.php/a/login', undefined],
     ['/.login', undefined],
     ['/a/login', undefined],
     ['/loginx', undefined],

@@ -163,11 +163,29 @@ export function forwardRequest(
         fail('reset', `the upstream response could not be relayed: ${(error as Error).message}`);
         return;
       }
-      answer.pipe(response, { end: false });
+      if (!options.beforeEnd) {
+        answer.pipe(response, { end: false });
+        answer.once('end', () => {
+          finish({ status, location });
+          response.end();
+        });
+        return;
+      }
+
+      // The last chunk is held back until beforeEnd has run: a client that knows the body's
+      // length has its whole answer once the last byte arrives, before the response ends.
+      let held: Buffer | undefined;
+      answer.on('data', (chunk: Buffer) => {
+        if (held && !response.write(held)) {
+          answer.pause();
+          response.once('drain', () => answer.resume());
+        }
+        held = chunk;
+      });
       answer.once('end', () => {
         const result = finish({ status, location });
         if (result) options.beforeEnd?.(result);
-        response.end();
+        response.end(held);
       });
     });
 

@@ -173,7 +173,7 @@ export function forwardRequest(
       }
 
       // The last chunk is held back until beforeEnd has run: a client that knows the body's
-      // length has its whole answer once the last byte arrives, before the response ends.
+      // length has its whole response once the last byte arrives, before the response ends.
       let held: Buffer | undefined;
       answer.on('data', (chunk: Buffer) => {
         if (held && !response.write(held)) {

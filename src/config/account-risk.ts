@@ -5,6 +5,7 @@ import { IP_LIST_NAME } from '../geo/ip-lists.js';
 import { CONFIG_DEFAULTS } from './defaults.js';
 import { DURATION_PATTERN, parseDurationMs } from './duration.js';
 import type { GatewayConfig } from './types.js';
+import { hideUrlUserInfo } from './url-user-info.js';
 import type { YamlSource } from './yaml-source.js';
 
 type RawConfig = Record<string, any>;
@@ -80,6 +81,12 @@ export function checkAccountRiskValues(merged: RawConfig, source: YamlSource): S
   if ((store.cluster || store.sentinels) && store.url === 'memory') {
     problems.push(source.problemAt(['store', 'url'],
       'store.url is memory, but store.cluster or store.sentinels names Redis; remove store.url or set it to redis:// (or rediss://) with the credentials'));
+  }
+  // The schema checks the scheme only; a password with an unescaped `/` or `@` makes the
+  // rest unparseable, which `start` would otherwise find only when it connects.
+  if (typeof store.url === 'string' && /^rediss?:\/\//i.test(store.url) && !URL.canParse(store.url)) {
+    problems.push(source.problemAt(['store', 'url'],
+      `store.url "${hideUrlUserInfo(store.url)}" is not a valid URL: percent-encode "/", "@" and ":" in its password (%2F, %40, %3A)`));
   }
   return problems;
 }

@@ -453,3 +453,9 @@ t.test('an unreadable redirect location is named with its line', async (t) => {
   ));
   t.match(error.message, /:4:31: login_routes\[0\]\.success_location entry "\/app\/\.\.\/dashboard" is not a path riskgate can read: the path has a dot segment/);
 });
+
+t.test('a Redis URL that start could not parse fails the check', async (t) => {
+  const error = loadError(configFile('upstream: http://127.0.0.1:3000', 'store: { url: "redis://default:s3cr/etPW@127.0.0.1:6394" }'));
+  t.match(error.message, /store\.url "redis:\/\/\*\*\*@127\.0\.0\.1:6394" is not a valid URL: percent-encode/);
+  t.notMatch(error.message, /etPW/, 'the password is not in the message');
+});

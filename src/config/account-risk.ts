@@ -82,8 +82,8 @@ export function checkAccountRiskValues(merged: RawConfig, source: YamlSource): S
     problems.push(source.problemAt(['store', 'url'],
       'store.url is memory, but store.cluster or store.sentinels names Redis; remove store.url or set it to redis:// (or rediss://) with the credentials'));
   }
-  // The schema checks the scheme only; a password with an unescaped `/` or `@` makes the
-  // rest unparseable, which `start` would otherwise find only when it connects.
+  // The schema checks the scheme only. A password with an unescaped `/` makes the URL
+  // unparseable, and `start` would otherwise find that only when it connects.
   if (typeof store.url === 'string' && /^rediss?:\/\//i.test(store.url) && !URL.canParse(store.url)) {
     problems.push(source.problemAt(['store', 'url'],
       `store.url "${hideUrlUserInfo(store.url)}" is not a valid URL: percent-encode "/", "@" and ":" in its password (%2F, %40, %3A)`));

@@ -19,9 +19,9 @@ export const CONFIG_DEFAULTS = {
     success_status: ['2xx'],
     // Apps reject a wrong password with many 4xx codes (400 for OAuth's invalid_grant, 401,
     // 403, 422 for Laravel's JSON validation). The excluded codes mean the app turned the
-    // request away before it checked the credentials: 405 wrong method, 408 request timeout,
-    // 413, 414 and 431 too large, 415 wrong body type, 419 Laravel's expired CSRF token,
-    // 429 the app's own rate limit.
+    // request away before it checked the credentials. They are 405 (method), 408 (timeout),
+    // 413, 414 and 431 (too large), 415 (body type), 419 (Laravel's expired CSRF token)
+    // and 429 (the app's own rate limit).
     failure_status: ['4xx', '!405', '!408', '!413', '!414', '!415', '!419', '!429', '!431'],
   },
   username: { case: 'fold', trim: true, nfkc: true, accents: 'fold' },

@@ -40,8 +40,8 @@ export function createLogger(options: LoggerOptions, stream?: DestinationStream)
   const destination =
     stream ??
     // Each line is written before the call returns, as Node writes stdout to a file or a
-    // pipe on Linux, so a login's decision line is out before its client has the response,
-    // and a script that reads the log once it has its response finds the line there.
+    // pipe on Linux. So a script that reads the log once it has a login's response finds
+    // that login's decision line there.
     pino.destination({
       dest: options.destination === 'stdout' ? 1 : options.destination,
       sync: true,

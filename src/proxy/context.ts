@@ -114,7 +114,12 @@ const routeLengths = new WeakMap<ReadonlyMap<string, LoginRoute>, Set<number>>()
  * Find the login route that a method and a normalised path reach, trying each reading of
  * the path, then each reading of the paths above it for routes whose subpaths are judged.
  */
-export function findLoginRoute(routes: ReadonlyMap<string, LoginRoute>, method: string, normalizedPath: string): LoginRoute | undefined {
+export function findLoginRoute(
+  routes: ReadonlyMap<string, LoginRoute>,
+  method: string,
+  normalizedPath: string,
+  frontControllers = MAX_FRONT_CONTROLLERS,
+): LoginRoute | undefined {
   let lengths = routeLengths.get(routes);
   if (!lengths) {
     lengths = new Set([...routes.keys()].map((key) => key.length - key.indexOf(' ') - 1));
@@ -131,8 +136,11 @@ export function findLoginRoute(routes: ReadonlyMap<string, LoginRoute>, method: 
     if (route?.subpaths === 'judge') return route;
   }
   const rest = frontControllerRest(normalizedPath);
-  return rest === undefined ? undefined : findLoginRoute(routes, method, rest);
+  return rest === undefined || frontControllers === 0 ? undefined : findLoginRoute(routes, method, rest, frontControllers - 1);
 }
+
+/** Maximum number of PHP script segments stripped from one path, so each costs one more linear pass at most. */
+const MAX_FRONT_CONTROLLERS = 2;
 
 /**
  * Return the path after the first PHP script segment (`/index.php/login` gives `/login`), or
@@ -161,7 +169,11 @@ export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>): LoginPa
 }
 
 /** Return the methods of the login routes that a normalised path reaches by any of its readings, if any. */
-export function loginMethodsAt(index: LoginPathIndex, normalizedPath: string): readonly string[] | undefined {
+export function loginMethodsAt(
+  index: LoginPathIndex,
+  normalizedPath: string,
+  frontControllers = MAX_FRONT_CONTROLLERS,
+): readonly string[] | undefined {
   const { exact, ancestors } = readingEnds(normalizedPath, index.lengths, index.below.size > 0);
   for (const end of exact) {
     const methods = index.exact.get(normalizedPath.slice(0, end));
@@ -172,7 +184,7 @@ export function loginMethodsAt(index: LoginPathIndex, normalizedPath: string): r
     if (methods) return methods;
   }
   const rest = frontControllerRest(normalizedPath);
-  return rest === undefined ? undefined : loginMethodsAt(index, rest);
+  return rest === undefined || frontControllers === 0 ? undefined : loginMethodsAt(index, rest, frontControllers - 1);
 }
 
 /**

@@ -172,20 +172,20 @@ export function forwardRequest(
         return;
       }
 
-      // The last chunk is held back until beforeEnd has run: a client that knows the body's
+      // The last chunk is held back until beforeEnd has run, because a client that knows the body's
       // length has its whole response once the last byte arrives, before the response ends.
-      let held: Buffer | undefined;
+      let lastChunk: Buffer | undefined;
       answer.on('data', (chunk: Buffer) => {
-        if (held && !response.write(held)) {
+        if (lastChunk && !response.write(lastChunk)) {
           answer.pause();
           response.once('drain', () => answer.resume());
         }
-        held = chunk;
+        lastChunk = chunk;
       });
       answer.once('end', () => {
         const result = finish({ status, location });
         if (result) options.beforeEnd?.(result);
-        response.end(held);
+        response.end(lastChunk);
       });
     });
 

@@ -147,7 +147,7 @@ export async function handleLogin(
     stepUp = { ok: false, reason: 'store_unavailable' };
   } else if (stepUp?.ok) {
     stepUp = applyClaimOutcome(stepUp, reading.result.claims[0]);
-    if (!stepUp.ok && stepUp.reason !== 'replay') logClaimRefusal(context, requestId, stepUp.reason);
+    if (!stepUp.ok && stepUp.reason !== 'replay') logClaimRejection(context, requestId, stepUp.reason);
   }
 
   const counts = plan.countsByName(reading.result.counts.map((count, index) => count + (inFlight[index] ?? 0)));
@@ -401,7 +401,7 @@ function logRejection(
  * the account's share of it, is full. The line names no account: the decision line of the
  * same request id carries it as `log.username` allows.
  */
-function logClaimRefusal(context: GatewayContext, requestId: string, reason: StepUpFailure): void {
+function logClaimRejection(context: GatewayContext, requestId: string, reason: StepUpFailure): void {
   const message = reason === 'claim_table_full'
     ? 'step-up claim table is full; valid assertions are rejected until claims expire'
     : 'account holds its maximum of live step-up claims; its assertions are rejected until one expires';

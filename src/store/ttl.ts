@@ -11,13 +11,13 @@ export const MAX_STORE_TTL_MS = 10 * 365 * 86_400_000;
  * Convert a TTL in milliseconds to what a store command accepts: a whole number of
  * milliseconds from 1 to MAX_STORE_TTL_MS. A fraction rounds up, so a single-use claim
  * never expires before the token it guards. A longer TTL is capped, and a TTL of 0 or less
- * becomes 1 ms. NaN has no safe reading and throws RG_ERR_STORE_REQUEST_INVALID, which
- * fails only the request that built it.
+ * becomes 1 ms. NaN throws RG_ERR_STORE_REQUEST_INVALID, which ResilientStore turns into a
+ * failure of that one request, with no store outage.
  */
 export function storeTtlMs(ttlMs: number): number {
   if (Number.isNaN(ttlMs)) {
     throw new RiskgateError('RG_ERR_STORE_REQUEST_INVALID',
-      'a store TTL is NaN; the caller must compute TTLs from numbers it has checked');
+      'a store TTL is NaN: compute TTLs from numbers that were checked first');
   }
   return Math.min(MAX_STORE_TTL_MS, Math.max(1, Math.ceil(ttlMs)));
 }

@@ -37,31 +37,27 @@ export function signAssertion(key: CryptoKey | KeyObject, claims: AssertionClaim
  * which JSON.stringify cannot write. Other claims are as in signAssertion.
  */
 export function signAssertionWithExpText(key: CryptoKey | KeyObject, claims: AssertionClaims, expText: string): Promise<string> {
-  const issuedAt = Math.floor(claims.nowMs / 1000);
-  const fields = JSON.stringify({
-    riskgate_challenge: claims.challengeId,
-    iss: claims.issuer ?? 'test-mfa',
-    aud: claims.audience ?? 'riskgate',
-    sub: claims.subject,
-    jti: claims.jti ?? randomUUID(),
-    iat: issuedAt,
-  });
+  const fields = JSON.stringify(claimsWithoutExpiry(claims));
   const payload = `${fields.slice(0, -1)},"exp":${expText}}`;
   return new CompactSign(new TextEncoder().encode(payload)).setProtectedHeader({ alg: 'ES256' }).sign(key);
 }
 
 /** Build an unsigned `alg: none` token with the same claims, as an attacker would. */
 export function unsignedAssertion(claims: AssertionClaims): string {
-  const issuedAt = Math.floor(claims.nowMs / 1000);
   const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-  const payload = {
+  const fields = claimsWithoutExpiry(claims);
+  const payload = { ...fields, exp: fields.iat + (claims.lifetimeSeconds ?? 120) };
+  return `${encode({ alg: 'none', typ: 'JWT' })}.${encode(payload)}.`;
+}
+
+/** Build an assertion's claims other than `exp`, with the same defaults as signAssertion. */
+function claimsWithoutExpiry(claims: AssertionClaims) {
+  return {
     riskgate_challenge: claims.challengeId,
     iss: claims.issuer ?? 'test-mfa',
     aud: claims.audience ?? 'riskgate',
     sub: claims.subject,
     jti: claims.jti ?? randomUUID(),
-    iat: issuedAt,
-    exp: issuedAt + (claims.lifetimeSeconds ?? 120),
+    iat: Math.floor(claims.nowMs / 1000),
   };
-  return `${encode({ alg: 'none', typ: 'JWT' })}.${encode(payload)}.`;
 }

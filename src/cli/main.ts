@@ -21,6 +21,7 @@ Commands:
   replay    re-score recorded logins under the current rules and report changes
   export    print what the store holds about one account, as JSON
   forget    erase what the store holds about one account
+  risk-key  print the key that signs forward mode's Riskgate-Risk header
 
 Run riskgate <command> --help for a command's options. Version ${VERSION}.
 `;
@@ -79,6 +80,10 @@ async function loadExtraCommand(name: string): Promise<Command | undefined> {
   if (name === 'check' || name === 'test' || name === 'explain' || name === 'replay') {
     const module = await import('./tuning.js');
     return module.TUNING_COMMANDS[name];
+  }
+  if (name === 'risk-key') {
+    const module = await import('./risk-key.js');
+    return { help: module.RISK_KEY_HELP, run: async (_values, positionals) => module.runRiskKey(positionals) };
   }
   if (name === 'forget' || name === 'export') {
     const module = await import('./privacy.js');

@@ -31,6 +31,26 @@ t.test('unknown command is refused', async (t) => {
   t.match(result.stderr, /Usage: riskgate <command> \[options\]/, 'followed by the usage');
 });
 
+t.test('risk-key needs the secret and takes no arguments', async (t) => {
+  const missing = runCli(['risk-key']);
+  t.equal(missing.status, 1);
+  t.match(missing.stderr, /RISKGATE_SECRET is not set/);
+  t.equal(missing.stdout, '', 'no key printed');
+
+  const short = runCli(['risk-key'], cleanEnv({ RISKGATE_SECRET: 'short' }));
+  t.equal(short.status, 1);
+  t.match(short.stderr, /too short \(5 characters\)/);
+
+  const extra = runCli(['risk-key', 'alice'], cleanEnv({ RISKGATE_SECRET: TEST_SECRET }));
+  t.equal(extra.status, 1);
+  t.match(extra.stderr, /risk-key takes no arguments, got "alice"/);
+
+  const other = runCli(['risk-key'], cleanEnv({ RISKGATE_SECRET: `${TEST_SECRET}-other` }));
+  const mine = runCli(['risk-key'], cleanEnv({ RISKGATE_SECRET: TEST_SECRET }));
+  t.not(other.stdout, mine.stdout, 'each secret gives its own key');
+  t.notOk(mine.stdout.includes(TEST_SECRET), 'the secret itself is not printed');
+});
+
 t.test('start --help', async (t) => {
   const result = runCli(['start', '--help']);
 

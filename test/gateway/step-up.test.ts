@@ -1,8 +1,9 @@
 import { jwtVerify } from 'jose';
 import t, { type Test } from 'tap';
 
+import { cleanEnv, ensureBuilt, runCli } from '../helpers/cli.js';
 import { FakeClock } from '../helpers/clock.js';
-import { login, send, startTestGateway, type Reply, type TestGateway } from '../helpers/gateway.js';
+import { TEST_SECRET, login, send, startTestGateway, type Reply, type TestGateway } from '../helpers/gateway.js';
 import { signAssertion, unsignedAssertion } from '../helpers/step-up.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { waitForDecisions } from '../helpers/wait.js';
@@ -159,7 +160,13 @@ t.test('forward mode sends a signed risk header', async (t) => {
   t.equal(upstream.logins.length, 6, 'the challenged login is forwarded too');
   t.equal(upstream.logins[0].headers['riskgate-risk'], undefined, "an allowed login carries no header, not even the client's");
   const token = String(upstream.logins[5].headers['riskgate-risk']);
-  const { payload, protectedHeader } = await jwtVerify(token, gateway.context.keys.riskHeader, { issuer: 'riskgate' });
+  // The app verifies with the key that `riskgate risk-key` prints, never with the master secret.
+  ensureBuilt();
+  const printed = runCli(['risk-key'], cleanEnv({ RISKGATE_SECRET: TEST_SECRET }));
+  t.equal(printed.status, 0, printed.stderr);
+  const appKey = Buffer.from(printed.stdout.trim(), 'base64url');
+  t.equal(appKey.length, 32, 'a 256-bit key');
+  const { payload, protectedHeader } = await jwtVerify(token, appKey, { issuer: 'riskgate', algorithms: ['HS256'] });
   t.equal(protectedHeader.alg, 'HS256');
   t.equal(payload.decision, 'challenge');
   t.same(payload.rules, ['stuffing.usernames-per-ip-rising']);

@@ -1,9 +1,26 @@
 import type { LoginRoute } from '../config/types.js';
 import { normalizePath } from '../request/path.js';
-import type { RefererReading } from '../request/referer.js';
+import type { RefererReading, UntrustedReferer } from '../request/referer.js';
 import { statusListMatches } from './status-list.js';
 
 type LoginOutcome = 'success' | 'failure' | 'unknown';
+
+/**
+ * The reason a redirect counts as `unknown`, logged as `riskgate.outcome_reason` so an operator can
+ * tell which setting or request header kept a login from teaching anything.
+ */
+export type UnknownRedirectReason =
+  | UntrustedReferer
+  | 'redirect_to_login'
+  | 'redirect_to_referer'
+  | 'location_not_listed'
+  | 'status_not_listed';
+
+/** The outcome of a login response, and for an unclassified redirect the reason. */
+export interface OutcomeReading {
+  outcome: LoginOutcome;
+  reason?: UnknownRedirectReason;
+}
 
 type OutcomeRoute = Pick<LoginRoute, 'path' | 'successStatus' | 'failureStatus' | 'successLocation' | 'failureLocation'>;
 
@@ -25,8 +42,8 @@ export function classifyResponse(
   location: string | undefined,
   route: OutcomeRoute,
   referer: RefererReading,
-): LoginOutcome {
-  if (status < 300 || status >= 400) return classifyStatus(status, route.successStatus, route.failureStatus);
+): OutcomeReading {
+  if (status < 300 || status >= 400) return { outcome: classifyStatus(status, route.successStatus, route.failureStatus) };
   return classifyRedirect(status, location, route, referer);
 }
 
@@ -43,19 +60,21 @@ function classifyRedirect(
   location: string | undefined,
   route: OutcomeRoute,
   referer: RefererReading,
-): LoginOutcome {
+): OutcomeReading {
   const target = location === undefined ? undefined : redirectPath(location, route.path);
-  if (target !== undefined && route.failureLocation.includes(target)) return 'failure';
-  if (statusListMatches(status, route.failureStatus)) return 'failure';
-  if ('untrusted' in referer) return 'unknown';
+  if (target !== undefined && route.failureLocation.includes(target)) return { outcome: 'failure' };
+  if (statusListMatches(status, route.failureStatus)) return { outcome: 'failure' };
+  if ('untrusted' in referer) return { outcome: 'unknown', reason: referer.untrusted };
 
   if (target !== undefined) {
-    const loginPath = redirectPath(route.path, route.path);
-    if (target === loginPath || referer.paths.includes(target)) return 'unknown';
-    if (route.successLocation.includes(target)) return 'success';
+    if (target === redirectPath(route.path, route.path)) return { outcome: 'unknown', reason: 'redirect_to_login' };
+    if (referer.paths.includes(target)) return { outcome: 'unknown', reason: 'redirect_to_referer' };
+    if (route.successLocation.includes(target)) return { outcome: 'success' };
   }
-  if (route.successLocation.length > 0 || route.failureLocation.length > 0) return 'unknown';
-  return statusListMatches(status, route.successStatus) ? 'success' : 'unknown';
+  if (route.successLocation.length > 0 || route.failureLocation.length > 0) {
+    return { outcome: 'unknown', reason: 'location_not_listed' };
+  }
+  return statusListMatches(status, route.successStatus) ? { outcome: 'success' } : { outcome: 'unknown', reason: 'status_not_listed' };
 }
 
 /**

@@ -35,6 +35,10 @@ export interface LoginRecord {
   stepUp?: { ok: boolean; reason?: string };
   challengeId?: string;
   outcome: 'success' | 'failure' | 'unknown';
+  /** The reason a redirect counts as `unknown`, when it does. */
+  outcomeReason?: string;
+  /** Whether this login taught the account's profile (a confirmed success the rules would allow). */
+  learned?: boolean;
   statusCode?: number;
   upstreamError?: string;
   decisionMs: number;
@@ -113,6 +117,8 @@ export function writeDecisionLine(logger: Logger, record: LoginRecord, usernameM
       route: record.routeId,
       store: record.store,
       ...(record.stepUp ? { step_up: record.stepUp } : {}),
+      ...(record.outcomeReason ? { outcome_reason: record.outcomeReason } : {}),
+      learned: record.learned === true,
       ...(record.upstreamError ? { upstream_error: record.upstreamError } : {}),
       latency_ms: {
         decision: round(record.decisionMs),

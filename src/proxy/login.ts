@@ -12,7 +12,7 @@ import { writeDecisionLine, type LoginRecord } from '../log/decision-log.js';
 import { sanitizeLogValue } from '../log/sanitize.js';
 import { RequestRejection, decodeContentEncoding, readBody } from '../request/body.js';
 import { resolveClientAddress, parseAddress, type ClientAddress } from '../request/client-ip.js';
-import { checkCookieUsername, parseLoginBody } from '../request/credentials.js';
+import { parseLoginBody, removeConflictingUsernameCookies } from '../request/credentials.js';
 import { isRequestInvalid } from '../store/request-errors.js';
 import { checkCrossSite, checkLoginHeaders } from '../request/framing.js';
 import { fingerprintRequest } from '../request/fingerprint.js';
@@ -57,6 +57,7 @@ export async function handleLogin(
   // stream or in a gzip header field.
   let body: Buffer;
   let rawUsername: string | undefined;
+  let cookie = request.headers.cookie;
   try {
     const headerProblem = checkLoginHeaders(request) ?? checkCrossSite(request, route);
     if (headerProblem) throw headerProblem;
@@ -67,8 +68,8 @@ export async function handleLogin(
     // Apps merge cookies with form and query fields ($_REQUEST, Request[]), never with JSON.
     if (parsed.format === 'form' || body.length === 0) {
       const loginUsername = rawUsername === undefined ? undefined : normalizeUsername(rawUsername, config.username);
-      checkCookieUsername(request.headers.cookie, route,
-        (value) => loginUsername !== undefined && normalizeUsername(value, config.username) === loginUsername);
+      cookie = removeConflictingUsernameCookies(cookie, route,
+        (value) => loginUsername !== undefined && normalizeUsername(value, config.username) === loginUsername).header;
     }
   } catch (error) {
     if (!(error instanceof RequestRejection)) throw error;
@@ -190,7 +191,12 @@ export async function handleLogin(
   };
 
   let line: Record<string, unknown> | undefined;
-  const logDecision = () => (line ??= writeDecisionLine(context.logger, record, config.log.username));
+  const logDecision = () => {
+    // Only a success the app confirmed teaches the profile, so failed guesses cannot shape it,
+    // and only for a login the rules would allow (see successTeaches).
+    record.learned = record.upstreamMs !== undefined && record.outcome === 'success' && pseudonym !== undefined && teaches;
+    return (line ??= writeDecisionLine(context.logger, record, config.log.username));
+  };
   // The decision line is written before the client has its response, so a script that reads
   // the log once it has the response finds the line there.
   if (decision === 'block') {
@@ -207,21 +213,19 @@ export async function handleLogin(
     sendChallenge(context, response, challengeId);
   } else {
     await forwardLogin(context, route, request, response, body, record,
-      { client, peerTrusted, deviceId: teaches ? issuedDeviceId : undefined }, logDecision);
+      { client, peerTrusted, deviceId: teaches ? issuedDeviceId : undefined, cookie }, logDecision);
   }
 
   // Only the app's own answer counts as a success or failure; a block or challenge that
   // never reached the app counts as an attempt alone.
   const forwarded = record.upstreamMs !== undefined;
-  // Only a success the app confirmed teaches the profile, so failed guesses cannot shape it,
-  // and only for a login the rules would allow (see successTeaches).
-  const learned = forwarded && record.outcome === 'success' && pseudonym && teaches
+  logDecision();
+  const learned = record.learned && pseudonym
     ? context.accountRisk.profileWrite(config.store.keyPrefix, pseudonym, assessment, issuedDeviceId, now)
     : undefined;
   const write = plan.writeRequest(now, forwarded ? record.outcome : 'unknown', pseudonym, learned);
   context.accountRisk.frequencies.observe(assessment.features);
   pending.release();
-  logDecision();
   await context.store.write(write, reading.source);
   context.webhook?.enqueue(record.decision, logDecision());
   context.metrics.observeDecision(record);
@@ -234,8 +238,11 @@ async function forwardLogin(
   response: ServerResponse,
   body: Buffer,
   record: LoginRecord,
-  /** `deviceId` is the id a success's device cookie carries, or undefined when a success earns none. */
-  origin: { client: ClientAddress; peerTrusted: boolean; deviceId: string | undefined },
+  /**
+   * `deviceId` is the id a success's device cookie carries, or undefined when a success earns
+   * none. `cookie` is the Cookie header to forward, without cookies that name another account.
+   */
+  origin: { client: ClientAddress; peerTrusted: boolean; deviceId: string | undefined; cookie: string | undefined },
   logDecision: () => void,
 ): Promise<void> {
   const config = context.config;
@@ -245,6 +252,8 @@ async function forwardLogin(
     requestId: record.requestId,
     strip: new Set([config.challenge.header.toLowerCase(), RISK_HEADER, 'content-encoding']),
   });
+  if (origin.cookie === undefined) delete headers.cookie;
+  else headers.cookie = origin.cookie;
   if (record.decision === 'challenge') {
     headers[RISK_HEADER] = await signRiskHeader(context, record);
   }
@@ -255,7 +264,7 @@ async function forwardLogin(
     headers,
     body,
     extraResponseHeaders: async (status, location) =>
-      deviceId !== undefined && classifyResponse(status, location, route, referer) === 'success'
+      deviceId !== undefined && classifyResponse(status, location, route, referer).outcome === 'success'
         ? ['Set-Cookie', await context.deviceCookies.issue(deviceId)]
         : [],
     // The decision line is written before the client sees the end of the response.
@@ -285,7 +294,11 @@ function recordAnswer(
   if (result.error?.kind === 'aborted') {
     // A client that hangs up after the status line has read how its guess went, so the
     // app's status still counts, and the app is not blamed.
-    record.outcome = result.status === undefined ? 'unknown' : classifyResponse(result.status, result.location, route, referer);
+    if (result.status === undefined) {
+      record.outcome = 'unknown';
+    } else {
+      ({ outcome: record.outcome, reason: record.outcomeReason } = classifyResponse(result.status, result.location, route, referer));
+    }
   } else if (result.error) {
     record.outcome = 'unknown';
     record.upstreamError = result.error.kind;
@@ -294,7 +307,7 @@ function recordAnswer(
       `upstream ${result.error.kind === 'timeout' ? 'timed out' : 'request failed'}`,
     );
   } else if (result.status !== undefined) {
-    record.outcome = classifyResponse(result.status, result.location, route, referer);
+    ({ outcome: record.outcome, reason: record.outcomeReason } = classifyResponse(result.status, result.location, route, referer));
     if (record.outcome === 'unknown' && result.status >= 300 && result.status < 400) warnUnclassifiedRedirect(context, route, result);
   }
 }

@@ -29,33 +29,52 @@ export function parseLoginBody(
 }
 
 /**
- * Reject a login with a cookie named as the username field whose value is not the login's
- * username, as `isLoginUsername` compares them. PHP's $_REQUEST (with the default `variables_order` and no `request_order`)
- * lets cookies override form fields, and ASP.NET's Request[] falls back to cookies, so
- * such an app could check the password of the account the cookie names. A cookie that
- * repeats the username, as a "remember me" cookie does, passes.
+ * Remove from a login's `Cookie` header every cookie named as the username field whose value
+ * is not the login's username, as `isLoginUsername` compares them. PHP's $_REQUEST (with the
+ * default `variables_order` and no `request_order`) lets cookies override form fields, and
+ * ASP.NET's Request[] falls back to cookies, so such an app could otherwise check the password
+ * of the account the cookie names. Removing the cookie, not refusing the login, keeps a cookie
+ * that a sibling subdomain planted from locking that browser out. A cookie that repeats the
+ * username, as a "remember me" cookie does, stays. Both `;` and `,` separate cookies here,
+ * because some cookie parsers split on either. Returns the header to forward, the same string
+ * when nothing was removed, or undefined when no cookie is left.
  */
-export function checkCookieUsername(
+export function removeConflictingUsernameCookies(
   cookieHeader: string | undefined,
   route: LoginRoute,
   isLoginUsername: (value: string) => boolean,
-): void {
-  if (!cookieHeader) return;
-  const field = route.usernameField;
-  for (const pair of cookieHeader.split(';')) {
-    const separator = pair.indexOf('=');
-    if (separator === -1) continue;
-    const name = lenientDecode(pair.slice(0, separator).trim()).replace(/[ .]/g, '_');
-    const named = foldFieldName(name) === foldFieldName(field.replace(/[ .]/g, '_')) || formParserReadingAs(name, field) !== undefined;
-    if (!named) continue;
+): { header: string | undefined; removed: number } {
+  if (!cookieHeader) return { header: cookieHeader, removed: 0 };
+  const field = foldFieldName(route.usernameField.replace(/[ .]/g, '_'));
 
-    const value = lenientDecode(pair.slice(separator + 1).trim());
-    if (!isLoginUsername(value)) {
-      throw new RequestRejection(400, 'ambiguous login',
-        `the login carries a cookie named "${name.slice(0, 64)}" whose value is not the "${field}" field's; ` +
-          'apps that merge cookies into request parameters could read the username from it: remove the cookie or send the same value');
+  const remaining: string[] = [];
+  let removed = 0;
+  let start = 0;
+  while (start <= cookieHeader.length) {
+    const found = cookieHeader.slice(start).search(/[;,]/);
+    const end = found === -1 ? cookieHeader.length : start + found;
+    const pair = cookieHeader.slice(start, end);
+    if (conflicts(pair, field, route.usernameField, isLoginUsername)) {
+      removed += 1;
+    } else {
+      // Each remaining cookie keeps the separator the client put before it.
+      remaining.push(remaining.length === 0 ? pair.trimStart() : `${cookieHeader[start - 1] ?? ''}${pair}`);
     }
+    start = end + 1;
   }
+
+  if (removed === 0) return { header: cookieHeader, removed };
+  const header = remaining.join('').trim();
+  return { header: header === '' ? undefined : header, removed };
+}
+
+/** Return whether one `name=value` cookie pair names the username field with another value. */
+function conflicts(pair: string, foldedField: string, field: string, isLoginUsername: (value: string) => boolean): boolean {
+  const separator = pair.indexOf('=');
+  if (separator === -1) return false;
+  const name = lenientDecode(pair.slice(0, separator).trim()).replace(/[ .]/g, '_');
+  const named = foldFieldName(name) === foldedField || formParserReadingAs(name, field) !== undefined;
+  return named && !isLoginUsername(lenientDecode(pair.slice(separator + 1).trim()));
 }
 
 /** Decode percent-escapes and `+` as PHP does for cookies, leaving invalid escapes as text. */

@@ -7,7 +7,10 @@ import { normalizePath } from './path.js';
  * of the one page the client named, or none when it sent no Referer. `untrusted` gives the
  * reason apps may read the header differently, so no redirect of that login can be a success.
  */
-export type RefererReading = { paths: readonly string[] } | { untrusted: string };
+export type RefererReading = { paths: readonly string[] } | { untrusted: UntrustedReferer };
+
+/** The reason a Referer is untrusted, as the decision line's `riskgate.outcome_reason` names it. */
+export type UntrustedReferer = 'referer_repeated' | 'referer_not_url' | 'referer_path_unreadable';
 
 // Printable ASCII without space, backslash or "#", because a browser percent-encodes every
 // other character and strips the fragment before it sends a Referer.
@@ -24,7 +27,7 @@ const BROWSER_URL = /^https?:\/\/[\x21-\x22\x24-\x5b\x5d-\x7e]+$/i;
 export function readReferer(request: Pick<IncomingMessage, 'rawHeaders'>): RefererReading {
   const values = refererValues(request);
   if (values.length === 0) return { paths: [] };
-  if (values.length > 1) return { untrusted: `the login carries ${values.length} Referer or Referrer headers` };
+  if (values.length > 1) return { untrusted: 'referer_repeated' };
   return readRefererUrl(values[0]);
 }
 
@@ -44,7 +47,7 @@ function refererValues(request: Pick<IncomingMessage, 'rawHeaders'>): string[] {
  * URL's path and the path as sent, both normalised as login paths are.
  */
 function readRefererUrl(value: string): RefererReading {
-  const notUrl = { untrusted: 'the Referer is not an absolute http(s) URL as browsers send it' };
+  const notUrl = { untrusted: 'referer_not_url' } as const;
   if (!BROWSER_URL.test(value)) return notUrl;
 
   let url: URL;
@@ -64,7 +67,7 @@ function readRefererUrl(value: string): RefererReading {
   const paths = new Set<string>();
   for (const path of [url.pathname, sentPath]) {
     const reading = normalizePath(path);
-    if ('invalid' in reading) return { untrusted: `the Referer's path cannot be read: ${reading.invalid}` };
+    if ('invalid' in reading) return { untrusted: 'referer_path_unreadable' };
     paths.add(reading.path);
   }
   return { paths: [...paths] };

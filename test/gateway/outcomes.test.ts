@@ -62,6 +62,8 @@ t.test('default statuses decide outcomes', async (t) => {
   const lines = await waitForDecisions(gateway.logs, cases.length * 2);
   for (const [index, [status, outcome]] of cases.entries()) {
     t.equal(lines[index * 2].event.outcome, outcome, `${status} is a ${outcome}`);
+    t.equal(lines[index * 2].riskgate.outcome_reason, status === 302 ? 'status_not_listed' : undefined,
+      `${status}: outcome reason`);
     t.equal(lines[index * 2 + 1].riskgate.counters.failures_per_account, outcome === 'failure' ? 1 : 0,
       `${status} ${outcome === 'failure' ? 'raises' : 'leaves'} the account failure count`);
     t.equal(lines[index * 2 + 1].riskgate.counters.attempts_per_ip, 1, `${status} counts as an attempt`);
@@ -151,6 +153,9 @@ t.test('unlisted redirect is unknown', async (t) => {
   const lines = await waitForDecisions(gateway.logs, 2);
   t.equal(lines[0].event.outcome, 'failure');
   t.equal(lines[1].event.outcome, 'unknown', 'a route with locations counts only the listed ones');
+  t.equal(lines[1].riskgate.outcome_reason, 'location_not_listed', 'the line says why');
+  t.equal(lines[1].riskgate.learned, false);
+  t.equal(lines[0].riskgate.outcome_reason, undefined, 'a classified redirect has no reason');
   t.equal(failed.headers['set-cookie'], undefined);
   t.equal(passed.headers['set-cookie'], undefined, 'an unknown outcome earns no device cookie');
 });
@@ -177,13 +182,14 @@ async function redirectBackUpstream(t: Tap) {
   return upstream;
 }
 
-// Referer headers that steer where a redirect-back app sends a wrong password.
-const STEERED: [string, string[]][] = [
-  ['Referer', ['Referer', '/dashboard']],
-  ['Referrer spelling', ['Referrer', '/dashboard']],
-  ['absolute Referer', ['Referer', 'https://app.example/Dashboard/?tab=1']],
-  ['second Referer', ['Referer', '/settings', 'Referer', '/dashboard']],
-  ['Referer of the login page', ['Referer', '/login']],
+// Referer headers that steer where a redirect-back app sends a wrong password, and the
+// reason the decision line gives for the unknown outcome.
+const STEERED: [string, string[], string][] = [
+  ['Referer', ['Referer', '/dashboard'], 'referer_not_url'],
+  ['Referrer spelling', ['Referrer', '/dashboard'], 'referer_not_url'],
+  ['absolute Referer', ['Referer', 'https://app.example/Dashboard/?tab=1'], 'redirect_to_referer'],
+  ['second Referer', ['Referer', '/settings', 'Referer', '/dashboard'], 'referer_repeated'],
+  ['Referer of the login page', ['Referer', '/login'], 'referer_not_url'],
 ];
 
 for (const [config, label] of [
@@ -212,11 +218,13 @@ for (const [config, label] of [
     const owner = await login(gateway.port, 'alice', 'wonderland', { headers: { referer: 'https://app.example/login' } });
 
     const lines = await waitForDecisions(gateway.logs, STEERED.length + 1);
-    for (const [index, [name]] of STEERED.entries()) {
+    for (const [index, [name, , reason]] of STEERED.entries()) {
       t.equal(lines[index].event.outcome, 'unknown', `${name}: the outcome is unknown`);
+      t.equal(lines[index].riskgate.outcome_reason, reason, `${name}: the line says ${reason}`);
     }
     const ownerLine = lines[STEERED.length];
     t.equal(ownerLine.event.outcome, 'success', "the owner's redirect to /home is a success");
+    t.equal(ownerLine.riskgate.learned, true, 'and says it taught the profile');
     t.ok(owner.headers['set-cookie']?.some((value) => value.startsWith('rg_device=')), 'and earns a device cookie');
     t.equal(ownerLine.riskgate.signals.account.first_login, true, 'the steered guesses taught the profile nothing');
     t.equal(ownerLine.riskgate.counters.attempts_per_ip, STEERED.length, 'each steered guess counted as an attempt');
@@ -278,7 +286,7 @@ async function laravelBackUpstream(t: Tap) {
 }
 
 /** Check that each guess was unknown, earned no cookie and taught nothing, then that the owner's login succeeds. */
-async function checkNoSuccess(t: Tap, gateway: TestGateway, path: string, replies: Reply[]) {
+async function checkNoSuccess(t: Tap, gateway: TestGateway, path: string, replies: Reply[], reasons?: string[]) {
   const owner = await send(gateway.port, {
     method: 'POST',
     path,
@@ -290,8 +298,11 @@ async function checkNoSuccess(t: Tap, gateway: TestGateway, path: string, replie
   for (const [index, reply] of replies.entries()) {
     t.equal(lines[index].event.outcome, 'unknown', `guess ${index + 1} is unknown`);
     t.equal(reply.headers['set-cookie'], undefined, `guess ${index + 1} earns no device cookie`);
+    t.equal(lines[index].riskgate.learned, false, `guess ${index + 1} is logged as teaching nothing`);
+    if (reasons) t.equal(lines[index].riskgate.outcome_reason, reasons[index], `guess ${index + 1} is logged as ${reasons[index]}`);
   }
   const ownerLine = lines[replies.length];
+  t.equal(ownerLine.riskgate.learned, true, "the owner's success is logged as teaching the profile");
   t.equal(ownerLine.event.outcome, 'success', "the owner's redirect to /home is a success");
   t.ok(owner.headers['set-cookie']?.some((value) => value.startsWith('rg_device=')), 'and earns a device cookie');
   t.equal(ownerLine.riskgate.signals.account.first_login, true, 'the guesses taught the profile nothing');
@@ -310,7 +321,7 @@ t.test('joined Referrer headers are no success', async (t) => {
   replies.push(await guess(gateway.port, '/login', { referer: 'http://app.example/other', referrer: 'http://app.example/home' }));
   t.equal(replies[0].headers.location, '/home/x;,%20/..', 'the app redirects to the joined value');
 
-  await checkNoSuccess(t, gateway, '/login', replies);
+  await checkNoSuccess(t, gateway, '/login', replies, ['referer_repeated', 'referer_repeated', 'referer_repeated']);
 });
 
 t.test('relative Referer on a nested login is no success', async (t) => {
@@ -341,9 +352,11 @@ for (const [config, label] of [
     for (const referer of ['/\\home', '\\home', 'http://app.example\\home', 'http://user@app.example/home', 'ftp://app.example/home']) {
       replies.push(await guess(gateway.port, '/login', { referer }));
     }
+    // Dot segments make a path unreadable, because apps resolve them differently.
+    replies.push(await guess(gateway.port, '/login', { referer: 'http://app.example/x/../home' }));
     t.equal(replies[0].headers.location, 'http://app.example/\\home', 'the app redirects to /\\home');
 
-    await checkNoSuccess(t, gateway, '/login', replies);
+    await checkNoSuccess(t, gateway, '/login', replies, [...Array(5).fill('referer_not_url'), 'referer_path_unreadable']);
   });
 }
 
@@ -419,6 +432,7 @@ t.test('redirect to the login page is no success', async (t) => {
   const [line] = await waitForDecisions(gateway.logs, 1);
   t.equal(reply.status, 303);
   t.equal(line.event.outcome, 'unknown');
+  t.equal(line.riskgate.outcome_reason, 'redirect_to_login');
   t.equal(reply.headers['set-cookie'], undefined);
 });
 

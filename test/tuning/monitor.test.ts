@@ -134,6 +134,8 @@ t.test('monitor would-be challenge teaches nothing', async (t) => {
   t.equal(lines[0].riskgate.decision, 'allow');
   t.equal(lines[0].riskgate.would_decision, 'challenge');
   t.equal(lines[0].event.outcome, 'success');
+  t.equal(lines[0].riskgate.learned, false, 'the line says the success taught nothing');
+  t.equal(lines[1].riskgate.learned, true, 'and that the would-be allow taught the profile');
   t.equal(tool.headers['set-cookie'], undefined, 'the would-be challenge earns no device cookie');
   t.equal(lines[1].riskgate.signals.account.first_login, true, 'and taught the profile nothing');
   t.equal(lines[1].riskgate.signals.account.successes, 0);
@@ -153,6 +155,7 @@ t.test('monitor rule would-be block teaches nothing', async (t) => {
   const lines = await waitForDecisions(gateway.logs, 4);
 
   t.same(lines.slice(0, 3).map((line) => line.riskgate.would_decision), ['allow', 'allow', 'block']);
+  t.same(lines.slice(0, 3).map((line) => line.riskgate.learned), [true, true, false], 'each line says whether it taught');
   t.same(replies.map((reply) => reply.status), [200, 200, 200], 'the monitor rule blocked nothing');
   t.same(replies.map((reply) => reply.headers['set-cookie'] !== undefined), [true, true, false],
     'only the would-be allows earn a device cookie');

@@ -72,6 +72,9 @@ export function forwardRequest(
     let settled = false;
     // The status and Location of the app's response, once its headers have arrived.
     let answered: { status?: number; location?: string } = {};
+    // Set when the client left before the app's status: the response is then awaited, not relayed.
+    let clientGone = false;
+    const aborted = { kind: 'aborted', message: 'the client closed the connection' } as const;
     let timer: NodeJS.Timeout | undefined;
     const finish = (result: Omit<ForwardResult, 'upstreamMs'>): ForwardResult | undefined => {
       if (settled) return undefined;
@@ -132,6 +135,11 @@ export function forwardRequest(
       const status = answer.statusCode ?? 502;
       const location = answer.headers.location;
       answered = { status, location };
+      if (clientGone) {
+        answer.destroy();
+        finish({ status, location, error: aborted });
+        return;
+      }
       const responseHeaders = downstreamResponseHeaders(answer.rawHeaders, answer.headers.connection);
 
       // Listen before the await below: an app that drops the connection while the extra
@@ -190,10 +198,15 @@ export function forwardRequest(
     });
 
     response.on('close', () => {
-      if (!settled && !response.writableFinished) {
-        outgoing.destroy();
-        finish({ ...answered, error: { kind: 'aborted', message: 'the client closed the connection' } });
+      if (settled || response.writableFinished) return;
+      if (options.body && answered.status === undefined) {
+        // The app has the whole buffered body and checks it anyway, so its status still
+        // decides the outcome: a client that hangs up before it must not skip the count.
+        clientGone = true;
+        return;
       }
+      outgoing.destroy();
+      finish({ ...answered, error: aborted });
     });
 
     if (options.body) {

@@ -227,3 +227,63 @@ t.test('a client hanging up after the status line still has its failure counted'
   t.equal(decisions.filter((line) => line.riskgate.upstream_error).length, 0, 'the app is not blamed');
   t.equal(upstreamErrors(gateway).length, 0, 'no upstream error is logged');
 });
+
+t.test('a client hanging up before the status still has its failure counted', async (t) => {
+  // The app takes 300 ms to check a password, as a bcrypt check may. A client that sends its
+  // guess and hangs up before then must not keep the app's answer out of the counters.
+  const app = http.createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      setTimeout(() => {
+        response.writeHead(401, { 'content-type': 'application/json' });
+        response.end('{"error":"invalid credentials"}');
+      }, 300);
+    });
+  });
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+  const gateway = await startTestGateway({ upstream: `http://127.0.0.1:${(app.address() as AddressInfo).port}`, config: TIMEOUTS });
+  t.teardown(async () => {
+    await gateway.close();
+    app.closeAllConnections();
+    await new Promise<void>((resolve) => app.close(() => resolve()));
+  });
+  const body = '{"username":"frank","password":"guess"}';
+
+  for (let index = 0; index < 4; index += 1) {
+    const socket = net.connect({ host: '127.0.0.1', port: gateway.port, localAddress: `127.0.0.${70 + index}` });
+    socket.write(rawRequest('POST', '/login', loginHeaders(body), body));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    socket.destroy();
+  }
+  const decisions = await waitForDecisions(gateway.logs, 4);
+
+  t.same(decisions.map((line) => line.event.outcome), ['failure', 'failure', 'failure', 'failure'],
+    "each login counts as the failure the app answered after the client left");
+  t.same(decisions.map((line) => line.riskgate.counters.failures_per_account), [0, 1, 2, 3]);
+  t.same(decisions.map((line) => line.http.response?.status_code), [401, 401, 401, 401], 'the app\'s status is logged');
+  t.equal(upstreamErrors(gateway).length, 0, 'the app is not blamed');
+});
+
+t.test('a client hanging up before a hanging app waits only the response timeout', async (t) => {
+  const app = http.createServer((request) => request.resume());
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+  const origin = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
+  const gateway = await startTestGateway({ upstream: origin, config: TIMEOUTS });
+  t.teardown(async () => {
+    await gateway.close();
+    app.closeAllConnections();
+    await new Promise<void>((resolve) => app.close(() => resolve()));
+  });
+
+  const socket = net.connect({ host: '127.0.0.1', port: gateway.port });
+  socket.write(rawRequest('POST', '/login', loginHeaders(BODY), BODY));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  socket.destroy();
+  const started = performance.now();
+  const [line] = await waitForDecisions(gateway.logs, 1);
+
+  t.ok(performance.now() - started < 1500, 'the decision is logged once the 500 ms response timeout ends');
+  t.equal(line.event.outcome, 'unknown');
+  t.equal(line.riskgate.upstream_error, 'timeout');
+  t.equal(upstreamErrors(gateway).length, 1, 'one error line names the timeout');
+});

@@ -184,7 +184,7 @@ export function forwardRequest(
       // length has its whole response once the last byte arrives, before the response ends.
       let lastChunk: Buffer | undefined;
       answer.on('data', (chunk: Buffer) => {
-        if (lastChunk && !response.write(lastChunk)) {
+        if (lastChunk && !response.write(lastChunk) && !response.destroyed) {
           answer.pause();
           response.once('drain', () => answer.resume());
         }
@@ -197,7 +197,7 @@ export function forwardRequest(
       });
     });
 
-    response.on('close', () => {
+    const onClientClose = () => {
       if (settled || response.writableFinished) return;
       if (options.body && answered.status === undefined) {
         // The app has the whole buffered body and checks it anyway, so its status still
@@ -207,7 +207,10 @@ export function forwardRequest(
       }
       outgoing.destroy();
       finish({ ...answered, error: aborted });
-    });
+    };
+    // A login's client may leave while riskgate is still judging it, before this listener.
+    if (response.destroyed) onClientClose();
+    else response.on('close', onClientClose);
 
     if (options.body) {
       outgoing.end(options.body);

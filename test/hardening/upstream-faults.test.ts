@@ -7,6 +7,7 @@ import { login, startTestGateway, type TestGateway } from '../helpers/gateway.js
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { waitFor, waitForDecisions } from '../helpers/wait.js';
 import { loginHeaders, rawExchange, rawRequest } from './raw.js';
+import { RedisLink } from './redis-link.js';
 
 const TIMEOUTS = { upstream_timeouts: { connect: '1s', response: '500ms' } };
 const BODY = '{"username":"faulty","password":"wonderland"}';
@@ -286,4 +287,45 @@ t.test('a client hanging up before a hanging app waits only the response timeout
   t.equal(line.event.outcome, 'unknown');
   t.equal(line.riskgate.upstream_error, 'timeout');
   t.equal(upstreamErrors(gateway).length, 1, 'one error line names the timeout');
+});
+
+t.test('a client gone before the login is forwarded still has it counted', async (t) => {
+  // The app answers in three pieces, so relaying to a closed client would wait for a drain.
+  const app = http.createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      response.writeHead(401, { 'content-type': 'text/plain' });
+      response.write('a'.repeat(1000));
+      setTimeout(() => response.write('b'.repeat(1000)), 20);
+      setTimeout(() => response.end('c'.repeat(1000)), 40);
+    });
+  });
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+  const link = await new RedisLink().start();
+  const gateway = await startTestGateway({
+    upstream: `http://127.0.0.1:${(app.address() as AddressInfo).port}`,
+    store: 'redis',
+    config: { store: { url: link.url, timeout: '2s' } },
+  });
+  t.teardown(async () => {
+    await gateway.close();
+    await link.cut();
+    app.closeAllConnections();
+    await new Promise<void>((resolve) => app.close(() => resolve()));
+  });
+  const body = '{"username":"gina","password":"guess"}';
+  await login(gateway.port, 'warm', 'wonderland');
+
+  // Redis holds the login's counter read until the client has gone.
+  link.freeze();
+  const socket = net.connect({ host: '127.0.0.1', port: gateway.port });
+  socket.write(rawRequest('POST', '/login', loginHeaders(body), body));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  socket.destroy();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  link.restore();
+
+  const [, line] = await waitForDecisions(gateway.logs, 2);
+  t.equal(line.event.outcome, 'failure', "the app's 401 counts");
+  t.equal(line.http.response?.status_code, 401);
 });

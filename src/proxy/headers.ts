@@ -21,21 +21,12 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'x-real-ip',
   'forwarded',
   'x-request-id',
-  // Other headers that apps and frameworks read a client address from. riskgate resolves
-  // the client itself, so the app must not read an address the client chose.
+  // Other headers that apps and frameworks read a client address from, beyond those that
+  // namesClientAddress finds by their words.
   'true-client-ip',
   'cf-connecting-ip',
-  'x-client-ip',
-  'x-cluster-client-ip',
-  'fastly-client-ip',
-  'x-originating-ip',
-  'x-original-forwarded-for',
-  'x-forwarded',
-  'forwarded-for',
-  'client-ip',
   'x-envoy-external-address',
-  'x-proxyuser-ip',
-  'x-appengine-user-ip',
+  'x-originating-ip',
   // Headers from which older Symfony, Zend and Yii releases take the request path, so that
   // `POST /other` with `X-Original-URL: /login` is a login riskgate would not see.
   'x-original-url',
@@ -87,9 +78,17 @@ export function upstreamRequestHeaders(request: IncomingMessage, context: Forwar
   const chain = [context.client.address, ...[...context.client.trustedHops].reverse()];
   headers['x-forwarded-for'] = chain.join(', ');
   headers['x-real-ip'] = context.client.address;
-  headers['x-forwarded-proto'] = (context.peerTrusted && firstValue(request.headers['x-forwarded-proto'])) || 'http';
+  // A trusted proxy that appends to these lists puts its own value last, after the client's.
+  headers['x-forwarded-proto'] = (context.peerTrusted && lastValue(request.headers['x-forwarded-proto'])) || 'http';
   headers['x-forwarded-host'] =
-    (context.peerTrusted && firstValue(request.headers['x-forwarded-host'])) || request.headers.host || '';
+    (context.peerTrusted && lastValue(request.headers['x-forwarded-host'])) || request.headers.host || '';
+  if (context.peerTrusted) {
+    const port = lastValue(request.headers['x-forwarded-port']);
+    if (port) headers['x-forwarded-port'] = port;
+    // Spring joins a list of prefixes into one path, so the trusted proxy's list goes on whole.
+    const prefix = request.headers['x-forwarded-prefix'];
+    if (prefix) headers['x-forwarded-prefix'] = prefix;
+  }
   headers['x-request-id'] = context.requestId;
   return headers;
 }
@@ -124,7 +123,39 @@ export function downstreamResponseHeaders(rawHeaders: readonly string[], connect
  */
 function isReplaced(name: string, strip: ReadonlySet<string>): boolean {
   const dashed = name.replaceAll('_', '-');
-  return DROPPED_REQUEST_HEADERS.has(dashed) || strip.has(dashed);
+  return DROPPED_REQUEST_HEADERS.has(dashed) || strip.has(dashed) || namesClientAddress(dashed);
+}
+
+// Words that name an address on their own (`X-Remote-IP`, `X-Azure-ClientIP`, `Cf-Pseudo-IPv4`).
+const ADDRESS_WORDS = new Set(['ip', 'ipv4', 'ipv6', 'ipaddr', 'ipaddress', 'clientip', 'socketip', 'remoteip', 'realip', 'userip', 'peerip', 'remoteaddr', 'clientaddr']);
+// Words that name an address only beside an owner word (`Remote-Addr`, `X-Client-Address`).
+const ADDR_WORDS = new Set(['addr', 'address']);
+const OWNER_WORDS = new Set(['client', 'remote', 'peer', 'real', 'user', 'source', 'originating', 'socket', 'connecting', 'external']);
+
+/**
+ * Return whether a lower-case, dashed header name carries a client address or a proxy's
+ * forwarding claim by its words: any `forwarded` header (`X-Forwarded-Port`, `Forwarded`),
+ * an `ip` word (`Proxy-Client-IP`, `WL-Proxy-Client-IP`), or `addr` beside `remote` or
+ * `client`. Java, PHP and .NET helpers try long lists of such names, so a list of exact
+ * names would always miss one.
+ */
+function namesClientAddress(dashed: string): boolean {
+  let known = addressNames.get(dashed);
+  if (known === undefined) {
+    known = splitsToAddress(dashed);
+    // Header names repeat from request to request, so results are cached for up to 1,000 names.
+    if (addressNames.size < 1000) addressNames.set(dashed, known);
+  }
+  return known;
+}
+
+const addressNames = new Map<string, boolean>();
+
+function splitsToAddress(dashed: string): boolean {
+  const words = dashed.split('-');
+  if (words.includes('forwarded')) return true;
+  if (words.some((word) => ADDRESS_WORDS.has(word))) return true;
+  return words.some((word) => ADDR_WORDS.has(word)) && words.some((word) => OWNER_WORDS.has(word));
 }
 
 const NONE_LISTED: ReadonlySet<string> = new Set();
@@ -135,7 +166,7 @@ function listedInConnection(value: string | undefined): ReadonlySet<string> {
   return new Set(value.split(',').map((token) => token.trim().toLowerCase()).filter(Boolean));
 }
 
-function firstValue(value: string | string[] | undefined): string | undefined {
-  const text = Array.isArray(value) ? value[0] : value;
-  return text?.split(',')[0].trim() || undefined;
+function lastValue(value: string | string[] | undefined): string | undefined {
+  const text = Array.isArray(value) ? value.at(-1) : value;
+  return text?.split(',').at(-1)?.trim() || undefined;
 }

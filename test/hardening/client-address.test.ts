@@ -112,6 +112,18 @@ t.test('other client address and URL override headers never reach the app', asyn
     'x-envoy-external-address': '203.0.113.66',
     'x-proxyuser-ip': '203.0.113.66',
     'x-appengine-user-ip': '203.0.113.66',
+    // Java, PHP and .NET helpers try long lists of names like these.
+    'proxy-client-ip': '203.0.113.66',
+    'wl-proxy-client-ip': '203.0.113.66',
+    'x-remote-ip': '203.0.113.66',
+    'x-remote-addr': '203.0.113.66',
+    'remote-addr': '203.0.113.66',
+    'x-client-ip-address': '203.0.113.66',
+    'x-azure-clientip': '203.0.113.66',
+    'x-azure-socketip': '203.0.113.66',
+    'cf-pseudo-ipv4': '203.0.113.66',
+    'x-forwarded-port': '8443',
+    'x-forwarded-prefix': '/x',
     forwarded: 'for=203.0.113.66',
     // Older Symfony, Zend and Yii releases take the request path from these.
     'x-original-url': '/login',
@@ -133,6 +145,27 @@ t.test('other client address and URL override headers never reach the app', asyn
   }
   const decision = decisionFor(gateway, upstream.logins[0].headers['x-request-id']);
   t.equal(decision?.source.ip, '127.0.0.6');
+});
+
+t.test('a trusted proxy list gives its own last value', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  // A load balancer that appends to what the client sent puts its own value last.
+  const headers = {
+    'x-forwarded-for': '198.51.100.7',
+    'x-forwarded-host': 'evil.example, app.example',
+    'x-forwarded-proto': 'http, https',
+    'x-forwarded-port': '80, 443',
+    'x-forwarded-prefix': '/shop',
+  };
+
+  await login(gateway.port, 'alice', 'wonderland', { headers });
+
+  const [received] = upstream.logins;
+  t.equal(received.headers['x-forwarded-host'], 'app.example');
+  t.equal(received.headers['x-forwarded-proto'], 'https');
+  t.equal(received.headers['x-forwarded-port'], '443');
+  t.equal(received.headers['x-forwarded-prefix'], '/shop', "the trusted proxy's prefix goes on whole");
+  t.equal(received.headers['x-forwarded-for'], '198.51.100.7, 127.0.0.1', 'the client, then the trusted proxy');
 });
 
 t.test('underscore spellings of gateway headers never reach the app', async (t) => {

@@ -94,16 +94,64 @@ export function checkLoginHeaders(request: IncomingMessage): RequestRejection | 
 }
 
 /**
- * Refuse a login that a browser marks as sent from a page on another site, when the route
- * refuses those. A page can make each visitor's browser post made-up usernames, and
- * counting them would block the visitor's own address. Browsers set `Sec-Fetch-Site` and
- * pages cannot change it; a client that leaves it out is judged as usual.
+ * Reject a login that a page on another site made the browser send, on a route with
+ * `cross_site: refuse`. Such a page can make each visitor's browser post made-up usernames,
+ * and counting them would block the visitor's own address. Browsers since 2023 mark such
+ * a login in `Sec-Fetch-Site`. Older ones (Safari before 16.4) send only `Origin`, so without `Sec-Fetch-Site` an `Origin` of `null` (a
+ * sandboxed frame) or of a host outside the request's own site counts as cross-site too.
  */
 export function checkCrossSite(request: IncomingMessage, route: LoginRoute): RequestRejection | undefined {
   if (route.crossSite !== 'refuse') return undefined;
   const site = request.headers['sec-fetch-site'];
-  if (typeof site !== 'string' || site.trim().toLowerCase() !== 'cross-site') return undefined;
+  if (typeof site === 'string') {
+    return site.trim().toLowerCase() === 'cross-site' ? crossSiteRejection('Sec-Fetch-Site: cross-site') : undefined;
+  }
+
+  const origin = request.headers.origin;
+  if (typeof origin !== 'string') return undefined;
+  if (origin.trim() === 'null') return crossSiteRejection('Origin: null');
+  const originHost = hostOfOrigin(origin);
+  const hosts = [request.headers.host, ...String(request.headers['x-forwarded-host'] ?? '').split(',')]
+    .map((value) => hostWithoutPort(value?.trim() ?? ''))
+    .filter((value) => value !== '');
+  if (originHost === undefined || !hosts.some((host) => sameSite(originHost, host))) {
+    return crossSiteRejection('an Origin of another site');
+  }
+  return undefined;
+}
+
+function crossSiteRejection(reason: string): RequestRejection {
   return new RequestRejection(403, 'cross-site login refused',
-    'the login was sent from a page on another site (Sec-Fetch-Site: cross-site); log in from the app\'s own page, ' +
+    `the login was sent from a page on another site (${reason}); log in from the app's own page, ` +
       'or set cross_site: judge on the route when other sites host its login form');
+}
+
+/** Return the lower-case host name of an `Origin` value, or undefined when it is not one. */
+function hostOfOrigin(origin: string): string | undefined {
+  try {
+    const url = new URL(origin.trim());
+    return url.hostname === '' ? undefined : url.hostname.toLowerCase();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Return the lower-case host name of a Host value (`name`, `name:port`, `[v6]:port`). */
+function hostWithoutPort(host: string): string {
+  const lower = host.toLowerCase();
+  if (lower.startsWith('[')) return lower.slice(0, lower.indexOf(']') + 1);
+  const colon = lower.indexOf(':');
+  return colon === -1 ? lower : lower.slice(0, colon);
+}
+
+/**
+ * Return whether two host names share a site, read as their last two labels. Without the
+ * public suffix list, hosts under one suffix such as `co.uk` read as one site, so the check
+ * errs toward letting a login through. Addresses must be equal.
+ */
+function sameSite(first: string, second: string): boolean {
+  if (first === second) return true;
+  if (/^[\d.]+$|^\[/.test(first) || /^[\d.]+$|^\[/.test(second)) return false;
+  const site = (host: string) => host.split('.').filter(Boolean).slice(-2).join('.');
+  return site(first) === site(second);
 }

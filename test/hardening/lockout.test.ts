@@ -143,6 +143,39 @@ t.test('a page on another site cannot get its visitors blocked', async (t) => {
   t.equal(own.status, 200, "the visitor's own login still gets in");
 });
 
+t.test('without Sec-Fetch-Site the Origin decides', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  // Safari before 16.4 sends Origin on a form post but no Sec-Fetch-Site.
+  const refused: [string, Record<string, string>][] = [
+    ['an Origin of another site', { origin: 'https://attacker.example' }],
+    ['a sandboxed frame', { origin: 'null' }],
+    ['an Origin that is no URL', { origin: 'attacker' }],
+    ['an address Origin', { origin: 'http://192.0.2.1' }],
+  ];
+  const allowed: [string, Record<string, string>][] = [
+    ['the same host', { origin: 'http://127.0.0.1' }],
+    ['a sibling host of the same site', { origin: 'https://www.app.example', host: 'login.app.example' }],
+    ['the host a trusted proxy forwarded', { origin: 'https://app.example', 'x-forwarded-host': 'app.example' }],
+    ['no Origin at all', {}],
+  ];
+
+  for (const [name, headers] of refused) {
+    const reply = await login(gateway.port, 'made-up', 'guess', { headers: { 'x-forwarded-for': '198.51.100.31', ...headers } });
+    t.equal(reply.status, 403, `${name}: refused`);
+    t.match(reply.json().detail, /another site/, `${name}: the detail says why`);
+  }
+  t.equal(upstream.logins.length, 0, 'no refused login reached the app');
+
+  for (const [name, headers] of allowed) {
+    const reply = await login(gateway.port, 'victim', 'correct horse', { headers: { 'x-forwarded-for': '198.51.100.32', ...headers } });
+    t.equal(reply.status, 200, `${name}: judged and forwarded`);
+  }
+  const sameSite = await login(gateway.port, 'victim', 'correct horse', {
+    headers: { 'x-forwarded-for': '198.51.100.32', origin: 'https://attacker.example', 'sec-fetch-site': 'same-origin' },
+  });
+  t.equal(sameSite.status, 200, 'Sec-Fetch-Site, when sent, decides over Origin');
+});
+
 t.test('a route that takes cross-site logins judges them', async (t) => {
   const upstream = await new RecordingUpstream({ victim: 'correct horse' }).start();
   const gateway = await startTestGateway({

@@ -97,8 +97,9 @@ export function checkLoginHeaders(request: IncomingMessage): RequestRejection | 
  * Reject a login that a page on another site made the browser send, on a route with
  * `cross_site: refuse`. Such a page can make each visitor's browser post made-up usernames,
  * and counting them would block the visitor's own address. Browsers since 2023 mark such
- * a login in `Sec-Fetch-Site`. Older ones (Safari before 16.4) send only `Origin`, so without `Sec-Fetch-Site` an `Origin` of `null` (a
- * sandboxed frame) or of a host outside the request's own site counts as cross-site too.
+ * a login in `Sec-Fetch-Site`. Older ones (Safari before 16.4) send only `Origin`, so
+ * without `Sec-Fetch-Site` an `Origin` of `null` (a sandboxed frame) or of a host outside
+ * the request's own site counts as cross-site too.
  */
 export function checkCrossSite(request: IncomingMessage, route: LoginRoute): RequestRejection | undefined {
   if (route.crossSite !== 'refuse') return undefined;

@@ -191,3 +191,29 @@ t.test('a route that takes cross-site logins judges them', async (t) => {
   t.equal(reply.status, 200, 'the login is forwarded');
   t.equal((await waitForDecisions(gateway.logs, 1)).length, 1, 'and judged');
 });
+
+t.test('copied browser headers cannot weigh on a known device', async (t) => {
+  const { clock, gateway } = await setUp(t);
+  const owner = await attempt(gateway, 'victim', 'correct horse', VICTIM_ADDRESS);
+  const cookie = owner.headers['set-cookie']?.find((value) => value.startsWith('rg_device='))?.split(';')[0];
+  t.ok(cookie, 'the owner has a device cookie');
+
+  // A tool sends the same browser headers as the owner, a cookie included: 100 failures
+  // from 25 networks.
+  clock.advance(MINUTE);
+  for (let network = 1; network <= 25; network += 1) {
+    for (let index = 0; index < 4; index += 1) {
+      await attempt(gateway, `made-up-${network}-${index}`, 'guess', `2001:db8:${network}::1`, 'session=copied');
+    }
+  }
+  const returning = await attempt(gateway, 'victim', 'correct horse', VICTIM_ADDRESS, cookie);
+  const stranger = await attempt(gateway, 'newcomer', 'guess', '198.51.100.77', 'session=new');
+  const lines = await waitForDecisions(gateway.logs, 103);
+
+  t.equal(lines[102].riskgate.counters.failures_per_fingerprint, 100, 'the fingerprint counted every failure');
+  t.equal(lines[101].riskgate.counters.failures_per_fingerprint, 100, "the owner's login shares that fingerprint");
+  t.ok(lines[102].riskgate.rules.includes('tool.fingerprint-failure-surge'), 'a device the account does not know gets the weight');
+  t.equal(returning.status, 200, 'the owner gets in');
+  t.notOk(lines[101].riskgate.rules.includes('tool.fingerprint-failure-surge'), "the owner's known device does not");
+  t.equal(stranger.status, 401);
+});

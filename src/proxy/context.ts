@@ -207,17 +207,25 @@ function readingEnds(path: string, lengths: ReadonlySet<number>, withAncestors =
 
 /**
  * Push the ends of the readings of `path.slice(0, end)` that are in `lengths`: the path
- * itself, then the path without each format suffix of its last segment, longest first.
- * Rails routes `/login.json` to `/login` with format `json`, and Spring MVC's suffix
- * pattern matching (on by default before Spring Framework 5.3) routes `/login.anything`
- * there too.
+ * itself, then the path cut before each suffix mark of its last segment, longest first.
+ * Rails routes `/login.json` to `/login` with format `json`, and Spring MVC's suffix pattern
+ * matching (on by default before Spring Framework 5.3) routes `/login.anything` there too.
+ * Struts 2 dynamic method invocation reads `/login!x` as action `login`. Windows reads
+ * `wp-login.php::$DATA` as the file's data stream. Apps that decode a path before they cut
+ * off its query read `/login%3Fx` as /login.
  */
 function pushReadingEnds(path: string, end: number, lengths: ReadonlySet<number>, into: number[]): void {
   if (lengths.has(end)) into.push(end);
   // Scan the last segment only, so a path of many segments costs one pass in all.
   for (let index = end - 1; index > 0 && path.charCodeAt(index) !== 0x2f; index -= 1) {
-    if (path.charCodeAt(index) === 0x2e && path.charCodeAt(index - 1) !== 0x2f && lengths.has(index)) into.push(index);
+    if (isSuffixMark(path.charCodeAt(index)) && path.charCodeAt(index - 1) !== 0x2f && lengths.has(index)) into.push(index);
   }
+}
+
+/** Return whether a character starts a suffix that some app cuts off a path's last segment. */
+function isSuffixMark(code: number): boolean {
+  // The marks are ".", "!", ":", "?" and "#".
+  return code === 0x2e || code === 0x21 || code === 0x3a || code === 0x3f || code === 0x23;
 }
 
 export function createDeviceCookies(config: GatewayConfig, keys: GatewayKeys, clock: () => number): DeviceCookies {

@@ -10,6 +10,9 @@ export type PathReading = { path: string } | { invalid: string };
 /** A segment of one or more `X(value)` groups in parentheses, as ASP.NET's cookieless mode writes them. */
 const COOKIELESS_SEGMENT = /^\((?:[A-Z]\([^()]*\))+\)$/;
 
+/** A Windows 8.3 short name (`WP-LOG~1.PHP`), which IIS serves as the long name it stands for. */
+const SHORT_NAME_SEGMENT = /^[^~.]{1,6}~\d+(?:\.[^.]{0,3})?$/;
+
 /**
  * Normalise the path part of a request target: decode, drop matrix parameters, lower-case,
  * trim `/`. A dot segment or a leading `//` makes the path unreadable.
@@ -60,6 +63,9 @@ export function normalizePath(target: string): PathReading {
     // reading of a dot segment holds for every app.
     if (name === '.' || name === '..') {
       return { invalid: 'the path has a dot segment ("." or ".."), which apps resolve in different ways' };
+    }
+    if (SHORT_NAME_SEGMENT.test(name)) {
+      return { invalid: 'a path segment reads as a Windows short name (NAME~1.EXT), which IIS serves as the long name it stands for' };
     }
     segments.push(foldCase(name));
   }

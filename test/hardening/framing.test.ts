@@ -143,7 +143,10 @@ t.test('login path variants are judged as logins', async (t) => {
     // ASP.NET removes cookieless-session segments before routing.
     '/(S(abc123))/login', '/(A(x)F(y))/login',
     // PHP front controllers (Laravel, Symfony) route by the path after index.php.
-    '/index.php/login', '/public/index.php/LOGIN'];
+    '/index.php/login', '/public/index.php/LOGIN',
+    // Struts 2 dynamic method invocation, an NTFS data stream, and a query or fragment mark
+    // that an app decodes before it cuts the path.
+    '/login!execute', '/login::$DATA', '/LOGIN:x', '/login%3fx=1', '/login%3F', '/login%23x'];
 
   for (const target of targets) {
     const before = gateway.logs.decisions.length;
@@ -167,7 +170,9 @@ t.test('unreadable login paths are rejected, not forwarded', async (t) => {
     '/x/%2e%2e;jsessionid=1/login', '/login/.;x', '/login/..', '/login/%2e%2e', '/login/..%3b', '/login/%20..', '/login//..',
     '/login/%20/..', '/login.php/..;x',
     // WHATWG parsing reads //x/login as host x and path /login.
-    '//login', '//x/login', '/%2fx/login'];
+    '//login', '//x/login', '/%2fx/login',
+    // IIS serves a Windows short name as the long name it stands for.
+    '/LOGIN~1', '/login~2.php', '/PROGRA~1/login'];
 
   for (const target of targets) {
     const exchange = await rawExchange(gateway.port, rawRequest('POST', target, loginHeaders(BODY), BODY), { source: nextSource() });

@@ -71,7 +71,13 @@ async function handleAdminRequest(
   request: IncomingMessage,
   response: ServerResponse,
 ): Promise<void> {
-  const url = new URL(request.url ?? '/', 'http://admin.invalid');
+  let url: URL;
+  try {
+    url = new URL(request.url ?? '/', 'http://admin.invalid');
+  } catch {
+    sendProblem(response, 400, 'invalid request target', 'the request target is not a path or URL; send a path such as /healthz');
+    return;
+  }
   const method = request.method ?? 'GET';
   const probe = method === 'GET' || method === 'HEAD';
 

@@ -211,8 +211,7 @@ function readingEnds(path: string, lengths: ReadonlySet<number>, withAncestors =
  * Rails routes `/login.json` to `/login` with format `json`, and Spring MVC's suffix pattern
  * matching (on by default before Spring Framework 5.3) routes `/login.anything` there too.
  * Struts 2 dynamic method invocation reads `/login!x` as action `login`. Windows reads
- * `wp-login.php::$DATA` as the file's data stream. Apps that decode a path before they cut
- * off its query read `/login%3Fx` as /login.
+ * `wp-login.php::$DATA` as the file's data stream.
  */
 function pushReadingEnds(path: string, end: number, lengths: ReadonlySet<number>, into: number[]): void {
   if (lengths.has(end)) into.push(end);
@@ -224,8 +223,8 @@ function pushReadingEnds(path: string, end: number, lengths: ReadonlySet<number>
 
 /** Return whether a character starts a suffix that some app cuts off a path's last segment. */
 function isSuffixMark(code: number): boolean {
-  // The marks are ".", "!", ":", "?" and "#".
-  return code === 0x2e || code === 0x21 || code === 0x3a || code === 0x3f || code === 0x23;
+  // The marks are ".", "!" and ":".
+  return code === 0x2e || code === 0x21 || code === 0x3a;
 }
 
 export function createDeviceCookies(config: GatewayConfig, keys: GatewayKeys, clock: () => number): DeviceCookies {

@@ -65,12 +65,11 @@ export async function handleLogin(
     body = decodeContentEncoding(received, request.headers['content-encoding'], config.bodyLimitBytes);
     const parsed = parseLoginBody(body, request.headers['content-type'], route, queryOf(request.url));
     rawUsername = parsed.username;
-    // Apps merge cookies with form and query fields ($_REQUEST, Request[]), never with JSON.
-    if (parsed.format === 'form' || body.length === 0) {
-      const loginUsername = rawUsername === undefined ? undefined : normalizeUsername(rawUsername, config.username);
-      cookie = removeConflictingUsernameCookies(cookie, route,
-        (value) => loginUsername !== undefined && normalizeUsername(value, config.username) === loginUsername).header;
-    }
+    // Apps that merge cookies into request parameters ($_REQUEST, Request[]) read them
+    // whatever the body's type, and ignore a JSON body they do not parse.
+    const loginUsername = rawUsername === undefined ? undefined : normalizeUsername(rawUsername, config.username);
+    cookie = removeConflictingUsernameCookies(cookie, route,
+      (value) => loginUsername !== undefined && normalizeUsername(value, config.username) === loginUsername).header;
   } catch (error) {
     if (!(error instanceof RequestRejection)) throw error;
     logRejection(context, request, requestId, client, error.status, error.title);
@@ -445,7 +444,8 @@ function queryOf(url: string | undefined): string {
  */
 function pathOf(url: string | undefined): string {
   const target = url ?? '/';
-  const end = target.indexOf('?');
+  // An encoded query mark may hide a query too, so the log keeps only what comes before it.
+  const end = target.search(/\?|%3f|%23/i);
   const path = end === -1 ? target : target.slice(0, end);
   return path.includes(';') ? path.replace(/;[^/]*/g, '') : path;
 }

@@ -148,10 +148,21 @@ async function handleRequest(
     // method, nor a body, nor a query password may pass unjudged. No request target may
     // carry a fragment.
     const loginMethod = loginPaths.methods.has(method);
-    if (loginMethod || carriesBody(request) || request.url?.includes('#') || queryCarriesPassword(request.url, loginPaths.passwordFields)) {
+    if (loginMethod || carriesBody(request) || request.url?.includes('#') || queryCarriesPassword(request.url, loginPaths.passwordFields) ||
+      cookieCarriesPassword(request.headers.cookie, loginPaths.passwordFields)) {
       sendProblem(response, 400, 'invalid request path', reading.invalid);
       return;
     }
+  } else if (encodedQueryAtLoginPath(reading.path, loginPaths)) {
+    // Apps that decode a path before they cut off its query read `/login%3Fpassword=x` as a
+    // login with a query, which riskgate cannot read the same way, by any method.
+    context.logger.warn(
+      { http: { request: { id: requestId, method } }, riskgate: { rejection: 'encoded query mark on a login path' } },
+      'malformed request rejected',
+    );
+    sendProblem(response, 400, 'invalid request path',
+      'the path has a percent-encoded "?" or "#" after a login path, which apps that decode the path first read as a query; send it unencoded');
+    return;
   } else {
     const route = findLoginRoute(context.routes, method, reading.path);
     if (route) {
@@ -227,7 +238,7 @@ function upgradeRejection(
   protocol: string | undefined,
 ): string | undefined {
   // riskgate judges no login inside an upgraded connection, so none may open on a login path.
-  if ('invalid' in reading || loginMethodsAt(loginPaths, reading.path)) {
+  if ('invalid' in reading || loginMethodsAt(loginPaths, reading.path) || encodedQueryAtLoginPath(reading.path, loginPaths)) {
     return 'upgrade on a login path';
   }
   // Only a WebSocket tunnel carries frames the app cannot read as requests. An h2c upgrade
@@ -236,6 +247,17 @@ function upgradeRejection(
     return 'upgrade to a protocol other than WebSocket';
   }
   return undefined;
+}
+
+/**
+ * Return whether a normalised path contains a `?` or `#` (decoded from `%3F` or `%23`) and the
+ * part before it reaches a login path.
+ */
+function encodedQueryAtLoginPath(path: string, loginPaths: LoginPathIndex): boolean {
+  const mark = path.search(/[?#]/);
+  if (mark === -1) return false;
+  const before = path.slice(0, mark).replace(/\/+$/, '') || '/';
+  return loginMethodsAt(loginPaths, before) !== undefined;
 }
 
 function carriesBody(request: IncomingMessage): boolean {

@@ -4,6 +4,7 @@ import t from 'tap';
 import { jsonSyntaxErrorPosition } from '../../src/admin/json-syntax.js';
 import { send, startTestGateway } from '../helpers/gateway.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
+import { rawExchange } from '../hardening/raw.js';
 import { ADMIN_TOKEN } from './client.js';
 
 t.test('malformed admin JSON names the position only', async (t) => {
@@ -71,4 +72,18 @@ t.test('JSON syntax position agrees with JSON.parse', async (t) => {
 
   t.equal(jsonSyntaxErrorPosition('['.repeat(100_000)), 100_000, 'deep nesting does not overflow the stack');
   t.equal(jsonSyntaxErrorPosition('{"a":[1,{"b":null}],"c":"\\u00e9"}'), undefined, 'a valid document has no position');
+});
+
+t.test('a request target that is no URL gets 400', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({ upstream: upstream.url, config: { admin: { token: ADMIN_TOKEN } } });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  const exchange = await rawExchange(gateway.adminPort, 'GET http://[ HTTP/1.1\r\nHost: admin\r\n\r\n');
+
+  t.equal(exchange.statuses[0], 400);
+  t.notOk(gateway.logs.lines.some((line) => line.log.level === 'error'), 'no error line');
 });

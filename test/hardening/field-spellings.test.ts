@@ -156,7 +156,15 @@ t.test('cookies naming another account are not forwarded', async (t) => {
   });
   t.equal(json.status, 401);
   t.equal(upstream.logins.length, cases.length + 2, 'the JSON login is forwarded');
-  t.equal(upstream.logins.at(-1)?.headers.cookie, 'username=bob', 'JSON logins keep their cookies, as no app merges them');
+  t.equal(upstream.logins.at(-1)?.headers.cookie, undefined, 'without the cookie: PHP reads cookies and ignores a JSON body');
+
+  // PHP does not parse a JSON body, so $_REQUEST would read both fields from cookies.
+  const empty = await send(gateway.port, {
+    method: 'POST', path: '/login', body: '{}',
+    headers: { ...BROWSER_HEADERS, 'content-type': 'application/json', cookie: 'username=victim; password=guess' },
+  });
+  t.equal(empty.status, 401);
+  t.equal(upstream.logins.at(-1)?.headers.cookie, 'password=guess', 'a JSON login naming no one carries no username cookie');
 });
 
 t.test('form bodies that other parsers read differently are refused', async (t) => {

@@ -144,9 +144,8 @@ t.test('login path variants are judged as logins', async (t) => {
     '/(S(abc123))/login', '/(A(x)F(y))/login',
     // PHP front controllers (Laravel, Symfony) route by the path after index.php.
     '/index.php/login', '/public/index.php/LOGIN',
-    // Struts 2 dynamic method invocation, an NTFS data stream, and a query or fragment mark
-    // that an app decodes before it cuts the path.
-    '/login!execute', '/login::$DATA', '/LOGIN:x', '/login%3fx=1', '/login%3F', '/login%23x'];
+    // Struts 2 dynamic method invocation and an NTFS data stream.
+    '/login!execute', '/login::$DATA', '/LOGIN:x'];
 
   for (const target of targets) {
     const before = gateway.logs.decisions.length;
@@ -507,4 +506,38 @@ t.test('password fields under other names or in cookies are refused on a login p
   const page = await rawExchange(local.port, 'GET /login?uname=victim HTTP/1.1\r\nHost: riskgate.test\r\nCookie: passport=1; session=abc\r\n\r\n',
     { source: nextSource() });
   t.equal(page.statuses[0], 200, 'the login page with the app\'s own cookies is still served');
+});
+
+t.test('a password cookie on an unreadable path is refused', async (t) => {
+  // Apache resolves /x/../login before PHP reads $_REQUEST, cookies included.
+  const targets = ['/x/../login?username=victim', '/x/%2e%2e/login?username=victim', '//login?username=victim',
+    'http://riskgate.test/login?username=victim'];
+
+  for (const target of targets) {
+    const exchange = await rawExchange(gateway.port,
+      `GET ${target} HTTP/1.1\r\nHost: riskgate.test\r\nCookie: password=guess\r\n\r\n`, { source: nextSource() });
+    t.equal(exchange.statuses[0], 400, `GET ${target} with a password cookie: 400`);
+  }
+  t.equal(upstream.requests.length, 0, 'none reached the app');
+});
+
+t.test('an encoded query mark after a login path is refused', async (t) => {
+  // Apps that decode a path before they cut off its query read these as /login with a query.
+  const cases: [string, string][] = [
+    ['GET', '/login%3Fusername=victim%26password=MARKER-PASSWORD'],
+    ['GET', '/LOGIN%3f'],
+    ['POST', '/login%3Fusername=victim'],
+    ['POST', '/login/%3Fx'],
+    ['GET', '/login%23x'],
+    ['PUT', '/login.json%3Fx'],
+  ];
+  for (const [method, target] of cases) {
+    const exchange = await rawExchange(gateway.port, rawRequest(method, target, loginHeaders(BODY), BODY), { source: nextSource() });
+    t.equal(exchange.statuses[0], 400, `${method} ${target}: 400`);
+  }
+  t.equal(upstream.requests.length, 0, 'none reached the app');
+  t.notMatch(gateway.logs.text, /MARKER-PASSWORD/, 'no log line holds the hidden query');
+
+  const other = await rawExchange(gateway.port, 'GET /wiki/Who%3F HTTP/1.1\r\nHost: riskgate.test\r\n\r\n', { source: nextSource() });
+  t.equal(other.statuses[0], 200, 'an encoded "?" elsewhere passes');
 });

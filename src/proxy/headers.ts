@@ -118,12 +118,14 @@ export function downstreamResponseHeaders(rawHeaders: readonly string[], connect
 
 /**
  * Return whether a request header is one that riskgate removes or writes itself. Apps that
- * read headers as CGI variables (WSGI, Rack, PHP) turn `-` and `_` alike into `_`. A client's
- * `X_Forwarded_For` would reach them as X-Forwarded-For, so such spellings match as well.
+ * read headers as CGI variables (WSGI, Rack, PHP) turn `-` and `_` alike into `_`, so a
+ * client's `X_Forwarded_For` or `Content_Type` would reach them as the header riskgate read
+ * or wrote, and which of the two wins differs between them. Every name with an underscore
+ * is therefore removed, as nginx and Apache httpd do by default.
  */
 function isReplaced(name: string, strip: ReadonlySet<string>): boolean {
-  const dashed = name.replaceAll('_', '-');
-  return DROPPED_REQUEST_HEADERS.has(dashed) || strip.has(dashed) || namesClientAddress(dashed);
+  if (name.includes('_')) return true;
+  return DROPPED_REQUEST_HEADERS.has(name) || strip.has(name) || namesClientAddress(name);
 }
 
 // Words that name an address on their own (`X-Remote-IP`, `X-Azure-ClientIP`, `Cf-Pseudo-IPv4`).

@@ -7,6 +7,7 @@ import httpProxy from 'http-proxy';
 import { checkHeaderCount, checkHost, checkTransferCoding } from '../request/framing.js';
 import { cookieCarriesPassword, queryCarriesPassword } from '../request/password-fields.js';
 import { normalizePath, type PathReading } from '../request/path.js';
+import { queryRoutedTargets } from '../request/query-route.js';
 import { parseAddress, resolveClientAddress } from '../request/client-ip.js';
 import type { GatewayContext } from './context.js';
 import { findLoginRoute, loginMethodsAt, loginPathIndex, type LoginPathIndex } from './context.js';
@@ -89,9 +90,9 @@ export function createGatewayServer(context: GatewayContext): http.Server {
     upgraded.add(socket);
     socket.once('close', () => upgraded.delete(socket));
     const requestId = randomUUID();
-    const reading = normalizePath(request.url ?? '/');
+    const reading = readRequestPath(request.url ?? '/', loginPaths);
     const tooManyFields = checkHeaderCount(request);
-    const rejection = tooManyFields?.title ?? checkHost(request)?.title ?? upgradeRejection(reading, loginPaths, request.headers.upgrade);
+    const rejection = tooManyFields?.title ?? checkHost(request)?.title ?? upgradeRejection(request.url ?? '/', reading, loginPaths, request.headers.upgrade);
     if (rejection) {
       context.logger.warn(
         { http: { request: { id: requestId, method: request.method } }, riskgate: { rejection } },
@@ -131,7 +132,7 @@ async function handleRequest(
 ): Promise<void> {
   const requestId = randomUUID();
   const method = request.method ?? 'GET';
-  const reading = normalizePath(request.url ?? '/');
+  const reading = readRequestPath(request.url ?? '/', loginPaths);
 
   const framing = checkHeaderCount(request) ?? checkTransferCoding(request) ?? checkHost(request);
   if (framing) {
@@ -153,7 +154,7 @@ async function handleRequest(
       sendProblem(response, 400, 'invalid request path', reading.invalid);
       return;
     }
-  } else if (encodedQueryAtLoginPath(reading.path, loginPaths)) {
+  } else if (encodedQueryAtLoginPath(request.url ?? '/', loginPaths)) {
     // Apps that decode a path before they cut off its query read `/login%3Fpassword=x` as a
     // login with a query, which riskgate cannot read the same way, by any method.
     context.logger.warn(
@@ -233,12 +234,13 @@ function closeAfterFlush(socket: Duplex): void {
 
 /** Return why an upgrade request is rejected, or undefined when it may be proxied. */
 function upgradeRejection(
+  url: string,
   reading: PathReading,
   loginPaths: LoginPathIndex,
   protocol: string | undefined,
 ): string | undefined {
   // riskgate judges no login inside an upgraded connection, so none may open on a login path.
-  if ('invalid' in reading || loginMethodsAt(loginPaths, reading.path) || encodedQueryAtLoginPath(reading.path, loginPaths)) {
+  if ('invalid' in reading || loginMethodsAt(loginPaths, reading.path) || encodedQueryAtLoginPath(url, loginPaths)) {
     return 'upgrade on a login path';
   }
   // Only a WebSocket tunnel carries frames the app cannot read as requests. An h2c upgrade
@@ -250,14 +252,33 @@ function upgradeRejection(
 }
 
 /**
- * Return whether a normalised path contains a `?` or `#` (decoded from `%3F` or `%23`) and the
- * part before it reaches a login path.
+ * Read a request target's path for route matching. When the path reaches no login path but
+ * a query-routed reading of it does (`/?/login`, `?q=user/login`, see queryRoutedTargets),
+ * that reading is the path, so the login is judged as the app will route it. A query-routed
+ * reading that riskgate cannot read is not used.
  */
-function encodedQueryAtLoginPath(path: string, loginPaths: LoginPathIndex): boolean {
-  const mark = path.search(/[?#]/);
+function readRequestPath(url: string, loginPaths: LoginPathIndex): PathReading {
+  const reading = normalizePath(url);
+  if ('invalid' in reading || loginMethodsAt(loginPaths, reading.path)) return reading;
+
+  for (const target of queryRoutedTargets(url, reading.path)) {
+    const routed = normalizePath(target);
+    if ('path' in routed && loginMethodsAt(loginPaths, routed.path)) return routed;
+  }
+  return reading;
+}
+
+/**
+ * Return whether a request target's path has a percent-encoded `?` or `#` whose part before
+ * reaches a login path, read as login paths are read (`/login%20%3Fx` and `/login;%3Fx` too).
+ */
+function encodedQueryAtLoginPath(url: string, loginPaths: LoginPathIndex): boolean {
+  const end = url.indexOf('?');
+  const path = end === -1 ? url : url.slice(0, end);
+  const mark = path.search(/%(?:3f|23)/i);
   if (mark === -1) return false;
-  const before = path.slice(0, mark).replace(/\/+$/, '') || '/';
-  return loginMethodsAt(loginPaths, before) !== undefined;
+  const before = normalizePath(path.slice(0, mark));
+  return 'path' in before && loginMethodsAt(loginPaths, before.path) !== undefined;
 }
 
 function carriesBody(request: IncomingMessage): boolean {

@@ -132,6 +132,10 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
     throw new RequestRejection(400, 'ambiguous login body',
       'the body is sent as a form but opens like a JSON object; send JSON with Content-Type: application/json, or percent-encode a form\'s "{"');
   }
+  // Some handlers read every body as a form whatever its Content-Type (Bottle's
+  // request.forms, PHP's parse_str of php://input), so a JSON body must not name the
+  // username field when read as a form. An ordinary JSON object reads as one nameless field.
+  if (format === 'json') rejectFormReading(text, route);
   const fromBody = format === 'json' ? parseJson(text, route) : formValue(text, route, 'body');
   if (fromQuery !== undefined && fromBody !== undefined && fromQuery !== fromBody) {
     throw new RequestRejection(400, 'ambiguous login body',
@@ -295,6 +299,20 @@ function formValue(text: string, route: LoginRoute, where: string): string | und
   }
   if (values.length === 1) checkPercentEncoding(text, field, route, where);
   return checkUsername(values[0], route);
+}
+
+/** Reject a JSON body that a form parser reads as naming the username field. */
+function rejectFormReading(text: string, route: LoginRoute): void {
+  if (!text.includes('=')) return;
+  const field = route.usernameField.toLowerCase();
+  for (const [name] of new URLSearchParams(text.replaceAll(';', '&'))) {
+    const lower = name.toLowerCase();
+    if (lower.trim() === field || lower.startsWith(`${field}[`) || formParserReadingAs(name, route.usernameField) !== undefined) {
+      throw new RequestRejection(400, 'ambiguous login body',
+        `the JSON body reads as a form with the field "${route.usernameField}", as parsers that read any body as a form see it; ` +
+          'do not put form fields in JSON text');
+    }
+  }
 }
 
 /**

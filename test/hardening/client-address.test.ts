@@ -179,6 +179,9 @@ t.test('underscore spellings of gateway headers never reach the app', async (t) 
     riskgate_risk: 'forged',
     riskgate_step_up: 'forged',
     x_request_id: 'forged',
+    // CGI-style readers read this as the Content-Type.
+    content_type: 'application/x-www-form-urlencoded',
+    x_custom_header: 'any',
   };
 
   const reply = await login(gateway.port, 'alice', 'wonderland', { source: '127.0.0.7', headers: spoofed });

@@ -167,6 +167,25 @@ t.test('cookies naming another account are not forwarded', async (t) => {
   t.equal(upstream.logins.at(-1)?.headers.cookie, 'password=guess', 'a JSON login naming no one carries no username cookie');
 });
 
+t.test('JSON bodies that read as a form naming the username are refused', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  // Bottle's request.forms and PHP's parse_str(php://input) read any body as a form.
+  const bodies = [
+    '{"x":"&username=victim&password=guess&"}',
+    '{"username":"decoy","x":";username=victim;"}',
+    '{"x":"&USERNAME=victim"}',
+  ];
+  for (const body of bodies) {
+    const reply = await postLogin(gateway.port, body, 'application/json');
+    t.equal(reply.status, 400, `${body}: 400`);
+    t.match(reply.json().detail, /reads as a form/, `${body}: the detail says why`);
+  }
+  t.equal(upstream.requests.length, 0, 'none reached the app');
+
+  const plain = await postLogin(gateway.port, '{"username":"alice","password":"p=q&r"}', 'application/json');
+  t.equal(plain.status, 401, 'a password with = and & in it passes');
+});
+
 t.test('form bodies that other parsers read differently are refused', async (t) => {
   const { upstream, gateway } = await setUp(t);
   const hidden = 'POST /login HTTP/1.1\r\nHost: app\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 29\r\n\r\nusername=victim&password=guess';

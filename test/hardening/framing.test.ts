@@ -145,7 +145,9 @@ t.test('login path variants are judged as logins', async (t) => {
     // PHP front controllers (Laravel, Symfony) route by the path after index.php.
     '/index.php/login', '/public/index.php/LOGIN',
     // Struts 2 dynamic method invocation and an NTFS data stream.
-    '/login!execute', '/login::$DATA', '/LOGIN:x'];
+    '/login!execute', '/login::$DATA', '/LOGIN:x',
+    // CodeIgniter reads a query that starts with "/" as the path, and Drupal 7 routes by "q".
+    '/?/login', '/index.php?/login&x=1', '/?q=login', '/other?q=/LOGIN'];
 
   for (const target of targets) {
     const before = gateway.logs.decisions.length;
@@ -530,6 +532,10 @@ t.test('an encoded query mark after a login path is refused', async (t) => {
     ['POST', '/login/%3Fx'],
     ['GET', '/login%23x'],
     ['PUT', '/login.json%3Fx'],
+    // Segments are trimmed and matrix parameters dropped before the mark, as on any login path.
+    ['POST', '/login%20%3Fusername=victim'],
+    ['POST', '/login%C2%A0%3Fusername=victim'],
+    ['POST', '/login;%3Fusername=victim'],
   ];
   for (const [method, target] of cases) {
     const exchange = await rawExchange(gateway.port, rawRequest(method, target, loginHeaders(BODY), BODY), { source: nextSource() });

@@ -2,6 +2,7 @@ import t from 'tap';
 
 import type { LoginRoute } from '../../src/config/types.js';
 import { findLoginRoute, loginMethodsAt, loginPathIndex, routeKey } from '../../src/proxy/context.js';
+import { queryRoutedTargets } from '../../src/request/query-route.js';
 
 /** A route map that counts its lookups, each of which hashes a string as long as the key. */
 class CountingMap<V> extends Map<string, V> {
@@ -61,5 +62,22 @@ t.test('a path of many dots or segments costs a few lookups, not one per reading
     findLoginRoute(routes, 'POST', path);
     // Only readings as long as a login path are looked up: at most one per route here.
     t.ok(routes.lookups <= 3, `${path.slice(0, 12)}... (${path.length} characters): ${routes.lookups} lookups`);
+  }
+});
+
+t.test('query-routed paths of PHP front controllers', async (t) => {
+  const cases: [string, string, string[]][] = [
+    ['/?/login', '/', ['/login']],
+    ['/index.php?/login&x=1', '/index.php', ['/login']],
+    ['/app/index.php?/Login', '/app/index.php', ['/Login']],
+    // Only a script or the root takes its path from the query.
+    ['/page?/login', '/page', []],
+    ['/?q=user/login', '/', ['/user/login']],
+    ['/any/path?x=1&q=/login&q=other', '/any/path', ['/login', '/other']],
+    ['/?Q=login', '/', []],
+    ['/login', '/login', []],
+  ];
+  for (const [url, path, expected] of cases) {
+    t.same(queryRoutedTargets(url, path), expected, url);
   }
 });

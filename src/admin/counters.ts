@@ -3,6 +3,7 @@ import ipaddr from 'ipaddr.js';
 import { CounterPlan, type KeyParts } from '../decision/counter-plan.js';
 import type { GatewayContext } from '../proxy/context.js';
 import { TrustedProxies, parseAddress, resolveClientAddress, type ClientAddress } from '../request/client-ip.js';
+import { embeddedIPv4Cidr } from '../request/embedded-ipv4.js';
 import { normalizeUsername } from '../request/username.js';
 import type { CounterDefinition, CounterKeyPart } from '../rules/types.js';
 import { AdminProblem } from './http.js';
@@ -117,9 +118,18 @@ export function canonicalCidr(text: string): string {
       `cidr "${text.slice(0, 64)}" is not a CIDR such as 203.0.113.0/24 or 2001:db8::/32`);
   }
   let [address, bits] = parsed;
-  if (address.kind() === 'ipv6' && (address as ipaddr.IPv6).isIPv4MappedAddress() && bits >= 96) {
-    address = (address as ipaddr.IPv6).toIPv4Address();
-    bits -= 96;
+  if (address.kind() === 'ipv6') {
+    // Clients with IPv4-mapped, NAT64, 6to4 or Teredo addresses are judged by their IPv4
+    // address, so such a range is read as its IPv4 network.
+    const network = ipaddr.IPv6.networkAddressFromCIDR(`${address.toString()}/${bits}`);
+    const embedded = embeddedIPv4Cidr(network, bits);
+    // A prefix shorter than /32 is refused as too wide by the manual entry check.
+    if (embedded === 'ambiguous' && bits >= 32) {
+      throw new AdminProblem(400, 'invalid request body',
+        `cidr "${text.slice(0, 64)}" covers IPv6 addresses that carry IPv4 clients (IPv4-mapped, NAT64, 6to4 or Teredo), ` +
+          'which riskgate judges by their IPv4 address; give the IPv4 network instead');
+    }
+    if (embedded && embedded !== 'ambiguous') [address, bits] = [embedded.address, embedded.bits];
   }
   const network = address.kind() === 'ipv4'
     ? ipaddr.IPv4.networkAddressFromCIDR(`${address.toString()}/${bits}`)

@@ -1,5 +1,7 @@
 import ipaddr from 'ipaddr.js';
 
+import { embeddedIPv4, embeddedIPv4Cidr } from './embedded-ipv4.js';
+
 type Address = ipaddr.IPv4 | ipaddr.IPv6;
 
 /** The client address as riskgate reads it, and the forms that counters are keyed by. */
@@ -36,12 +38,16 @@ export class TrustedProxies {
 
 /**
  * Parse a `trusted_proxies` entry, an address or a CIDR, into its network address and prefix
- * length. An IPv4-mapped IPv6 entry becomes the IPv4 range it maps.
+ * length. An IPv6 entry that carries IPv4 addresses (IPv4-mapped, NAT64, 6to4) becomes the
+ * IPv4 range it stands for, as peers with such addresses are read as IPv4.
  */
 export function parseTrustedRange(entry: string): [Address, number] {
   if (entry.includes('/')) {
     const [address, bits] = ipaddr.parseCIDR(entry);
-    return [unwrap(address), address.kind() === 'ipv6' && unwrap(address).kind() === 'ipv4' ? bits - 96 : bits];
+    if (address.kind() === 'ipv4') return [address, bits];
+    const network = ipaddr.IPv6.networkAddressFromCIDR(`${address.toString()}/${bits}`);
+    const embedded = embeddedIPv4Cidr(network, bits);
+    return embedded && embedded !== 'ambiguous' ? [embedded.address, embedded.bits] : [address, bits];
   }
   const address = unwrap(ipaddr.parse(entry));
   return [address, address.kind() === 'ipv4' ? 32 : 128];
@@ -95,11 +101,13 @@ export function parseAddress(text: string): Address | undefined {
   return undefined;
 }
 
+/**
+ * Return the IPv4 client an IPv6 address carries (IPv4-mapped, NAT64, 6to4, Teredo), or the
+ * address itself. Such clients are whole IPv4 clients, and their /64 is shared by many.
+ */
 function unwrap(address: Address): Address {
-  if (address.kind() === 'ipv6' && (address as ipaddr.IPv6).isIPv4MappedAddress()) {
-    return (address as ipaddr.IPv6).toIPv4Address();
-  }
-  return address;
+  if (address.kind() !== 'ipv6') return address;
+  return embeddedIPv4(address as ipaddr.IPv6) ?? address;
 }
 
 /**

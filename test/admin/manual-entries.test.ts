@@ -135,6 +135,13 @@ t.test('IPv6 ip entry names its /64', async (t) => {
   const mapped = await addEntry(first, { action: 'block', ip: '::ffff:192.0.2.9' });
   t.equal(mapped.status, 201, 'an IPv4-mapped IPv6 address is an IPv4 address');
   t.equal(mapped.json().entry.id, 'ip:192.0.2.9');
+
+  const nat64 = await addEntry(first, { action: 'block', ip: '64:ff9b::192.0.2.10' });
+  t.equal(nat64.json().entry.id, 'ip:192.0.2.10', 'so is a NAT64 address');
+  const nat64Network = await addEntry(first, { action: 'block', cidr: '64:ff9b::c000:200/120' });
+  t.equal(nat64Network.json().entry.id, 'cidr:192.0.2.0/24', 'and a NAT64 network is its IPv4 network');
+  const blockedThrough = await login(second.port, 'alice', 'wonderland', from('64:ff9b::192.0.2.77'));
+  t.equal(blockedThrough.status, 403, 'which blocks its clients');
 });
 
 t.test('manual allow overrides a rule decision', async (t) => {
@@ -199,6 +206,13 @@ t.test('invalid entries are rejected with a problem', async (t) => {
     [{ action: 'allow', cidr: '::/0' }, /cidr "::\/0" is wider than \/32/],
     [{ action: 'allow', cidr: '::ffff:0:0/96' }, /cidr "0\.0\.0\.0\/0" is wider than \/8/],
     [{ action: 'allow', cidr: '2000::/3' }, /is wider than \/32/],
+    // NAT64, 6to4 and Teredo addresses carry IPv4 clients, which are judged by that address.
+    [{ action: 'allow', cidr: '64:ff9b::/96' }, /cidr "0\.0\.0\.0\/0" is wider than \/8/],
+    [{ action: 'allow', cidr: '64:ff9b::/64' }, /carry IPv4 clients.*give the IPv4 network instead/],
+    [{ action: 'allow', cidr: '2002::/20' }, /cidr "0\.0\.0\.0\/4" is wider than \/8/],
+    [{ action: 'allow', cidr: '2002::/16' }, /cidr "0\.0\.0\.0\/0" is wider than \/8/],
+    [{ action: 'allow', cidr: '2001::/32' }, /carry IPv4 clients/],
+    [{ action: 'block', cidr: '2001:0:4136:e378::/64' }, /carry IPv4 clients/],
     [{ action: 'block', ip: '10.1' }, /ip "10\.1" is not an IPv4 or IPv6 address/],
     [{ action: 'block', ip: '10.0.0.1', cidr: '10.0.0.0/8' }, /exactly one of ip, cidr or username/],
     [{ action: 'deny', ip: '10.0.0.1' }, /action must be "block" or "allow"/],

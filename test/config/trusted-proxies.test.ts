@@ -17,9 +17,10 @@ const BROAD: [string, RegExp][] = [
   ['173.245.48.0/20', /public unicast/],
   ['2400:cb00::/32', /public unicast/],
   // IPv6 transition ranges carry internet clients' IPv4 addresses: 6to4, Teredo, NAT64.
-  ['2002::/16', /shorter than \/32/],
+  ['2002::/16', /shorter than \/8/],
   ['2001::/32', /public unicast/],
-  ['64:ff9b::/96', /public unicast/],
+  // NAT64 addresses are read as the IPv4 clients they carry, so this is all of IPv4.
+  ['64:ff9b::/96', /shorter than \/8/],
 ];
 
 const NARROW = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '127.0.0.1', '::1',

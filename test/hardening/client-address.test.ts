@@ -88,6 +88,12 @@ t.test('forwarded-for entries with ports and brackets are read', async (t) => {
     ['198.51.100.7:4431', '198.51.100.7'],
     ['[2001:db8::7]:443', '2001:db8::7'],
     ['::ffff:198.51.100.8', '198.51.100.8'],
+    // NAT64 (SIIT-DC), 6to4 and Teredo addresses carry a whole IPv4 client.
+    ['64:ff9b::198.51.100.9', '198.51.100.9'],
+    ['64:ff9b::c633:640a', '198.51.100.10'],
+    ['2002:c633:640b::1', '198.51.100.11'],
+    // Teredo stores the client's address with every bit flipped.
+    ['2001:0:4136:e378:8000:63bf:39cc:9bf3', '198.51.100.12'],
   ];
 
   for (const [entry] of cases) {

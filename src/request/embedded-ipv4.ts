@@ -1,0 +1,50 @@
+import ipaddr from 'ipaddr.js';
+
+/**
+ * IPv6 ranges whose addresses carry an IPv4 client's address: the bit offset where the
+ * IPv4 address starts, and whether it is stored inverted (Teredo stores the client's
+ * address with every bit flipped).
+ */
+const TRANSLATED: readonly { range: string; network: ipaddr.IPv6; bits: number; offset: number; inverted: boolean }[] = [
+  // IPv4-mapped (::ffff:a.b.c.d) and SIIT's IPv4-translated (::ffff:0:a.b.c.d).
+  { range: 'ipv4Mapped', network: ipaddr.IPv6.parse('::ffff:0:0'), bits: 96, offset: 96, inverted: false },
+  { range: 'rfc6145', network: ipaddr.IPv6.parse('::ffff:0:0:0'), bits: 96, offset: 96, inverted: false },
+  // The well-known NAT64 prefix, through which IPv4 clients reach an IPv6-only site (SIIT-DC).
+  { range: 'rfc6052', network: ipaddr.IPv6.parse('64:ff9b::'), bits: 96, offset: 96, inverted: false },
+  // 6to4 puts the site's IPv4 address right after 2002::/16.
+  { range: '6to4', network: ipaddr.IPv6.parse('2002::'), bits: 16, offset: 16, inverted: false },
+  // Teredo puts its server's address in bits 32 to 63, so all its clients share one /64.
+  { range: 'teredo', network: ipaddr.IPv6.parse('2001::'), bits: 32, offset: 96, inverted: true },
+];
+
+/** Return the IPv4 client address that an IPv6 address carries, or undefined when it carries none. */
+export function embeddedIPv4(address: ipaddr.IPv6): ipaddr.IPv4 | undefined {
+  const range = address.range();
+  const translated = TRANSLATED.find((entry) => entry.range === range);
+  return translated ? ipv4At(address, translated.offset, translated.inverted) : undefined;
+}
+
+/**
+ * Read an IPv6 CIDR that covers translated addresses as the IPv4 CIDR it stands for. Returns
+ * the IPv4 network and bits, `undefined` when the CIDR covers no translated address, or
+ * `'ambiguous'` when it covers translated addresses but not as one IPv4 network (a prefix
+ * shorter than the IPv4 part's start, one that spans a whole translation range, or Teredo).
+ */
+export function embeddedIPv4Cidr(network: ipaddr.IPv6, bits: number): { address: ipaddr.IPv4; bits: number } | 'ambiguous' | undefined {
+  for (const entry of TRANSLATED) {
+    const covers = bits <= entry.bits && entry.network.match(network, bits);
+    const inside = bits >= entry.bits && network.match(entry.network, entry.bits);
+    if (covers && !inside) return 'ambiguous';
+    if (!inside) continue;
+    if (entry.inverted || bits < entry.offset) return 'ambiguous';
+    return { address: ipv4At(network, entry.offset, false), bits: Math.min(bits - entry.offset, 32) };
+  }
+  return undefined;
+}
+
+function ipv4At(address: ipaddr.IPv6, offset: number, inverted: boolean): ipaddr.IPv4 {
+  const bytes = address.toByteArray();
+  const start = offset / 8;
+  const octets = bytes.slice(start, start + 4).map((byte) => (inverted ? ~byte & 0xff : byte));
+  return new ipaddr.IPv4(octets);
+}

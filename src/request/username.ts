@@ -57,9 +57,13 @@ export function normalizeUsername(
     // NFD separates each accent from its letter as a combining mark. The marks removed are
     // those a collation at base strength ignores, in any script; vowel signs and viramas,
     // which are parts of letters, stay.
-    // NOTE: letters that Unicode does not decompose (ø, ł, đ) keep their form, whatever the
-    // app's collation makes of them.
     name = foldAccents(name);
+  }
+
+  if (options.accents === 'fold' && options.case === 'fold') {
+    // Letters that Unicode does not decompose (ø, ł, đ, 🅐) and characters the collation
+    // ignores (the Arabic tatweel) are read as the collation reads them too.
+    name = foldToBaseLetters(name);
   }
 
   // Last, so that white space an earlier step uncovered is trimmed too.
@@ -99,4 +103,66 @@ function ignoredMarks(): RegExp {
     }
   }
   return new RegExp(`[${members}]`, 'gu');
+}
+
+/**
+ * Each non-ASCII character as ICU's root collation reads it at base strength: `''` when it
+ * is ignored, the one or two ASCII letters or digits it equals (`ø` is `o`, `æ` is `ae`,
+ * `٣` is `3`), or the character itself. Filled on first sight of each character, because a
+ * scan of every code point at start-up costs about 90 ms.
+ */
+const baseLetters = new Map<number, string>();
+
+/** Most characters kept in baseLetters; beyond it each new one is looked up every time. */
+const MAX_BASE_LETTERS = 200_000;
+
+let baseCollator: { collator: Intl.Collator; singles: string[]; pairs: string[] } | undefined;
+
+function foldToBaseLetters(name: string): string {
+  if (/^[\x00-\x7f]*$/.test(name)) return name;
+
+  let folded = '';
+  for (const character of name) {
+    const codePoint = character.codePointAt(0)!;
+    if (codePoint < 0x80) {
+      folded += character;
+      continue;
+    }
+    let letters = baseLetters.get(codePoint);
+    if (letters === undefined) {
+      letters = readAtBaseStrength(character);
+      if (baseLetters.size < MAX_BASE_LETTERS) baseLetters.set(codePoint, letters);
+    }
+    folded += letters;
+  }
+  return folded;
+}
+
+/** Look one character up with about 17 collator comparisons: ignorable, then binary searches. */
+function readAtBaseStrength(character: string): string {
+  if (!baseCollator) {
+    const collator = new Intl.Collator('und', { sensitivity: 'base' });
+    const alphabet = [...'abcdefghijklmnopqrstuvwxyz'];
+    const singles = [...'0123456789', ...alphabet].sort(collator.compare);
+    const pairs = alphabet.flatMap((first) => alphabet.map((second) => first + second)).sort(collator.compare);
+    baseCollator = { collator, singles, pairs };
+  }
+  const { collator, singles, pairs } = baseCollator;
+
+  if (collator.compare(character, '') === 0) return '';
+  return searchEqual(collator, singles, character) ?? searchEqual(collator, pairs, character) ?? character;
+}
+
+/** Return the member of a collator-sorted list that the collator finds equal to `value`, if any. */
+function searchEqual(collator: Intl.Collator, sorted: readonly string[], value: string): string | undefined {
+  let low = 0;
+  let high = sorted.length - 1;
+  while (low <= high) {
+    const middle = (low + high) >> 1;
+    const order = collator.compare(value, sorted[middle]);
+    if (order === 0) return sorted[middle];
+    if (order < 0) high = middle - 1;
+    else low = middle + 1;
+  }
+  return undefined;
 }

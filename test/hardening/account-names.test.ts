@@ -74,6 +74,32 @@ t.test('invisible characters and other diacritic blocks do not make another acco
     'after five failures every later variant is challenged as the same account');
 });
 
+t.test('letters the collation reads as another letter make no other account', async (t) => {
+  const { gateway } = await setUp(t);
+  // ICU's root collation at base strength, like MySQL 8's utf8mb4_0900_ai_ci, reads each of
+  // these as alice: letters with a stroke or slash that Unicode does not decompose, enclosed
+  // letters, a two-letter ligature, and an Arabic tatweel the collation ignores.
+  const bodies = [
+    '{"username":"a\u0142ice","password":"x"}',
+    '{"username":"\ud83c\udd50lice","password":"x"}',
+    '{"username":"alic\ud83c\udd74","password":"x"}',
+    '{"username":"a\u0640\u0640\u0640lice","password":"x"}',
+    '{"username":"\u0600alice","password":"x"}',
+    '{"username":"\ud83c\udd70lice","password":"x"}',
+  ];
+
+  for (const body of bodies) await postLogin(gateway.port, body);
+  await postLogin(gateway.port, '{"username":"bj\u00f8rn","password":"x"}');
+  await postLogin(gateway.port, '{"username":"\u00e6sir","password":"x"}');
+  const decisions = await waitForDecisions(gateway.logs, bodies.length + 2);
+
+  t.same(decisions.slice(0, bodies.length).map((line) => line.user.name), Array(bodies.length).fill('alice'));
+  t.same(decisions.slice(0, 6).map((line) => line.riskgate.counters.failures_per_account), [0, 1, 2, 3, 4, 5],
+    'each variant sees the failures of the ones before it');
+  t.equal(decisions[bodies.length].user.name, 'bjorn', 'a slashed o is an o');
+  t.equal(decisions[bodies.length + 1].user.name, 'aesir', 'a ligature is its two letters');
+});
+
 t.test('username accents are kept with accents preserve', async (t) => {
   const { gateway } = await setUp(t, { username: { accents: 'preserve' } });
 

@@ -26,9 +26,10 @@ export function embeddedIPv4(address: ipaddr.IPv6): ipaddr.IPv4 | undefined {
 
 /**
  * Read an IPv6 CIDR that covers translated addresses as the IPv4 CIDR it stands for. Returns
- * the IPv4 network and bits, `undefined` when the CIDR covers no translated address, or
- * `'ambiguous'` when it covers translated addresses but not as one IPv4 network (a prefix
- * shorter than the IPv4 part's start, one that spans a whole translation range, or Teredo).
+ * the IPv4 network and bits, or `undefined` when the CIDR covers no translated address.
+ * Returns `'ambiguous'` when it covers translated addresses but not as one IPv4 network: a
+ * prefix shorter than the IPv4 part's start, one that spans a whole translation range, or
+ * any Teredo range.
  */
 export function embeddedIPv4Cidr(network: ipaddr.IPv6, bits: number): { address: ipaddr.IPv4; bits: number } | 'ambiguous' | undefined {
   for (const entry of TRANSLATED) {

@@ -61,7 +61,7 @@ export const STORE_TOPOLOGY_SCHEMA = {
 } as const;
 
 /** Check what the schema cannot: the retention cap and the Redis topology combinations. */
-export function checkAccountRiskValues(merged: RawConfig, source: YamlSource): SourceProblem[] {
+export function checkAccountRiskValues(merged: RawConfig, source: YamlSource, env: NodeJS.ProcessEnv = {}): SourceProblem[] {
   const problems: SourceProblem[] = [];
   const retention = merged.profile?.retention;
   if (typeof retention === 'string' && new RegExp(DURATION_PATTERN).test(retention)) {
@@ -85,8 +85,11 @@ export function checkAccountRiskValues(merged: RawConfig, source: YamlSource): S
   // The schema checks the scheme only. A password with an unescaped `/` makes the URL
   // unparseable, and `start` would otherwise find that only when it connects.
   if (typeof store.url === 'string' && /^rediss?:\/\//i.test(store.url) && !URL.canParse(store.url)) {
-    problems.push(source.problemAt(['store', 'url'],
-      `store.url "${hideUrlUserInfo(store.url)}" is not a valid URL: percent-encode "/", "@" and ":" in its password (%2F, %40, %3A)`));
+    const message = `is not a valid URL: percent-encode "/", "@" and ":" in its password (%2F, %40, %3A)`;
+    // A value from REDIS_URL has no line in the file to point at.
+    problems.push(env.REDIS_URL !== undefined
+      ? { file: 'environment', line: 0, column: 0, message: `REDIS_URL "${hideUrlUserInfo(store.url)}" ${message}` }
+      : source.problemAt(['store', 'url'], `store.url "${hideUrlUserInfo(store.url)}" ${message}`));
   }
   return problems;
 }

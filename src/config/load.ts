@@ -96,7 +96,7 @@ function buildConfig(
   problems.push(...checkValues(merged, source, env));
   problems.push(...checkLoginRouteOutcomes(merged, source));
   problems.push(...checkAdminValues(merged, source));
-  problems.push(...checkAccountRiskValues(merged, source));
+  problems.push(...checkAccountRiskValues(merged, source, env));
   if (!stepUp.keyInCode) problems.push(...checkChallengeKey(merged, source));
   problems.push(...checkReloadValues(merged, source));
   problems.push(...checkWebhookValues(merged, source));
@@ -177,6 +177,14 @@ function checkValues(merged: RawConfig, source: YamlSource, env: NodeJS.ProcessE
   } else if (typeof merged.upstream === 'string' && /^https?:\/\//.test(merged.upstream) && !URL.canParse(merged.upstream)) {
     problems.push(problemAt('RISKGATE_UPSTREAM', ['upstream'], `${origin('RISKGATE_UPSTREAM', 'upstream')} "${hideUrlUserInfo(merged.upstream)}" ` +
       'is not a valid URL: use the app URL, for example http://127.0.0.1:3000'));
+  } else if (typeof merged.upstream === 'string' && URL.canParse(merged.upstream)) {
+    // Requests go to the app with the path the client sent, so a path here would be ignored.
+    const url = new URL(merged.upstream);
+    if (url.pathname !== '/' || url.search !== '' || url.hash !== '') {
+      problems.push(problemAt('RISKGATE_UPSTREAM', ['upstream'], `${origin('RISKGATE_UPSTREAM', 'upstream')} "${hideUrlUserInfo(merged.upstream)}" ` +
+        'has a path or query, which riskgate would ignore, because requests keep the path the client sent: ' +
+        `give the origin alone, such as ${url.origin}`));
+    }
   }
 
   const proxies: unknown[] = merged.trusted_proxies ?? [];

@@ -308,6 +308,25 @@ t.test('invalid environment values name the variable', async (t) => {
   }
 });
 
+t.test('unparseable REDIS_URL names the variable', async (t) => {
+  const file = configFile('upstream: http://127.0.0.1:3000');
+  const error = loadError(file, { REDIS_URL: 'redis://user:pa/ss@127.0.0.1:6379' });
+
+  t.equal(error.problems.length, 1);
+  t.match(error.message, /environment: REDIS_URL "redis:\/\/\*\*\*@127\.0\.0\.1:6379" is not a valid URL/);
+  t.notMatch(error.message, /pa\/ss/, 'the password is not echoed');
+});
+
+t.test('upstream with a path is refused', async (t) => {
+  for (const upstream of ['http://127.0.0.1:3000/base/', 'http://127.0.0.1:3000?x=1']) {
+    const error = loadError(configFile(`upstream: ${upstream}`), {});
+    t.match(error.message, /has a path or query, which riskgate would ignore.*give the origin alone, such as http:\/\/127\.0\.0\.1:3000/,
+      `${upstream}: the message names the origin to use`);
+    t.match(error.message, /riskgate\.yaml:1:|\.yaml:1:/, `${upstream}: it points at the line`);
+  }
+  t.ok(loadConfigFile(configFile('upstream: http://127.0.0.1:3000/'), { secret: SECRET, env: {} }), 'a bare trailing slash passes');
+});
+
 t.test('missing secret says how to set it', async (t) => {
   const file = configFile('upstream: http://127.0.0.1:3000');
   const error = loadError(file, {}, null);

@@ -46,7 +46,8 @@ t.test('unknown locations are a signal rules can score', async (t) => {
     ['0.0.0.0', '0.0.0.0'],
     ['255.255.255.255', '255.255.255.255'],
     ['ff02::1', 'ff02::1'],
-    ['2002:c000:201::1', '2002:c000:201::1'],
+    // A 6to4 address carries its site's IPv4 address, here a documentation one.
+    ['2002:c000:201::1', '192.0.2.1'],
   ];
   for (const [entry] of unknown) {
     const reply = await login(gateway.port, 'alice', 'wonderland', { headers: { 'x-forwarded-for': entry } });

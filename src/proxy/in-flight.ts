@@ -1,7 +1,7 @@
 import type { CounterDefinition } from '../rules/types.js';
 
-/** Longest a login holds its in-flight mark after its response closed without a store write. */
-const RELEASE_AFTER_CLOSE_MS = 1000;
+/** Time a login keeps its in-flight mark past its longest wait for the app, once its client has gone. */
+const RELEASE_MARGIN_MS = 1000;
 
 type Entry = { counter: CounterDefinition; key: string };
 
@@ -47,9 +47,13 @@ export class InFlightLogins {
     return { extra, release };
   }
 
-  /** Release `release` at the latest shortly after `response` closes, whatever happened. */
-  static releaseOnClose(response: NodeJS.EventEmitter, release: () => void): void {
-    response.once('close', () => setTimeout(release, RELEASE_AFTER_CLOSE_MS).unref());
+  /**
+   * Release `release` at the latest `upstreamWaitMs` and a second after `response` closes,
+   * whatever happened. A login whose client hangs up still waits for the app's answer (up to
+   * the upstream timeouts) before its counters are written, and keeps its mark until then.
+   */
+  static releaseOnClose(response: NodeJS.EventEmitter, release: () => void, upstreamWaitMs: number): void {
+    response.once('close', () => setTimeout(release, upstreamWaitMs + RELEASE_MARGIN_MS).unref());
   }
 
   get size(): number {

@@ -116,7 +116,8 @@ export async function handleLogin(
   // Concurrent logins that are judged but not yet written count too, so a burst of
   // parallel guesses cannot all read the same count.
   const pending = inFlightFor(context).begin(plan.entries, pseudonym);
-  InFlightLogins.releaseOnClose(response, pending.release);
+  const { connectMs, responseMs } = config.upstreamTimeouts;
+  InFlightLogins.releaseOnClose(response, pending.release, connectMs + responseMs);
 
   let reading;
   let inFlight: number[];

@@ -329,3 +329,40 @@ t.test('a client gone before the login is forwarded still has it counted', async
   t.equal(line.event.outcome, 'failure', "the app's 401 counts");
   t.equal(line.http.response?.status_code, 401);
 });
+
+t.test('hung-up guesses at a slow app keep counting while it checks them', async (t) => {
+  // The app takes 1.5 s per password, so each guess is still in flight well after its
+  // client has gone.
+  let received = 0;
+  const app = http.createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      received += 1;
+      setTimeout(() => {
+        response.writeHead(401, { 'content-type': 'application/json' });
+        response.end('{"error":"invalid credentials"}');
+      }, 1500);
+    });
+  });
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+  const gateway = await startTestGateway({ upstream: `http://127.0.0.1:${(app.address() as AddressInfo).port}` });
+  t.teardown(async () => {
+    await gateway.close();
+    app.closeAllConnections();
+    await new Promise<void>((resolve) => app.close(() => resolve()));
+  });
+  const body = '{"username":"henry","password":"guess"}';
+
+  for (let index = 0; index < 12; index += 1) {
+    const socket = net.connect({ host: '127.0.0.1', port: gateway.port, localAddress: `127.0.0.${80 + index}` });
+    socket.on('error', () => socket.destroy());
+    socket.write(rawRequest('POST', '/login', loginHeaders(body), body));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    socket.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 130));
+  }
+  const decisions = await waitForDecisions(gateway.logs, 12);
+
+  t.equal(received, 5, 'only five guesses reached the app');
+  t.equal(decisions.filter((line) => line.riskgate.decision === 'challenge').length, 7, 'the rest were challenged');
+});

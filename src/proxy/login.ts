@@ -440,13 +440,17 @@ function queryOf(url: string | undefined): string {
 }
 
 /**
- * The path to log: without the query, and without matrix parameters (`;jsessionid=...`),
- * where servlet containers carry session ids and a client can put anything.
+ * The path to log: without the query, without matrix parameters (`;jsessionid=...`), where
+ * servlet containers carry session ids, and with each segment in parentheses shown as
+ * `(*)`, because ASP.NET's cookieless mode carries session ids and forms tickets there
+ * (`/(F(ticket))/login`).
  */
 function pathOf(url: string | undefined): string {
   const target = url ?? '/';
   // An encoded query mark may hide a query too, so the log keeps only what comes before it.
   const end = target.search(/\?|%3f|%23/i);
-  const path = end === -1 ? target : target.slice(0, end);
-  return path.includes(';') ? path.replace(/;[^/]*/g, '') : path;
+  let path = end === -1 ? target : target.slice(0, end);
+  if (path.includes(';')) path = path.replace(/;[^/]*/g, '');
+  if (path.includes('(') || /%28/i.test(path)) path = path.replace(/\/(?:\(|%28)[^/]*/gi, '/(*)');
+  return path;
 }

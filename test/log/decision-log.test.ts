@@ -242,3 +242,28 @@ t.test('matrix parameters of a login path stay out of the log', async (t) => {
   t.equal(line.url.path, '/login/');
   t.notMatch(gateway.logs.text, /MARKER/, 'no matrix parameter value is logged');
 });
+
+t.test('cookieless session segments stay out of the log', async (t) => {
+  const { gateway } = await setup(t);
+
+  for (const path of ['/(F(TICKET-MARKER))/login', '/%28S%28SESSION-MARKER%29%29/login']) {
+    await send(gateway.port, {
+      method: 'POST',
+      path,
+      headers: { ...BROWSER_HEADERS, 'content-type': 'application/json' },
+      body: '{"username":"alice","password":"wonderland"}',
+    });
+  }
+  // A rejected login logs its path too.
+  await send(gateway.port, {
+    method: 'POST',
+    path: '/(F(REJECTED-MARKER))/login',
+    headers: { ...BROWSER_HEADERS, 'content-type': 'text/plain' },
+    body: 'x',
+  });
+
+  const lines = await waitForDecisions(gateway.logs, 2);
+  t.same(lines.map((line) => line.url.path), ['/(*)/login', '/(*)/login']);
+  await waitFor(() => gateway.logs.lines.some((line) => line.message === 'login rejected'), 'the rejection line');
+  t.notMatch(gateway.logs.text, /MARKER/, 'no session id or ticket is logged');
+});

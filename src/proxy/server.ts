@@ -7,7 +7,7 @@ import httpProxy from 'http-proxy';
 import { checkHeaderCount, checkHost, checkTransferCoding } from '../request/framing.js';
 import { cookieCarriesPassword, queryCarriesPassword } from '../request/password-fields.js';
 import { normalizePath, type PathReading } from '../request/path.js';
-import { queryRoutedTargets } from '../request/query-route.js';
+import { queryRoutedTargets, withoutDotSegments } from '../request/query-route.js';
 import { parseAddress, resolveClientAddress } from '../request/client-ip.js';
 import type { GatewayContext } from './context.js';
 import { findLoginRoute, loginMethodsAt, loginPathIndex, type LoginPathIndex } from './context.js';
@@ -255,15 +255,23 @@ function upgradeRejection(
  * Read a request target's path for route matching. When the path reaches no login path but
  * a query-routed reading of it does (`/?/login`, `?q=user/login`, see queryRoutedTargets),
  * that reading is the path, so the login is judged as the app will route it. A query-routed
- * reading that riskgate cannot read is not used.
+ * reading that riskgate cannot read (`/?/../login`) makes the path unreadable when it
+ * reaches a login path once its empty and dot segments are dropped.
  */
 function readRequestPath(url: string, loginPaths: LoginPathIndex): PathReading {
   const reading = normalizePath(url);
   if ('invalid' in reading || loginMethodsAt(loginPaths, reading.path)) return reading;
 
-  for (const target of queryRoutedTargets(url, reading.path)) {
+  for (const target of queryRoutedTargets(url)) {
     const routed = normalizePath(target);
     if ('path' in routed && loginMethodsAt(loginPaths, routed.path)) return routed;
+    if ('path' in routed) continue;
+
+    const loose = withoutDotSegments(target);
+    const looseReading = loose === undefined ? undefined : normalizePath(loose);
+    if (looseReading && 'path' in looseReading && loginMethodsAt(loginPaths, looseReading.path)) {
+      return { invalid: `the query names a login path that PHP routers read from it (${routed.invalid})` };
+    }
   }
   return reading;
 }

@@ -147,7 +147,9 @@ t.test('login path variants are judged as logins', async (t) => {
     // Struts 2 dynamic method invocation and an NTFS data stream.
     '/login!execute', '/login::$DATA', '/LOGIN:x',
     // CodeIgniter reads a query that starts with "/" as the path, and Drupal 7 routes by "q".
-    '/?/login', '/index.php?/login&x=1', '/?q=login', '/other?q=/LOGIN'];
+    '/?/login', '/index.php?/login&x=1', '/?q=login', '/other?q=/LOGIN', '/app/?/login', '/?login',
+    // PHP reads these keys as q.
+    '/node?%20q=login', '/node?+q=login', '/node?q%00x=login'];
 
   for (const target of targets) {
     const before = gateway.logs.decisions.length;
@@ -173,7 +175,11 @@ t.test('unreadable login paths are rejected, not forwarded', async (t) => {
     // WHATWG parsing reads //x/login as host x and path /login.
     '//login', '//x/login', '/%2fx/login',
     // IIS serves a Windows short name as the long name it stands for.
-    '/LOGIN~1', '/login~2.php', '/PROGRA~1/login'];
+    '/LOGIN~1', '/login~2.php', '/PROGRA~1/login',
+    // CodeIgniter drops empty and dot segments of a path it reads from the query, and
+    // Drupal routes q=login/.. to login.
+    '/?//login', '/?/../login', '/?/login/..', '/index.php?//login', '/index.php?/../login', '/node?q=login/..',
+    '/node?q=login/x/..'];
 
   for (const target of targets) {
     const exchange = await rawExchange(gateway.port, rawRequest('POST', target, loginHeaders(BODY), BODY), { source: nextSource() });

@@ -49,8 +49,9 @@ export class InFlightLogins {
 
   /**
    * Release `release` at the latest `upstreamWaitMs` and a second after `response` closes,
-   * whatever happened. A login whose client hangs up still waits for the app's response (up to
-   * the upstream timeouts) before its counters are written, and keeps its mark until then.
+   * whatever happened. A login whose client hangs up still waits for the app's response
+   * (up to the upstream timeouts) before its counters are written, and keeps its mark until
+   * then.
    */
   static releaseOnClose(response: NodeJS.EventEmitter, release: () => void, upstreamWaitMs: number): void {
     response.once('close', () => setTimeout(release, upstreamWaitMs + RELEASE_MARGIN_MS).unref());

@@ -34,6 +34,11 @@ const DROPPED_REQUEST_HEADERS = new Set([
   // gunicorn takes the script name from a SCRIPT_NAME request header and routes by the rest
   // of the path, so `POST /x/login` with `SCRIPT_NAME: /x` reaches /login.
   'script-name',
+  // Flask and other WSGI apps behind a proxy move the prefix named here out of the path, so
+  // `POST /app/login` with `X-Script-Name: /app` reaches /login. nginx's X-Original-URI
+  // carries the path the client asked for.
+  'x-script-name',
+  'x-original-uri',
 ]);
 
 const DROPPED_RESPONSE_HEADERS = new Set([

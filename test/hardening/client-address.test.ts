@@ -136,6 +136,9 @@ t.test('other client address and URL override headers never reach the app', asyn
     'x-rewrite-url': '/login',
     // gunicorn takes the script name from this header and routes by the rest of the path.
     'script-name': '/x',
+    // WSGI prefix middleware moves this prefix out of the path, and nginx sets the other.
+    'x-script-name': '/x',
+    'x-original-uri': '/login',
   };
 
   const reply = await login(gateway.port, 'alice', 'wonderland', { source: '127.0.0.6', headers: spoofed });

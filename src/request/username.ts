@@ -150,7 +150,26 @@ function readAtBaseStrength(character: string): string {
   const { collator, singles, pairs } = baseCollator;
 
   if (collator.compare(character, '') === 0) return '';
+  const kana = kanaBase(character);
+  if (kana !== character && collator.compare(character, kana) === 0) return kana;
   return searchEqual(collator, singles, character) ?? searchEqual(collator, pairs, character) ?? character;
+}
+
+/** Small hiragana and the full-size ones the collation equates them with at base strength. */
+const SMALL_HIRAGANA: Record<string, string> = {
+  'ぁ': 'あ', 'ぃ': 'い', 'ぅ': 'う', 'ぇ': 'え', 'ぉ': 'お', 'っ': 'つ',
+  'ゃ': 'や', 'ゅ': 'ゆ', 'ょ': 'よ', 'ゎ': 'わ', 'ゕ': 'か', 'ゖ': 'け',
+};
+
+/**
+ * Return the full-size hiragana of a katakana or small kana character, or the character
+ * itself. The collation reads `ヤマダ` as `やまだ` at base strength, so a name has one key
+ * whatever kana it is written in.
+ */
+function kanaBase(character: string): string {
+  const codePoint = character.codePointAt(0)!;
+  const hiragana = codePoint >= 0x30a1 && codePoint <= 0x30f6 ? String.fromCodePoint(codePoint - 0x60) : character;
+  return SMALL_HIRAGANA[hiragana] ?? hiragana;
 }
 
 /** Return the member of a collator-sorted list that the collator finds equal to `value`, if any. */

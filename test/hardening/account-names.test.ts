@@ -100,6 +100,21 @@ t.test('letters the collation reads as another letter make no other account', as
   t.equal(decisions[bodies.length + 1].user.name, 'aesir', 'a ligature is its two letters');
 });
 
+t.test('hiragana and katakana spellings are one account', async (t) => {
+  const { gateway } = await setUp(t);
+  // The collation reads kana in either script, and small kana, as the same letters.
+  const names = ['\u3084\u307e\u3060', '\u30e4\u30de\u30c0', '\u3084\u30de\u3060', '\u30e4\u307e\u30c0'];
+
+  for (const name of names) await postLogin(gateway.port, `{"username":"${name}","password":"x"}`);
+  await postLogin(gateway.port, '{"username":"\u3061\u3087\u3063\u3068","password":"x"}');
+  await postLogin(gateway.port, '{"username":"\u30c1\u30e7\u30c3\u30c8","password":"x"}');
+  const decisions = await waitForDecisions(gateway.logs, names.length + 2);
+
+  t.same(decisions.slice(0, names.length).map((line) => line.riskgate.counters.failures_per_account), [0, 1, 2, 3],
+    'each spelling sees the failures of the ones before it');
+  t.equal(decisions[names.length + 1].riskgate.counters.failures_per_account, 1, 'small kana count as their full-size forms');
+});
+
 t.test('username accents are kept with accents preserve', async (t) => {
   const { gateway } = await setUp(t, { username: { accents: 'preserve' } });
 

@@ -41,6 +41,27 @@ async function assertNotCounted(t: Test, gateway: TestGateway, upstreamOrigin: s
   }
 }
 
+/** Start an app that answers each request with 401 after `delayMs`, and counts what it receives. */
+async function slowApp(t: Test, delayMs: number) {
+  let received = 0;
+  const app = http.createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      received += 1;
+      setTimeout(() => {
+        response.writeHead(401, { 'content-type': 'application/json' });
+        response.end('{"error":"invalid credentials"}');
+      }, delayMs);
+    });
+  });
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+  t.teardown(async () => {
+    app.closeAllConnections();
+    await new Promise<void>((resolve) => app.close(() => resolve()));
+  });
+  return { url: `http://127.0.0.1:${(app.address() as AddressInfo).port}`, received: () => received };
+}
+
 async function assertNoFailuresCounted(t: Test, gateway: TestGateway, faults: number) {
   await login(gateway.port, 'faulty', 'wonderland');
   const decisions = await waitForDecisions(gateway.logs, faults + 1);
@@ -232,22 +253,9 @@ t.test('a client hanging up after the status line still has its failure counted'
 t.test('a client hanging up before the status still has its failure counted', async (t) => {
   // The app takes 300 ms to check a password, as a bcrypt check may. A client that sends its
   // guess and hangs up before then must not keep the app's answer out of the counters.
-  const app = http.createServer((request, response) => {
-    request.resume();
-    request.on('end', () => {
-      setTimeout(() => {
-        response.writeHead(401, { 'content-type': 'application/json' });
-        response.end('{"error":"invalid credentials"}');
-      }, 300);
-    });
-  });
-  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
-  const gateway = await startTestGateway({ upstream: `http://127.0.0.1:${(app.address() as AddressInfo).port}`, config: TIMEOUTS });
-  t.teardown(async () => {
-    await gateway.close();
-    app.closeAllConnections();
-    await new Promise<void>((resolve) => app.close(() => resolve()));
-  });
+  const app = await slowApp(t, 300);
+  const gateway = await startTestGateway({ upstream: app.url, config: TIMEOUTS });
+  t.teardown(() => gateway.close());
   const body = '{"username":"frank","password":"guess"}';
 
   for (let index = 0; index < 4; index += 1) {
@@ -333,24 +341,9 @@ t.test('a client gone before the login is forwarded still has it counted', async
 t.test('hung-up guesses at a slow app keep counting while it checks them', async (t) => {
   // The app takes 1.5 s per password, so each guess is still in flight well after its
   // client has gone.
-  let received = 0;
-  const app = http.createServer((request, response) => {
-    request.resume();
-    request.on('end', () => {
-      received += 1;
-      setTimeout(() => {
-        response.writeHead(401, { 'content-type': 'application/json' });
-        response.end('{"error":"invalid credentials"}');
-      }, 1500);
-    });
-  });
-  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
-  const gateway = await startTestGateway({ upstream: `http://127.0.0.1:${(app.address() as AddressInfo).port}` });
-  t.teardown(async () => {
-    await gateway.close();
-    app.closeAllConnections();
-    await new Promise<void>((resolve) => app.close(() => resolve()));
-  });
+  const app = await slowApp(t, 1500);
+  const gateway = await startTestGateway({ upstream: app.url });
+  t.teardown(() => gateway.close());
   const body = '{"username":"henry","password":"guess"}';
 
   for (let index = 0; index < 12; index += 1) {
@@ -363,6 +356,6 @@ t.test('hung-up guesses at a slow app keep counting while it checks them', async
   }
   const decisions = await waitForDecisions(gateway.logs, 12);
 
-  t.equal(received, 5, 'only five guesses reached the app');
+  t.equal(app.received(), 5, 'only five guesses reached the app');
   t.equal(decisions.filter((line) => line.riskgate.decision === 'challenge').length, 7, 'the rest were challenged');
 });

@@ -121,8 +121,7 @@ export function canonicalCidr(text: string): string {
   if (address.kind() === 'ipv6') {
     // Clients with IPv4-mapped, NAT64, 6to4 or Teredo addresses are judged by their IPv4
     // address, so such a range is read as its IPv4 network.
-    const network = ipaddr.IPv6.networkAddressFromCIDR(`${address.toString()}/${bits}`);
-    const embedded = embeddedIPv4Cidr(network, bits);
+    const embedded = embeddedIPv4Cidr(address as ipaddr.IPv6, bits);
     // A prefix shorter than /32 is refused as too wide by the manual entry check.
     if (embedded === 'ambiguous' && bits >= 32) {
       throw new AdminProblem(400, 'invalid request body',

@@ -21,12 +21,6 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'x-real-ip',
   'forwarded',
   'x-request-id',
-  // Other headers that apps and frameworks read a client address from, beyond those that
-  // namesClientAddress finds by their words.
-  'true-client-ip',
-  'cf-connecting-ip',
-  'x-envoy-external-address',
-  'x-originating-ip',
   // Headers from which older Symfony, Zend and Yii releases take the request path, so that
   // `POST /other` with `X-Original-URL: /login` is a login riskgate would not see.
   'x-original-url',
@@ -134,35 +128,34 @@ function isReplaced(name: string, strip: ReadonlySet<string>): boolean {
 }
 
 // Words that name an address on their own (`X-Remote-IP`, `X-Azure-ClientIP`, `Cf-Pseudo-IPv4`).
-const ADDRESS_WORDS = new Set(['ip', 'ipv4', 'ipv6', 'ipaddr', 'ipaddress', 'clientip', 'socketip', 'remoteip', 'realip', 'userip', 'peerip', 'remoteaddr', 'clientaddr']);
-// Words that name an address only beside an owner word (`Remote-Addr`, `X-Client-Address`).
-const ADDR_WORDS = new Set(['addr', 'address']);
+const IP_WORDS = new Set(['ip', 'ipv4', 'ipv6', 'ipaddr', 'ipaddress', 'clientip', 'socketip', 'remoteip', 'realip', 'userip', 'peerip', 'remoteaddr', 'clientaddr']);
+// Words that name an address only beside an owner word (`Remote-Addr`, `X-Envoy-External-Address`).
+const ADDRESS_WORDS = new Set(['addr', 'address']);
 const OWNER_WORDS = new Set(['client', 'remote', 'peer', 'real', 'user', 'source', 'originating', 'socket', 'connecting', 'external']);
 
+/** Results of hasAddressWords by header name, for at most 1,000 names, since names repeat. */
+const addressNameCache = new Map<string, boolean>();
+
 /**
- * Return whether a lower-case, dashed header name carries a client address or a proxy's
- * forwarding claim by its words: any `forwarded` header (`X-Forwarded-Port`, `Forwarded`),
- * an `ip` word (`Proxy-Client-IP`, `WL-Proxy-Client-IP`), or `addr` beside `remote` or
- * `client`. Java, PHP and .NET helpers try long lists of such names, so a list of exact
- * names would always miss one.
+ * Return whether a lower-case header name carries a client address or a proxy's forwarding
+ * claim by its words: any `forwarded` header (`X-Forwarded-Port`, `Forwarded`), an `ip` word
+ * (`Proxy-Client-IP`, `True-Client-IP`), or `addr` beside `remote` or `client`. Java, PHP and
+ * .NET helpers try long lists of such names, so a list of exact names would always miss one.
  */
-function namesClientAddress(dashed: string): boolean {
-  let known = addressNames.get(dashed);
-  if (known === undefined) {
-    known = splitsToAddress(dashed);
-    // Header names repeat from request to request, so results are cached for up to 1,000 names.
-    if (addressNames.size < 1000) addressNames.set(dashed, known);
+function namesClientAddress(name: string): boolean {
+  let cached = addressNameCache.get(name);
+  if (cached === undefined) {
+    cached = hasAddressWords(name);
+    if (addressNameCache.size < 1000) addressNameCache.set(name, cached);
   }
-  return known;
+  return cached;
 }
 
-const addressNames = new Map<string, boolean>();
-
-function splitsToAddress(dashed: string): boolean {
-  const words = dashed.split('-');
+function hasAddressWords(name: string): boolean {
+  const words = name.split('-');
   if (words.includes('forwarded')) return true;
-  if (words.some((word) => ADDRESS_WORDS.has(word))) return true;
-  return words.some((word) => ADDR_WORDS.has(word)) && words.some((word) => OWNER_WORDS.has(word));
+  if (words.some((word) => IP_WORDS.has(word))) return true;
+  return words.some((word) => ADDRESS_WORDS.has(word)) && words.some((word) => OWNER_WORDS.has(word));
 }
 
 const NONE_LISTED: ReadonlySet<string> = new Set();

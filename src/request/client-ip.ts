@@ -45,8 +45,7 @@ export function parseTrustedRange(entry: string): [Address, number] {
   if (entry.includes('/')) {
     const [address, bits] = ipaddr.parseCIDR(entry);
     if (address.kind() === 'ipv4') return [address, bits];
-    const network = ipaddr.IPv6.networkAddressFromCIDR(`${address.toString()}/${bits}`);
-    const embedded = embeddedIPv4Cidr(network, bits);
+    const embedded = embeddedIPv4Cidr(address as ipaddr.IPv6, bits);
     return embedded && embedded !== 'ambiguous' ? [embedded.address, embedded.bits] : [address, bits];
   }
   const address = unwrap(ipaddr.parse(entry));

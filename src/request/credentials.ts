@@ -72,7 +72,7 @@ export function removeConflictingUsernameCookies(
 function conflicts(pair: string, foldedField: string, field: string, isLoginUsername: (value: string) => boolean): boolean {
   const separator = pair.indexOf('=');
   if (separator === -1) return false;
-  // PHP skips leading spaces in a variable name, and PHP before 8.0.24 decodes cookie names.
+  // PHP skips leading spaces in a variable name, and older PHP releases decode cookie names.
   const name = lenientDecode(pair.slice(0, separator).trim()).replace(/^ +/, '').replace(/[ .]/g, '_');
   const named = foldFieldName(name) === foldedField || formParserReadingAs(name, field) !== undefined;
   return named && !isLoginUsername(lenientDecode(pair.slice(separator + 1).trim()));

@@ -31,7 +31,8 @@ export function embeddedIPv4(address: ipaddr.IPv6): ipaddr.IPv4 | undefined {
  * prefix shorter than the IPv4 part's start, one that spans a whole translation range, or
  * any Teredo range.
  */
-export function embeddedIPv4Cidr(network: ipaddr.IPv6, bits: number): { address: ipaddr.IPv4; bits: number } | 'ambiguous' | undefined {
+export function embeddedIPv4Cidr(address: ipaddr.IPv6, bits: number): { address: ipaddr.IPv4; bits: number } | 'ambiguous' | undefined {
+  const network = ipaddr.IPv6.networkAddressFromCIDR(`${address.toString()}/${bits}`);
   for (const entry of TRANSLATED) {
     const covers = bits <= entry.bits && entry.network.match(network, bits);
     const inside = bits >= entry.bits && network.match(entry.network, entry.bits);

@@ -18,13 +18,10 @@ export function queryRoutedTargets(url: string): string[] {
   if (first.startsWith('/')) targets.push(first);
   else if (first !== '' && !first.includes('=')) targets.push(`/${first}`);
 
-  let parameters: URLSearchParams;
-  try {
-    parameters = new URLSearchParams(query);
-  } catch {
-    return targets;
-  }
-  for (const [name, value] of parameters) {
+  // Most queries have no key with a `q` in it, and parsing them all would cost every request.
+  if (!/(?:^|[&;])[^&=;]*(?:q|%71)/i.test(query)) return targets;
+
+  for (const [name, value] of new URLSearchParams(query)) {
     if (name !== 'q' && formParserReadingAs(name, 'q') === undefined) continue;
     // The value is decoded once already, so it goes on as a path with its escapes re-applied.
     targets.push(`/${encodeURI(value.replace(/^\/+/, ''))}`);

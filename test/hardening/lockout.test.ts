@@ -146,7 +146,7 @@ t.test('a page on another site cannot get its visitors blocked', async (t) => {
 t.test('without Sec-Fetch-Site the Origin decides', async (t) => {
   const { upstream, gateway } = await setUp(t);
   // Safari before 16.4 sends Origin on a form post but no Sec-Fetch-Site.
-  const refused: [string, Record<string, string>][] = [
+  const rejected: [string, Record<string, string>][] = [
     ['an Origin of another site', { origin: 'https://attacker.example' }],
     ['a sandboxed frame', { origin: 'null' }],
     ['an Origin that is no URL', { origin: 'attacker' }],
@@ -159,12 +159,12 @@ t.test('without Sec-Fetch-Site the Origin decides', async (t) => {
     ['no Origin at all', {}],
   ];
 
-  for (const [name, headers] of refused) {
+  for (const [name, headers] of rejected) {
     const reply = await login(gateway.port, 'made-up', 'guess', { headers: { 'x-forwarded-for': '198.51.100.31', ...headers } });
-    t.equal(reply.status, 403, `${name}: refused`);
+    t.equal(reply.status, 403, `${name}: rejected`);
     t.match(reply.json().detail, /another site/, `${name}: the detail says why`);
   }
-  t.equal(upstream.logins.length, 0, 'no refused login reached the app');
+  t.equal(upstream.logins.length, 0, 'no rejected login reached the app');
 
   for (const [name, headers] of allowed) {
     const reply = await login(gateway.port, 'victim', 'correct horse', { headers: { 'x-forwarded-for': '198.51.100.32', ...headers } });

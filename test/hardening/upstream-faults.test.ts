@@ -41,7 +41,7 @@ async function assertNotCounted(t: Test, gateway: TestGateway, upstreamOrigin: s
   }
 }
 
-/** Start an app that answers each request with 401 after `delayMs`, and counts what it receives. */
+/** Start an app that responds 401 to each request after `delayMs` and counts the requests. */
 async function slowApp(t: Test, delayMs: number) {
   let received = 0;
   const app = http.createServer((request, response) => {
@@ -252,7 +252,7 @@ t.test('a client hanging up after the status line still has its failure counted'
 
 t.test('a client hanging up before the status still has its failure counted', async (t) => {
   // The app takes 300 ms to check a password, as a bcrypt check may. A client that sends its
-  // guess and hangs up before then must not keep the app's answer out of the counters.
+  // guess and hangs up before then must not keep the app's response out of the counters.
   const app = await slowApp(t, 300);
   const gateway = await startTestGateway({ upstream: app.url, config: TIMEOUTS });
   t.teardown(() => gateway.close());
@@ -298,7 +298,7 @@ t.test('a client hanging up before a hanging app waits only the response timeout
 });
 
 t.test('a client gone before the login is forwarded still has it counted', async (t) => {
-  // The app answers in three pieces, so relaying to a closed client would wait for a drain.
+  // The app sends its response in three pieces, so relaying to a closed client would wait for a drain.
   const app = http.createServer((request, response) => {
     request.resume();
     request.on('end', () => {
@@ -324,7 +324,7 @@ t.test('a client gone before the login is forwarded still has it counted', async
   const body = '{"username":"gina","password":"guess"}';
   await login(gateway.port, 'warm', 'wonderland');
 
-  // Redis holds the login's counter read until the client has gone.
+  // The frozen Redis link delays the login's counter read until the client has gone.
   link.freeze();
   const socket = net.connect({ host: '127.0.0.1', port: gateway.port });
   socket.write(rawRequest('POST', '/login', loginHeaders(body), body));

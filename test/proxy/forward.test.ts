@@ -18,6 +18,24 @@ async function listen(t: Test, handler: http.RequestListener): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
+/** Send `GET /page` over a raw socket and return what arrived once it ends with `suffix`. */
+function getUntil(port: number, suffix: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let text = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+      if (text.endsWith(suffix)) {
+        socket.destroy();
+        resolve(text);
+      }
+    });
+    socket.on('error', reject);
+    socket.write('GET /page HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n');
+  });
+}
+
 t.test('last chunk waits for beforeEnd', async (t) => {
   // The app frames its body by Content-Length and sends it in two pieces, so a client has
   // the whole response as soon as the second piece arrives, before any end-of-message mark.
@@ -42,20 +60,7 @@ t.test('last chunk waits for beforeEnd', async (t) => {
     });
   });
 
-  const received = await new Promise<string>((resolve, reject) => {
-    const socket = net.connect(gatewayPort, '127.0.0.1');
-    let text = '';
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => {
-      text += chunk;
-      if (text.endsWith('helloworld')) {
-        socket.end();
-        resolve(text);
-      }
-    });
-    socket.on('error', reject);
-    socket.write('GET /page HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n');
-  });
+  const received = await getUntil(gatewayPort, 'helloworld');
 
   t.match(received, /^HTTP\/1\.1 200 OK\r\n/, 'the client has the whole response');
   t.equal(result?.status, 200, 'beforeEnd saw the status');
@@ -75,21 +80,8 @@ t.test('without beforeEnd chunks stream through', async (t) => {
     void forwardRequest(upstream, request, response, { headers: { host: `127.0.0.1:${appPort}` } });
   });
 
-  const firstPieceAt = await new Promise<string>((resolve, reject) => {
-    const socket = net.connect(gatewayPort, '127.0.0.1');
-    let text = '';
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => {
-      text += chunk;
-      // The first piece reaches the client before the app sends the second.
-      if (text.endsWith('hello')) {
-        socket.destroy();
-        resolve(text);
-      }
-    });
-    socket.on('error', reject);
-    socket.write('GET /page HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n');
-  });
+  // The first piece reaches the client before the app sends the second.
+  const firstPieceAt = await getUntil(gatewayPort, 'hello');
 
   t.match(firstPieceAt, /\r\n\r\nhello$/, 'the first piece is relayed before the app ends');
 });

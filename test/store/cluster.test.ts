@@ -117,9 +117,9 @@ t.test('one round trip per decision on a Cluster', { skip }, async (t) => {
     measured ? measured.reads.reduce((sum, count) => sum + count, 0) - measured.pipelines : Infinity;
   let decisions = 0;
   for (const [index, [username, password]] of logins.entries()) {
-    // A command the client sends on its own (ioredis refreshes the slot map every 5 s, the
-    // gateway reads the manual entry version when idle) adds a read now and then, so a
-    // login is measured up to three times and the cleanest measurement counts.
+    // Commands sent outside a login add a read now and then: ioredis refreshes the slot map
+    // every 5 s, and an idle gateway reads the manual entry version. So a login is measured
+    // up to three times and the cleanest measurement counts.
     let best: Measure | undefined;
     for (let attempt = 0; attempt < 3; attempt += 1) {
       const trips = store.roundTrips;

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import ipaddr from 'ipaddr.js';
 
 import type { SourceProblem } from '../errors.js';
+import { embeddedIPv4, embeddedIPv4Cidr } from '../request/embedded-ipv4.js';
 
 /** Name pattern of an IP list, as rules write it in `ip.in_list("name")`. */
 export const IP_LIST_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
@@ -102,9 +103,12 @@ function parseEntry(entry: string): { version: 4 | 6; start: bigint; end: bigint
     return undefined;
   }
 
-  if (address.kind() === 'ipv6' && (address as ipaddr.IPv6).isIPv4MappedAddress() && bits >= 96) {
-    address = (address as ipaddr.IPv6).toIPv4Address();
-    bits -= 96;
+  // The client address carries a translated IPv6 address (IPv4-mapped, NAT64, 6to4) as the
+  // IPv4 address inside it, so an entry inside such a range is kept as that IPv4 range. An
+  // entry that covers a whole range stays IPv6, as it would otherwise list all of IPv4.
+  if (address.kind() === 'ipv6') {
+    const inner = embeddedIPv4Cidr(address as ipaddr.IPv6, bits);
+    if (inner && inner !== 'ambiguous' && inner.bits > 0) ({ address, bits } = inner);
   }
   const width = address.kind() === 'ipv4' ? 32 : 128;
   const host = BigInt(width - bits);
@@ -122,7 +126,7 @@ type AddressNumber = { version: 4 | 6; value: bigint } | undefined;
 let lastAddress: string | undefined;
 let lastNumber: AddressNumber;
 
-/** Convert an address to a number, IPv4-mapped IPv6 unwrapped; undefined when it does not parse. */
+/** Convert an address to a number, translated IPv6 unwrapped; undefined when it does not parse. */
 function addressNumber(address: string): AddressNumber {
   if (address === lastAddress) return lastNumber;
   let number: AddressNumber;
@@ -133,9 +137,7 @@ function addressNumber(address: string): AddressNumber {
   } else {
     try {
       let parsed = ipaddr.parse(address);
-      if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
-        parsed = (parsed as ipaddr.IPv6).toIPv4Address();
-      }
+      if (parsed.kind() === 'ipv6') parsed = embeddedIPv4(parsed as ipaddr.IPv6) ?? parsed;
       number = { version: parsed.kind() === 'ipv4' ? 4 : 6, value: toBigInt(parsed) };
     } catch {
       number = undefined;

@@ -69,11 +69,14 @@ t.test('IP list matches addresses and ranges', async (t) => {
     '198.51.100.7',
     '2001:db8:1::/48',
     '::ffff:192.0.2.0/120',
+    '64:ff9b::c633:6500/120',
+    '2002:0a00:0000::/40',
+    '2002::/16',
     '',
   ].join('\n'));
 
   t.same(problems, []);
-  t.equal(list?.size, 4, 'the two adjacent /25s merged into one range');
+  t.equal(list?.size, 7, 'the two adjacent /25s merged into one range');
   t.equal(list?.contains('203.0.113.200'), true);
   t.equal(list?.contains('203.0.114.0'), false);
   t.equal(list?.contains('198.51.100.7'), true);
@@ -82,6 +85,10 @@ t.test('IP list matches addresses and ranges', async (t) => {
   t.equal(list?.contains('2001:db8:2::1'), false);
   t.equal(list?.contains('192.0.2.9'), true, 'an IPv4-mapped range matches plain IPv4');
   t.equal(list?.contains('::ffff:198.51.100.7'), true, 'an IPv4-mapped address matches its IPv4 entry');
+  t.equal(list?.contains('198.51.101.5'), true, 'a NAT64 range matches the IPv4 clients it carries');
+  t.equal(list?.contains('64:ff9b::198.51.101.5'), true, 'a NAT64 address matches as its IPv4 address');
+  t.equal(list?.contains('10.0.0.9'), true, 'a 6to4 range matches its IPv4 site');
+  t.equal(list?.contains('10.0.1.9'), false, 'a 6to4 range covering every site stays IPv6');
   t.equal(list?.contains('not an address'), false);
 });
 

@@ -129,9 +129,10 @@ function isReplaced(name: string, strip: ReadonlySet<string>): boolean {
 
 // Words that name an address on their own (`X-Remote-IP`, `X-Azure-ClientIP`, `Cf-Pseudo-IPv4`).
 const IP_WORDS = new Set(['ip', 'ipv4', 'ipv6', 'ipaddr', 'ipaddress', 'clientip', 'socketip', 'remoteip', 'realip', 'userip', 'peerip', 'remoteaddr', 'clientaddr']);
-// Words that name an address only beside an owner word (`Remote-Addr`, `X-Envoy-External-Address`).
+// Words that name an address only beside an owner word (`Remote-Addr`, `X-Envoy-External-Address`,
+// `CloudFront-Viewer-Address`).
 const ADDRESS_WORDS = new Set(['addr', 'address']);
-const OWNER_WORDS = new Set(['client', 'remote', 'peer', 'real', 'user', 'source', 'originating', 'socket', 'connecting', 'external']);
+const OWNER_WORDS = new Set(['client', 'remote', 'peer', 'real', 'true', 'user', 'viewer', 'source', 'originating', 'socket', 'connecting', 'external']);
 
 /** Results of hasAddressWords by header name, for at most 1,000 names, since names repeat. */
 const addressNameCache = new Map<string, boolean>();

@@ -128,6 +128,8 @@ t.test('other client address and URL override headers never reach the app', asyn
     'x-azure-clientip': '203.0.113.66',
     'x-azure-socketip': '203.0.113.66',
     'cf-pseudo-ipv4': '203.0.113.66',
+    'cloudfront-viewer-address': '203.0.113.66:4711',
+    'true-client-address': '203.0.113.66',
     'x-forwarded-port': '8443',
     'x-forwarded-prefix': '/x',
     forwarded: 'for=203.0.113.66',

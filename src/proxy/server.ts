@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
 import httpProxy from 'http-proxy';
@@ -32,6 +33,12 @@ export function createGatewayServer(context: GatewayContext): http.Server {
   // off here: the header size limit bounds the count, and checkHeaderCount refuses extras.
   server.maxHeadersCount = 0;
   const loginPaths = loginPathIndex(context.routes);
+
+  // Node reads the peer address from the kernel on first use and keeps it. A connection the
+  // client resets before its request is handled has none to read later, so it is read here.
+  server.on('connection', (socket: Socket) => {
+    if (socket.remoteAddress === undefined) socket.destroy();
+  });
 
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
     const handled = handleRequest(context, loginPaths, request, response).catch((error: unknown) => {
@@ -87,6 +94,10 @@ export function createGatewayServer(context: GatewayContext): http.Server {
     // http-proxy adds one only once the app accepts. Without this, a client that resets the
     // connection first raises an error nothing handles, which stops the process.
     socket.on('error', () => socket.destroy());
+    if (request.socket.remoteAddress === undefined) {
+      socket.destroy();
+      return;
+    }
     upgraded.add(socket);
     socket.once('close', () => upgraded.delete(socket));
     const requestId = randomUUID();
@@ -130,6 +141,11 @@ async function handleRequest(
   request: IncomingMessage,
   response: ServerResponse,
 ): Promise<void> {
+  // Without a peer address there is no client to judge or to name to the app.
+  if (request.socket.remoteAddress === undefined) {
+    request.socket.destroy();
+    return;
+  }
   const requestId = randomUUID();
   const method = request.method ?? 'GET';
   const reading = readRequestPath(request.url ?? '/', loginPaths);

@@ -1,3 +1,6 @@
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import t, { type Test } from 'tap';
 
 import { login, send, startTestGateway, BROWSER_HEADERS, type TestGateway } from '../helpers/gateway.js';
@@ -239,4 +242,34 @@ t.test('IPv6 rotation inside one /64 shares one counter', async (t) => {
     t.equal(counterKeys(stored, counter).length, 2, `${counter} has one key per /64`);
   }
   t.equal(counterKeys(stored, 'usernames_per_prefix').length, 1, 'both /64s share one /48 key');
+});
+
+t.test('a login reset right after it is sent keeps its peer address', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  const body = JSON.stringify({ username: 'reset-user', password: 'wrong' });
+  const request = [
+    'POST /login HTTP/1.1', 'Host: gateway.test', ...Object.entries(BROWSER_HEADERS).map(([name, value]) => `${name}: ${value}`),
+    'Content-Type: application/json', `Content-Length: ${body.length}`, '', body,
+  ].join('\r\n');
+
+  // The reset arrives with the request, so the peer address is gone from the kernel by
+  // the time the request is parsed.
+  for (let index = 0; index < 20; index += 1) {
+    await new Promise<void>((resolve) => {
+      const socket = net.connect({ port: gateway.port, host: '127.0.0.1', localAddress: '127.0.0.9' }, () => {
+        socket.write(request, () => socket.resetAndDestroy());
+      });
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve());
+    });
+  }
+  await sleep(500);
+
+  const sources = new Set(gateway.logs.decisions.map((line) => line.source.ip));
+  t.same([...sources], ['127.0.0.9'], 'every login is judged by its peer address, never 0.0.0.0');
+  t.ok(gateway.logs.decisions.at(-1)?.riskgate.counters.attempts_per_ip >= 5, 'the resets count against the peer');
+  for (const received of upstream.logins) {
+    t.ok(decisionFor(gateway, received.headers['x-request-id']), 'every forwarded login has a decision line');
+    t.equal(received.headers['x-forwarded-for'], '127.0.0.9', 'the app reads the address riskgate judged');
+  }
 });

@@ -18,7 +18,7 @@ import { checkCrossSite, checkLoginHeaders } from '../request/framing.js';
 import { fingerprintRequest } from '../request/fingerprint.js';
 import { readReferer, type RefererReading } from '../request/referer.js';
 import { counterIndexKey, profileKey } from '../profile/keys.js';
-import { normalizeUsername } from '../request/username.js';
+import { MAX_EXPANDED_USERNAME, excessiveExpansion, normalizeUsername, type UsernameNormalization } from '../request/username.js';
 import { countersToCel } from '../rules/activation.js';
 import { evaluateRules } from '../rules/evaluate.js';
 import type { GatewayContext } from './context.js';
@@ -57,6 +57,7 @@ export async function handleLogin(
   // stream or in a gzip header field.
   let body: Buffer;
   let rawUsername: string | undefined;
+  let username: string | undefined;
   let cookie = request.headers.cookie;
   try {
     const headerProblem = checkLoginHeaders(request) ?? checkCrossSite(request, route);
@@ -65,11 +66,12 @@ export async function handleLogin(
     body = decodeContentEncoding(received, request.headers['content-encoding'], config.bodyLimitBytes);
     const parsed = parseLoginBody(body, request.headers['content-type'], route, queryOf(request.url));
     rawUsername = parsed.username;
+    username = rawUsername === undefined ? undefined : usernameKey(rawUsername, config.username);
     // Apps that merge cookies into request parameters ($_REQUEST, Request[]) read them
     // whatever the body's type, and ignore a JSON body they do not parse.
-    const loginUsername = rawUsername === undefined ? undefined : normalizeUsername(rawUsername, config.username);
-    cookie = removeConflictingUsernameCookies(cookie, route,
-      (value) => loginUsername !== undefined && normalizeUsername(value, config.username) === loginUsername).header;
+    const loginUsername = username;
+    cookie = removeConflictingUsernameCookies(cookie, route, (value) => loginUsername !== undefined &&
+      excessiveExpansion(value, config.username) === undefined && normalizeUsername(value, config.username) === loginUsername).header;
   } catch (error) {
     if (!(error instanceof RequestRejection)) throw error;
     logRejection(context, request, requestId, client, error.status, error.title);
@@ -77,7 +79,6 @@ export async function handleLogin(
     return;
   }
 
-  const username = rawUsername === undefined ? undefined : normalizeUsername(rawUsername, config.username);
   const pseudonym = username ? context.keys.pseudonymize(username) : undefined;
   const deviceId = await context.deviceCookies.read(request.headers.cookie);
   // The id a success's cookie will carry, chosen now so the profile learns that device.
@@ -453,4 +454,15 @@ function pathOf(url: string | undefined): string {
   if (path.includes(';')) path = path.replace(/;[^/]*/g, '');
   if (path.includes('(') || /%28/i.test(path)) path = path.replace(/\/(?:\(|%28)[^/]*/gi, '/(*)');
   return path;
+}
+
+/** Normalise a login's username, or refuse one that NFKC would blow up (see excessiveExpansion). */
+function usernameKey(raw: string, options: UsernameNormalization): string {
+  const expanded = excessiveExpansion(raw, options);
+  if (expanded !== undefined) {
+    throw new RequestRejection(400, 'invalid username',
+      `the username has ${raw.length} characters and NFKC expands them to ${expanded}; ` +
+        `a username that grows past ${MAX_EXPANDED_USERNAME} characters to more than twice its length is refused`);
+  }
+  return normalizeUsername(raw, options);
 }

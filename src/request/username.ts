@@ -74,6 +74,21 @@ export function normalizeUsername(
   return name;
 }
 
+/** Length past which a username may not grow to more than twice its length under NFKC. */
+export const MAX_EXPANDED_USERNAME = 1024;
+
+/**
+ * Return the NFKC length of a username that NFKC expands past `MAX_EXPANDED_USERNAME`
+ * characters and to more than twice its own length, or undefined for any other name. One
+ * character can become 18 (U+FDFA), so a small body would otherwise cost the later steps,
+ * which run per character, many times its size. Names this short are not checked.
+ */
+export function excessiveExpansion(raw: string, options: UsernameNormalization): number | undefined {
+  if (!options.nfkc || raw.length * 18 <= MAX_EXPANDED_USERNAME) return undefined;
+  const length = raw.normalize('NFKC').length;
+  return length > MAX_EXPANDED_USERNAME && length > 2 * raw.length ? length : undefined;
+}
+
 /**
  * Default ignorable code points and control characters. White space among the controls
  * (tab, line feed) at either end is gone by the time `trim` would remove it.

@@ -11,6 +11,9 @@ const TRANSLATED: readonly { range: string; network: ipaddr.IPv6; bits: number; 
   { range: 'rfc6145', network: ipaddr.IPv6.parse('::ffff:0:0:0'), bits: 96, offset: 96, inverted: false },
   // The well-known NAT64 prefix, through which IPv4 clients reach an IPv6-only site (SIIT-DC).
   { range: 'rfc6052', network: ipaddr.IPv6.parse('64:ff9b::'), bits: 96, offset: 96, inverted: false },
+  // The local-use NAT64 block; translators inside it carry the IPv4 address in the last 32
+  // bits too, as ipaddr.js reads both blocks as one range.
+  { range: 'rfc6052', network: ipaddr.IPv6.parse('64:ff9b:1::'), bits: 48, offset: 96, inverted: false },
   // 6to4 puts the site's IPv4 address right after 2002::/16.
   { range: '6to4', network: ipaddr.IPv6.parse('2002::'), bits: 16, offset: 16, inverted: false },
   // Teredo puts its server's address in bits 32 to 63, so all its clients share one /64.

@@ -18,6 +18,8 @@ const FORM_READERS: readonly { parser: string; read: FieldNameReader }[] = [
   { parser: 'qs with allowDots', read: (name, limit) => readQsPath(dotsToBrackets(name), limit) },
   { parser: 'Rack 2', read: readRack2Path },
   { parser: 'PHP', read: readPhpPath },
+  // Spring MVC's data binder takes `!name` as the default of `name` when `name` is absent.
+  { parser: "Spring's data binder", read: (name) => [name.startsWith('!') ? name.slice(1) : name] },
 ];
 
 /**

@@ -9,7 +9,7 @@ const JSON_TYPE = 'application/json';
 
 t.test('username spellings of other parsers are rejected', async (t) => {
   const { upstream, gateway } = await setUp(t);
-  // Each body names alice under a field that qs, Rack 2, PHP or a case-folding binder reads as "username".
+  // Each body names alice under a field that qs, Rack 2, PHP, Spring or a case-folding binder reads as "username".
   const cases: [string, string, string, string][] = [
     ['leading brackets (qs, Rack 2)', '/login', FORM, '[username]=alice&password=x'],
     ['encoded leading brackets', '/login', FORM, '%5Busername%5D=alice&password=x'],
@@ -25,6 +25,8 @@ t.test('username spellings of other parsers are rejected', async (t) => {
     ['NUL inside the name (PHP)', '/login', FORM, 'username%00x=alice&password=x'],
     ['brackets after a semicolon (Rack 2)', '/login', FORM, 'password=x;[username]=alice'],
     ['long s (case-folding binders)', '/login', FORM, 'u%C5%BFername=alice&password=x'],
+    ['field default mark (Spring data binder)', '/login', FORM, '!username=alice&password=x'],
+    ['encoded field default mark', '/login', FORM, '%21username=alice&password=x'],
     ['leading brackets in the query', '/login?[username]=alice', JSON_TYPE, '{"password":"x"}'],
     ['long s JSON key (Go encoding/json)', '/login', JSON_TYPE, '{"u\u017fername":"alice","password":"x"}'],
     ['escaped long s JSON key', '/login', JSON_TYPE, '{"u\\u017fername":"alice","password":"x"}'],

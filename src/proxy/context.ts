@@ -5,6 +5,7 @@ import type { StepUpVerifier } from '../challenge/step-up.js';
 import type { GatewayConfig, GatewayMode, LoginRoute } from '../config/types.js';
 import { GatewayKeys } from '../crypto/keys.js';
 import { TrustedProxies } from '../request/client-ip.js';
+import { isDirectoryIndexName, loginPathAliases } from '../request/served-files.js';
 import type { RuleSet } from '../rules/compile.js';
 import type { ManualMatcher } from '../admin/manual-match.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
@@ -96,23 +97,57 @@ export function routeKey(method: string, normalizedPath: string): string {
 
 /** The login paths, with the methods their routes accept, for requests that are not logins. */
 export interface LoginPathIndex {
-  /** Methods by normalised login path. */
+  /** Methods by normalised login path, and by each path in loginPathAliases of one. */
   exact: Map<string, string[]>;
-  /** Methods by normalised login path, for routes whose subpaths are judged too. */
+  /** Methods by normalised login path and alias, for routes whose subpaths are judged too. */
   below: Map<string, string[]>;
   /** Every method some login route accepts. */
   methods: Set<string>;
-  /** Lengths of the login paths: a reading of another length cannot match one. */
+  /** Lengths of the login paths and aliases: a reading of another length cannot match one. */
   lengths: Set<number>;
   /** The routes' `password_field` names, in lower case. */
   passwordFields: Set<string>;
 }
 
-const routeLengths = new WeakMap<ReadonlyMap<string, LoginRoute>, Set<number>>();
+/**
+ * The aliases of a route map, which findLoginRoute derives once per map. They are the routes
+ * by the `METHOD path` keys of the paths in loginPathAliases, with the lengths of all paths.
+ */
+interface RouteAliases {
+  aliases: Map<string, LoginRoute>;
+  lengths: Set<number>;
+}
+
+const routeAliases = new WeakMap<ReadonlyMap<string, LoginRoute>, RouteAliases>();
+
+/** Return the aliases of a route map, built on first use. Of two routes with one alias, the first in the map has it. */
+function aliasesOf(routes: ReadonlyMap<string, LoginRoute>): RouteAliases {
+  const cached = routeAliases.get(routes);
+  if (cached) return cached;
+
+  const aliases = new Map<string, LoginRoute>();
+  for (const [key, route] of routes) {
+    const { method, path } = splitRouteKey(key);
+    for (const alias of loginPathAliases(path)) {
+      const aliasKey = routeKey(method, alias);
+      if (!aliases.has(aliasKey)) aliases.set(aliasKey, route);
+    }
+  }
+  const lengths = new Set([...routes.keys(), ...aliases.keys()].map((key) => splitRouteKey(key).path.length));
+  const built = { aliases, lengths };
+  routeAliases.set(routes, built);
+  return built;
+}
+
+function splitRouteKey(key: string): { method: string; path: string } {
+  const separator = key.indexOf(' ');
+  return { method: key.slice(0, separator), path: key.slice(separator + 1) };
+}
 
 /**
  * Find the login route that a method and a normalised path reach, trying each reading of
  * the path, then each reading of the paths above it for routes whose subpaths are judged.
+ * A route is reached by its own path and by the paths in loginPathAliases.
  */
 export function findLoginRoute(
   routes: ReadonlyMap<string, LoginRoute>,
@@ -120,20 +155,20 @@ export function findLoginRoute(
   normalizedPath: string,
   frontControllers = MAX_FRONT_CONTROLLERS,
 ): LoginRoute | undefined {
-  let lengths = routeLengths.get(routes);
-  if (!lengths) {
-    lengths = new Set([...routes.keys()].map((key) => key.length - key.indexOf(' ') - 1));
-    routeLengths.set(routes, lengths);
-  }
+  const { aliases, lengths } = aliasesOf(routes);
+  const keyAt = (end: number) => routeKey(method, normalizedPath.slice(0, end));
 
   const { exact, ancestors } = readingEnds(normalizedPath, lengths);
   for (const end of exact) {
-    const route = routes.get(routeKey(method, normalizedPath.slice(0, end)));
+    const key = keyAt(end);
+    // A route's own path wins over another route's alias.
+    const route = routes.get(key) ?? aliases.get(key);
     if (route) return route;
   }
   for (const end of ancestors) {
-    const route = routes.get(routeKey(method, normalizedPath.slice(0, end)));
-    if (route?.subpaths === 'judge') return route;
+    const key = keyAt(end);
+    const route = [routes.get(key), aliases.get(key)].find((candidate) => candidate?.subpaths === 'judge');
+    if (route) return route;
   }
   const rest = frontControllerRest(normalizedPath);
   return rest === undefined || frontControllers === 0 ? undefined : findLoginRoute(routes, method, rest, frontControllers - 1);
@@ -152,20 +187,25 @@ function frontControllerRest(normalizedPath: string): string | undefined {
   return script === -1 ? undefined : normalizedPath.slice(script + 4);
 }
 
-/** Index the login paths of `routes`. */
+/** Index the login paths of `routes`, and the paths in loginPathAliases that reach them. */
 export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>): LoginPathIndex {
   const index: LoginPathIndex = { exact: new Map(), below: new Map(), methods: new Set(), lengths: new Set(), passwordFields: new Set() };
   for (const [key, route] of routes) {
-    const separator = key.indexOf(' ');
-    const path = key.slice(separator + 1);
-    const method = key.slice(0, separator);
-    index.exact.set(path, [...(index.exact.get(path) ?? []), method]);
-    if (route.subpaths === 'judge') index.below.set(path, [...(index.below.get(path) ?? []), method]);
+    const { method, path } = splitRouteKey(key);
+    for (const reaching of [path, ...loginPathAliases(path)]) {
+      addMethod(index.exact, reaching, method);
+      if (route.subpaths === 'judge') addMethod(index.below, reaching, method);
+      index.lengths.add(reaching.length);
+    }
     index.methods.add(method);
-    index.lengths.add(path.length);
     index.passwordFields.add(route.passwordField.toLowerCase());
   }
   return index;
+}
+
+function addMethod(methodsByPath: Map<string, string[]>, path: string, method: string): void {
+  const methods = methodsByPath.get(path) ?? [];
+  if (!methods.includes(method)) methodsByPath.set(path, [...methods, method]);
 }
 
 /** Return the methods of the login routes that a normalised path reaches by any of its readings, if any. */
@@ -189,20 +229,40 @@ export function loginMethodsAt(
 
 /**
  * List where each reading of a normalised path ends, keeping only ends in `lengths`: the
- * readings of the path itself (see routeCandidates), then those of each path above it,
+ * readings of the path itself (see pushReadingEnds), those of its directory when its last
+ * segment reads as the directory (see readsAsDirectory), then those of each path above it,
  * nearest first, without the root. Working with ends rather than strings keeps the cost
  * linear in the path's length, however many dots or slashes a client puts in it.
  */
 function readingEnds(path: string, lengths: ReadonlySet<number>, withAncestors = true): { exact: number[]; ancestors: number[] } {
   const exact: number[] = [];
   pushReadingEnds(path, path.length, lengths, exact);
+  let above = path.lastIndexOf('/');
+  if (readsAsDirectory(path.slice(above + 1))) {
+    // The root directory `/` ends after its slash. Paths above start above the directory,
+    // whose readings are the path's own now.
+    pushReadingEnds(path, Math.max(above, 1), lengths, exact);
+    above = path.lastIndexOf('/', above - 1);
+  }
+
   const ancestors: number[] = [];
   if (withAncestors) {
-    for (let slash = path.lastIndexOf('/'); slash > 0; slash = path.lastIndexOf('/', slash - 1)) {
+    for (let slash = above; slash > 0; slash = path.lastIndexOf('/', slash - 1)) {
       pushReadingEnds(path, slash, lengths, ancestors);
     }
   }
   return { exact, ancestors };
+}
+
+/**
+ * Return whether a path whose last segment is `segment` reads as its directory. Apache's
+ * DirectoryIndex, PHP's built-in server and IIS run an index file (`index.php`,
+ * `default.aspx`, see isDirectoryIndexName) for the directory, so the directory's login
+ * handler runs for it. A segment that is only a suffix (`.json`) leaves the directory once
+ * the suffix is cut, as pushReadingEnds cuts `/login.json` to /login.
+ */
+function readsAsDirectory(segment: string): boolean {
+  return segment !== '' && (isSuffixMark(segment.charCodeAt(0)) || isDirectoryIndexName(segment));
 }
 
 /**

@@ -1,11 +1,36 @@
 import { formParserReadingAs } from './field-names.js';
 
+/** A query parameter that a PHP front controller routes by, and the paths it reads its value under. */
+interface RouteParameter {
+  name: string;
+  /** Prefixes to read the value under, once it starts with one `/`. The empty prefix reads it as the path itself. */
+  prefixes: readonly string[];
+}
+
+/**
+ * Query parameters that PHP front controllers route every request by, so that
+ * `/anything?q=user/login` runs /user/login. Drupal 7 reads `q`, ThinkPHP `s` (its
+ * `var_pathinfo`), Phalcon `_url`, Yii `r` (`r=site/login` without pretty URLs), and
+ * OpenCart `route` and `_route_` (the parameter its SEO URL rewrite fills). WordPress
+ * serves `?rest_route=/x` as the REST API path /wp-json/x.
+ */
+const ROUTE_PARAMETERS: readonly RouteParameter[] = [
+  { name: 'q', prefixes: [''] },
+  { name: 's', prefixes: [''] },
+  { name: '_url', prefixes: [''] },
+  { name: 'r', prefixes: [''] },
+  { name: 'route', prefixes: [''] },
+  { name: '_route_', prefixes: [''] },
+  { name: 'rest_route', prefixes: ['', '/wp-json'] },
+];
+
 /**
  * Request paths that some PHP frameworks take from the query string instead of the path.
  * CodeIgniter 3 and 4 read `/?/login` and `/index.php?/login&x=1` as /login (a query that
  * starts with `/`, up to its first `&`), and with `uri_protocol = QUERY_STRING` they read
- * `/?login` the same way. Drupal 7 routes every request by its `q` parameter, so
- * `/anything?q=user/login` is /user/login, and PHP reads ` q` and `q%00x` as `q` too.
+ * `/?login` the same way. The parameters in ROUTE_PARAMETERS are read too, under each name
+ * that some parser reads as theirs: PHP reads ` q` and `q%00x` as `q`, and `rest.route`
+ * as `rest_route`.
  */
 export function queryRoutedTargets(url: string): string[] {
   const start = url.indexOf('?');
@@ -18,16 +43,68 @@ export function queryRoutedTargets(url: string): string[] {
   if (first.startsWith('/')) targets.push(first);
   else if (first !== '' && !first.includes('=')) targets.push(`/${first}`);
 
-  // Most queries have no key with a `q` in it, and parsing them all would cost every request.
-  if (!/(?:^|[&;])[^&=;]*(?:q|%71)/i.test(query)) return targets;
+  // Most queries have no key that reads as a routing parameter, and parsing them all would cost every request.
+  if (!ROUTE_PARAMETER_KEY.test(query)) return targets;
 
-  for (const [name, value] of new URLSearchParams(query)) {
-    if (name !== 'q' && formParserReadingAs(name, 'q') === undefined) continue;
+  for (const [key, value] of new URLSearchParams(query)) {
+    const parameter = ROUTE_PARAMETERS.find(({ name }) => key === name || formParserReadingAs(key, name) !== undefined);
+    if (!parameter) continue;
     // The value is decoded once already, so it goes on as a path with its escapes re-applied.
-    targets.push(`/${encodeURI(value.replace(/^\/+/, ''))}`);
+    const path = `/${encodeURI(value.replace(/^\/+/, ''))}`;
+    for (const prefix of parameter.prefixes) targets.push(`${prefix}${path}`);
   }
   return targets;
 }
+
+/**
+ * Return a regular expression source that matches one character of a parameter name as it
+ * may be written in a raw query: itself in either case, percent-encoded, or as a character
+ * that a parser in formParserReadingAs reads as it. PHP turns ` ` (`+`), `.` and `[` in a
+ * key into `_`, and a case-insensitive binder folds `ſ` (U+017F) into `s`.
+ */
+function keyCharacterPattern(character: string): string {
+  if (character === '_') return '(?:[_ +.[]|%5f|%20|%2e|%5b)';
+  const spellings = [character, percentEncoded(character.toLowerCase()), percentEncoded(character.toUpperCase())];
+  if (character === 's') spellings.push('\u017f', '%c5%bf');
+  return `(?:${spellings.join('|')})`;
+}
+
+/**
+ * Return a regular expression source that matches a parameter name as it may be written in
+ * a raw query (see keyCharacterPattern). A case-insensitive binder also folds the ligatures
+ * `ﬅ` and `ﬆ` (U+FB05, U+FB06) into `st`.
+ */
+function keyNamePattern(name: string): string {
+  let pattern = '';
+  for (let index = 0; index < name.length; index += 1) {
+    if (name.startsWith('st', index)) {
+      pattern += `(?:${keyCharacterPattern('s')}${keyCharacterPattern('t')}|[\ufb05\ufb06]|%ef%ac%8[56])`;
+      index += 1;
+    } else {
+      pattern += keyCharacterPattern(name[index]);
+    }
+  }
+  return pattern;
+}
+
+function percentEncoded(character: string): string {
+  return `%${character.charCodeAt(0).toString(16).padStart(2, '0')}`;
+}
+
+/**
+ * Match a raw query with a key that some parser may read as a routing parameter. Such a key
+ * may start with spaces (PHP, Rack), brackets (qs, Rack) or a dot (qs with allowDots). The
+ * name follows, and the key ends there or goes on after `[`, `]` or `.`, which nest a value
+ * under the name, or after NUL, where PHP cuts a key. The test runs in one pass over the
+ * query, so most requests skip parsing it, and it may match a key that no parser reads as
+ * the name.
+ */
+const ROUTE_PARAMETER_KEY = new RegExp(
+  '(?:^|[&;])(?:[ +.[\\]]|%20|%2e|%5b|%5d)*' +
+    `(?:${ROUTE_PARAMETERS.map(({ name }) => keyNamePattern(name)).join('|')})` +
+    '(?:$|[=&;[\\].\\0]|%00|%2e|%5b|%5d)',
+  'i',
+);
 
 /**
  * Return a query-routed target with its empty, `.` and `..` segments dropped, as

@@ -3,7 +3,7 @@ import net from 'node:net';
 import t, { type Test } from 'tap';
 
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { RecordingUpstream } from '../helpers/upstream.js';
+import { RecordingUpstream, type ReceivedRequest } from '../helpers/upstream.js';
 import { waitFor } from '../helpers/wait.js';
 import { loginHeaders, rawExchange, rawRequest } from './raw.js';
 
@@ -408,6 +408,146 @@ t.test('paths below a login path are judged as that login', async (t) => {
   t.equal(partner.statuses[0], 200, 'a path below a subpaths: forward route is forwarded');
   t.equal(local.logs.decisions.length, before, 'and not judged');
   t.equal(app.requests.length, judged.length + 2, 'only the judged logins and the forwarded path reached the app');
+});
+
+/** The outcome of one login sent through a gateway to a recording app. */
+interface LoginPassage {
+  status: number | undefined;
+  /** The request as the app received it, if it did. */
+  received?: ReceivedRequest;
+  /** The decision line logged for that request, if any. */
+  decision?: Record<string, any>;
+}
+
+/** Send a POST login to `target` and find what the app received and the decision logged for it. */
+async function passLogin(local: TestGateway, app: RecordingUpstream, target: string, body = BODY,
+  type = 'application/json'): Promise<LoginPassage> {
+  const before = app.requests.length;
+  const exchange = await rawExchange(local.port, rawRequest('POST', target, loginHeaders(body, type), body), { source: nextSource() });
+  const received = app.requests[before];
+  if (!received) return { status: exchange.statuses[0] };
+
+  const id = received.headers['x-request-id'];
+  const decisionOf = () => local.logs.decisions.find((line) => line.http.request.id === id);
+  // The gateway logs the line after the app's response. A request forwarded unjudged gets no line and costs the whole wait.
+  await waitFor(() => decisionOf() !== undefined, `a decision for ${target}`, 500).catch(() => undefined);
+  return { status: exchange.statuses[0], received, decision: decisionOf() };
+}
+
+/** Start a gateway with `routes` in front of a fresh recording app, both closed when `t` ends. */
+async function gatewayWithRoutes(t: Test, routes: Record<string, unknown>[]): Promise<{ local: TestGateway; app: RecordingUpstream }> {
+  const app = await new RecordingUpstream().start();
+  const local = await startTestGateway({ upstream: app.url, config: { log: { username: 'plain' }, login_routes: routes } });
+  t.teardown(async () => {
+    await local.close();
+    await app.stop();
+  });
+  return { local, app };
+}
+
+t.test('login files are judged without their extension', async (t) => {
+  const { local, app } = await gatewayWithRoutes(t, [
+    { id: 'wordpress', path: '/wp-login.php', body: 'form', username_field: 'log' },
+    { id: 'webforms', path: '/Account/Login.aspx' },
+  ]);
+
+  // nginx's `try_files $uri $uri/ $uri.php` runs wp-login.php for /wp-login, and ASP.NET
+  // FriendlyUrls serves Login.aspx at /Account/Login.
+  const form = 'log=alice&pwd=wonderland';
+  const judged: [string, string, string, string][] = [
+    ['/wp-login', 'wordpress', form, 'application/x-www-form-urlencoded'],
+    ['/WP-LOGIN/', 'wordpress', form, 'application/x-www-form-urlencoded'],
+    ['/wp-login;x=1', 'wordpress', form, 'application/x-www-form-urlencoded'],
+    ['/wp-login.json', 'wordpress', form, 'application/x-www-form-urlencoded'],
+    ['/wp-login/x', 'wordpress', form, 'application/x-www-form-urlencoded'],
+    ['/Account/Login', 'webforms', BODY, 'application/json'],
+    ['/account/login/', 'webforms', BODY, 'application/json'],
+    ['/Account/Login.json', 'webforms', BODY, 'application/json'],
+  ];
+  for (const [target, routeId, body, type] of judged) {
+    const passage = await passLogin(local, app, target, body, type);
+    t.equal(passage.status, 200, `${target}: answered by the app`);
+    t.equal(passage.received?.url, target, `${target}: reached the app as sent`);
+    t.equal(passage.decision?.riskgate.route, routeId, `${target}: judged by route ${routeId}`);
+    t.equal(passage.decision?.user?.name, 'alice', `${target}: judged as alice's login`);
+  }
+
+  const put = await rawExchange(local.port, rawRequest('PUT', '/wp-login', loginHeaders(form), form), { source: nextSource() });
+  t.equal(put.statuses[0], 405, 'a body by another method on the path without the extension gets 405');
+
+  for (const target of ['/wp-loginx', '/wp', '/account/log']) {
+    const passage = await passLogin(local, app, target);
+    t.equal(passage.status, 200, `${target}: forwarded`);
+    t.equal(passage.decision, undefined, `${target}: another path, not judged`);
+  }
+});
+
+t.test('index files below a subpaths: forward route are judged', async (t) => {
+  const { local, app } = await gatewayWithRoutes(t, [
+    { id: 'web', path: '/login', subpaths: 'forward' },
+    { id: 'portal', path: '/portal/index.php', subpaths: 'forward' },
+  ]);
+
+  // Apache's DirectoryIndex and PHP's built-in server run login/index.php for /login/, and
+  // IIS runs default.aspx.
+  const judged: [string, string][] = [
+    ['/login/index.php', 'web'], ['/login/INDEX.PHP', 'web'], ['/login/index', 'web'], ['/login/index.php;x=1', 'web'],
+    ['/login/default.aspx', 'web'], ['/login/.json', 'web'], ['/login/index.php/', 'web'],
+    ['/portal', 'portal'], ['/portal/', 'portal'], ['/portal/index', 'portal'], ['/portal/default.aspx', 'portal'],
+  ];
+  for (const [target, routeId] of judged) {
+    const passage = await passLogin(local, app, target);
+    t.equal(passage.status, 200, `${target}: answered by the app`);
+    t.equal(passage.received?.url, target, `${target}: reached the app as sent`);
+    t.equal(passage.decision?.riskgate.route, routeId, `${target}: judged by route ${routeId}`);
+  }
+
+  for (const target of ['/login/callback', '/login/indexes', '/login/x/index.php', '/portal/x']) {
+    const passage = await passLogin(local, app, target);
+    t.equal(passage.status, 200, `${target}: forwarded`);
+    t.equal(passage.decision, undefined, `${target}: below the route, not judged`);
+  }
+});
+
+t.test('logins routed by query parameters are judged', async (t) => {
+  const { local, app } = await gatewayWithRoutes(t, [
+    { id: 'web', path: '/login' },
+    { id: 'yii', path: '/site/login' },
+    { id: 'opencart', path: '/account/login' },
+    { id: 'jwt', path: '/wp-json/jwt-auth/v1/token' },
+  ]);
+
+  const judged: [string, string][] = [
+    // ThinkPHP reads `s`, Phalcon `_url`.
+    ['/?s=/login', 'web'], ['/index.php?s=login', 'web'], ['/public/index.php?_url=/login', 'web'],
+    // Yii reads `r`, OpenCart `route` and `_route_`.
+    ['/index.php?r=site/login', 'yii'], ['/index.php?r=site%2Flogin', 'yii'],
+    ['/index.php?route=account/login', 'opencart'], ['/index.php?_route_=account/login', 'opencart'],
+    // WordPress serves `rest_route=/x` as /wp-json/x.
+    ['/?rest_route=/jwt-auth/v1/token', 'jwt'], ['/index.php?rest_route=%2Fjwt-auth%2Fv1%2Ftoken', 'jwt'],
+    // PHP reads these keys as s, rest_route and _route_.
+    ['/?%20s=login', 'web'], ['/?rest.route=/jwt-auth/v1/token', 'jwt'], ['/index.php?_route_%00x=account/login', 'opencart'],
+  ];
+  for (const [target, routeId] of judged) {
+    const passage = await passLogin(local, app, target);
+    t.equal(passage.status, 200, `${target}: answered by the app`);
+    t.equal(passage.received?.url, target, `${target}: reached the app as sent`);
+    t.equal(passage.decision?.riskgate.route, routeId, `${target}: judged by route ${routeId}`);
+  }
+
+  // A target with a dot segment is unreadable, and it reaches a login once its dot segments are dropped.
+  const before = app.requests.length;
+  for (const target of ['/?s=/login/..', '/?r=site/login/..', '/?_url=/login/.', '/?rest_route=/jwt-auth/v1/token/..']) {
+    const exchange = await rawExchange(local.port, rawRequest('POST', target, loginHeaders(BODY), BODY), { source: nextSource() });
+    t.equal(exchange.statuses[0], 400, `${target}: 400`);
+  }
+  t.equal(app.requests.length, before, 'no unreadable query-routed login reached the app');
+
+  for (const target of ['/?search=login', '/?sort=/login', '/?x_url=/login', '/?S=login']) {
+    const passage = await passLogin(local, app, target);
+    t.equal(passage.status, 200, `${target}: forwarded`);
+    t.equal(passage.decision, undefined, `${target}: no routing parameter, not judged`);
+  }
 });
 
 /**

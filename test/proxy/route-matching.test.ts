@@ -56,12 +56,73 @@ t.test('readings of a path are the path, its format suffixes and the paths above
 
 t.test('a path of many dots or segments costs a few lookups, not one per reading', async (t) => {
   const crafted = [`/a${'.'.repeat(15_000)}`, `/a.b${'/c'.repeat(7_500)}`, `/login${'/x.'.repeat(5_000)}`, `/x${'/a.b.c'.repeat(2_000)}`,
-    `${'/i.php'.repeat(2_500)}/c`];
+    `${'/i.php'.repeat(2_500)}/c`, `/a${'.'.repeat(15_000)}/index.php`, `${'/index'.repeat(2_500)}/.x`];
   for (const path of crafted) {
     routes.lookups = 0;
     findLoginRoute(routes, 'POST', path);
-    // Only readings as long as a login path are looked up: at most one per route here.
-    t.ok(routes.lookups <= 3, `${path.slice(0, 12)}... (${path.length} characters): ${routes.lookups} lookups`);
+    // Only readings as long as a path that reaches a route are looked up: at most one per
+    // length here (/login, /wp-login, /wp-login.php, /partner/signin).
+    t.ok(routes.lookups <= 4, `${path.slice(0, 12)}... (${path.length} characters): ${routes.lookups} lookups`);
+  }
+});
+
+t.test('login files are reached without their extension and as their directory', async (t) => {
+  const served = new Map<string, LoginRoute>([
+    [routeKey('POST', '/wp-login.php'), route('/wp-login.php')],
+    [routeKey('POST', '/account/login.aspx'), route('/account/login.aspx', 'forward')],
+    [routeKey('POST', '/portal/default.aspx'), route('/portal/default.aspx', 'forward')],
+    [routeKey('POST', '/site/login.html'), route('/site/login.html')],
+    [routeKey('POST', '/site/login'), route('/site/login', 'forward')],
+  ]);
+  const cases: [string, string | undefined][] = [
+    // nginx's `try_files $uri $uri/ $uri.php`, ASP.NET FriendlyUrls and Apache's MultiViews.
+    ['/wp-login', '/wp-login.php'],
+    ['/wp-login.json', '/wp-login.php'],
+    ['/wp-login!x', '/wp-login.php'],
+    ['/wp-login/x', '/wp-login.php'],
+    ['/account/login', '/account/login.aspx'],
+    ['/account/login.json', '/account/login.aspx'],
+    ['/account/login/x', undefined],
+    // An index file is served for its directory.
+    ['/portal', '/portal/default.aspx'],
+    ['/portal/default', '/portal/default.aspx'],
+    ['/portal/index.php', '/portal/default.aspx'],
+    ['/portal/x', undefined],
+    // A route's own path wins over another route's alias, but paths below it are judged by the route that judges them.
+    ['/site/login', '/site/login'],
+    ['/site/login/x', '/site/login.html'],
+    ['/wp-loginx', undefined],
+    ['/wp', undefined],
+    ['/account', undefined],
+  ];
+  for (const [path, expected] of cases) {
+    t.equal(findLoginRoute(served, 'POST', path)?.path, expected, `${path} reaches ${expected ?? 'no route'}`);
+    t.equal(loginMethodsAt(loginPathIndex(served), path)?.[0], expected ? 'POST' : undefined, `${path}: methods`);
+  }
+
+  const root = new Map([[routeKey('POST', '/index.php'), route('/index.php', 'forward')]]);
+  t.equal(findLoginRoute(root, 'POST', '/')?.path, '/index.php', '/ reaches /index.php');
+  t.equal(findLoginRoute(root, 'POST', '/default.aspx')?.path, '/index.php', '/default.aspx reaches /index.php');
+  t.equal(findLoginRoute(root, 'POST', '/x')?.path, undefined, '/x reaches no route');
+  t.same(loginPathIndex(new Map([...served, ...root])).exact.get('/'), ['POST'], 'an index alias adds its method once');
+});
+
+t.test('index files below a subpaths: forward route reach it', async (t) => {
+  const cases: [string, string | undefined][] = [
+    ['/partner/signin/index.php', '/partner/signin'],
+    ['/partner/signin/index', '/partner/signin'],
+    ['/partner/signin/default.aspx', '/partner/signin'],
+    ['/partner/signin/index.en.php', '/partner/signin'],
+    ['/partner/signin/.json', '/partner/signin'],
+    ['/partner/signin.json/index.php', '/partner/signin'],
+    ['/partner/signin/indexes', undefined],
+    ['/partner/signin/x/index.php', undefined],
+    ['/partner/signin/index.php/x', undefined],
+    ['/partner/index.php', undefined],
+  ];
+  for (const [path, expected] of cases) {
+    t.equal(findLoginRoute(routes, 'POST', path)?.path, expected, `${path} reaches ${expected ?? 'no route'}`);
+    t.equal(loginMethodsAt(loginPathIndex(routes), path)?.[0], expected ? 'POST' : undefined, `${path}: methods`);
   }
 });
 
@@ -80,8 +141,34 @@ t.test('query-routed paths of PHP front controllers', async (t) => {
     ['/node?q%00x=login', ['/login']],
     ['/?Q=login', []],
     ['/login', []],
+    // ThinkPHP reads `s`, Phalcon `_url`, Yii `r`, and OpenCart `route` and `_route_`.
+    ['/?s=/login', ['/login']],
+    ['/index.php?s=login', ['/login']],
+    ['/?_url=/login', ['/login']],
+    ['/index.php?r=site/login', ['/site/login']],
+    ['/index.php?route=account/login&language=en-gb', ['/account/login']],
+    ['/index.php?_route_=account/login', ['/account/login']],
+    // WordPress serves `rest_route=/x` as /wp-json/x.
+    ['/?rest_route=/jwt-auth/v1/token', ['/jwt-auth/v1/token', '/wp-json/jwt-auth/v1/token']],
+    ['/?q=a&s=b&r=c', ['/a', '/b', '/c']],
+    ['/?search=login&sort=/login&redirect=/login&x_url=/login&routes=/login', []],
   ];
   for (const [url, expected] of cases) {
     t.same(queryRoutedTargets(url), expected, url);
+  }
+});
+
+t.test('routing parameters are read under the names parsers read as theirs', async (t) => {
+  // PHP strips leading spaces, cuts a key at NUL and turns " ", "." and an unclosed "[" into
+  // "_"; qs and Rack read "[s]" as s, and every key may be percent-encoded.
+  const spellings: [string, string][] = [
+    ['%20s', 's'], ['+s', 's'], ['s%00x', 's'], ['%5Bs%5D', 's'], ['%73', 's'], ['s[]', 's'],
+    ['.url', '_url'], ['%5f%75rl', '_url'], [' r', 'r'], ['r.x', 'r'],
+    ['rest.route', 'rest_route'], ['rest+route', 'rest_route'], ['rest%5Broute', 'rest_route'], ['%72est_route', 'rest_route'],
+    ['.route.', '_route_'], ['_route%20', '_route_'], ['[route]', 'route'],
+  ];
+  for (const [key, name] of spellings) {
+    const targets = queryRoutedTargets(`/index.php?x=1&${key}=/login`);
+    t.ok(targets.includes('/login'), `${key} is read as ${name}: ${JSON.stringify(targets)}`);
   }
 });

@@ -1,0 +1,40 @@
+/**
+ * Paths at which web servers run a file other than by its full name. A login route names
+ * the file the app runs, and a request that runs it by another path is a login all the same.
+ */
+
+/**
+ * Stems of the file names that servers run for a request to their directory: Apache's
+ * DirectoryIndex and PHP's built-in server run `index.php`, and IIS runs its default
+ * document, `default.aspx` among others.
+ */
+const DIRECTORY_INDEX_STEMS: ReadonlySet<string> = new Set(['index', 'default']);
+
+/**
+ * Return whether a normalised path segment names a directory index file: `index`, `default`,
+ * or either with an extension (`index.php`, `default.aspx`).
+ */
+export function isDirectoryIndexName(segment: string): boolean {
+  const dot = segment.indexOf('.');
+  return DIRECTORY_INDEX_STEMS.has(dot === -1 ? segment : segment.slice(0, dot));
+}
+
+/**
+ * Return the other paths at which servers run the file that a normalised login path names,
+ * without the path itself. The first is the path with its last segment cut before its first
+ * dot (`/wp-login` for `/wp-login.php`): nginx's `try_files $uri $uri/ $uri.php` runs
+ * wp-login.php for /wp-login, ASP.NET FriendlyUrls serves Login.aspx at /Login, and Apache's
+ * MultiViews serves any `login.*` for /login. The second, for an index file (see
+ * isDirectoryIndexName), is its directory (`/login` for `/login/index.php`).
+ */
+export function loginPathAliases(normalizedPath: string): string[] {
+  const slash = normalizedPath.lastIndexOf('/');
+  const segment = normalizedPath.slice(slash + 1);
+  const aliases: string[] = [];
+
+  // A segment that starts with a dot (`.env`) has no stem to serve it by.
+  const dot = segment.indexOf('.');
+  if (dot > 0) aliases.push(normalizedPath.slice(0, slash + 1 + dot));
+  if (isDirectoryIndexName(segment)) aliases.push(slash === 0 ? '/' : normalizedPath.slice(0, slash));
+  return aliases;
+}

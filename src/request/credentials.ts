@@ -87,8 +87,16 @@ function lenientDecode(text: string): string {
   }
 }
 
+/** A `%uXXXX` escape, which ASP.NET (System.Web) and classic ASP decode as UTF-16. */
+export const PERCENT_U = /%u[0-9a-f]{4}/i;
+
 function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route: LoginRoute, query: string): ParsedLogin {
   const format = bodyFormat(contentType, route);
+  // ASP.NET reads the query string with the same %u decoding as a form body (see below).
+  if (PERCENT_U.test(query)) {
+    throw new RequestRejection(400, 'ambiguous login query',
+      'the query string contains a %u escape, which ASP.NET decodes and other parsers do not; send UTF-8 percent-escapes');
+  }
   const fromQuery = formValue(query, route, 'query string');
   if (body.length === 0) {
     return { username: fromQuery, format };
@@ -114,7 +122,7 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
   }
   // ASP.NET (System.Web) decodes %uXXXX escapes and trims field names, so `user%u006eame`
   // and `username ` name the username field there while other parsers read other names.
-  if (format === 'form' && /%u[0-9a-f]{4}/i.test(text)) {
+  if (format === 'form' && PERCENT_U.test(text)) {
     throw new RequestRejection(400, 'ambiguous login body',
       'the form body contains a %u escape, which ASP.NET decodes and other parsers do not; send UTF-8 percent-escapes');
   }

@@ -6,10 +6,27 @@
 const PASSWORD_NAME =
   /pass|pwd|^psw|^pw$|^pin$|secret|senha|kennwort|contrase|parol|пароль|wachtwoord|has[lł]o|heslo|salasana|adgangskode|[sş]ifre|lozinka|jelsz[oó]|l[öo]senord|geslo|slapta|sandi|密码|密碼|パスワード|비밀번호/i;
 
-/** Tell whether a field name reads as a password, or is one of the routes' own `password_field` names. */
+/**
+ * Tell whether a field name reads as a password, or is one of the routes' own `password_field`
+ * names. Case-insensitive binders (.NET's OrdinalIgnoreCase among them) fold `ſ` into `s`
+ * and `K` (U+212A) into `k`, so the name is folded that way first.
+ */
 export function readsAsPassword(name: string, configured: ReadonlySet<string>): boolean {
-  if (configured.has(name.toLowerCase())) return true;
-  return PASSWORD_NAME.test(name.replace(/[^\p{L}\p{N}]/gu, ''));
+  const folded = name.toLowerCase().toUpperCase().toLowerCase();
+  if (configured.has(name.toLowerCase()) || configured.has(folded)) return true;
+  return PASSWORD_NAME.test(folded.replace(/[^\p{L}\p{N}]/gu, ''));
+}
+
+/** Decode `%uXXXX` escapes as ASP.NET does, so a field name reads as the app reads it. */
+function decodePercentU(text: string): string {
+  return text.replace(/%u([0-9a-f]{4})/gi, (_, hex: string) => {
+    try {
+      return encodeURIComponent(String.fromCharCode(Number.parseInt(hex, 16)));
+    } catch {
+      // A lone surrogate has no UTF-8 form; it names no password field either way.
+      return '%EF%BF%BD';
+    }
+  });
 }
 
 /**
@@ -20,14 +37,20 @@ export function queryCarriesPassword(url: string | undefined, configured: Readon
   const start = (url ?? '').indexOf('?');
   if (start === -1) return false;
 
-  for (const [name] of new URLSearchParams(url!.slice(start + 1).replaceAll(';', '&'))) {
+  for (const [name] of new URLSearchParams(decodePercentU(url!.slice(start + 1)).replaceAll(';', '&'))) {
     if (readsAsPassword(name, configured)) return true;
   }
   return false;
 }
 
-/** Cookie names taken as a password field besides the routes' own: apps name their own cookies freely (`passport`). */
-const PASSWORD_COOKIE = /^(?:password|passwd|pass|pwd|psw|pswd|pw)$/i;
+/**
+ * Cookie names taken as a password field besides the routes' own. Apps name their own
+ * cookies freely (`passport`, `pinned`), so these are whole names: any name that ends in
+ * `password`, `passwd` or `passphrase` (`j_password`, `txtPassword`), the short forms, and
+ * the word for password in the languages PASSWORD_NAME knows.
+ */
+const PASSWORD_COOKIE =
+  /^(?:.*(?:password|passwd|passphrase)|pass|pwd|psw|pswd|pw|senha|kennwort|contrase[nñ]a|parol|пароль|wachtwoord|has[lł]o|heslo|salasana|adgangskode|[sş]ifre|lozinka|jelsz[oó]|l[öo]senord|geslo|slapta[zž]odis|katasandi|密码|密碼|パスワード|비밀번호)$/i;
 
 /**
  * Tell whether a Cookie header has a cookie named as a password field. PHP's $_REQUEST
@@ -36,7 +59,8 @@ const PASSWORD_COOKIE = /^(?:password|passwd|pass|pwd|psw|pswd|pw)$/i;
  */
 export function cookieCarriesPassword(cookieHeader: string | undefined, configured: ReadonlySet<string>): boolean {
   if (!cookieHeader) return false;
-  for (const pair of cookieHeader.split(';')) {
+  // Cookie parsers split on `;`, and some on `,` too, as RFC 2965 allowed.
+  for (const pair of cookieHeader.split(/[;,]/)) {
     const separator = pair.indexOf('=');
     if (separator === -1) continue;
     let name = pair.slice(0, separator).trim();
@@ -45,7 +69,8 @@ export function cookieCarriesPassword(cookieHeader: string | undefined, configur
     } catch {
       // An undecodable name is read as written.
     }
-    if (configured.has(name.toLowerCase()) || PASSWORD_COOKIE.test(name.replace(/[^\p{L}\p{N}]/gu, ''))) return true;
+    const folded = name.toLowerCase().toUpperCase().toLowerCase();
+    if (configured.has(name.toLowerCase()) || configured.has(folded) || PASSWORD_COOKIE.test(folded.replace(/[^\p{L}\p{N}]/gu, ''))) return true;
   }
   return false;
 }

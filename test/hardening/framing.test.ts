@@ -643,6 +643,14 @@ t.test('password fields under other names or in cookies are refused on a login p
     // PHP's $_REQUEST and ASP.NET's Request[] read cookies as parameters.
     ['/login?uname=victim', 'psw=x'],
     ['/login?uname=victim', 'theme=dark; secret_word=x'],
+    ['/login?uname=victim', 'senha=x'],
+    ['/login?uname=victim', 'j_password=x'],
+    ['/login?uname=victim', 'txtPassword=x'],
+    ['/login?uname=victim', 'x=1, psw=x'],
+    // ASP.NET decodes %u escapes in the query, and .NET's case-insensitive match folds ſ.
+    ['/login?uname=victim&p%u0073w=x', ''],
+    ['/login?uname=victim&p%u0073%u0077=x', ''],
+    ['/login?uname=victim&p%C5%BFw=x', ''],
   ];
   for (const [target, cookie] of cases) {
     const exchange = await rawExchange(local.port,
@@ -651,7 +659,7 @@ t.test('password fields under other names or in cookies are refused on a login p
   }
   t.equal(app.requests.length, 0, 'none reached the app');
 
-  const page = await rawExchange(local.port, 'GET /login?uname=victim HTTP/1.1\r\nHost: riskgate.test\r\nCookie: passport=1; session=abc\r\n\r\n',
+  const page = await rawExchange(local.port, 'GET /login?uname=victim HTTP/1.1\r\nHost: riskgate.test\r\nCookie: passport=1; session=abc; pinned=1\r\n\r\n',
     { source: nextSource() });
   t.equal(page.statuses[0], 200, 'the login page with the app\'s own cookies is still served');
 });
@@ -692,4 +700,18 @@ t.test('an encoded query mark after a login path is refused', async (t) => {
 
   const other = await rawExchange(gateway.port, 'GET /wiki/Who%3F HTTP/1.1\r\nHost: riskgate.test\r\n\r\n', { source: nextSource() });
   t.equal(other.statuses[0], 200, 'an encoded "?" elsewhere passes');
+});
+
+t.test('a %u escape in a login query is refused', async (t) => {
+  // ASP.NET (System.Web) and classic ASP read both of these as username=alice.
+  const targets = ['/login?username=al%u0069ce', '/login?user%u006eame=alice'];
+
+  for (const target of targets) {
+    const body = 'password=guess';
+    const exchange = await rawExchange(gateway.port, rawRequest('POST', target, loginHeaders(body, 'application/x-www-form-urlencoded'), body),
+      { source: nextSource() });
+    t.equal(exchange.statuses[0], 400, `POST ${target}: 400`);
+    t.match(exchange.text, /%u escape/, 'the detail names the escape');
+  }
+  t.equal(upstream.requests.length, 0, 'none reached the app');
 });

@@ -217,6 +217,7 @@ function parseJson(text: string, route: LoginRoute): string | undefined {
   // key that differs only in case may be the one the app reads.
   const field = route.usernameField.toLowerCase();
   const allKeys = topLevelKeys(text);
+  rejectMethodOverride(allKeys, 'body');
   const folded = allKeys.find((key) => key.toLowerCase() !== field && foldFieldName(key) === foldFieldName(field));
   if (folded !== undefined) {
     throw new RequestRejection(400, 'ambiguous login body',
@@ -290,7 +291,9 @@ function formValue(text: string, route: LoginRoute, where: string): string | und
   const field = route.usernameField.toLowerCase();
   const entries = [...new URLSearchParams(text)];
   const looseEntries = text.includes(';') ? [...new URLSearchParams(text.replaceAll(';', '&'))] : entries;
-  rejectFieldSpellings(new Set([...entries, ...looseEntries].map(([key]) => key)), route, where);
+  const names = new Set([...entries, ...looseEntries].map(([key]) => key));
+  rejectFieldSpellings(names, route, where);
+  rejectMethodOverride(names, where);
 
   const values = entries.filter(([key]) => key.toLowerCase() === field).map(([, value]) => value);
   if (text.includes(';')) {
@@ -320,6 +323,20 @@ function rejectFormReading(text: string, route: LoginRoute): void {
       throw new RequestRejection(400, 'ambiguous login body',
         `the JSON body reads as a form with the field "${route.usernameField}", as parsers that read any body as a form see it; ` +
           'do not put form fields in JSON text');
+    }
+  }
+}
+
+/**
+ * Reject a `_method` field. Rails (Rack::MethodOverride), Laravel, Symfony and Express's
+ * method-override run a POST with `_method=GET` as a GET, so the app would answer with its
+ * login page, which riskgate would count as a success for the posted username.
+ */
+function rejectMethodOverride(names: Iterable<string>, where: string): void {
+  for (const name of names) {
+    if (name.toLowerCase() === '_method' || formParserReadingAs(name, '_method') !== undefined) {
+      throw new RequestRejection(400, 'method override on a login',
+        `the ${where} names the field "${name.slice(0, 64)}", which frameworks read as another request method; remove it`);
     }
   }
 }

@@ -62,9 +62,13 @@ export function checkHost(request: IncomingMessage): RequestRejection | undefine
 /** A Host value as RFC 9110 allows it: a registered name, IPv4 or bracketed IPv6 literal, then an optional port. */
 const HOST_FORM = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?$/;
 
+/** Headers that frameworks read as the request's real method. */
+const METHOD_OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'];
+
 /**
- * Reject a login whose headers the app could read differently from riskgate: a repeated
- * Content-Type (Node keeps the first, other servers the last), or a Connection header
+ * Reject a login whose headers the app could read differently from riskgate: a method
+ * override header, a repeated Content-Type (Node keeps the first, other servers the
+ * last), or a Connection header
  * naming an end-to-end header the login carries, which a proxy must remove before the
  * app reads the request (RFC 9110 section 7.6.1).
  */
@@ -81,6 +85,15 @@ export function checkLoginHeaders(request: IncomingMessage): RequestRejection | 
   if (contentTypes > 1) {
     return new RequestRejection(400, 'ambiguous login headers',
       `the login carries ${contentTypes} Content-Type headers; send one`);
+  }
+
+  // Frameworks run a POST with one of these as the method it names (Rack, Express's
+  // method-override, Symfony, ASP.NET Web API), so the app would answer a GET with its login
+  // page, which riskgate would count as a success for the posted username.
+  const override = METHOD_OVERRIDE_HEADERS.find((header) => present.has(header));
+  if (override) {
+    return new RequestRejection(400, 'method override on a login',
+      `the login carries ${override}, which frameworks read as another request method; remove it`);
   }
 
   const listed = (request.headers.connection ?? '').split(',').map((token) => token.trim().toLowerCase());

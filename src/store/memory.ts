@@ -223,6 +223,16 @@ export class MemoryStore implements CounterStore {
     return removed + this.values.deleteByPrefix(keys);
   }
 
+  /**
+   * Remove every counter and value, keeping single-use claims, which must outlive their
+   * assertions. The outage fallback is cleared when the shared store returns.
+   */
+  clear(): void {
+    this.entries.clear();
+    this.values.clear();
+    this.evictionCursor = undefined;
+  }
+
   async close(): Promise<void> {
     clearInterval(this.sweepTimer);
     this.entries.clear();

@@ -157,6 +157,10 @@ export class ResilientStore {
       { store: this.primary.kind, outage_ms: Date.now() - this.outageSince, failed_calls: this.failedCalls },
       'store outage ended',
     );
+    // What the fallback counted and learned was never written to the shared store. Kept, it
+    // would judge the next outage's logins by this one's: an attacker's new country known,
+    // the owner's home unknown.
+    this.fallback.clear();
     this.outageSince = undefined;
     this.writeFailing = false;
     this.failedCalls = 0;

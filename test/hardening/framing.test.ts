@@ -715,3 +715,26 @@ t.test('a %u escape in a login query is refused', async (t) => {
   }
   t.equal(upstream.requests.length, 0, 'none reached the app');
 });
+
+t.test('a login that asks for another method is refused', async (t) => {
+  // Rack, Laravel, Symfony and Express's method-override run these as a GET, whose login
+  // page answer would read as a success for the posted username.
+  const form = 'username=victim&password=guess&_method=GET';
+  const cases: [string, [string, string][], string][] = [
+    ['X-HTTP-Method-Override', [...loginHeaders(BODY), ['X-HTTP-Method-Override', 'GET']], BODY],
+    ['X-HTTP-Method', [...loginHeaders(BODY), ['X-HTTP-Method', 'GET']], BODY],
+    ['X-Method-Override', [...loginHeaders(BODY), ['X-Method-Override', 'GET']], BODY],
+    ['a _method form field', loginHeaders(form, 'application/x-www-form-urlencoded'), form],
+    ['a _method JSON key', loginHeaders('{"username":"victim","password":"guess","_method":"GET"}'),
+      '{"username":"victim","password":"guess","_method":"GET"}'],
+  ];
+
+  for (const [name, headers, body] of cases) {
+    const exchange = await rawExchange(gateway.port, rawRequest('POST', '/login', headers, body), { source: nextSource() });
+    t.equal(exchange.statuses[0], 400, `${name}: 400`);
+    t.match(exchange.text, /another request method/, `${name}: the detail says why`);
+  }
+  const query = await rawExchange(gateway.port, rawRequest('POST', '/login?_method=GET', loginHeaders(BODY), BODY), { source: nextSource() });
+  t.equal(query.statuses[0], 400, 'a _method query field: 400');
+  t.equal(upstream.requests.length, 0, 'none reached the app');
+});

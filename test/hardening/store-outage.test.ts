@@ -132,6 +132,17 @@ t.test('store outage under fail-open still stops alice at her limit', async (t) 
   t.equal(outageLines(gateway, 'store outage started').length, 1, 'still one start line');
   t.equal(outageLines(gateway, 'store outage ended').length, 1, 'one line when the outage ends');
   t.same(unhandled, [], 'no unhandled rejection');
+
+  // The next outage starts from an empty fallback, not from what the last one learned.
+  link.freeze();
+  const before = gateway.logs.decisions.length;
+  await timedLogin(gateway, 'alice', 'guess-next');
+  const [next] = (await waitForDecisions(gateway.logs, before + 1)).slice(before);
+  t.equal(next.riskgate.store, 'memory-fallback');
+  t.equal(next.riskgate.counters.failures_per_account, 0, 'the last outage\'s failures are gone');
+  t.equal(next.riskgate.decision, 'allow');
+  await link.restore();
+  await waitForRecovery(t, gateway);
 });
 
 t.test('no step-up assertion is accepted during an outage', async (t) => {

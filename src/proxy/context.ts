@@ -244,6 +244,7 @@ function readingEnds(path: string, lengths: ReadonlySet<number>, withAncestors =
     pushReadingEnds(path, Math.max(above, 1), lengths, exact);
     above = path.lastIndexOf('/', above - 1);
   }
+  pushIndexFileDirectories(path, above, lengths, exact);
 
   const ancestors: number[] = [];
   if (withAncestors) {
@@ -252,6 +253,22 @@ function readingEnds(path: string, lengths: ReadonlySet<number>, withAncestors =
     }
   }
   return { exact, ancestors };
+}
+
+/** Paths with a segment named like an index file, with more segments after it. */
+const INDEX_FILE_WITH_PATH_INFO = /\/(?:index|default)(?:\.[^/]*)?\//i;
+
+/**
+ * Push the reading ends of the directory of each index file above the path's last segment.
+ * PHP's PATH_INFO and ASP.NET run an index file for the paths below it, so
+ * `/login/index.php/x` runs the handler of /login, whatever the route's `subpaths`.
+ */
+function pushIndexFileDirectories(path: string, above: number, lengths: ReadonlySet<number>, into: number[]): void {
+  if (!INDEX_FILE_WITH_PATH_INFO.test(path)) return;
+  for (let slash = above; slash > 0; slash = path.lastIndexOf('/', slash - 1)) {
+    const start = path.lastIndexOf('/', slash - 1);
+    if (isDirectoryIndexName(path.slice(start + 1, slash))) pushReadingEnds(path, Math.max(start, 1), lengths, into);
+  }
 }
 
 /**

@@ -8,7 +8,7 @@ import httpProxy from 'http-proxy';
 import { checkHeaderCount, checkHost, checkTransferCoding } from '../request/framing.js';
 import { cookieCarriesPassword, queryCarriesPassword } from '../request/password-fields.js';
 import { normalizePath, type PathReading } from '../request/path.js';
-import { queryRoutedTargets, withoutDotSegments } from '../request/query-route.js';
+import { pipeSeparatedPath, queryRoutedTargets, withoutDotSegments } from '../request/query-route.js';
 import { parseAddress, resolveClientAddress } from '../request/client-ip.js';
 import type { GatewayContext } from './context.js';
 import { findLoginRoute, loginMethodsAt, loginPathIndex, type LoginPathIndex } from './context.js';
@@ -277,6 +277,10 @@ function upgradeRejection(
 function readRequestPath(url: string, loginPaths: LoginPathIndex): PathReading {
   const reading = normalizePath(url);
   if ('invalid' in reading || loginMethodsAt(loginPaths, reading.path)) return reading;
+
+  const piped = pipeSeparatedPath(url);
+  const pipedReading = piped === undefined ? undefined : normalizePath(piped);
+  if (pipedReading && 'path' in pipedReading && loginMethodsAt(loginPaths, pipedReading.path)) return pipedReading;
 
   for (const target of queryRoutedTargets(url)) {
     const routed = normalizePath(target);

@@ -49,11 +49,39 @@ export function queryRoutedTargets(url: string): string[] {
   for (const [key, value] of new URLSearchParams(query)) {
     const parameter = ROUTE_PARAMETERS.find(({ name }) => key === name || formParserReadingAs(key, name) !== undefined);
     if (!parameter) continue;
-    // The value is decoded once already, so it goes on as a path with its escapes re-applied.
-    const path = `/${encodeURI(value.replace(/^\/+/, ''))}`;
-    for (const prefix of parameter.prefixes) targets.push(`${prefix}${path}`);
+    for (const reading of routeValueReadings(value.replace(/^\/+/, ''))) {
+      // The value is decoded once already, so it goes on as a path with its escapes re-applied.
+      const path = `/${encodeURI(reading)}`;
+      for (const prefix of parameter.prefixes) targets.push(`${prefix}${path}`);
+    }
   }
   return targets;
+}
+
+/**
+ * Return the routes that front controllers read from one parameter value: the value itself,
+ * with `|` as `/` (ThinkPHP reads `user|login` as user/login), and with the characters
+ * OpenCart drops removed. OpenCart 3 keeps only letters, digits, `_` and `/`, and OpenCart 4
+ * keeps `.` and `|` too, reading `|` as `.`, so `account/log-in` runs account/login there.
+ */
+function routeValueReadings(value: string): Set<string> {
+  return new Set([
+    value,
+    value.replaceAll('|', '/'),
+    value.replace(/[^A-Za-z0-9_/.|]/g, '').replaceAll('|', '.'),
+    value.replace(/[^A-Za-z0-9_/]/g, ''),
+  ]);
+}
+
+/**
+ * Return the path of a request target with each `|` read as `/`, as ThinkPHP reads its
+ * PATH_INFO (`/index.php/user|login` runs user/login), or undefined when it has none.
+ */
+export function pipeSeparatedPath(url: string): string | undefined {
+  const end = url.indexOf('?');
+  const path = end === -1 ? url : url.slice(0, end);
+  if (!/\||%7c/i.test(path)) return undefined;
+  return path.replace(/\||%7c/gi, '/');
 }
 
 /**

@@ -494,6 +494,9 @@ t.test('index files below a subpaths: forward route are judged', async (t) => {
     ['/login/index.php', 'web'], ['/login/INDEX.PHP', 'web'], ['/login/index', 'web'], ['/login/index.php;x=1', 'web'],
     ['/login/default.aspx', 'web'], ['/login/.json', 'web'], ['/login/index.php/', 'web'],
     ['/portal', 'portal'], ['/portal/', 'portal'], ['/portal/index', 'portal'], ['/portal/default.aspx', 'portal'],
+    // PHP's PATH_INFO and ASP.NET run the index file for paths below it.
+    ['/login/index.php/x', 'web'], ['/login/index.php%2Fx', 'web'], ['/login/default.aspx/x/y', 'web'],
+    ['/portal/index.php/x', 'portal'],
   ];
   for (const [target, routeId] of judged) {
     const passage = await passLogin(local, app, target);
@@ -527,6 +530,11 @@ t.test('logins routed by query parameters are judged', async (t) => {
     ['/?rest_route=/jwt-auth/v1/token', 'jwt'], ['/index.php?rest_route=%2Fjwt-auth%2Fv1%2Ftoken', 'jwt'],
     // PHP reads these keys as s, rest_route and _route_.
     ['/?%20s=login', 'web'], ['/?rest.route=/jwt-auth/v1/token', 'jwt'], ['/index.php?_route_%00x=account/login', 'opencart'],
+    // ThinkPHP reads `|` as `/`, in `s` and in the path after its front controller.
+    ['/?s=site|login', 'yii'], ['/?s=site%7Clogin', 'yii'], ['/index.php/site|login', 'yii'], ['/site%7Clogin', 'yii'],
+    // OpenCart drops characters outside letters, digits, `_`, `/` (and `.`, `|` in 4.x).
+    ['/index.php?route=account/log-in', 'opencart'], ['/index.php?route=acc-ount/login', 'opencart'],
+    ['/index.php?route=account/login%7Clogin', 'opencart'], ['/index.php?route=account/lo%E2%80%8Bgin', 'opencart'],
   ];
   for (const [target, routeId] of judged) {
     const passage = await passLogin(local, app, target);

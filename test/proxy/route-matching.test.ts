@@ -117,7 +117,9 @@ t.test('index files below a subpaths: forward route reach it', async (t) => {
     ['/partner/signin.json/index.php', '/partner/signin'],
     ['/partner/signin/indexes', undefined],
     ['/partner/signin/x/index.php', undefined],
-    ['/partner/signin/index.php/x', undefined],
+    // PHP's PATH_INFO runs the index file for paths below it.
+    ['/partner/signin/index.php/x', '/partner/signin'],
+    ['/partner/signin/x/index.php/y', undefined],
     ['/partner/index.php', undefined],
   ];
   for (const [path, expected] of cases) {
@@ -149,7 +151,9 @@ t.test('query-routed paths of PHP front controllers', async (t) => {
     ['/index.php?route=account/login&language=en-gb', ['/account/login']],
     ['/index.php?_route_=account/login', ['/account/login']],
     // WordPress serves `rest_route=/x` as /wp-json/x.
-    ['/?rest_route=/jwt-auth/v1/token', ['/jwt-auth/v1/token', '/wp-json/jwt-auth/v1/token']],
+    ['/?rest_route=/jwt-auth/v1/token', ['/jwt-auth/v1/token', '/wp-json/jwt-auth/v1/token', '/jwtauth/v1/token', '/wp-json/jwtauth/v1/token']],
+    // ThinkPHP reads `|` as `/`, and OpenCart drops characters it does not route by.
+    ['/?s=user|login', ['/user%7Clogin', '/user/login', '/user.login', '/userlogin']],
     ['/?q=a&s=b&r=c', ['/a', '/b', '/c']],
     ['/?search=login&sort=/login&redirect=/login&x_url=/login&routes=/login', []],
   ];

@@ -67,7 +67,13 @@ export function normalizePath(target: string): PathReading {
     if (SHORT_NAME_SEGMENT.test(name)) {
       return { invalid: 'a path segment reads as a Windows short name (NAME~1.EXT), which IIS serves as the long name it stands for' };
     }
-    segments.push(foldCase(name));
+    // Windows drops trailing dots and spaces from a file name, so IIS and PHP on Windows
+    // serve `/login .` and `/login. .` as /login.
+    const windowsName = name.replace(/[. ]+$/, '');
+    if (windowsName === '') {
+      return { invalid: 'a path segment is only dots and spaces, which Windows reads as an empty name' };
+    }
+    segments.push(foldCase(windowsName));
   }
 
   return { path: `/${segments.join('/')}` };
@@ -81,8 +87,11 @@ export function normalizePath(target: string): PathReading {
 function foldCase(segment: string): string {
   if (/^[\x00-\x7f]*$/.test(segment)) return segment.toLowerCase();
 
+  // Accent-insensitive database collations, where Drupal looks up its paths and aliases,
+  // read `/üser/login` as /user/login, so accents are dropped first.
+  const unaccented = segment.normalize('NFD').replace(/\p{Mn}/gu, '').normalize('NFC');
   let folded = '';
-  for (const character of segment) {
+  for (const character of unaccented) {
     const upper = character.toUpperCase();
     // A character whose upper case is longer (`ß` to `SS`) has no one-character mapping in Java.
     const lower = (upper.length === character.length ? upper : character).toLowerCase();

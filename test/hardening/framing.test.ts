@@ -149,7 +149,11 @@ t.test('login path variants are judged as logins', async (t) => {
     // CodeIgniter reads a query that starts with "/" as the path, and Drupal 7 routes by "q".
     '/?/login', '/index.php?/login&x=1', '/?q=login', '/other?q=/LOGIN', '/app/?/login', '/?login',
     // PHP reads these keys as q.
-    '/node?%20q=login', '/node?+q=login', '/node?q%00x=login'];
+    '/node?%20q=login', '/node?+q=login', '/node?q%00x=login',
+    // Windows drops trailing dots and spaces from names.
+    '/login%20.', '/LOGIN%20%20.', '/login%20./',
+    // Accent-insensitive collations, where Drupal looks up its paths, ignore accents.
+    '/l%C3%B3gin', '/?q=l%C3%B3gin', '/LO%CC%81GIN'];
 
   for (const target of targets) {
     const before = gateway.logs.decisions.length;

@@ -22,12 +22,14 @@ export class DeviceCookies {
 
   /** Return the device id of a valid cookie in a Cookie header, or undefined. */
   async read(cookieHeader: string | undefined): Promise<string | undefined> {
-    const value = cookieValue(cookieHeader, this.options.name);
-    if (!value || value.length > MAX_COOKIE_LENGTH) {
-      return undefined;
+    // A page on a sibling subdomain can set a cookie of the same name that the browser sends
+    // first, so an invalid one must not hide the valid one after it.
+    for (const value of cookieValues(cookieHeader, this.options.name).slice(0, MAX_COOKIES_READ)) {
+      if (value.length > MAX_COOKIE_LENGTH) continue;
+      const claims = verifyHs256(value, this.key, { now: Math.floor(this.clock() / 1000), required: ['sub'] });
+      if (typeof claims?.sub === 'string') return claims.sub;
     }
-    const claims = verifyHs256(value, this.key, { now: Math.floor(this.clock() / 1000), required: ['sub'] });
-    return typeof claims?.sub === 'string' ? claims.sub : undefined;
+    return undefined;
   }
 
   /** Build the Set-Cookie value for a device (a new one when `deviceId` is undefined). */
@@ -40,13 +42,15 @@ export class DeviceCookies {
   }
 }
 
-function cookieValue(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
+/** Most device cookies of one request that are checked, each an HMAC. */
+const MAX_COOKIES_READ = 4;
+
+function cookieValues(header: string | undefined, name: string): string[] {
+  if (!header) return [];
+  const values: string[] = [];
   for (const part of header.split(';')) {
     const separator = part.indexOf('=');
-    if (separator !== -1 && part.slice(0, separator).trim() === name) {
-      return part.slice(separator + 1).trim();
-    }
+    if (separator !== -1 && part.slice(0, separator).trim() === name) values.push(part.slice(separator + 1).trim());
   }
-  return undefined;
+  return values;
 }

@@ -69,6 +69,18 @@ t.test('device cookie is set on success', async (t) => {
   t.match(cookie, /; Path=\/(;|$)/, 'for the whole site');
 });
 
+t.test('an invalid device cookie does not hide a valid one', async (t) => {
+  const { gateway } = await setup(t);
+  const first = await login(gateway.port, 'alice', 'wonderland');
+  const valid = setCookies(first.headers)[0].split(';')[0];
+
+  // A sibling subdomain can set a cookie of the same name that the browser sends first.
+  await login(gateway.port, 'alice', 'wonderland', { headers: { cookie: `rg_device=garbage; ${valid}` } });
+  const decisions = await waitForDecisions(gateway.logs, 2);
+
+  t.equal(decisions[1].riskgate.signals.account.known_device, true, 'the valid cookie names the known device');
+});
+
 t.test('device cookie without Secure when configured off', async (t) => {
   const { gateway } = await setup(t, { config: { device_cookie: { secure: false } } });
 

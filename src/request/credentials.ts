@@ -329,7 +329,7 @@ function rejectFormReading(text: string, route: LoginRoute): void {
 
 /**
  * Reject a `_method` field. Rails (Rack::MethodOverride), Laravel, Symfony and Express's
- * method-override run a POST with `_method=GET` as a GET, so the app would answer with its
+ * method-override run a POST with `_method=GET` as a GET, so the app would return its
  * login page, which riskgate would count as a success for the posted username.
  */
 function rejectMethodOverride(names: Iterable<string>, where: string): void {

@@ -88,7 +88,7 @@ export function checkLoginHeaders(request: IncomingMessage): RequestRejection | 
   }
 
   // Frameworks run a POST with one of these as the method it names (Rack, Express's
-  // method-override, Symfony, ASP.NET Web API), so the app would answer a GET with its login
+  // method-override, Symfony, ASP.NET Web API), so the app would return its login
   // page, which riskgate would count as a success for the posted username.
   const override = METHOD_OVERRIDE_HEADERS.find((header) => present.has(header));
   if (override) {

@@ -47,7 +47,7 @@ export function queryCarriesPassword(url: string | undefined, configured: Readon
  * Cookie names taken as a password field besides the routes' own. Apps name their own
  * cookies freely (`passport`, `pinned`), so these are whole names: any name that ends in
  * `password`, `passwd` or `passphrase` (`j_password`, `txtPassword`), the short forms, and
- * the word for password in the languages PASSWORD_NAME knows.
+ * the word for password in the languages PASSWORD_NAME lists.
  */
 const PASSWORD_COOKIE =
   /^(?:.*(?:password|passwd|passphrase)|pass|pwd|psw|pswd|pw|senha|kennwort|contrase[nñ]a|parol|пароль|wachtwoord|has[lł]o|heslo|salasana|adgangskode|[sş]ifre|lozinka|jelsz[oó]|l[öo]senord|geslo|slapta[zž]odis|katasandi|密码|密碼|パスワード|비밀번호)$/i;

@@ -178,13 +178,21 @@ export function findLoginRoute(
 const MAX_FRONT_CONTROLLERS = 2;
 
 /**
- * Return the path after the first PHP script segment (`/index.php/login` gives `/login`), or
- * undefined when there is none. PHP front controllers (Laravel, Symfony, WordPress) route
- * by the PATH_INFO after the script's name, so that path reaches the app's /login route.
+ * A script segment's extension followed by more path: PHP, CGI and FastCGI, WSGI and
+ * Python, Perl, and the ISAPI and ASP.NET handlers. Their servers run the script with the
+ * rest of the path as PATH_INFO.
+ */
+const SCRIPT_WITH_PATH_INFO = /\.(?:php\d?|phtml|phar|cgi|fcgi|wsgi|py|pl|dll|exe|asp|aspx|ashx)\//;
+
+/**
+ * Return the path after the first script segment (`/index.php/login` and
+ * `/dispatch.fcgi/login` give `/login`), or undefined when there is none. Front controllers
+ * (Laravel, Symfony, WordPress, Flask or Django under CGI) route by the PATH_INFO after the
+ * script's name, so that path reaches the app's /login route.
  */
 function frontControllerRest(normalizedPath: string): string | undefined {
-  const script = normalizedPath.indexOf('.php/');
-  return script === -1 ? undefined : normalizedPath.slice(script + 4);
+  const script = SCRIPT_WITH_PATH_INFO.exec(normalizedPath);
+  return script === null ? undefined : normalizedPath.slice(script.index + script[0].length - 1);
 }
 
 /** Index the login paths of `routes`, and the paths in loginPathAliases that reach them. */

@@ -33,6 +33,15 @@ const DROPPED_REQUEST_HEADERS = new Set([
   // carries the path the client asked for.
   'x-script-name',
   'x-original-uri',
+  // Other names that proxies give the client's path or host, which an app or middleware
+  // may take over the request's own.
+  'x-original-path',
+  'x-envoy-original-path',
+  'x-request-uri',
+  'x-original-host',
+  'x-host',
+  'x-host-override',
+  'x-http-host-override',
 ]);
 
 const DROPPED_RESPONSE_HEADERS = new Set([
@@ -130,8 +139,8 @@ function isReplaced(name: string, strip: ReadonlySet<string>): boolean {
 // Words that name an address on their own (`X-Remote-IP`, `X-Azure-ClientIP`, `Cf-Pseudo-IPv4`).
 const IP_WORDS = new Set(['ip', 'ipv4', 'ipv6', 'ipaddr', 'ipaddress', 'clientip', 'socketip', 'remoteip', 'realip', 'userip', 'peerip', 'remoteaddr', 'clientaddr']);
 // Words that name an address only beside an owner word (`Remote-Addr`, `X-Envoy-External-Address`,
-// `CloudFront-Viewer-Address`).
-const ADDRESS_WORDS = new Set(['addr', 'address']);
+// `CloudFront-Viewer-Address`, `Remote-Host`).
+const ADDRESS_WORDS = new Set(['addr', 'address', 'host']);
 const OWNER_WORDS = new Set(['client', 'remote', 'peer', 'real', 'true', 'user', 'viewer', 'source', 'originating', 'socket', 'connecting', 'external']);
 
 /** Results of hasAddressWords by header name, for at most 1,000 names, since names repeat. */

@@ -133,6 +133,8 @@ t.test('other client address and URL override headers never reach the app', asyn
     'cf-pseudo-ipv4': '203.0.113.66',
     'cloudfront-viewer-address': '203.0.113.66:4711',
     'true-client-address': '203.0.113.66',
+    'remote-host': '203.0.113.66',
+    'x-client-host': '203.0.113.66',
     'x-forwarded-port': '8443',
     'x-forwarded-prefix': '/x',
     forwarded: 'for=203.0.113.66',
@@ -144,6 +146,13 @@ t.test('other client address and URL override headers never reach the app', asyn
     // WSGI prefix middleware moves this prefix out of the path, and nginx sets the other.
     'x-script-name': '/x',
     'x-original-uri': '/login',
+    'x-original-path': '/login',
+    'x-envoy-original-path': '/login',
+    'x-request-uri': '/login',
+    'x-original-host': 'evil.example',
+    'x-host': 'evil.example',
+    'x-host-override': 'evil.example',
+    'x-http-host-override': 'evil.example',
   };
 
   const reply = await login(gateway.port, 'alice', 'wonderland', { source: '127.0.0.6', headers: spoofed });

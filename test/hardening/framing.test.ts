@@ -144,6 +144,8 @@ t.test('login path variants are judged as logins', async (t) => {
     '/(S(abc123))/login', '/(A(x)F(y))/login',
     // PHP front controllers (Laravel, Symfony) route by the path after index.php.
     '/index.php/login', '/public/index.php/LOGIN',
+    // CGI, FastCGI and WSGI scripts route by PATH_INFO too.
+    '/cgi-bin/index.cgi/login', '/dispatch.fcgi/login', '/app.wsgi/login', '/index.py/login', '/index.phar/login',
     // Struts 2 dynamic method invocation and an NTFS data stream.
     '/login!execute', '/login::$DATA', '/LOGIN:x',
     // CodeIgniter reads a query that starts with "/" as the path, and Drupal 7 routes by "q".

@@ -42,7 +42,7 @@ export class DeviceCookies {
   }
 }
 
-/** Most device cookies of one request that are checked, each an HMAC. */
+/** Maximum device cookies checked per request, since each check computes an HMAC. */
 const MAX_COOKIES_READ = 4;
 
 function cookieValues(header: string | undefined, name: string): string[] {

@@ -88,7 +88,7 @@ function lenientDecode(text: string): string {
 }
 
 /** A `%uXXXX` escape, which ASP.NET (System.Web) and classic ASP decode as UTF-16. */
-export const PERCENT_U = /%u[0-9a-f]{4}/i;
+const PERCENT_U = /%u[0-9a-f]{4}/i;
 
 function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route: LoginRoute, query: string): ParsedLogin {
   const format = bodyFormat(contentType, route);

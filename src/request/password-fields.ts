@@ -1,3 +1,5 @@
+import { foldFieldName } from './field-names.js';
+
 /**
  * Field names that read as a password, in English and the languages apps often name them
  * in, matched after characters that parsers drop are removed: `pass`, `pwd`, `psw` (the
@@ -8,11 +10,11 @@ const PASSWORD_NAME =
 
 /**
  * Tell whether a field name reads as a password, or is one of the routes' own `password_field`
- * names. Case-insensitive binders (.NET's OrdinalIgnoreCase among them) fold `ſ` into `s`
- * and `K` (U+212A) into `k`, so the name is folded that way first.
+ * names. Binders that compare names by case folding read `ſ` as `s` and `K` (U+212A) as
+ * `k`, so the name is folded as foldFieldName folds it first.
  */
 export function readsAsPassword(name: string, configured: ReadonlySet<string>): boolean {
-  const folded = name.toLowerCase().toUpperCase().toLowerCase();
+  const folded = foldFieldName(name).toLowerCase();
   if (configured.has(name.toLowerCase()) || configured.has(folded)) return true;
   return PASSWORD_NAME.test(folded.replace(/[^\p{L}\p{N}]/gu, ''));
 }
@@ -69,7 +71,7 @@ export function cookieCarriesPassword(cookieHeader: string | undefined, configur
     } catch {
       // An undecodable name is read as written.
     }
-    const folded = name.toLowerCase().toUpperCase().toLowerCase();
+    const folded = foldFieldName(name).toLowerCase();
     if (configured.has(name.toLowerCase()) || configured.has(folded) || PASSWORD_COOKIE.test(folded.replace(/[^\p{L}\p{N}]/gu, ''))) return true;
   }
   return false;

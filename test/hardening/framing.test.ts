@@ -731,8 +731,8 @@ t.test('a %u escape in a login query is refused', async (t) => {
 });
 
 t.test('a login that asks for another method is refused', async (t) => {
-  // Rack, Laravel, Symfony and Express's method-override run these as a GET, whose login
-  // page answer would read as a success for the posted username.
+  // Rack, Laravel, Symfony and Express's method-override run these as a GET, and the login
+  // page they return would read as a success for the posted username.
   const form = 'username=victim&password=guess&_method=GET';
   const cases: [string, [string, string][], string][] = [
     ['X-HTTP-Method-Override', [...loginHeaders(BODY), ['X-HTTP-Method-Override', 'GET']], BODY],

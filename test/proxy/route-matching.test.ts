@@ -163,8 +163,8 @@ t.test('query-routed paths of PHP front controllers', async (t) => {
 });
 
 t.test('routing parameters are read under the names parsers read as theirs', async (t) => {
-  // PHP strips leading spaces, cuts a key at NUL and turns " ", "." and an unclosed "[" into
-  // "_"; qs and Rack read "[s]" as s, and every key may be percent-encoded.
+  // PHP strips leading spaces, cuts a key at NUL and turns " ", "." and an unclosed "[" into "_".
+  // qs and Rack read "[s]" as s, and any key may be percent-encoded.
   const spellings: [string, string][] = [
     ['%20s', 's'], ['+s', 's'], ['s%00x', 's'], ['%5Bs%5D', 's'], ['%73', 's'], ['s[]', 's'],
     ['.url', '_url'], ['%5f%75rl', '_url'], [' r', 'r'], ['r.x', 'r'],

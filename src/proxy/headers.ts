@@ -44,6 +44,22 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'x-http-host-override',
 ]);
 
+// Headers in which an authenticating proxy in front names the signed-in user. An app that
+// trusts them would sign in a user other than the one riskgate judged, so they reach the app
+// only from a trusted proxy.
+const IDENTITY_HEADERS = new Set([
+  'remote-user',
+  'x-remote-user',
+  'auth-user',
+  'x-auth-user',
+  'x-auth-request-user',
+  'x-auth-request-email',
+  'x-authenticated-user',
+  'x-webauth-user',
+  'x-user',
+  'x-username',
+]);
+
 const DROPPED_RESPONSE_HEADERS = new Set([
   'connection',
   'keep-alive',
@@ -76,6 +92,7 @@ export function upstreamRequestHeaders(request: IncomingMessage, context: Forwar
   for (let index = 0; index < raw.length; index += 2) {
     const name = raw[index].toLowerCase();
     if (connectionListed.has(name) || isReplaced(name, context.strip)) continue;
+    if (!context.peerTrusted && IDENTITY_HEADERS.has(name)) continue;
     const value = raw[index + 1];
     const existing = headers[name];
     if (existing === undefined) headers[name] = value;
@@ -149,7 +166,8 @@ const addressNameCache = new Map<string, boolean>();
 /**
  * Return whether a lower-case header name carries a client address or a proxy's forwarding
  * claim by its words: any `forwarded` header (`X-Forwarded-Port`, `Forwarded`), an `ip` word
- * (`Proxy-Client-IP`, `True-Client-IP`), or `addr` beside `remote` or `client`. Java, PHP and
+ * (`Proxy-Client-IP`, `True-Client-IP`, `XClientIP`, `X-Real-IP6`), or `addr` beside `remote`
+ * or `client`. Java, PHP and
  * .NET helpers try long lists of such names, so a list of exact names would always miss one.
  */
 function namesClientAddress(name: string): boolean {
@@ -161,10 +179,13 @@ function namesClientAddress(name: string): boolean {
   return cached;
 }
 
+// One word joining an owner and `ip`, with an optional version: `XClientIP`, `X-Real-IP6`.
+const JOINED_IP_WORD = /^x?(client|remote|real|true|user|peer|socket|source|originating|connecting|cluster)?ip(v?[46])?(addr|address)?$/;
+
 function hasAddressWords(name: string): boolean {
+  if (name.includes('forwarded') || name.includes('coming-from')) return true;
   const words = name.split('-');
-  if (words.includes('forwarded')) return true;
-  if (words.some((word) => IP_WORDS.has(word))) return true;
+  if (words.some((word) => IP_WORDS.has(word) || JOINED_IP_WORD.test(word))) return true;
   return words.some((word) => ADDRESS_WORDS.has(word)) && words.some((word) => OWNER_WORDS.has(word));
 }
 

@@ -135,6 +135,15 @@ t.test('other client address and URL override headers never reach the app', asyn
     'true-client-address': '203.0.113.66',
     'remote-host': '203.0.113.66',
     'x-client-host': '203.0.113.66',
+    'x-real-ip6': '2001:db8::66',
+    xclientip: '203.0.113.66',
+    'x-cluster-clientip': '203.0.113.66',
+    'x-coming-from': '203.0.113.66',
+    'x-forwardedfor': '203.0.113.66',
+    // An app that trusts an authenticating proxy's user header would sign in this user.
+    'remote-user': 'victim',
+    'x-auth-user': 'victim',
+    'x-auth-request-user': 'victim',
     'x-forwarded-port': '8443',
     'x-forwarded-prefix': '/x',
     forwarded: 'for=203.0.113.66',
@@ -168,6 +177,18 @@ t.test('other client address and URL override headers never reach the app', asyn
   }
   const decision = decisionFor(gateway, upstream.logins[0].headers['x-request-id']);
   t.equal(decision?.source.ip, '127.0.0.6');
+});
+
+t.test('a trusted proxy keeps its signed-in user headers', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+
+  const reply = await login(gateway.port, 'alice', 'wonderland', {
+    headers: { 'remote-user': 'alice', 'x-auth-request-user': 'alice' },
+  });
+
+  t.equal(reply.status, 200);
+  t.equal(upstream.logins[0].headers['remote-user'], 'alice');
+  t.equal(upstream.logins[0].headers['x-auth-request-user'], 'alice');
 });
 
 t.test('a trusted proxy list gives its own last value', async (t) => {

@@ -3,8 +3,6 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
-import httpProxy from 'http-proxy';
-
 import { checkHeaderCount, checkHost, checkTransferCoding } from '../request/framing.js';
 import { cookieCarriesPassword, queryCarriesPassword } from '../request/password-fields.js';
 import { normalizePath, type PathReading } from '../request/path.js';
@@ -15,10 +13,11 @@ import { findLoginRoute, loginMethodsAt, loginPathIndex, type LoginPathIndex } f
 import { forwardRequest, sendProblem } from './forward.js';
 import { upgradeRequestHeaders, upstreamRequestHeaders } from './headers.js';
 import { RISK_HEADER, handleLogin } from './login.js';
+import { isWebSocketKey, proxyWebSocket } from './websocket.js';
 
 /**
  * Create the public HTTP server. Login routes are judged; everything else is streamed to
- * the upstream untouched, and WebSocket upgrades are proxied with http-proxy.
+ * the upstream untouched, and WebSocket upgrades open a tunnel once the app completes the handshake.
  */
 export function createGatewayServer(context: GatewayContext): http.Server {
   const server = http.createServer({
@@ -63,47 +62,26 @@ export function createGatewayServer(context: GatewayContext): http.Server {
     }
   });
 
-  const websocketProxy = httpProxy.createProxyServer({ target: context.upstream.url.origin, ws: true, xfwd: false });
-  websocketProxy.on('error', (error) => {
-    context.logger.warn({ err: { message: error.message } }, 'websocket proxying failed');
-  });
-  websocketProxy.on('proxyReqWs', (upstreamRequest: http.ClientRequest, _request: IncomingMessage, socket: Duplex) => {
-    // An app that refuses the upgrade sends a plain response, which http-proxy relays
-    // with the app's headers but the body Node already de-chunked. Without Transfer-Encoding
-    // the body ends where the connection closes, which it does once the body is relayed.
-    // This listener runs before http-proxy's, which is added after this event.
-    upstreamRequest.on('response', (appResponse: IncomingMessage) => {
-      if (appResponse.statusCode === 101) return;
-      delete appResponse.headers['transfer-encoding'];
-      delete appResponse.headers['keep-alive'];
-      appResponse.headers.connection = 'close';
-      // http-proxy ends only the writable side. Bytes the client sent after the upgrade's
-      // head stay unread, so the socket would never close on its own.
-      appResponse.once('end', () => closeAfterFlush(socket));
-    });
-  });
   const upgraded = new Set<Duplex>();
   upgradedSockets.set(server, upgraded);
-  // The app's side of each open tunnel, so a shutdown closes both ends.
-  websocketProxy.on('open', (appSocket: Duplex) => {
-    upgraded.add(appSocket);
-    appSocket.once('close', () => upgraded.delete(appSocket));
-  });
+  const track = (socket: Duplex): void => {
+    upgraded.add(socket);
+    socket.once('close', () => upgraded.delete(socket));
+  };
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     // Node removes its own error listener from a socket it hands over for an upgrade, and
-    // http-proxy adds one only once the app accepts. Without this, a client that resets the
+    // the tunnel adds one only once the app accepts. Without this, a client that resets the
     // connection first raises an error nothing handles, which stops the process.
     socket.on('error', () => socket.destroy());
     if (request.socket.remoteAddress === undefined) {
       socket.destroy();
       return;
     }
-    upgraded.add(socket);
-    socket.once('close', () => upgraded.delete(socket));
+    track(socket);
     const requestId = randomUUID();
     const reading = readRequestPath(request.url ?? '/', loginPaths);
     const tooManyFields = checkHeaderCount(request);
-    const rejection = tooManyFields?.title ?? checkHost(request)?.title ?? upgradeRejection(request.url ?? '/', reading, loginPaths, request.headers.upgrade);
+    const rejection = tooManyFields?.title ?? checkHost(request)?.title ?? upgradeRejection(request, reading, loginPaths);
     if (rejection) {
       context.logger.warn(
         { http: { request: { id: requestId, method: request.method } }, riskgate: { rejection } },
@@ -117,19 +95,13 @@ export function createGatewayServer(context: GatewayContext): http.Server {
 
     const client = resolveClientAddress(request.socket.remoteAddress, joined(request.headers['x-forwarded-for']), context.trustedProxies);
     const peer = parseAddress(request.socket.remoteAddress ?? '');
-    request.headers = upgradeRequestHeaders(request, {
+    const headers = upgradeRequestHeaders(request, {
       client,
       peerTrusted: peer !== undefined && context.trustedProxies.contains(peer),
       requestId,
       strip: new Set([RISK_HEADER, context.config.challenge.header.toLowerCase()]),
     });
-    try {
-      websocketProxy.ws(request, socket, head);
-    } catch (error) {
-      // A throw here would escape the event handler and stop the whole process.
-      context.logger.error({ err: error, http: { request: { id: requestId } } }, 'websocket proxying failed');
-      socket.destroy();
-    }
+    proxyWebSocket(request, socket, head, { upstream: context.upstream, headers, requestId, logger: context.logger, track, closeAfterFlush });
   });
 
   return server;
@@ -249,20 +221,19 @@ function closeAfterFlush(socket: Duplex): void {
 }
 
 /** Return why an upgrade request is rejected, or undefined when it may be proxied. */
-function upgradeRejection(
-  url: string,
-  reading: PathReading,
-  loginPaths: LoginPathIndex,
-  protocol: string | undefined,
-): string | undefined {
+function upgradeRejection(request: IncomingMessage, reading: PathReading, loginPaths: LoginPathIndex): string | undefined {
+  const url = request.url ?? '/';
   // riskgate judges no login inside an upgraded connection, so none may open on a login path.
   if ('invalid' in reading || loginMethodsAt(loginPaths, reading.path) || encodedQueryAtLoginPath(url, loginPaths)) {
     return 'upgrade on a login path';
   }
   // Only a WebSocket tunnel carries frames the app cannot read as requests. An h2c upgrade
   // would open HTTP/2 to the app, and logins sent over it would pass unjudged.
-  if ((protocol ?? '').trim().toLowerCase() !== 'websocket') {
+  if ((request.headers.upgrade ?? '').trim().toLowerCase() !== 'websocket') {
     return 'upgrade to a protocol other than WebSocket';
+  }
+  if (request.headers['sec-websocket-version'] !== '13' || !isWebSocketKey(request.headers['sec-websocket-key'])) {
+    return 'websocket upgrade without Sec-WebSocket-Version 13 and a valid Sec-WebSocket-Key';
   }
   return undefined;
 }

@@ -6,7 +6,13 @@ import t from 'tap';
 
 import { login, startTestGateway } from '../helpers/gateway.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
+import { websocketAccept } from '../../src/proxy/websocket.js';
 import { rawExchange } from './raw.js';
+
+/** The 101 head of a WebSocket server answering `key`. */
+function handshake(key: string): string {
+  return `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: ${websocketAccept(key)}\r\n\r\n`;
+}
 
 const UPGRADE = 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==';
 
@@ -58,7 +64,8 @@ t.test('proxied upgrades carry the address riskgate resolved', async (t) => {
   t.equal(headers.forwarded, undefined);
   t.equal(headers['riskgate-risk'], undefined, 'a client cannot hand the app a risk header');
   t.equal(headers.upgrade, 'websocket', 'the upgrade itself is kept');
-  t.equal(headers['sec-websocket-key'], 'dGhlIHNhbXBsZSBub25jZQ==');
+  t.match(headers['sec-websocket-key'], /^[A-Za-z0-9+/]{22}==$/, 'the app gets a WebSocket key');
+  t.not(headers['sec-websocket-key'], 'dGhlIHNhbXBsZSBub25jZQ==', "the key is riskgate's own, not the client's");
 });
 
 t.test('upgrades other than WebSocket are rejected', async (t) => {
@@ -189,7 +196,7 @@ t.test('an open WebSocket tunnel does not hold up shutdown', async (t) => {
   const tunnels: Duplex[] = [];
   app.on('upgrade', (request, socket: Duplex) => {
     tunnels.push(socket);
-    socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+    socket.write(handshake(String(request.headers['sec-websocket-key'])));
     socket.on('error', () => {});
   });
   await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
@@ -211,4 +218,103 @@ t.test('an open WebSocket tunnel does not hold up shutdown', async (t) => {
   await new Promise((resolve) => setTimeout(resolve, 100));
   t.equal(tunnels[0]?.destroyed || tunnels[0]?.readableEnded, true, "the tunnel's app side is closed too");
   client.destroy();
+});
+
+t.test('a WebSocket tunnel opens on a real handshake and carries bytes both ways', async (t) => {
+  // The app completes the handshake for the key it received, then echoes what arrives.
+  const app = http.createServer();
+  const tunnels: Duplex[] = [];
+  app.on('upgrade', (request, socket: Duplex, head: Buffer) => {
+    tunnels.push(socket);
+    socket.on('error', () => {});
+    socket.write(handshake(String(request.headers['sec-websocket-key'])));
+    if (head.length > 0) socket.write(head);
+    socket.pipe(socket);
+  });
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+  const gateway = await startTestGateway({ upstream: `http://127.0.0.1:${(app.address() as AddressInfo).port}` });
+  t.teardown(async () => {
+    for (const socket of tunnels) socket.destroy();
+    await gateway.close();
+    await new Promise((resolve) => app.close(resolve));
+  });
+
+  const received = await new Promise<string>((resolve, reject) => {
+    let text = '';
+    const client = net.connect(gateway.port, '127.0.0.1', () => client.write(`GET /socket HTTP/1.1\r\nHost: x\r\n${UPGRADE}\r\n\r\nearly`));
+    client.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      if (text.endsWith('early')) client.write('late');
+      if (text.endsWith('late')) {
+        client.destroy();
+        resolve(text);
+      }
+    });
+    client.on('error', reject);
+  });
+
+  t.match(received, /^HTTP\/1\.1 101 /, 'the client sees the 101');
+  t.match(received, `Sec-WebSocket-Accept: ${websocketAccept('dGhlIHNhbXBsZSBub25jZQ==')}\r\n`, "the accept value answers the client's key");
+  t.ok(received.endsWith('\r\n\r\nearlylate'), 'bytes sent with the head and after it come back');
+});
+
+t.test('a 101 without a WebSocket handshake opens no tunnel', async (t) => {
+  // A status echo answers 101 with any headers the query names, as httpbin's /status and
+  // /response-headers do, and then reads what comes. The client asks for the accept value
+  // of its own key, then sends logins that an open tunnel would carry to the app unjudged.
+  const echo = http.createServer();
+  const tunnelled: Buffer[] = [];
+  let upgrades = 0;
+  echo.on('upgrade', (request, socket: Duplex) => {
+    upgrades += 1;
+    socket.on('error', () => {});
+    socket.on('data', (chunk: Buffer) => tunnelled.push(chunk));
+    socket.on('end', () => socket.end());
+    const accept = new URL(request.url ?? '/', 'http://x').searchParams.get('accept');
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n${accept ? `Sec-WebSocket-Accept: ${accept}\r\n` : ''}\r\n`);
+  });
+  await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+  const gateway = await startTestGateway({ upstream: `http://127.0.0.1:${(echo.address() as AddressInfo).port}` });
+  t.teardown(async () => {
+    await gateway.close();
+    await new Promise((resolve) => echo.close(resolve));
+  });
+
+  const login = '{"username":"alice","password":"guess"}';
+  const logins = `POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${login.length}\r\n\r\n${login}`.repeat(3);
+  for (const accept of ['', websocketAccept('dGhlIHNhbXBsZSBub25jZQ==')]) {
+    const target = `/status?code=101${accept ? `&accept=${encodeURIComponent(accept)}` : ''}`;
+    const exchange = await rawExchange(gateway.port, `GET ${target} HTTP/1.1\r\nHost: x\r\n${UPGRADE}\r\n\r\n${logins}`);
+
+    t.equal(exchange.statuses[0], 502, `${target}: 502`);
+    t.equal(exchange.statuses.length, 1, `${target}: nothing after the refusal`);
+    t.equal(exchange.closedByServer, true, `${target}: the connection is closed`);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 100));
+
+  t.equal(upgrades, 2, 'the app saw each upgrade');
+  t.equal(Buffer.concat(tunnelled).length, 0, 'no byte after an upgrade reached the app');
+  const refusals = gateway.logs.lines.filter((line) => line.message === 'websocket upgrade refused: the app answered 101 without a WebSocket handshake');
+  t.equal(refusals.length, 2, 'each refusal is logged');
+});
+
+t.test('an upgrade without a valid WebSocket key is rejected', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({ upstream: upstream.url });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  const upgrades = [
+    'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13',
+    'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short',
+    `${UPGRADE}\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==`,
+    'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+  ];
+  for (const upgrade of upgrades) {
+    const exchange = await rawExchange(gateway.port, `GET /socket HTTP/1.1\r\nHost: x\r\n${upgrade}\r\n\r\n`);
+    t.equal(exchange.statuses[0], 400, `${JSON.stringify(upgrade)}: 400`);
+  }
+  t.equal(upstream.requests.length, 0, 'no such upgrade reached the app');
 });

@@ -1,13 +1,28 @@
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 
 import { signHs256, verifyHs256 } from '../crypto/hs256.js';
 
 /** Longest cookie value checked; anything longer is treated as no device cookie. */
 const MAX_COOKIE_LENGTH = 1024;
 
+/** Most accounts one device cookie vouches for; older ones drop off first. */
+const MAX_ACCOUNTS = 10;
+
+/** A valid device cookie: its device id and the accounts it vouches for. */
+export interface DeviceCookie {
+  id: string;
+  /** Keyed digests of the accounts that succeeded with this cookie (see accountBinding). */
+  accounts: readonly string[];
+  /** True when the cookie vouches for the login's account. */
+  bound: boolean;
+}
+
 /**
- * The device cookie: an HS256 JWT naming a random device id, set after a successful login
- * and read on the next ones. Only a cookie this gateway fleet signed counts as a known device.
+ * The device cookie: an HS256 JWT naming a random device id and the accounts that signed in
+ * with it, set after a successful login and read on the next ones. Only a cookie this
+ * gateway fleet signed counts, and it makes a device known only to the accounts it names.
+ * A cookie earned on one account and planted in another person's browser therefore never
+ * vouches for that person's account.
  */
 export class DeviceCookies {
   constructor(
@@ -20,25 +35,48 @@ export class DeviceCookies {
     return this.options.name;
   }
 
-  /** Return the device id of a valid cookie in a Cookie header, or undefined. */
-  async read(cookieHeader: string | undefined): Promise<string | undefined> {
+  /**
+   * Read the device cookie of a Cookie header for a login of `pseudonym`: the first valid
+   * cookie that vouches for that account, else the first valid one, else undefined.
+   */
+  async read(cookieHeader: string | undefined, pseudonym: string | undefined): Promise<DeviceCookie | undefined> {
+    const binding = pseudonym === undefined ? undefined : this.accountBinding(pseudonym);
+    let first: DeviceCookie | undefined;
     // A page on a sibling subdomain can set a cookie of the same name that the browser sends
-    // first, so an invalid one must not hide the valid one after it.
+    // first, so neither an invalid cookie nor another account's may hide the owner's.
     for (const value of cookieValues(cookieHeader, this.options.name).slice(0, MAX_COOKIES_READ)) {
       if (value.length > MAX_COOKIE_LENGTH) continue;
       const claims = verifyHs256(value, this.key, { now: Math.floor(this.clock() / 1000), required: ['sub'] });
-      if (typeof claims?.sub === 'string') return claims.sub;
+      if (typeof claims?.sub !== 'string') continue;
+      const accounts = Array.isArray(claims.acc) ? claims.acc.filter((entry): entry is string => typeof entry === 'string') : [];
+      const bound = binding !== undefined && accounts.includes(binding);
+      if (bound) return { id: claims.sub, accounts, bound };
+      first ??= { id: claims.sub, accounts, bound };
     }
-    return undefined;
+    return first;
   }
 
-  /** Build the Set-Cookie value for a device (a new one when `deviceId` is undefined). */
-  async issue(deviceId: string | undefined): Promise<string> {
+  /**
+   * Build the Set-Cookie value after a success of `pseudonym`: the device `deviceId` (a new
+   * one when undefined), vouching for that account and for up to nine of the others it named.
+   */
+  async issue(deviceId: string | undefined, accounts: readonly string[], pseudonym: string | undefined): Promise<string> {
+    const binding = pseudonym === undefined ? undefined : this.accountBinding(pseudonym);
+    const others = accounts.filter((entry) => entry !== binding);
+    const vouched = (binding === undefined ? others : [...others, binding]).slice(-MAX_ACCOUNTS);
     const now = Math.floor(this.clock() / 1000);
     const maxAge = Math.floor(this.options.maxAgeMs / 1000);
-    const token = signHs256({ sub: deviceId ?? randomUUID(), iat: now, exp: now + maxAge }, this.key);
+    const token = signHs256({ sub: deviceId ?? randomUUID(), acc: vouched, iat: now, exp: now + maxAge }, this.key);
     const secure = this.options.secure ? '; Secure' : '';
     return `${this.options.name}=${token}; Max-Age=${maxAge}; Path=/; HttpOnly; SameSite=Lax${secure}`;
+  }
+
+  /**
+   * Derive the short keyed digest that names an account in a cookie. The cookie is readable
+   * by the client, so it carries neither the username nor the log's pseudonym.
+   */
+  private accountBinding(pseudonym: string): string {
+    return createHmac('sha256', this.key).update(`device-account:${pseudonym}`).digest('base64url').slice(0, 16);
   }
 }
 

@@ -12,8 +12,15 @@ export interface LoginRoute {
   path: string;
   body: 'json' | 'form' | 'auto';
   usernameField: string;
-  /** The body field that carries the password; riskgate never reads its value, only refuses it where no login is judged. */
+  /** The body field that carries the password; riskgate reads only whether it is filled, and refuses it where no login is judged. */
   passwordField: string;
+  /**
+   * True: a login whose body and query fill no password field teaches nothing when the app
+   * responds with 2xx, since that response says nothing about a password (a reset request below the
+   * login path, the username step of an identifier-first login). False, for routes whose
+   * logins carry no password (passkeys, one-time codes): any success counts.
+   */
+  requirePassword: boolean;
   onStoreError: StoreFailMode;
   /**
    * Status codes (`302`) or classes (`2xx`) that mean the login succeeded; an entry with
@@ -35,9 +42,11 @@ export interface LoginRoute {
   /**
    * `refuse`: a login a browser marks `Sec-Fetch-Site: cross-site` gets 403 before anything
    * is counted, so a page on another site cannot make its visitors' browsers send guesses
-   * that block their own address. `judge`: such logins are judged as others are.
+   * that block their own address. `same-origin`: a login from a page on another origin of
+   * the same site (`Sec-Fetch-Site: same-site`, a sibling subdomain) gets 403 too. `judge`:
+   * such logins are judged as others are.
    */
-  crossSite: 'refuse' | 'judge';
+  crossSite: 'refuse' | 'same-origin' | 'judge';
 }
 
 export interface StepUpConfig {

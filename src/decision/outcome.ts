@@ -6,15 +6,17 @@ import { statusListMatches } from './status-list.js';
 type LoginOutcome = 'success' | 'failure' | 'unknown';
 
 /**
- * The reason a redirect counts as `unknown`, logged as `riskgate.outcome_reason` so an operator can
- * tell which setting or request header kept a login from teaching anything.
+ * The reason an answer counts as `unknown`, logged as `riskgate.outcome_reason` so an operator can
+ * tell which setting or request header kept a login from teaching anything. `no_password`:
+ * a 2xx to a login that filled no password field.
  */
 export type UnknownRedirectReason =
   | UntrustedReferer
   | 'redirect_to_login'
   | 'redirect_to_referer'
   | 'location_not_listed'
-  | 'status_not_listed';
+  | 'status_not_listed'
+  | 'no_password';
 
 /** The outcome of a login response, and for an unclassified redirect the reason. */
 export interface OutcomeReading {

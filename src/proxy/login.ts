@@ -7,7 +7,7 @@ import type { LoginRoute } from '../config/types.js';
 import { signHs256 } from '../crypto/hs256.js';
 import { CounterPlan, type KeyParts } from '../decision/counter-plan.js';
 import { successTeaches } from '../decision/learning.js';
-import { classifyResponse } from '../decision/outcome.js';
+import { classifyResponse, type OutcomeReading } from '../decision/outcome.js';
 import { writeDecisionLine, type LoginRecord } from '../log/decision-log.js';
 import { sanitizeLogValue } from '../log/sanitize.js';
 import { RequestRejection, decodeContentEncoding, readBody } from '../request/body.js';
@@ -16,7 +16,7 @@ import { parseLoginBody, removeConflictingUsernameCookies } from '../request/cre
 import { isRequestInvalid } from '../store/request-errors.js';
 import { checkCrossSite, checkLoginHeaders } from '../request/framing.js';
 import { fingerprintRequest } from '../request/fingerprint.js';
-import { readReferer, type RefererReading } from '../request/referer.js';
+import { readReferer } from '../request/referer.js';
 import { counterIndexKey, profileKey } from '../profile/keys.js';
 import { MAX_EXPANDED_USERNAME, excessiveExpansion, normalizeUsername, type UsernameNormalization } from '../request/username.js';
 import { countersToCel } from '../rules/activation.js';
@@ -58,6 +58,7 @@ export async function handleLogin(
   let body: Buffer;
   let rawUsername: string | undefined;
   let username: string | undefined;
+  let carriesPassword = false;
   let cookie = request.headers.cookie;
   try {
     const headerProblem = checkLoginHeaders(request) ?? checkCrossSite(request, route);
@@ -66,6 +67,7 @@ export async function handleLogin(
     body = decodeContentEncoding(received, request.headers['content-encoding'], config.bodyLimitBytes);
     const parsed = parseLoginBody(body, request.headers['content-type'], route, queryOf(request.url));
     rawUsername = parsed.username;
+    carriesPassword = parsed.password;
     username = rawUsername === undefined ? undefined : usernameKey(rawUsername, config.username);
     // Apps that merge cookies into request parameters ($_REQUEST, Request[]) read them
     // whatever the body's type, and ignore a JSON body they do not parse.
@@ -80,7 +82,8 @@ export async function handleLogin(
   }
 
   const pseudonym = username ? context.keys.pseudonymize(username) : undefined;
-  const deviceId = await context.deviceCookies.read(request.headers.cookie);
+  const device = await context.deviceCookies.read(request.headers.cookie, pseudonym);
+  const deviceId = device?.id;
   // The id a success's cookie will carry, chosen now so the profile learns that device.
   const issuedDeviceId = deviceId ?? randomUUID();
   const lookup = context.geo.lookup(client.address, client.private);
@@ -155,7 +158,10 @@ export async function handleLogin(
   const counts = plan.countsByName(reading.result.counts.map((count, index) => count + (inFlight[index] ?? 0)));
   const counterValues = countersToCel(counts);
   const assessment = context.accountRisk.assess(
-    { client, lookup, userAgent: print.userAgent, deviceId }, account ? reading.result.hashes[0] : undefined, now);
+    // A device is known to an account only through a cookie that vouches for it, so one
+    // earned on another account and planted in the owner's browser stays a new device.
+    { client, lookup, userAgent: print.userAgent, deviceId: device?.bound ? deviceId : undefined },
+    account ? reading.result.hashes[0] : undefined, now);
   Object.assign(print.signals, assessment.signals);
   const evaluation = evaluateRules(ruleSet, print.signals, counterValues, policy.mode);
   if (evaluation.errored.length > 0) context.ruleErrors.report(evaluation.outcomes, requestId, ruleSet.version);
@@ -214,7 +220,8 @@ export async function handleLogin(
     sendChallenge(context, response, challengeId);
   } else {
     await forwardLogin(context, route, request, response, body, record,
-      { client, peerTrusted, deviceId: teaches ? issuedDeviceId : undefined, cookie }, logDecision);
+      { client, peerTrusted, device: teaches ? { id: issuedDeviceId, accounts: device?.accounts ?? [] } : undefined, cookie, carriesPassword },
+      logDecision);
   }
 
   // Only the app's own answer counts as a success or failure; a block or challenge that
@@ -240,10 +247,17 @@ async function forwardLogin(
   body: Buffer,
   record: LoginRecord,
   /**
-   * `deviceId` is the id a success's device cookie carries, or undefined when a success earns
+   * `device` is the id and accounts a success's device cookie carries, or undefined when a success earns
    * none. `cookie` is the Cookie header to forward, without cookies that name another account.
+   * `carriesPassword` is true when the login fills a password field (see outcomeOf).
    */
-  origin: { client: ClientAddress; peerTrusted: boolean; deviceId: string | undefined; cookie: string | undefined },
+  origin: {
+    client: ClientAddress;
+    peerTrusted: boolean;
+    device: { id: string; accounts: readonly string[] } | undefined;
+    cookie: string | undefined;
+    carriesPassword: boolean;
+  },
   logDecision: () => void,
 ): Promise<void> {
   const config = context.config;
@@ -260,21 +274,35 @@ async function forwardLogin(
   }
 
   const referer = readReferer(request);
-  const deviceId = origin.deviceId;
+  const classify = (status: number, location: string | undefined): OutcomeReading =>
+    outcomeOf(classifyResponse(status, location, route, referer), route, origin.carriesPassword);
+  const device = origin.device;
   const result = await forwardRequest(context.upstream, request, response, {
     headers,
     body,
     extraResponseHeaders: async (status, location) =>
-      deviceId !== undefined && classifyResponse(status, location, route, referer).outcome === 'success'
-        ? ['Set-Cookie', await context.deviceCookies.issue(deviceId)]
+      device !== undefined && classify(status, location).outcome === 'success'
+        ? ['Set-Cookie', await context.deviceCookies.issue(device.id, device.accounts, record.pseudonym)]
         : [],
     // The decision line is written before the client sees the end of the response.
     beforeEnd: (answered) => {
-      recordAnswer(context, route, record, answered, response, referer);
+      recordAnswer(context, route, record, answered, response, classify);
       logDecision();
     },
   });
-  recordAnswer(context, route, record, result, response, referer);
+  recordAnswer(context, route, record, result, response, classify);
+}
+
+/**
+ * Withhold a success from a login that fills no password field on a route that requires
+ * one. The app's 2xx is then the result of something other than a password check, such
+ * as a reset request below the login path or the username step of an identifier-first
+ * login. Learning it would let anyone without the password claim an account's first
+ * success, earn a device cookie the account knows, and reset the failure counters.
+ */
+function outcomeOf(reading: OutcomeReading, route: LoginRoute, carriesPassword: boolean): OutcomeReading {
+  if (reading.outcome !== 'success' || carriesPassword || !route.requirePassword) return reading;
+  return { outcome: 'unknown', reason: 'no_password' };
 }
 
 /** Put the app's response, or why there was none, on the login's record. */
@@ -284,7 +312,7 @@ function recordAnswer(
   record: LoginRecord,
   result: ForwardResult,
   response: ServerResponse,
-  referer: RefererReading,
+  classify: (status: number, location: string | undefined) => OutcomeReading,
 ): void {
   if (record.upstreamMs !== undefined) return;
   record.upstreamMs = result.upstreamMs;
@@ -298,7 +326,7 @@ function recordAnswer(
     if (result.status === undefined) {
       record.outcome = 'unknown';
     } else {
-      ({ outcome: record.outcome, reason: record.outcomeReason } = classifyResponse(result.status, result.location, route, referer));
+      ({ outcome: record.outcome, reason: record.outcomeReason } = classify(result.status, result.location));
     }
   } else if (result.error) {
     record.outcome = 'unknown';
@@ -308,7 +336,7 @@ function recordAnswer(
       `upstream ${result.error.kind === 'timeout' ? 'timed out' : 'request failed'}`,
     );
   } else if (result.status !== undefined) {
-    ({ outcome: record.outcome, reason: record.outcomeReason } = classifyResponse(result.status, result.location, route, referer));
+    ({ outcome: record.outcome, reason: record.outcomeReason } = classify(result.status, result.location));
     if (record.outcome === 'unknown' && result.status >= 300 && result.status < 400) warnUnclassifiedRedirect(context, route, result);
   }
 }

@@ -2,11 +2,14 @@ import type { LoginRoute } from '../config/types.js';
 import { RequestRejection } from './body.js';
 import { foldFieldName, formParserReadingAs } from './field-names.js';
 import { topLevelKeys } from './json-keys.js';
+import { formCarriesPassword, jsonCarriesPassword } from './password-fields.js';
 
 /** The username a login body carries, or `undefined` when it names none. */
 export interface ParsedLogin {
   username: string | undefined;
   format: 'json' | 'form';
+  /** True when the body or query fills a field that reads as a password (see readsAsPassword). */
+  password: boolean;
 }
 
 const UTF8_BOM = '\uFEFF';
@@ -98,8 +101,10 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
       'the query string contains a %u escape, which ASP.NET decodes and other parsers do not; send UTF-8 percent-escapes');
   }
   const fromQuery = formValue(query, route, 'query string');
+  const passwordFields = new Set([route.passwordField.toLowerCase()]);
+  const queryPassword = formCarriesPassword(query, passwordFields);
   if (body.length === 0) {
-    return { username: fromQuery, format };
+    return { username: fromQuery, format, password: queryPassword };
   }
 
   let text: string;
@@ -145,12 +150,14 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
   // request.forms, PHP's parse_str of php://input), so a JSON body must not name the
   // username field when read as a form. An ordinary JSON object reads as one nameless field.
   if (format === 'json') rejectFormReading(text, route);
-  const fromBody = format === 'json' ? parseJson(text, route) : formValue(text, route, 'body');
+  const json = format === 'json' ? parseJson(text, route) : undefined;
+  const fromBody = json ? json.username : formValue(text, route, 'body');
   if (fromQuery !== undefined && fromBody !== undefined && fromQuery !== fromBody) {
     throw new RequestRejection(400, 'ambiguous login body',
       `the field "${route.usernameField}" differs between the query string and the body; send it in the body only`);
   }
-  return { username: fromBody ?? fromQuery, format };
+  const password = queryPassword || (json ? jsonCarriesPassword(json.document, passwordFields) : formCarriesPassword(text, passwordFields));
+  return { username: fromBody ?? fromQuery, format, password };
 }
 
 function bodyFormat(contentType: string | undefined, route: LoginRoute): 'json' | 'form' {
@@ -193,7 +200,7 @@ function parseParameter(parameter: string): [string, string] {
   return [parameter.slice(0, separator).trim().toLowerCase(), value.toLowerCase()];
 }
 
-function parseJson(text: string, route: LoginRoute): string | undefined {
+function parseJson(text: string, route: LoginRoute): { username: string | undefined; document: object } {
   let document: unknown;
   try {
     document = JSON.parse(text);
@@ -231,7 +238,7 @@ function parseJson(text: string, route: LoginRoute): string | undefined {
   }
 
   const value = keys.length === 1 ? (document as Record<string, unknown>)[keys[0]] : undefined;
-  return checkUsername(value, route);
+  return { username: checkUsername(value, route), document };
 }
 
 /**

@@ -108,17 +108,21 @@ export function checkLoginHeaders(request: IncomingMessage): RequestRejection | 
 
 /**
  * Reject a login that a page on another site made the browser send, on a route with
- * `cross_site: refuse`. Such a page can make each visitor's browser post made-up usernames,
+ * `cross_site: refuse`, or a page on another origin with `cross_site: same-origin`. Such a page can make each visitor's browser post made-up usernames,
  * and counting them would block the visitor's own address. Browsers since 2023 mark such
  * a login in `Sec-Fetch-Site`. Older ones (Safari before 16.4) send only `Origin`, so
  * without `Sec-Fetch-Site` an `Origin` of `null` (a sandboxed frame) or of a host outside
  * the request's own site counts as cross-site too.
  */
 export function checkCrossSite(request: IncomingMessage, route: LoginRoute): RequestRejection | undefined {
-  if (route.crossSite !== 'refuse') return undefined;
+  if (route.crossSite === 'judge') return undefined;
+  const sameOrigin = route.crossSite === 'same-origin';
   const site = request.headers['sec-fetch-site'];
   if (typeof site === 'string') {
-    return site.trim().toLowerCase() === 'cross-site' ? crossSiteRejection('Sec-Fetch-Site: cross-site') : undefined;
+    const value = site.trim().toLowerCase();
+    if (value === 'cross-site') return crossSiteRejection('Sec-Fetch-Site: cross-site');
+    if (sameOrigin && value !== 'same-origin' && value !== 'none') return crossSiteRejection(`Sec-Fetch-Site: ${value.slice(0, 32)}`);
+    return undefined;
   }
 
   const origin = request.headers.origin;
@@ -131,13 +135,14 @@ export function checkCrossSite(request: IncomingMessage, route: LoginRoute): Req
   if (originHost === undefined || !hosts.some((host) => sameSite(originHost, host))) {
     return crossSiteRejection('an Origin of another site');
   }
+  if (sameOrigin && !hosts.includes(originHost)) return crossSiteRejection('an Origin of another host');
   return undefined;
 }
 
 function crossSiteRejection(reason: string): RequestRejection {
   return new RequestRejection(403, 'cross-site login refused',
-    `the login was sent from a page on another site (${reason}); log in from the app's own page, ` +
-      'or set cross_site: judge on the route when other sites host its login form');
+    `the login was sent from a page on another site or origin (${reason}); log in from the app's own page, ` +
+      'or set cross_site: judge on the route when other sites or hosts serve its login form');
 }
 
 /** Return the lower-case host name of an `Origin` value, or undefined when it is not one. */

@@ -19,6 +19,37 @@ export function readsAsPassword(name: string, configured: ReadonlySet<string>): 
   return PASSWORD_NAME.test(folded.replace(/[^\p{L}\p{N}]/gu, ''));
 }
 
+/** Most keys walked in a JSON body when looking for a password field, so a large body costs little. */
+const MAX_KEYS_WALKED = 1000;
+
+/** Tell whether a parsed JSON login body fills a key that reads as a password, at any depth. */
+export function jsonCarriesPassword(document: object, configured: ReadonlySet<string>): boolean {
+  const pending: object[] = [document];
+  let walked = 0;
+  while (pending.length > 0 && walked < MAX_KEYS_WALKED) {
+    for (const [key, value] of Object.entries(pending.pop()!)) {
+      walked += 1;
+      if (isFilled(value) && readsAsPassword(key, configured)) return true;
+      if (typeof value === 'object' && value !== null) pending.push(value);
+    }
+  }
+  return false;
+}
+
+/** Tell whether a form body or query string fills a field whose name reads as a password. */
+export function formCarriesPassword(text: string, configured: ReadonlySet<string>): boolean {
+  if (text === '') return false;
+  for (const [name, value] of new URLSearchParams(text)) {
+    if (value !== '' && readsAsPassword(name, configured)) return true;
+  }
+  return false;
+}
+
+/** Return whether a JSON value can be a password: a non-empty string, or a number for a numeric PIN. */
+function isFilled(value: unknown): boolean {
+  return (typeof value === 'string' && value !== '') || typeof value === 'number';
+}
+
 /** Decode `%uXXXX` escapes as ASP.NET does, so a field name reads as the app reads it. */
 function decodePercentU(text: string): string {
   return text.replace(/%u([0-9a-f]{4})/gi, (_, hex: string) => {

@@ -81,6 +81,29 @@ t.test('an invalid device cookie does not hide a valid one', async (t) => {
   t.equal(decisions[1].riskgate.signals.account.known_device, true, 'the valid cookie names the known device');
 });
 
+t.test("another account's device cookie is no known device", async (t) => {
+  // The RecordingUpstream takes `wonderland` for every user, so bob plays the attacker's own account.
+  const { gateway } = await setup(t);
+  const own = setCookies((await login(gateway.port, 'alice', 'wonderland')).headers)[0].split(';')[0];
+  const planted = setCookies((await login(gateway.port, 'bob', 'wonderland')).headers)[0].split(';')[0];
+
+  // A planted cookie that the browser sends first does not hide the owner's.
+  await login(gateway.port, 'alice', 'wonderland', { headers: { cookie: `${planted}; ${own}` } });
+  // The attacker's cookie, planted in alice's browser, rides along on her next success.
+  const fixed = await login(gateway.port, 'alice', 'wonderland', { headers: { cookie: planted } });
+  const reissued = setCookies(fixed.headers)[0].split(';')[0];
+  await login(gateway.port, 'alice', 'wonderland', { headers: { cookie: planted } });
+  await login(gateway.port, 'alice', 'wonderland', { headers: { cookie: reissued } });
+  await login(gateway.port, 'bob', 'wonderland', { headers: { cookie: planted } });
+
+  const decisions = await waitForDecisions(gateway.logs, 7);
+  t.equal(decisions[2].riskgate.signals.account.known_device, true, "alice's own cookie is read after the planted one");
+  t.equal(decisions[3].riskgate.signals.account.known_device, false, 'the planted cookie is a new device for alice');
+  t.equal(decisions[4].riskgate.signals.account.known_device, false, "the attacker's copy stays a new device after her success");
+  t.equal(decisions[5].riskgate.signals.account.known_device, true, 'the cookie reissued to alice is known to her');
+  t.equal(decisions[6].riskgate.signals.account.known_device, true, 'the cookie stays known to bob');
+});
+
 t.test('device cookie without Secure when configured off', async (t) => {
   const { gateway } = await setup(t, { config: { device_cookie: { secure: false } } });
 

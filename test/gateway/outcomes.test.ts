@@ -448,6 +448,67 @@ t.test('success clears the account-address streak', async (t) => {
   t.equal(lines[4].riskgate.counters.failures_per_account, 3, 'the account-wide count stays');
 });
 
+t.test('a 2xx to a login without a password teaches nothing', async (t) => {
+  // A password reset request below the login path, and the username step of an
+  // identifier-first login, answer 200 for any username.
+  const upstream = await scriptedUpstream(t, [401, 401, 401, 200, 200, 200]);
+  const gateway = await gatewayFor(t, upstream.url);
+  const post = (path: string, body: string) => send(gateway.port, {
+    method: 'POST', path, body, headers: { ...BROWSER_HEADERS, 'content-type': 'application/json' } });
+
+  for (let index = 0; index < 3; index += 1) await login(gateway.port, 'alice', 'x');
+  const replies = [
+    await post('/login/forgot', '{"username":"alice"}'),
+    await post('/login', '{"username":"alice","password":""}'),
+    await post('/login', '{"username":"alice","password":null}'),
+  ];
+  await login(gateway.port, 'alice', 'x');
+
+  const lines = await waitForDecisions(gateway.logs, 7);
+  for (const [index, reply] of replies.entries()) {
+    const line = lines[3 + index];
+    t.equal(reply.status, 200, `login ${index + 1}: the app's 200 comes back`);
+    t.equal(reply.headers['set-cookie'], undefined, `login ${index + 1}: no device cookie`);
+    t.equal(line.event.outcome, 'unknown', `login ${index + 1}: no success`);
+    t.equal(line.riskgate.outcome_reason, 'no_password', `login ${index + 1}: the reason is logged`);
+    t.equal(line.riskgate.learned, false, `login ${index + 1}: nothing learned`);
+  }
+  t.equal(lines[6].riskgate.counters.failures_per_account_ip, 3, 'the account-address streak stays');
+});
+
+t.test('a password field counts by name and depth', async (t) => {
+  const upstream = await scriptedUpstream(t, [200, 200, 200, 200]);
+  const gateway = await gatewayFor(t, upstream.url);
+  const bodies: [string, string][] = [
+    ['application/json', '{"username":"alice","user":{"pwd":"wonderland"}}'],
+    ['application/json', '{"username":"alice","pin":1234}'],
+    ['application/x-www-form-urlencoded', 'username=alice&user%5Bpassword%5D=wonderland'],
+    ['application/x-www-form-urlencoded', 'username=alice&passwd=wonderland'],
+  ];
+
+  for (const [type, body] of bodies) {
+    await send(gateway.port, { method: 'POST', path: '/login', body, headers: { ...BROWSER_HEADERS, 'content-type': type } });
+  }
+
+  const lines = await waitForDecisions(gateway.logs, bodies.length);
+  bodies.forEach(([, body], index) => t.equal(lines[index].event.outcome, 'success', `${body}: success`));
+});
+
+t.test('require_password false counts a success without one', async (t) => {
+  const upstream = await scriptedUpstream(t, [200]);
+  const gateway = await gatewayFor(t, upstream.url, {
+    config: { login_routes: [{ path: '/login', require_password: false }] },
+  });
+
+  const reply = await send(gateway.port, {
+    method: 'POST', path: '/login', body: '{"username":"alice","assertion":"x"}', headers: { ...BROWSER_HEADERS, 'content-type': 'application/json' } });
+
+  const [line] = await waitForDecisions(gateway.logs, 1);
+  t.equal(line.event.outcome, 'success');
+  t.equal(line.riskgate.learned, true);
+  t.match(String(reply.headers['set-cookie']), /^rg_device=/, 'the success earns a device cookie');
+});
+
 t.test('challenged and blocked logins are no failures', async (t) => {
   const upstream = await new RecordingUpstream().start();
   t.teardown(() => upstream.stop());

@@ -192,6 +192,40 @@ t.test('a route that takes cross-site logins judges them', async (t) => {
   t.equal((await waitForDecisions(gateway.logs, 1)).length, 1, 'and judged');
 });
 
+t.test('a same-origin route refuses logins from sibling hosts', async (t) => {
+  const upstream = await new RecordingUpstream({ victim: 'correct horse' }).start();
+  const gateway = await startTestGateway({
+    upstream: upstream.url,
+    config: { trusted_proxies: ['127.0.0.1/32'], login_routes: [{ path: '/login', cross_site: 'same-origin' }] },
+  });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+  // A page on a sibling subdomain (user pages, a forum) is same-site, not same-origin.
+  const rejected: [string, Record<string, string>][] = [
+    ['Sec-Fetch-Site: same-site', { 'sec-fetch-site': 'same-site', origin: 'https://pages.app.example', host: 'app.example' }],
+    ['Sec-Fetch-Site: cross-site', { 'sec-fetch-site': 'cross-site' }],
+    ['a sibling Origin without Sec-Fetch-Site', { origin: 'https://pages.app.example', host: 'app.example' }],
+  ];
+  const allowed: [string, Record<string, string>][] = [
+    ['Sec-Fetch-Site: same-origin', { 'sec-fetch-site': 'same-origin' }],
+    ['Sec-Fetch-Site: none', { 'sec-fetch-site': 'none' }],
+    ['the same host without Sec-Fetch-Site', { origin: 'https://app.example', host: 'app.example' }],
+    ['no Origin at all', {}],
+  ];
+
+  for (const [name, headers] of rejected) {
+    const reply = await login(gateway.port, 'made-up', 'guess', { headers: { 'x-forwarded-for': '198.51.100.33', ...headers } });
+    t.equal(reply.status, 403, `${name}: rejected`);
+  }
+  t.equal(upstream.logins.length, 0, 'no rejected login reached the app');
+  for (const [name, headers] of allowed) {
+    const reply = await login(gateway.port, 'victim', 'correct horse', { headers: { 'x-forwarded-for': '198.51.100.34', ...headers } });
+    t.equal(reply.status, 200, `${name}: judged and forwarded`);
+  }
+});
+
 t.test('copied browser headers cannot weigh on a known device', async (t) => {
   const { clock, gateway } = await setUp(t);
   const owner = await attempt(gateway, 'victim', 'correct horse', VICTIM_ADDRESS);

@@ -4,6 +4,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import t from 'tap';
 
 import { MAX_USER_AGENT_LENGTH, parseUserAgent } from '../../src/request/user-agent.js';
+import { baseLetterLookups, normalizeUsername } from '../../src/request/username.js';
 import { BROWSER_HEADERS, login, startTestGateway } from '../helpers/gateway.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { waitForDecisions } from '../helpers/wait.js';
@@ -113,4 +114,24 @@ t.test('username blown up by NFKC is rejected', async (t) => {
   t.equal(cookie.status, 200);
   t.equal(upstream.logins.length, 2, 'the rejected login never reached the app');
   t.equal(upstream.logins[1].headers.cookie, 'theme=dark', 'a username cookie that blows up is removed');
+});
+
+t.test('each username character costs one collator lookup per process', async (t) => {
+  // More distinct characters than any bounded cache of 200,000 would keep, as a flood of
+  // names made of fresh code points sends them.
+  const names: string[] = [];
+  for (let start = 0x30000; start < 0x30000 + 210_000; start += 15_000) {
+    let name = '';
+    for (let codePoint = start; codePoint < start + 15_000; codePoint += 1) name += String.fromCodePoint(codePoint);
+    names.push(name);
+  }
+
+  const before = baseLetterLookups();
+  const first = names.map((name) => normalizeUsername(name));
+  const afterFirst = baseLetterLookups();
+  const second = names.map((name) => normalizeUsername(name));
+
+  t.equal(afterFirst - before, 210_000, 'the first sight of each character looks it up');
+  t.equal(baseLetterLookups(), afterFirst, 'no character is looked up again');
+  t.same(second, first, 'the names read the same from the recorded lookups');
 });

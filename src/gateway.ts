@@ -116,6 +116,7 @@ export async function createContext(config: GatewayConfig, options: StartOptions
     metrics,
     ruleErrors: new RuleErrorLog(options.logger, clock),
     unclassifiedRedirectRoutes: new Set(),
+    variantPathRoutes: new Set(),
     manual: new ManualMatcher(store, config.store.keyPrefix, options.logger),
     geo,
     accountRisk: new AccountRisk({ ...config.profile, globalMaxValues: GLOBAL_FREQUENCY_VALUES, syncIntervalMs: FREQUENCY_SYNC_MS }, keys),
@@ -209,6 +210,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       await context.metrics.whenIdle();
       await context.webhook?.close();
       context.upstream.agent.destroy();
+      context.upstream.loginAgent.destroy();
       context.accountRisk.stopSync();
       context.manual.stopRefresh();
       await context.store.close();

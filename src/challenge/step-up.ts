@@ -118,10 +118,17 @@ export class StepUpVerifier {
   }
 
   /**
-   * Check an assertion for a login of `username` (normalised). Single use is not checked
-   * here: the caller claims the returned `jti` in the store in the decision's read.
+   * Check an assertion for a login of `username` (normalised). The `sub` claim is read with
+   * `readSubject`, the gateway's own username normalisation, so an MFA service may sign the
+   * name as the user typed it (`José`). Single use is not checked here: the caller claims the
+   * returned `jti` in the store in the decision's read.
    */
-  async verify(assertion: string, username: string, accountPseudonym: string): Promise<StepUpResult> {
+  async verify(
+    assertion: string,
+    username: string,
+    accountPseudonym: string,
+    readSubject: (subject: string) => string | undefined,
+  ): Promise<StepUpResult> {
     if (!this.key) {
       return { ok: false, reason: 'not_configured' };
     }
@@ -165,7 +172,7 @@ export class StepUpVerifier {
       return { ok: false, reason: 'lifetime_too_long' };
     }
 
-    if (payload.sub !== username) {
+    if (typeof payload.sub !== 'string' || readSubject(payload.sub) !== username) {
       return { ok: false, reason: 'subject' };
     }
     if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 128) {

@@ -8,7 +8,8 @@ type LoginOutcome = 'success' | 'failure' | 'unknown';
 /**
  * The reason an answer counts as `unknown`, logged as `riskgate.outcome_reason` so an operator can
  * tell which setting or request header kept a login from teaching anything. `no_password`:
- * a 2xx to a login that filled no password field.
+ * a 2xx to a login that filled no password field. `path_variant`: a 2xx at a path other than
+ * the route's own that riskgate reads as the route.
  */
 export type UnknownRedirectReason =
   | UntrustedReferer
@@ -16,7 +17,8 @@ export type UnknownRedirectReason =
   | 'redirect_to_referer'
   | 'location_not_listed'
   | 'status_not_listed'
-  | 'no_password';
+  | 'no_password'
+  | 'path_variant';
 
 /** The outcome of a login response, and for an unclassified redirect the reason. */
 export interface OutcomeReading {

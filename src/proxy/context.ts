@@ -85,6 +85,8 @@ export interface GatewayContext {
   ruleErrors: RuleErrorLog;
   /** Ids of routes already warned about a redirect that no setting classifies. */
   unclassifiedRedirectRoutes: Set<string>;
+  /** Routes already warned about a success at a path other than their own, so each is named once. */
+  variantPathRoutes: Set<string>;
   /** Manual blocks and allows, applied before the rules. */
   manual: ManualMatcher;
   /** Receiver of decision documents, when `webhook` is configured. */

@@ -5,7 +5,14 @@ import { downstreamResponseHeaders } from './headers.js';
 
 export interface UpstreamTarget {
   url: URL;
+  /** The connection pool of requests riskgate passes through. */
   agent: http.Agent;
+  /**
+   * The connection pool of logins. Each passed-through request that a client keeps open (a
+   * slow upload, a download it never reads) keeps an upstream connection, so a shared pool
+   * would let a few hundred of them make every login wait.
+   */
+  loginAgent: http.Agent;
   connectMs: number;
   responseMs: number;
 }
@@ -25,7 +32,7 @@ export interface ForwardResult {
 
 export interface ForwardOptions {
   headers: OutgoingHttpHeaders;
-  /** The buffered body of a login; when absent, the client request is streamed through. */
+  /** The buffered body of a login, sent through the login pool; when absent, the client request is streamed through. */
   body?: Buffer;
   /** Extra response headers (flat name, value list), added once the status and Location are known. */
   extraResponseHeaders?: (status: number, location: string | undefined) => Promise<string[]> | string[];
@@ -39,8 +46,8 @@ export interface ForwardOptions {
 /** Create the keep-alive connection pool to the upstream app. */
 export function createUpstream(url: URL, connectMs: number, responseMs: number): UpstreamTarget {
   const options = { keepAlive: true, maxSockets: 512, maxFreeSockets: 64, scheduling: 'lifo' as const };
-  const agent = url.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
-  return { url, agent, connectMs, responseMs };
+  const pool = () => (url.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options));
+  return { url, agent: pool(), loginAgent: pool(), connectMs, responseMs };
 }
 
 /**
@@ -92,7 +99,7 @@ export function forwardRequest(
       method: request.method,
       path: request.url,
       headers,
-      agent: upstream.agent,
+      agent: options.body ? upstream.loginAgent : upstream.agent,
       setHost: false,
     });
 

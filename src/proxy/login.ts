@@ -93,7 +93,8 @@ export async function handleLogin(
   const assertion = headerValue(request, config.challenge.header);
   if (assertion !== undefined) {
     stepUp = username && pseudonym
-      ? await context.stepUp.verify(assertion, username, pseudonym)
+      ? await context.stepUp.verify(assertion, username, pseudonym, (subject) =>
+        excessiveExpansion(subject, config.username) === undefined ? normalizeUsername(subject, config.username) : undefined)
       : { ok: false, reason: 'subject' };
   }
 
@@ -274,8 +275,9 @@ async function forwardLogin(
   }
 
   const referer = readReferer(request);
+  const exactPath = requestPath(request.url) === route.path;
   const classify = (status: number, location: string | undefined): OutcomeReading =>
-    outcomeOf(classifyResponse(status, location, route, referer), route, origin.carriesPassword);
+    outcomeOf(classifyResponse(status, location, route, referer), route, origin.carriesPassword, exactPath);
   const device = origin.device;
   const result = await forwardRequest(context.upstream, request, response, {
     headers,
@@ -298,11 +300,24 @@ async function forwardLogin(
  * one. The app's 2xx is then the result of something other than a password check, such
  * as a reset request below the login path or the username step of an identifier-first
  * login. Learning it would let anyone without the password claim an account's first
- * success, earn a device cookie the account knows, and reset the failure counters.
+ * success, earn a device cookie known to the account, and reset the failure counters.
  */
-function outcomeOf(reading: OutcomeReading, route: LoginRoute, carriesPassword: boolean): OutcomeReading {
-  if (reading.outcome !== 'success' || carriesPassword || !route.requirePassword) return reading;
-  return { outcome: 'unknown', reason: 'no_password' };
+function outcomeOf(reading: OutcomeReading, route: LoginRoute, carriesPassword: boolean, exactPath: boolean): OutcomeReading {
+  if (reading.outcome !== 'success') return reading;
+  if (!carriesPassword && route.requirePassword) return { outcome: 'unknown', reason: 'no_password' };
+  // riskgate judges every path the app might route to the login handler (`/login/`,
+  // `/LOGIN`, `/login.json`, `/login/x`, `/?q=login`), but an app may serve a page of its
+  // own there. A 2xx there says nothing about the password, so only a login
+  // at the route's own path can succeed; failures count wherever they happen.
+  if (!exactPath) return { outcome: 'unknown', reason: 'path_variant' };
+  return reading;
+}
+
+/** Return a request target's path as sent, without its query. */
+function requestPath(url: string | undefined): string {
+  const target = url ?? '/';
+  const query = target.indexOf('?');
+  return query === -1 ? target : target.slice(0, query);
 }
 
 /** Put the app's response, or why there was none, on the login's record. */
@@ -338,7 +353,23 @@ function recordAnswer(
   } else if (result.status !== undefined) {
     ({ outcome: record.outcome, reason: record.outcomeReason } = classify(result.status, result.location));
     if (record.outcome === 'unknown' && result.status >= 300 && result.status < 400) warnUnclassifiedRedirect(context, route, result);
+    if (record.outcomeReason === 'path_variant') warnVariantPath(context, route, record);
   }
+}
+
+/**
+ * Warn once per route when a login at another reading of its path succeeded, since an app
+ * whose form posts to that path would otherwise never teach a profile.
+ */
+function warnVariantPath(context: GatewayContext, route: LoginRoute, record: LoginRecord): void {
+  if (context.variantPathRoutes.has(route.id)) return;
+  context.variantPathRoutes.add(route.id);
+
+  context.logger.warn(
+    { riskgate: { route: route.id }, http: { request: { id: record.requestId } }, url: { path: record.path.slice(0, 256) } },
+    `the app answered a login on route ${route.id} at a path other than ${route.path} with success, which counts as ` +
+      'unknown because the app may not have run its login handler there; if the login form posts to that path, set it as the route path',
+  );
 }
 
 /**

@@ -476,6 +476,40 @@ t.test('a 2xx to a login without a password teaches nothing', async (t) => {
   t.equal(lines[6].riskgate.counters.failures_per_account_ip, 3, 'the account-address streak stays');
 });
 
+t.test('a 2xx at another reading of the login path is no success', async (t) => {
+  // The app checks passwords at /login alone and answers every other path with a 200 page,
+  // as a single-page app's catch-all does for any method.
+  const upstream = await new RecordingUpstream().start();
+  upstream.responder = (request, response) => {
+    if (request.url === '/login') return false;
+    response.writeHead(200, { 'content-type': 'text/html' });
+    response.end('<html>page</html>');
+    return true;
+  };
+  t.teardown(() => upstream.stop());
+  const gateway = await gatewayFor(t, upstream.url);
+  const variants = ['/login/', '/LOGIN', '/login.json', '/login;x', '/login/x', '/?q=login', '/index.php/login'];
+
+  for (const path of variants) {
+    const reply = await send(gateway.port, {
+      method: 'POST', path, body: '{"username":"bob","password":"not-his"}', headers: { ...BROWSER_HEADERS, 'content-type': 'application/json' } });
+    t.equal(reply.headers['set-cookie'], undefined, `${path}: no device cookie`);
+  }
+  const exact = await login(gateway.port, 'bob', 'wonderland', { path: '/login?next=%2Fhome' });
+
+  const lines = await waitForDecisions(gateway.logs, variants.length + 1);
+  variants.forEach((path, index) => {
+    t.equal(lines[index].event.outcome, 'unknown', `${path}: no success`);
+    t.equal(lines[index].riskgate.outcome_reason, 'path_variant', `${path}: the reason is logged`);
+    t.equal(lines[index].riskgate.learned, false, `${path}: nothing learned`);
+  });
+  t.equal(exact.status, 200);
+  t.equal(lines[variants.length].event.outcome, 'success', 'the route path with a query succeeds');
+  t.ok(exact.headers['set-cookie'], 'and earns a device cookie');
+  const warnings = gateway.logs.lines.filter((line) => /at a path other than \/login/.test(String(line.message)));
+  t.equal(warnings.length, 1, 'the route is named once in a warn line');
+});
+
 t.test('a password field counts by name and depth', async (t) => {
   const upstream = await scriptedUpstream(t, [200, 200, 200, 200]);
   const gateway = await gatewayFor(t, upstream.url);

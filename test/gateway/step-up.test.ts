@@ -96,6 +96,20 @@ t.test('step-up passes once, then replay fails', async (t) => {
   t.notOk(gateway.logs.text.includes(assertion.split('.')[2]), 'nor its signature');
 });
 
+t.test('a subject spelled as the user typed it passes', async (t) => {
+  const { clock, gateway } = await setup(t);
+  const key = gateway.stepUpSigningKey!;
+  const owner = await proxiedLogin(gateway, '203.0.113.50', 'wonderland');
+  // An MFA service signs the name as its user record spells it, accents and case included.
+  const assertion = await signAssertion(key, { subject: 'Álice', challengeId: challengeOf(owner).id, nowMs: clock.now });
+
+  const passed = await proxiedLogin(gateway, '203.0.113.50', 'wonderland', { [STEP_UP_HEADER]: assertion });
+
+  t.equal(passed.status, 200, 'the subject reads as the same account');
+  const line = (await waitForDecisions(gateway.logs, 22))[21];
+  t.same(line.riskgate.step_up, { ok: true });
+});
+
 t.test('invalid assertions are rejected', async (t) => {
   const { clock, upstream, gateway } = await setup(t);
   const key = gateway.stepUpSigningKey!;

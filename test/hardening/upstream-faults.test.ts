@@ -359,3 +359,38 @@ t.test('hung-up guesses at a slow app keep counting while it checks them', async
   t.equal(app.received(), 5, 'only five guesses reached the app');
   t.equal(decisions.filter((line) => line.riskgate.decision === 'challenge').length, 7, 'the rest were challenged');
 });
+
+t.test('held pass-through responses leave logins their own connections', async (t) => {
+  // More open event streams than the pass-through pool's 512 connections, as long polls,
+  // Server-Sent Events or downloads a client never reads keep them.
+  const upstream = await new RecordingUpstream().start();
+  const streams: http.ServerResponse[] = [];
+  upstream.responder = (request, response) => {
+    if (request.url !== '/events') return false;
+    response.writeHead(200, { 'content-type': 'text/event-stream' });
+    response.write('data: open\n\n');
+    streams.push(response);
+    return true;
+  };
+  const gateway = await startTestGateway({ upstream: upstream.url, config: TIMEOUTS });
+  const clients: http.ClientRequest[] = [];
+  t.teardown(async () => {
+    for (const client of clients) client.destroy();
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  for (let index = 0; index < 520; index += 1) {
+    const client = http.get({ host: '127.0.0.1', port: gateway.port, path: '/events', agent: false }, (response) => {
+      response.on('error', () => {});
+    });
+    client.on('error', () => {});
+    clients.push(client);
+  }
+  await waitFor(() => streams.length >= 512, 'the pass-through pool to fill', 10_000);
+
+  const reply = await login(gateway.port, 'alice', 'wonderland');
+
+  t.equal(streams.length, 512, 'the pass-through pool is full');
+  t.equal(reply.status, 200, 'the login still reaches the app in time');
+});

@@ -404,7 +404,7 @@ function blockStatus(context: GatewayContext, retryAfterMs: number | undefined):
 }
 
 function sendBlock(context: GatewayContext, response: ServerResponse, retryAfterMs: number | undefined): void {
-  // The body names no rule, so an attacker learns nothing about which threshold was hit.
+  // The body names no rule. Retry-After is the rule's retry_after, which may still tell rules apart.
   const detail = 'this login was refused; try again later';
   if (blockStatus(context, retryAfterMs) === 429) {
     const seconds = Math.ceil((retryAfterMs ?? context.config.block.retryAfterMs) / 1000);

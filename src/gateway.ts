@@ -23,10 +23,10 @@ import { normalizePath } from './request/path.js';
 import { FileWatcher } from './reload/file-watcher.js';
 import { RuleReloader, type ReloadResult, type ReloadTrigger } from './reload/reloader.js';
 import { loadRuleSet, type RuleSet } from './rules/compile.js';
+import { DataLossWatch } from './store/data-loss.js';
 import { MemoryStore } from './store/memory.js';
 import { RedisStore } from './store/redis.js';
 import { ResilientStore } from './store/resilient.js';
-import { recordSecretCheck } from './store/secret-check.js';
 import type { CounterStore } from './store/store.js';
 import { WebhookSink } from './webhook/sink.js';
 
@@ -100,6 +100,15 @@ export async function createContext(config: GatewayConfig, options: StartOptions
     `${config.store.keyPrefix}:s:{write-probe}`);
   const metrics = new GatewayMetrics({ storeInOutage: () => store.inOutage, ruleCount: () => rules.current.rules.length });
   store.observer = metrics;
+  const dataLoss = store.primary instanceof RedisStore
+    ? new DataLossWatch(store.primary, {
+      prefix: config.store.keyPrefix,
+      keys,
+      logger: options.logger,
+      clock,
+      onLoss: () => metrics.storeDataLosses.inc(),
+    })
+    : undefined;
 
   return {
     config,
@@ -118,6 +127,7 @@ export async function createContext(config: GatewayConfig, options: StartOptions
     unclassifiedRedirectRoutes: new Set(),
     variantPathRoutes: new Set(),
     manual: new ManualMatcher(store, config.store.keyPrefix, options.logger),
+    dataLoss,
     geo,
     accountRisk: new AccountRisk({ ...config.profile, globalMaxValues: GLOBAL_FREQUENCY_VALUES, syncIntervalMs: FREQUENCY_SYNC_MS }, keys),
     webhook: config.webhook ? new WebhookSink(config.webhook, options.logger, metrics.registry) : undefined,
@@ -133,19 +143,17 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   const server = createGatewayServer(context);
 
   // Without this wait, the logins that arrive while Redis is still connecting would each
-  // count as a store failure and be judged by the memory fallback for a second.
+  // count as a store failure and be judged by the memory fallback for a second. The data
+  // loss watch writes the secret check value once Redis is ready, now or when it connects.
   const primary = context.store.primary;
   if (primary instanceof RedisStore) {
-    const recordCheck = () => recordSecretCheck(primary, config.store.keyPrefix, context.keys, options.logger);
-    if (await primary.waitUntilReady(Math.max(1000, config.store.timeoutMs * 4))) {
-      await recordCheck();
-    } else {
+    if (!(await primary.waitUntilReady(Math.max(1000, config.store.timeoutMs * 4)))) {
       options.logger.warn(
         { store: primary.kind, err: { message: primary.connectionErrors.last ?? 'no connection yet' } },
         'Redis is not reachable at start; logins are judged as during a store outage until it is',
       );
-      primary.client.once('ready', () => void recordCheck());
     }
+    await context.dataLoss?.start();
   }
 
   try {
@@ -157,6 +165,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       });
     });
   } catch (error) {
+    context.dataLoss?.stop();
     await context.store.close();
     const { host, port } = config.listen;
     throw new Error(`the gateway could not listen on ${host}:${port}: ${(error as Error).message}; ` +
@@ -168,6 +177,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     admin = await startAdminServer(context);
   } catch (error) {
     server.close();
+    context.dataLoss?.stop();
     await context.store.close();
     const { host: adminHost, port: adminPort } = config.admin.listen;
     throw new Error(`the admin listener could not listen on ${adminHost}:${adminPort}: ${(error as Error).message}; ` +
@@ -213,6 +223,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       context.upstream.loginAgent.destroy();
       context.accountRisk.stopSync();
       context.manual.stopRefresh();
+      context.dataLoss?.stop();
       await context.store.close();
       await admin.close();
     },

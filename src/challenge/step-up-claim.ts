@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 import type { ClaimOutcome, ClaimRequest } from '../store/store.js';
-import type { StepUpResult } from './step-up.js';
+import { CLOCK_TOLERANCE_SECONDS, type StepUpResult } from './step-up.js';
 
 /**
  * Time a used assertion's claim outlives its `exp`. It covers the 5 s clock tolerance of the
@@ -38,6 +38,17 @@ export function applyClaimOutcome(verified: StepUpResult, outcome: ClaimOutcome 
     default:
       return { ok: false, reason: 'replay' };
   }
+}
+
+/**
+ * Reject an assertion issued before the store was found to have lost its data, with the
+ * clock tolerance on the safe side. Its single-use claim may have been lost, so it could be
+ * a replay. The user completes the step-up again.
+ */
+export function rejectIssuedBeforeLoss(verified: StepUpResult, lostAt: number | undefined): StepUpResult {
+  if (!verified.ok || lostAt === undefined) return verified;
+  if (verified.issuedAt >= lostAt + CLOCK_TOLERANCE_SECONDS * 1000) return verified;
+  return { ok: false, reason: 'issued_before_store_loss' };
 }
 
 function digest(value: string): string {

@@ -34,10 +34,11 @@ export type StepUpFailure =
   | 'claim_table_full'
   | 'account_claim_limit'
   | 'store_unavailable'
+  | 'issued_before_store_loss'
   | 'not_configured';
 
 export type StepUpResult =
-  | { ok: true; jti: string; expiresAt: number }
+  | { ok: true; jti: string; expiresAt: number; issuedAt: number }
   | { ok: false; reason: StepUpFailure };
 
 type VerificationKey = CryptoKey | KeyObject | JWTVerifyGetKey;
@@ -73,7 +74,7 @@ const MAX_ASSERTION_LENGTH = 8192;
 export const MAX_ASSERTION_LIFETIME_MS = 10 * 60_000;
 
 /** Clock difference allowed with the MFA service, for `exp`, `nbf` and the lifetime bound. */
-const CLOCK_TOLERANCE_SECONDS = 5;
+export const CLOCK_TOLERANCE_SECONDS = 5;
 
 /**
  * Issues challenge ids and checks step-up assertions. A challenge id is a short JWT signed
@@ -182,7 +183,11 @@ export class StepUpVerifier {
       return { ok: false, reason: 'challenge' };
     }
 
-    return { ok: true, jti: payload.jti, expiresAt };
+    // Without `iat`, use the earliest time at which an accepted assertion can have been issued.
+    const issuedAt = typeof payload.iat === 'number' && Number.isFinite(payload.iat)
+      ? payload.iat * 1000
+      : expiresAt - MAX_ASSERTION_LIFETIME_MS;
+    return { ok: true, jti: payload.jti, expiresAt, issuedAt };
   }
 
   private async checkChallenge(challenge: unknown, accountPseudonym: string): Promise<boolean> {

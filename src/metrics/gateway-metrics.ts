@@ -31,6 +31,8 @@ export class GatewayMetrics implements StoreObserver {
   readonly upstreamSeconds: Histogram;
   readonly storeRoundTrips: Counter<'operation'>;
   readonly storeErrors: Counter<'operation'>;
+  /** Times this gateway found that Redis had lost its data, as after a restart without persistence. */
+  readonly storeDataLosses: Counter;
   /** Rule reloads by `result` (`success` or `failure`); the reloader increments it. */
   readonly ruleReloads: Counter<'result'>;
   readonly requestsInFlight: Gauge;
@@ -105,6 +107,11 @@ export class GatewayMetrics implements StoreObserver {
       name: 'riskgate_store_errors_total',
       help: 'Calls to the primary counter store that failed or timed out, by operation',
       labelNames: ['operation'],
+      registers,
+    });
+    this.storeDataLosses = new Counter({
+      name: 'riskgate_store_data_losses_total',
+      help: 'Times the gateway found that Redis had lost its data (step-up claims, manual entries, counters)',
       registers,
     });
     this.ruleReloads = new Counter({

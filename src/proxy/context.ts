@@ -12,6 +12,7 @@ import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { RuleErrorLog } from '../log/rule-error-log.js';
 import type { GeoResolver } from '../geo/resolver.js';
 import type { AccountRisk } from '../profile/account-risk.js';
+import type { DataLossWatch } from '../store/data-loss.js';
 import type { ResilientStore } from '../store/resilient.js';
 import type { WebhookSink } from '../webhook/sink.js';
 import type { UpstreamTarget } from './forward.js';
@@ -89,6 +90,8 @@ export interface GatewayContext {
   variantPathRoutes: Set<string>;
   /** Manual blocks and allows, applied before the rules. */
   manual: ManualMatcher;
+  /** Detector of Redis data loss, or undefined with the memory store. */
+  dataLoss?: DataLossWatch;
   /** Receiver of decision documents, when `webhook` is configured. */
   webhook?: WebhookSink;
 }

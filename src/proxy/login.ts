@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { applyStepUp, type StepUpFailure, type StepUpResult } from '../challenge/step-up.js';
-import { applyClaimOutcome, stepUpClaim } from '../challenge/step-up-claim.js';
+import { applyClaimOutcome, rejectIssuedBeforeLoss, stepUpClaim } from '../challenge/step-up-claim.js';
 import type { LoginRoute } from '../config/types.js';
 import { signHs256 } from '../crypto/hs256.js';
 import { CounterPlan, type KeyParts } from '../decision/counter-plan.js';
@@ -154,6 +154,7 @@ export async function handleLogin(
   } else if (stepUp?.ok) {
     stepUp = applyClaimOutcome(stepUp, reading.result.claims[0]);
     if (!stepUp.ok && stepUp.reason !== 'replay') logClaimRejection(context, requestId, stepUp.reason);
+    stepUp = rejectIssuedBeforeLoss(stepUp, context.dataLoss?.lostAt);
   }
 
   const counts = plan.countsByName(reading.result.counts.map((count, index) => count + (inFlight[index] ?? 0)));

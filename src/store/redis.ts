@@ -300,9 +300,9 @@ export class RedisStore implements CounterStore {
   /**
    * Settle with `reply`, or reject with RG_ERR_STORE_TIMEOUT after the store timeout. The
    * client sets no per-command timeout (see createRedisClient), so this is what bounds
-   * every call riskgate makes.
+   * every call riskgate makes, including the direct client calls of other modules.
    */
-  private async bounded<T>(reply: Promise<T>): Promise<T> {
+  async bounded<T>(reply: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {

@@ -29,8 +29,9 @@ export function matchesSecretCheck(stored: string, keys: GatewayKeys): boolean {
  * gateway sharing the key prefix has another secret, or that the secret was changed. Either
  * way the new value replaces it and a warning is logged. A failed write is logged, not thrown:
  * the gateway works without the check value, only forget and export cannot verify their secret.
+ * Returns whether the value was written.
  */
-export async function recordSecretCheck(store: RedisStore, prefix: string, keys: GatewayKeys, logger: Logger): Promise<void> {
+export async function recordSecretCheck(store: RedisStore, prefix: string, keys: GatewayKeys, logger: Logger): Promise<boolean> {
   const key = secretCheckKey(prefix);
   try {
     const previous = await store.client.get(key);
@@ -42,11 +43,13 @@ export async function recordSecretCheck(store: RedisStore, prefix: string, keys:
           'sharing store.key_prefix the same secret (after a deliberate change of secret, expect this line once)',
       );
     }
+    return true;
   } catch (error) {
     logger.warn(
       { store: store.kind, riskgate: { store_key: key }, err: { message: (error as Error).message } },
       'writing the secret check value failed; riskgate forget and export cannot verify RISKGATE_SECRET until a gateway writes it',
     );
+    return false;
   }
 }
 

@@ -46,6 +46,11 @@ export interface RedisServerOptions {
   args: (port: number, busPort: number) => string[];
   /** Output line that means the server accepts connections. */
   ready?: RegExp;
+  /**
+   * Ports to try in turn instead of free ones, for a test that must stay in a range. The
+   * first port the server binds is used. The bus port is then 0, so no Cluster can run.
+   */
+  ports?: readonly number[];
 }
 
 const READY = /Ready to accept connections/;
@@ -73,13 +78,16 @@ export class RedisServer {
    */
   static async start(options: RedisServerOptions): Promise<RedisServer> {
     let lastOutput = '';
-    for (let attempt = 0; attempt < START_ATTEMPTS; attempt += 1) {
-      const server = await RedisServer.launch(options, await freePort(), await freePort());
+    const attempts = options.ports?.length ?? START_ATTEMPTS;
+    for (let attempt = 0; attempt < attempts; attempt += 1) {
+      const server = options.ports
+        ? await RedisServer.launch(options, options.ports[attempt], 0)
+        : await RedisServer.launch(options, await freePort(), await freePort());
       if (await server.waitUntilReady()) return server;
       lastOutput = server.output;
       await server.stop();
     }
-    throw new Error(`redis-server did not start after ${START_ATTEMPTS} attempts; its last output:\n${lastOutput}`);
+    throw new Error(`redis-server did not start after ${attempts} attempts; its last output:\n${lastOutput}`);
   }
 
   /** Start the same server again on its old ports, after `stop`. */

@@ -1,0 +1,131 @@
+import { randomBytes } from 'node:crypto';
+
+import type { Logger } from 'pino';
+
+import type { GatewayKeys } from '../crypto/keys.js';
+import type { RedisStore } from './redis.js';
+import { recordSecretCheck, secretCheckKey } from './secret-check.js';
+
+/** Interval at which a gateway checks that Redis still contains its data, besides on every reconnect. */
+export const DATA_LOSS_CHECK_MS = 5000;
+
+/**
+ * Lifetime of a gateway's marker key, renewed by every check. It only has to outlive the
+ * longest outage after which a loss should still be distinguished from an expiry, and it
+ * lets the marker of a stopped gateway expire on its own.
+ */
+const MARKER_TTL_MS = 24 * 60 * 60_000;
+
+/**
+ * Store key of one gateway's marker: in the slot of the secret check key, so both checks go
+ * to the same Cluster node. Each gateway has its own, so every gateway notices a loss, even
+ * when another one has already written the secret check value again.
+ */
+export function dataLossMarkerKey(prefix: string, instance: string): string {
+  return `${secretCheckKey(prefix)}:gateway:${instance}`;
+}
+
+export interface DataLossWatchOptions {
+  prefix: string;
+  keys: GatewayKeys;
+  logger: Logger;
+  clock: () => number;
+  intervalMs?: number;
+  /** Called once per detected loss, for the metric. */
+  onLoss?: () => void;
+}
+
+/**
+ * Notices that Redis lost its data while the gateway runs, as after a restart without
+ * persistence, a FLUSHALL or an eviction. Without this, nothing fails: the restart gap is too
+ * short for an outage, and the used step-up claims, manual entries and counters are gone.
+ *
+ * The gateway writes the secret check value and a marker key of its own once Redis is
+ * reachable. On every reconnect and every `intervalMs`, one EXISTS and one PEXPIRE (which
+ * also renews the marker) tell whether both are still there. When either is gone, one error
+ * line is logged, both are written again, and `lostAt` records the time, so that step-up
+ * assertions issued before it are rejected, because their single-use claims may have been lost.
+ */
+export class DataLossWatch {
+  readonly markerKey: string;
+  private written = false;
+  private lost: number | undefined;
+  private checking: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly onReady = () => void this.check();
+
+  constructor(
+    private readonly store: RedisStore,
+    private readonly options: DataLossWatchOptions,
+  ) {
+    this.markerKey = dataLossMarkerKey(options.prefix, randomBytes(8).toString('hex'));
+  }
+
+  /** Clock time in milliseconds at which this gateway last noticed a loss, or undefined if never. */
+  get lostAt(): number | undefined {
+    return this.lost;
+  }
+
+  /** Start watching. When Redis is already connected, resolve after the first write. */
+  async start(): Promise<void> {
+    this.store.client.on('ready', this.onReady);
+    this.timer = setInterval(() => void this.check(), this.options.intervalMs ?? DATA_LOSS_CHECK_MS);
+    this.timer.unref();
+    if (this.store.client.status === 'ready') await this.check();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.store.client.off('ready', this.onReady);
+  }
+
+  /** Run one check, or return the one already running instead of starting another. */
+  check(): Promise<void> {
+    this.checking ??= this.run().finally(() => {
+      this.checking = undefined;
+    });
+    return this.checking;
+  }
+
+  private async run(): Promise<void> {
+    const { prefix, keys, logger } = this.options;
+    if (this.store.client.status !== 'ready') return;
+    try {
+      if (!this.written) {
+        this.written = await this.write();
+        return;
+      }
+      const checkKey = secretCheckKey(prefix);
+      const [check, marker] = await this.store.bounded(Promise.all([
+        this.store.client.exists(checkKey),
+        this.store.client.pexpire(this.markerKey, MARKER_TTL_MS),
+      ]));
+      if (check === 1 && marker === 1) return;
+
+      this.lost = this.options.clock();
+      this.options.onLoss?.();
+      const missingKey = check === 1 ? this.markerKey : checkKey;
+      logger.error(
+        { store: this.store.kind, riskgate: { store_key: missingKey, lost: ['step-up claims', 'manual entries', 'counters', 'profiles'] } },
+        'risk store lost its data (a Redis restart without persistence, a flush or an eviction): used step-up ' +
+          'assertions would pass again, manual block and allow entries are gone, and counters and profiles start ' +
+          'from zero. Step-up assertions issued before now are rejected, and the secret check value is written again. ' +
+          'Run Redis with appendonly yes or RDB snapshots, and add the manual entries again',
+      );
+      await recordSecretCheck(this.store, prefix, keys, logger);
+      await this.write();
+    } catch {
+      // A failed check changes nothing: logins notice an outage and log it, and the next
+      // check runs on reconnect or after the interval.
+    }
+  }
+
+  /** Write the secret check value and this gateway's marker, and return false when a write failed. */
+  private async write(): Promise<boolean> {
+    const { prefix, keys, logger } = this.options;
+    if (!(await recordSecretCheck(this.store, prefix, keys, logger))) return false;
+    await this.store.bounded(this.store.client.set(this.markerKey, '1', 'PX', MARKER_TTL_MS));
+    return true;
+  }
+}

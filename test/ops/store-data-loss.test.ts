@@ -1,0 +1,141 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+
+import { Redis } from 'ioredis';
+import t from 'tap';
+
+import { parseMetrics } from '../admin/client.js';
+import { login, send, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { RedisServer, baseArguments, missingRedisServer, temporaryDirectory } from '../helpers/redis-server.js';
+import { signAssertion } from '../helpers/step-up.js';
+import { RecordingUpstream } from '../helpers/upstream.js';
+import { waitFor } from '../helpers/wait.js';
+import { secretCheckKey } from '../../src/store/secret-check.js';
+
+const STEP_UP_HEADER = 'riskgate-step-up';
+/** Loopback ports this test may run its private Redis on. */
+const PORTS = Array.from({ length: 50 }, (_, index) => 7800 + index);
+/** Maximum wait for the loss line: the client's reconnect delay or one check interval, with slack. */
+const DETECTION_MS = 10_000;
+const LOSS_MESSAGE = /^risk store lost its data/;
+
+const skip = missingRedisServer();
+
+function lossLines(gateway: TestGateway): Record<string, any>[] {
+  return gateway.logs.lines.filter((line) => LOSS_MESSAGE.test(line.message));
+}
+
+async function lossMetric(gateway: TestGateway): Promise<number | undefined> {
+  return parseMetrics((await send(gateway.adminPort, { path: '/metrics' })).body).get('riskgate_store_data_losses_total');
+}
+
+t.test('Redis restart without persistence is detected', { skip }, async (t) => {
+  const directory = temporaryDirectory('data-loss');
+  const args = (port: number) => [...baseArguments(port), '--pidfile', join(directory.path, 'redis.pid')];
+  let redis = await RedisServer.start({ directory: directory.path, args, ports: PORTS });
+  const upstream = await new RecordingUpstream({ alice: 'wonderland' }).start();
+  // The clock can be moved ahead, to issue an assertion after the clock tolerance of the loss.
+  let offsetMs = 0;
+  const gateway = await startTestGateway({
+    upstream: upstream.url,
+    clock: () => Date.now() + offsetMs,
+    config: { store: { url: `redis://127.0.0.1:${redis.port}/0`, key_prefix: `rgt${randomBytes(4).toString('hex')}`, timeout: '300ms' } },
+  });
+  const client = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+  client.on('error', () => {});
+  t.teardown(async () => {
+    client.disconnect();
+    await gateway.close();
+    await upstream.stop();
+    await redis.stop();
+    directory.remove();
+  });
+
+  const checkKey = secretCheckKey(gateway.config.store.keyPrefix);
+  const checkValue = gateway.context.keys.storeCheckValue();
+  // Absent without the watch, so that the checks below fail instead of throwing.
+  const markerKey = gateway.context.dataLoss?.markerKey ?? 'no-marker';
+  t.equal(await client.get(checkKey), checkValue, 'the gateway wrote the secret check value at start');
+  t.equal(await client.exists(markerKey), 1, 'and its marker key');
+
+  const present = async (assertion: string) => {
+    const forwards = upstream.logins.length;
+    const decisions = gateway.logs.decisions.length;
+    const reply = await login(gateway.port, 'alice', 'wonderland', { headers: { [STEP_UP_HEADER]: assertion } });
+    await waitFor(() => gateway.logs.decisions.length > decisions, 'the decision line');
+    return { status: reply.status, forwarded: upstream.logins.length - forwards, stepUp: gateway.logs.decisions.at(-1)!.riskgate.step_up };
+  };
+  const assertionNow = async () => {
+    const challengeId = await gateway.context.stepUp.issueChallenge(gateway.context.keys.pseudonymize('alice'));
+    return signAssertion(gateway.stepUpSigningKey!, { subject: 'alice', challengeId, nowMs: gateway.context.clock() });
+  };
+
+  const used = await assertionNow();
+  t.same((await present(used)).stepUp, { ok: true }, 'the assertion passes once');
+  t.same((await present(used)).stepUp, { ok: false, reason: 'replay' }, 'and is rejected as a replay before the restart');
+  t.same(lossLines(gateway), [], 'no loss is reported while Redis keeps its data');
+
+  // As a restart without persistence: the process is killed and a new one starts empty.
+  await redis.stop();
+  redis = await redis.restart();
+  await waitFor(() => lossLines(gateway).length > 0, 'the data loss line', DETECTION_MS).catch((error) => t.fail(error.message));
+  // The line is logged before the writes, so joining the running check waits for them.
+  await gateway.context.dataLoss?.check();
+
+  const [line] = lossLines(gateway);
+  t.equal(lossLines(gateway).length, 1, 'one line for the loss, however often it is checked since');
+  t.equal(line?.log.level, 'error');
+  t.match(line?.message, /used step-up assertions would pass again, manual block and allow entries are gone/, 'the line says what is lost');
+  t.same(line?.riskgate.lost, ['step-up claims', 'manual entries', 'counters', 'profiles']);
+  t.equal(await client.get(checkKey), checkValue, 'the secret check value is written again');
+  t.equal(await client.exists(markerKey), 1, 'and the marker key');
+  t.equal(await lossMetric(gateway), 1, 'the loss is counted in the metric');
+
+  const replayed = await present(used);
+  t.same(replayed.stepUp, { ok: false, reason: 'issued_before_store_loss' }, 'the used assertion is rejected after the loss');
+  t.equal(replayed.status, 401, 'the replay is challenged');
+  t.equal(replayed.forwarded, 0, 'and not forwarded');
+
+  offsetMs = 6000;
+  t.same((await present(await assertionNow())).stepUp, { ok: true }, 'an assertion issued after the loss passes');
+
+  // A flush leaves the connection up, so only the periodic check can notice it.
+  await client.flushall();
+  await waitFor(() => lossLines(gateway).length > 1, 'a second data loss line', DETECTION_MS).catch((error) => t.fail(error.message));
+  // The line is logged before the writes, so joining the running check waits for them.
+  await gateway.context.dataLoss?.check();
+  t.equal(lossLines(gateway).length, 2, 'the flush is reported once too');
+  t.equal(await client.get(checkKey), checkValue, 'and the secret check value written again');
+  t.equal(await lossMetric(gateway), 2);
+});
+
+t.test('first connection after start is no loss', { skip }, async (t) => {
+  const directory = temporaryDirectory('data-loss');
+  const args = (port: number) => [...baseArguments(port), '--pidfile', join(directory.path, 'redis.pid')];
+  // Started and stopped only to find a port of the range that is free.
+  let redis = await RedisServer.start({ directory: directory.path, args, ports: PORTS });
+  await redis.stop();
+  const upstream = await new RecordingUpstream({ alice: 'wonderland' }).start();
+  const gateway = await startTestGateway({
+    upstream: upstream.url,
+    config: { store: { url: `redis://127.0.0.1:${redis.port}/0`, key_prefix: `rgt${randomBytes(4).toString('hex')}`, timeout: '300ms' } },
+  });
+  redis = await redis.restart();
+  const client = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+  client.on('error', () => {});
+  t.teardown(async () => {
+    client.disconnect();
+    await gateway.close();
+    await upstream.stop();
+    await redis.stop();
+    directory.remove();
+  });
+
+  const checkKey = secretCheckKey(gateway.config.store.keyPrefix);
+  await waitFor(async () => (await client.get(checkKey)) !== null, 'the secret check value', DETECTION_MS);
+  await gateway.context.dataLoss?.check();
+  t.equal(await client.get(checkKey), gateway.context.keys.storeCheckValue(), 'the gateway wrote the check value once connected');
+  t.equal(await client.exists(gateway.context.dataLoss?.markerKey ?? 'no-marker'), 1, 'and its marker key');
+  t.ok(gateway.logs.lines.some((line) => /^Redis is not reachable at start/.test(line.message)), 'the start said Redis was not reachable');
+  t.same(lossLines(gateway), [], 'a first connection is no loss');
+});

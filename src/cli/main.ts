@@ -60,6 +60,7 @@ async function main(argv: string[]): Promise<number | undefined> {
         rules: { type: 'string', multiple: false },
         json: { type: 'boolean' },
         strict: { type: 'boolean' },
+        'skip-secret-check': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });

@@ -16,11 +16,14 @@ import { secretCheckKey, verifySecretCheck } from '../store/secret-check.js';
 import type { CounterStore } from '../store/store.js';
 
 const SECRET_HELP = `RISKGATE_SECRET must be the gateway's own, because the store keys are derived from it.
-The command compares it with the check value that each gateway writes at start, and exits
-with status 1 when they differ. When no gateway has written one yet, it warns and goes on.
+The command compares it with the check value that each running gateway keeps in the store,
+and exits with status 1 when they differ. It also exits with status 1 when the store contains
+no check value (no gateway has run with this store.key_prefix, or Redis lost its data and
+no gateway has written the value again), because "no data found" could then also mean a
+wrong secret. With --skip-secret-check it warns and goes on with the keys it derives.
 `;
 
-const FORGET_HELP = `Usage: riskgate forget USERNAME [--config FILE]
+const FORGET_HELP = `Usage: riskgate forget USERNAME [--config FILE] [--skip-secret-check]
 
 Erase what the configured store holds about one account: its login profile, its counter
 index, every counter keyed by it (alone, with a route, or with an address or device) and
@@ -30,10 +33,11 @@ and logs one audit line naming the account by pseudonym.
 
 ${SECRET_HELP}
 Options:
-  --config FILE   config file (default: $RISKGATE_CONFIG, else ./riskgate.yaml)
+  --config FILE         config file (default: $RISKGATE_CONFIG, else ./riskgate.yaml)
+  --skip-secret-check   go on when the store contains no secret check value
 `;
 
-const EXPORT_HELP = `Usage: riskgate export USERNAME [--config FILE]
+const EXPORT_HELP = `Usage: riskgate export USERNAME [--config FILE] [--skip-secret-check]
 
 Print what the configured store holds about one account as JSON (a data-subject access
 request): the login profile with each value's count, last use and expiry, the account's
@@ -42,7 +46,8 @@ pseudonym.
 
 ${SECRET_HELP}
 Options:
-  --config FILE   config file (default: $RISKGATE_CONFIG, else ./riskgate.yaml)
+  --config FILE         config file (default: $RISKGATE_CONFIG, else ./riskgate.yaml)
+  --skip-secret-check   go on when the store contains no secret check value
 `;
 
 type Values = Record<string, string | boolean | undefined>;
@@ -72,10 +77,17 @@ async function runPrivacyCommand(action: 'forget' | 'export', values: Values, po
       throw new RiskgateError('RG_ERR_STORE_UNAVAILABLE', `Redis is not reachable within ${CONNECT_TIMEOUT_MS} ms; check store.url`);
     }
     if (store instanceof RedisStore && (await verifySecretCheck(store, config.store.keyPrefix, keys)) === 'missing') {
+      const checkKey = secretCheckKey(config.store.keyPrefix);
+      if (values['skip-secret-check'] !== true) {
+        throw new RiskgateError('RG_ERR_SECRET_UNVERIFIED',
+          `the store contains no secret check value under ${checkKey}, so RISKGATE_SECRET cannot be confirmed and ` +
+            `"no data found" could mean a wrong secret. Start a gateway with this store.key_prefix (it writes the ` +
+            `value when Redis is reachable), or pass --skip-secret-check to ${action} with the keys this secret derives`);
+      }
       log.logger.warn(
-        { riskgate: { store: store.kind, store_key: secretCheckKey(config.store.keyPrefix) } },
-        'no gateway has written a secret check value under this store.key_prefix yet, so RISKGATE_SECRET ' +
-          'cannot be verified; going on with the keys it derives',
+        { riskgate: { store: store.kind, store_key: checkKey } },
+        'the store contains no secret check value, so RISKGATE_SECRET cannot be verified. The command goes on ' +
+          'with the keys this secret derives, because --skip-secret-check was given',
       );
     }
     // Manual entries are changed as the admin API changes them, with retries on the entry

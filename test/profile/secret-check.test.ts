@@ -98,16 +98,25 @@ t.test('forget and export check RISKGATE_SECRET', async (t) => {
   t.equal(logLines(emptyExport.stderr).pop()?.message, 'no stored data found for the account');
 });
 
-t.test('forget without a check value warns and goes on', async (t) => {
+t.test('forget and export stop without a check value', async (t) => {
   const prefix = `rgt${randomBytes(4).toString('hex')}`;
   const directory = mkdtempSync(join(tmpdir(), 'riskgate-secret-check-'));
   t.teardown(() => rmSync(directory, { recursive: true, force: true }));
   const configFile = writeRedisCliConfig(directory, prefix);
 
-  const result = await runCli(['forget', 'alice', '--config', configFile], OTHER_SECRET);
+  for (const action of ['forget', 'export']) {
+    const unverified = await runCli([action, 'alice', '--config', configFile], OTHER_SECRET);
+    t.equal(unverified.code, 1, `${action} without a check value exits 1`);
+    t.equal(unverified.stdout, '', `${action} prints no result that could read as "no data found"`);
+    t.match(unverified.stderr, /the store contains no secret check value under \S+:s:\{secret-check\}, so RISKGATE_SECRET cannot be confirmed/,
+      `${action} says why it stopped`);
+    t.match(unverified.stderr, /--skip-secret-check/, `${action} names the flag that goes on anyway`);
+  }
+
+  const result = await runCli(['forget', 'alice', '--config', configFile, '--skip-secret-check'], OTHER_SECRET);
   const warning = logLines(result.stderr).find((line) => line.log.level === 'warn');
-  t.equal(result.code, 0, 'forget runs without a check value');
-  t.match(warning?.message, /no gateway has written a secret check value/);
+  t.equal(result.code, 0, 'forget with --skip-secret-check runs without a check value');
+  t.match(warning?.message, /the store contains no secret check value/);
   t.equal(warning?.riskgate.store_key, secretCheckKey(prefix), 'the warning names the key it looked for');
   t.equal(JSON.parse(result.stdout).data_found, false);
 });

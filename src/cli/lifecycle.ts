@@ -9,7 +9,8 @@ const LOG_CLOSE_TIMEOUT_MS = 2000;
 /**
  * Install SIGTERM and SIGINT handlers that stop accepting, let in-flight requests finish
  * (up to the deadline), flush the log and exit. SIGUSR2 reopens a log file after
- * rotation, and SIGHUP calls `reload`, which logs its own result.
+ * rotation, keeping the old file when the path cannot be opened. SIGHUP calls `reload`,
+ * which logs its own result.
  */
 export function installSignalHandlers(log: GatewayLogger, close: () => Promise<void>, reload: () => void): void {
   let stopping = false;
@@ -47,8 +48,8 @@ export function installSignalHandlers(log: GatewayLogger, close: () => Promise<v
   process.on('SIGUSR2', () => {
     // During shutdown the destination is being closed and takes no more lines.
     if (stopping) return;
-    log.reopen();
-    log.logger.info('log file reopened');
+    // A failed reopen logs its own error line.
+    if (log.reopen()) log.logger.info('log file reopened');
   });
 
   installCrashHandlers(log);

@@ -1,6 +1,7 @@
-import pino, { type DestinationStream, type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger, type LoggerOptions as PinoOptions } from 'pino';
 
 import { lineSafe } from './line-stream.js';
+import { LogFile } from './log-file.js';
 
 /**
  * Paths redacted from every log line as a second line of defence. Log fields are chosen by
@@ -25,8 +26,11 @@ export interface LoggerOptions {
 
 export interface GatewayLogger {
   logger: Logger;
-  /** Reopen the log file (after rotation); a no-op for stdout. */
-  reopen(): void;
+  /**
+   * Reopen the log file after rotation, or do nothing for stdout. Returns false when the
+   * path cannot be opened, after logging the path and error code to the old file and stderr.
+   */
+  reopen(): boolean;
   flush(): void;
   /**
    * Write out every queued line, the one being written included, and close the destination
@@ -37,34 +41,14 @@ export interface GatewayLogger {
 
 /** Create the one pino logger every module writes through, in Elastic Common Schema form. */
 export function createLogger(options: LoggerOptions, stream?: DestinationStream): GatewayLogger {
-  const destination =
-    stream ??
-    // Each line is written before the call returns, as Node writes stdout to a file or a
-    // pipe on Linux. So a script that reads the log once it has a login's response finds
-    // that login's decision line there.
-    pino.destination({
-      dest: options.destination === 'stdout' ? 1 : options.destination,
-      sync: true,
-      mkdir: true,
-    });
-
-  const logger = pino(
-    {
-      level: options.level,
-      base: undefined,
-      messageKey: 'message',
-      timestamp: () => `,"@timestamp":"${new Date().toISOString()}"`,
-      formatters: {
-        level: (label) => ({ log: { level: label } }),
-      },
-      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-      serializers: { err: serializeError },
-    },
-    lineSafe(destination),
-  );
+  const file = stream === undefined && options.destination !== 'stdout' ? new LogFile(options.destination) : undefined;
+  // Each line is written before the call returns, as Node writes stdout to a file or a
+  // pipe on Linux. So a script that reads the log once it has a login's response finds
+  // that login's decision line there.
+  const destination = stream ?? file ?? pino.destination({ dest: 1, sync: true });
+  const logger = pino(pinoOptions(options.level), lineSafe(destination));
 
   const sonic = destination as {
-    reopen?: () => void;
     flushSync?: () => void;
     end?: () => void;
     once?: (event: string, listener: () => void) => void;
@@ -72,7 +56,11 @@ export function createLogger(options: LoggerOptions, stream?: DestinationStream)
   return {
     logger,
     reopen: () => {
-      if (options.destination !== 'stdout') sonic.reopen?.();
+      if (!file) return true;
+      const error = file.reopen();
+      if (!error) return true;
+      reportReopenFailure(logger, options.level, file.path, error);
+      return false;
     },
     flush: () => {
       try {
@@ -83,23 +71,52 @@ export function createLogger(options: LoggerOptions, stream?: DestinationStream)
     },
     // end() writes what a failed write left queued, then closes the destination.
     close: (timeoutMs) => new Promise<void>((resolve) => {
-      if (!sonic.end || !sonic.once) {
-        resolve();
-        return;
-      }
       const timer = setTimeout(resolve, timeoutMs);
-      sonic.once('close', () => {
+      const closed = () => {
         clearTimeout(timer);
         resolve();
-      });
+      };
       try {
-        sonic.end();
+        if (file) {
+          file.end(closed);
+        } else if (sonic.end && sonic.once) {
+          sonic.once('close', closed);
+          sonic.end();
+        } else {
+          closed();
+        }
       } catch {
-        clearTimeout(timer);
-        resolve();
+        closed();
       }
     }),
   };
+}
+
+/** Build the pino options of the gateway logger and of the stderr line of a failed reopen. */
+function pinoOptions(level: string): PinoOptions {
+  return {
+    level,
+    base: undefined,
+    messageKey: 'message',
+    timestamp: () => `,"@timestamp":"${new Date().toISOString()}"`,
+    formatters: {
+      level: (label) => ({ log: { level: label } }),
+    },
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    serializers: { err: serializeError },
+  };
+}
+
+/**
+ * Log a failed reopen to the file still in use and to stderr. An operator who rotated the
+ * log looks at the new path, where no file is, so stderr is where the error gets seen.
+ */
+function reportReopenFailure(logger: Logger, level: string, path: string, error: NodeJS.ErrnoException): void {
+  const fields = { file: { path }, err: error };
+  const message = `failed to reopen log file ${path} (${error.code ?? error.message}), so lines still go to the ` +
+    'file open before: make the path a file the gateway user can create, then send SIGUSR2 again';
+  logger.error(fields, message);
+  pino(pinoOptions(level), lineSafe(pino.destination({ dest: 2, sync: true }))).error(fields, message);
 }
 
 /** Log errors by name, code and message only: stack frames and causes can carry request data. */

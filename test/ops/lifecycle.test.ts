@@ -1,4 +1,4 @@
-import { renameSync } from 'node:fs';
+import { mkdirSync, renameSync, rmdirSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -172,4 +172,45 @@ t.test('SIGUSR2 reopens the log file after rotation', async (t) => {
   t.equal(decisions(file).length, 1, 'the new file has the line written after rotation');
   t.equal(readLines(file).at(-1)?.message, 'stopped', 'the shutdown lines go to the new file');
   t.equal(gateway.lines.length, 0, 'nothing is written to stdout');
+});
+
+t.test('failed log reopen keeps the gateway running', async (t) => {
+  const upstream = await new RecordingUpstream().start(7762);
+  const gateway = await spawnGateway({
+    upstream: upstream.url,
+    logFile: 'decisions.log',
+    env: { RISKGATE_LISTEN: '127.0.0.1:7760', RISKGATE_ADMIN_LISTEN: '127.0.0.1:7761' },
+  });
+  t.teardown(async () => {
+    gateway.child.kill('SIGKILL');
+    await upstream.stop();
+  });
+  const file = join(gateway.directory, 'decisions.log');
+  const rotated = join(gateway.directory, 'decisions.log.1');
+  const port = portOf(gateway.url);
+  const decisions = (path: string) => readLines(path).filter((line) => line.message === 'login decision');
+
+  renameSync(file, rotated);
+  mkdirSync(file);
+  gateway.child.kill('SIGUSR2');
+  await waitFor(() => gateway.stderr.includes('EISDIR') || gateway.child.exitCode !== null, 'the reopen error on stderr', 5000);
+  await sleep(500);
+  t.equal(gateway.child.exitCode, null, 'the gateway is still running');
+  const reply = await login(port, 'after', 'wonderland');
+  t.equal(reply.status, 200, 'logins still get through');
+  await waitFor(() => decisions(rotated).length === 1, 'the decision line in the file open before', 5000);
+
+  const failure = readLines(rotated).find((line) => line.log.level === 'error');
+  t.equal(failure?.file.path, file, 'the error line in the old file names the path');
+  t.equal(failure?.err.code, 'EISDIR', 'the error line names the error code');
+  const stderr = JSON.parse(gateway.stderr.trim().split('\n')[0]);
+  t.equal(stderr.file.path, file, 'the line on stderr names the path');
+  t.equal(stderr.err.code, 'EISDIR', 'the line on stderr names the error code');
+  t.notOk(readLines(rotated).some((line) => line.message === 'log file reopened'), 'no reopen is claimed');
+
+  rmdirSync(file);
+  gateway.child.kill('SIGUSR2');
+  await waitFor(() => readLines(file).some((line) => line.message === 'log file reopened'), 'the reopened file', 5000);
+  gateway.child.kill('SIGTERM');
+  t.same(await gateway.exited, { code: 0, signal: null }, 'the gateway stops cleanly after the next reopen');
 });

@@ -4,6 +4,7 @@ import type { SourceProblem } from '../errors.js';
 import { IP_LIST_NAME } from '../geo/ip-lists.js';
 import { CONFIG_DEFAULTS } from './defaults.js';
 import { DURATION_PATTERN, parseDurationMs } from './duration.js';
+import { readStoreUrl } from './store-url.js';
 import type { GatewayConfig } from './types.js';
 import { hideUrlUserInfo } from './url-user-info.js';
 import type { YamlSource } from './yaml-source.js';
@@ -82,14 +83,15 @@ export function checkAccountRiskValues(merged: RawConfig, source: YamlSource, en
     problems.push(source.problemAt(['store', 'url'],
       'store.url is memory, but store.cluster or store.sentinels names Redis; remove store.url or set it to redis:// (or rediss://) with the credentials'));
   }
-  // The schema checks the scheme only. A password with an unescaped `/` makes the URL
-  // unparseable, and `start` would otherwise find that only when it connects.
-  if (typeof store.url === 'string' && /^rediss?:\/\//i.test(store.url) && !URL.canParse(store.url)) {
-    const message = `is not a valid URL: percent-encode "/", "@" and ":" in its password (%2F, %40, %3A)`;
+  // The schema checks the scheme only. The URL is read here as the store reads it when it
+  // connects, so that `check` fails on what would stop `start`.
+  const storeUrl = typeof store.url === 'string' && /^rediss?:\/\//i.test(store.url) ? readStoreUrl(store.url) : undefined;
+  if (storeUrl && 'problem' in storeUrl) {
+    const redactedUrl = hideUrlUserInfo(store.url);
     // A value from REDIS_URL has no line in the file to point at.
-    problems.push(env.REDIS_URL !== undefined
-      ? { file: 'environment', line: 0, column: 0, message: `REDIS_URL "${hideUrlUserInfo(store.url)}" ${message}` }
-      : source.problemAt(['store', 'url'], `store.url "${hideUrlUserInfo(store.url)}" ${message}`));
+    problems.push(env.REDIS_URL
+      ? { file: 'environment', line: 0, column: 0, message: `REDIS_URL "${redactedUrl}" ${storeUrl.problem} (REDIS_URL overrides store.url)` }
+      : source.problemAt(['store', 'url'], `store.url "${redactedUrl}" ${storeUrl.problem}`));
   }
   return problems;
 }

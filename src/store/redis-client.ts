@@ -3,6 +3,8 @@ import type { ConnectionOptions } from 'node:tls';
 
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 
+import { readStoreUrl, type StoreUrlParts } from '../config/store-url.js';
+import { hideUrlUserInfo } from '../config/url-user-info.js';
 import { RiskgateError } from '../errors.js';
 
 export interface HostPort {
@@ -46,10 +48,8 @@ export type RedisClient = Redis | Cluster;
 export function createRedisClient(topology: RedisTopology, timeoutMs: number, extra: RedisOptions = {}): RedisClient {
   const url = new URL(topology.url);
   const tls = tlsOptions(topology, url);
-  const credentials = {
-    username: url.username ? decodeURIComponent(url.username) : undefined,
-    password: url.password ? decodeURIComponent(url.password) : undefined,
-  };
+  const parts = storeUrlParts(topology.url);
+  const credentials = { username: parts.username, password: parts.password };
   const common: RedisOptions = {
     // Commands of concurrent requests issued in the same tick go out in one write.
     enableAutoPipelining: true,
@@ -87,7 +87,7 @@ export function createRedisClient(topology: RedisTopology, timeoutMs: number, ex
       enableTLSForSentinelMode: tls !== undefined,
       ...(tls ? { sentinelTLS: tls } : {}),
       retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
-      db: databaseOf(url),
+      db: parts.database,
       ...extra,
     });
   }
@@ -96,6 +96,7 @@ export function createRedisClient(topology: RedisTopology, timeoutMs: number, ex
     ...common,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
     lazyConnect: false,
+    db: parts.database,
     ...extra,
   });
 }
@@ -165,7 +166,11 @@ function readPem(file: string, key: string): Buffer {
   }
 }
 
-function databaseOf(url: URL): number {
-  const database = Number(url.pathname.replace(/^\//, '') || 0);
-  return Number.isInteger(database) ? database : 0;
+/** Read the credentials and database of a store URL, which config validation has already accepted. */
+function storeUrlParts(value: string): StoreUrlParts {
+  const result = readStoreUrl(value);
+  if ('problem' in result) {
+    throw new RiskgateError('RG_ERR_CONFIG_INVALID', `store.url "${hideUrlUserInfo(value)}" ${result.problem}`);
+  }
+  return result.parts;
 }

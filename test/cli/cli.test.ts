@@ -254,6 +254,27 @@ t.test('check accepts the example config', async (t) => {
   t.match(result.stdout, /^ok: config valid; \d+ rules, \d+ counters in \d+ files/m);
 });
 
+t.test('check and start reject store URL', async (t) => {
+  const file = configFile('store-url.yaml', [
+    'upstream: http://127.0.0.1:9',
+    `rules: [${JSON.stringify(DEFAULT_RULES)}]`,
+    'challenge: { mode: forward }',
+  ]);
+  const env = cleanEnv({ RISKGATE_SECRET: TEST_SECRET, REDIS_URL: 'redis://:Secret%zz@127.0.0.1:6379' });
+  const problem = /environment: REDIS_URL "redis:\/\/\*\*\*@127\.0\.0\.1:6379" has an invalid percent-encoding in its user name or password/;
+
+  const check = runCli(['check', '--config', file], env);
+  t.equal(check.status, 1, 'check fails');
+  t.match(check.stdout, problem, 'check names the variable');
+  t.notMatch(check.stdout + check.stderr, /Secret/, 'check does not echo the password');
+
+  const start = runCli(['start', '--config', file], env);
+  t.equal(start.status, 1, 'start fails');
+  t.match(start.stderr, problem, 'start gives the same message');
+  t.notMatch(start.stderr, /URI malformed/, 'start explains the problem');
+  t.notMatch(start.stdout + start.stderr, /Secret/, 'start does not echo the password');
+});
+
 t.test('check reports every problem', async (t) => {
   const file = configFile('check-invalid.yaml', ['upstream: ftp://app', 'store:', '  timeout: soon']);
 

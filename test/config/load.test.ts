@@ -317,6 +317,34 @@ t.test('unparseable REDIS_URL names the variable', async (t) => {
   t.notMatch(error.message, /pa\/ss/, 'the password is not echoed');
 });
 
+t.test('invalid percent-escape in REDIS_URL', async (t) => {
+  const file = configFile('upstream: http://127.0.0.1:3000');
+  const error = loadError(file, { REDIS_URL: 'redis://:Secret%zz@127.0.0.1:6379' });
+
+  t.equal(error.problems.length, 1);
+  t.match(error.message, /environment: REDIS_URL "redis:\/\/\*\*\*@127\.0\.0\.1:6379" has an invalid percent-encoding in its user name or password/);
+  t.match(error.message, /write "%" as %25/, 'the message says how to fix it');
+  t.match(error.message, /REDIS_URL overrides store\.url/, 'the message names the setting');
+  t.notMatch(error.message, /Secret/, 'the password is not echoed');
+});
+
+t.test('invalid percent-escape in store.url', async (t) => {
+  const error = loadError(configFile('upstream: http://127.0.0.1:3000', 'store: { url: "redis://us%e0r:pw@127.0.0.1:6379" }'));
+
+  t.match(error.message, /:2:15: store\.url "redis:\/\/\*\*\*@127\.0\.0\.1:6379" has an invalid percent-encoding/);
+  t.notMatch(error.message, /us%e0r/, 'the user name is not echoed');
+});
+
+t.test('store URL database path', async (t) => {
+  for (const url of ['redis://127.0.0.1:6379/cache', 'redis://:pw@127.0.0.1:6379/%31', 'redis://127.0.0.1:6379/1/2']) {
+    const error = loadError(configFile('upstream: http://127.0.0.1:3000'), { REDIS_URL: url });
+    t.match(error.message, /has a path that is not a database number: end the URL with the database, such as \/0/, url);
+  }
+  for (const url of ['redis://127.0.0.1:6379', 'redis://127.0.0.1:6379/', 'rediss://:p%40ss@127.0.0.1:6379/12']) {
+    t.ok(loadConfigFile(configFile('upstream: http://127.0.0.1:3000'), { secret: SECRET, env: { REDIS_URL: url } }), `${url} passes`);
+  }
+});
+
 t.test('upstream with a path is refused', async (t) => {
   for (const upstream of ['http://127.0.0.1:3000/base/', 'http://127.0.0.1:3000?x=1']) {
     const error = loadError(configFile(`upstream: ${upstream}`), {});

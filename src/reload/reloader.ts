@@ -7,6 +7,7 @@ import { compileRuleSource, type RuleSet } from '../rules/compile.js';
 import { readRuleSource } from '../rules/load.js';
 import { findUnreachableRules } from '../rules/reachability.js';
 import { restartRequiredKeys } from './config-changes.js';
+import { emptiedIpLists } from './emptied-lists.js';
 import type { WatchPaths } from './file-watcher.js';
 
 /** Source of a reload: SIGHUP, the file watcher, or a direct call from code such as a test. */
@@ -131,6 +132,8 @@ export class RuleReloader {
       const source = readRuleSource(rulePaths);
       const compiled = compileRuleSource(source, { ipLists });
       problems.push(...compiled.problems);
+      // An emptied list is rejected as an emptied rule file is, so the lists in force stay.
+      if (compiled.ruleSet) problems.push(...emptiedIpLists(this.context.rules.current, compiled.ruleSet));
       const warnings = compiled.ruleSet
         ? sortProblems(findUnreachableRules(compiled.ruleSet, source)).map((warning) => formatProblem(warning))
         : [];

@@ -21,11 +21,11 @@ import {
   type ReloadingGateway,
 } from './helpers.js';
 
-/** Start a watched gateway serving set A from rules/policy.yaml. */
-async function setUp(t: Test, config = ''): Promise<{ tree: FileTree; gateway: ReloadingGateway; upstream: RecordingUpstream }> {
+/** Start a watched gateway serving set A from rules/policy.yaml, with its upstream on `upstreamPort` (0 for any). */
+async function setUp(t: Test, config = '', upstreamPort = 0): Promise<{ tree: FileTree; gateway: ReloadingGateway; upstream: RecordingUpstream }> {
   const tree = new FileTree();
   tree.replace('rules/policy.yaml', SET_A);
-  const upstream = await new RecordingUpstream().start();
+  const upstream = await new RecordingUpstream().start(upstreamPort);
   const gateway = await startReloadingGateway(tree, upstream.url, config);
   t.teardown(async () => {
     await gateway.close();
@@ -262,25 +262,58 @@ ${SET_B}  - id: b.listed
   t.equal(listed.line.riskgate.decision, 'challenge');
 });
 
-t.test('emptied IP list reloads with a warning', async (t) => {
-  const { tree, gateway } = await setUp(t);
-  tree.replace('lists/watched.txt', '192.0.2.1\n127.0.0.1\n');
-  tree.replace('rules/policy.yaml', `lists: { watched: ../lists/watched.txt }
+/** Rule set B with a rule that challenges every address on the list "watched". */
+const SET_B_WITH_LIST = `lists: { watched: ../lists/watched.txt }
 ${SET_B}  - id: b.listed
     description: Address on the watched list
     when: ip.in_list("watched")
     score: 150
-`);
-  await waitForReload(gateway.logs, 'success', 1);
+`;
+
+/** Fixed listen, admin and upstream ports of the IP list tests, in a range no other test uses. */
+const LIST_TEST_PORTS = { config: 'listen: 127.0.0.1:7780\nadmin: { listen: 127.0.0.1:7781 }', upstream: 7782 };
+
+t.test('emptied IP list is rejected', async (t) => {
+  const { tree, gateway } = await setUp(t, LIST_TEST_PORTS.config, LIST_TEST_PORTS.upstream);
+  tree.replace('lists/watched.txt', '192.0.2.1\n127.0.0.1\n');
+  tree.replace('rules/policy.yaml', SET_B_WITH_LIST);
+  const loaded = await waitForReload(gateway.logs, 'success', 1);
+  const listFile = tree.path('lists/watched.txt');
+  const expected = `${listFile}:1:1: IP list "watched" is empty, but had 2 address range(s) before this reload: ` +
+    'restore its addresses (one address or CIDR per line), or remove the list and its rules to drop it';
 
   tree.replace('lists/watched.txt', '');
-  const emptied = await waitForReload(gateway.logs, 'success', 2);
+  const emptied = await waitForReload(gateway.logs, 'failure', 1);
+  t.equal(emptied.log.level, 'error');
+  t.same(emptied.riskgate.reload.errors, [expected], 'the error names the file and the fix');
+
+  tree.replace('lists/watched.txt', '# comments only\n\n');
+  const commented = await waitForReload(gateway.logs, 'failure', 2);
+  t.same(commented.riskgate.reload.errors, [expected], 'a list of comments only is rejected too');
+
+  const after = await scoredLogin(gateway, 'listed');
+  t.equal(after.line.riskgate.rule_set, loaded.riskgate.rule_set, 'the last good set keeps serving');
+  t.same(after.line.riskgate.rules, [...EXPECTED.b.rules, 'b.listed'], 'the last good list still matches');
+  t.equal(after.line.riskgate.decision, 'challenge');
+  t.equal(reloadLines(gateway.logs, 'success').length, 1, 'no reload was accepted after the list emptied');
+  t.equal((await readiness(gateway)).checks.rules.last_reload.result, 'failure');
+
+  tree.replace('lists/watched.txt', '127.0.0.1\n');
+  const restored = await waitForReload(gateway.logs, 'success', 2);
+  t.not(restored.riskgate.rule_set, loaded.riskgate.rule_set, 'a restored list is taken');
+});
+
+t.test('IP list empty at start reloads', async (t) => {
+  const { tree, gateway } = await setUp(t, LIST_TEST_PORTS.config, LIST_TEST_PORTS.upstream);
+  tree.replace('lists/watched.txt', '');
+  tree.replace('rules/policy.yaml', SET_B_WITH_LIST);
+  const loaded = await waitForReload(gateway.logs, 'success', 1);
   const listFile = tree.path('lists/watched.txt');
   const expected = `${listFile}:1:1: IP list "watched" in ${listFile} has no entries`;
 
-  t.equal(emptied.log.level, 'warn');
-  t.ok(emptied.riskgate.reload.warnings.some((warning: string) => warning.startsWith(expected)), 'the reload line names the list file');
-  t.ok(emptied.riskgate.reload.warnings.some((warning: string) => warning.includes('restore its addresses')), 'the warning says the fix');
+  t.equal(loaded.log.level, 'warn');
+  t.ok(loaded.riskgate.reload.warnings.some((warning: string) => warning.startsWith(expected)), 'the reload line names the list file');
+  t.ok(loaded.riskgate.reload.warnings.some((warning: string) => warning.includes('restore its addresses')), 'the warning says the fix');
   const ready = await readiness(gateway);
   t.ok(ready.checks.rules.warnings.some((warning: string) => warning.startsWith(expected)), '/readyz shows the warning');
   const check = captureOutput();
@@ -288,8 +321,9 @@ ${SET_B}  - id: b.listed
   t.ok(check.lines().some((line) => line.startsWith(`${listFile}:1:1: warning: IP list "watched"`)), 'check prints the warning');
 
   tree.replace('lists/watched.txt', '# comments only\n\n');
-  const commented = await waitForReload(gateway.logs, 'success', 3);
-  t.ok(commented.riskgate.reload.warnings.some((warning: string) => warning.startsWith(expected)), 'a list of comments only warns too');
+  const commented = await waitForReload(gateway.logs, 'success', 2);
+  t.ok(commented.riskgate.reload.warnings.some((warning: string) => warning.startsWith(expected)), 'a list that stays empty is taken');
+  t.same(reloadLines(gateway.logs, 'failure'), [], 'no reload was rejected');
 });
 
 t.test('replaced rule directory is followed', async (t) => {

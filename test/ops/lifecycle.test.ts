@@ -175,12 +175,8 @@ t.test('SIGUSR2 reopens the log file after rotation', async (t) => {
 });
 
 t.test('failed log reopen keeps the gateway running', async (t) => {
-  const upstream = await new RecordingUpstream().start(7762);
-  const gateway = await spawnGateway({
-    upstream: upstream.url,
-    logFile: 'decisions.log',
-    env: { RISKGATE_LISTEN: '127.0.0.1:7760', RISKGATE_ADMIN_LISTEN: '127.0.0.1:7761' },
-  });
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await spawnGateway({ upstream: upstream.url, logFile: 'decisions.log' });
   t.teardown(async () => {
     gateway.child.kill('SIGKILL');
     await upstream.stop();

@@ -21,11 +21,11 @@ import {
   type ReloadingGateway,
 } from './helpers.js';
 
-/** Start a watched gateway serving set A from rules/policy.yaml, with its upstream on `upstreamPort` (0 for any). */
-async function setUp(t: Test, config = '', upstreamPort = 0): Promise<{ tree: FileTree; gateway: ReloadingGateway; upstream: RecordingUpstream }> {
+/** Start a watched gateway serving set A from rules/policy.yaml, in front of a recording upstream. */
+async function setUp(t: Test, config = ''): Promise<{ tree: FileTree; gateway: ReloadingGateway; upstream: RecordingUpstream }> {
   const tree = new FileTree();
   tree.replace('rules/policy.yaml', SET_A);
-  const upstream = await new RecordingUpstream().start(upstreamPort);
+  const upstream = await new RecordingUpstream().start();
   const gateway = await startReloadingGateway(tree, upstream.url, config);
   t.teardown(async () => {
     await gateway.close();
@@ -271,10 +271,8 @@ ${SET_B}  - id: b.listed
 `;
 
 /** Fixed listen, admin and upstream ports of the IP list tests, in a range no other test uses. */
-const LIST_TEST_PORTS = { config: 'listen: 127.0.0.1:7780\nadmin: { listen: 127.0.0.1:7781 }', upstream: 7782 };
-
 t.test('emptied IP list is rejected', async (t) => {
-  const { tree, gateway } = await setUp(t, LIST_TEST_PORTS.config, LIST_TEST_PORTS.upstream);
+  const { tree, gateway } = await setUp(t);
   tree.replace('lists/watched.txt', '192.0.2.1\n127.0.0.1\n');
   tree.replace('rules/policy.yaml', SET_B_WITH_LIST);
   const loaded = await waitForReload(gateway.logs, 'success', 1);
@@ -304,7 +302,7 @@ t.test('emptied IP list is rejected', async (t) => {
 });
 
 t.test('IP list empty at start reloads', async (t) => {
-  const { tree, gateway } = await setUp(t, LIST_TEST_PORTS.config, LIST_TEST_PORTS.upstream);
+  const { tree, gateway } = await setUp(t);
   tree.replace('lists/watched.txt', '');
   tree.replace('rules/policy.yaml', SET_B_WITH_LIST);
   const loaded = await waitForReload(gateway.logs, 'success', 1);

@@ -85,13 +85,12 @@ async function addEntry(context: GatewayContext, call: ApiRequest): Promise<Audi
   // Each target has one entry, so an allow replaces a block of the same address. The reply
   // and the audit line name the entry replaced.
   const existing = await entries.list(call.now);
-  const previous = existing.find((other) => other.id === entry.id);
-  if (!previous && existing.length >= MAX_MANUAL_ENTRIES) {
+  if (!existing.some((other) => other.id === entry.id) && existing.length >= MAX_MANUAL_ENTRIES) {
     throw new AdminProblem(409, 'too many manual entries',
       `${existing.length} manual entries are live, the maximum is ${MAX_MANUAL_ENTRIES}; ` +
         'remove expired or unneeded entries, or put many addresses in an IP list file');
   }
-  await entries.put(entry, call.now);
+  const previous = await entries.put(entry, call.now);
   const replaced = previous ? { action: previous.action, reason: previous.reason, expires_at: previous.expires_at } : undefined;
   sendJson(call.response, 201, replaced ? { entry, replaced } : { entry });
   return {

@@ -89,5 +89,10 @@ export function optionalString(body: Record<string, unknown>, field: string, max
   if (value.length > maxLength) {
     throw new AdminProblem(400, 'invalid request body', `${field} is longer than ${maxLength} characters`);
   }
+  // A JSON escape such as \ud800 makes a lone surrogate, which has no UTF-8 form, and the
+  // Redis list edit script rejects it.
+  if (/\p{Surrogate}/u.test(value)) {
+    throw new AdminProblem(400, 'invalid request body', `${field} contains an unpaired UTF-16 surrogate; send valid Unicode`);
+  }
   return value;
 }

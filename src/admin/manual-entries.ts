@@ -35,7 +35,13 @@ export const MAX_ENTRY_TTL_MS = 365 * 86_400_000;
 
 // The list outlives its latest entry a little, so a reader never sees a version without its list.
 const LIST_GRACE_MS = 60_000;
-const MAX_WRITE_ATTEMPTS = 5;
+
+/**
+ * Lifetime of the version value: the longest an entry may live, plus the grace. The version
+ * must outlive the list, because a gateway that reads no version keeps the list it has
+ * loaded, and a gateway that has just started has loaded none.
+ */
+const VERSION_TTL_MS = MAX_ENTRY_TTL_MS + LIST_GRACE_MS;
 
 /** Store keys of the manual entries under one key prefix. */
 export class ManualKeys {
@@ -63,12 +69,17 @@ export class ManualKeys {
   }
 }
 
-/** Parse one stored entry; a value that is not an entry reads as absent. */
+/**
+ * Parse one stored entry; a value that is not an entry reads as absent. The fields come
+ * back in the order of ManualEntry, whatever order the store wrote them in.
+ */
 export function parseEntry(text: string | null): ManualEntry | undefined {
   if (text === null) return undefined;
   try {
     const entry = JSON.parse(text) as ManualEntry;
-    return typeof entry.id === 'string' && (entry.action === 'block' || entry.action === 'allow') ? entry : undefined;
+    if (typeof entry.id !== 'string' || (entry.action !== 'block' && entry.action !== 'allow')) return undefined;
+    const { id, action, type, value, reason, created_at, expires_at, created_by } = entry;
+    return { id, action, type, value, reason, created_at, expires_at, created_by };
   } catch {
     return undefined;
   }
@@ -87,10 +98,12 @@ export function parseEntryList(text: string | null): ManualEntry[] {
 
 /**
  * The admin side of manual entries. Every entry is in one list value, which the admin API
- * lists and which carries the CIDR entries to the decision path. Exact IP and username
- * entries are also stored under keys of their own, which every login reads in its one
- * store round trip. Each change writes a new version value, and gateways reload the list
- * only when the version they read differs from the one they hold.
+ * lists and which carries the CIDR entries to the decision path. The store edits the list
+ * in one atomic step (see ListEdit), so concurrent edits on any number of gateways all
+ * stay in it. Exact IP and username entries are also stored under keys of their own,
+ * which every login reads in its one store round trip. Each change writes a new version
+ * value, and gateways reload the list only when the version they read differs from the
+ * one they hold.
  */
 export class ManualEntryStore {
   readonly keys: ManualKeys;
@@ -112,58 +125,50 @@ export class ManualEntryStore {
     return parseEntryList(reading.result.values[0]).filter((entry) => Date.parse(entry.expires_at) > now);
   }
 
-  /** Add or replace the entry with this id; it applies to the next login on every gateway. */
-  async put(entry: ManualEntry, now = Date.now()): Promise<void> {
+  /**
+   * Add or replace the entry with this id; it applies to the next login on every gateway.
+   * Returns the unexpired entry it replaced, or undefined.
+   */
+  async put(entry: ManualEntry, now = Date.now()): Promise<ManualEntry | undefined> {
+    const ttlMs = Date.parse(entry.expires_at) - now;
     const exactKey = this.keys.exact(entry);
-    if (exactKey) {
-      await this.primary.setValue(exactKey, JSON.stringify(entry), Date.parse(entry.expires_at) - now);
-    }
-    await this.updateList(now, (entries) => [...entries.filter((other) => other.id !== entry.id), entry],
-      (entries) => entries.some((other) => other.id === entry.id && other.created_at === entry.created_at));
+    if (exactKey) await this.primary.setValue(exactKey, JSON.stringify(entry), ttlMs);
+    const previous = await this.primary.editList({
+      key: this.keys.list,
+      id: entry.id,
+      record: JSON.stringify(entry),
+      now,
+      ttlMs: ttlMs + LIST_GRACE_MS,
+    });
+    await this.changed();
+    return parseEntry(previous);
   }
 
-  /** Remove an entry by id; returns it, or undefined when there was none. */
+  /**
+   * Remove an entry by id; returns it, or undefined when there was none.
+   * NOTE: an exact entry's key and the list are two keys, which a Cluster may place on two
+   * nodes. An add and a removal of the same IP or username entry at the same moment can
+   * therefore leave the key and the list disagreeing. Edits of different entries never conflict.
+   */
   async remove(id: string, now = Date.now()): Promise<ManualEntry | undefined> {
-    const existing = (await this.list(now)).find((entry) => entry.id === id);
-    const exactKey = existing ? this.keys.exact(existing) : exactKeyOfId(this.keys, id);
+    const exactKey = exactKeyOfId(this.keys, id);
     let exact: ManualEntry | undefined;
     if (exactKey) {
       const reading = await this.store.read({ now, counters: [], claims: [], lookups: [exactKey] }, 'closed');
       exact = parseEntry(reading.result.values[0]);
       await this.primary.deleteValue(exactKey);
     }
-    if (existing) {
-      await this.updateList(now, (entries) => entries.filter((entry) => entry.id !== id),
-        (entries) => !entries.some((entry) => entry.id === id));
-    }
-    return existing ?? exact;
+    const listed = parseEntry(await this.primary.editList({ key: this.keys.list, id, now, ttlMs: 0 }));
+    if (listed) await this.changed();
+    return listed ?? exact;
   }
 
   /**
-   * Read, change and write the list, then read it back and repeat if another gateway's
-   * write replaced this one in between.
+   * Write a new version after a list edit. Every version is new and written after its edit,
+   * so a gateway that read any later version reloads a list that contains the edit.
    */
-  private async updateList(
-    now: number,
-    change: (entries: ManualEntry[]) => ManualEntry[],
-    applied: (entries: ManualEntry[]) => boolean,
-  ): Promise<void> {
-    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt += 1) {
-      const entries = change(await this.list(now));
-      const lastExpiry = Math.max(0, ...entries.map((entry) => Date.parse(entry.expires_at)));
-      if (entries.length === 0) {
-        await this.primary.deleteValue(this.keys.list);
-        await this.primary.deleteValue(this.keys.version);
-      } else {
-        const ttlMs = lastExpiry - now + LIST_GRACE_MS;
-        await this.primary.setValue(this.keys.list, JSON.stringify(entries), ttlMs);
-        await this.primary.setValue(this.keys.version, randomUUID(), ttlMs);
-      }
-      if (applied(await this.list(now))) return;
-    }
-    // NOTE: the list is read, changed and written without a lock; after repeated lost races
-    // the exact key still applies, but the entry may be missing from the listing.
-    throw new Error(`the manual entry list kept changing under ${MAX_WRITE_ATTEMPTS} attempts to update it; retry`);
+  private async changed(): Promise<void> {
+    await this.primary.setValue(this.keys.version, randomUUID(), VERSION_TTL_MS);
   }
 }
 

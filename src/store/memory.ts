@@ -21,6 +21,7 @@ import {
   slidingCount,
   slidingDistinct,
   type CounterStore,
+  type ListEdit,
   type ReadRequest,
   type ReadResult,
   type WriteRequest,
@@ -128,6 +129,10 @@ export class MemoryStore implements CounterStore {
 
   async deleteValue(key: string): Promise<void> {
     this.values.delete(key);
+  }
+
+  async editList(edit: ListEdit): Promise<string | null> {
+    return this.values.editList(edit, edit.ttlMs > 0 ? edit.now + storeTtlMs(edit.ttlMs) : undefined);
   }
 
   async write(request: WriteRequest): Promise<void> {

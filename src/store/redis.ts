@@ -11,6 +11,7 @@ import {
   slidingDistinct,
   type ClaimOutcome,
   type CounterStore,
+  type ListEdit,
   type ReadRequest,
   type ReadResult,
   type WriteRequest,
@@ -41,11 +42,43 @@ redis.call('SADD', KEYS[1], unpack(ARGV, 2))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`;
 
+// A list edit (see ListEdit) runs inside Redis, so no other gateway's edit can come between
+// its read and its write. ARGV contains the id, the record or '', the time as ISO 8601 text and
+// the lifetime in milliseconds. ISO 8601 texts of one format sort in time order, so the
+// script compares them with `>`.
+const LIST_EDIT_SCRIPT = `
+local remaining = {}
+local previous = false
+local text = redis.call('GET', KEYS[1])
+if text then
+  local ok, records = pcall(cjson.decode, text)
+  if ok and type(records) == 'table' then
+    for _, record in ipairs(records) do
+      if type(record) == 'table' and type(record.expires_at) == 'string' and record.expires_at > ARGV[3] then
+        if record.id == ARGV[1] then previous = cjson.encode(record) else remaining[#remaining + 1] = record end
+      end
+    end
+  end
+end
+if ARGV[2] ~= '' then remaining[#remaining + 1] = cjson.decode(ARGV[2]) end
+if #remaining == 0 then
+  redis.call('DEL', KEYS[1])
+else
+  local ttl = math.max(redis.call('PTTL', KEYS[1]), tonumber(ARGV[4]))
+  if ttl > 0 then
+    redis.call('SET', KEYS[1], cjson.encode(remaining), 'PX', ttl)
+  else
+    redis.call('SET', KEYS[1], cjson.encode(remaining))
+  end
+end
+return previous`;
+
 const SCRIPTS = {
   rgIncrement: INCREMENT_SCRIPT,
   rgDistinctAdd: DISTINCT_ADD_SCRIPT,
   rgHashWrite: HASH_WRITE_SCRIPT,
   rgSetAdd: SET_ADD_SCRIPT,
+  rgListEdit: LIST_EDIT_SCRIPT,
 };
 
 type ScriptName = keyof typeof SCRIPTS;
@@ -183,13 +216,16 @@ export class RedisStore implements CounterStore {
     await this.execute([{ key, queue: (pipeline) => pipeline.del(key) }]);
   }
 
+  async editList(edit: ListEdit): Promise<string | null> {
+    const now = new Date(edit.now).toISOString();
+    const ttlMs = edit.ttlMs > 0 ? storeTtlMs(edit.ttlMs) : 0;
+    const [previous] = await this.execute([script('rgListEdit', edit.key, edit.id, edit.record ?? '', now, ttlMs)]);
+    return typeof previous === 'string' ? previous : null;
+  }
+
   async write(request: WriteRequest): Promise<void> {
     const operations: Operation[] = [];
     const now = request.now;
-    const script = (name: ScriptName, key: string, ...args: (string | number)[]): Operation => ({
-      key,
-      queue: (pipeline) => (pipeline as unknown as Record<ScriptName, (...values: unknown[]) => unknown>)[name](key, ...args),
-    });
 
     for (const increment of request.increments) {
       const bucket = bucketOf(now, increment.windowMs);
@@ -338,6 +374,14 @@ export class RedisStore implements CounterStore {
     }
     return [...groups.values()];
   }
+}
+
+/** Queue one of SCRIPTS on `key` with `args`. */
+function script(name: ScriptName, key: string, ...args: (string | number)[]): Operation {
+  return {
+    key,
+    queue: (pipeline) => (pipeline as unknown as Record<ScriptName, (...values: unknown[]) => unknown>)[name](key, ...args),
+  };
 }
 
 function escapeGlob(text: string): string {

@@ -77,6 +77,23 @@ export interface WriteRequest {
   deletes?: readonly string[];
 }
 
+/**
+ * One change to a list value: a JSON array of records, each with a string `id` and an
+ * `expires_at` as Date.toISOString writes it. The store drops the record with `id` and every
+ * expired record, appends `record` when given, and writes the list back, all in one atomic
+ * step, so concurrent edits of one list never undo each other.
+ */
+export interface ListEdit {
+  key: string;
+  id: string;
+  /** The record to append, as JSON; absent to remove only. */
+  record?: string;
+  /** Records whose `expires_at` is at or before this time are dropped. */
+  now: number;
+  /** The list lives at least this long from now; 0 keeps its expiry as it is. */
+  ttlMs: number;
+}
+
 export interface CounterStore {
   readonly kind: 'memory' | 'redis';
   read(request: ReadRequest): Promise<ReadResult>;
@@ -84,6 +101,8 @@ export interface CounterStore {
   /** Store a plain value with an expiry (for example a manual block entry). */
   setValue(key: string, value: string, ttlMs: number): Promise<void>;
   deleteValue(key: string): Promise<void>;
+  /** Apply one ListEdit; returns the unexpired record with its `id` from before, as JSON, or null. */
+  editList(edit: ListEdit): Promise<string | null>;
   /** Delete every key that starts with one of the given counter keys (for erasure). */
   erase(keys: readonly string[]): Promise<number>;
   /** Round trips made so far; the memory store counts calls, so tests can compare both. */

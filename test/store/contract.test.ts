@@ -193,6 +193,33 @@ for (const backend of BACKENDS) {
       t.same(result.values, ['manual block', null, null, null]);
     });
 
+    t.test('list edits replace, drop expired records and remove', async (t) => {
+      const list = `${prefix}:m:{list}`;
+      const now = Date.now();
+      const record = (id: string, lifeMs: number, note: string) =>
+        JSON.stringify({ id, expires_at: new Date(now + lifeMs).toISOString(), note });
+      const edit = (id: string, text?: string, at = now) =>
+        store.editList({ key: list, id, record: text, now: at, ttlMs: text ? 60_000 : 0 });
+      const ids = async (at: number) => {
+        const [text] = (await store.read({ now: at, counters: [], claims: [], lookups: [list] })).values;
+        return text === null ? null : (JSON.parse(text) as { id: string }[]).map((entry) => entry.id);
+      };
+
+      t.equal(await edit('a', record('a', 60_000, 'first')), null, 'a new record replaces nothing');
+      await edit('b', record('b', 10, 'brief'));
+      const replaced = await edit('a', record('a', 60_000, 'second'), now + 20);
+      t.equal(JSON.parse(replaced!).note, 'first', 'a replacement returns the record it replaced');
+      t.same(await ids(now + 20), ['a'], 'the expired record is dropped');
+
+      await Promise.all(Array.from({ length: 50 }, (_, index) => edit(`p${index}`, record(`p${index}`, 60_000, 'parallel'))));
+      t.equal((await ids(now + 20))?.length, 51, 'parallel edits all stay');
+
+      t.equal(JSON.parse((await edit('a'))!).note, 'second', 'a removal returns the record it removed');
+      t.equal(await edit('a'), null, 'removing it again finds nothing');
+      await Promise.all(Array.from({ length: 50 }, (_, index) => edit(`p${index}`)));
+      t.same(await ids(now + 20), null, 'the list is gone with its last record');
+    });
+
     t.test('erase removes keys by prefix only', async (t) => {
       const now = EDGE + 5000;
       await increment(store, now, `${prefix}:c:{erase:alice:1}`, 2);

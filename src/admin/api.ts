@@ -4,7 +4,7 @@ import { parseDurationMs } from '../config/duration.js';
 import type { GatewayContext } from '../proxy/context.js';
 import { normalizeUsername } from '../request/username.js';
 import { eraseAccount, exportAccount } from './accounts.js';
-import type { AuditAction } from './audit.js';
+import { loggableEntryId, type AuditAction } from './audit.js';
 import { canonicalCidr, parseClientAddress, readCounters, resolveTarget } from './counters.js';
 import { AdminProblem, optionalString, readJsonObject, sendJson } from './http.js';
 import { MAX_ENTRY_TTL_MS, MAX_MANUAL_ENTRIES, ManualEntryStore, type ManualEntry } from './manual-entries.js';
@@ -104,6 +104,13 @@ async function addEntry(context: GatewayContext, call: ApiRequest): Promise<Audi
 
 async function removeEntry(context: GatewayContext, call: ApiRequest): Promise<AuditNote> {
   const id = call.segments[1];
+  const shownId = loggableEntryId(id);
+  if (shownId !== id) {
+    // The error detail is logged, so it names no username.
+    throw new AdminProblem(404, 'manual entry not found',
+      `no manual entry has the id "${shownId}": the id of a username entry is username:<pseudonym>, ` +
+        'never the username; GET /v1/manual-entries lists the ids');
+  }
   const removed = await entryStore(context).remove(id, call.now);
   if (!removed) {
     throw new AdminProblem(404, 'manual entry not found',

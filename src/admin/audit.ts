@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 
+import { isPseudonym } from '../crypto/keys.js';
 import { sanitizeLogValue } from '../log/sanitize.js';
 import type { ManualTargetType } from './manual-entries.js';
 
@@ -30,8 +31,9 @@ export interface AuditAction {
 
 /**
  * Writes one ECS line per admin action, so a SIEM can show who changed what and when.
- * Tokens appear only as fingerprints, usernames only as pseudonyms, and client-supplied
- * text such as a reason is made log-safe here.
+ * Tokens appear only as fingerprints and usernames only as pseudonyms, so a path segment
+ * that may contain a username is redacted. Client-supplied text such as a reason is made
+ * log-safe here.
  */
 export class AuditLog {
   private lastAuthFailureLogged = 0;
@@ -96,11 +98,42 @@ export class AuditLog {
   }
 }
 
+/** Replacement in log lines for a `username:` id whose value is not a pseudonym. */
+const REDACTED_USERNAME_ID = 'username:[redacted]';
+
+/**
+ * Return a manual entry id fit for a log line. A `username:` id names its account by
+ * pseudonym, and one with any other value may contain the username itself, so it becomes
+ * REDACTED_USERNAME_ID.
+ */
+export function loggableEntryId(id: string): string {
+  const separator = id.indexOf(':');
+  if (separator === -1 || id.slice(0, separator).toLowerCase() !== 'username') return id;
+  return isPseudonym(id.slice(separator + 1)) ? id : REDACTED_USERNAME_ID;
+}
+
+/** Replace every segment of a request path that is a `username:` id with loggableEntryId's form. */
+export function loggablePath(path: string): string {
+  return path
+    .split('/')
+    .map((segment) => {
+      let decoded: string;
+      try {
+        decoded = decodeURIComponent(segment);
+      } catch {
+        decoded = segment;
+      }
+      const loggable = loggableEntryId(decoded);
+      return loggable === decoded ? segment : loggable;
+    })
+    .join('/');
+}
+
 function requestFields(request: AuditRequest, status: number): Record<string, unknown> {
   return {
     source: { ip: request.sourceIp },
     http: { request: { id: request.requestId, method: request.method }, response: { status_code: status } },
-    url: { path: sanitizeLogValue(request.path).text },
+    url: { path: sanitizeLogValue(loggablePath(request.path)).text },
   };
 }
 

@@ -1,5 +1,12 @@
 import { createHmac, hkdfSync } from 'node:crypto';
 
+const PSEUDONYM = /^[0-9a-f]{32}$/;
+
+/** True for text of the form GatewayKeys.pseudonymize writes: 32 lowercase hex digits. */
+export function isPseudonym(text: string): boolean {
+  return PSEUDONYM.test(text);
+}
+
 /**
  * Keys derived from RISKGATE_SECRET with HKDF-SHA256, one per purpose, so a key leaked
  * from one use (say a device cookie key) says nothing about another (the pseudonym key).

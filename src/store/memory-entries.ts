@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 
+import { isPseudonym } from '../crypto/keys.js';
+
 /** The values the memory store keeps, and the helpers that count with them. */
 
 /** Most members a distinct counter keeps per bucket; past it the count stays at this value. */
@@ -145,16 +147,13 @@ export function unionSize(current: readonly number[], previous: readonly number[
   return size + (current.length - i) + (previous.length - j);
 }
 
-/** A keyed pseudonym as GatewayKeys.pseudonymize writes it: 32 hex digits of an HMAC. */
-const PSEUDONYM = /^[0-9a-f]{32}$/;
-
 /**
  * Return 48 bits of the member, so two usernames of one key collide with a chance of
  * about 1 in 2^48. The gateway's members are pseudonyms, whose hex digits are already HMAC
  * output, so their first 48 bits are taken as they are. Other text is hashed with SHA-256.
  */
 export function memberHash(member: string): number {
-  if (PSEUDONYM.test(member)) return Number.parseInt(member.slice(0, 12), 16);
+  if (isPseudonym(member)) return Number.parseInt(member.slice(0, 12), 16);
   const digest = createHash('sha256').update(member).digest();
   return digest.readUIntBE(0, 6);
 }

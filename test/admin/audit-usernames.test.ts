@@ -1,0 +1,49 @@
+import { randomBytes } from 'node:crypto';
+
+import t from 'tap';
+
+import { startTestGateway } from '../helpers/gateway.js';
+import { RecordingUpstream } from '../helpers/upstream.js';
+import { ADMIN_TOKEN, admin } from './client.js';
+
+// Every server in this file listens on a fixed loopback port of its own.
+const UPSTREAM_PORT = 7710;
+const GATEWAY_PORT = 7711;
+const ADMIN_PORT = 7712;
+
+t.test('a username entry id that is not a pseudonym is never logged', async (t) => {
+  const upstream = await new RecordingUpstream().start(UPSTREAM_PORT);
+  const gateway = await startTestGateway({
+    upstream: upstream.url,
+    config: { listen: `127.0.0.1:${GATEWAY_PORT}`, admin: { listen: `127.0.0.1:${ADMIN_PORT}`, token: ADMIN_TOKEN } },
+  });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+  const marker = `plainuser${randomBytes(4).toString('hex')}`;
+
+  const plain = await admin(gateway.adminPort, 'DELETE', `/v1/manual-entries/username:${marker}`);
+  const encoded = await admin(gateway.adminPort, 'DELETE', `/v1/manual-entries/username%3A${marker}%40example.com`);
+  const unauthenticated = await admin(gateway.adminPort, 'DELETE', `/v1/manual-entries/username:${marker}`, { token: null });
+  const added = await admin(gateway.adminPort, 'POST', '/v1/manual-entries',
+    { body: { action: 'block', username: marker, ttl: '10m', reason: 'test' } });
+  const id = added.json().entry.id as string;
+  const removed = await admin(gateway.adminPort, 'DELETE', `/v1/manual-entries/${id}`);
+
+  t.equal(plain.status, 404);
+  t.match(plain.json().detail, /no manual entry has the id "username:\[redacted\]": the id of a username entry is username:<pseudonym>/);
+  t.equal(encoded.status, 404);
+  t.equal(unauthenticated.status, 401);
+  t.equal(removed.status, 200, 'an id that holds the pseudonym still removes the entry');
+
+  const audit = gateway.logs.lines.filter((line) => line.message === 'admin action');
+  const rejected = audit.filter((line) => line.event.outcome === 'failure');
+  t.same(rejected.map((line) => line.url.path), ['/v1/manual-entries/username:[redacted]', '/v1/manual-entries/username:[redacted]'],
+    'the path names no username');
+  t.match(rejected[0].riskgate.admin.details.error, /"username:\[redacted\]"/, 'nor does the error');
+  const failedLogin = gateway.logs.lines.find((line) => line.message === 'admin authentication failed');
+  t.equal(failedLogin?.url.path, '/v1/manual-entries/username:[redacted]', 'nor a rejected token\'s line');
+  t.equal(audit.at(-1)?.url.path, `/v1/manual-entries/${id}`, 'a pseudonym stays in the path');
+  t.notOk(gateway.logs.text.includes(marker), 'no log line holds the username');
+});

@@ -6,16 +6,11 @@ import { startTestGateway } from '../helpers/gateway.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { ADMIN_TOKEN, admin } from './client.js';
 
-// Every server in this file listens on a fixed loopback port of its own.
-const UPSTREAM_PORT = 7710;
-const GATEWAY_PORT = 7711;
-const ADMIN_PORT = 7712;
-
 t.test('a username entry id that is not a pseudonym is never logged', async (t) => {
-  const upstream = await new RecordingUpstream().start(UPSTREAM_PORT);
+  const upstream = await new RecordingUpstream().start();
   const gateway = await startTestGateway({
     upstream: upstream.url,
-    config: { listen: `127.0.0.1:${GATEWAY_PORT}`, admin: { listen: `127.0.0.1:${ADMIN_PORT}`, token: ADMIN_TOKEN } },
+    config: { admin: { token: ADMIN_TOKEN } },
   });
   t.teardown(async () => {
     await gateway.close();

@@ -7,11 +7,6 @@ import { deleteKeysWithPrefix } from '../helpers/redis.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { ADMIN_TOKEN, admin } from './client.js';
 
-// Every server in this file listens on a fixed loopback port of its own.
-const UPSTREAM_PORT = 7700;
-const REDIS_PORTS = [[7701, 7702], [7703, 7704]];
-const MEMORY_PORTS = [7705, 7706];
-
 /** Blocks sent at once, spread over the gateways. */
 const PARALLEL_ADDS = 60;
 /** Allows that are removed among the blocks' adds, one after every tenth add. */
@@ -39,20 +34,19 @@ function curlLogin(port: number, source: string) {
 
 async function startGateways(t: Test, store: 'redis' | 'memory'): Promise<TestGateway[]> {
   const prefix = `rgtr${randomBytes(4).toString('hex')}`;
-  const upstream = await new RecordingUpstream().start(UPSTREAM_PORT);
+  const upstream = await new RecordingUpstream().start();
   const gateways: TestGateway[] = [];
   t.teardown(async () => {
     for (const gateway of gateways) await gateway.close();
     await upstream.stop();
     if (store === 'redis') await deleteKeysWithPrefix(prefix);
   });
-  for (const [port, adminPort] of store === 'redis' ? REDIS_PORTS : [MEMORY_PORTS]) {
+  for (let index = 0; index < (store === 'redis' ? 2 : 1); index += 1) {
     gateways.push(await startTestGateway({
       upstream: upstream.url,
       config: {
-        listen: `127.0.0.1:${port}`,
         store: { url: store === 'redis' ? REDIS_URL : 'memory', key_prefix: prefix, timeout: '500ms' },
-        admin: { listen: `127.0.0.1:${adminPort}`, token: ADMIN_TOKEN },
+        admin: { token: ADMIN_TOKEN },
       },
     }));
   }

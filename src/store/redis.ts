@@ -265,17 +265,20 @@ export class RedisStore implements CounterStore {
   }
 
   async erase(keys: readonly string[]): Promise<number> {
+    if (keys.length === 0) return 0;
     const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
+    // One scan per node for all the key families, since each scan walks the whole keyspace.
+    const pattern = `${escapeGlob(sharedStart(keys))}*`;
     let removed = 0;
     for (const node of nodes) {
-      for (const prefix of keys) {
-        let cursor = '0';
-        do {
-          const [next, found] = await this.bounded(node.scan(cursor, 'MATCH', `${escapeGlob(prefix)}*`, 'COUNT', 500));
-          cursor = next;
-          for (const key of found) removed += await this.bounded(node.del(key));
-        } while (cursor !== '0');
-      }
+      let cursor = '0';
+      do {
+        const [next, found] = await this.bounded(node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000));
+        cursor = next;
+        for (const key of found) {
+          if (keys.some((prefix) => key.startsWith(prefix))) removed += await this.bounded(node.del(key));
+        }
+      } while (cursor !== '0');
     }
     return removed;
   }
@@ -382,6 +385,17 @@ function script(name: ScriptName, key: string, ...args: (string | number)[]): Op
     key,
     queue: (pipeline) => (pipeline as unknown as Record<ScriptName, (...values: unknown[]) => unknown>)[name](key, ...args),
   };
+}
+
+/** Return the longest start that every one of `texts` shares. */
+function sharedStart(texts: readonly string[]): string {
+  let shared = texts[0];
+  for (const text of texts) {
+    let length = 0;
+    while (length < shared.length && length < text.length && shared[length] === text[length]) length += 1;
+    shared = shared.slice(0, length);
+  }
+  return shared;
 }
 
 function escapeGlob(text: string): string {

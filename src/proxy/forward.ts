@@ -10,7 +10,10 @@ export interface UpstreamTarget {
   /**
    * The connection pool of logins. Each passed-through request that a client keeps open (a
    * slow upload, a download it never reads) keeps an upstream connection, so a shared pool
-   * would let a few hundred of them make every login wait.
+   * would let a few hundred of them make every login wait. Its connections are never reused:
+   * an app that answers a login without reading the body (a 415 or a CSRF check first) reads
+   * the body as the next request on a kept connection, so a body could carry an unjudged
+   * login and shift the answers of later logins to other clients.
    */
   loginAgent: http.Agent;
   connectMs: number;
@@ -46,8 +49,11 @@ export interface ForwardOptions {
 /** Create the keep-alive connection pool to the upstream app. */
 export function createUpstream(url: URL, connectMs: number, responseMs: number): UpstreamTarget {
   const options = { keepAlive: true, maxSockets: 512, maxFreeSockets: 64, scheduling: 'lifo' as const };
-  const pool = () => (url.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options));
-  return { url, agent: pool(), loginAgent: pool(), connectMs, responseMs };
+  const pool = (keepAlive: boolean) => {
+    const settings = { ...options, keepAlive };
+    return url.protocol === 'https:' ? new https.Agent(settings) : new http.Agent(settings);
+  };
+  return { url, agent: pool(true), loginAgent: pool(false), connectMs, responseMs };
 }
 
 /**
@@ -66,6 +72,8 @@ export function forwardRequest(
   const headers = { ...options.headers };
   if (options.body) {
     headers['content-length'] = String(options.body.length);
+    // Node sends keep-alive for a pool of limited size, so the app is told to close (see loginAgent).
+    headers.connection = 'close';
   } else if (request.headers['content-length'] !== undefined) {
     headers['content-length'] = request.headers['content-length'];
   } else if (request.headers['transfer-encoding'] !== undefined) {

@@ -1,8 +1,9 @@
+import net, { type AddressInfo } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 
 import t, { type Test } from 'tap';
 
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { BROWSER_HEADERS, login, send, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { waitFor, waitForDecisions } from '../helpers/wait.js';
 import { loginHeaders, rawExchange, rawRequest, sha256 } from './raw.js';
@@ -214,4 +215,55 @@ t.test('JSON in UTF-16 or UTF-32 sent as a form is refused', async (t) => {
     t.match(exchange.text, /NUL byte/, `${name}: the detail says why`);
   }
   t.equal(upstream.requests.length, 0, 'none reached the app');
+});
+
+t.test('a login body the app leaves unread never reaches it as a request', async (t) => {
+  // Like Python's http.server with keep-alive: the app answers a form login with 415 before
+  // reading the body, then parses what follows on the connection as the next request, unless
+  // the request asked to close it.
+  const seen: { line: string; connection: number }[] = [];
+  let connections = 0;
+  const app = net.createServer((socket) => {
+    const connection = (connections += 1);
+    let buffered = '';
+    let closing = false;
+    socket.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('latin1');
+      let end = buffered.indexOf('\r\n\r\n');
+      while (end !== -1 && !closing) {
+        const head = buffered.slice(0, end);
+        buffered = buffered.slice(end + 4);
+        const line = head.split('\r\n')[0];
+        seen.push({ line, connection });
+        const json = /content-type: application\/json/i.test(head);
+        const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        if (json) buffered = buffered.slice(length);
+        const body = json ? '{"ok":true}' : 'send JSON';
+        socket.write(`HTTP/1.1 ${json ? 200 : 415} X\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+        closing = /connection: *close/i.test(head);
+        if (closing) socket.end();
+        end = buffered.indexOf('\r\n\r\n');
+      }
+    });
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+  const gateway = await startTestGateway({ upstream: `http://127.0.0.1:${(app.address() as AddressInfo).port}` });
+  t.teardown(async () => {
+    await gateway.close();
+    await new Promise((resolve) => app.close(resolve));
+  });
+
+  const hidden = await send(gateway.port, {
+    method: 'POST',
+    path: '/login',
+    headers: { ...BROWSER_HEADERS, 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'POST /login?username=bob&password=guess HTTP/1.1\r\n\r\n',
+  });
+  const next = await login(gateway.port, 'alice', 'wonderland');
+
+  t.equal(hidden.status, 415, "the app's refusal comes back");
+  t.equal(next.status, 200, 'the next login gets its own answer');
+  t.same(seen.map((entry) => entry.line), ['POST /login HTTP/1.1', 'POST /login HTTP/1.1'], 'the app parsed no request from the body');
+  t.not(seen[0].connection, seen[1].connection, 'each login has a connection of its own');
 });

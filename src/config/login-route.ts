@@ -66,6 +66,7 @@ export function resolveRoute(route: RawConfig, index: number): LoginRoute {
     usernameField: route.username_field ?? defaults.username_field,
     passwordField: route.password_field ?? 'password',
     requirePassword: route.require_password ?? true,
+    successFields: Object.freeze({ ...(route.success_fields ?? {}) }),
     onStoreError: route.on_store_error ?? defaults.on_store_error,
     successStatus: route.success_status ?? defaults.success_status,
     failureStatus: route.failure_status ?? defaults.failure_status,

@@ -48,6 +48,11 @@ export const CONFIG_SCHEMA = {
           username_field: { type: 'string', minLength: 1 },
           password_field: { type: 'string', minLength: 1 },
           require_password: { type: 'boolean' },
+          success_fields: {
+            type: 'object',
+            additionalProperties: { type: 'array', items: { type: 'string', maxLength: 128 }, minItems: 1, maxItems: 32 },
+            maxProperties: 16,
+          },
           on_store_error: { enum: ['open', 'closed'] },
           success_status: statusList,
           failure_status: statusList,

@@ -16,11 +16,17 @@ export interface LoginRoute {
   passwordField: string;
   /**
    * True: a login whose body and query fill no password field teaches nothing when the app
-   * responds with 2xx, since that response says nothing about a password (a reset request below the
+   * responds with 2xx, since that response proves nothing about a password (a reset request below the
    * login path, the username step of an identifier-first login). False, for routes whose
    * logins carry no password (passkeys, one-time codes): any success counts.
    */
   requirePassword: boolean;
+  /**
+   * Fields that must hold one of the listed values (`''` for absent), in the query or the
+   * body, for a success to count: WordPress's wp-login.php runs other actions than the
+   * login by `action`, so `{ action: ['', 'login'] }` keeps their redirects from counting.
+   */
+  successFields: Readonly<Record<string, readonly string[]>>;
   onStoreError: StoreFailMode;
   /**
    * Status codes (`302`) or classes (`2xx`) that mean the login succeeded; an entry with

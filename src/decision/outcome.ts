@@ -9,7 +9,8 @@ type LoginOutcome = 'success' | 'failure' | 'unknown';
  * The reason an answer counts as `unknown`, logged as `riskgate.outcome_reason` so an operator can
  * tell which setting or request header kept a login from teaching anything. `no_password`:
  * a 2xx to a login that filled no password field. `path_variant`: a 2xx at a path other than
- * the route's own that riskgate reads as the route.
+ * the route's own that riskgate reads as the route. `field_not_listed`: a 2xx to a login whose
+ * field holds a value the route's `success_fields` does not list.
  */
 export type UnknownRedirectReason =
   | UntrustedReferer
@@ -18,7 +19,8 @@ export type UnknownRedirectReason =
   | 'location_not_listed'
   | 'status_not_listed'
   | 'no_password'
-  | 'path_variant';
+  | 'path_variant'
+  | 'field_not_listed';
 
 /** The outcome of a login response, and for an unclassified redirect the reason. */
 export interface OutcomeReading {

@@ -11,9 +11,9 @@ export interface UpstreamTarget {
    * The connection pool of logins. Each passed-through request that a client keeps open (a
    * slow upload, a download it never reads) keeps an upstream connection, so a shared pool
    * would let a few hundred of them make every login wait. Its connections are never reused:
-   * an app that answers a login without reading the body (a 415 or a CSRF check first) reads
+   * an app that responds to a login without reading the body (a 415 or a CSRF check first) reads
    * the body as the next request on a kept connection, so a body could carry an unjudged
-   * login and shift the answers of later logins to other clients.
+   * login and shift the responses of later logins to other clients.
    */
   loginAgent: http.Agent;
   connectMs: number;
@@ -72,7 +72,7 @@ export function forwardRequest(
   const headers = { ...options.headers };
   if (options.body) {
     headers['content-length'] = String(options.body.length);
-    // Node sends keep-alive for a pool of limited size, so the app is told to close (see loginAgent).
+    // Node sends keep-alive for a pool of limited size, so the close is asked for here (see loginAgent).
     headers.connection = 'close';
   } else if (request.headers['content-length'] !== undefined) {
     headers['content-length'] = request.headers['content-length'];

@@ -59,6 +59,7 @@ export async function handleLogin(
   let rawUsername: string | undefined;
   let username: string | undefined;
   let carriesPassword = false;
+  let successFields = true;
   let cookie = request.headers.cookie;
   try {
     const headerProblem = checkLoginHeaders(request) ?? checkCrossSite(request, route);
@@ -68,6 +69,7 @@ export async function handleLogin(
     const parsed = parseLoginBody(body, request.headers['content-type'], route, queryOf(request.url));
     rawUsername = parsed.username;
     carriesPassword = parsed.password;
+    successFields = parsed.successFields;
     username = rawUsername === undefined ? undefined : usernameKey(rawUsername, config.username);
     // Apps that merge cookies into request parameters ($_REQUEST, Request[]) read them
     // whatever the body's type, and ignore a JSON body they do not parse.
@@ -222,7 +224,7 @@ export async function handleLogin(
     sendChallenge(context, response, challengeId);
   } else {
     await forwardLogin(context, route, request, response, body, record,
-      { client, peerTrusted, device: teaches ? { id: issuedDeviceId, accounts: device?.accounts ?? [] } : undefined, cookie, carriesPassword },
+      { client, peerTrusted, device: teaches ? { id: issuedDeviceId, accounts: device?.accounts ?? [] } : undefined, cookie, carriesPassword, successFields },
       logDecision);
   }
 
@@ -259,6 +261,7 @@ async function forwardLogin(
     device: { id: string; accounts: readonly string[] } | undefined;
     cookie: string | undefined;
     carriesPassword: boolean;
+    successFields: boolean;
   },
   logDecision: () => void,
 ): Promise<void> {
@@ -278,7 +281,7 @@ async function forwardLogin(
   const referer = readReferer(request);
   const exactPath = requestPath(request.url) === route.path;
   const classify = (status: number, location: string | undefined): OutcomeReading =>
-    outcomeOf(classifyResponse(status, location, route, referer), route, origin.carriesPassword, exactPath);
+    outcomeOf(classifyResponse(status, location, route, referer), route, origin, exactPath);
   const device = origin.device;
   const result = await forwardRequest(context.upstream, request, response, {
     headers,
@@ -303,12 +306,18 @@ async function forwardLogin(
  * login. Learning it would let anyone without the password claim an account's first
  * success, earn a device cookie known to the account, and reset the failure counters.
  */
-function outcomeOf(reading: OutcomeReading, route: LoginRoute, carriesPassword: boolean, exactPath: boolean): OutcomeReading {
+function outcomeOf(
+  reading: OutcomeReading,
+  route: LoginRoute,
+  login: { carriesPassword: boolean; successFields: boolean },
+  exactPath: boolean,
+): OutcomeReading {
   if (reading.outcome !== 'success') return reading;
-  if (!carriesPassword && route.requirePassword) return { outcome: 'unknown', reason: 'no_password' };
+  if (!login.carriesPassword && route.requirePassword) return { outcome: 'unknown', reason: 'no_password' };
+  if (!login.successFields) return { outcome: 'unknown', reason: 'field_not_listed' };
   // riskgate judges every path the app might route to the login handler (`/login/`,
   // `/LOGIN`, `/login.json`, `/login/x`, `/?q=login`), but an app may serve a page of its
-  // own there. A 2xx there says nothing about the password, so only a login
+  // own there. A 2xx there proves nothing about the password, so only a login
   // at the route's own path can succeed; failures count wherever they happen.
   if (!exactPath) return { outcome: 'unknown', reason: 'path_variant' };
   return reading;

@@ -2,14 +2,19 @@ import type { LoginRoute } from '../config/types.js';
 import { RequestRejection } from './body.js';
 import { foldFieldName, formParserReadingAs } from './field-names.js';
 import { topLevelKeys } from './json-keys.js';
-import { formCarriesPassword, jsonCarriesPassword } from './password-fields.js';
+import { formFillsPasswordField, jsonFillsPasswordField } from './password-fields.js';
 
 /** The username a login body carries, or `undefined` when it names none. */
 export interface ParsedLogin {
   username: string | undefined;
   format: 'json' | 'form';
-  /** True when the body or query fills a field that reads as a password (see readsAsPassword). */
+  /**
+   * True when the body or query fills the route's password field and names no OAuth grant
+   * other than `password`: a token endpoint's refresh or client grant ignores the field.
+   */
   password: boolean;
+  /** True when every field of the route's `success_fields` has a listed value. */
+  successFields: boolean;
 }
 
 const UTF8_BOM = '\uFEFF';
@@ -101,10 +106,14 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
       'the query string contains a %u escape, which ASP.NET decodes and other parsers do not; send UTF-8 percent-escapes');
   }
   const fromQuery = formValue(query, route, 'query string');
-  const passwordFields = new Set([route.passwordField.toLowerCase()]);
-  const queryPassword = formCarriesPassword(query, passwordFields);
+  const queryPassword = formFillsPasswordField(query, route.passwordField);
   if (body.length === 0) {
-    return { username: fromQuery, format, password: queryPassword };
+    return {
+      username: fromQuery,
+      format,
+      password: queryPassword && passwordGrant(new URLSearchParams(query).get('grant_type')),
+      successFields: fieldsListed(route, query, undefined),
+    };
   }
 
   let text: string;
@@ -156,8 +165,32 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
     throw new RequestRejection(400, 'ambiguous login body',
       `the field "${route.usernameField}" differs between the query string and the body; send it in the body only`);
   }
-  const password = queryPassword || (json ? jsonCarriesPassword(json.document, passwordFields) : formCarriesPassword(text, passwordFields));
-  return { username: fromBody ?? fromQuery, format, password };
+  const filled = queryPassword || (json ? jsonFillsPasswordField(json.document, route.passwordField) : formFillsPasswordField(text, route.passwordField));
+  const grant = json ? (json.document as Record<string, unknown>).grant_type : new URLSearchParams(text).get('grant_type');
+  const password = filled && passwordGrant(grant ?? new URLSearchParams(query).get('grant_type'));
+  const successFields = fieldsListed(route, query, json ? json.document : text);
+  return { username: fromBody ?? fromQuery, format, password, successFields };
+}
+
+/**
+ * Return whether each field of the route's `success_fields` has one of its listed values
+ * wherever it appears (query, form or top-level JSON key), `''` standing for absent.
+ */
+function fieldsListed(route: LoginRoute, query: string, body: string | object | undefined): boolean {
+  const fields = Object.entries(route.successFields);
+  if (fields.length === 0) return true;
+  const queryFields = new URLSearchParams(query);
+  const formFields = typeof body === 'string' ? new URLSearchParams(body) : undefined;
+  return fields.every(([name, allowed]) => {
+    const values = [...queryFields.getAll(name), ...(formFields?.getAll(name) ?? [])];
+    if (typeof body === 'object' && Object.hasOwn(body, name)) values.push(String((body as Record<string, unknown>)[name]));
+    return values.length === 0 ? allowed.includes('') : values.every((value) => allowed.includes(value));
+  });
+}
+
+/** Return whether an OAuth `grant_type` value, if any, is the password grant (RFC 6749 section 4.3). */
+function passwordGrant(grant: unknown): boolean {
+  return grant === undefined || grant === null || grant === 'password';
 }
 
 function bodyFormat(contentType: string | undefined, route: LoginRoute): 'json' | 'form' {

@@ -19,30 +19,43 @@ export function readsAsPassword(name: string, configured: ReadonlySet<string>): 
   return PASSWORD_NAME.test(folded.replace(/[^\p{L}\p{N}]/gu, ''));
 }
 
-/** Most keys walked in a JSON body when looking for a password field, so a large body costs little. */
+/** Most keys walked in a JSON body when looking for the password field, so a large body costs little. */
 const MAX_KEYS_WALKED = 1000;
 
-/** Tell whether a parsed JSON login body fills a key that reads as a password, at any depth. */
-export function jsonCarriesPassword(document: object, configured: ReadonlySet<string>): boolean {
+/**
+ * Tell whether a parsed JSON login body fills the route's password field, at any depth
+ * (`{"user":{"password":"..."}}`), comparing key names as case-insensitive binders do.
+ * Only the route's own field counts: an app ignores fields it does not know, so any other
+ * name that merely reads as a password could be added to make a request look like a login.
+ */
+export function jsonFillsPasswordField(document: object, field: string): boolean {
   const pending: object[] = [document];
   let walked = 0;
   while (pending.length > 0 && walked < MAX_KEYS_WALKED) {
     for (const [key, value] of Object.entries(pending.pop()!)) {
       walked += 1;
-      if (isFilled(value) && readsAsPassword(key, configured)) return true;
+      if (isFilled(value) && namesField(key, field)) return true;
       if (typeof value === 'object' && value !== null) pending.push(value);
     }
   }
   return false;
 }
 
-/** Tell whether a form body or query string fills a field whose name reads as a password. */
-export function formCarriesPassword(text: string, configured: ReadonlySet<string>): boolean {
+/**
+ * Tell whether a form body or query string fills the route's password field, also in a
+ * nested spelling (`user[password]`, `user.password`).
+ */
+export function formFillsPasswordField(text: string, field: string): boolean {
   if (text === '') return false;
   for (const [name, value] of new URLSearchParams(text)) {
-    if (value !== '' && readsAsPassword(name, configured)) return true;
+    if (value !== '' && namesField(name.replace(/^.*[[.]/, '').replace(/\]$/, ''), field)) return true;
   }
   return false;
+}
+
+/** Return whether a field name is `field`, compared as case-insensitive binders compare them. */
+function namesField(name: string, field: string): boolean {
+  return name.toLowerCase() === field.toLowerCase() || foldFieldName(name).toLowerCase() === foldFieldName(field).toLowerCase();
 }
 
 /** Return whether a JSON value can be a password: a non-empty string, or a number for a numeric PIN. */

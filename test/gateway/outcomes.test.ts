@@ -510,14 +510,20 @@ t.test('a 2xx at another reading of the login path is no success', async (t) => 
   t.equal(warnings.length, 1, 'the route is named once in a warn line');
 });
 
-t.test('a password field counts by name and depth', async (t) => {
-  const upstream = await scriptedUpstream(t, [200, 200, 200, 200]);
+t.test("only the route's password field makes a success", async (t) => {
+  const upstream = await scriptedUpstream(t, Array(8).fill(200));
   const gateway = await gatewayFor(t, upstream.url);
-  const bodies: [string, string][] = [
-    ['application/json', '{"username":"alice","user":{"pwd":"wonderland"}}'],
-    ['application/json', '{"username":"alice","pin":1234}'],
-    ['application/x-www-form-urlencoded', 'username=alice&user%5Bpassword%5D=wonderland'],
-    ['application/x-www-form-urlencoded', 'username=alice&passwd=wonderland'],
+  const bodies: [string, string, 'success' | 'unknown'][] = [
+    ['application/json', '{"username":"alice","user":{"Password":"wonderland"}}', 'success'],
+    ['application/x-www-form-urlencoded', 'username=alice&user%5Bpassword%5D=wonderland', 'success'],
+    ['application/x-www-form-urlencoded', 'username=alice&password=wonderland&grant_type=password', 'success'],
+    // Fields the app ignores, added so that a request that checks no password looks like a login.
+    ['application/json', '{"username":"alice","step":"identify","passphrase":"x"}', 'unknown'],
+    ['application/x-www-form-urlencoded', 'username=alice&pwd=x', 'unknown'],
+    ['application/x-www-form-urlencoded', 'username=alice&post_password=x', 'unknown'],
+    // An OAuth refresh grant ignores the password, so one sent along proves nothing.
+    ['application/x-www-form-urlencoded', 'grant_type=refresh_token&refresh_token=own&username=alice&password=x', 'unknown'],
+    ['application/json', '{"grant_type":"client_credentials","username":"alice","password":"x"}', 'unknown'],
   ];
 
   for (const [type, body] of bodies) {
@@ -525,7 +531,48 @@ t.test('a password field counts by name and depth', async (t) => {
   }
 
   const lines = await waitForDecisions(gateway.logs, bodies.length);
-  bodies.forEach(([, body], index) => t.equal(lines[index].event.outcome, 'success', `${body}: success`));
+  bodies.forEach(([, body, outcome], index) => t.equal(lines[index].event.outcome, outcome, `${body}: ${outcome}`));
+});
+
+t.test('success_fields keeps other actions of a login path from succeeding', async (t) => {
+  // wp-login.php runs the action its `action` field names; postpass redirects to a page
+  // the client names in `_wp_http_referer`, whatever the password.
+  const upstream = await new RecordingUpstream().start();
+  upstream.responder = (request, response) => {
+    if (!request.url.startsWith('/wp-login.php')) return false;
+    response.writeHead(302, { location: '/wp-admin/' });
+    response.end();
+    return true;
+  };
+  t.teardown(() => upstream.stop());
+  const gateway = await gatewayFor(t, upstream.url, {
+    config: {
+      login_routes: [{
+        path: '/wp-login.php',
+        username_field: 'log',
+        password_field: 'pwd',
+        success_location: ['/wp-admin'],
+        success_status: ['3xx'],
+        success_fields: { action: ['', 'login'] },
+      }],
+    },
+  });
+  const post = (path: string, body: string) => send(gateway.port, {
+    method: 'POST', path, body, headers: { ...BROWSER_HEADERS, 'content-type': 'application/x-www-form-urlencoded' } });
+
+  const attempts: [string, string, 'success' | 'unknown'][] = [
+    ['/wp-login.php?action=postpass', 'log=bob&pwd=x&post_password=x&_wp_http_referer=%2Fwp-admin%2F', 'unknown'],
+    ['/wp-login.php', 'log=bob&pwd=x&action=postpass', 'unknown'],
+    ['/wp-login.php', 'log=bob&pwd=builder', 'success'],
+    ['/wp-login.php?action=login', 'log=bob&pwd=builder', 'success'],
+  ];
+  for (const [path, body] of attempts) await post(path, body);
+
+  const lines = await waitForDecisions(gateway.logs, attempts.length);
+  attempts.forEach(([path, body, outcome], index) => {
+    t.equal(lines[index].event.outcome, outcome, `${path} ${body}: ${outcome}`);
+    if (outcome === 'unknown') t.equal(lines[index].riskgate.outcome_reason, 'field_not_listed', `${path} ${body}: the reason`);
+  });
 });
 
 t.test('require_password false counts a success without one', async (t) => {

@@ -184,10 +184,11 @@ const MAX_FRONT_CONTROLLERS = 2;
 
 /**
  * A script segment's extension followed by more path: PHP, CGI and FastCGI, WSGI and
- * Python, Perl, and the ISAPI and ASP.NET handlers. Their servers run the script with the
+ * Python, Perl, the ISAPI and ASP.NET handlers, ColdFusion (ColdBox, FW/1 and CFWheels
+ * route `/index.cfm/login` by PATH_INFO) and Lua. Their servers run the script with the
  * rest of the path as PATH_INFO.
  */
-const SCRIPT_WITH_PATH_INFO = /\.(?:php\d?|phtml|phar|cgi|fcgi|wsgi|py|pl|dll|exe|asp|aspx|ashx)\//;
+const SCRIPT_WITH_PATH_INFO = /\.(?:php\d?|phtml|phar|cgi|fcgi|wsgi|py|pl|dll|exe|asp|aspx|ashx|cfm|cfml|cfc|lua)\//;
 
 /**
  * Return the path after the first script segment (`/index.php/login` and

@@ -146,6 +146,8 @@ t.test('login path variants are judged as logins', async (t) => {
     '/index.php/login', '/public/index.php/LOGIN',
     // CGI, FastCGI and WSGI scripts route by PATH_INFO too.
     '/cgi-bin/index.cgi/login', '/dispatch.fcgi/login', '/app.wsgi/login', '/index.py/login', '/index.phar/login',
+    // ColdFusion front controllers (ColdBox, FW/1, CFWheels) and Lua scripts.
+    '/index.cfm/login', '/index.cfm/login/', '/rewrite.cfml/login', '/app.lua/login',
     // Struts 2 dynamic method invocation and an NTFS data stream.
     '/login!execute', '/login::$DATA', '/LOGIN:x',
     // CodeIgniter reads a query that starts with "/" as the path, and Drupal 7 routes by "q".

@@ -100,8 +100,9 @@ export function upstreamRequestHeaders(request: IncomingMessage, context: Forwar
     else headers[name] = Array.isArray(existing) ? [...existing, value] : [String(existing), value];
   }
 
-  const chain = [context.client.address, ...[...context.client.trustedHops].reverse()];
-  headers['x-forwarded-for'] = chain.join(', ');
+  // The client alone, without the trusted proxies riskgate already walked past: an app that
+  // trusts one hop (riskgate) then reads the client, not the load balancer in front.
+  headers['x-forwarded-for'] = context.client.address;
   headers['x-real-ip'] = context.client.address;
   // A trusted proxy that appends to these lists puts its own value last, after the client's.
   headers['x-forwarded-proto'] = (context.peerTrusted && lastValue(request.headers['x-forwarded-proto'])) || 'http';

@@ -56,7 +56,7 @@ t.test('trusted proxy chain resolves to the right-most client', async (t) => {
   const [decision] = await waitForDecisions(gateway.logs, 1);
 
   t.equal(decision.source.ip, '198.51.100.7');
-  t.equal(upstream.logins[0].headers['x-forwarded-for'], '198.51.100.7, 127.0.0.1');
+  t.equal(upstream.logins[0].headers['x-forwarded-for'], '198.51.100.7');
   t.equal(upstream.logins[0].headers['x-real-ip'], '198.51.100.7');
 });
 
@@ -209,7 +209,7 @@ t.test('a trusted proxy list gives its own last value', async (t) => {
   t.equal(received.headers['x-forwarded-proto'], 'https');
   t.equal(received.headers['x-forwarded-port'], '443');
   t.equal(received.headers['x-forwarded-prefix'], '/shop', "the trusted proxy's prefix goes on whole");
-  t.equal(received.headers['x-forwarded-for'], '198.51.100.7, 127.0.0.1', 'the client, then the trusted proxy');
+  t.equal(received.headers['x-forwarded-for'], '198.51.100.7', 'the client alone, so an app that trusts one hop reads it');
 });
 
 t.test('underscore spellings of gateway headers never reach the app', async (t) => {

@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
 import { checkHeaderCount, checkHost, checkTransferCoding } from '../request/framing.js';
-import { cookieCarriesPassword, queryCarriesPassword } from '../request/password-fields.js';
+import { cookieCarriesPassword, queryCarriesPassword, removePasswordCookies } from '../request/password-fields.js';
 import { normalizePath, type PathReading } from '../request/path.js';
 import { pipeSeparatedPath, queryRoutedTargets, withoutDotSegments } from '../request/query-route.js';
 import { parseAddress, resolveClientAddress } from '../request/client-ip.js';
@@ -137,8 +137,7 @@ async function handleRequest(
     // method, nor a body, nor a query password may pass unjudged. No request target may
     // carry a fragment.
     const loginMethod = loginPaths.methods.has(method);
-    if (loginMethod || carriesBody(request) || request.url?.includes('#') || queryCarriesPassword(request.url, loginPaths.passwordFields) ||
-      cookieCarriesPassword(request.headers.cookie, loginPaths.passwordFields)) {
+    if (loginMethod || carriesBody(request) || request.url?.includes('#') || queryCarriesPassword(request.url, loginPaths.passwordFields)) {
       sendProblem(response, 400, 'invalid request path', reading.invalid);
       return;
     }
@@ -164,10 +163,9 @@ async function handleRequest(
     // PHP's $_REQUEST and Spring's @RequestParam read credentials from a GET query the same
     // way. A query with a username alone, as a login page link may carry, passes.
     const methods = loginMethodsAt(loginPaths, reading.path);
-    let carried: 'body' | 'query' | 'cookie' | undefined;
+    let carried: 'body' | 'query' | undefined;
     if (methods && carriesBody(request)) carried = 'body';
     else if (methods && queryCarriesPassword(request.url, loginPaths.passwordFields)) carried = 'query';
-    else if (methods && cookieCarriesPassword(request.headers.cookie, loginPaths.passwordFields)) carried = 'cookie';
     if (methods && carried) {
       context.logger.warn(
         { http: { request: { id: requestId, method } }, riskgate: { rejection: `${carried} on a login path by another method` } },
@@ -192,6 +190,16 @@ async function handleRequest(
   // as the next request on the connection. Closing the connection after such a request
   // keeps a body from carrying a request riskgate never judged.
   if (carriesBody(request)) headers.connection = 'close';
+  // PHP's $_REQUEST and ASP.NET's Request[] read cookies as request parameters, so a GET to a
+  // login path (or to a path riskgate cannot read) with a username in its query and a password
+  // cookie is a login there. A sibling subdomain can plant such a cookie, so it is removed
+  // rather than the page refused.
+  if (headers.cookie !== undefined && cookieCarriesPassword(String(headers.cookie), loginPaths.passwordFields) &&
+    ('invalid' in reading || loginMethodsAt(loginPaths, reading.path) !== undefined)) {
+    const cookie = removePasswordCookies(String(headers.cookie), loginPaths.passwordFields);
+    if (cookie === undefined) delete headers.cookie;
+    else headers.cookie = cookie;
+  }
   const result = await forwardRequest(context.upstream, request, response, { headers });
   if (result.error && result.error.kind !== 'reset' && result.error.kind !== 'aborted') {
     context.logger.error(

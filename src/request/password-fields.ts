@@ -106,17 +106,28 @@ const PASSWORD_COOKIE =
 export function cookieCarriesPassword(cookieHeader: string | undefined, configured: ReadonlySet<string>): boolean {
   if (!cookieHeader) return false;
   // Cookie parsers split on `;`, and some on `,` too, as RFC 2965 allowed.
-  for (const pair of cookieHeader.split(/[;,]/)) {
-    const separator = pair.indexOf('=');
-    if (separator === -1) continue;
-    let name = pair.slice(0, separator).trim();
-    try {
-      name = decodeURIComponent(name);
-    } catch {
-      // An undecodable name is read as written.
-    }
-    const folded = foldFieldName(name).toLowerCase();
-    if (configured.has(name.toLowerCase()) || configured.has(folded) || PASSWORD_COOKIE.test(folded.replace(/[^\p{L}\p{N}]/gu, ''))) return true;
+  return cookieHeader.split(/[;,]/).some((pair) => isPasswordCookie(pair, configured));
+}
+
+/**
+ * Remove from a Cookie header every cookie named as a password field, so that an app that
+ * reads cookies as request parameters never sees a password where riskgate judges no
+ * login. Returns the header to forward, or undefined when no cookie is left.
+ */
+export function removePasswordCookies(cookieHeader: string, configured: ReadonlySet<string>): string | undefined {
+  const kept = cookieHeader.split(/[;,]/).filter((pair) => pair.trim() !== '' && !isPasswordCookie(pair, configured));
+  return kept.length === 0 ? undefined : kept.map((pair) => pair.trim()).join('; ');
+}
+
+function isPasswordCookie(pair: string, configured: ReadonlySet<string>): boolean {
+  const separator = pair.indexOf('=');
+  if (separator === -1) return false;
+  let name = pair.slice(0, separator).trim();
+  try {
+    name = decodeURIComponent(name);
+  } catch {
+    // An undecodable name is read as written.
   }
-  return false;
+  const folded = foldFieldName(name).toLowerCase();
+  return configured.has(name.toLowerCase()) || configured.has(folded) || PASSWORD_COOKIE.test(folded.replace(/[^\p{L}\p{N}]/gu, ''));
 }

@@ -47,18 +47,25 @@ const DROPPED_REQUEST_HEADERS = new Set([
 // Headers in which an authenticating proxy in front names the signed-in user. An app that
 // trusts them would sign in a user other than the one riskgate judged, so they reach the app
 // only from a trusted proxy.
-const IDENTITY_HEADERS = new Set([
-  'remote-user',
-  'x-remote-user',
-  'auth-user',
-  'x-auth-user',
-  'x-auth-request-user',
-  'x-auth-request-email',
-  'x-authenticated-user',
-  'x-webauth-user',
-  'x-user',
-  'x-username',
-]);
+const IDENTITY_HEADERS = new Set(['auth-user', 'x-auth-user', 'x-auth-email', 'x-user', 'x-username', 'x-email', 'x-client-verify', 'x-client-dn']);
+
+/**
+ * Starts of the header names that authenticating proxies and platforms set: Authelia and
+ * others (`Remote-User`, `Remote-Email`), oauth2-proxy (`X-Auth-Request-`), Kong
+ * (`X-Authenticated-`, `X-Consumer-`), Azure App Service (`X-MS-Client-Principal`), Google
+ * IAP (`X-Goog-Authenticated-User-`, `X-Goog-IAP-`), Cloudflare Access (`Cf-Access-`), AWS
+ * ALB (`X-Amzn-OIDC-`), and TLS client certificates (`X-SSL-Client-`, `SSL-Client-`).
+ */
+const IDENTITY_PREFIXES = [
+  'remote-', 'x-remote-', 'x-webauth-', 'x-auth-request-', 'x-authenticated-', 'x-consumer-', 'x-ms-client-principal',
+  'x-goog-authenticated-user-', 'x-goog-iap-', 'cf-access-', 'x-amzn-oidc-', 'x-ssl-client', 'ssl-client', 'x-client-cert',
+  'x-arr-clientcert',
+];
+
+/** Return whether a lower-case header name is one in which a proxy in front names the signed-in user. */
+function namesSignedInUser(name: string): boolean {
+  return IDENTITY_HEADERS.has(name) || IDENTITY_PREFIXES.some((prefix) => name.startsWith(prefix));
+}
 
 const DROPPED_RESPONSE_HEADERS = new Set([
   'connection',
@@ -92,7 +99,7 @@ export function upstreamRequestHeaders(request: IncomingMessage, context: Forwar
   for (let index = 0; index < raw.length; index += 2) {
     const name = raw[index].toLowerCase();
     if (connectionListed.has(name) || isReplaced(name, context.strip)) continue;
-    if (!context.peerTrusted && IDENTITY_HEADERS.has(name)) continue;
+    if (!context.peerTrusted && namesSignedInUser(name)) continue;
     const value = raw[index + 1];
     const existing = headers[name];
     if (existing === undefined) headers[name] = value;

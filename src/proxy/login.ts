@@ -510,19 +510,21 @@ function queryOf(url: string | undefined): string {
 }
 
 /**
- * The path to log: without the query, without matrix parameters (`;jsessionid=...`), where
- * servlet containers carry session ids, and with each segment in parentheses shown as
- * `(*)`, because ASP.NET's cookieless mode carries session ids and forms tickets there
- * (`/(F(ticket))/login`).
+ * The path to log: without the query, without matrix parameters (`;jsessionid=...`, also
+ * encoded as `%3B`), where servlet containers carry session ids, and with each segment in
+ * parentheses shown as `(*)`, because ASP.NET's cookieless mode carries session ids and
+ * forms tickets there (`/(F(ticket))/login`). A segment that looks like a token (16 or more
+ * letters, digits and `-_.~=+`, with a digit), as reset and magic-link paths below a login
+ * path carry, is shown as `*`.
  */
 function pathOf(url: string | undefined): string {
   const target = url ?? '/';
   // An encoded query mark may hide a query too, so the log keeps only what comes before it.
   const end = target.search(/\?|%3f|%23/i);
   let path = end === -1 ? target : target.slice(0, end);
-  if (path.includes(';')) path = path.replace(/;[^/]*/g, '');
+  if (path.includes(';') || /%3b/i.test(path)) path = path.replace(/(?:;|%3b)[^/]*/gi, '');
   if (path.includes('(') || /%28/i.test(path)) path = path.replace(/\/(?:\(|%28)[^/]*/gi, '/(*)');
-  return path;
+  return path.replace(/\/(?=[^/]*\d)[\w.~=+-]{16,}(?=\/|$)/g, '/*');
 }
 
 /** Normalise a login's username, or refuse one that NFKC would blow up (see excessiveExpansion). */

@@ -156,3 +156,24 @@ t.test('a crash trace carries no secret', async (t) => {
 function readIfPresent(file: string): string {
   return existsSync(file) ? readFileSync(file, 'utf8') : '';
 }
+
+t.test('tokens in login paths are kept out of decision lines', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({ upstream: upstream.url });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+  // A reset or magic-link token below the login path, and a session id in an encoded matrix parameter.
+  const token = `8f14e45f${randomBytes(12).toString('hex')}`;
+  const paths = [`/login/reset/${token}`, `/login%3Bjsessionid=${token}`];
+
+  for (const path of paths) {
+    await send(gateway.port, {
+      method: 'POST', path, body: '{"username":"alice","password":"x"}', headers: { ...BROWSER_HEADERS, 'content-type': 'application/json' } });
+  }
+  await waitFor(() => gateway.logs.decisions.length === paths.length, 'both decision lines');
+
+  t.same(gateway.logs.decisions.map((line) => line.url.path), ['/login/reset/*', '/login'], 'the paths are logged without the token');
+  t.notOk(gateway.logs.text.includes(token), 'no log line holds the token');
+});

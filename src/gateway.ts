@@ -126,6 +126,7 @@ export async function createContext(config: GatewayConfig, options: StartOptions
     ruleErrors: new RuleErrorLog(options.logger, clock),
     unclassifiedRedirectRoutes: new Set(),
     variantPathRoutes: new Set(),
+    missingUsernameRoutes: new Set(),
     manual: new ManualMatcher(store, config.store.keyPrefix, options.logger),
     dataLoss,
     geo,

@@ -88,6 +88,8 @@ export interface GatewayContext {
   unclassifiedRedirectRoutes: Set<string>;
   /** Routes already warned about a success at a path other than their own, so each is named once. */
   variantPathRoutes: Set<string>;
+  /** Routes already warned about a login with a password but no username field, so each is named once. */
+  missingUsernameRoutes: Set<string>;
   /** Manual blocks and allows, applied before the rules. */
   manual: ManualMatcher;
   /** Detector of Redis data loss, or undefined with the memory store. */

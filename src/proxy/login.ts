@@ -83,6 +83,7 @@ export async function handleLogin(
     return;
   }
 
+  if (rawUsername === undefined && carriesPassword) warnMissingUsername(context, route, requestId);
   const pseudonym = username ? context.keys.pseudonymize(username) : undefined;
   const device = await context.deviceCookies.read(request.headers.cookie, pseudonym);
   const deviceId = device?.id;
@@ -365,6 +366,22 @@ function recordAnswer(
     if (record.outcome === 'unknown' && result.status >= 300 && result.status < 400) warnUnclassifiedRedirect(context, route, result);
     if (record.outcomeReason === 'path_variant') warnVariantPath(context, route, record);
   }
+}
+
+/**
+ * Warn once per route when a login fills the password field but not the username field,
+ * since the route's `username_field` then most likely names another field than the app's
+ * form (WordPress posts `log`), and no account rule can apply.
+ */
+function warnMissingUsername(context: GatewayContext, route: LoginRoute, requestId: string): void {
+  if (context.missingUsernameRoutes.has(route.id)) return;
+  context.missingUsernameRoutes.add(route.id);
+
+  context.logger.warn(
+    { riskgate: { route: route.id }, http: { request: { id: requestId } } },
+    `a login on route ${route.id} fills the password field "${route.passwordField}" but has no username field ` +
+      `"${route.usernameField}", so no account rule applies to it; set username_field to the field the login form posts`,
+  );
 }
 
 /**

@@ -575,6 +575,21 @@ t.test('success_fields keeps other actions of a login path from succeeding', asy
   });
 });
 
+t.test('a login with a password but no username field is named once', async (t) => {
+  const upstream = await scriptedUpstream(t, [401, 401]);
+  const gateway = await gatewayFor(t, upstream.url, { config: { login_routes: [{ path: '/wp-login.php', password_field: 'pwd' }] } });
+
+  for (let index = 0; index < 2; index += 1) {
+    await send(gateway.port, { method: 'POST', path: '/wp-login.php', body: 'log=alice&pwd=x',
+      headers: { ...BROWSER_HEADERS, 'content-type': 'application/x-www-form-urlencoded' } });
+  }
+
+  await waitForDecisions(gateway.logs, 2);
+  const warnings = gateway.logs.lines.filter((line) => /has no username field "username"/.test(String(line.message)));
+  t.equal(warnings.length, 1, 'one warn line names the route');
+  t.match(warnings[0]?.message, /set username_field/, 'and says what to set');
+});
+
 t.test('require_password false counts a success without one', async (t) => {
   const upstream = await scriptedUpstream(t, [200]);
   const gateway = await gatewayFor(t, upstream.url, {

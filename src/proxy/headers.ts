@@ -50,11 +50,11 @@ const DROPPED_REQUEST_HEADERS = new Set([
 const IDENTITY_HEADERS = new Set(['auth-user', 'x-auth-user', 'x-auth-email', 'x-user', 'x-username', 'x-email', 'x-client-verify', 'x-client-dn']);
 
 /**
- * Starts of the header names that authenticating proxies and platforms set: Authelia and
- * others (`Remote-User`, `Remote-Email`), oauth2-proxy (`X-Auth-Request-`), Kong
- * (`X-Authenticated-`, `X-Consumer-`), Azure App Service (`X-MS-Client-Principal`), Google
- * IAP (`X-Goog-Authenticated-User-`, `X-Goog-IAP-`), Cloudflare Access (`Cf-Access-`), AWS
- * ALB (`X-Amzn-OIDC-`), and TLS client certificates (`X-SSL-Client-`, `SSL-Client-`).
+ * Starts of the header names that authenticating proxies and platforms set. Authelia and
+ * others send `Remote-User` and `Remote-Email`, oauth2-proxy `X-Auth-Request-`, and Kong
+ * `X-Authenticated-` and `X-Consumer-`. Azure App Service sends `X-MS-Client-Principal`,
+ * Google IAP `X-Goog-`, Cloudflare Access `Cf-Access-` and AWS ALB `X-Amzn-OIDC-`. TLS
+ * client certificates arrive as `X-SSL-Client-` or `SSL-Client-`.
  */
 const IDENTITY_PREFIXES = [
   'remote-', 'x-remote-', 'x-webauth-', 'x-auth-request-', 'x-authenticated-', 'x-consumer-', 'x-ms-client-principal',

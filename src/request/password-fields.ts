@@ -111,7 +111,7 @@ export function cookieCarriesPassword(cookieHeader: string | undefined, configur
 
 /**
  * Remove from a Cookie header every cookie named as a password field, so that an app that
- * reads cookies as request parameters never sees a password where riskgate judges no
+ * reads cookies as request parameters never reads a password where riskgate judges no
  * login. Returns the header to forward, or undefined when no cookie is left.
  */
 export function removePasswordCookies(cookieHeader: string, configured: ReadonlySet<string>): string | undefined {

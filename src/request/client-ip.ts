@@ -15,8 +15,6 @@ export interface ClientAddress {
   prefix: string;
   /** Private, loopback, link-local, carrier-grade NAT or otherwise non-public range. */
   private: boolean;
-  /** The hops of X-Forwarded-For that riskgate trusted, nearest first. */
-  trustedHops: string[];
 }
 
 /** A parsed list of trusted proxy ranges. */
@@ -64,19 +62,17 @@ export function resolveClientAddress(
   trusted: TrustedProxies,
 ): ClientAddress {
   let client = parseAddress(peer ?? '') ?? ipaddr.parse('0.0.0.0');
-  const hops: string[] = [];
 
   if (forwardedFor && !trusted.empty) {
     const entries = forwardedFor.split(',');
     for (let index = entries.length - 1; index >= 0 && trusted.contains(client); index -= 1) {
       const entry = parseAddress(entries[index]);
       if (!entry) break;
-      hops.push(client.toString());
       client = entry;
     }
   }
 
-  return describe(client, hops);
+  return describe(client);
 }
 
 /** Parse one address as it appears in a header or socket: trims, drops a port, unwraps IPv4-mapped IPv6. */
@@ -120,7 +116,7 @@ export function isInternetRange(range: string): boolean {
   return INTERNET_RANGES.has(range);
 }
 
-function describe(address: Address, hops: string[]): ClientAddress {
+function describe(address: Address): ClientAddress {
   const text = address.toString();
   const isPrivate = !isInternetRange(address.range());
 
@@ -132,7 +128,6 @@ function describe(address: Address, hops: string[]): ClientAddress {
       key: text,
       prefix: `${octets[0]}.${octets[1]}.${octets[2]}.0/24`,
       private: isPrivate,
-      trustedHops: hops,
     };
   }
 
@@ -142,7 +137,6 @@ function describe(address: Address, hops: string[]): ClientAddress {
     key: networkOf(address as ipaddr.IPv6, 64),
     prefix: networkOf(address as ipaddr.IPv6, 48),
     private: isPrivate,
-    trustedHops: hops,
   };
 }
 

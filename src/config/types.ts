@@ -15,10 +15,10 @@ export interface LoginRoute {
   /** The body field that carries the password; riskgate reads only whether it is filled, and refuses it where no login is judged. */
   passwordField: string;
   /**
-   * True: a login whose body and query fill no password field teaches nothing when the app
-   * responds with 2xx, since that response proves nothing about a password (a reset request below the
-   * login path, the username step of an identifier-first login). False, for routes whose
-   * logins carry no password (passkeys, one-time codes): any success counts.
+   * True: a 2xx to a login that does not fill `passwordField` teaches nothing, since it proves
+   * nothing about a password (a reset request below the login path, the username step of an
+   * identifier-first login). False, for routes whose logins carry no password (passkeys,
+   * one-time codes): any success counts.
    */
   requirePassword: boolean;
   /**

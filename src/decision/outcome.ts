@@ -6,9 +6,9 @@ import { statusListMatches } from './status-list.js';
 type LoginOutcome = 'success' | 'failure' | 'unknown';
 
 /**
- * The reason an answer counts as `unknown`, logged as `riskgate.outcome_reason` so an operator can
+ * The reason a response counts as `unknown`, logged as `riskgate.outcome_reason` so an operator can
  * tell which setting or request header kept a login from teaching anything. `no_password`:
- * a 2xx to a login that filled no password field. `path_variant`: a 2xx at a path other than
+ * a 2xx to a login that did not fill the route's password field. `path_variant`: a 2xx at a path other than
  * the route's own that riskgate reads as the route. `field_not_listed`: a 2xx to a login whose
  * field holds a value the route's `success_fields` does not list.
  */

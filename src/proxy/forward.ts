@@ -10,10 +10,10 @@ export interface UpstreamTarget {
   /**
    * The connection pool of logins. Each passed-through request that a client keeps open (a
    * slow upload, a download it never reads) keeps an upstream connection, so a shared pool
-   * would let a few hundred of them make every login wait. Its connections are never reused:
-   * an app that responds to a login without reading the body (a 415 or a CSRF check first) reads
-   * the body as the next request on a kept connection, so a body could carry an unjudged
-   * login and shift the responses of later logins to other clients.
+   * would let a few hundred of them make every login wait. Its connections are never reused,
+   * because an app that responds to a login before reading the body (a 415 or a CSRF check
+   * first) reads the body as the next request on a kept connection. A body could then carry
+   * an unjudged login and shift the responses of later logins to other clients.
    */
   loginAgent: http.Agent;
   connectMs: number;

@@ -254,7 +254,7 @@ async function forwardLogin(
   /**
    * `device` is the id and accounts a success's device cookie carries, or undefined when a success earns
    * none. `cookie` is the Cookie header to forward, without cookies that name another account.
-   * `carriesPassword` is true when the login fills a password field (see outcomeOf).
+   * `carriesPassword` is true when the login fills the route's password field (see outcomeOf).
    */
   origin: {
     client: ClientAddress;
@@ -301,8 +301,8 @@ async function forwardLogin(
 }
 
 /**
- * Withhold a success from a login that fills no password field on a route that requires
- * one. The app's 2xx is then the result of something other than a password check, such
+ * Withhold a success from a login that does not fill the route's password field when the
+ * route requires one. The app's 2xx is then the result of something other than a password check, such
  * as a reset request below the login path or the username step of an identifier-first
  * login. Learning it would let anyone without the password claim an account's first
  * success, earn a device cookie known to the account, and reset the failure counters.
@@ -527,9 +527,9 @@ function queryOf(url: string | undefined): string {
 }
 
 /**
- * The path to log: without the query, without matrix parameters (`;jsessionid=...`, also
- * encoded as `%3B`), where servlet containers carry session ids, and with each segment in
- * parentheses shown as `(*)`, because ASP.NET's cookieless mode carries session ids and
+ * The path to log, without the query. Matrix parameters (`;jsessionid=...`, also encoded as
+ * `%3B`) are dropped, because servlet containers carry session ids there. Each segment in
+ * parentheses is shown as `(*)`, because ASP.NET's cookieless mode carries session ids and
  * forms tickets there (`/(F(ticket))/login`). A segment that looks like a token (16 or more
  * letters, digits and `-_.~=+`, with a digit), as reset and magic-link paths below a login
  * path carry, is shown as `*`.

@@ -121,6 +121,8 @@ async function handleRequest(
   const requestId = randomUUID();
   const method = request.method ?? 'GET';
   const reading = readRequestPath(request.url ?? '/', loginPaths);
+  // True for a request to a login path by another method, or to a path riskgate cannot read.
+  let nearLogin = false;
 
   const framing = checkHeaderCount(request) ?? checkTransferCoding(request) ?? checkHost(request);
   if (framing) {
@@ -141,6 +143,7 @@ async function handleRequest(
       sendProblem(response, 400, 'invalid request path', reading.invalid);
       return;
     }
+    nearLogin = true;
   } else if (encodedQueryAtLoginPath(request.url ?? '/', loginPaths)) {
     // Apps that decode a path before they cut off its query read `/login%3Fpassword=x` as a
     // login with a query, which riskgate cannot read the same way, by any method.
@@ -175,6 +178,7 @@ async function handleRequest(
         true, {}, { allow: methods.join(', ') });
       return;
     }
+    nearLogin = methods !== undefined;
   }
 
   const client = resolveClientAddress(request.socket.remoteAddress, joined(request.headers['x-forwarded-for']), context.trustedProxies);
@@ -194,8 +198,7 @@ async function handleRequest(
   // login path (or to a path riskgate cannot read) with a username in its query and a password
   // cookie is a login there. A sibling subdomain can plant such a cookie, so it is removed
   // rather than the page refused.
-  if (headers.cookie !== undefined && cookieCarriesPassword(String(headers.cookie), loginPaths.passwordFields) &&
-    ('invalid' in reading || loginMethodsAt(loginPaths, reading.path) !== undefined)) {
+  if (nearLogin && headers.cookie !== undefined && cookieCarriesPassword(String(headers.cookie), loginPaths.passwordFields)) {
     const cookie = removePasswordCookies(String(headers.cookie), loginPaths.passwordFields);
     if (cookie === undefined) delete headers.cookie;
     else headers.cookie = cookie;

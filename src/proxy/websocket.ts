@@ -41,7 +41,7 @@ export function websocketAccept(key: string): string {
  * the tunnel only when the app's response completes the handshake for that key. Otherwise an app
  * endpoint that echoes a status (`/status?code=101`) could produce a 101 without switching
  * protocols, and every request the client then sent through the tunnel, logins included,
- * would reach the app as plain HTTP that riskgate never judged. Any other answer is relayed
+ * would reach the app as plain HTTP that riskgate never judged. Any other response is relayed
  * as a plain response, and the connection closes after it.
  */
 export function proxyWebSocket(request: IncomingMessage, socket: Duplex, head: Buffer, options: TunnelOptions): void {

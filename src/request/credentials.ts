@@ -111,7 +111,7 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
     return {
       username: fromQuery,
       format,
-      password: queryPassword && passwordGrant(new URLSearchParams(query).get('grant_type')),
+      password: queryPassword && passwordGrant(grantType(query, undefined)),
       successFields: fieldsListed(route, query, undefined),
     };
   }
@@ -166,9 +166,9 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
       `the field "${route.usernameField}" differs between the query string and the body; send it in the body only`);
   }
   const filled = queryPassword || (json ? jsonFillsPasswordField(json.document, route.passwordField) : formFillsPasswordField(text, route.passwordField));
-  const grant = json ? (json.document as Record<string, unknown>).grant_type : new URLSearchParams(text).get('grant_type');
-  const password = filled && passwordGrant(grant ?? new URLSearchParams(query).get('grant_type'));
-  const successFields = fieldsListed(route, query, json ? json.document : text);
+  const parsedBody = json ? json.document : text;
+  const password = filled && passwordGrant(grantType(query, parsedBody));
+  const successFields = fieldsListed(route, query, parsedBody);
   return { username: fromBody ?? fromQuery, format, password, successFields };
 }
 
@@ -188,9 +188,16 @@ function fieldsListed(route: LoginRoute, query: string, body: string | object | 
   });
 }
 
+/** Return the OAuth `grant_type` a login names in its body, else in its query, or undefined. */
+function grantType(query: string, body: string | object | undefined): unknown {
+  if (typeof body === 'object' && Object.hasOwn(body, 'grant_type')) return (body as Record<string, unknown>).grant_type;
+  const fromForm = typeof body === 'string' ? new URLSearchParams(body).get('grant_type') : null;
+  return fromForm ?? new URLSearchParams(query).get('grant_type') ?? undefined;
+}
+
 /** Return whether an OAuth `grant_type` value, if any, is the password grant (RFC 6749 section 4.3). */
 function passwordGrant(grant: unknown): boolean {
-  return grant === undefined || grant === null || grant === 'password';
+  return grant === undefined || grant === 'password';
 }
 
 function bodyFormat(contentType: string | undefined, route: LoginRoute): 'json' | 'form' {

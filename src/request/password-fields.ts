@@ -115,8 +115,8 @@ export function cookieCarriesPassword(cookieHeader: string | undefined, configur
  * login. Returns the header to forward, or undefined when no cookie is left.
  */
 export function removePasswordCookies(cookieHeader: string, configured: ReadonlySet<string>): string | undefined {
-  const kept = cookieHeader.split(/[;,]/).filter((pair) => pair.trim() !== '' && !isPasswordCookie(pair, configured));
-  return kept.length === 0 ? undefined : kept.map((pair) => pair.trim()).join('; ');
+  const remaining = cookieHeader.split(/[;,]/).filter((pair) => pair.trim() !== '' && !isPasswordCookie(pair, configured));
+  return remaining.length === 0 ? undefined : remaining.map((pair) => pair.trim()).join('; ');
 }
 
 function isPasswordCookie(pair: string, configured: ReadonlySet<string>): boolean {

@@ -450,7 +450,7 @@ t.test('success clears the account-address streak', async (t) => {
 
 t.test('a 2xx to a login without a password teaches nothing', async (t) => {
   // A password reset request below the login path, and the username step of an
-  // identifier-first login, answer 200 for any username.
+  // identifier-first login, respond with 200 for any username.
   const upstream = await scriptedUpstream(t, [401, 401, 401, 200, 200, 200]);
   const gateway = await gatewayFor(t, upstream.url);
   const post = (path: string, body: string) => send(gateway.port, {
@@ -477,7 +477,7 @@ t.test('a 2xx to a login without a password teaches nothing', async (t) => {
 });
 
 t.test('a 2xx at another reading of the login path is no success', async (t) => {
-  // The app checks passwords at /login alone and answers every other path with a 200 page,
+  // The app checks passwords at /login alone and serves a 200 page at every other path,
   // as a single-page app's catch-all does for any method.
   const upstream = await new RecordingUpstream().start();
   upstream.responder = (request, response) => {

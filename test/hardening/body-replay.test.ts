@@ -218,7 +218,7 @@ t.test('JSON in UTF-16 or UTF-32 sent as a form is refused', async (t) => {
 });
 
 t.test('a login body the app leaves unread never reaches it as a request', async (t) => {
-  // Like Python's http.server with keep-alive: the app answers a form login with 415 before
+  // Like Python's http.server with keep-alive: the app responds to a form login with 415 before
   // reading the body, then parses what follows on the connection as the next request, unless
   // the request asked to close it.
   const seen: { line: string; connection: number }[] = [];

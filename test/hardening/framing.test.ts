@@ -636,7 +636,8 @@ t.test('a Host header that is not host[:port] is rejected', async (t) => {
   }
 });
 
-t.test('password fields under other names are refused on a login path by another method', async (t) => {
+/** Start a gateway whose form route names its fields `uname` and `secret_word`, with its own recording app. */
+async function startFormRoute(t: Test) {
   const app = await new RecordingUpstream().start();
   const local = await startTestGateway({
     upstream: app.url,
@@ -646,6 +647,11 @@ t.test('password fields under other names are refused on a login path by another
     await local.close();
     await app.stop();
   });
+  return { app, local };
+}
+
+t.test('password fields under other names are refused on a login path by another method', async (t) => {
+  const { app, local } = await startFormRoute(t);
 
   const targets = [
     // The W3Schools login form names its fields uname and psw.
@@ -669,15 +675,7 @@ t.test('password fields under other names are refused on a login path by another
 });
 
 t.test('password cookies are removed from other requests to a login path', async (t) => {
-  const app = await new RecordingUpstream().start();
-  const local = await startTestGateway({
-    upstream: app.url,
-    config: { login_routes: [{ path: '/login', body: 'form', username_field: 'uname', password_field: 'secret_word' }] },
-  });
-  t.teardown(async () => {
-    await local.close();
-    await app.stop();
-  });
+  const { app, local } = await startFormRoute(t);
 
   // PHP's $_REQUEST and ASP.NET's Request[] read cookies as parameters, so these would be
   // logins there. A sibling subdomain can plant such a cookie, so the page is still served.

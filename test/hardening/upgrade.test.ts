@@ -9,7 +9,7 @@ import { RecordingUpstream } from '../helpers/upstream.js';
 import { websocketAccept } from '../../src/proxy/websocket.js';
 import { rawExchange } from './raw.js';
 
-/** The 101 head of a WebSocket server answering `key`. */
+/** Build the 101 head a WebSocket server sends for `key`. */
 function handshake(key: string): string {
   return `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: ${websocketAccept(key)}\r\n\r\n`;
 }
@@ -259,7 +259,7 @@ t.test('a WebSocket tunnel opens on a real handshake and carries bytes both ways
 });
 
 t.test('a 101 without a WebSocket handshake opens no tunnel', async (t) => {
-  // A status echo answers 101 with any headers the query names, as httpbin's /status and
+  // A status echo responds with 101 and any headers the query names, as httpbin's /status and
   // /response-headers do, and then reads what comes. The client asks for the accept value
   // of its own key, then sends logins that an open tunnel would carry to the app unjudged.
   const echo = http.createServer();

@@ -1,6 +1,7 @@
 import net from 'node:net';
 
 import type { GatewayContext } from '../proxy/context.js';
+import { poolUsage } from '../proxy/forward.js';
 
 /** A probe reuses a store check younger than this instead of making a round trip. */
 const STORE_CHECK_MAX_AGE_MS = 2000;
@@ -51,6 +52,12 @@ export class Readiness {
     const closedRoutes = routes.filter((route) => route.onStoreError === 'closed').map((route) => route.id);
     const rulesLoaded = ruleSet !== undefined && ruleSet.rules.length > 0;
 
+    const pools = {
+      login: poolUsage(this.context.upstream.loginAgent),
+      pass_through: poolUsage(this.context.upstream.agent),
+    };
+    const fullPools = Object.entries(pools).filter(([, usage]) => usage.queued > 0).map(([name]) => name);
+
     const checks = {
       rules: rulesLoaded ? this.rulesCheck() : { status: 'missing' },
       store: {
@@ -63,6 +70,7 @@ export class Readiness {
       upstream: {
         status: upstream.ok ? 'ok' : 'unreachable',
         url: this.context.upstream.url.origin,
+        pools,
         ...(upstream.error ? { error: upstream.error } : {}),
         checked_at: new Date(upstream.checkedAt).toISOString(),
       },
@@ -72,11 +80,18 @@ export class Readiness {
     if (!rulesLoaded || !upstream.ok || (!store.ok && closedRoutes.length > 0)) {
       return { httpStatus: 503, body: { status: 'not_ready', checks } };
     }
+    const notes: string[] = [];
     if (!store.ok) {
-      const note = 'the counter store is unavailable; logins are judged with per-process memory counters ' +
-        'until it answers again (every login route fails open)';
-      return { httpStatus: 200, body: { status: 'degraded', checks, notes: [note] } };
+      notes.push('the counter store is unavailable; logins are judged with per-process memory counters ' +
+        'until it answers again (every login route fails open)');
     }
+    for (const name of fullPools) {
+      notes.push(`all ${pools[name as keyof typeof pools].max} connections of the ${name} pool to the upstream are ` +
+        'busy and requests wait for one; the app answers slowly or clients hold responses open');
+    }
+    // A full pool keeps the instance ready: every gateway in front of a slow app fills its
+    // pools alike, and taking them all out of rotation would turn slowness into an outage.
+    if (notes.length > 0) return { httpStatus: 200, body: { status: 'degraded', checks, notes } };
     return { httpStatus: 200, body: { status: 'ready', checks } };
   }
 

@@ -56,6 +56,21 @@ export function createUpstream(url: URL, connectMs: number, responseMs: number):
   return { url, agent: pool(true), loginAgent: pool(false), connectMs, responseMs };
 }
 
+export interface PoolUsage {
+  /** Connections open to the app, busy with a request. */
+  active: number;
+  /** Requests waiting for a connection, because `max` are busy. */
+  queued: number;
+  max: number;
+}
+
+/** Count the busy connections and waiting requests of a pool, for the readiness report. */
+export function poolUsage(agent: http.Agent): PoolUsage {
+  const count = (lists: NodeJS.ReadOnlyDict<unknown[]>) =>
+    Object.values(lists).reduce((sum, list) => sum + (list?.length ?? 0), 0);
+  return { active: count(agent.sockets), queued: count(agent.requests), max: agent.maxSockets };
+}
+
 /**
  * Forward one request and stream the answer back. A buffered body is sent with its own
  * Content-Length, so the upstream always sees framing riskgate chose, never the client's.

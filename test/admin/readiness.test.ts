@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import t from 'tap';
@@ -130,4 +131,38 @@ t.test('healthz and readyz answer HEAD and reject POST', async (t) => {
   t.equal(post.headers.allow, 'GET, HEAD');
   t.equal(unknown.status, 404);
   t.equal(unknown.headers['content-type'], 'application/problem+json');
+});
+
+t.test('readyz reports a full pass-through pool as degraded, not as down', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  upstream.behaviour = 'hang';
+  const gateway = await startTestGateway({ upstream: upstream.url });
+  const clients: http.ClientRequest[] = [];
+  t.teardown(async () => {
+    for (const client of clients) client.destroy();
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  const before = await readiness(gateway.adminPort);
+  const openRequests = 520;
+  for (let index = 0; index < openRequests; index += 1) {
+    const client = http.get({ host: '127.0.0.1', port: gateway.port, path: `/download/${index}`, agent: false });
+    client.on('error', () => {});
+    clients.push(client);
+  }
+  let during = await readiness(gateway.adminPort);
+  const deadline = Date.now() + 10_000;
+  while (during.body.checks.upstream.pools.pass_through.queued < openRequests - 512 && Date.now() < deadline) {
+    await sleep(100);
+    during = await readiness(gateway.adminPort);
+  }
+
+  t.equal(before.body.status, 'ready');
+  t.same(before.body.checks.upstream.pools.pass_through, { active: 0, queued: 0, max: 512 });
+  t.equal(during.status, 200, 'a slow app keeps the instance in rotation');
+  t.equal(during.body.status, 'degraded');
+  t.same(during.body.checks.upstream.pools.pass_through, { active: 512, queued: openRequests - 512, max: 512 });
+  t.same(during.body.checks.upstream.pools.login, { active: 0, queued: 0, max: 512 }, 'logins keep a pool of their own');
+  t.match(during.body.notes, [/all 512 connections of the pass_through pool/]);
 });

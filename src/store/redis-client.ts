@@ -4,7 +4,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 
 import { readStoreUrl, type StoreUrlParts } from '../config/store-url.js';
-import { hideUrlUserInfo } from '../config/url-user-info.js';
+import { hideQueryValues, hideUrlUserInfo } from '../config/url-user-info.js';
 import { RiskgateError } from '../errors.js';
 
 export interface HostPort {
@@ -103,7 +103,7 @@ export function createRedisClient(topology: RedisTopology, timeoutMs: number, ex
 
 /**
  * Describe where a topology points, for the start-up line, without its credentials:
- * the URL without user and password, or the Cluster seed nodes, or the sentinels and the
+ * the URL without user, password and query values (the Redis client reads `?password=`), or the Cluster seed nodes, or the sentinels and the
  * master name.
  */
 export function describeTopology(topology: RedisTopology): string {
@@ -115,7 +115,7 @@ export function describeTopology(topology: RedisTopology): string {
   const url = new URL(topology.url);
   url.username = '';
   url.password = '';
-  return url.href;
+  return hideQueryValues(url.href);
 }
 
 /**

@@ -25,8 +25,9 @@ interface AccountScope {
 
 /**
  * Export everything riskgate stores under one account: its login profile, the counters
- * keyed by the account (alone or with a route), and its manual entry. Distinct-username
- * counters are listed as retained, since one account cannot be read out of them.
+ * keyed by the account (alone, with a route, or with an address or device), and its manual
+ * entry. Distinct-username counters are listed as retained, since one account cannot be
+ * read out of them.
  */
 export async function exportAccount(context: GatewayContext, rawUsername: string, now = Date.now()): Promise<AccountExport> {
   const scope = accountScope(context, rawUsername);
@@ -46,6 +47,23 @@ export async function exportAccount(context: GatewayContext, rawUsername: string
   const entry = (await manual.list(now)).find((candidate) => candidate.id === `username:${scope.pseudonym}`);
   const stored = await profileData.exportAccount(context.store.primary, context.keys, context.config, rawUsername,
     { ruleSet: context.rules.current, now });
+
+  // Counters that key the account with an address or device are found through the account's
+  // index. Their other part is stored as a keyed digest, so it is named but not shown.
+  const direct = new Set(counters.map((counter) => counter.name));
+  for (const counter of stored.counters) {
+    if (direct.has(counter.name)) continue;
+    // A counter that a reload removed has no definition left, so its key and kind are unknown.
+    const definition = context.rules.current.counters.find((candidate) => candidate.name === counter.name);
+    counters.push({
+      name: counter.name,
+      key: definition?.key ?? ['username'],
+      ...(definition ? { count: definition.count } : {}),
+      window_ms: counter.window_ms,
+      value: counter.value,
+    });
+  }
+
   return {
     account: { pseudonym: scope.pseudonym },
     profile: stored.profile,

@@ -18,7 +18,8 @@ export interface CounterTarget {
 export interface CounterValue {
   name: string;
   key: readonly CounterKeyPart[];
-  count: CounterDefinition['count'];
+  /** The counter's kind; absent for a counter that a reload removed. */
+  count?: CounterDefinition['count'];
   window_ms: number;
   value: number;
   /** The route id, for a counter keyed by route. */

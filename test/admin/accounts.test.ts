@@ -93,6 +93,7 @@ t.test('account export and erase', async (t) => {
 
   t.equal(exported.status, 200);
   t.equal(valueOf(exported, 'failures_per_account'), 3);
+  t.equal(valueOf(exported, 'failures_per_account_ip'), 3, 'the export holds the account-and-address counter');
   t.equal(exported.json().profile.successes, 1, 'the export holds the login profile');
   t.equal(exported.json().manual_entry.action, 'block');
   t.equal(erased.status, 200);

@@ -52,19 +52,54 @@ const IDENTITY_HEADERS = new Set(['auth-user', 'x-auth-user', 'x-auth-email', 'x
 /**
  * Starts of the header names that authenticating proxies and platforms set. Authelia and
  * others send `Remote-User` and `Remote-Email`, oauth2-proxy `X-Auth-Request-`, and Kong
- * `X-Authenticated-` and `X-Consumer-`. Azure App Service sends `X-MS-Client-Principal`,
- * Google IAP `X-Goog-`, Cloudflare Access `Cf-Access-` and AWS ALB `X-Amzn-OIDC-`. TLS
- * client certificates arrive as `X-SSL-Client-` or `SSL-Client-`.
+ * `X-Authenticated-` and `X-Consumer-`. Azure App Service sends `X-MS-Client-Principal` and
+ * `X-MS-Token-`, Google IAP `X-Goog-`, Cloudflare Access `Cf-Access-`, AWS ALB
+ * `X-Amzn-OIDC-` and Pomerium `X-Pomerium-`. TLS client certificates arrive as
+ * `X-SSL-Client-` or `SSL-Client-`.
  */
 const IDENTITY_PREFIXES = [
   'remote-', 'x-remote-', 'x-webauth-', 'x-auth-request-', 'x-authenticated-', 'x-consumer-', 'x-ms-client-principal',
-  'x-goog-authenticated-user-', 'x-goog-iap-', 'cf-access-', 'x-amzn-oidc-', 'x-ssl-client', 'ssl-client', 'x-client-cert',
-  'x-arr-clientcert',
+  'x-ms-token-', 'x-goog-authenticated-user-', 'x-goog-iap-', 'cf-access-', 'x-amzn-oidc-', 'x-ssl-client', 'ssl-client',
+  'x-client-cert', 'x-arr-clientcert', 'x-pomerium-',
 ];
 
-/** Return whether a lower-case header name is one in which a proxy in front names the signed-in user. */
+// Words that name the signed-in user, or the proof of it, wherever they stand: Google Cloud
+// Endpoints' `X-Endpoint-API-UserInfo`, `X-Credential-Identifier`, `X-SSL-Cert`, `X-Remoteuser`.
+const IDENTITY_WORDS = new Set([
+  'userinfo', 'remoteuser', 'userid', 'username', 'principal', 'credential', 'claim', 'claims', 'jwt', 'oidc',
+  'ssl', 'cert', 'certificate', 'clientcert', 'webauth',
+]);
+// Words that name the user as the last word: `X-Vouch-User`, `Proxy-User`, `X-Forwarded-Email`.
+const IDENTITY_LAST_WORDS = new Set(['user', 'email', 'upn', 'groups', 'roles', 'identity', 'subject']);
+// Words that follow `user` in a user header: `X-User-Id`, `X-User-Name`, `X-User-Email`.
+const USER_DETAIL_WORDS = new Set(['id', 'name', 'email', 'login', 'groups', 'roles', 'info', 'principal']);
+
+/** Results of namesSignedInUser by header name, for at most 1,000 names, since names repeat. */
+const identityNameCache = new Map<string, boolean>();
+
+/**
+ * Return whether a lower-case header name is one in which a proxy in front names the
+ * signed-in user. That is a known name or start, a word such as `userinfo`, a last word such
+ * as `user` or `email`, or `user` followed by `id` or `name`. Platforms keep adding such
+ * headers, so a list of exact names would always miss one. Browser-set `Sec-` headers
+ * (`Sec-Fetch-User`) are left alone.
+ */
 function namesSignedInUser(name: string): boolean {
-  return IDENTITY_HEADERS.has(name) || IDENTITY_PREFIXES.some((prefix) => name.startsWith(prefix));
+  let cached = identityNameCache.get(name);
+  if (cached === undefined) {
+    cached = hasIdentityWords(name);
+    if (identityNameCache.size < 1000) identityNameCache.set(name, cached);
+  }
+  return cached;
+}
+
+function hasIdentityWords(name: string): boolean {
+  if (name.startsWith('sec-')) return false;
+  if (IDENTITY_HEADERS.has(name) || IDENTITY_PREFIXES.some((prefix) => name.startsWith(prefix))) return true;
+  const words = name.split('-');
+  if (words.length > 1 && IDENTITY_LAST_WORDS.has(words[words.length - 1])) return true;
+  return words.some((word, index) => IDENTITY_WORDS.has(word) ||
+    (word === 'user' && index + 1 < words.length && USER_DETAIL_WORDS.has(words[index + 1])));
 }
 
 const DROPPED_RESPONSE_HEADERS = new Set([

@@ -155,6 +155,18 @@ t.test('other client address and URL override headers never reach the app', asyn
     'x-email': 'victim@example.com',
     'x-authenticated-userid': 'victim',
     'x-consumer-username': 'victim',
+    'x-pomerium-claim-email': 'victim@example.com',
+    'x-pomerium-jwt-assertion': 'eyJ.victim',
+    'x-vouch-user': 'victim',
+    'x-endpoint-api-userinfo': 'eyJ.victim',
+    'x-apigateway-api-userinfo': 'eyJ.victim',
+    'x-credential-identifier': 'victim',
+    'x-ms-token-aad-id-token': 'eyJ.victim',
+    'x-ssl-cert': 'CN=victim',
+    'proxy-user': 'victim',
+    'x-remoteuser': 'victim',
+    'x-user-id': 'victim',
+    'x-forwarded-user': 'victim',
     'x-forwarded-port': '8443',
     'x-forwarded-prefix': '/x',
     forwarded: 'for=203.0.113.66',
@@ -188,6 +200,24 @@ t.test('other client address and URL override headers never reach the app', asyn
   }
   const decision = decisionFor(gateway, upstream.logins[0].headers['x-request-id']);
   t.equal(decision?.source.ip, '127.0.0.6');
+});
+
+t.test('an untrusted peer keeps its ordinary headers', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  const ordinary = {
+    'sec-fetch-user': '?1',
+    'x-csrf-token': 'csrf-value',
+    'x-auth-token': 'api-value',
+    'x-access-token': 'api-value',
+    'x-user-timezone': 'Europe/Berlin',
+    'x-client-data': 'CIa2yQE=',
+  };
+
+  const reply = await login(gateway.port, 'alice', 'wonderland', { source: '127.0.0.6', headers: ordinary });
+
+  t.equal(reply.status, 200);
+  t.match(upstream.logins[0].headers['user-agent'], /Mozilla/);
+  for (const [name, value] of Object.entries(ordinary)) t.equal(upstream.logins[0].headers[name], value, `${name} is kept`);
 });
 
 t.test('a trusted proxy keeps its signed-in user headers', async (t) => {

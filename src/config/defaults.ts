@@ -38,7 +38,8 @@ export const CONFIG_DEFAULTS = {
     algorithms: ['ES256'],
   },
   block: { status: 403, retry_after: '15m' },
-  device_cookie: { name: 'rg_device', max_age: '180d', secure: true },
+  // The name defaults to __Host-rg_device with secure, and rg_device without (deviceCookieName).
+  device_cookie: { max_age: '180d', secure: true },
   upstream_timeouts: { connect: '5s', response: '30s' },
   log: { level: 'info', username: 'pseudonymise', destination: 'stdout' },
   profile: { retention: '90d', max_values_per_feature: 16, max_speed_kmh: 1000 },
@@ -53,3 +54,12 @@ export const MIN_ADMIN_TOKEN_LENGTH = 32;
 
 /** Shortest RISKGATE_SECRET accepted: 32 characters, about 190 bits as random base64. */
 export const MIN_SECRET_LENGTH = 32;
+
+/**
+ * Choose the device cookie's name when the config gives none. A `__Host-` cookie is stored
+ * by browsers only when it is Secure, has Path=/ and no Domain, so a page on a sibling
+ * subdomain cannot set one that the login page would receive beside the owner's.
+ */
+export function deviceCookieName(name: string | undefined, secure: boolean): string {
+  return name ?? (secure ? '__Host-rg_device' : 'rg_device');
+}

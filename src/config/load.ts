@@ -8,7 +8,7 @@ import { RiskgateError, throwProblems, type SourceProblem } from '../errors.js';
 import { checkAccountRiskValues, resolveAccountRiskConfig, resolveStoreTopology } from './account-risk.js';
 import { applyAdminEnvironment, checkAdminValues, resolveAdminConfig } from './admin.js';
 import { checkChallengeKey } from './challenge.js';
-import { CONFIG_DEFAULTS, MIN_SECRET_LENGTH } from './defaults.js';
+import { CONFIG_DEFAULTS, MIN_SECRET_LENGTH, deviceCookieName } from './defaults.js';
 import { checkLoginRouteOutcomes, resolveRoute } from './login-route.js';
 import { parseDurationMs } from './duration.js';
 import { checkReloadValues, resolveReloadConfig } from './reload.js';
@@ -162,6 +162,12 @@ function checkValues(merged: RawConfig, source: YamlSource, env: NodeJS.ProcessE
   const problemAt = (name: string, path: (string | number)[], message: string): SourceProblem =>
     env[name] !== undefined ? { file: 'environment', line: 0, column: 0, message } : source.problemAt(path, message);
 
+  const cookie = merged.device_cookie ?? {};
+  if (/^__(host|secure)-/i.test(String(cookie.name ?? '')) && cookie.secure === false) {
+    problems.push(source.problemAt(['device_cookie', 'name'], `device_cookie.name "${cookie.name}" has a prefix that ` +
+      'browsers accept only on a Secure cookie, but device_cookie.secure is false: set secure to true, or remove the prefix'));
+  }
+
   const port = Number(/:(\d+)$/.exec(String(merged.listen ?? ''))?.[1] ?? 0);
   if (port > 65_535) {
     problems.push(problemAt('RISKGATE_LISTEN', ['listen'], `${origin('RISKGATE_LISTEN', 'listen')} "${merged.listen}" ` +
@@ -268,7 +274,7 @@ function resolveConfig(merged: RawConfig, file: string, baseDir: string, secret:
     },
     block: { status: block.status, retryAfterMs: parseDurationMs(block.retry_after) },
     deviceCookie: {
-      name: deviceCookie.name,
+      name: deviceCookieName(deviceCookie.name, deviceCookie.secure),
       maxAgeMs: parseDurationMs(deviceCookie.max_age),
       secure: deviceCookie.secure,
     },

@@ -467,6 +467,18 @@ t.test('listen port above 65535 is refused', async (t) => {
   t.match(fromEnvironment.message, /RISKGATE_LISTEN "0\.0\.0\.0:70000" has a port above 65535/);
 });
 
+t.test('device cookie name follows secure', async (t) => {
+  const secure = loadConfigFile(configFile('upstream: http://127.0.0.1:3000'), { env: {}, secret: SECRET });
+  const plain = loadConfigFile(configFile('upstream: http://127.0.0.1:3000', 'device_cookie: { secure: false }'), { env: {}, secret: SECRET });
+  const named = loadConfigFile(configFile('upstream: http://127.0.0.1:3000', 'device_cookie: { name: sid_device }'), { env: {}, secret: SECRET });
+  const error = loadError(configFile('upstream: http://127.0.0.1:3000', 'device_cookie: { name: __Host-dev, secure: false }'));
+
+  t.equal(secure.deviceCookie.name, '__Host-rg_device', 'a sibling subdomain cannot set a __Host- cookie');
+  t.equal(plain.deviceCookie.name, 'rg_device', 'browsers drop a __Host- cookie without Secure');
+  t.equal(named.deviceCookie.name, 'sid_device');
+  t.match(error.message, /:2:24: device_cookie\.name "__Host-dev" has a prefix that browsers accept only on a Secure cookie/);
+});
+
 t.test('problems are listed in file order', async (t) => {
   const file = configFile('lisen: 127.0.0.1:8080', 'upstream: ftp://app.internal', 'trusted_proxies: [bogus]', 'mode: watch');
   const error = loadError(file);

@@ -62,7 +62,7 @@ t.test('device cookie is set on success', async (t) => {
   const cookies = setCookies(reply.headers);
   t.equal(cookies.length, 1, 'one Set-Cookie');
   const cookie = cookies[0];
-  t.match(cookie, /^rg_device=[\w-]+\.[\w-]+\.[\w-]+;/, 'named rg_device, a signed token');
+  t.match(cookie, /^__Host-rg_device=[\w-]+\.[\w-]+\.[\w-]+;/, 'named __Host-rg_device, a signed token');
   t.match(cookie, /; HttpOnly(;|$)/, 'HttpOnly');
   t.match(cookie, /; SameSite=Lax(;|$)/, 'SameSite');
   t.match(cookie, /; Secure(;|$)/, 'Secure by default');
@@ -75,7 +75,7 @@ t.test('an invalid device cookie does not hide a valid one', async (t) => {
   const valid = setCookies(first.headers)[0].split(';')[0];
 
   // A sibling subdomain can set a cookie of the same name that the browser sends first.
-  await login(gateway.port, 'alice', 'wonderland', { headers: { cookie: `rg_device=garbage; ${valid}` } });
+  await login(gateway.port, 'alice', 'wonderland', { headers: { cookie: `__Host-rg_device=garbage; ${valid}` } });
   const decisions = await waitForDecisions(gateway.logs, 2);
 
   t.equal(decisions[1].riskgate.signals.account.known_device, true, 'the valid cookie names the known device');
@@ -134,7 +134,7 @@ t.test('device cookie joins the app cookies', async (t) => {
   t.equal(cookies.length, 3, "the app's two cookies and the device cookie");
   t.equal(cookies[0], 'session=s3ss10n; HttpOnly; Path=/', "the app's first cookie is unchanged");
   t.equal(cookies[1], 'theme=dark; Path=/', "the app's second cookie is unchanged");
-  t.match(cookies[2], /^rg_device=/, 'the device cookie comes last');
+  t.match(cookies[2], /^__Host-rg_device=/, 'the device cookie comes last');
 });
 
 t.test('failed login sets no device cookie', async (t) => {

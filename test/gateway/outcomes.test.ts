@@ -225,7 +225,7 @@ for (const [config, label] of [
     const ownerLine = lines[STEERED.length];
     t.equal(ownerLine.event.outcome, 'success', "the owner's redirect to /home is a success");
     t.equal(ownerLine.riskgate.learned, true, 'and says it taught the profile');
-    t.ok(owner.headers['set-cookie']?.some((value) => value.startsWith('rg_device=')), 'and earns a device cookie');
+    t.ok(owner.headers['set-cookie']?.some((value) => value.startsWith('__Host-rg_device=')), 'and earns a device cookie');
     t.equal(ownerLine.riskgate.signals.account.first_login, true, 'the steered guesses taught the profile nothing');
     t.equal(ownerLine.riskgate.counters.attempts_per_ip, STEERED.length, 'each steered guess counted as an attempt');
   });
@@ -304,7 +304,7 @@ async function checkNoSuccess(t: Tap, gateway: TestGateway, path: string, replie
   const ownerLine = lines[replies.length];
   t.equal(ownerLine.riskgate.learned, true, "the owner's success is logged as teaching the profile");
   t.equal(ownerLine.event.outcome, 'success', "the owner's redirect to /home is a success");
-  t.ok(owner.headers['set-cookie']?.some((value) => value.startsWith('rg_device=')), 'and earns a device cookie');
+  t.ok(owner.headers['set-cookie']?.some((value) => value.startsWith('__Host-rg_device=')), 'and earns a device cookie');
   t.equal(ownerLine.riskgate.signals.account.first_login, true, 'the guesses taught the profile nothing');
 }
 
@@ -370,7 +370,7 @@ t.test('login without Referer succeeds by redirect', async (t) => {
 
   const [line] = await waitForDecisions(gateway.logs, 1);
   t.equal(line.event.outcome, 'success');
-  t.ok(reply.headers['set-cookie']?.some((value) => value.startsWith('rg_device=')), 'it earns a device cookie');
+  t.ok(reply.headers['set-cookie']?.some((value) => value.startsWith('__Host-rg_device=')), 'it earns a device cookie');
 });
 
 /** Start a form-login app that redirects a success to /home and re-renders the form with 200 after a failure. */
@@ -602,7 +602,7 @@ t.test('require_password false counts a success without one', async (t) => {
   const [line] = await waitForDecisions(gateway.logs, 1);
   t.equal(line.event.outcome, 'success');
   t.equal(line.riskgate.learned, true);
-  t.match(String(reply.headers['set-cookie']), /^rg_device=/, 'the success earns a device cookie');
+  t.match(String(reply.headers['set-cookie']), /^__Host-rg_device=/, 'the success earns a device cookie');
 });
 
 t.test('challenged and blocked logins are no failures', async (t) => {

@@ -223,7 +223,7 @@ t.test('forward mode learns nothing from a challenged login the app accepts', as
   t.equal(challenged.status, 200, 'the app accepted the password');
   t.equal(challenged.headers['set-cookie'], undefined, 'no device cookie for an unconfirmed success');
   t.equal(decisions[6].riskgate.signals.account.first_login, true, 'the profile did not learn from it');
-  t.match(String(next.headers['set-cookie']), /^rg_device=/, 'an allowed success still gets its cookie');
+  t.match(String(next.headers['set-cookie']), /^__Host-rg_device=/, 'an allowed success still gets its cookie');
 });
 
 t.test('a challenge id does not reveal the account pseudonym', async (t) => {

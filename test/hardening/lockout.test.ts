@@ -51,7 +51,7 @@ t.test('trickled failures on an account never block its owner', async (t) => {
   const enrolment = await attempt(gateway, 'victim', 'correct horse', VICTIM_ADDRESS);
   t.equal(enrolment.status, 200);
   const cookie = String(enrolment.headers['set-cookie']?.[0]).split(';')[0];
-  t.match(cookie, /^rg_device=/, 'the victim has a device cookie');
+  t.match(cookie, /^__Host-rg_device=/, 'the victim has a device cookie');
 
   const statuses: number[] = [];
   for (let minute = 1; minute <= 60; minute += 1) {
@@ -229,7 +229,7 @@ t.test('a same-origin route refuses logins from sibling hosts', async (t) => {
 t.test('copied browser headers cannot weigh on a known device', async (t) => {
   const { clock, gateway } = await setUp(t);
   const owner = await attempt(gateway, 'victim', 'correct horse', VICTIM_ADDRESS);
-  const cookie = owner.headers['set-cookie']?.find((value) => value.startsWith('rg_device='))?.split(';')[0];
+  const cookie = owner.headers['set-cookie']?.find((value) => value.startsWith('__Host-rg_device='))?.split(';')[0];
   t.ok(cookie, 'the owner has a device cookie');
 
   // A tool sends the same browser headers as the owner, a cookie included: 100 failures

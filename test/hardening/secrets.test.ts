@@ -33,7 +33,7 @@ async function sendSecrets(port: number): Promise<void> {
     { headers: { ...json, 'riskgate-step-up': `${MARKER}.${MARKER}.${MARKER}` }, body: '{"username":"alice","password":"x"}' },
     { headers: { ...json, authorization: `Basic ${BASIC}` }, body: '{"username":"alice","password":"x"}' },
     { headers: { ...json, authorization: `Bearer ${MARKER}` }, body: '{"username":"alice","password":"x"}' },
-    { headers: { ...json, cookie: `session=${MARKER}; rg_device=${MARKER}` }, body: '{"username":"alice","password":"x"}' },
+    { headers: { ...json, cookie: `session=${MARKER}; __Host-rg_device=${MARKER}` }, body: '{"username":"alice","password":"x"}' },
     { headers: json, body: `{"username":"alice","password":"${MARKER}"` },
     { headers: json, body: `{"username":"alice","password":"${MARKER}","password":"${MARKER}",}` },
     { headers: form, body: Buffer.concat([Buffer.from(`username=alice&password=${MARKER}`), Buffer.from([0xff, 0xfe])]) },

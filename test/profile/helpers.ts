@@ -68,7 +68,7 @@ export async function startProfileGateway(
 
 /** The `name=value` part of a reply's device cookie, to send back as a Cookie header. */
 export function deviceCookie(reply: Reply): string {
-  const header = reply.headers['set-cookie']?.find((value) => value.startsWith('rg_device='));
+  const header = reply.headers['set-cookie']?.find((value) => value.startsWith('__Host-rg_device='));
   if (!header) throw new Error(`the reply (status ${reply.status}) set no device cookie`);
   return header.split(';')[0];
 }

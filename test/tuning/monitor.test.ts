@@ -139,7 +139,7 @@ t.test('monitor would-be challenge teaches nothing', async (t) => {
   t.equal(tool.headers['set-cookie'], undefined, 'the would-be challenge earns no device cookie');
   t.equal(lines[1].riskgate.signals.account.first_login, true, 'and taught the profile nothing');
   t.equal(lines[1].riskgate.signals.account.successes, 0);
-  t.ok(browser.headers['set-cookie']?.some((value) => value.startsWith('rg_device=')), 'a would-be allow earns one');
+  t.ok(browser.headers['set-cookie']?.some((value) => value.startsWith('__Host-rg_device=')), 'a would-be allow earns one');
 });
 
 t.test('monitor rule would-be block teaches nothing', async (t) => {
@@ -150,7 +150,7 @@ t.test('monitor rule would-be block teaches nothing', async (t) => {
   const replies = [];
   for (let index = 0; index < 3; index += 1) replies.push(await login(gateway.port, 'alice', 'wonderland'));
   // Another address, under the burst rule's count, reads what the profile learned.
-  const cookie = replies[0].headers['set-cookie']?.find((value) => value.startsWith('rg_device='))?.split(';')[0];
+  const cookie = replies[0].headers['set-cookie']?.find((value) => value.startsWith('__Host-rg_device='))?.split(';')[0];
   await login(gateway.port, 'alice', 'wonderland', { source: '127.0.0.5', headers: cookie ? { cookie } : {} });
   const lines = await waitForDecisions(gateway.logs, 4);
 

@@ -1,3 +1,5 @@
+import { DEFAULT_USERNAME_NORMALIZATION, normalizeUsername, type UsernameNormalization } from './username.js';
+
 /**
  * Path normalisation for login-route matching. Apps and frameworks differ in how they read a
  * path (case, trailing slash, percent-encoding, dot segments, matrix parameters, format
@@ -7,8 +9,11 @@
  */
 export type PathReading = { path: string } | { invalid: string };
 
-/** A segment of one or more `X(value)` groups in parentheses, as ASP.NET's cookieless mode writes them. */
-const COOKIELESS_SEGMENT = /^\((?:[A-Z]\([^()]*\))+\)$/;
+/**
+ * A segment of one or more `X(value)` groups in parentheses, as ASP.NET's cookieless mode
+ * writes them. Lower case matches too, because the path is case-folded before it is split.
+ */
+const COOKIELESS_SEGMENT = /^\((?:[a-z]\([^()]*\))+\)$/i;
 
 /** A Windows 8.3 short name (`WP-LOG~1.PHP`), which IIS serves as the long name it stands for. */
 const SHORT_NAME_SEGMENT = /^[^~.]{1,6}~\d+(?:\.[^.]{0,3})?$/;
@@ -45,12 +50,17 @@ export function normalizePath(target: string): PathReading {
   if (/[\u0000-\u001f\u007f\\]/.test(decoded)) {
     return { invalid: 'the path contains a control character or a backslash' };
   }
-  if (/%[0-9a-fA-F]{2}/.test(decoded)) {
+  // Folding can uncover a backslash or percent sign: NFKC reads `＼` and `％` as `\` and `%`.
+  const folded = foldPath(decoded);
+  if (folded.includes('\\')) {
+    return { invalid: 'the path contains a character that reads as a backslash' };
+  }
+  if (/%[0-9a-fA-F]{2}/.test(folded)) {
     return { invalid: 'the path is percent-encoded twice' };
   }
 
   const segments: string[] = [];
-  for (const segment of decoded.split('/')) {
+  for (const segment of folded.split('/')) {
     // Servlet containers drop matrix parameters (`/login;jsessionid=x`) before they resolve
     // dot segments, so `/x/..;/login` reaches /login there and must be read that way here.
     // Spring's AntPathMatcher with trimTokens trims each segment, so `/login%20` reaches /login.
@@ -73,29 +83,24 @@ export function normalizePath(target: string): PathReading {
     if (windowsName === '') {
       return { invalid: 'a path segment is only dots and spaces, which Windows reads as an empty name' };
     }
-    segments.push(foldCase(windowsName));
+    segments.push(windowsName);
   }
 
   return { path: `/${segments.join('/')}` };
 }
 
-/**
- * Fold case one character at a time, as Java's Character methods do: upper-casing first
- * folds `ı` and `ſ` into `i` and `s`, and `İ` lower-cases to a plain `i`. Spring's
- * case-insensitive path matching and Java's equalsIgnoreCase compare characters this way.
- */
-function foldCase(segment: string): string {
-  if (/^[\x00-\x7f]*$/.test(segment)) return segment.toLowerCase();
+/** The username folding without trim, since white space inside a path is part of a segment. */
+const PATH_FOLDING: UsernameNormalization = { ...DEFAULT_USERNAME_NORMALIZATION, trim: false };
 
-  // Accent-insensitive database collations, where Drupal looks up its paths and aliases,
-  // read `/üser/login` as /user/login, so accents are dropped first.
-  const unaccented = segment.normalize('NFD').replace(/\p{Mn}/gu, '').normalize('NFC');
-  let folded = '';
-  for (const character of unaccented) {
-    const upper = character.toUpperCase();
-    // A character whose upper case is longer (`ß` to `SS`) has no one-character mapping in Java.
-    const lower = (upper.length === character.length ? upper : character).toLowerCase();
-    folded += String.fromCodePoint(lower.codePointAt(0)!);
-  }
-  return folded;
+/**
+ * Fold a decoded path as the loosest app reads it. Java's case-insensitive matching folds
+ * `ı`, `ſ` and `İ` to `i`, `s` and `i`. Accent-insensitive database collations, where Drupal
+ * looks up its paths and aliases, read `/üser/login`, `/lo\u00adgin` (a soft hyphen) and
+ * `/ｌogin` (full width) as /user/login and /login. Windows best-fit mapping reads full-width
+ * forms as ASCII too. The username folding covers all of these: NFKC, ignorable characters
+ * removed, accents and case folded.
+ */
+function foldPath(path: string): string {
+  if (/^[\x00-\x7f]*$/.test(path)) return path.toLowerCase();
+  return normalizeUsername(path, PATH_FOLDING);
 }

@@ -157,7 +157,11 @@ t.test('login path variants are judged as logins', async (t) => {
     // Windows drops trailing dots and spaces from names.
     '/login%20.', '/LOGIN%20%20.', '/login%20./',
     // Accent-insensitive collations, where Drupal looks up its paths, ignore accents.
-    '/l%C3%B3gin', '/?q=l%C3%B3gin', '/LO%CC%81GIN'];
+    '/l%C3%B3gin', '/?q=l%C3%B3gin', '/LO%CC%81GIN',
+    // They give ignorable characters no weight, and read compatibility forms (full width,
+    // script ℓ, Roman numeral ⅰ) as their letters, as Windows best-fit mapping also does.
+    '/lo%C2%ADgin', '/lo%E2%80%8Bgin', '/log%E2%81%A0in', '/%EF%BD%8Cogin', '/%E2%84%93ogin', '/log%E2%85%B0n',
+    '/?q=%EF%BD%8Cogin', '/%EF%BC%8Flogin', '/(s(abc123))/log%C2%ADin'];
 
   for (const target of targets) {
     const before = gateway.logs.decisions.length;
@@ -172,6 +176,8 @@ t.test('login path variants are judged as logins', async (t) => {
 
 t.test('unreadable login paths are rejected, not forwarded', async (t) => {
   const targets = ['/login%00', '/login%', '/%ZZlogin', '/login%252f', '/lo%5Cgin', 'http://riskgate.test/login', '*',
+    // NFKC reads full-width forms as a backslash, a percent sign and dots.
+    '/lo%EF%BC%BCgin', '/login%EF%BC%85252f', '/x/%EF%BC%8E%EF%BC%8E/login',
     // No fragment belongs in a request target; an app that keeps it as text reads /login here.
     '/x#/../login',
     // Apps resolve dot segments in different ways: servlet containers read `..;` as `..`,

@@ -111,7 +111,7 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
     return {
       username: fromQuery,
       format,
-      password: queryPassword && passwordGrant(grantType(query, undefined)),
+      password: queryPassword && passwordGrant(query, undefined),
       successFields: fieldsListed(route, query, undefined),
     };
   }
@@ -167,37 +167,60 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
   }
   const filled = queryPassword || (json ? jsonFillsPasswordField(json.document, route.passwordField) : formFillsPasswordField(text, route.passwordField));
   const parsedBody = json ? json.document : text;
-  const password = filled && passwordGrant(grantType(query, parsedBody));
+  const password = filled && passwordGrant(query, parsedBody);
   const successFields = fieldsListed(route, query, parsedBody);
   return { username: fromBody ?? fromQuery, format, password, successFields };
 }
 
 /**
  * Return whether each field of the route's `success_fields` has one of its listed values
- * wherever it appears (query, form or top-level JSON key), `''` standing for absent.
+ * wherever it appears (query, form or top-level JSON key, under any spelling that a parser
+ * reads as its name), `''` standing for absent.
  */
 function fieldsListed(route: LoginRoute, query: string, body: string | object | undefined): boolean {
   const fields = Object.entries(route.successFields);
   if (fields.length === 0) return true;
-  const queryFields = new URLSearchParams(query);
-  const formFields = typeof body === 'string' ? new URLSearchParams(body) : undefined;
   return fields.every(([name, allowed]) => {
-    const values = [...queryFields.getAll(name), ...(formFields?.getAll(name) ?? [])];
-    if (typeof body === 'object' && Object.hasOwn(body, name)) values.push(String((body as Record<string, unknown>)[name]));
+    const values = fieldValues(name, query, body);
     return values.length === 0 ? allowed.includes('') : values.every((value) => allowed.includes(value));
   });
 }
 
-/** Return the OAuth `grant_type` a login names in its body, else in its query, or undefined. */
-function grantType(query: string, body: string | object | undefined): unknown {
-  if (typeof body === 'object' && Object.hasOwn(body, 'grant_type')) return (body as Record<string, unknown>).grant_type;
-  const fromForm = typeof body === 'string' ? new URLSearchParams(body).get('grant_type') : null;
-  return fromForm ?? new URLSearchParams(query).get('grant_type') ?? undefined;
+/**
+ * Return whether a login's OAuth `grant_type`, if it names one, is the password grant
+ * (RFC 6749 section 4.3). Every spelling of the field must name it.
+ */
+function passwordGrant(query: string, body: string | object | undefined): boolean {
+  return fieldValues('grant_type', query, body).every((value) => value === 'password');
 }
 
-/** Return whether an OAuth `grant_type` value, if any, is the password grant (RFC 6749 section 4.3). */
-function passwordGrant(grant: unknown): boolean {
-  return grant === undefined || grant === 'password';
+/**
+ * Return the values that apps read for the field `field`. These are the query's and the
+ * form's fields under any spelling that a parser reads as that name (` action` and
+ * `action[]` in PHP, `grant.type` as PHP's grant_type, `ACTION` for a case-insensitive
+ * binder), and a JSON body's top-level keys in any letter case. A JSON value that is not a
+ * string reads as its JSON text, so an object never matches a listed string.
+ */
+function fieldValues(field: string, query: string, body: string | object | undefined): string[] {
+  const values = [...formFieldValues(query, field)];
+  if (typeof body === 'string') values.push(...formFieldValues(body, field));
+  if (typeof body === 'object') {
+    const folded = foldFieldName(field);
+    for (const [key, value] of Object.entries(body)) {
+      if (foldFieldName(key) === folded) values.push(typeof value === 'string' ? value : JSON.stringify(value));
+    }
+  }
+  return values;
+}
+
+function formFieldValues(text: string, field: string): string[] {
+  if (text === '') return [];
+  const folded = foldFieldName(field);
+  const values: string[] = [];
+  for (const [name, value] of new URLSearchParams(text)) {
+    if (foldFieldName(name) === folded || formParserReadingAs(name, field) !== undefined) values.push(value);
+  }
+  return values;
 }
 
 function bodyFormat(contentType: string | undefined, route: LoginRoute): 'json' | 'form' {

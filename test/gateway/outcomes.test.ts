@@ -511,7 +511,7 @@ t.test('a 2xx at another reading of the login path is no success', async (t) => 
 });
 
 t.test("only the route's password field makes a success", async (t) => {
-  const upstream = await scriptedUpstream(t, Array(8).fill(200));
+  const upstream = await scriptedUpstream(t, Array(12).fill(200));
   const gateway = await gatewayFor(t, upstream.url);
   const bodies: [string, string, 'success' | 'unknown'][] = [
     ['application/json', '{"username":"alice","user":{"Password":"wonderland"}}', 'success'],
@@ -524,6 +524,11 @@ t.test("only the route's password field makes a success", async (t) => {
     // An OAuth refresh grant ignores the password, so one sent along proves nothing.
     ['application/x-www-form-urlencoded', 'grant_type=refresh_token&refresh_token=own&username=alice&password=x', 'unknown'],
     ['application/json', '{"grant_type":"client_credentials","username":"alice","password":"x"}', 'unknown'],
+    // PHP reads `grant.type` and ` grant_type` as grant_type, and case-insensitive binders `Grant_Type`.
+    ['application/x-www-form-urlencoded', 'grant.type=refresh_token&username=alice&password=x', 'unknown'],
+    ['application/x-www-form-urlencoded', '+grant_type=refresh_token&username=alice&password=x', 'unknown'],
+    ['application/x-www-form-urlencoded', 'GRANT_TYPE=refresh_token&username=alice&password=x', 'unknown'],
+    ['application/json', '{"Grant_Type":"client_credentials","username":"alice","password":"x"}', 'unknown'],
   ];
 
   for (const [type, body] of bodies) {
@@ -563,6 +568,11 @@ t.test('success_fields keeps other actions of a login path from succeeding', asy
   const attempts: [string, string, 'success' | 'unknown'][] = [
     ['/wp-login.php?action=postpass', 'log=bob&pwd=x&post_password=x&_wp_http_referer=%2Fwp-admin%2F', 'unknown'],
     ['/wp-login.php', 'log=bob&pwd=x&action=postpass', 'unknown'],
+    // PHP drops a leading space and reads `action[]` as an array under action.
+    ['/wp-login.php', 'log=bob&pwd=x&+action=postpass', 'unknown'],
+    ['/wp-login.php', 'log=bob&pwd=x&%20action=postpass', 'unknown'],
+    ['/wp-login.php', 'log=bob&pwd=x&action%5B%5D=postpass', 'unknown'],
+    ['/wp-login.php?ACTION=postpass', 'log=bob&pwd=x', 'unknown'],
     ['/wp-login.php', 'log=bob&pwd=builder', 'success'],
     ['/wp-login.php?action=login', 'log=bob&pwd=builder', 'success'],
   ];

@@ -260,7 +260,9 @@ function readingEnds(path: string, lengths: ReadonlySet<number>, withAncestors =
     pushReadingEnds(path, Math.max(above, 1), lengths, exact);
     above = path.lastIndexOf('/', above - 1);
   }
-  pushIndexFileDirectories(path, above, lengths, exact);
+  // From the last segment, not from `above`: an index-named last segment moved `above` past
+  // an index file that runs for it (`/login/index.php/index.php`).
+  pushIndexFileDirectories(path, path.lastIndexOf('/'), lengths, exact);
 
   const ancestors: number[] = [];
   if (withAncestors) {

@@ -511,6 +511,9 @@ t.test('index files below a subpaths: forward route are judged', async (t) => {
     // PHP's PATH_INFO and ASP.NET run the index file for paths below it.
     ['/login/index.php/x', 'web'], ['/login/index.php%2Fx', 'web'], ['/login/default.aspx/x/y', 'web'],
     ['/portal/index.php/x', 'portal'],
+    // The same, when the path below the index file reads as a directory itself.
+    ['/login/index.php/index.php', 'web'], ['/login/index.php/index', 'web'], ['/login/index.php/.json', 'web'],
+    ['/login/index.php/default.aspx', 'web'], ['/login/index/index', 'web'], ['/portal/index.php/index.php', 'portal'],
   ];
   for (const [target, routeId] of judged) {
     const passage = await passLogin(local, app, target);

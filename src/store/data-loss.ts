@@ -41,14 +41,24 @@ export interface DataLossWatchOptions {
  * short for an outage, and the used step-up claims, manual entries and counters are gone.
  *
  * The gateway writes the secret check value and a marker key of its own once Redis is
- * reachable. On every reconnect and every `intervalMs`, one EXISTS and one PEXPIRE (which
- * also renews the marker) tell whether both are still there. When either is gone, one error
- * line is logged, both are written again, and `lostAt` records the time, so that step-up
- * assertions issued before it are rejected, because their single-use claims may have been lost.
+ * reachable. On every reconnect and every `intervalMs`, one EXISTS and one SET ... GET tell
+ * whether both are still there. The SET writes the next count of checks to the marker and
+ * renews it, and the GET returns the count written last, so a Redis that went back to an
+ * earlier snapshot shows an older count. When either key is gone or the count is older, one
+ * error line is logged, both are written again, and `lostAt` records the time. Step-up
+ * assertions issued before it are then rejected, because their single-use claims may have
+ * been lost.
  */
 export class DataLossWatch {
   readonly markerKey: string;
   private written = false;
+  /** The last count of checks written to the marker. */
+  private sequence = 0;
+  /**
+   * Marker values that the marker may hold now: the last count written, and the counts of
+   * checks that failed, since their SET may have been applied or not.
+   */
+  private accepted = new Set(['0']);
   private lost: number | undefined;
   private checking: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -97,18 +107,30 @@ export class DataLossWatch {
         return;
       }
       const checkKey = secretCheckKey(prefix);
-      const [check, marker] = await this.store.bounded(Promise.all([
+      this.sequence += 1;
+      const next = String(this.sequence);
+      this.accepted.add(next);
+      const [check, previous] = await this.store.bounded(Promise.all([
         this.store.client.exists(checkKey),
-        this.store.client.pexpire(this.markerKey, MARKER_TTL_MS),
+        this.store.client.set(this.markerKey, next, 'PX', MARKER_TTL_MS, 'GET'),
       ]));
-      if (check === 1 && marker === 1) return;
+      const current = previous !== null && this.accepted.has(previous);
+      this.accepted = new Set([next]);
+      if (check === 1 && current) return;
 
       this.lost = this.options.clock();
       this.options.onLoss?.();
       const missingKey = check === 1 ? this.markerKey : checkKey;
+      // An older marker value means that Redis went back to an earlier state: a restored
+      // snapshot, or a replica promoted before it had the latest writes.
+      const cause = previous === null || check !== 1 ? 'missing' : 'older';
       logger.error(
-        { store: this.store.kind, riskgate: { store_key: missingKey, lost: ['step-up claims', 'manual entries', 'counters', 'profiles'] } },
-        'risk store lost its data (a Redis restart without persistence, a flush or an eviction): used step-up ' +
+        {
+          store: this.store.kind,
+          riskgate: { store_key: missingKey, marker: cause, lost: ['step-up claims', 'manual entries', 'counters', 'profiles'] },
+        },
+        'risk store lost its data (a Redis restart without persistence, a flush, an eviction, a restored snapshot ' +
+          'or a failover to a lagging replica): used step-up ' +
           'assertions would pass again, manual block and allow entries are gone, and counters and profiles start ' +
           'from zero. Step-up assertions issued before now are rejected, and the secret check value is written again. ' +
           'Run Redis with appendonly yes or RDB snapshots, and add the manual entries again',
@@ -125,7 +147,7 @@ export class DataLossWatch {
   private async write(): Promise<boolean> {
     const { prefix, keys, logger } = this.options;
     if (!(await recordSecretCheck(this.store, prefix, keys, logger))) return false;
-    await this.store.bounded(this.store.client.set(this.markerKey, '1', 'PX', MARKER_TTL_MS));
+    await this.store.bounded(this.store.client.set(this.markerKey, String(this.sequence), 'PX', MARKER_TTL_MS));
     return true;
   }
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { Redis } from 'ioredis';
@@ -138,4 +139,53 @@ t.test('first connection after start is no loss', { skip }, async (t) => {
   t.equal(await client.exists(gateway.context.dataLoss?.markerKey ?? 'no-marker'), 1, 'and its marker key');
   t.ok(gateway.logs.lines.some((line) => /^Redis is not reachable at start/.test(line.message)), 'the start said Redis was not reachable');
   t.same(lossLines(gateway), [], 'a first connection is no loss');
+});
+
+t.test('restored snapshot is detected', { skip }, async (t) => {
+  const directory = temporaryDirectory('data-loss');
+  const args = (port: number) => [...baseArguments(port), '--pidfile', join(directory.path, 'redis.pid')];
+  let redis = await RedisServer.start({ directory: directory.path, args, ports: PORTS });
+  const upstream = await new RecordingUpstream({ alice: 'wonderland' }).start();
+  const gateway = await startTestGateway({
+    upstream: upstream.url,
+    config: { store: { url: `redis://127.0.0.1:${redis.port}/0`, key_prefix: `rgt${randomBytes(4).toString('hex')}`, timeout: '300ms' } },
+  });
+  const client = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+  client.on('error', () => {});
+  t.teardown(async () => {
+    client.disconnect();
+    await gateway.close();
+    await upstream.stop();
+    await redis.stop();
+    directory.remove();
+  });
+
+  const challengeId = await gateway.context.stepUp.issueChallenge(gateway.context.keys.pseudonymize('alice'));
+  const assertion = await signAssertion(gateway.stepUpSigningKey!, { subject: 'alice', challengeId, nowMs: Date.now() });
+  const present = async () => {
+    const decisions = gateway.logs.decisions.length;
+    await login(gateway.port, 'alice', 'wonderland', { headers: { [STEP_UP_HEADER]: assertion } });
+    await waitFor(() => gateway.logs.decisions.length > decisions, 'the decision line');
+    return gateway.logs.decisions.at(-1)!.riskgate.step_up;
+  };
+
+  // The snapshot is taken before the assertion is used, and checks run after it.
+  await client.save();
+  copyFileSync(join(directory.path, 'dump.rdb'), join(directory.path, 'snapshot.rdb'));
+  await gateway.context.dataLoss?.check();
+  t.same(await present(), { ok: true }, 'the assertion passes once');
+  await gateway.context.dataLoss?.check();
+  t.same(lossLines(gateway), [], 'no loss is reported while Redis keeps its data');
+
+  // Redis is stopped and started again from the older snapshot, which has the marker key
+  // and the secret check value but not the used assertion's claim.
+  client.disconnect();
+  await redis.stop();
+  copyFileSync(join(directory.path, 'snapshot.rdb'), join(directory.path, 'dump.rdb'));
+  redis = await redis.restart();
+  await waitFor(() => lossLines(gateway).length > 0, 'the data loss line', DETECTION_MS).catch((error) => t.fail(error.message));
+
+  t.equal(lossLines(gateway)[0]?.riskgate.marker, 'older', 'the marker holds an older count');
+  t.match(lossLines(gateway)[0]?.message, /a restored snapshot/);
+  t.same(await present(), { ok: false, reason: 'issued_before_store_loss' }, 'the used assertion is not accepted again');
 });

@@ -47,20 +47,23 @@ const DROPPED_REQUEST_HEADERS = new Set([
 // Headers in which an authenticating proxy in front names the signed-in user. An app that
 // trusts them would sign in a user other than the one riskgate judged, so they reach the app
 // only from a trusted proxy.
-const IDENTITY_HEADERS = new Set(['auth-user', 'x-auth-user', 'x-auth-email', 'x-user', 'x-username', 'x-email', 'x-client-verify', 'x-client-dn']);
+const IDENTITY_HEADERS = new Set([
+  'auth-user', 'x-auth-user', 'x-auth-email', 'x-user', 'x-username', 'x-email', 'x-client-verify', 'x-client-dn', 'gap-auth',
+]);
 
 /**
  * Starts of the header names that authenticating proxies and platforms set. Authelia and
  * others send `Remote-User` and `Remote-Email`, oauth2-proxy `X-Auth-Request-`, and Kong
  * `X-Authenticated-` and `X-Consumer-`. Azure App Service sends `X-MS-Client-Principal` and
  * `X-MS-Token-`, Google IAP `X-Goog-`, Cloudflare Access `Cf-Access-`, AWS ALB
- * `X-Amzn-OIDC-` and Pomerium `X-Pomerium-`. TLS client certificates arrive as
+ * `X-Amzn-OIDC-` and Verified Access `X-Amzn-Ava-`, Pomerium `X-Pomerium-`, authentik
+ * `X-Authentik-` and Tailscale `Tailscale-User-`. TLS client certificates arrive as
  * `X-SSL-Client-` or `SSL-Client-`.
  */
 const IDENTITY_PREFIXES = [
   'remote-', 'x-remote-', 'x-webauth-', 'x-auth-request-', 'x-authenticated-', 'x-consumer-', 'x-ms-client-principal',
   'x-ms-token-', 'x-goog-authenticated-user-', 'x-goog-iap-', 'cf-access-', 'x-amzn-oidc-', 'x-ssl-client', 'ssl-client',
-  'x-client-cert', 'x-arr-clientcert', 'x-pomerium-',
+  'x-client-cert', 'x-arr-clientcert', 'x-pomerium-', 'x-authentik-', 'tailscale-', 'x-amzn-ava-',
 ];
 
 // Words that name the signed-in user, or the proof of it, wherever they stand: Google Cloud
@@ -70,7 +73,7 @@ const IDENTITY_WORDS = new Set([
   'ssl', 'cert', 'certificate', 'clientcert', 'webauth',
 ]);
 // Words that name the user as the last word: `X-Vouch-User`, `Proxy-User`, `X-Forwarded-Email`.
-const IDENTITY_LAST_WORDS = new Set(['user', 'email', 'upn', 'groups', 'roles', 'identity', 'subject']);
+const IDENTITY_LAST_WORDS = new Set(['user', 'email', 'upn', 'groups', 'roles', 'identity', 'subject', 'sub', 'uid']);
 // Words that follow `user` in a user header: `X-User-Id`, `X-User-Name`, `X-User-Email`.
 const USER_DETAIL_WORDS = new Set(['id', 'name', 'email', 'login', 'groups', 'roles', 'info', 'principal']);
 

@@ -112,6 +112,20 @@ t.test('one decision line per login', async (t) => {
   t.equal(new Set(lines.map((line) => line.http.request.id)).size, logins, 'each with its own request id');
 });
 
+t.test('decision lines at every log level', async (t) => {
+  for (const logLevel of ['warn', 'error', 'silent'] as const) {
+    const { upstream, gateway } = await setup(t, { logLevel });
+
+    await login(gateway.port, 'alice', 'wonderland');
+    await login(gateway.port, 'alice', 'x');
+
+    const lines = await waitForDecisions(gateway.logs, 2).catch(() => gateway.logs.decisions);
+    t.equal(upstream.logins.length, 2, `log.level ${logLevel}: both logins reached the app`);
+    t.equal(lines.length, 2, `log.level ${logLevel}: each has its decision line`);
+    t.equal(lines[0]?.log.level, 'info', `log.level ${logLevel}: at info`);
+  }
+});
+
 t.test('username logging modes', async (t) => {
   for (const [mode, expected] of [['plain', 'alice'], ['omit', undefined]] as const) {
     const { gateway } = await setup(t, { config: { log: { level: 'info', username: mode } } });

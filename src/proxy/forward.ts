@@ -164,6 +164,13 @@ export function forwardRequest(
       clearTimeout(timer);
       const status = answer.statusCode ?? 502;
       const location = answer.headers.location;
+      // A 101 here is the response to a request that asked for no upgrade, as an endpoint that
+      // echoes a status can send. A proxy in front would take the client's connection for a tunnel from
+      // then on, and check none of its later requests.
+      if (status === 101) {
+        fail('reset', 'the upstream answered 101 Switching Protocols to a request without an upgrade');
+        return;
+      }
       answered = { status, location };
       if (clientGone) {
         answer.destroy();

@@ -97,8 +97,22 @@ export function proxyWebSocket(request: IncomingMessage, socket: Duplex, head: B
     reject(502, 'the app could not be reached');
   });
 
+  const rejectSwitch = (status: number | undefined) => {
+    logger.warn(
+      { upstream: upstream.url.origin, http: { request: { id: requestId }, response: { status_code: status } } },
+      'websocket upgrade refused: the app answered 101 without a WebSocket handshake',
+    );
+    reject(502, 'the app switched protocols without a WebSocket handshake');
+  };
+
   appRequest.on('response', (appResponse: IncomingMessage) => {
     clearTimeout(timer);
+    // Node raises `response`, not `upgrade`, for a 101 without `Connection: upgrade`.
+    if (appResponse.statusCode === 101) {
+      appResponse.destroy();
+      rejectSwitch(appResponse.statusCode);
+      return;
+    }
     answered = true;
     // The app refused the upgrade. Its body arrives de-chunked, so it is relayed without
     // Transfer-Encoding and ends where the connection closes.
@@ -122,11 +136,7 @@ export function proxyWebSocket(request: IncomingMessage, socket: Duplex, head: B
 
     if (!completesHandshake(appResponse, appKey)) {
       appSocket.destroy();
-      logger.warn(
-        { upstream: upstream.url.origin, http: { request: { id: requestId }, response: { status_code: appResponse.statusCode } } },
-        'websocket upgrade refused: the app answered 101 without a WebSocket handshake',
-      );
-      reject(502, 'the app switched protocols without a WebSocket handshake');
+      rejectSwitch(appResponse.statusCode);
       return;
     }
 

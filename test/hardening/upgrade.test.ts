@@ -298,6 +298,35 @@ t.test('a 101 without a WebSocket handshake opens no tunnel', async (t) => {
   t.equal(refusals.length, 2, 'each refusal is logged');
 });
 
+t.test('a bare 101 from the app is never relayed', async (t) => {
+  // An app that responds to every request with a 101 and no Upgrade or Connection header. A
+  // proxy in front that saw the 101 would take the client's connection for a tunnel.
+  const requests: string[] = [];
+  const app = net.createServer((socket) => {
+    socket.on('error', () => {});
+    socket.once('data', (chunk: Buffer) => {
+      requests.push(chunk.toString('latin1').split('\r\n')[0]);
+      socket.write('HTTP/1.1 101 Switching Protocols\r\n\r\n');
+    });
+  });
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+  const gateway = await startTestGateway({ upstream: `http://127.0.0.1:${(app.address() as AddressInfo).port}` });
+  t.teardown(async () => {
+    await gateway.close();
+    await new Promise((resolve) => app.close(resolve));
+  });
+
+  const upgrade = await rawExchange(gateway.port, `GET /status?code=101 HTTP/1.1\r\nHost: x\r\n${UPGRADE}\r\n\r\n`);
+  const plain = await rawExchange(gateway.port, 'GET /status?code=101 HTTP/1.1\r\nHost: x\r\n\r\n');
+
+  t.equal(upgrade.statuses[0], 502, 'an upgrade answered by a bare 101 gets 502');
+  t.equal(upgrade.closedByServer, true, 'and its connection is closed');
+  t.equal(plain.statuses[0], 502, 'a plain request answered by 101 gets 502');
+  t.same(requests, ['GET /status?code=101 HTTP/1.1', 'GET /status?code=101 HTTP/1.1'], 'the app saw both requests');
+  const refusals = gateway.logs.lines.filter((line) => line.message === 'websocket upgrade refused: the app answered 101 without a WebSocket handshake');
+  t.equal(refusals.length, 1, 'the refused upgrade is logged');
+});
+
 t.test('an upgrade without a valid WebSocket key is rejected', async (t) => {
   const upstream = await new RecordingUpstream().start();
   const gateway = await startTestGateway({ upstream: upstream.url });

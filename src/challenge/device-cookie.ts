@@ -57,6 +57,21 @@ export class DeviceCookies {
   }
 
   /**
+   * Return a Cookie header without the device cookie, for the app. The cookie is a bearer
+   * token that only riskgate reads, so the app's logs and error reports need no copy of it.
+   * Returns the header unchanged when it has no device cookie, or undefined when no other
+   * cookie is left.
+   */
+  withoutDeviceCookie(cookieHeader: string | undefined): string | undefined {
+    if (!cookieHeader || !cookieHeader.includes(this.options.name)) return cookieHeader;
+    const others = cookieHeader.split(';').filter((part) => {
+      const separator = part.indexOf('=');
+      return part.trim() !== '' && (separator === -1 || part.slice(0, separator).trim() !== this.options.name);
+    });
+    return others.length === 0 ? undefined : others.map((part) => part.trim()).join('; ');
+  }
+
+  /**
    * Build the Set-Cookie value after a success of `pseudonym`: the device `deviceId` (a new
    * one when undefined), vouching for that account and for up to nine of the others it named.
    */

@@ -12,7 +12,7 @@ import { writeDecisionLine, type LoginRecord } from '../log/decision-log.js';
 import { sanitizeLogValue } from '../log/sanitize.js';
 import { RequestRejection, decodeContentEncoding, readBody } from '../request/body.js';
 import { resolveClientAddress, parseAddress, type ClientAddress } from '../request/client-ip.js';
-import { parseLoginBody, removeConflictingUsernameCookies } from '../request/credentials.js';
+import { parseLoginBody, removeConflictingLoginCookies } from '../request/credentials.js';
 import { isRequestInvalid } from '../store/request-errors.js';
 import { checkCrossSite, checkLoginHeaders } from '../request/framing.js';
 import { fingerprintRequest } from '../request/fingerprint.js';
@@ -74,8 +74,9 @@ export async function handleLogin(
     // Apps that merge cookies into request parameters ($_REQUEST, Request[]) read them
     // whatever the body's type, and ignore a JSON body they do not parse.
     const loginUsername = username;
-    cookie = removeConflictingUsernameCookies(cookie, route, (value) => loginUsername !== undefined &&
+    cookie = removeConflictingLoginCookies(cookie, route, (value) => loginUsername !== undefined &&
       excessiveExpansion(value, config.username) === undefined && normalizeUsername(value, config.username) === loginUsername).header;
+    cookie = context.deviceCookies.withoutDeviceCookie(cookie);
   } catch (error) {
     if (!(error instanceof RequestRejection)) throw error;
     logRejection(context, request, requestId, client, error.status, error.title);

@@ -101,6 +101,9 @@ export function createGatewayServer(context: GatewayContext): http.Server {
       requestId,
       strip: new Set([RISK_HEADER, context.config.challenge.header.toLowerCase()]),
     });
+    const cookie = context.deviceCookies.withoutDeviceCookie(headers.cookie);
+    if (cookie === undefined) delete headers.cookie;
+    else headers.cookie = cookie;
     proxyWebSocket(request, socket, head, { upstream: context.upstream, headers, requestId, logger: context.logger, track, closeAfterFlush });
   });
 
@@ -198,11 +201,13 @@ async function handleRequest(
   // login path (or to a path riskgate cannot read) with a username in its query and a password
   // cookie is a login there. A sibling subdomain can plant such a cookie, so it is removed
   // rather than the page refused.
-  if (nearLogin && headers.cookie !== undefined && cookieCarriesPassword(String(headers.cookie), loginPaths.passwordFields)) {
-    const cookie = removePasswordCookies(String(headers.cookie), loginPaths.passwordFields);
-    if (cookie === undefined) delete headers.cookie;
-    else headers.cookie = cookie;
+  let cookie = headers.cookie === undefined ? undefined : String(headers.cookie);
+  if (nearLogin && cookie !== undefined && cookieCarriesPassword(cookie, loginPaths.passwordFields)) {
+    cookie = removePasswordCookies(cookie, loginPaths.passwordFields);
   }
+  cookie = context.deviceCookies.withoutDeviceCookie(cookie);
+  if (cookie === undefined) delete headers.cookie;
+  else headers.cookie = cookie;
   const result = await forwardRequest(context.upstream, request, response, { headers });
   if (result.error && result.error.kind !== 'reset' && result.error.kind !== 'aborted') {
     context.logger.error(

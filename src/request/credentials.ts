@@ -37,23 +37,30 @@ export function parseLoginBody(
 }
 
 /**
- * Remove from a login's `Cookie` header every cookie named as the username field whose value
- * is not the login's username, as `isLoginUsername` compares them. PHP's $_REQUEST (with the
- * default `variables_order` and no `request_order`) lets cookies override form fields, and
- * ASP.NET's Request[] falls back to cookies, so such an app could otherwise check the password
- * of the account the cookie names. Removing the cookie, not refusing the login, keeps a cookie
- * that a sibling subdomain planted from locking that browser out. A cookie that repeats the
- * username, as a "remember me" cookie does, stays. Both `;` and `,` separate cookies here,
- * because some cookie parsers split on either. Returns the header to forward, the same string
- * when nothing was removed, or undefined when no cookie is left.
+ * Remove from a login's `Cookie` header every cookie that an app could read as a login field
+ * with another value than riskgate judged. One is a cookie named as the username field whose
+ * value is not the login's username, as `isLoginUsername` compares them. Others are a cookie
+ * named as a `success_fields` field with a value not listed, and a `grant_type` cookie other
+ * than `password`. PHP's $_REQUEST (with the default `variables_order` and no `request_order`)
+ * lets cookies override form fields, and ASP.NET's Request[] falls back to cookies, so such
+ * an app could otherwise check the password of the account the cookie names, or run another
+ * action. Removing the cookie, not refusing the login, keeps a cookie that a sibling
+ * subdomain planted from locking that browser out. A cookie that repeats the username, as a
+ * "remember me" cookie does, stays. Both `;` and `,` separate cookies here, because some
+ * cookie parsers split on either. Returns the header to forward, the same string when
+ * nothing was removed, or undefined when no cookie is left.
  */
-export function removeConflictingUsernameCookies(
+export function removeConflictingLoginCookies(
   cookieHeader: string | undefined,
   route: LoginRoute,
   isLoginUsername: (value: string) => boolean,
 ): { header: string | undefined; removed: number } {
   if (!cookieHeader) return { header: cookieHeader, removed: 0 };
-  const field = foldFieldName(route.usernameField.replace(/[ .]/g, '_'));
+  const checks: CookieCheck[] = [
+    { field: route.usernameField, allowed: isLoginUsername },
+    ...Object.entries(route.successFields).map(([field, listed]) => ({ field, allowed: (value: string) => listed.includes(value) })),
+    { field: 'grant_type', allowed: (value: string) => value === 'password' },
+  ];
 
   const remaining: string[] = [];
   let removed = 0;
@@ -62,7 +69,7 @@ export function removeConflictingUsernameCookies(
     const found = cookieHeader.slice(start).search(/[;,]/);
     const end = found === -1 ? cookieHeader.length : start + found;
     const pair = cookieHeader.slice(start, end);
-    if (conflicts(pair, field, route.usernameField, isLoginUsername)) {
+    if (conflicts(pair, checks)) {
       removed += 1;
     } else {
       // Each remaining cookie keeps the separator the client put before it.
@@ -76,14 +83,22 @@ export function removeConflictingUsernameCookies(
   return { header: header === '' ? undefined : header, removed };
 }
 
-/** Return whether one `name=value` cookie pair names the username field with another value. */
-function conflicts(pair: string, foldedField: string, field: string, isLoginUsername: (value: string) => boolean): boolean {
+/** A login field that a cookie may name, and the values such a cookie may carry. */
+interface CookieCheck {
+  field: string;
+  allowed: (value: string) => boolean;
+}
+
+/** Return whether one `name=value` cookie pair names a checked field with a value it may not carry. */
+function conflicts(pair: string, checks: readonly CookieCheck[]): boolean {
   const separator = pair.indexOf('=');
   if (separator === -1) return false;
   // PHP skips leading spaces in a variable name, and older PHP releases decode cookie names.
   const name = lenientDecode(pair.slice(0, separator).trim()).replace(/^ +/, '').replace(/[ .]/g, '_');
-  const named = foldFieldName(name) === foldedField || formParserReadingAs(name, field) !== undefined;
-  return named && !isLoginUsername(lenientDecode(pair.slice(separator + 1).trim()));
+  const folded = foldFieldName(name);
+  const check = checks.find(({ field }) =>
+    folded === foldFieldName(field.replace(/[ .]/g, '_')) || formParserReadingAs(name, field) !== undefined);
+  return check !== undefined && !check.allowed(lenientDecode(pair.slice(separator + 1).trim()));
 }
 
 /** Decode percent-escapes and `+` as PHP does for cookies, leaving invalid escapes as text. */

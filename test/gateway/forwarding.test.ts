@@ -104,6 +104,21 @@ t.test("another account's device cookie is no known device", async (t) => {
   t.equal(decisions[6].riskgate.signals.account.known_device, true, 'the cookie stays known to bob');
 });
 
+t.test('the device cookie is not forwarded to the app', async (t) => {
+  const { upstream, gateway } = await setup(t);
+  const own = setCookies((await login(gateway.port, 'alice', 'wonderland')).headers)[0].split(';')[0];
+
+  await login(gateway.port, 'alice', 'wonderland', { headers: { cookie: `session=s1; ${own}; theme=dark` } });
+  await send(gateway.port, { path: '/account', headers: { ...BROWSER_HEADERS, cookie: `${own}; session=s1` } });
+  await send(gateway.port, { path: '/account', headers: { ...BROWSER_HEADERS, cookie: own } });
+
+  const decisions = await waitForDecisions(gateway.logs, 2);
+  t.equal(decisions[1].riskgate.signals.account.known_device, true, 'riskgate still reads it');
+  t.equal(upstream.requests[1].headers.cookie, 'session=s1; theme=dark', 'a login reaches the app without it');
+  t.equal(upstream.requests[2].headers.cookie, 'session=s1', 'so does any other request');
+  t.equal(upstream.requests[3].headers.cookie, undefined, 'and a request with no other cookie has none');
+});
+
 t.test('device cookie without Secure when configured off', async (t) => {
   const { gateway } = await setup(t, { config: { device_cookie: { secure: false } } });
 

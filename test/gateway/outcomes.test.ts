@@ -583,6 +583,21 @@ t.test('success_fields keeps other actions of a login path from succeeding', asy
     t.equal(lines[index].event.outcome, outcome, `${path} ${body}: ${outcome}`);
     if (outcome === 'unknown') t.equal(lines[index].riskgate.outcome_reason, 'field_not_listed', `${path} ${body}: the reason`);
   });
+
+  // PHP's $_REQUEST, with no request_order set, lets a cookie override the form's action, so
+  // a cookie with an unlisted value never reaches the app, and a listed one does.
+  const cookies: [string, string | undefined][] = [
+    ['action=postpass; wp_lang=en', 'wp_lang=en'],
+    ['+action=postpass', undefined],
+    ['grant_type=client_credentials; wp_lang=en', 'wp_lang=en'],
+    ['action=login; wp_lang=en', 'action=login; wp_lang=en'],
+  ];
+  for (const [cookie, forwarded] of cookies) {
+    const before = upstream.requests.length;
+    await send(gateway.port, { method: 'POST', path: '/wp-login.php', body: 'log=bob&pwd=builder',
+      headers: { ...BROWSER_HEADERS, cookie, 'content-type': 'application/x-www-form-urlencoded' } });
+    t.equal(upstream.requests[before]?.headers.cookie, forwarded, `cookie ${cookie}: forwarded as ${forwarded}`);
+  }
 });
 
 t.test('a login with a password but no username field is named once', async (t) => {

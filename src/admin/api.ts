@@ -108,7 +108,7 @@ async function removeEntry(context: GatewayContext, call: ApiRequest): Promise<A
   if (shownId !== id) {
     // The error detail is logged, so it names no username.
     throw new AdminProblem(404, 'manual entry not found',
-      `no manual entry has the id "${shownId}": the id of a username entry is username:<pseudonym>, ` +
+      `no manual entry has the id "${shownId}": ids are ip:<address>, cidr:<network> or username:<pseudonym>, ` +
         'never the username; GET /v1/manual-entries lists the ids');
   }
   const removed = await entryStore(context).remove(id, call.now);

@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+
 import type { Logger } from 'pino';
 
 import { isPseudonym } from '../crypto/keys.js';
@@ -100,29 +102,47 @@ export class AuditLog {
 
 /** Replacement in log lines for a `username:` id whose value is not a pseudonym. */
 const REDACTED_USERNAME_ID = 'username:[redacted]';
+/** Replacement in log lines for a manual entry id that is no `ip:`, `cidr:` or `username:` id. */
+const REDACTED_ENTRY_ID = '[redacted]';
 
 /**
  * Return a manual entry id fit for a log line. A `username:` id names its account by
  * pseudonym, and one with any other value may contain the username itself, so it becomes
- * REDACTED_USERNAME_ID.
+ * REDACTED_USERNAME_ID. An id that is no valid `ip:` or `cidr:` id either, such as a bare
+ * `alice@example.com` or `user:alice`, may be a username too, so it becomes REDACTED_ENTRY_ID.
  */
 export function loggableEntryId(id: string): string {
   const separator = id.indexOf(':');
-  if (separator === -1 || id.slice(0, separator).toLowerCase() !== 'username') return id;
-  return isPseudonym(id.slice(separator + 1)) ? id : REDACTED_USERNAME_ID;
+  const type = separator === -1 ? '' : id.slice(0, separator).toLowerCase();
+  const value = id.slice(separator + 1);
+  if (type === 'username') return isPseudonym(value) ? id : REDACTED_USERNAME_ID;
+  if (type === 'ip' && isIP(value) !== 0) return id;
+  if (type === 'cidr' && isNetwork(value)) return id;
+  return REDACTED_ENTRY_ID;
 }
 
-/** Replace every segment of a request path that is a `username:` id with loggableEntryId's form. */
+function isNetwork(value: string): boolean {
+  const slash = value.lastIndexOf('/');
+  return slash !== -1 && isIP(value.slice(0, slash)) !== 0 && /^\d{1,3}$/.test(value.slice(slash + 1));
+}
+
+/**
+ * Replace the manual entry id of a request path with loggableEntryId's form, and any other
+ * segment that is a `username:` id with a value other than a pseudonym.
+ */
 export function loggablePath(path: string): string {
-  return path
-    .split('/')
-    .map((segment) => {
+  const segments = path.split('/');
+  return segments
+    .map((segment, index) => {
       let decoded: string;
       try {
         decoded = decodeURIComponent(segment);
       } catch {
         decoded = segment;
       }
+      const entryId = segments[index - 1] === 'manual-entries';
+      const named = /^username:/i.test(decoded);
+      if (!entryId && !named) return segment;
       const loggable = loggableEntryId(decoded);
       return loggable === decoded ? segment : loggable;
     })

@@ -20,6 +20,10 @@ t.test('a username entry id that is not a pseudonym is never logged', async (t) 
 
   const plain = await admin(gateway.adminPort, 'DELETE', `/v1/manual-entries/username:${marker}`);
   const encoded = await admin(gateway.adminPort, 'DELETE', `/v1/manual-entries/username%3A${marker}%40example.com`);
+  // An id without the username: prefix, or with another one, may hold the username too.
+  const bare = await admin(gateway.adminPort, 'DELETE', `/v1/manual-entries/${marker}%40example.com`);
+  const mistyped = await admin(gateway.adminPort, 'DELETE', `/v1/manual-entries/user:${marker}`);
+  const address = await admin(gateway.adminPort, 'DELETE', '/v1/manual-entries/ip:192.0.2.7');
   const unauthenticated = await admin(gateway.adminPort, 'DELETE', `/v1/manual-entries/username:${marker}`, { token: null });
   const added = await admin(gateway.adminPort, 'POST', '/v1/manual-entries',
     { body: { action: 'block', username: marker, ttl: '10m', reason: 'test' } });
@@ -27,15 +31,21 @@ t.test('a username entry id that is not a pseudonym is never logged', async (t) 
   const removed = await admin(gateway.adminPort, 'DELETE', `/v1/manual-entries/${id}`);
 
   t.equal(plain.status, 404);
-  t.match(plain.json().detail, /no manual entry has the id "username:\[redacted\]": the id of a username entry is username:<pseudonym>/);
+  t.match(plain.json().detail, /no manual entry has the id "username:\[redacted\]": ids are ip:<address>, cidr:<network> or username:<pseudonym>/);
   t.equal(encoded.status, 404);
+  t.equal(bare.status, 404);
+  t.match(bare.json().detail, /no manual entry has the id "\[redacted\]"/);
+  t.equal(mistyped.status, 404);
+  t.match(address.json().detail, /no manual entry has the id "ip:192\.0\.2\.7"/, 'an address id is shown');
   t.equal(unauthenticated.status, 401);
   t.equal(removed.status, 200, 'an id that holds the pseudonym still removes the entry');
 
   const audit = gateway.logs.lines.filter((line) => line.message === 'admin action');
   const rejected = audit.filter((line) => line.event.outcome === 'failure');
-  t.same(rejected.map((line) => line.url.path), ['/v1/manual-entries/username:[redacted]', '/v1/manual-entries/username:[redacted]'],
-    'the path names no username');
+  t.same(rejected.map((line) => line.url.path), [
+    '/v1/manual-entries/username:[redacted]', '/v1/manual-entries/username:[redacted]',
+    '/v1/manual-entries/[redacted]', '/v1/manual-entries/[redacted]', '/v1/manual-entries/ip:192.0.2.7',
+  ], 'the path names no username');
   t.match(rejected[0].riskgate.admin.details.error, /"username:\[redacted\]"/, 'nor does the error');
   const failedLogin = gateway.logs.lines.find((line) => line.message === 'admin authentication failed');
   t.equal(failedLogin?.url.path, '/v1/manual-entries/username:[redacted]', 'nor a rejected token\'s line');

@@ -48,7 +48,7 @@ const DROPPED_REQUEST_HEADERS = new Set([
 // trusts them would sign in a user other than the one riskgate judged, so they reach the app
 // only from a trusted proxy.
 const IDENTITY_HEADERS = new Set([
-  'auth-user', 'x-auth-user', 'x-auth-email', 'x-user', 'x-username', 'x-email', 'x-client-verify', 'x-client-dn', 'gap-auth',
+  'auth-user', 'x-auth-user', 'x-auth-email', 'x-user', 'x-username', 'x-email', 'x-client-verify', 'x-client-dn', 'gap-auth', 'eppn',
 ]);
 
 /**
@@ -57,13 +57,13 @@ const IDENTITY_HEADERS = new Set([
  * `X-Authenticated-` and `X-Consumer-`. Azure App Service sends `X-MS-Client-Principal` and
  * `X-MS-Token-`, Google IAP `X-Goog-`, Cloudflare Access `Cf-Access-`, AWS ALB
  * `X-Amzn-OIDC-` and Verified Access `X-Amzn-Ava-`, Pomerium `X-Pomerium-`, authentik
- * `X-Authentik-` and Tailscale `Tailscale-User-`. TLS client certificates arrive as
- * `X-SSL-Client-` or `SSL-Client-`.
+ * `X-Authentik-`, Tailscale `Tailscale-User-`, and Shibboleth `Shib-` and `Eppn`. TLS
+ * client certificates arrive as `X-SSL-Client-` or `SSL-Client-`.
  */
 const IDENTITY_PREFIXES = [
   'remote-', 'x-remote-', 'x-webauth-', 'x-auth-request-', 'x-authenticated-', 'x-consumer-', 'x-ms-client-principal',
   'x-ms-token-', 'x-goog-authenticated-user-', 'x-goog-iap-', 'cf-access-', 'x-amzn-oidc-', 'x-ssl-client', 'ssl-client',
-  'x-client-cert', 'x-arr-clientcert', 'x-pomerium-', 'x-authentik-', 'tailscale-', 'x-amzn-ava-',
+  'x-client-cert', 'x-arr-clientcert', 'x-pomerium-', 'x-authentik-', 'tailscale-', 'x-amzn-ava-', 'shib-', 'x-shib-',
 ];
 
 // Words that name the signed-in user, or the proof of it, wherever they stand: Google Cloud

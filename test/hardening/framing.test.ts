@@ -515,6 +515,7 @@ t.test('index files below a subpaths: forward route are judged', async (t) => {
     // The same, when the path below the index file reads as a directory itself.
     ['/login/index.php/index.php', 'web'], ['/login/index.php/index', 'web'], ['/login/index.php/.json', 'web'],
     ['/login/index.php/default.aspx', 'web'], ['/login/index/index', 'web'], ['/portal/index.php/index.php', 'portal'],
+    ['/login/index.php/!x', 'web'],
   ];
   for (const [target, routeId] of judged) {
     const passage = await passLogin(local, app, target);

@@ -6,10 +6,14 @@ export const MAX_LOG_VALUE_LENGTH = 256;
 // readers split on them.
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u001b]/g;
 const UNSAFE_ANY = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u001b]/;
+// A high surrogate without its low half, or a low surrogate without its high half: text that
+// is not Unicode, which strict JSON readers reject.
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const LONE_SURROGATE_ANY = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** Return true when `value` goes into a log line unchanged: short enough and no unsafe character. */
 export function isLogSafe(value: string): boolean {
-  return value.length <= MAX_LOG_VALUE_LENGTH && !UNSAFE_ANY.test(value);
+  return value.length <= MAX_LOG_VALUE_LENGTH && !UNSAFE_ANY.test(value) && !LONE_SURROGATE_ANY.test(value);
 }
 
 /**
@@ -18,7 +22,11 @@ export function isLogSafe(value: string): boolean {
  */
 export function sanitizeLogValue(value: string): { text: string; truncated: boolean } {
   const truncated = value.length > MAX_LOG_VALUE_LENGTH;
-  const cut = truncated ? value.slice(0, MAX_LOG_VALUE_LENGTH) : value;
-  const text = cut.replace(UNSAFE, (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  // A cut between the two halves of a surrogate pair would leave a lone surrogate, so the
+  // first half goes too.
+  const cut = truncated ? value.slice(0, MAX_LOG_VALUE_LENGTH).replace(/[\ud800-\udbff]$/, '') : value;
+  const visible = (character: string) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  const text = cut.replace(UNSAFE, visible).replace(LONE_SURROGATE, visible);
   return { text, truncated };
 }
+

@@ -141,6 +141,19 @@ t.test('username logging modes', async (t) => {
   }
 });
 
+t.test('a cut username keeps its surrogate pairs whole', async (t) => {
+  const { gateway } = await setup(t, { config: { log: { level: 'info', username: 'plain' } } });
+  // The cut at 256 characters falls between the two halves of the emoji.
+  const username = `${'a'.repeat(255)}\u{1F600}${'b'.repeat(10)}`;
+
+  await login(gateway.port, username, 'x');
+
+  const [line] = await waitForDecisions(gateway.logs, 1);
+  t.equal(line.user?.name, 'a'.repeat(255), 'the half pair is dropped');
+  t.ok(line.riskgate.truncated?.includes('user.name'), 'and the cut is flagged');
+  t.notMatch(gateway.logs.text, /\\ud83d/i, 'no lone surrogate reaches the log');
+});
+
 t.test('client strings are escaped in the log', async (t) => {
   const { gateway } = await setup(t);
   const body = '{"username":"alice","password":"wonderland"}';

@@ -533,7 +533,7 @@ function queryOf(url: string | undefined): string {
  * parentheses is shown as `(*)`, because ASP.NET's cookieless mode carries session ids and
  * forms tickets there (`/(F(ticket))/login`). A segment that looks like a token (16 or more
  * letters, digits and `-_.~=+`, with a digit), as reset and magic-link paths below a login
- * path carry, is shown as `*`.
+ * path carry, is shown as `*`, and so is a segment with `@`, which may be the username.
  */
 function pathOf(url: string | undefined): string {
   const target = url ?? '/';
@@ -542,6 +542,7 @@ function pathOf(url: string | undefined): string {
   let path = end === -1 ? target : target.slice(0, end);
   if (path.includes(';') || /%3b/i.test(path)) path = path.replace(/(?:;|%3b)[^/]*/gi, '');
   if (path.includes('(') || /%28/i.test(path)) path = path.replace(/\/(?:\(|%28)[^/]*/gi, '/(*)');
+  if (path.includes('@') || /%40/i.test(path)) path = path.replace(/\/[^/]*(?:@|%40)[^/]*/gi, '/*');
   return path.replace(/\/(?=[^/]*\d)[\w.~=+-]{16,}(?=\/|$)/g, '/*');
 }
 

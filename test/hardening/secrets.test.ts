@@ -157,7 +157,7 @@ function readIfPresent(file: string): string {
   return existsSync(file) ? readFileSync(file, 'utf8') : '';
 }
 
-t.test('tokens in login paths are kept out of decision lines', async (t) => {
+t.test('tokens and addresses in login paths stay out of decision lines', async (t) => {
   const upstream = await new RecordingUpstream().start();
   const gateway = await startTestGateway({ upstream: upstream.url });
   t.teardown(async () => {
@@ -166,7 +166,8 @@ t.test('tokens in login paths are kept out of decision lines', async (t) => {
   });
   // A reset or magic-link token below the login path, and a session id in an encoded matrix parameter.
   const token = `8f14e45f${randomBytes(12).toString('hex')}`;
-  const paths = [`/login/reset/${token}`, `/login%3Bjsessionid=${token}`];
+  // An app that takes the account from the path (`/login/<email>`) puts a username there.
+  const paths = [`/login/reset/${token}`, `/login%3Bjsessionid=${token}`, '/login/zed@example.com', '/login/zed%40example.com/step'];
 
   for (const path of paths) {
     await send(gateway.port, {
@@ -174,6 +175,8 @@ t.test('tokens in login paths are kept out of decision lines', async (t) => {
   }
   await waitFor(() => gateway.logs.decisions.length === paths.length, 'both decision lines');
 
-  t.same(gateway.logs.decisions.map((line) => line.url.path), ['/login/reset/*', '/login'], 'the paths are logged without the token');
+  t.same(gateway.logs.decisions.map((line) => line.url.path), ['/login/reset/*', '/login', '/login/*', '/login/*/step'],
+    'the paths are logged without the token or the address');
   t.notOk(gateway.logs.text.includes(token), 'no log line holds the token');
+  t.notOk(gateway.logs.text.includes('zed'), 'nor the username');
 });

@@ -70,10 +70,13 @@ const IDENTITY_PREFIXES = [
 // Endpoints' `X-Endpoint-API-UserInfo`, `X-Credential-Identifier`, `X-SSL-Cert`, `X-Remoteuser`.
 const IDENTITY_WORDS = new Set([
   'userinfo', 'remoteuser', 'userid', 'username', 'principal', 'credential', 'claim', 'claims', 'jwt', 'oidc',
-  'ssl', 'cert', 'certificate', 'clientcert', 'webauth',
+  'ssl', 'cert', 'certificate', 'clientcert', 'webauth', 'spiffe',
 ]);
-// Words that name the user as the last word: `X-Vouch-User`, `Proxy-User`, `X-Forwarded-Email`.
-const IDENTITY_LAST_WORDS = new Set(['user', 'email', 'upn', 'groups', 'roles', 'identity', 'subject', 'sub', 'uid']);
+// Words that name the user as the last word: `X-Vouch-User`, `Proxy-User`, `X-Client-S-DN`, `X-Is-Admin`.
+const IDENTITY_LAST_WORDS = new Set([
+  'user', 'email', 'upn', 'groups', 'role', 'roles', 'identity', 'subject', 'sub', 'uid', 'login', 'dn', 'cn', 'verify',
+  'verified', 'admin',
+]);
 // Words that follow `user` in a user header: `X-User-Id`, `X-User-Name`, `X-User-Email`.
 const USER_DETAIL_WORDS = new Set(['id', 'name', 'email', 'login', 'groups', 'roles', 'info', 'principal']);
 

@@ -46,6 +46,12 @@ export interface ForwardOptions {
   beforeEnd?: (result: ForwardResult) => void;
 }
 
+/**
+ * Maximum wait for a login's client to read more of its response before its connection is
+ * closed, or `upstream_timeouts.response` when that is shorter.
+ */
+export const LOGIN_STALL_MS = 10_000;
+
 /** Create the keep-alive connection pool to the upstream app. */
 export function createUpstream(url: URL, connectMs: number, responseMs: number): UpstreamTarget {
   const options = { keepAlive: true, maxSockets: 512, maxFreeSockets: 64, scheduling: 'lifo' as const };
@@ -223,7 +229,17 @@ export function forwardRequest(
       answer.on('data', (chunk: Buffer) => {
         if (lastChunk && !response.write(lastChunk) && !response.destroyed) {
           answer.pause();
-          response.once('drain', () => answer.resume());
+          // A login's decision line and counts wait for the end of its response, so a client
+          // that stops reading a large one would hold them back, and its in-flight slot, for
+          // as long as it keeps the connection. Its connection is closed after a stall instead.
+          const stalled = options.body
+            ? setTimeout(() => response.destroy(), Math.min(upstream.responseMs, LOGIN_STALL_MS))
+            : undefined;
+          response.once('close', () => clearTimeout(stalled));
+          response.once('drain', () => {
+            clearTimeout(stalled);
+            answer.resume();
+          });
         }
         lastChunk = chunk;
       });

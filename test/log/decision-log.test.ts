@@ -255,6 +255,36 @@ t.test('the decision line is written before the client has the whole answer', as
   t.same(seen, [1, 2, 3, 4], 'one more decision line after each answer');
 });
 
+t.test('a client that stops reading a login response is cut off', async (t) => {
+  // An app that answers a failed login with a page far larger than the socket buffers.
+  const { upstream, gateway } = await setup(t, { config: { upstream_timeouts: { response: '1s' } } });
+  upstream.responder = (request, response) => {
+    if (!request.url.startsWith('/login')) return false;
+    response.writeHead(401, { 'content-type': 'text/html' });
+    response.end(Buffer.alloc(32 * 1024 * 1024, 'x'));
+    return true;
+  };
+  const body = '{"username":"alice","password":"x"}';
+
+  // The client reads the status line, then nothing more, and keeps its connection open.
+  const socket = net.connect(gateway.port, '127.0.0.1');
+  t.teardown(() => socket.destroy());
+  const status = await new Promise<string>((resolve) => {
+    socket.once('data', (chunk: Buffer) => {
+      socket.pause();
+      resolve(chunk.toString('latin1').split('\r\n')[0]);
+    });
+    socket.write(`POST /login HTTP/1.1\r\nHost: x\r\nAccept: */*\r\nAccept-Language: en\r\nUser-Agent: Mozilla/5.0\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  });
+  const started = Date.now();
+  const [line] = await waitForDecisions(gateway.logs, 1);
+
+  t.equal(status, 'HTTP/1.1 401 Unauthorized', 'the client saw the status');
+  t.ok(Date.now() - started < 5000, 'the decision line came after the stall limit, not at the client\'s close');
+  t.equal(line.event.outcome, 'failure', 'and the failure is counted');
+});
+
 t.test('matrix parameters of a login path stay out of the log', async (t) => {
   const { gateway } = await setup(t);
 

@@ -191,6 +191,11 @@ function checkValues(merged: RawConfig, source: YamlSource, env: NodeJS.ProcessE
         'has a path or query, which riskgate would ignore, because requests keep the path the client sent: ' +
         `give the origin alone, such as ${url.origin}`));
     }
+    if (url.username !== '' || url.password !== '') {
+      problems.push(problemAt('RISKGATE_UPSTREAM', ['upstream'], `${origin('RISKGATE_UPSTREAM', 'upstream')} "${hideUrlUserInfo(merged.upstream)}" ` +
+        'has a user name or password, which riskgate never sends to the app: the client\'s own Authorization ' +
+        `header is passed on; give the origin alone, such as ${url.origin}`));
+    }
   }
 
   const proxies: unknown[] = merged.trusted_proxies ?? [];

@@ -355,6 +355,14 @@ t.test('upstream with a path is refused', async (t) => {
   t.ok(loadConfigFile(configFile('upstream: http://127.0.0.1:3000/'), { secret: SECRET, env: {} }), 'a bare trailing slash passes');
 });
 
+t.test('upstream with a password is refused', async (t) => {
+  const error = loadError(configFile('upstream: http://app:hunter2@127.0.0.1:3000'), {});
+
+  t.match(error.message, /has a user name or password, which riskgate never sends to the app/);
+  t.match(error.message, /such as http:\/\/127\.0\.0\.1:3000/);
+  t.notMatch(error.message, /hunter2/, 'the password is not repeated');
+});
+
 t.test('missing secret says how to set it', async (t) => {
   const file = configFile('upstream: http://127.0.0.1:3000');
   const error = loadError(file, {}, null);

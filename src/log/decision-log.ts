@@ -112,7 +112,7 @@ export function writeDecisionLine(logger: Logger, record: LoginRecord, usernameM
       monitor_rules: evaluation.monitored,
       error_rules: evaluation.errored,
       counters: record.counters,
-      signals: jsonSignals(record.signals, clean),
+      signals: jsonSignals(record.signals, clean, usernameMode === 'omit'),
       rule_set: record.ruleSetVersion,
       route: record.routeId,
       store: record.store,
@@ -161,16 +161,22 @@ function userField(
   return { name: record.pseudonym ?? '' };
 }
 
-/** Signals as plain JSON (bigint to number), with client strings made log-safe. */
+/**
+ * Signals as plain JSON (bigint to number), with client strings made log-safe. With
+ * `log.username: omit`, the username's length is left out too, since it narrows down who
+ * the account is.
+ */
 function jsonSignals(
   signals: SignalValues,
   clean: (field: string, value: string) => string,
+  omitUser: boolean,
 ): Record<string, Record<string, unknown>> {
   const result: Record<string, Record<string, unknown>> = {};
   for (const group in signals) {
     const fields = signals[group];
     const out: Record<string, unknown> = {};
     for (const field in fields) {
+      if (omitUser && group === 'user' && field === 'length') continue;
       const value = fields[field];
       if (typeof value === 'bigint') out[field] = Number(value);
       else if (typeof value === 'string') out[field] = clean(`riskgate.signals.${group}.${field}`, value);

@@ -50,7 +50,7 @@ export interface ForwardOptions {
  * Maximum wait for a login's client to read more of its response before its connection is
  * closed, or `upstream_timeouts.response` when that is shorter.
  */
-export const LOGIN_STALL_MS = 10_000;
+export const LOGIN_STALL_MS = 5000;
 
 /** Create the keep-alive connection pool to the upstream app. */
 export function createUpstream(url: URL, connectMs: number, responseMs: number): UpstreamTarget {

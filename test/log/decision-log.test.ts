@@ -136,6 +136,8 @@ t.test('username logging modes', async (t) => {
     t.equal(line.user?.name, expected, `${mode}: user.name is ${expected ?? 'absent'}`);
     if (mode === 'omit') {
       t.notOk('user' in line, 'omit: no user object at all');
+      t.equal(line.riskgate.signals.user.length, undefined, 'omit: nor the username length');
+      t.equal(line.riskgate.signals.user.present, true, 'omit: the presence stays');
       t.notOk(gateway.logs.text.includes(gateway.context.keys.pseudonymize('alice')), 'omit: no pseudonym either');
     }
   }

@@ -9,6 +9,9 @@ const TRANSLATED: readonly { range: string; network: ipaddr.IPv6; bits: number; 
   // IPv4-mapped (::ffff:a.b.c.d) and SIIT's IPv4-translated (::ffff:0:a.b.c.d).
   { range: 'ipv4Mapped', network: ipaddr.IPv6.parse('::ffff:0:0'), bits: 96, offset: 96, inverted: false },
   { range: 'rfc6145', network: ipaddr.IPv6.parse('::ffff:0:0:0'), bits: 96, offset: 96, inverted: false },
+  // The deprecated IPv4-compatible form (::a.b.c.d), which ipaddr.js parses as IPv4-mapped.
+  // No address reports this range, so it applies to CIDRs alone.
+  { range: 'ipv4Compatible', network: ipaddr.IPv6.parse('::'), bits: 96, offset: 96, inverted: false },
   // The well-known NAT64 prefix, through which IPv4 clients reach an IPv6-only site (SIIT-DC).
   { range: 'rfc6052', network: ipaddr.IPv6.parse('64:ff9b::'), bits: 96, offset: 96, inverted: false },
   // The local-use NAT64 block; translators inside it carry the IPv4 address in the last 32

@@ -209,6 +209,8 @@ t.test('invalid entries are rejected with a problem', async (t) => {
     [{ action: 'allow', cidr: '0.0.0.0/0' }, /cidr "0\.0\.0\.0\/0" is wider than \/8/],
     [{ action: 'allow', cidr: '::/0' }, /cidr "::\/0" is wider than \/32/],
     [{ action: 'allow', cidr: '::ffff:0:0/96' }, /cidr "0\.0\.0\.0\/0" is wider than \/8/],
+    // IPv4-compatible addresses (::a.b.c.d) are read as IPv4 clients too.
+    [{ action: 'allow', cidr: '::/96' }, /cidr "0\.0\.0\.0\/0" is wider than \/8/],
     [{ action: 'allow', cidr: '2000::/3' }, /is wider than \/32/],
     // NAT64, 6to4 and Teredo addresses carry IPv4 clients, which are judged by that address.
     [{ action: 'allow', cidr: '64:ff9b::/96' }, /cidr "0\.0\.0\.0\/0" is wider than \/8/],

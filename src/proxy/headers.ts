@@ -140,7 +140,7 @@ export function upstreamRequestHeaders(request: IncomingMessage, context: Forwar
   for (let index = 0; index < raw.length; index += 2) {
     const name = raw[index].toLowerCase();
     if (connectionListed.has(name) || isReplaced(name, context.strip)) continue;
-    if (!context.peerTrusted && namesSignedInUser(name)) continue;
+    if (!context.peerTrusted && (namesSignedInUser(name) || namesLocation(name))) continue;
     const value = raw[index + 1];
     const existing = headers[name];
     if (existing === undefined) headers[name] = value;
@@ -229,7 +229,17 @@ function namesClientAddress(name: string): boolean {
 }
 
 // One word joining an owner and `ip`, with an optional version: `XClientIP`, `X-Real-IP6`.
-const JOINED_IP_WORD = /^x?(client|remote|real|true|user|peer|socket|source|originating|connecting|cluster)?ip(v?[46])?(addr|address)?$/;
+const JOINED_IP_WORD = /^x?(client|remote|real|true|user|peer|socket|source|src|originating|connecting|cluster)?ip(v?[46])?(addr|address)?$/;
+
+// Words of the headers in which a CDN or proxy gives the client's location, derived from its
+// address (`CF-IPCountry`, `CloudFront-Viewer-Country`, `X-Akamai-Edgescape`, `X-Geo-City`).
+// They reach the app only from a trusted proxy, as a CDN in front sets them.
+const LOCATION_WORDS = new Set(['country', 'ipcountry', 'geo', 'geoip', 'edgescape', 'city', 'latitude', 'longitude']);
+
+/** Return whether a lower-case header name gives a client location by its words. */
+function namesLocation(name: string): boolean {
+  return name.split('-').some((word) => LOCATION_WORDS.has(word));
+}
 
 function hasAddressWords(name: string): boolean {
   if (name.includes('forwarded') || name.includes('coming-from')) return true;

@@ -140,6 +140,7 @@ t.test('other client address and URL override headers never reach the app', asyn
     'x-cluster-clientip': '203.0.113.66',
     'x-coming-from': '203.0.113.66',
     'x-forwardedfor': '203.0.113.66',
+
     // An app that trusts an authenticating proxy's user header would sign in this user.
     'remote-user': 'victim',
     'x-auth-user': 'victim',
@@ -222,6 +223,25 @@ t.test('other client address and URL override headers never reach the app', asyn
   t.equal(decision?.source.ip, '127.0.0.6');
 });
 
+t.test('client locations from an untrusted peer never reach the app', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  // Locations that a CDN derives from the address, which an app may read as the client's.
+  const spoofed = {
+    srcip: '203.0.113.66',
+    'cf-ipcountry': 'NZ',
+    'cloudfront-viewer-country': 'NZ',
+    'x-akamai-edgescape': 'country_code=NZ',
+    'x-geo-country': 'NZ',
+    'x-country-code': 'NZ',
+    'x-appengine-city': 'auckland',
+  };
+
+  const reply = await login(gateway.port, 'alice', 'wonderland', { source: '127.0.0.6', headers: spoofed });
+
+  t.equal(reply.status, 200);
+  for (const name of Object.keys(spoofed)) t.equal(upstream.logins[0].headers[name], undefined, `${name} is removed`);
+});
+
 t.test('an untrusted peer keeps its ordinary headers', async (t) => {
   const { upstream, gateway } = await setUp(t);
   const ordinary = {
@@ -250,6 +270,16 @@ t.test('a trusted proxy keeps its signed-in user headers', async (t) => {
   t.equal(reply.status, 200);
   t.equal(upstream.logins[0].headers['remote-user'], 'alice');
   t.equal(upstream.logins[0].headers['x-auth-request-user'], 'alice');
+});
+
+t.test('a trusted proxy keeps its client location headers', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+
+  const reply = await login(gateway.port, 'alice', 'wonderland', { headers: { 'cf-ipcountry': 'NZ', 'cloudfront-viewer-country': 'NZ' } });
+
+  t.equal(reply.status, 200);
+  t.equal(upstream.logins[0].headers['cf-ipcountry'], 'NZ');
+  t.equal(upstream.logins[0].headers['cloudfront-viewer-country'], 'NZ');
 });
 
 t.test('a trusted proxy list gives its own last value', async (t) => {

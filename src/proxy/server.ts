@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import { checkHeaderCount, checkHost, checkTransferCoding } from '../request/framing.js';
 import { cookieCarriesPassword, queryCarriesPassword, removePasswordCookies } from '../request/password-fields.js';
 import { normalizePath, type PathReading } from '../request/path.js';
-import { pipeSeparatedPath, queryRoutedTargets, withoutDotSegments } from '../request/query-route.js';
+import { dotSegmentReadings, pipeSeparatedPath, queryRoutedTargets } from '../request/query-route.js';
 import { parseAddress, resolveClientAddress } from '../request/client-ip.js';
 import type { GatewayContext } from './context.js';
 import { findLoginRoute, loginMethodsAt, loginPathIndex, type LoginPathIndex } from './context.js';
@@ -258,8 +258,8 @@ function upgradeRejection(request: IncomingMessage, reading: PathReading, loginP
  * Read a request target's path for route matching. When the path reaches no login path but
  * a query-routed reading of it does (`/?/login`, `?q=user/login`, see queryRoutedTargets),
  * that reading is the path, so the login is judged as the app will route it. A query-routed
- * reading that riskgate cannot read (`/?/../login`) makes the path unreadable when it
- * reaches a login path once its empty and dot segments are dropped.
+ * reading that riskgate cannot read (`/?/../login`, `/?/x/../login`) makes the path
+ * unreadable when it reaches a login path once its dot segments are dropped or resolved.
  */
 function readRequestPath(url: string, loginPaths: LoginPathIndex): PathReading {
   const reading = normalizePath(url);
@@ -274,10 +274,11 @@ function readRequestPath(url: string, loginPaths: LoginPathIndex): PathReading {
     if ('path' in routed && loginMethodsAt(loginPaths, routed.path)) return routed;
     if ('path' in routed) continue;
 
-    const loose = withoutDotSegments(target);
-    const looseReading = loose === undefined ? undefined : normalizePath(loose);
-    if (looseReading && 'path' in looseReading && loginMethodsAt(loginPaths, looseReading.path)) {
-      return { invalid: `the query names a login path that PHP routers read from it (${routed.invalid})` };
+    for (const loose of dotSegmentReadings(target)) {
+      const looseReading = normalizePath(loose);
+      if ('path' in looseReading && loginMethodsAt(loginPaths, looseReading.path)) {
+        return { invalid: `the query names a login path that PHP routers read from it (${routed.invalid})` };
+      }
     }
   }
   return reading;

@@ -135,16 +135,26 @@ const ROUTE_PARAMETER_KEY = new RegExp(
 );
 
 /**
- * Return a query-routed target with its empty, `.` and `..` segments dropped, as
- * CodeIgniter's URI class drops them, or undefined when it does not decode.
+ * Return the readings of a query-routed target with dot segments: its empty, `.` and `..`
+ * segments dropped, as CodeIgniter 3's URI class drops them, and its `..` segments resolved
+ * against the one before, as CodeIgniter 4's `removeDotSegments` does (`x/../login` is
+ * login). Returns no reading when the target does not decode.
  */
-export function withoutDotSegments(target: string): string | undefined {
+export function dotSegmentReadings(target: string): string[] {
   let decoded: string;
   try {
     decoded = decodeURIComponent(target);
   } catch {
-    return undefined;
+    return [];
   }
-  const segments = decoded.split(/[/\\]/).filter((segment) => segment.trim() !== '' && !/^\.\.?(?:;.*)?$/.test(segment.trim()));
-  return `/${segments.map((segment) => encodeURIComponent(segment)).join('/')}`;
+  const isDot = (segment: string) => /^\.\.?(?:;.*)?$/.test(segment.trim());
+  const segments = decoded.split(/[/\\]/).filter((segment) => segment.trim() !== '');
+  const dropped = segments.filter((segment) => !isDot(segment));
+  const resolved: string[] = [];
+  for (const segment of segments) {
+    if (segment.trim().startsWith('..') && isDot(segment)) resolved.pop();
+    else if (!isDot(segment)) resolved.push(segment);
+  }
+  const path = (list: string[]) => `/${list.map((segment) => encodeURIComponent(segment)).join('/')}`;
+  return [path(dropped), path(resolved)];
 }

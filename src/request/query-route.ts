@@ -13,6 +13,8 @@ interface RouteParameter {
  * `var_pathinfo`), Phalcon `_url`, Yii `r` (`r=site/login` without pretty URLs), and
  * OpenCart `route` and `_route_` (the parameter its SEO URL rewrite fills). WordPress
  * serves `?rest_route=/x` as the REST API path /wp-json/x.
+ * NOTE: WordPress and Yii 1.1 read `rest_route` and `r` from a form body too, which is not
+ * read on paths other than login paths (documented in the README's Security section).
  */
 const ROUTE_PARAMETERS: readonly RouteParameter[] = [
   { name: 'q', prefixes: [''] },

@@ -3,7 +3,7 @@ import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { Redis } from 'ioredis';
-import t from 'tap';
+import t, { type Test } from 'tap';
 
 import { parseMetrics } from '../admin/client.js';
 import { login, send, startTestGateway, type TestGateway } from '../helpers/gateway.js';
@@ -30,27 +30,44 @@ async function lossMetric(gateway: TestGateway): Promise<number | undefined> {
   return parseMetrics((await send(gateway.adminPort, { path: '/metrics' })).body).get('riskgate_store_data_losses_total');
 }
 
-t.test('Redis restart without persistence is detected', { skip }, async (t) => {
+/** The private Redis of one test, which the test may restart, with a gateway and a client on it. */
+interface PrivateStore {
+  redis: RedisServer;
+  directory: { path: string };
+  upstream: RecordingUpstream;
+  gateway: TestGateway;
+  client: Redis;
+}
+
+/** Start a private Redis, a gateway on it and a client of its own; the teardown stops them all. */
+async function startPrivateStore(t: Test, clock?: () => number): Promise<PrivateStore> {
   const directory = temporaryDirectory('data-loss');
   const args = (port: number) => [...baseArguments(port), '--pidfile', join(directory.path, 'redis.pid')];
-  let redis = await RedisServer.start({ directory: directory.path, args, ports: PORTS });
+  const redis = await RedisServer.start({ directory: directory.path, args, ports: PORTS });
   const upstream = await new RecordingUpstream({ alice: 'wonderland' }).start();
-  // The clock can be moved ahead, to issue an assertion after the clock tolerance of the loss.
-  let offsetMs = 0;
   const gateway = await startTestGateway({
     upstream: upstream.url,
-    clock: () => Date.now() + offsetMs,
+    ...(clock ? { clock } : {}),
     config: { store: { url: `redis://127.0.0.1:${redis.port}/0`, key_prefix: `rgt${randomBytes(4).toString('hex')}`, timeout: '300ms' } },
   });
   const client = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
   client.on('error', () => {});
+  const store = { redis, directory, upstream, gateway, client };
   t.teardown(async () => {
-    client.disconnect();
+    store.client.disconnect();
     await gateway.close();
     await upstream.stop();
-    await redis.stop();
+    await store.redis.stop();
     directory.remove();
   });
+  return store;
+}
+
+t.test('Redis restart without persistence is detected', { skip }, async (t) => {
+  // The clock can be moved ahead, to issue an assertion after the clock tolerance of the loss.
+  let offsetMs = 0;
+  const store = await startPrivateStore(t, () => Date.now() + offsetMs);
+  const { gateway, upstream, client } = store;
 
   const checkKey = secretCheckKey(gateway.config.store.keyPrefix);
   const checkValue = gateway.context.keys.storeCheckValue();
@@ -77,8 +94,8 @@ t.test('Redis restart without persistence is detected', { skip }, async (t) => {
   t.same(lossLines(gateway), [], 'no loss is reported while Redis keeps its data');
 
   // As a restart without persistence: the process is killed and a new one starts empty.
-  await redis.stop();
-  redis = await redis.restart();
+  await store.redis.stop();
+  store.redis = await store.redis.restart();
   await waitFor(() => lossLines(gateway).length > 0, 'the data loss line', DETECTION_MS).catch((error) => t.fail(error.message));
   // The line is logged before the writes, so joining the running check waits for them.
   await gateway.context.dataLoss?.check();
@@ -142,23 +159,8 @@ t.test('first connection after start is no loss', { skip }, async (t) => {
 });
 
 t.test('restored snapshot is detected', { skip }, async (t) => {
-  const directory = temporaryDirectory('data-loss');
-  const args = (port: number) => [...baseArguments(port), '--pidfile', join(directory.path, 'redis.pid')];
-  let redis = await RedisServer.start({ directory: directory.path, args, ports: PORTS });
-  const upstream = await new RecordingUpstream({ alice: 'wonderland' }).start();
-  const gateway = await startTestGateway({
-    upstream: upstream.url,
-    config: { store: { url: `redis://127.0.0.1:${redis.port}/0`, key_prefix: `rgt${randomBytes(4).toString('hex')}`, timeout: '300ms' } },
-  });
-  const client = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
-  client.on('error', () => {});
-  t.teardown(async () => {
-    client.disconnect();
-    await gateway.close();
-    await upstream.stop();
-    await redis.stop();
-    directory.remove();
-  });
+  const store = await startPrivateStore(t);
+  const { gateway, client, directory } = store;
 
   const challengeId = await gateway.context.stepUp.issueChallenge(gateway.context.keys.pseudonymize('alice'));
   const assertion = await signAssertion(gateway.stepUpSigningKey!, { subject: 'alice', challengeId, nowMs: Date.now() });
@@ -180,9 +182,9 @@ t.test('restored snapshot is detected', { skip }, async (t) => {
   // Redis is stopped and started again from the older snapshot, which has the marker key
   // and the secret check value but not the used assertion's claim.
   client.disconnect();
-  await redis.stop();
+  await store.redis.stop();
   copyFileSync(join(directory.path, 'snapshot.rdb'), join(directory.path, 'dump.rdb'));
-  redis = await redis.restart();
+  store.redis = await store.redis.restart();
   await waitFor(() => lossLines(gateway).length > 0, 'the data loss line', DETECTION_MS).catch((error) => t.fail(error.message));
 
   t.equal(lossLines(gateway)[0]?.riskgate.marker, 'older', 'the marker holds an older count');

@@ -3,6 +3,9 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 
 import type { GatewayKeys } from '../crypto/keys.js';
+import { Cluster } from 'ioredis';
+
+import { clusterSlot } from './cluster-slot.js';
 import type { RedisStore } from './redis.js';
 import { recordSecretCheck, secretCheckKey } from './secret-check.js';
 
@@ -23,6 +26,28 @@ const MARKER_TTL_MS = 24 * 60 * 60_000;
  */
 export function dataLossMarkerKey(prefix: string, instance: string): string {
   return `${secretCheckKey(prefix)}:gateway:${instance}`;
+}
+
+/** Maximum hash tags tried to find a marker key for each Cluster master; a few dozen suffice. */
+const MAX_TAG_TRIES = 100_000;
+
+/**
+ * Return one more marker key for each Cluster master that serves no slot of `baseKey`, so a
+ * loss on any master is noticed, not only on the one with the secret check value. Each
+ * key has a hash tag whose slot that master serves, found from the client's slot map.
+ * Returns no key for a standalone server, or before the slot map has arrived.
+ */
+export function masterMarkerKeys(slots: readonly (readonly string[] | undefined)[], baseKey: string, prefix: string, instance: string): string[] {
+  const masterOf = (key: string) => slots[clusterSlot(key)]?.[0];
+  const masters = new Set(slots.map((nodes) => nodes?.[0]).filter((node): node is string => node !== undefined));
+  masters.delete(masterOf(baseKey) ?? '');
+  const keys: string[] = [];
+  for (let tag = 0; masters.size > 0 && tag < MAX_TAG_TRIES; tag += 1) {
+    const key = `${prefix}:s:{secret-check:${tag}}:gateway:${instance}`;
+    const master = masterOf(key);
+    if (master !== undefined && masters.delete(master)) keys.push(key);
+  }
+  return keys;
 }
 
 export interface DataLossWatchOptions {
@@ -51,6 +76,9 @@ export interface DataLossWatchOptions {
  */
 export class DataLossWatch {
   readonly markerKey: string;
+  /** The marker keys checked: markerKey, and on a Cluster one more for each other master. */
+  private markerKeys: string[];
+  private readonly instance = randomBytes(8).toString('hex');
   private written = false;
   /** The last count of checks written to the marker. */
   private sequence = 0;
@@ -68,7 +96,13 @@ export class DataLossWatch {
     private readonly store: RedisStore,
     private readonly options: DataLossWatchOptions,
   ) {
-    this.markerKey = dataLossMarkerKey(options.prefix, randomBytes(8).toString('hex'));
+    this.markerKey = dataLossMarkerKey(options.prefix, this.instance);
+    this.markerKeys = [this.markerKey];
+  }
+
+  /** The marker keys in use. */
+  get keys(): readonly string[] {
+    return this.markerKeys;
   }
 
   /** Clock time in milliseconds at which this gateway last noticed a loss, or undefined if never. */
@@ -110,20 +144,20 @@ export class DataLossWatch {
       this.sequence += 1;
       const next = String(this.sequence);
       this.accepted.add(next);
-      const [check, previous] = await this.store.bounded(Promise.all([
+      const [check, ...previous] = await this.store.bounded(Promise.all([
         this.store.client.exists(checkKey),
-        this.store.client.set(this.markerKey, next, 'PX', MARKER_TTL_MS, 'GET'),
+        ...this.markerKeys.map((key) => this.store.client.set(key, next, 'PX', MARKER_TTL_MS, 'GET')),
       ]));
-      const current = previous !== null && this.accepted.has(previous);
+      const stale = this.markerKeys.findIndex((_, index) => previous[index] === null || !this.accepted.has(String(previous[index])));
       this.accepted = new Set([next]);
-      if (check === 1 && current) return;
+      if (check === 1 && stale === -1) return;
 
       this.lost = this.options.clock();
       this.options.onLoss?.();
-      const missingKey = check === 1 ? this.markerKey : checkKey;
+      const missingKey = check === 1 ? this.markerKeys[stale] : checkKey;
       // An older marker value means that Redis went back to an earlier state: a restored
       // snapshot, or a replica promoted before it had the latest writes.
-      const cause = previous === null || check !== 1 ? 'missing' : 'older';
+      const cause = check !== 1 || previous[stale] === null ? 'missing' : 'older';
       logger.error(
         {
           store: this.store.kind,
@@ -147,7 +181,13 @@ export class DataLossWatch {
   private async write(): Promise<boolean> {
     const { prefix, keys, logger } = this.options;
     if (!(await recordSecretCheck(this.store, prefix, keys, logger))) return false;
-    await this.store.bounded(this.store.client.set(this.markerKey, String(this.sequence), 'PX', MARKER_TTL_MS));
+    const client = this.store.client;
+    if (client instanceof Cluster) {
+      this.markerKeys = [this.markerKey, ...masterMarkerKeys(client.slots, this.markerKey, prefix, this.instance)];
+    }
+    await this.store.bounded(Promise.all(
+      this.markerKeys.map((key) => client.set(key, String(this.sequence), 'PX', MARKER_TTL_MS)),
+    ));
     return true;
   }
 }

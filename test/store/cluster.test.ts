@@ -206,3 +206,29 @@ async function replicaOf(masterPort: number): Promise<number> {
   if (!port) throw new Error(`the master on ${masterPort} has no replica: ${replica}`);
   return Number(port);
 }
+
+t.test('data loss on any Cluster master is detected', { skip }, async (t) => {
+  const { gateways } = await startGateways(t, ['open']);
+  const gateway = gateways[0];
+  const watch = gateway.context.dataLoss;
+  await waitFor(() => (watch?.keys.length ?? 0) === MASTERS, 'a marker key on each master');
+  const keys = watch?.keys ?? [];
+  const lossLines = () => gateway.logs.lines.filter((line) => /^risk store lost its data/.test(line.message));
+
+  // The master that serves the last marker key, not the one with the secret check value.
+  const masters = await cluster.masters();
+  let target: number | undefined;
+  for (const port of masters) {
+    const owns = await command(port, 'EXISTS', keys.at(-1)!).then(() => true, () => false);
+    if (owns) target = port;
+  }
+  await watch?.check();
+  t.same(lossLines(), [], 'no loss while every master keeps its data');
+
+  await command(target!, 'FLUSHALL');
+  await watch?.check();
+
+  t.equal(new Set(keys.map((key) => clusterSlot(key))).size, MASTERS, 'the marker keys lie in distinct slots');
+  t.equal(lossLines().length, 1, 'a flush of one master that lacks the secret check value is noticed');
+  t.equal(lossLines()[0]?.riskgate.store_key, keys.at(-1), 'and the line names its marker key');
+});

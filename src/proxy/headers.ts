@@ -80,23 +80,27 @@ const IDENTITY_LAST_WORDS = new Set([
 // Words that follow `user` in a user header: `X-User-Id`, `X-User-Name`, `X-User-Email`.
 const USER_DETAIL_WORDS = new Set(['id', 'name', 'email', 'login', 'groups', 'roles', 'info', 'principal']);
 
-/** Results of namesSignedInUser by header name, for at most 1,000 names, since names repeat. */
-const identityNameCache = new Map<string, boolean>();
-
 /**
- * Return whether a lower-case header name is one in which a proxy in front names the
- * signed-in user. That is a known name or start, a word such as `userinfo`, a last word such
- * as `user` or `email`, or `user` followed by `id` or `name`. Platforms keep adding such
- * headers, so a list of exact names would always miss one. Browser-set `Sec-` headers
- * (`Sec-Fetch-User`) are left alone.
+ * Return whether a lower-case header name reaches the app only from a trusted proxy: one in
+ * which a proxy in front names the signed-in user, or gives the client's location (see
+ * hasLocationWords). A user header is a known name or start, a word such as `userinfo`, a
+ * last word such as `user` or `email`, or `user` followed by `id` or `name`. Platforms keep
+ * adding such headers, so a list of exact names would always miss one. Browser-set `Sec-`
+ * headers (`Sec-Fetch-User`) are left alone.
  */
-function namesSignedInUser(name: string): boolean {
-  let cached = identityNameCache.get(name);
-  if (cached === undefined) {
-    cached = hasIdentityWords(name);
-    if (identityNameCache.size < 1000) identityNameCache.set(name, cached);
-  }
-  return cached;
+const onlyFromTrustedProxy = cachedByName((name) => hasIdentityWords(name) || hasLocationWords(name));
+
+/** Wrap a test of lower-case header names with a cache of at most 1,000 names, since names repeat. */
+function cachedByName(test: (name: string) => boolean): (name: string) => boolean {
+  const cache = new Map<string, boolean>();
+  return (name) => {
+    let result = cache.get(name);
+    if (result === undefined) {
+      result = test(name);
+      if (cache.size < 1000) cache.set(name, result);
+    }
+    return result;
+  };
 }
 
 function hasIdentityWords(name: string): boolean {
@@ -140,7 +144,7 @@ export function upstreamRequestHeaders(request: IncomingMessage, context: Forwar
   for (let index = 0; index < raw.length; index += 2) {
     const name = raw[index].toLowerCase();
     if (connectionListed.has(name) || isReplaced(name, context.strip)) continue;
-    if (!context.peerTrusted && (namesSignedInUser(name) || namesLocation(name))) continue;
+    if (!context.peerTrusted && onlyFromTrustedProxy(name)) continue;
     const value = raw[index + 1];
     const existing = headers[name];
     if (existing === undefined) headers[name] = value;
@@ -209,24 +213,14 @@ const IP_WORDS = new Set(['ip', 'ipv4', 'ipv6', 'ipaddr', 'ipaddress', 'clientip
 const ADDRESS_WORDS = new Set(['addr', 'address', 'host']);
 const OWNER_WORDS = new Set(['client', 'remote', 'peer', 'real', 'true', 'user', 'viewer', 'source', 'originating', 'socket', 'connecting', 'external']);
 
-/** Results of hasAddressWords by header name, for at most 1,000 names, since names repeat. */
-const addressNameCache = new Map<string, boolean>();
-
 /**
  * Return whether a lower-case header name carries a client address or a proxy's forwarding
  * claim by its words: any `forwarded` header (`X-Forwarded-Port`, `Forwarded`), an `ip` word
  * (`Proxy-Client-IP`, `True-Client-IP`, `XClientIP`, `X-Real-IP6`), or `addr` beside `remote`
- * or `client`. Java, PHP and
- * .NET helpers try long lists of such names, so a list of exact names would always miss one.
+ * or `client`. Java, PHP and .NET helpers try long lists of such names, so a list of exact
+ * names would always miss one.
  */
-function namesClientAddress(name: string): boolean {
-  let cached = addressNameCache.get(name);
-  if (cached === undefined) {
-    cached = hasAddressWords(name);
-    if (addressNameCache.size < 1000) addressNameCache.set(name, cached);
-  }
-  return cached;
-}
+const namesClientAddress = cachedByName((name) => hasAddressWords(name));
 
 // One word joining an owner and `ip`, with an optional version: `XClientIP`, `X-Real-IP6`.
 const JOINED_IP_WORD = /^x?(client|remote|real|true|user|peer|socket|source|src|originating|connecting|cluster)?ip(v?[46])?(addr|address)?$/;
@@ -237,7 +231,7 @@ const JOINED_IP_WORD = /^x?(client|remote|real|true|user|peer|socket|source|src|
 const LOCATION_WORDS = new Set(['country', 'ipcountry', 'geo', 'geoip', 'edgescape', 'city', 'latitude', 'longitude']);
 
 /** Return whether a lower-case header name gives a client location by its words. */
-function namesLocation(name: string): boolean {
+function hasLocationWords(name: string): boolean {
   return name.split('-').some((word) => LOCATION_WORDS.has(word));
 }
 

@@ -39,6 +39,11 @@ export function foldFieldName(name: string): string {
 export function formParserReadingAs(name: string, field: string): string | undefined {
   if (name.toLowerCase() === field.toLowerCase()) return undefined;
 
+  // The parsers only cut a name apart, never add letters, so a name without every word of
+  // the field is read as another field by all of them. Most names of a body end here.
+  const folded = foldFieldName(name);
+  if (!foldFieldName(field).split(/[_ .[\]!]+/).every((word) => folded.includes(word))) return undefined;
+
   for (const { parser, read } of FORM_READERS) {
     const fieldPath = read(field, Infinity).map(foldFieldName);
     if (fieldPath.length === 0) continue;

@@ -25,6 +25,20 @@ export function admin(
   });
 }
 
+/**
+ * Send a login as curl sends it: a tool user agent and no Accept-Language, which the default
+ * rules challenge unless an allow entry matches.
+ */
+export function curlLogin(port: number, source: string): Promise<Reply> {
+  return send(port, {
+    method: 'POST',
+    path: '/login',
+    source,
+    headers: { 'user-agent': 'curl/8.5.0', accept: '*/*', 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'alice', password: 'wonderland' }),
+  });
+}
+
 /** Parse Prometheus exposition text into `name{labels}` → value. */
 export function parseMetrics(text: string): Map<string, number> {
   const samples = new Map<string, number>();

@@ -3,22 +3,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import t, { type Test } from 'tap';
 
-import { REDIS_URL, login, send, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { REDIS_URL, login, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { deleteKeysWithPrefix } from '../helpers/redis.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { waitForDecisions } from '../helpers/wait.js';
-import { ADMIN_TOKEN, admin } from './client.js';
-
-/** A login as curl sends it: a tool user agent and no Accept-Language, which the default rules challenge. */
-function curlLogin(port: number, source: string) {
-  return send(port, {
-    method: 'POST',
-    path: '/login',
-    source,
-    headers: { 'user-agent': 'curl/8.5.0', accept: '*/*', 'content-type': 'application/json' },
-    body: JSON.stringify({ username: 'alice', password: 'wonderland' }),
-  });
-}
+import { ADMIN_TOKEN, admin, curlLogin } from './client.js';
 
 /** Two gateways sharing one Redis key prefix, as two instances of one fleet. */
 async function startFleet(

@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 
 import t, { type Test } from 'tap';
 
-import { REDIS_URL, login, send, startTestGateway, type Reply, type TestGateway } from '../helpers/gateway.js';
+import { REDIS_URL, login, startTestGateway, type Reply, type TestGateway } from '../helpers/gateway.js';
 import { deleteKeysWithPrefix } from '../helpers/redis.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
-import { ADMIN_TOKEN, admin } from './client.js';
+import { ADMIN_TOKEN, admin, curlLogin } from './client.js';
 
 /** Blocks sent at once, spread over the gateways. */
 const PARALLEL_ADDS = 60;
@@ -19,17 +19,6 @@ const blockedAddress = (index: number) => `127.0.${10 + index}.1`;
 
 function addEntry(gateway: TestGateway, body: Record<string, unknown>) {
   return admin(gateway.adminPort, 'POST', '/v1/manual-entries', { body: { ttl: '10m', reason: 'test', ...body } });
-}
-
-/** Send a login as curl sends it, which the default rules challenge unless an allow matches. */
-function curlLogin(port: number, source: string) {
-  return send(port, {
-    method: 'POST',
-    path: '/login',
-    source,
-    headers: { 'user-agent': 'curl/8.5.0', accept: '*/*', 'content-type': 'application/json' },
-    body: JSON.stringify({ username: 'alice', password: 'wonderland' }),
-  });
 }
 
 async function startGateways(t: Test, store: 'redis' | 'memory'): Promise<TestGateway[]> {

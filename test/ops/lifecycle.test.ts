@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import t from 'tap';
+import t, { type Test } from 'tap';
 
 import { VERSION } from '../../src/cli/version.js';
 import { login, send } from '../helpers/gateway.js';
@@ -152,17 +152,25 @@ t.test('start-up line hides the Redis password', async (t) => {
   }
 });
 
-t.test('SIGUSR2 reopens the log file after rotation', async (t) => {
+/** Spawn a gateway that logs to `decisions.log`, with the path it is rotated to and a reader of its decision lines. */
+async function spawnWithLogFile(t: Test) {
   const upstream = await new RecordingUpstream().start();
   const gateway = await spawnGateway({ upstream: upstream.url, logFile: 'decisions.log' });
   t.teardown(async () => {
     gateway.child.kill('SIGKILL');
     await upstream.stop();
   });
-  const file = join(gateway.directory, 'decisions.log');
-  const rotated = join(gateway.directory, 'decisions.log.1');
-  const port = portOf(gateway.url);
-  const decisions = (path: string) => readLines(path).filter((line) => line.message === 'login decision');
+  return {
+    gateway,
+    file: join(gateway.directory, 'decisions.log'),
+    rotated: join(gateway.directory, 'decisions.log.1'),
+    port: portOf(gateway.url),
+    decisions: (path: string) => readLines(path).filter((line) => line.message === 'login decision'),
+  };
+}
+
+t.test('SIGUSR2 reopens the log file after rotation', async (t) => {
+  const { gateway, file, rotated, port, decisions } = await spawnWithLogFile(t);
 
   await login(port, 'before', 'wonderland');
   await waitFor(() => decisions(file).length === 1, 'the first decision line in the file', 5000);
@@ -181,16 +189,7 @@ t.test('SIGUSR2 reopens the log file after rotation', async (t) => {
 });
 
 t.test('failed log reopen keeps the gateway running', async (t) => {
-  const upstream = await new RecordingUpstream().start();
-  const gateway = await spawnGateway({ upstream: upstream.url, logFile: 'decisions.log' });
-  t.teardown(async () => {
-    gateway.child.kill('SIGKILL');
-    await upstream.stop();
-  });
-  const file = join(gateway.directory, 'decisions.log');
-  const rotated = join(gateway.directory, 'decisions.log.1');
-  const port = portOf(gateway.url);
-  const decisions = (path: string) => readLines(path).filter((line) => line.message === 'login decision');
+  const { gateway, file, rotated, port, decisions } = await spawnWithLogFile(t);
 
   renameSync(file, rotated);
   mkdirSync(file);

@@ -96,9 +96,9 @@ export class InFlightLogins {
 /**
  * Whether pending logins count toward a counter. Every pending login is an attempt, and one
  * pending on an account may turn out a failure. Failure counters not keyed by the account
- * (address, network, fingerprint) are left out: many honest logins can be in flight at once
- * behind one shared address or browser, and a burst of stuffing from one address is caught
- * by its attempts and distinct usernames instead.
+ * (address, network, fingerprint) are left out, because many honest logins can be in flight
+ * at once behind one shared address or browser. A burst of stuffing from one address is
+ * caught by its attempts and distinct usernames instead.
  */
 function counts(counter: CounterDefinition): boolean {
   if (counter.count === 'attempts') return true;

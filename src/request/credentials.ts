@@ -211,10 +211,9 @@ function passwordGrant(query: string, body: string | object | undefined): boolea
 
 /**
  * Return the values that apps read for the field `field`. These are the query's and the
- * form's fields under any spelling that a parser reads as that name (` action` and
- * `action[]` in PHP, `grant.type` as PHP's grant_type, `ACTION` for a case-insensitive
- * binder), and a JSON body's top-level keys in any letter case. A JSON value that is not a
- * string reads as its JSON text, so an object never matches a listed string.
+ * form's fields under any spelling that a parser reads as that name, such as ` action` and
+ * `action[]` in PHP. A JSON body's top-level keys count in any letter case. A JSON value
+ * that is not a string reads as its JSON text, so an object never matches a listed string.
  */
 function fieldValues(field: string, query: string, body: string | object | undefined): string[] {
   const values = [...formFieldValues(query, field)];

@@ -96,9 +96,8 @@ const PATH_FOLDING: UsernameNormalization = { ...DEFAULT_USERNAME_NORMALIZATION,
  * Fold a decoded path as the loosest app reads it. Java's case-insensitive matching folds
  * `ı`, `ſ` and `İ` to `i`, `s` and `i`. Accent-insensitive database collations, where Drupal
  * looks up its paths and aliases, read `/üser/login`, `/lo\u00adgin` (a soft hyphen) and
- * `/ｌogin` (full width) as /user/login and /login. Windows best-fit mapping reads full-width
- * forms as ASCII too. The username folding covers all of these: NFKC, ignorable characters
- * removed, accents and case folded.
+ * `/ｌogin` (full width) as /user/login and /login. The username folding covers all of
+ * these: NFKC, ignorable characters removed, accents and case folded.
  */
 function foldPath(path: string): string {
   if (/^[\x00-\x7f]*$/.test(path)) return path.toLowerCase();

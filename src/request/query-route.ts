@@ -137,10 +137,10 @@ const ROUTE_PARAMETER_KEY = new RegExp(
 );
 
 /**
- * Return the readings of a query-routed target with dot segments: its empty, `.` and `..`
- * segments dropped, as CodeIgniter 3's URI class drops them, and its `..` segments resolved
- * against the one before, as CodeIgniter 4's `removeDotSegments` does (`x/../login` is
- * login). Returns no reading when the target does not decode.
+ * Return two readings of a query-routed target with dot segments. The first drops its
+ * empty, `.` and `..` segments, as CodeIgniter 3's URI class does. The second resolves each
+ * `..` against the segment before, as CodeIgniter 4's `removeDotSegments` does, so
+ * `x/../login` is login. Returns no reading when the target does not decode.
  */
 export function dotSegmentReadings(target: string): string[] {
   let decoded: string;

@@ -28,7 +28,10 @@ export function dataLossMarkerKey(prefix: string, instance: string): string {
   return `${secretCheckKey(prefix)}:gateway:${instance}`;
 }
 
-/** Maximum hash tags tried to find a marker key for each Cluster master; a few dozen suffice. */
+/**
+ * Maximum hash tags tried to find a marker key for each Cluster master. Slots spread evenly
+ * over the tags, so a few tries per master are expected.
+ */
 const MAX_TAG_TRIES = 100_000;
 
 /**
@@ -66,11 +69,12 @@ export interface DataLossWatchOptions {
  * short for an outage, and the used step-up claims, manual entries and counters are gone.
  *
  * The gateway writes the secret check value and a marker key of its own once Redis is
- * reachable. On every reconnect and every `intervalMs`, one EXISTS and one SET ... GET tell
- * whether both are still there. The SET writes the next count of checks to the marker and
- * renews it, and the GET returns the count written last, so a Redis that went back to an
- * earlier snapshot shows an older count. When either key is gone or the count is older, one
- * error line is logged, both are written again, and `lostAt` records the time. Step-up
+ * reachable, and on a Cluster one more marker key on each other master. On every reconnect
+ * and every `intervalMs`, one EXISTS and one SET ... GET per marker tell whether they are
+ * still there. The SET writes the next count of checks to the marker and renews it. The GET
+ * returns the count written last, so a Redis that went back to an earlier snapshot shows an
+ * older count. When a key is gone or a count is older, one error line is logged, the keys
+ * are written again, and `lostAt` records the time. Step-up
  * assertions issued before it are then rejected, because their single-use claims may have
  * been lost.
  */

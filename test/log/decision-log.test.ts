@@ -258,7 +258,7 @@ t.test('the decision line is written before the client has the whole answer', as
 });
 
 t.test('a client that stops reading a login response is cut off', async (t) => {
-  // An app that answers a failed login with a page far larger than the socket buffers.
+  // An app that responds to a failed login with a page far larger than the socket buffers.
   const { upstream, gateway } = await setup(t, { config: { upstream_timeouts: { response: '1s' } } });
   upstream.responder = (request, response) => {
     if (!request.url.startsWith('/login')) return false;

@@ -26,12 +26,16 @@ export interface ForwardResult {
   /** The upstream response's Location header, when it sent one. */
   location?: string;
   /**
-   * The failure, with detail: `connect`, `timeout` or `reset` reaching the upstream, or
-   * `aborted` when the client closed its connection first.
+   * The failure, with detail: `connect`, `timeout` or `reset` reaching the upstream,
+   * `invalid` for a response riskgate does not relay, or `aborted` when the client closed
+   * its connection first.
    */
-  error?: { kind: 'connect' | 'timeout' | 'reset' | 'aborted'; message: string };
+  error?: { kind: UpstreamFailure | 'aborted'; message: string };
   upstreamMs: number;
 }
+
+/** How reaching the app failed. */
+type UpstreamFailure = 'connect' | 'timeout' | 'reset' | 'invalid';
 
 export interface ForwardOptions {
   headers: OutgoingHttpHeaders;
@@ -133,13 +137,14 @@ export function forwardRequest(
     });
 
     // `answered` is the status and Location of an answer that was cut off after it began.
-    const fail = (kind: 'connect' | 'timeout' | 'reset', message: string, answered: { status?: number; location?: string } = {}) => {
+    const fail = (kind: UpstreamFailure, message: string, answered: { status?: number; location?: string } = {}) => {
       if (settled) return;
       outgoing.destroy();
       if (!response.headersSent) {
         const status = kind === 'timeout' ? 504 : 502;
-        const title = kind === 'timeout' ? 'upstream timed out' : 'upstream unavailable';
-        sendProblem(response, status, title, `the application did not answer: ${kind}`, true);
+        const title = kind === 'timeout' ? 'upstream timed out' : kind === 'invalid' ? 'invalid upstream response' : 'upstream unavailable';
+        const detail = kind === 'invalid' ? message : `the application did not answer: ${kind}`;
+        sendProblem(response, status, title, detail, true);
         finish({ error: { kind, message } });
       } else {
         response.destroy();
@@ -174,7 +179,7 @@ export function forwardRequest(
       // echoes a status can send. A proxy in front would take the client's connection for a tunnel from
       // then on, and check none of its later requests.
       if (status === 101) {
-        fail('reset', 'the upstream answered 101 Switching Protocols to a request without an upgrade');
+        fail('invalid', 'the application answered 101 Switching Protocols to a request without an upgrade');
         return;
       }
       answered = { status, location };

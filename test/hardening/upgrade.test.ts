@@ -325,6 +325,9 @@ t.test('a bare 101 from the app is never relayed', async (t) => {
   t.same(requests, ['GET /status?code=101 HTTP/1.1', 'GET /status?code=101 HTTP/1.1'], 'the app saw both requests');
   const refusals = gateway.logs.lines.filter((line) => line.message === 'websocket upgrade refused: the app answered 101 without a WebSocket handshake');
   t.equal(refusals.length, 1, 'the refused upgrade is logged');
+  const failures = gateway.logs.lines.filter((line) => line.message === 'upstream request failed');
+  t.match(failures[0]?.err.message, /101 Switching Protocols to a request without an upgrade/, 'the rejected 101 is logged');
+  t.match(plain.text, /invalid upstream response/, 'the client is told why');
 });
 
 t.test('an upgrade without a valid WebSocket key is rejected', async (t) => {

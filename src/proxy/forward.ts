@@ -34,8 +34,14 @@ export interface ForwardResult {
   upstreamMs: number;
 }
 
-/** How reaching the app failed. */
+/** A failure to reach the app or to relay its response. */
 type UpstreamFailure = 'connect' | 'timeout' | 'reset' | 'invalid';
+
+const FAILURE_TITLES: Record<Exclude<UpstreamFailure, 'invalid'>, string> = {
+  connect: 'upstream unavailable',
+  timeout: 'upstream timed out',
+  reset: 'upstream unavailable',
+};
 
 export interface ForwardOptions {
   headers: OutgoingHttpHeaders;
@@ -142,9 +148,8 @@ export function forwardRequest(
       outgoing.destroy();
       if (!response.headersSent) {
         const status = kind === 'timeout' ? 504 : 502;
-        const title = kind === 'timeout' ? 'upstream timed out' : kind === 'invalid' ? 'invalid upstream response' : 'upstream unavailable';
-        const detail = kind === 'invalid' ? message : `the application did not answer: ${kind}`;
-        sendProblem(response, status, title, detail, true);
+        if (kind === 'invalid') sendProblem(response, status, 'invalid upstream response', message, true);
+        else sendProblem(response, status, FAILURE_TITLES[kind], `the application did not answer: ${kind}`, true);
         finish({ error: { kind, message } });
       } else {
         response.destroy();
@@ -179,7 +184,7 @@ export function forwardRequest(
       // echoes a status can send. A proxy in front would take the client's connection for a tunnel from
       // then on, and check none of its later requests.
       if (status === 101) {
-        fail('invalid', 'the application answered 101 Switching Protocols to a request without an upgrade');
+        fail('invalid', 'the application responded with 101 Switching Protocols to a request without an upgrade');
         return;
       }
       answered = { status, location };

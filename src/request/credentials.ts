@@ -237,6 +237,15 @@ function formFieldValues(text: string, field: string): string[] {
   return values;
 }
 
+/** Return whether a charset is a label of UTF-8 in the WHATWG Encoding Standard (`utf8` too), as browsers read it. */
+function isUtf8Label(charset: string): boolean {
+  try {
+    return new TextDecoder(charset).encoding === 'utf-8';
+  } catch {
+    return false;
+  }
+}
+
 function bodyFormat(contentType: string | undefined, route: LoginRoute): 'json' | 'form' {
   const [type, ...parameters] = (contentType ?? '').split(';');
   const mediaType = type.trim().toLowerCase();
@@ -247,7 +256,7 @@ function bodyFormat(contentType: string | undefined, route: LoginRoute): 'json' 
     throw new RequestRejection(400, 'ambiguous login headers',
       `the Content-Type names a charset ${charsets.length} times; send charset=utf-8 once`);
   }
-  if (charsets.length === 1 && charsets[0] !== 'utf-8') {
+  if (charsets.length === 1 && !isUtf8Label(charsets[0])) {
     throw new RequestRejection(415, 'unsupported charset', `login bodies must be UTF-8, not ${charsets[0].slice(0, 32)}`);
   }
   // Laravel reads a body as JSON when the Content-Type contains `+json` or `/json` anywhere,

@@ -121,3 +121,24 @@ t.test('ambiguous username bodies are refused', async (t) => {
   }
   t.equal(upstream.requests.length, 0, 'none reached the app');
 });
+
+t.test('UTF-8 charset labels are accepted', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({ upstream: upstream.url });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  // Browsers read each WHATWG label of UTF-8 as UTF-8, and some clients send `utf8`.
+  for (const charset of ['utf-8', 'UTF8', 'unicode-1-1-utf-8']) {
+    const reply = await send(gateway.port, {
+      method: 'POST',
+      path: '/login',
+      headers: { ...BROWSER_HEADERS, 'content-type': `application/json; charset=${charset}` },
+      body: '{"username":"alice","password":"wonderland"}',
+    });
+    t.equal(reply.status, 200, `charset=${charset}: forwarded`);
+  }
+  t.equal(upstream.logins.length, 3, 'each login reached the app');
+});

@@ -8,6 +8,7 @@ import { routeApi, type ApiHandler } from './api.js';
 import { AuditLog, type AuditRequest } from './audit.js';
 import { AdminAuthenticator } from './auth.js';
 import { Readiness } from './health.js';
+import { adminHostAllowed, hostName } from './host-check.js';
 import { AdminProblem, sendAdminProblem, sendJson } from './http.js';
 
 export interface AdminServer {
@@ -27,10 +28,12 @@ export async function startAdminServer(context: GatewayContext): Promise<AdminSe
   const readiness = new Readiness(context);
   const authenticator = new AdminAuthenticator(context.config.admin.token, context.config.secret);
   const audit = new AuditLog(context.logger, context.clock);
+  const listenName = hostName(context.config.admin.listen.host);
+  const hosts = listenName === undefined ? context.config.admin.hosts : [...context.config.admin.hosts, listenName];
 
   const server = http.createServer({ requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 5_000 });
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    handleAdminRequest(context, { readiness, authenticator, audit }, request, response).catch((error: unknown) => {
+    handleAdminRequest(context, { readiness, authenticator, audit, hosts }, request, response).catch((error: unknown) => {
       context.logger.error({ err: error }, 'admin request handling failed');
       sendProblem(response, 500, 'internal error', 'the admin listener failed to handle this request', true);
     });
@@ -63,6 +66,8 @@ interface AdminParts {
   readiness: Readiness;
   authenticator: AdminAuthenticator;
   audit: AuditLog;
+  /** Host names served besides address literals and localhost. */
+  hosts: readonly string[];
 }
 
 async function handleAdminRequest(
@@ -80,6 +85,13 @@ async function handleAdminRequest(
   }
   const method = request.method ?? 'GET';
   const probe = method === 'GET' || method === 'HEAD';
+
+  if (!adminHostAllowed(request.headers.host, parts.hosts)) {
+    sendProblem(response, 421, 'host not served',
+      'the admin listener serves address literals, localhost and the names in admin.hosts; ' +
+        'call it by address, or add this name to admin.hosts (RISKGATE_ADMIN_HOSTS)', true);
+    return;
+  }
 
   if (url.pathname === '/healthz' && probe) {
     sendJson(response, 200, { status: 'ok' });

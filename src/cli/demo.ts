@@ -29,6 +29,7 @@ Environment (as for start; the upstream is always the demo app):
   RISKGATE_ADMIN_LISTEN     host:port of the health, metrics and admin listener (default 127.0.0.1:9090;
                             the demo takes a free port instead when that one is in use)
   RISKGATE_ADMIN_TOKEN      bearer token of the admin API, at least 32 characters (default: API off)
+  RISKGATE_ADMIN_HOSTS      comma-separated names the admin listener answers in Host (default: none)
 `;
 
 const ISSUER = 'riskgate-demo-mfa';

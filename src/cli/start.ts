@@ -29,6 +29,7 @@ Environment:
   RISKGATE_LOG_LEVEL        log level (overrides log.level)
   RISKGATE_ADMIN_LISTEN     host:port of the health, metrics and admin listener (overrides admin.listen)
   RISKGATE_ADMIN_TOKEN      bearer token of the admin API, at least 32 characters (overrides admin.token)
+  RISKGATE_ADMIN_HOSTS      comma-separated names the admin listener answers in Host (overrides admin.hosts)
   RISKGATE_WEBHOOK_TOKEN    bearer token sent to webhook.url
 `;
 

@@ -8,11 +8,14 @@ type RawConfig = Record<string, any>;
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '']);
 
-/** Lay RISKGATE_ADMIN_LISTEN and RISKGATE_ADMIN_TOKEN over the file's `admin` keys. */
+/** Lay RISKGATE_ADMIN_LISTEN, RISKGATE_ADMIN_TOKEN and RISKGATE_ADMIN_HOSTS over the file's `admin` keys. */
 export function applyAdminEnvironment(merged: RawConfig, env: NodeJS.ProcessEnv): void {
   merged.admin = { ...(merged.admin ?? {}) };
   if (env.RISKGATE_ADMIN_LISTEN) merged.admin.listen = env.RISKGATE_ADMIN_LISTEN;
   if (env.RISKGATE_ADMIN_TOKEN) merged.admin.token = env.RISKGATE_ADMIN_TOKEN;
+  if (env.RISKGATE_ADMIN_HOSTS) {
+    merged.admin.hosts = env.RISKGATE_ADMIN_HOSTS.split(',').map((name) => name.trim()).filter((name) => name !== '');
+  }
 }
 
 /**
@@ -51,7 +54,8 @@ export function checkAdminValues(merged: RawConfig, source: YamlSource): SourceP
 export function resolveAdminConfig(merged: RawConfig): GatewayConfig['admin'] {
   const admin: RawConfig = merged.admin ?? {};
   const listen = splitHostPort(String(admin.listen ?? CONFIG_DEFAULTS.admin.listen));
-  return admin.token === undefined ? { listen } : { listen, token: String(admin.token) };
+  const hosts = ((admin.hosts ?? []) as string[]).map((name) => name.toLowerCase().replace(/(?<=.)\.$/, ''));
+  return admin.token === undefined ? { listen, hosts } : { listen, token: String(admin.token), hosts };
 }
 
 function splitHostPort(text: string): { host: string; port: number } {

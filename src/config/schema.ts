@@ -127,6 +127,7 @@ export const CONFIG_SCHEMA = {
       properties: {
         listen: hostPort,
         token: { type: 'string', minLength: 1 },
+        hosts: { type: 'array', items: { type: 'string', pattern: '^\\.?[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*\\.?$' } },
       },
     },
     log: {

@@ -118,7 +118,8 @@ export interface GatewayConfig {
   deviceCookie: { name: string; maxAgeMs: number; secure: boolean };
   upstreamTimeouts: { connectMs: number; responseMs: number };
   /** The operator listener: health probes, Prometheus metrics and the admin API. */
-  admin: { listen: { host: string; port: number }; token?: string };
+  /** `hosts`: names besides address literals and localhost that the listener serves in Host. */
+  admin: { listen: { host: string; port: number }; token?: string; hosts: string[] };
   webhook?: WebhookConfig;
   log: {
     level: string;

@@ -30,7 +30,8 @@ export interface ForwardResult {
    * `invalid` for a response riskgate does not relay, or `aborted` when the client closed
    * its connection first.
    */
-  error?: { kind: UpstreamFailure | 'aborted'; message: string };
+  /** `refused`: the body check refused the body, which the app did not get whole. */
+  error?: { kind: UpstreamFailure | 'aborted' | 'refused'; message: string };
   upstreamMs: number;
 }
 
@@ -54,6 +55,15 @@ export interface ForwardOptions {
    * ends, so that what it records is written before the client can see the last byte.
    */
   beforeEnd?: (result: ForwardResult) => void;
+  /** A check of a streamed body, which holds back the body's last byte until the check has read it all. */
+  bodyCheck?: BodyCheck;
+}
+
+/** A check that reads a streamed body chunk by chunk. */
+export interface BodyCheck {
+  write(chunk: Buffer): void;
+  /** Called after the last chunk: a reason to refuse the body with 400, or undefined to let it end. */
+  finish(): string | undefined;
 }
 
 /**
@@ -275,11 +285,52 @@ export function forwardRequest(
     if (response.destroyed) onClientClose();
     else response.on('close', onClientClose);
 
+    const refuse = (detail: string) => {
+      if (settled) return;
+      outgoing.destroy();
+      if (response.headersSent) response.destroy();
+      else sendProblem(response, 400, 'login path in a form body', detail, true);
+      finish({ ...answered, error: { kind: 'refused', message: detail } });
+    };
+
     if (options.body) {
       outgoing.end(options.body);
+    } else if (options.bodyCheck) {
+      streamChecked(request, outgoing, options.bodyCheck, refuse);
     } else {
       request.pipe(outgoing);
     }
+  });
+}
+
+/**
+ * Stream a client's body to the app through a check, one byte behind, so the app never has
+ * the whole body until the check has passed it: the last byte goes on only then. An app
+ * that reads a form only once it is whole, as PHP does, acts on no refused body.
+ */
+function streamChecked(
+  request: IncomingMessage,
+  outgoing: http.ClientRequest,
+  check: BodyCheck,
+  refuse: (detail: string) => void,
+): void {
+  let held: Buffer | undefined;
+  request.on('data', (chunk: Buffer) => {
+    check.write(chunk);
+    if (chunk.length === 0 || outgoing.destroyed) return;
+    const before = held;
+    held = chunk.subarray(chunk.length - 1);
+    let flowing = before === undefined || outgoing.write(before);
+    if (chunk.length > 1) flowing = outgoing.write(chunk.subarray(0, chunk.length - 1)) && flowing;
+    if (!flowing) {
+      request.pause();
+      outgoing.once('drain', () => request.resume());
+    }
+  });
+  request.once('end', () => {
+    const problem = check.finish();
+    if (problem !== undefined) refuse(problem);
+    else outgoing.end(held);
   });
 }
 

@@ -6,8 +6,9 @@ import type { Duplex } from 'node:stream';
 import { checkHeaderCount, checkHost, checkTransferCoding } from '../request/framing.js';
 import { cookieCarriesPassword, queryCarriesPassword, removePasswordCookies } from '../request/password-fields.js';
 import { normalizePath, type PathReading } from '../request/path.js';
-import { dotSegmentReadings, pipeSeparatedPath, queryRoutedTargets } from '../request/query-route.js';
+import { pipeSeparatedPath, queryRoutedTargets } from '../request/query-route.js';
 import { parseAddress, resolveClientAddress } from '../request/client-ip.js';
+import { formRouteCheck, routedLoginReading } from './body-route.js';
 import type { GatewayContext } from './context.js';
 import { findLoginRoute, loginMethodsAt, loginPathIndex, type LoginPathIndex } from './context.js';
 import { forwardRequest, sendProblem } from './forward.js';
@@ -208,8 +209,14 @@ async function handleRequest(
   cookie = context.deviceCookies.withoutDeviceCookie(cookie);
   if (cookie === undefined) delete headers.cookie;
   else headers.cookie = cookie;
-  const result = await forwardRequest(context.upstream, request, response, { headers });
-  if (result.error && result.error.kind !== 'reset' && result.error.kind !== 'aborted') {
+  const bodyCheck = carriesBody(request) ? formRouteCheck(request, loginPaths) : undefined;
+  const result = await forwardRequest(context.upstream, request, response, { headers, bodyCheck });
+  if (result.error?.kind === 'refused') {
+    context.logger.warn(
+      { http: { request: { id: requestId, method } }, riskgate: { rejection: 'login path in a form body' } },
+      'malformed request rejected',
+    );
+  } else if (result.error && result.error.kind !== 'reset' && result.error.kind !== 'aborted') {
     context.logger.error(
       { upstream: context.upstream.url.origin, http: { request: { id: requestId } }, err: { message: result.error.message } },
       'upstream request failed',
@@ -269,19 +276,9 @@ function readRequestPath(url: string, loginPaths: LoginPathIndex): PathReading {
   const pipedReading = piped === undefined ? undefined : normalizePath(piped);
   if (pipedReading && 'path' in pipedReading && loginMethodsAt(loginPaths, pipedReading.path)) return pipedReading;
 
-  for (const target of queryRoutedTargets(url)) {
-    const routed = normalizePath(target);
-    if ('path' in routed && loginMethodsAt(loginPaths, routed.path)) return routed;
-    if ('path' in routed) continue;
-
-    for (const loose of dotSegmentReadings(target)) {
-      const looseReading = normalizePath(loose);
-      if ('path' in looseReading && loginMethodsAt(loginPaths, looseReading.path)) {
-        return { invalid: `the query names a login path that PHP routers read from it (${routed.invalid})` };
-      }
-    }
-  }
-  return reading;
+  const routed = routedLoginReading(queryRoutedTargets(url), loginPaths);
+  if (routed === undefined) return reading;
+  return 'path' in routed ? routed : { invalid: `the query names a login path that PHP routers read from it (${routed.invalid})` };
 }
 
 /**

@@ -13,8 +13,6 @@ interface RouteParameter {
  * `var_pathinfo`), Phalcon `_url`, Yii `r` (`r=site/login` without pretty URLs), and
  * OpenCart `route` and `_route_` (the parameter its SEO URL rewrite fills). WordPress
  * serves `?rest_route=/x` as the REST API path /wp-json/x.
- * NOTE: WordPress and Yii 1.1 read `rest_route` and `r` from a form body too, which is not
- * read on paths other than login paths (documented in the README's Security section).
  */
 const ROUTE_PARAMETERS: readonly RouteParameter[] = [
   { name: 'q', prefixes: [''] },
@@ -49,13 +47,40 @@ export function queryRoutedTargets(url: string): string[] {
   if (!ROUTE_PARAMETER_KEY.test(query)) return targets;
 
   for (const [key, value] of new URLSearchParams(query)) {
-    const parameter = ROUTE_PARAMETERS.find(({ name }) => key === name || formParserReadingAs(key, name) !== undefined);
-    if (!parameter) continue;
-    for (const reading of routeValueReadings(value.replace(/^\/+/, ''))) {
-      // The value is decoded once already, so it goes on as a path with its escapes re-applied.
-      const path = `/${encodeURI(reading)}`;
-      for (const prefix of parameter.prefixes) targets.push(`${prefix}${path}`);
-    }
+    const parameter = ROUTE_PARAMETERS.find(({ name }) => readsAs(key, name));
+    if (parameter) targets.push(...parameterTargets(parameter, value));
+  }
+  return targets;
+}
+
+/**
+ * Routing parameters that their frameworks also read from a form body: WordPress takes
+ * `rest_route` from $_POST as well as $_GET, and Yii 1.1's CHttpRequest::getParam reads `r`
+ * from either.
+ */
+const BODY_ROUTE_PARAMETERS = ROUTE_PARAMETERS.filter(({ name }) => name === 'rest_route' || name === 'r');
+
+/** Return the body routing parameter that a form field name reads as, or undefined. `key` must be decoded. */
+export function bodyRouteParameter(key: string): string | undefined {
+  return BODY_ROUTE_PARAMETERS.find(({ name }) => readsAs(key, name))?.name;
+}
+
+/** Return the paths that a body routing parameter's value routes to, as queryRoutedTargets reads a query's. */
+export function bodyRoutedTargets(name: string, value: string): string[] {
+  const parameter = BODY_ROUTE_PARAMETERS.find((entry) => entry.name === name);
+  return parameter ? parameterTargets(parameter, value) : [];
+}
+
+function readsAs(key: string, name: string): boolean {
+  return key === name || formParserReadingAs(key, name) !== undefined;
+}
+
+function parameterTargets(parameter: RouteParameter, value: string): string[] {
+  const targets: string[] = [];
+  for (const reading of routeValueReadings(value.replace(/^\/+/, ''))) {
+    // The value is decoded once already, so it goes on as a path with its escapes re-applied.
+    const path = `/${encodeURI(reading)}`;
+    for (const prefix of parameter.prefixes) targets.push(`${prefix}${path}`);
   }
   return targets;
 }

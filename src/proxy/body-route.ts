@@ -1,0 +1,60 @@
+import type { IncomingMessage } from 'node:http';
+
+import { createFormRouteScanner } from '../request/form-route-scan.js';
+import { normalizePath, type PathReading } from '../request/path.js';
+import { bodyRoutedTargets, dotSegmentReadings } from '../request/query-route.js';
+import { loginMethodsAt, type LoginPathIndex } from './context.js';
+import type { BodyCheck } from './forward.js';
+
+/**
+ * Return the reading of the first routed target that reaches a login path, or undefined
+ * when none does. A target that riskgate cannot read is unreadable when it reaches a login
+ * path once its dot segments are dropped or resolved, as PHP routers do. Its reading then
+ * gives the reason.
+ */
+export function routedLoginReading(targets: Iterable<string>, loginPaths: LoginPathIndex): PathReading | undefined {
+  for (const target of targets) {
+    const routed = normalizePath(target);
+    if ('path' in routed && loginMethodsAt(loginPaths, routed.path)) return routed;
+    if ('path' in routed) continue;
+
+    for (const loose of dotSegmentReadings(target)) {
+      const looseReading = normalizePath(loose);
+      if ('path' in looseReading && loginMethodsAt(loginPaths, looseReading.path)) {
+        return routed;
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Return the check of a form body sent to a path that is not a login path, or undefined
+ * for a request whose body is not a form. WordPress routes a POST by its `rest_route` field
+ * and Yii 1.1 by its `r` field, so `rest_route=/jwt-auth/v1/token` posted to any page is a
+ * login there. The check reads the body as it streams to the app. The forwarder holds back
+ * the last byte until the check has read the whole body. So a body that routes to a login
+ * path is cut off before the app has it whole, and the client gets 400.
+ */
+export function formRouteCheck(request: IncomingMessage, loginPaths: LoginPathIndex): BodyCheck | undefined {
+  const scanner = createFormRouteScanner(request.headers['content-type']);
+  if (!scanner) return undefined;
+  return {
+    write: (chunk) => scanner.write(chunk),
+    finish: () => {
+      const scan = scanner.finish();
+      if ('problem' in scan) {
+        return `${scan.problem}, and riskgate reads such a routing field in full; send a shorter value`;
+      }
+      for (const { name, value } of scan.routes) {
+        const reading = routedLoginReading(bodyRoutedTargets(name, value), loginPaths);
+        if (reading === undefined) continue;
+        const named = 'path' in reading
+          ? `names the login path ${reading.path}`
+          : `names a login path that PHP routers read from it (${reading.invalid})`;
+        return `the form field ${name}, which WordPress and Yii route by, ${named}; send logins to the login path itself`;
+      }
+      return undefined;
+    },
+  };
+}

@@ -1,0 +1,287 @@
+import { bodyRouteParameter } from './query-route.js';
+
+/** A routing parameter found in a form body: its name as the framework reads it, and its value. */
+export interface BodyRoute {
+  name: string;
+  value: string;
+}
+
+/** What a scan of a whole form body found, or why riskgate cannot read the body as the app would. */
+export type BodyRouteScan = { routes: BodyRoute[] } | { problem: string };
+
+/** Longest routing value kept; a longer one is refused rather than cut, since a cut changes its route. */
+const MAX_ROUTE_VALUE = 64 * 1024;
+
+/** Longest form field name kept, after its leading spaces, dots and brackets. Routing names are short. */
+const MAX_KEY = 1024;
+
+/** Longest header block of one multipart part. */
+const MAX_PART_HEADERS = 16 * 1024;
+
+/**
+ * Read the routing parameters (`rest_route`, `r`) that a form body carries, a chunk at a
+ * time, so that a body of any size is read in bounded memory. WordPress and Yii 1.1 route by
+ * them from a POST body as from the query. Returns undefined for a body that is not a form.
+ */
+export function createFormRouteScanner(contentType: string | undefined): FormRouteScanner | undefined {
+  if (contentType === undefined) return undefined;
+  const type = contentType.toLowerCase();
+  // PHP splits a POST body at `&`, or at each character of arg_separator.input (`;&` on some hosts).
+  if (type.includes('application/x-www-form-urlencoded')) {
+    return new ScannerSet([new UrlEncodedRouteScanner('&'), new UrlEncodedRouteScanner('&;')]);
+  }
+  if (!type.includes('multipart/')) return undefined;
+
+  const boundaries = new Set([phpBoundary(contentType), parameterBoundary(contentType)]);
+  const scanners = [...boundaries].filter((boundary) => boundary !== undefined && boundary !== '')
+    .map((boundary) => new MultipartRouteScanner(boundary as string));
+  return scanners.length === 0 ? undefined : new ScannerSet(scanners);
+}
+
+/**
+ * Read the boundary as PHP's rfc1867.c does: after the first `boundary` (in that case if it
+ * is there, else in any case) comes the first `=`, then a quoted value, or the text up to
+ * `,` or `;`, spaces included.
+ */
+function phpBoundary(contentType: string): string | undefined {
+  let start = contentType.indexOf('boundary');
+  if (start === -1) start = contentType.toLowerCase().indexOf('boundary');
+  const equals = start === -1 ? -1 : contentType.indexOf('=', start);
+  if (equals === -1) return undefined;
+  const rest = contentType.slice(equals + 1);
+  if (rest.startsWith('"')) {
+    const end = rest.indexOf('"', 1);
+    return end === -1 ? undefined : rest.slice(1, end);
+  }
+  const end = rest.search(/[,;]/);
+  return end === -1 ? rest : rest.slice(0, end);
+}
+
+/** Read the boundary as a media type parameter, as most other parsers do. */
+function parameterBoundary(contentType: string): string | undefined {
+  const match = /;\s*boundary\s*=\s*(?:"([^"]*)"|([^;,\s]+))/i.exec(contentType);
+  return match?.[1] ?? match?.[2];
+}
+
+export interface FormRouteScanner {
+  write(chunk: Buffer): void;
+  /** Called once the whole body has been written. */
+  finish(): BodyRouteScan;
+}
+
+/** Scan one body in each of several readings, and report what any of them finds. */
+class ScannerSet implements FormRouteScanner {
+  constructor(private readonly scanners: FormRouteScanner[]) {}
+
+  write(chunk: Buffer): void {
+    for (const scanner of this.scanners) scanner.write(chunk);
+  }
+
+  finish(): BodyRouteScan {
+    const routes: BodyRoute[] = [];
+    for (const scanner of this.scanners) {
+      const scan = scanner.finish();
+      if ('problem' in scan) return scan;
+      routes.push(...scan.routes);
+    }
+    return { routes };
+  }
+}
+
+/**
+ * Scan an `application/x-www-form-urlencoded` body, split into fields at each of the
+ * `separators`. The spaces that start a name are dropped as they stream, as PHP drops them,
+ * so a name of any length is read in MAX_KEY characters.
+ */
+class UrlEncodedRouteScanner implements FormRouteScanner {
+  private readonly separator: RegExp;
+  private key = '';
+  private value = '';
+  private inValue = false;
+  private route: string | undefined;
+  private problem: string | undefined;
+  private readonly routes: BodyRoute[] = [];
+
+  constructor(separators: string) {
+    this.separator = new RegExp(`[${separators}]`, 'g');
+  }
+
+  write(chunk: Buffer): void {
+    if (this.problem) return;
+    const text = chunk.toString('latin1');
+    let start = 0;
+    this.separator.lastIndex = 0;
+    for (let found = this.separator.exec(text); found; found = this.separator.exec(text)) {
+      this.add(text.slice(start, found.index));
+      this.endField();
+      start = found.index + 1;
+    }
+    this.add(text.slice(start));
+  }
+
+  finish(): BodyRouteScan {
+    this.endField();
+    return this.problem ? { problem: this.problem } : { routes: this.routes };
+  }
+
+  private add(part: string): void {
+    if (!this.inValue) {
+      const equals = part.indexOf('=');
+      this.key = trimKeyStart(this.key + (equals === -1 ? part : part.slice(0, equals))).slice(0, MAX_KEY + 2);
+      if (equals === -1) return;
+      this.inValue = true;
+      this.route = bodyRouteParameter(decodeFormText(this.key));
+      part = part.slice(equals + 1);
+    }
+    if (this.route === undefined) return;
+    this.value += part;
+    if (this.value.length > MAX_ROUTE_VALUE) {
+      this.problem = `the form field ${this.route} is over ${MAX_ROUTE_VALUE} bytes`;
+    }
+  }
+
+  private endField(): void {
+    if (!this.inValue && this.key !== '') this.route = bodyRouteParameter(decodeFormText(this.key));
+    if (this.route !== undefined && !this.problem) {
+      this.routes.push({ name: this.route, value: decodeFormText(this.value) });
+    }
+    this.key = '';
+    this.value = '';
+    this.inValue = false;
+    this.route = undefined;
+  }
+}
+
+/**
+ * Drop the spaces that start a raw field name, keeping one in their place, since PHP reads a
+ * name after any number of them. A partial escape at the end stays for the next chunk.
+ */
+function trimKeyStart(raw: string): string {
+  const lead = /^(?:[ +]|%20)+/i.exec(raw);
+  return lead ? ` ${raw.slice(lead[0].length)}` : raw;
+}
+
+/** Decode a raw form name or value as PHP's urldecode does: `+` is a space and a bad escape stays as written. */
+function decodeFormText(raw: string): string {
+  const bytes = Buffer.from(raw.replaceAll('+', ' ').replace(/%([0-9a-f]{2})/gi, (_, hex: string) =>
+    String.fromCharCode(Number.parseInt(hex, 16))), 'latin1');
+  return bytes.toString('utf8');
+}
+
+type MultipartState = 'body' | 'boundary-line' | 'headers';
+
+/**
+ * Scan a `multipart/form-data` body. PHP finds each part at a line that starts with
+ * `--boundary`, after CRLF or a bare LF, and reads the part's name from the `name`
+ * parameter of its headers. Only the values of parts named as a routing parameter are kept.
+ * The closing delimiter is read as any other, so a part after it is read too.
+ */
+class MultipartRouteScanner implements FormRouteScanner {
+  private readonly delimiter: Buffer;
+  // The first delimiter may open the body, with no line break before it, so the scan starts with one.
+  private pending: Buffer = Buffer.from('\n');
+  private state: MultipartState = 'body';
+  private headers = '';
+  private route: string | undefined;
+  private value: Buffer[] = [];
+  private valueLength = 0;
+  private problem: string | undefined;
+  private readonly routes: BodyRoute[] = [];
+
+  constructor(boundary: string) {
+    this.delimiter = Buffer.from(`\n--${boundary}`, 'latin1');
+  }
+
+  write(chunk: Buffer): void {
+    if (this.problem) return;
+    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    this.scan();
+  }
+
+  finish(): BodyRouteScan {
+    if (!this.problem && this.state === 'body') {
+      this.keep(this.pending);
+      this.endPart();
+    }
+    return this.problem ? { problem: this.problem } : { routes: this.routes };
+  }
+
+  private scan(): void {
+    while (!this.problem) {
+      if (this.state === 'body') {
+        const found = this.pending.indexOf(this.delimiter);
+        if (found === -1) {
+          // Keep what could be the start of a delimiter split across chunks.
+          const safe = Math.max(0, this.pending.length - this.delimiter.length + 1);
+          this.keep(this.pending.subarray(0, safe));
+          this.pending = this.pending.subarray(safe);
+          return;
+        }
+        this.keep(this.pending.subarray(0, found));
+        this.endPart();
+        this.pending = this.pending.subarray(found + this.delimiter.length);
+        this.state = 'boundary-line';
+      } else if (this.state === 'boundary-line') {
+        const lineEnd = this.pending.indexOf(0x0a);
+        if (lineEnd === -1) {
+          if (this.pending.length > MAX_PART_HEADERS) this.problem = 'a multipart boundary line is over 16 KiB';
+          return;
+        }
+        this.pending = this.pending.subarray(lineEnd + 1);
+        this.headers = '';
+        this.state = 'headers';
+      } else if (this.state === 'headers') {
+        const lineEnd = this.pending.indexOf(0x0a);
+        if (lineEnd === -1) {
+          if (this.headers.length + this.pending.length > MAX_PART_HEADERS) this.problem = 'a multipart part has over 16 KiB of headers';
+          return;
+        }
+        const line = this.pending.subarray(0, lineEnd).toString('latin1').replace(/\r$/, '');
+        this.pending = this.pending.subarray(lineEnd + 1);
+        if (line !== '') {
+          this.headers += `${line}\n`;
+          if (this.headers.length > MAX_PART_HEADERS) this.problem = 'a multipart part has over 16 KiB of headers';
+          continue;
+        }
+        this.route = partRoute(this.headers);
+        this.state = 'body';
+        this.value = [];
+        this.valueLength = 0;
+      }
+    }
+  }
+
+  /** Keep part data while the part is a routing parameter. */
+  private keep(data: Buffer): void {
+    if (this.route === undefined || data.length === 0) return;
+    this.valueLength += data.length;
+    if (this.valueLength > MAX_ROUTE_VALUE) {
+      this.problem = `the form field ${this.route} is over ${MAX_ROUTE_VALUE} bytes`;
+      return;
+    }
+    this.value.push(data);
+  }
+
+  private endPart(): void {
+    if (this.route !== undefined && !this.problem) {
+      // The line break before the delimiter is CRLF or a bare LF.
+      const value = Buffer.concat(this.value).toString('utf8').replace(/\r$/, '');
+      this.routes.push({ name: this.route, value });
+    }
+    this.route = undefined;
+    this.value = [];
+  }
+}
+
+/**
+ * Return the routing parameter that a part's headers name, or undefined. Every `name`
+ * parameter of every header line counts, quoted with `"` or `'` or bare, so a part that one
+ * parser might read under a routing name is never skipped.
+ */
+function partRoute(headers: string): string | undefined {
+  for (const match of headers.matchAll(/(?:^|[;\s:])name\s*=\s*(?:"([^"]*)"|'([^']*)'|([^;\s]*))/gim)) {
+    const name = bodyRouteParameter(match[1] ?? match[2] ?? match[3] ?? '');
+    if (name) return name;
+  }
+  return undefined;
+}

@@ -1,0 +1,161 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import t, { type Test } from 'tap';
+
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { RecordingUpstream } from '../helpers/upstream.js';
+import { waitFor } from '../helpers/wait.js';
+import { loginHeaders, rawExchange, rawRequest, sha256 } from './raw.js';
+
+// WordPress routes a POST by its `rest_route` body field, and Yii 1.1 by `r`, so a form
+// posted to any page can be a login at a route riskgate protects.
+const ROUTES = [
+  { id: 'jwt', path: '/wp-json/jwt-auth/v1/token', body: 'form' },
+  { id: 'yii', path: '/site/login', body: 'form' },
+];
+const FORM = 'application/x-www-form-urlencoded';
+const CREDENTIALS = 'username=alice&password=wonderland';
+
+async function setUp(t: Test): Promise<{ gateway: TestGateway; app: RecordingUpstream }> {
+  const app = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({ upstream: app.url, config: { login_routes: ROUTES } });
+  t.teardown(async () => {
+    await gateway.close();
+    await app.stop();
+  });
+  return { gateway, app };
+}
+
+function multipart(boundary: string, fields: [string, string | Buffer][], lineBreak = '\r\n'): Buffer {
+  const parts = fields.map(([disposition, value]) => Buffer.concat([
+    Buffer.from(`--${boundary}${lineBreak}Content-Disposition: form-data; ${disposition}${lineBreak}${lineBreak}`),
+    Buffer.isBuffer(value) ? value : Buffer.from(value),
+    Buffer.from(lineBreak),
+  ]));
+  return Buffer.concat([...parts, Buffer.from(`--${boundary}--${lineBreak}`)]);
+}
+
+t.test('a form body that routes to a login path gets 400 and never reaches the app whole', async (t) => {
+  const { gateway, app } = await setUp(t);
+
+  const refused: [string, string, string | Buffer][] = [
+    ['/', FORM, `rest_route=/jwt-auth/v1/token&${CREDENTIALS}`],
+    ['/index.php', FORM, `${CREDENTIALS}&rest_route=%2Fjwt-auth%2Fv1%2Ftoken`],
+    // PHP drops the spaces that start a name and reads `.` as `_`.
+    ['/', FORM, `${CREDENTIALS}&+++rest_route=/jwt-auth/v1/token`],
+    ['/', FORM, `${CREDENTIALS}&${'%20'.repeat(3000)}rest_route=/jwt-auth/v1/token`],
+    ['/', FORM, `rest.route=/jwt-auth/v1/token&${CREDENTIALS}`],
+    // Hosts with arg_separator.input = ";&" split at `;` too.
+    ['/', FORM, `x=1;rest_route=/jwt-auth/v1/token&${CREDENTIALS}`],
+    ['/', `${FORM}; charset=UTF-8`, `r=site/login&${CREDENTIALS}`],
+    ['/index.php', FORM, `r=site%2Flogin&${CREDENTIALS}`],
+    // A routed path with dot segments that reaches a login path once they are resolved.
+    ['/', FORM, `rest_route=/jwt-auth/v1/x/../token&${CREDENTIALS}`],
+    ['/', 'multipart/form-data; boundary=b0undary',
+      multipart('b0undary', [['name="username"', 'alice'], ['name="rest_route"', '/jwt-auth/v1/token'], ['name="password"', 'wonderland']])],
+    // PHP reads parts after a bare LF, and takes a quoted boundary.
+    ['/', 'multipart/form-data; boundary="with space"',
+      multipart('with space', [['name=rest_route', '/jwt-auth/v1/token'], ['name="username"', 'alice']], '\n')],
+    // PHP reads the first `boundary`, whatever follows it before `=`.
+    ['/', 'multipart/form-data; boundaryx=php; boundary=other',
+      multipart('php', [['name="r"', 'site/login'], ['name="username"', 'alice']])],
+    ['/', 'multipart/form-data; boundaryx=php; boundary=other',
+      multipart('other', [['name="r"', 'site/login'], ['name="username"', 'alice']])],
+  ];
+
+  for (const [target, type, body] of refused) {
+    const before = app.requests.length;
+    const exchange = await rawExchange(gateway.port, rawRequest('POST', target, loginHeaders(body, type), body));
+    const label = `${type.slice(0, 40)} ${String(body).slice(0, 60)}`;
+    t.equal(exchange.statuses[0], 400, `${label}: 400`);
+    t.match(exchange.text, /login path in a form body/, `${label}: the problem names the reason`);
+    t.ok(exchange.closedByServer, `${label}: the connection is closed`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    t.equal(app.requests.length, before, `${label}: the app got no whole request`);
+  }
+
+  const rejections = gateway.logs.lines.filter((line) => line.riskgate?.rejection === 'login path in a form body');
+  t.equal(rejections.length, refused.length, 'each refusal is logged once');
+  t.notMatch(gateway.logs.text, /wonderland/, 'no password is logged');
+});
+
+t.test('forms that route nowhere near a login path pass unchanged', async (t) => {
+  const { gateway, app } = await setUp(t);
+
+  const upload = Buffer.alloc(1024 * 1024, 'r');
+  const passed: [string, string, string | Buffer][] = [
+    ['/', FORM, 'rest_route=/wp/v2/posts&title=hello'],
+    ['/', FORM, 'r=site/index&q=login'],
+    // PHP reads names as written: neither is rest_route.
+    ['/', FORM, 'Rest_Route=/jwt-auth/v1/token&xrest_route=/jwt-auth/v1/token'],
+    // PHP reads no JSON body into $_POST.
+    ['/', 'application/json', '{"rest_route":"/jwt-auth/v1/token","username":"alice","password":"wonderland"}'],
+    ['/', FORM, `comment=${'a'.repeat(300_000)}&r=site%2Findex`],
+    ['/upload', 'multipart/form-data; boundary=xyz',
+      multipart('xyz', [['name="title"', '/site/login'], ['name="file"; filename="r.bin"', upload], ['name="r"', 'site/about']])],
+  ];
+
+  for (const [target, type, body] of passed) {
+    const before = app.requests.length;
+    const exchange = await rawExchange(gateway.port, rawRequest('POST', target, loginHeaders(body, type), body));
+    const label = `${type.slice(0, 40)} ${String(body).slice(0, 60)}`;
+    t.equal(exchange.statuses[0], 200, `${label}: answered by the app`);
+    t.equal(app.requests.length, before + 1, `${label}: forwarded once`);
+    t.equal(app.requests[before]?.sha256, sha256(body), `${label}: byte-identical`);
+  }
+});
+
+t.test('a streamed form is held one byte behind until the whole body is read', async (t) => {
+  // An app that counts the body bytes it gets, whether or not the body completes.
+  const seen: { expected: number; received: number; complete: boolean }[] = [];
+  const app = http.createServer((request, response) => {
+    const entry = { expected: Number(request.headers['content-length'] ?? -1), received: 0, complete: false };
+    seen.push(entry);
+    request.on('data', (chunk: Buffer) => { entry.received += chunk.length; });
+    request.on('end', () => {
+      entry.complete = true;
+      response.end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+  const gateway = await startTestGateway({
+    upstream: `http://127.0.0.1:${(app.address() as AddressInfo).port}`,
+    config: { login_routes: ROUTES },
+  });
+  t.teardown(async () => {
+    await gateway.close();
+    app.closeAllConnections();
+    await new Promise((resolve) => app.close(resolve));
+  });
+
+  const filler = `title=${'x'.repeat(200_000)}&`;
+  const tail = `rest_route=/jwt-auth/v1/token&${CREDENTIALS}`;
+  const body = filler + tail;
+  const head = rawRequest('POST', '/', loginHeaders(body, FORM));
+  const exchange = await rawExchange(gateway.port, head, {
+    pieces: [head, filler.slice(0, 100_000), filler.slice(100_000), tail.slice(0, 5), tail.slice(5)],
+    pauseMs: 50,
+  });
+  t.equal(exchange.statuses[0], 400, 'the routing field in the last piece gets 400');
+  await waitFor(() => seen.length === 1 && seen[0].received > 0, 'the app to get the streamed part');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.equal(seen[0].expected, Buffer.byteLength(body));
+  t.ok(seen[0].received < Buffer.byteLength(body), `the app got ${seen[0].received} of ${Buffer.byteLength(body)} bytes`);
+  t.equal(seen[0].complete, false, 'the app never got the whole body');
+
+  const plain = `title=${'x'.repeat(200_000)}&r=site/about`;
+  const plainHead = rawRequest('POST', '/', loginHeaders(plain, FORM));
+  const passed = await rawExchange(gateway.port, plainHead, { pieces: [plainHead, plain.slice(0, 9), plain.slice(9)], pauseMs: 50 });
+  t.equal(passed.statuses[0], 200, 'a form without a login route passes');
+  t.same(seen[1], { expected: Buffer.byteLength(plain), received: Buffer.byteLength(plain), complete: true }, 'whole');
+});
+
+t.test('a routing field too long to read in bounded memory is refused', async (t) => {
+  const { gateway, app } = await setUp(t);
+  const body = `rest_route=/wp/v2/${'a'.repeat(70_000)}`;
+  const exchange = await rawExchange(gateway.port, rawRequest('POST', '/', loginHeaders(body, FORM), body));
+  t.equal(exchange.statuses[0], 400);
+  t.match(exchange.text, /rest_route is over 65536 bytes/);
+  t.equal(app.requests.length, 0, 'the app got no whole request');
+});

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 
 import { createFormRouteScanner } from '../request/form-route-scan.js';
 import { normalizePath, type PathReading } from '../request/path.js';
-import { bodyRoutedTargets, dotSegmentReadings } from '../request/query-route.js';
+import { bodyRoutedTargets, dotSegmentReadings, withRouteBases } from '../request/query-route.js';
 import { loginMethodsAt, type LoginPathIndex } from './context.js';
 import type { BodyCheck } from './forward.js';
 
@@ -47,7 +47,7 @@ export function formRouteCheck(request: IncomingMessage, loginPaths: LoginPathIn
         return `${scan.problem}, and riskgate reads such a routing field in full; send a shorter value`;
       }
       for (const { name, value } of scan.routes) {
-        const reading = routedLoginReading(bodyRoutedTargets(name, value), loginPaths);
+        const reading = routedLoginReading(withRouteBases(request.url ?? '/', bodyRoutedTargets(name, value)), loginPaths);
         if (reading === undefined) continue;
         const named = 'path' in reading
           ? `names the login path ${reading.path}`

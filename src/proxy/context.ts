@@ -5,7 +5,7 @@ import type { StepUpVerifier } from '../challenge/step-up.js';
 import type { GatewayConfig, GatewayMode, LoginRoute } from '../config/types.js';
 import { GatewayKeys } from '../crypto/keys.js';
 import { TrustedProxies } from '../request/client-ip.js';
-import { isDirectoryIndexName, loginPathAliases } from '../request/served-files.js';
+import { isDirectoryIndexName, loginPathAliases, scriptPathInfo } from '../request/served-files.js';
 import type { RuleSet } from '../rules/compile.js';
 import type { ManualMatcher } from '../admin/manual-match.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
@@ -177,30 +177,28 @@ export function findLoginRoute(
     const route = [routes.get(key), aliases.get(key)].find((candidate) => candidate?.subpaths === 'judge');
     if (route) return route;
   }
-  const rest = frontControllerRest(normalizedPath);
-  return rest === undefined || frontControllers === 0 ? undefined : findLoginRoute(routes, method, rest, frontControllers - 1);
+  if (frontControllers === 0) return undefined;
+  for (const rest of frontControllerReadings(normalizedPath)) {
+    const route = findLoginRoute(routes, method, rest, frontControllers - 1);
+    if (route) return route;
+  }
+  return undefined;
 }
 
 /** Maximum number of PHP script segments stripped from one path, so each costs one more linear pass at most. */
 const MAX_FRONT_CONTROLLERS = 2;
 
 /**
- * A script segment's extension followed by more path: PHP, CGI and FastCGI, WSGI and
- * Python, Perl, the ISAPI and ASP.NET handlers, ColdFusion (ColdBox, FW/1 and CFWheels
- * route `/index.cfm/login` by PATH_INFO) and Lua. Their servers run the script with the
- * rest of the path as PATH_INFO.
+ * Return the paths that a front controller runs for a path with a script segment, or none.
+ * Front controllers (Laravel, Symfony, WordPress, Flask or Django under CGI) route by the
+ * PATH_INFO after the script's name. Their routes are relative to the script's directory,
+ * so `/portal/index.php/login` reaches the app's /portal/login route when the app sits in
+ * /portal, and its /login route when routes are written from the root.
  */
-const SCRIPT_WITH_PATH_INFO = /\.(?:php\d?|phtml|phar|cgi|fcgi|wsgi|py|pl|dll|exe|asp|aspx|ashx|cfm|cfml|cfc|lua)\//;
-
-/**
- * Return the path after the first script segment (`/index.php/login` and
- * `/dispatch.fcgi/login` give `/login`), or undefined when there is none. Front controllers
- * (Laravel, Symfony, WordPress, Flask or Django under CGI) route by the PATH_INFO after the
- * script's name, so that path reaches the app's /login route.
- */
-function frontControllerRest(normalizedPath: string): string | undefined {
-  const script = SCRIPT_WITH_PATH_INFO.exec(normalizedPath);
-  return script === null ? undefined : normalizedPath.slice(script.index + script[0].length - 1);
+function frontControllerReadings(normalizedPath: string): string[] {
+  const script = scriptPathInfo(normalizedPath);
+  if (!script) return [];
+  return script.directory === '' ? [script.pathInfo] : [script.pathInfo, `${script.directory}${script.pathInfo}`];
 }
 
 /** Index the login paths of `routes`, and the paths in loginPathAliases that reach them. */
@@ -239,8 +237,12 @@ export function loginMethodsAt(
     const methods = index.below.get(normalizedPath.slice(0, end));
     if (methods) return methods;
   }
-  const rest = frontControllerRest(normalizedPath);
-  return rest === undefined || frontControllers === 0 ? undefined : loginMethodsAt(index, rest, frontControllers - 1);
+  if (frontControllers === 0) return undefined;
+  for (const rest of frontControllerReadings(normalizedPath)) {
+    const methods = loginMethodsAt(index, rest, frontControllers - 1);
+    if (methods) return methods;
+  }
+  return undefined;
 }
 
 /**

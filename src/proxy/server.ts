@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import { checkHeaderCount, checkHost, checkTransferCoding } from '../request/framing.js';
 import { cookieCarriesPassword, queryCarriesPassword, removePasswordCookies } from '../request/password-fields.js';
 import { normalizePath, type PathReading } from '../request/path.js';
-import { pipeSeparatedPath, queryRoutedTargets } from '../request/query-route.js';
+import { pipeSeparatedPath, queryRoutedTargets, withRouteBases } from '../request/query-route.js';
 import { parseAddress, resolveClientAddress } from '../request/client-ip.js';
 import { formRouteCheck, routedLoginReading } from './body-route.js';
 import type { GatewayContext } from './context.js';
@@ -276,7 +276,7 @@ function readRequestPath(url: string, loginPaths: LoginPathIndex): PathReading {
   const pipedReading = piped === undefined ? undefined : normalizePath(piped);
   if (pipedReading && 'path' in pipedReading && loginMethodsAt(loginPaths, pipedReading.path)) return pipedReading;
 
-  const routed = routedLoginReading(queryRoutedTargets(url), loginPaths);
+  const routed = routedLoginReading(withRouteBases(url, queryRoutedTargets(url)), loginPaths);
   if (routed === undefined) return reading;
   return 'path' in routed ? routed : { invalid: `the query names a login path that PHP routers read from it (${routed.invalid})` };
 }

@@ -54,6 +54,26 @@ export function queryRoutedTargets(url: string): string[] {
 }
 
 /**
+ * Return each routed target both from the root and under the directories that a front
+ * controller at the request's path may serve. A front controller in a subdirectory routes
+ * relative to it: CodeIgniter in /portal reads `/portal/?/login` and
+ * `/portal/index.php?/login` as /portal/login, and WordPress in /blog serves
+ * `/blog/?rest_route=/x` as /blog/wp-json/x. The path itself counts as a directory too,
+ * since nginx's `try_files $uri $uri/` runs /portal's index file for `/portal?/login`.
+ */
+export function withRouteBases(url: string, targets: readonly string[]): string[] {
+  if (targets.length === 0) return [];
+  const end = url.indexOf('?');
+  const path = (end === -1 ? url : url.slice(0, end)).replace(/\/+$/, '');
+  const bases = new Set(['', path, path.slice(0, Math.max(0, path.lastIndexOf('/')))]);
+  const based: string[] = [];
+  for (const base of bases) {
+    for (const target of targets) based.push(`${base}${target}`);
+  }
+  return based;
+}
+
+/**
  * Routing parameters that their frameworks also read from a form body: WordPress takes
  * `rest_route` from $_POST as well as $_GET, and Yii 1.1's CHttpRequest::getParam reads `r`
  * from either.

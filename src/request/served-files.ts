@@ -36,5 +36,31 @@ export function loginPathAliases(normalizedPath: string): string[] {
   const dot = segment.indexOf('.');
   if (dot > 0) aliases.push(normalizedPath.slice(0, slash + 1 + dot));
   if (isDirectoryIndexName(segment)) aliases.push(slash === 0 ? '/' : normalizedPath.slice(0, slash));
+  // With URL rewriting on, the front controller's routes are served in its directory too.
+  const script = scriptPathInfo(normalizedPath);
+  if (script) aliases.push(`${script.directory}${script.pathInfo}`);
   return aliases;
+}
+
+/**
+ * A script segment's extension followed by more path: PHP, CGI and FastCGI, WSGI and
+ * Python, Perl, the ISAPI and ASP.NET handlers, ColdFusion (ColdBox, FW/1 and CFWheels
+ * route `/index.cfm/login` by PATH_INFO) and Lua. Their servers run the script with the
+ * rest of the path as PATH_INFO.
+ */
+const SCRIPT_WITH_PATH_INFO = /\.(?:php\d?|phtml|phar|cgi|fcgi|wsgi|py|pl|dll|exe|asp|aspx|ashx|cfm|cfml|cfc|lua)\//;
+
+/**
+ * Split a normalised path at its first script segment: `/portal/index.php/login` gives the
+ * directory `/portal` and the PATH_INFO `/login`. Returns undefined when the path has no
+ * script segment with more path after it.
+ */
+export function scriptPathInfo(normalizedPath: string): { directory: string; pathInfo: string } | undefined {
+  const script = SCRIPT_WITH_PATH_INFO.exec(normalizedPath);
+  if (script === null) return undefined;
+  const pathInfoStart = script.index + script[0].length - 1;
+  return {
+    directory: normalizedPath.slice(0, normalizedPath.lastIndexOf('/', script.index)),
+    pathInfo: normalizedPath.slice(pathInfoStart),
+  };
 }

@@ -5,11 +5,11 @@ import t, { type Test } from 'tap';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { RecordingUpstream, type ReceivedRequest } from '../helpers/upstream.js';
 import { waitFor } from '../helpers/wait.js';
+import { gatewayWithRoutes, nextSource, passLogin } from './passage.js';
 import { loginHeaders, rawExchange, rawRequest } from './raw.js';
 
 let upstream: RecordingUpstream;
 let gateway: TestGateway;
-let lastSource = 1;
 
 t.before(async () => {
   upstream = await new RecordingUpstream().start();
@@ -25,12 +25,6 @@ t.beforeEach(() => {
   upstream.requests.length = 0;
   gateway.logs.lines.length = 0;
 });
-
-/** A loopback address per exchange, so earlier logins' counters never decide a later one. */
-function nextSource(): string {
-  lastSource = lastSource >= 250 ? 2 : lastSource + 1;
-  return `127.0.0.${lastSource}`;
-}
 
 const BODY = '{"username":"alice","password":"wonderland"}';
 const HEAD = [
@@ -426,41 +420,6 @@ t.test('paths below a login path are judged as that login', async (t) => {
   t.equal(local.logs.decisions.length, before, 'and not judged');
   t.equal(app.requests.length, judged.length + 2, 'only the judged logins and the forwarded path reached the app');
 });
-
-/** The outcome of one login sent through a gateway to a recording app. */
-interface LoginPassage {
-  status: number | undefined;
-  /** The request as the app received it, if it did. */
-  received?: ReceivedRequest;
-  /** The decision line logged for that request, if any. */
-  decision?: Record<string, any>;
-}
-
-/** Send a POST login to `target` and find what the app received and the decision logged for it. */
-async function passLogin(local: TestGateway, app: RecordingUpstream, target: string, body = BODY,
-  type = 'application/json'): Promise<LoginPassage> {
-  const before = app.requests.length;
-  const exchange = await rawExchange(local.port, rawRequest('POST', target, loginHeaders(body, type), body), { source: nextSource() });
-  const received = app.requests[before];
-  if (!received) return { status: exchange.statuses[0] };
-
-  const id = received.headers['x-request-id'];
-  const decisionOf = () => local.logs.decisions.find((line) => line.http.request.id === id);
-  // The gateway logs the line after the app's response. A request forwarded unjudged gets no line and costs the whole wait.
-  await waitFor(() => decisionOf() !== undefined, `a decision for ${target}`, 500).catch(() => undefined);
-  return { status: exchange.statuses[0], received, decision: decisionOf() };
-}
-
-/** Start a gateway with `routes` in front of a fresh recording app, both closed when `t` ends. */
-async function gatewayWithRoutes(t: Test, routes: Record<string, unknown>[]): Promise<{ local: TestGateway; app: RecordingUpstream }> {
-  const app = await new RecordingUpstream().start();
-  const local = await startTestGateway({ upstream: app.url, config: { log: { username: 'plain' }, login_routes: routes } });
-  t.teardown(async () => {
-    await local.close();
-    await app.stop();
-  });
-  return { local, app };
-}
 
 t.test('login files are judged without their extension', async (t) => {
   const { local, app } = await gatewayWithRoutes(t, [

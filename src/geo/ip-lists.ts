@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 
 import ipaddr from 'ipaddr.js';
 
 import type { SourceProblem } from '../errors.js';
 import { embeddedIPv4, embeddedIPv4Cidr } from '../request/embedded-ipv4.js';
+import { readRegularTextFile } from '../config/regular-file.js';
 
 /** Name pattern of an IP list, as rules write it in `ip.in_list("name")`. */
 export const IP_LIST_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
@@ -42,7 +42,7 @@ export class IpList {
   static read(name: string, file: string): { list?: IpList; problems: SourceProblem[] } {
     let text: string;
     try {
-      text = readFileSync(file, 'utf8');
+      text = readRegularTextFile(file);
     } catch (error) {
       const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (error as Error).message;
       return { problems: [{ file, line: 1, column: 1, message: `IP list "${name}": ${reason}; check its path in ip_lists or the rule file's lists` }] };

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
 import { Ajv } from 'ajv';
@@ -7,6 +7,7 @@ import { Ajv } from 'ajv';
 import { parseDurationMs } from '../config/duration.js';
 import type { SourceProblem } from '../errors.js';
 import { readYamlSource, type YamlSource } from '../config/yaml-source.js';
+import { readRegularTextFile } from '../config/regular-file.js';
 import { RULE_FILE_SCHEMA } from './schema.js';
 import type { CounterDefinition, RuleDefinition, RuleTestCase, Thresholds } from './types.js';
 
@@ -83,7 +84,7 @@ export function readRuleSource(paths: readonly string[]): RuleSource {
     // A file listed a moment ago can vanish before it is read, as when an editor replaces it.
     let text: string;
     try {
-      text = readFileSync(file, 'utf8');
+      text = readRegularTextFile(file);
     } catch (error) {
       problems.push({ file, line: 1, column: 1, message: `rule file could not be read: ${(error as Error).message}` });
       continue;

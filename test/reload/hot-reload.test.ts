@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import { renameSync, writeFileSync } from 'node:fs';
 
@@ -136,6 +137,25 @@ t.test('emptied or cut-off rule file is rejected', async (t) => {
   t.equal(after.status, EXPECTED.a.status);
   t.same(reloadLines(gateway.logs, 'success'), [], 'no reload was accepted');
   t.equal((await readiness(gateway)).checks.rules.last_reload.result, 'failure');
+});
+
+t.test('a FIFO among the rule files is rejected without blocking', async (t) => {
+  const { tree, gateway } = await setUp(t);
+  const version = (await scoredLogin(gateway, 'first')).line.riskgate.rule_set;
+  const fifo = tree.path('rules/pipe.yaml');
+
+  // Opening a FIFO for reading waits for a writer, which never comes here.
+  execFileSync('mkfifo', [fifo]);
+  const rejected = await waitForReload(gateway.logs, 'failure', 1);
+  t.same(rejected.riskgate.reload.errors, [
+    `${fifo}:1:1: rule file could not be read: it is not a regular file (a FIFO, socket, device or directory); ` +
+      'point the setting at a file',
+  ]);
+
+  const reply = await send(gateway.adminPort, { path: '/healthz' });
+  t.equal(reply.status, 200, 'the event loop still answers');
+  const after = await scoredLogin(gateway, 'second');
+  t.equal(after.line.riskgate.rule_set, version, 'the last good set keeps serving');
 });
 
 t.test('reload that removes rules warns with their ids', async (t) => {

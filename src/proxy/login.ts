@@ -442,9 +442,20 @@ function sendBlock(context: GatewayContext, response: ServerResponse, retryAfter
   sendProblem(response, 403, 'login refused', detail);
 }
 
+/**
+ * Add the challenge id to the query of `mfa_url`, before any fragment: a parameter after
+ * `#` never reaches the MFA service, which would then find no challenge.
+ */
+export function challengeUrl(mfaUrl: string, id: string): string {
+  const hash = mfaUrl.indexOf('#');
+  const base = hash === -1 ? mfaUrl : mfaUrl.slice(0, hash);
+  const fragment = hash === -1 ? '' : mfaUrl.slice(hash);
+  const separator = !base.includes('?') ? '?' : base.endsWith('?') || base.endsWith('&') ? '' : '&';
+  return `${base}${separator}challenge=${encodeURIComponent(id)}${fragment}`;
+}
+
 function sendChallenge(context: GatewayContext, response: ServerResponse, id: string): void {
   const config = context.config.challenge;
-  const separator = config.mfaUrl.includes('?') ? '&' : '?';
   sendProblem(response, 401, 'step-up required',
     `complete the step-up at mfa_url, then repeat the login with the assertion in the ${config.header} header`,
     false,
@@ -452,7 +463,7 @@ function sendChallenge(context: GatewayContext, response: ServerResponse, id: st
       challenge: {
         id,
         methods: ['totp'],
-        mfa_url: `${config.mfaUrl}${separator}challenge=${encodeURIComponent(id)}`,
+        mfa_url: challengeUrl(config.mfaUrl, id),
         header: config.header,
         expires_in: Math.ceil(config.ttlMs / 1000),
       },

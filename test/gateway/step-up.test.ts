@@ -1,6 +1,7 @@
 import { jwtVerify } from 'jose';
 import t, { type Test } from 'tap';
 
+import { challengeUrl } from '../../src/proxy/login.js';
 import { cleanEnv, ensureBuilt, runCli } from '../helpers/cli.js';
 import { FakeClock } from '../helpers/clock.js';
 import { TEST_SECRET, login, send, startTestGateway, type Reply, type TestGateway } from '../helpers/gateway.js';
@@ -61,6 +62,15 @@ t.test('brute force from many addresses is challenged', async (t) => {
   t.equal(decisions[5].riskgate.decision, 'challenge');
   t.ok(decisions[5].rule.name.includes('bruteforce.account-failures'), 'the account rule fired');
   t.equal(decisions[5].source.ip, '198.51.100.6', 'each guess is judged by its own client address');
+});
+
+t.test('the challenge id goes into the MFA URL query, before any fragment', async (t) => {
+  t.equal(challengeUrl('/mfa', 'a b'), '/mfa?challenge=a%20b');
+  t.equal(challengeUrl('/mfa?lang=en', 'c1'), '/mfa?lang=en&challenge=c1');
+  t.equal(challengeUrl('/mfa?', 'c1'), '/mfa?challenge=c1');
+  t.equal(challengeUrl('https://mfa.example/verify#start', 'c1'), 'https://mfa.example/verify?challenge=c1#start');
+  t.equal(challengeUrl('https://mfa.example/verify?lang=en#/step?x=1', 'c1'),
+    'https://mfa.example/verify?lang=en&challenge=c1#/step?x=1');
 });
 
 t.test('step-up passes once, then replay fails', async (t) => {

@@ -553,8 +553,24 @@ function pathOf(url: string | undefined): string {
   let path = end === -1 ? target : target.slice(0, end);
   if (path.includes(';') || /%3b/i.test(path)) path = path.replace(/(?:;|%3b)[^/]*/gi, '');
   if (path.includes('(') || /%28/i.test(path)) path = path.replace(/\/(?:\(|%28)[^/]*/gi, '/(*)');
-  if (path.includes('@') || /%40/i.test(path)) path = path.replace(/\/[^/]*(?:@|%40)[^/]*/gi, '/*');
+  if (/[@%]|[^\x00-\x7f]/.test(path)) {
+    path = path.split('/').map((segment) => (holdsAtSign(segment) ? '*' : segment)).join('/');
+  }
   return path.replace(/\/(?=[^/]*\d)[\w.~=+-]{16,}(?=\/|$)/g, '/*');
+}
+
+/**
+ * Return whether a path segment holds `@` once decoded and folded with NFKC, which reads the
+ * full-width `＠` and the small `﹫` as `@`. A login path encoded twice is refused before this.
+ */
+function holdsAtSign(segment: string): boolean {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(segment);
+  } catch {
+    decoded = segment.replace(/%40/gi, '@');
+  }
+  return decoded.normalize('NFKC').includes('@');
 }
 
 /** Normalise a login's username, or refuse one that NFKC would blow up (see excessiveExpansion). */

@@ -167,7 +167,9 @@ t.test('tokens and addresses in login paths stay out of decision lines', async (
   // A reset or magic-link token below the login path, and a session id in an encoded matrix parameter.
   const token = `8f14e45f${randomBytes(12).toString('hex')}`;
   // An app that takes the account from the path (`/login/<email>`) puts a username there.
-  const paths = [`/login/reset/${token}`, `/login%3Bjsessionid=${token}`, '/login/zed@example.com', '/login/zed%40example.com/step'];
+  // NFKC reads the full-width `＠` (%EF%BC%A0) and the small `﹫` (%EF%B9%AB) as `@`.
+  const paths = [`/login/reset/${token}`, `/login%3Bjsessionid=${token}`, '/login/zed@example.com', '/login/zed%40example.com/step',
+    '/login/zed%EF%BC%A0example.com', '/login/zed%EF%B9%ABexample.com/x'];
 
   for (const path of paths) {
     await send(gateway.port, {
@@ -175,7 +177,8 @@ t.test('tokens and addresses in login paths stay out of decision lines', async (
   }
   await waitFor(() => gateway.logs.decisions.length === paths.length, 'both decision lines');
 
-  t.same(gateway.logs.decisions.map((line) => line.url.path), ['/login/reset/*', '/login', '/login/*', '/login/*/step'],
+  t.same(gateway.logs.decisions.map((line) => line.url.path),
+    ['/login/reset/*', '/login', '/login/*', '/login/*/step', '/login/*', '/login/*/x'],
     'the paths are logged without the token or the address');
   t.notOk(gateway.logs.text.includes(token), 'no log line holds the token');
   t.notOk(gateway.logs.text.includes('zed'), 'nor the username');

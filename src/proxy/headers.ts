@@ -72,7 +72,8 @@ const IDENTITY_WORDS = new Set([
   'userinfo', 'remoteuser', 'userid', 'username', 'principal', 'credential', 'claim', 'claims', 'jwt', 'oidc',
   'ssl', 'cert', 'certificate', 'clientcert', 'webauth', 'spiffe',
 ]);
-// Words that name the user as the last word: `X-Vouch-User`, `Proxy-User`, `X-Client-S-DN`, `X-Is-Admin`.
+// Words that name the user as the last word, or as the whole name: `X-Vouch-User`, `Proxy-User`,
+// `X-Client-S-DN`, `X-Is-Admin`, `User`, `Email`.
 const IDENTITY_LAST_WORDS = new Set([
   'user', 'email', 'upn', 'groups', 'role', 'roles', 'identity', 'subject', 'sub', 'uid', 'login', 'dn', 'cn', 'verify',
   'verified', 'admin',
@@ -107,7 +108,7 @@ function hasIdentityWords(name: string): boolean {
   if (name.startsWith('sec-')) return false;
   if (IDENTITY_HEADERS.has(name) || IDENTITY_PREFIXES.some((prefix) => name.startsWith(prefix))) return true;
   const words = name.split('-');
-  if (words.length > 1 && IDENTITY_LAST_WORDS.has(words[words.length - 1])) return true;
+  if (IDENTITY_LAST_WORDS.has(words[words.length - 1])) return true;
   return words.some((word, index) => IDENTITY_WORDS.has(word) ||
     (word === 'user' && index + 1 < words.length && USER_DETAIL_WORDS.has(words[index + 1])));
 }

@@ -223,6 +223,20 @@ t.test('other client address and URL override headers never reach the app', asyn
   t.equal(decision?.source.ip, '127.0.0.6');
 });
 
+t.test('identity headers named by one word never reach the app', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  const spoofed = { user: 'victim', email: 'victim@example.com', login: 'victim', uid: 'victim', sub: 'victim', admin: 'true', roles: 'admin' };
+
+  const reply = await login(gateway.port, 'alice', 'wonderland', { source: '127.0.0.6', headers: spoofed });
+  await send(gateway.port, { path: '/account', source: '127.0.0.6', headers: { ...BROWSER_HEADERS, ...spoofed } });
+
+  t.equal(reply.status, 200);
+  t.equal(upstream.requests.length, 2);
+  for (const received of upstream.requests) {
+    for (const name of Object.keys(spoofed)) t.equal(received.headers[name], undefined, `${received.url}: ${name} is removed`);
+  }
+});
+
 t.test('client locations from an untrusted peer never reach the app', async (t) => {
   const { upstream, gateway } = await setUp(t);
   // Locations that a CDN derives from the address, which an app may read as the client's.

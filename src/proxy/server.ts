@@ -53,14 +53,20 @@ export function createGatewayServer(context: GatewayContext): http.Server {
     if (error.code !== 'ECONNRESET') {
       context.logger.warn({ err: { code: error.code, message: error.message } }, 'malformed request rejected');
     }
-    if (socket.writable) {
-      const body = JSON.stringify({ type: 'about:blank', title: http.STATUS_CODES[status], status,
-        detail: 'the request could not be parsed as strict HTTP/1.1' });
-      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/problem+json\r\n` +
-        `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-    } else {
-      socket.destroy();
-    }
+    if (socket.writable) endWithProblem(socket, status, 'the request could not be parsed as strict HTTP/1.1');
+    else socket.destroy();
+  });
+
+  // riskgate is a reverse proxy: a CONNECT tunnel would carry requests it never reads.
+  server.on('connect', (request: IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => socket.destroy());
+    context.logger.warn(
+      { http: { request: { id: randomUUID(), method: request.method } }, riskgate: { rejection: 'CONNECT request' } },
+      'malformed request rejected',
+    );
+    endWithProblem(socket, 405, 'riskgate is a reverse proxy and opens no CONNECT tunnel; send requests to the app through it',
+      'allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n');
+    closeAfterFlush(socket);
   });
 
   const upgraded = new Set<Duplex>();
@@ -243,6 +249,14 @@ function closeAfterFlush(socket: Duplex): void {
   if (socket.writableFinished) socket.destroy();
 }
 
+/** Write a problem response straight to a socket that no ServerResponse serves, and end it. */
+function endWithProblem(socket: Duplex, status: number, detail: string, extraHeaders = ''): void {
+  const title = http.STATUS_CODES[status] ?? 'error';
+  const body = JSON.stringify({ type: 'about:blank', title, status, detail });
+  socket.end(`HTTP/1.1 ${status} ${title}\r\ncontent-type: application/problem+json\r\n${extraHeaders}` +
+    `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+}
+
 /** Return why an upgrade request is rejected, or undefined when it may be proxied. */
 function upgradeRejection(request: IncomingMessage, reading: PathReading, loginPaths: LoginPathIndex): string | undefined {
   const url = request.url ?? '/';
@@ -284,6 +298,8 @@ function readRequestPath(url: string, loginPaths: LoginPathIndex): PathReading {
 /**
  * Return whether a request target's path has a percent-encoded `?` or `#` whose part before
  * reaches a login path, read as login paths are read (`/login%20%3Fx` and `/login;%3Fx` too).
+ * The mark read as a query's start counts too, since PHP routers read a path from the query
+ * (`/index.php%3F/login`, `/%3Fq=login`).
  */
 function encodedQueryAtLoginPath(url: string, loginPaths: LoginPathIndex): boolean {
   const end = url.indexOf('?');
@@ -291,7 +307,11 @@ function encodedQueryAtLoginPath(url: string, loginPaths: LoginPathIndex): boole
   const mark = path.search(/%(?:3f|23)/i);
   if (mark === -1) return false;
   const before = normalizePath(path.slice(0, mark));
-  return 'path' in before && loginMethodsAt(loginPaths, before.path) !== undefined;
+  if ('path' in before && loginMethodsAt(loginPaths, before.path) !== undefined) return true;
+
+  const query = end === -1 ? '' : `&${url.slice(end + 1)}`;
+  const decodedFirst = readRequestPath(`${path.slice(0, mark)}?${path.slice(mark + 3)}${query}`, loginPaths);
+  return 'invalid' in decodedFirst || loginMethodsAt(loginPaths, decodedFirst.path) !== undefined;
 }
 
 function carriesBody(request: IncomingMessage): boolean {

@@ -72,6 +72,18 @@ t.test('conflicting framing is rejected and the connection closed', async (t) =>
   t.equal(upstream.requests.length, 0, 'nothing reached the app');
 });
 
+t.test('a CONNECT request gets 405 and a log line', async (t) => {
+  for (const target of ['127.0.0.1:9', '/login']) {
+    const exchange = await rawExchange(gateway.port, `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`, { source: nextSource() });
+    t.equal(exchange.statuses[0], 405, `CONNECT ${target}: 405`);
+    t.match(exchange.text, /opens no CONNECT tunnel/, 'the problem says why');
+    t.ok(exchange.closedByServer, 'the connection is closed');
+  }
+  const lines = gateway.logs.lines.filter((line) => line.riskgate?.rejection === 'CONNECT request');
+  t.equal(lines.length, 2, 'each is logged');
+  t.equal(upstream.requests.length, 0, 'nothing reached the app');
+});
+
 t.test('unsupported transfer codings are rejected', async (t) => {
   for (const coding of ['gzip, chunked', 'identity, chunked', 'x-custom, chunked']) {
     const exchange = await rawExchange(
@@ -699,6 +711,9 @@ t.test('an encoded query mark after a login path is refused', async (t) => {
     ['POST', '/login%20%3Fusername=victim'],
     ['POST', '/login%C2%A0%3Fusername=victim'],
     ['POST', '/login;%3Fusername=victim'],
+    // Read with the mark as a query's start, PHP routers take a login path from these.
+    ['POST', '/index.php%3F/login'], ['POST', '/%3F/login'], ['POST', '/x%3F/login'], ['POST', '/index.php%3Fq=login'],
+    ['POST', '/%3Fq=login'], ['POST', '/index.php%3Froute=login'], ['POST', '/index.php%23/login'],
   ];
   for (const [method, target] of cases) {
     const exchange = await rawExchange(gateway.port, rawRequest(method, target, loginHeaders(BODY), BODY), { source: nextSource() });

@@ -85,6 +85,12 @@ export function normalizePath(target: string): PathReading {
     }
     segments.push(windowsName);
   }
+  // NTFS reads `dir::$INDEX_ALLOCATION` and `dir:$I30:$INDEX_ALLOCATION` as the directory
+  // itself, so IIS serves /portal::$INDEX_ALLOCATION/login as /portal/login. The last
+  // segment is read without its stream by the route matcher instead.
+  if (segments.slice(0, -1).some((segment) => segment.includes(':$'))) {
+    return { invalid: 'a directory segment names an NTFS stream (":$"), which Windows reads as the directory itself' };
+  }
 
   return { path: `/${segments.join('/')}` };
 }

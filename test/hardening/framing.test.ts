@@ -197,6 +197,8 @@ t.test('unreadable login paths are rejected, not forwarded', async (t) => {
     '//login', '//x/login', '/%2fx/login',
     // IIS serves a Windows short name as the long name it stands for.
     '/LOGIN~1', '/login~2.php', '/PROGRA~1/login',
+    // NTFS reads a directory's $INDEX_ALLOCATION stream as the directory itself.
+    '/x::$INDEX_ALLOCATION/login', '/x:$I30:$INDEX_ALLOCATION/login', '/x::%24index_allocation/../login',
     // CodeIgniter drops empty and dot segments of a path it reads from the query, and
     // Drupal routes q=login/.. to login.
     '/?//login', '/?/../login', '/?/login/..', '/index.php?//login', '/index.php?/../login', '/node?q=login/..',

@@ -53,6 +53,13 @@ function endpointMethods(segments: string[]): Partial<Record<string, ApiHandler>
 async function listEntries(context: GatewayContext, call: ApiRequest): Promise<AuditNote> {
   const action = call.query.get('action');
   const type = call.query.get('type');
+  // A filter value that matches no entry would list nothing, which reads as "no entries".
+  if (action !== null && action !== 'block' && action !== 'allow') {
+    throw new AdminProblem(400, 'invalid filter', 'the action filter must be block or allow, in lower case');
+  }
+  if (type !== null && type !== 'ip' && type !== 'cidr' && type !== 'username') {
+    throw new AdminProblem(400, 'invalid filter', 'the type filter must be ip, cidr or username, in lower case');
+  }
   const entries = (await entryStore(context).list(call.now)).filter(
     (entry) => (action === null || entry.action === action) && (type === null || entry.type === type),
   );
@@ -180,14 +187,18 @@ async function eraseHandler(context: GatewayContext, call: ApiRequest): Promise<
 /** Shortest prefixes a manual entry may have: an allow wider than these turns riskgate off. */
 const MIN_ENTRY_PREFIX = { ipv4: 8, ipv6: 32 };
 
-/** Return a canonical CIDR, or raise a 400 problem when it covers a large part of the internet. */
-function boundedCidr(cidr: string): string {
+/**
+ * Return a canonical CIDR, or raise a 400 problem when it covers a large part of the
+ * internet. The problem names the CIDR as sent, and the network it reads as when that differs.
+ */
+function boundedCidr(cidr: string, sent: string): string {
   const separator = cidr.lastIndexOf('/');
   const bits = Number(cidr.slice(separator + 1));
   const minimum = cidr.includes(':') ? MIN_ENTRY_PREFIX.ipv6 : MIN_ENTRY_PREFIX.ipv4;
   if (bits < minimum) {
+    const network = cidr === sent ? `cidr "${sent}"` : `cidr "${sent}" covers ${cidr}, which`;
     throw new AdminProblem(400, 'invalid request body',
-      `cidr "${cidr}" is wider than /${minimum}, so an entry would cover a large part of the internet; ` +
+      `${network} is wider than /${minimum}, so an entry would cover a large part of the internet; ` +
         'list the narrower networks you mean');
   }
   return cidr;
@@ -207,7 +218,7 @@ function entryTarget(context: GatewayContext, body: Record<string, unknown>): { 
   const text = field === 'username' ? raw : raw.trim();
 
   if (field === 'ip') return { type: 'ip', value: ipEntryAddress(text) };
-  if (field === 'cidr') return { type: 'cidr', value: boundedCidr(canonicalCidr(text)) };
+  if (field === 'cidr') return { type: 'cidr', value: boundedCidr(canonicalCidr(text), text) };
 
   const username = normalizeUsername(text, context.config.username);
   if (!username) throw new AdminProblem(400, 'invalid request body', 'username is empty after normalisation');

@@ -121,6 +121,16 @@ export function loggableEntryId(id: string): string {
   return REDACTED_ENTRY_ID;
 }
 
+/**
+ * Return a problem detail fit for an audit line: each quoted value becomes `"[redacted]"`.
+ * Details quote what the request sent, and an operator may type a username or an email
+ * into any field, while the audit log names accounts only by pseudonym. The response keeps
+ * the full detail.
+ */
+export function loggableProblemDetail(detail: string): string {
+  return detail.replace(/"[^"]*"/g, '"[redacted]"');
+}
+
 function isNetwork(value: string): boolean {
   const slash = value.lastIndexOf('/');
   return slash !== -1 && isIP(value.slice(0, slash)) !== 0 && /^\d{1,3}$/.test(value.slice(slash + 1));

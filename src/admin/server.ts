@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { GatewayContext } from '../proxy/context.js';
 import { sendProblem } from '../proxy/forward.js';
 import { routeApi, type ApiHandler } from './api.js';
-import { AuditLog, type AuditRequest } from './audit.js';
+import { AuditLog, loggableProblemDetail, type AuditRequest } from './audit.js';
 import { AdminAuthenticator } from './auth.js';
 import { Readiness } from './health.js';
 import { adminHostAllowed, hostName } from './host-check.js';
@@ -189,7 +189,7 @@ async function runHandler(
       actor,
       outcome: 'failure',
       status: problem.status,
-      details: { error: problem.detail },
+      details: { error: loggableProblemDetail(problem.detail) },
     });
     context.metrics.adminRequests.labels(action, problem.status >= 500 ? 'failed' : 'rejected').inc();
     if (problem.status >= 500) context.logger.error({ err: error }, 'admin action failed');

@@ -46,9 +46,49 @@ t.test('a username entry id that is not a pseudonym is never logged', async (t) 
     '/v1/manual-entries/username:[redacted]', '/v1/manual-entries/username:[redacted]',
     '/v1/manual-entries/[redacted]', '/v1/manual-entries/[redacted]', '/v1/manual-entries/ip:192.0.2.7',
   ], 'the path names no username');
-  t.match(rejected[0].riskgate.admin.details.error, /"username:\[redacted\]"/, 'nor does the error');
+  t.match(rejected[0].riskgate.admin.details.error, /no manual entry has the id "\[redacted\]"/, 'nor does the error');
   const failedLogin = gateway.logs.lines.find((line) => line.message === 'admin authentication failed');
   t.equal(failedLogin?.url.path, '/v1/manual-entries/username:[redacted]', 'nor a rejected token\'s line');
   t.equal(audit.at(-1)?.url.path, `/v1/manual-entries/${id}`, 'a pseudonym stays in the path');
   t.notOk(gateway.logs.text.includes(marker), 'no log line holds the username');
+});
+
+t.test('a username typed into another field is kept out of the audit line', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({ upstream: upstream.url, config: { admin: { token: ADMIN_TOKEN } } });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+  const marker = `typed${randomBytes(4).toString('hex')}`;
+
+  for (const field of ['ip', 'cidr']) {
+    const reply = await admin(gateway.adminPort, 'POST', '/v1/manual-entries',
+      { body: { action: 'block', [field]: `${marker}@example.com`, ttl: '10m', reason: 'test' } });
+    t.equal(reply.status, 400, `${field}: refused`);
+    t.match(reply.json().detail, marker, `${field}: the response names the value sent`);
+  }
+
+  const rejected = gateway.logs.lines.filter((line) => line.message === 'admin action' && line.event.outcome === 'failure');
+  t.equal(rejected.length, 2);
+  for (const line of rejected) t.match(line.riskgate.admin.details.error, /"\[redacted\]"/, 'the audit line says what was wrong');
+  t.notOk(gateway.logs.text.includes(marker), 'no log line holds the value');
+});
+
+t.test('a list filter with an unknown value is refused, not answered with nothing', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({ upstream: upstream.url, config: { admin: { token: ADMIN_TOKEN } } });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+  await admin(gateway.adminPort, 'POST', '/v1/manual-entries', { body: { action: 'block', cidr: '192.0.2.0/24', ttl: '10m', reason: 'test' } });
+
+  for (const query of ['type=CIDR', 'action=Block', 'type=network', 'action=deny']) {
+    const reply = await admin(gateway.adminPort, 'GET', `/v1/manual-entries?${query}`);
+    t.equal(reply.status, 400, `${query}: 400`);
+    t.match(reply.json().detail, /filter must be/);
+  }
+  const listed = await admin(gateway.adminPort, 'GET', '/v1/manual-entries?type=cidr&action=block');
+  t.equal(listed.json().entries.length, 1, 'a valid filter still lists the entry');
 });

@@ -208,7 +208,8 @@ export class StepUpVerifier {
   }
 }
 
-async function loadVerificationKey(config: StepUpConfig): Promise<VerificationKey> {
+/** Read and import the step-up verification key that the config names; throws an error that names the key and the fix. */
+export async function loadVerificationKey(config: StepUpConfig): Promise<VerificationKey> {
   if (config.publicKeyFile) {
     const pem = readKeyFile('challenge.public_key_file', config.publicKeyFile);
     try {

@@ -1,5 +1,8 @@
 import { resolve } from 'node:path';
 
+import { loadVerificationKey } from '../challenge/step-up.js';
+import type { StepUpConfig } from '../config/types.js';
+import { readYamlSource } from '../config/yaml-source.js';
 import { formatProblem, sortProblems, type SourceProblem } from '../errors.js';
 import { describeBroadProxyRange, findBroadProxyRanges } from '../request/broad-proxy-ranges.js';
 import type { RuleSet } from '../rules/compile.js';
@@ -79,7 +82,8 @@ export async function runCheck(values: Values, _positionals: string[] = [], io: 
 
   const compiled = reading.rulePaths.length > 0 ? compileRules(reading.rulePaths, reading.config) : undefined;
   const source = compiled?.source;
-  const errors = sortProblems([...reading.problems, ...(compiled?.problems ?? [])]);
+  const keyProblem = reading.config ? await verificationKeyProblem(reading.file, reading.config.challenge) : undefined;
+  const errors = sortProblems([...reading.problems, ...(compiled?.problems ?? []), ...(keyProblem ? [keyProblem] : [])]);
   const ruleWarnings = compiled?.ruleSet && source ? findUnreachableRules(compiled.ruleSet, source) : [];
   const warnings = sortProblems([...configWarnings(reading), ...ruleWarnings]);
 
@@ -101,6 +105,21 @@ export async function runCheck(values: Values, _positionals: string[] = [], io: 
       `${ruleSet.files.length} files (rule set ${ruleSet.version}); ${warnings.length} warning(s)\n`,
   );
   return 0;
+}
+
+/**
+ * Return why `start` could not load the step-up key file, located at its config key, or
+ * undefined when it could or none is read from a file. A JWKS URL is not fetched here.
+ */
+async function verificationKeyProblem(file: string, challenge: StepUpConfig): Promise<SourceProblem | undefined> {
+  if (challenge.mode !== 'step-up' || (!challenge.publicKeyFile && !challenge.jwksFile)) return undefined;
+  try {
+    await loadVerificationKey(challenge);
+    return undefined;
+  } catch (error) {
+    const key = challenge.publicKeyFile ? 'public_key_file' : 'jwks_file';
+    return readYamlSource(file).problemAt(['challenge', key], (error as Error).message);
+  }
 }
 
 /** Run `riskgate test`. */

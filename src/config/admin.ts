@@ -22,12 +22,17 @@ export function applyAdminEnvironment(merged: RawConfig, env: NodeJS.ProcessEnv)
  * Check the admin listener and token. The admin listener must never share the public
  * port, because health, metrics and the admin API would then be reachable by every client.
  */
-export function checkAdminValues(merged: RawConfig, source: YamlSource): SourceProblem[] {
+export function checkAdminValues(merged: RawConfig, source: YamlSource, env: NodeJS.ProcessEnv = {}): SourceProblem[] {
   const problems: SourceProblem[] = [];
   const admin: RawConfig = merged.admin ?? {};
+  // A value from an environment variable has no place in the file to point at, so the problem names the variable.
+  const problemAt = (name: string, key: 'listen' | 'token', message: string): SourceProblem =>
+    env[name] !== undefined
+      ? { file: 'environment', line: 0, column: 0, message: `${name}: ${message}` }
+      : source.problemAt(['admin', key], message);
 
   if (admin.listen !== undefined && !HOST_PORT.test(String(admin.listen))) {
-    problems.push(source.problemAt(['admin', 'listen'],
+    problems.push(problemAt('RISKGATE_ADMIN_LISTEN', 'listen',
       `admin.listen "${admin.listen}" is not host:port, for example 127.0.0.1:9090`));
     return problems;
   }
@@ -37,13 +42,13 @@ export function checkAdminValues(merged: RawConfig, source: YamlSource): SourceP
   const sameHost = publicAddress.host === adminAddress.host ||
     WILDCARD_HOSTS.has(publicAddress.host) || WILDCARD_HOSTS.has(adminAddress.host);
   if (publicAddress.port !== 0 && publicAddress.port === adminAddress.port && sameHost) {
-    problems.push(source.problemAt(['admin', 'listen'],
+    problems.push(problemAt('RISKGATE_ADMIN_LISTEN', 'listen',
       `admin.listen "${admin.listen ?? CONFIG_DEFAULTS.admin.listen}" uses the public port ` +
         `${publicAddress.port}; give the admin listener a port of its own, such as 127.0.0.1:9090`));
   }
 
   if (admin.token !== undefined && String(admin.token).length < MIN_ADMIN_TOKEN_LENGTH) {
-    problems.push(source.problemAt(['admin', 'token'],
+    problems.push(problemAt('RISKGATE_ADMIN_TOKEN', 'token',
       `the admin token is too short (${String(admin.token).length} characters); it needs at least ` +
         `${MIN_ADMIN_TOKEN_LENGTH}: export RISKGATE_ADMIN_TOKEN="$(openssl rand -base64 48)"`));
   }

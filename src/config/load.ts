@@ -95,7 +95,7 @@ function buildConfig(
   problems.push(...checkEnvironment(merged, source, env));
   problems.push(...checkValues(merged, source, env));
   problems.push(...checkLoginRouteOutcomes(merged, source));
-  problems.push(...checkAdminValues(merged, source));
+  problems.push(...checkAdminValues(merged, source, env));
   problems.push(...checkAccountRiskValues(merged, source, env));
   if (!stepUp.keyInCode) problems.push(...checkChallengeKey(merged, source));
   problems.push(...checkReloadValues(merged, source));

@@ -6,10 +6,14 @@ import type { YamlSource } from './yaml-source.js';
 
 type RawConfig = Record<string, any>;
 
+/** Methods whose requests carry no body that a login could put its username in. */
+const BODYLESS_METHODS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT']);
+
 /**
- * Check what the schema cannot in each login route's outcome settings. A status list needs
- * an entry without `!`, and no path may mean both outcomes. The login path cannot be a
- * success location, because a redirect there never counts as a success.
+ * Check what the schema cannot in each login route. Its path must be one riskgate can
+ * read, and its method one with a body. A status list needs an entry without `!`, and no
+ * path may mean both outcomes. The login path cannot be a success location, because a
+ * redirect there never counts as a success.
  */
 export function checkLoginRouteOutcomes(merged: RawConfig, source: YamlSource): SourceProblem[] {
   const problems: SourceProblem[] = [];
@@ -18,6 +22,19 @@ export function checkLoginRouteOutcomes(merged: RawConfig, source: YamlSource): 
 
   routes.forEach((route: RawConfig, index) => {
     if (typeof route !== 'object' || route === null) return;
+    if (typeof route.path === 'string' && route.path.startsWith('/')) {
+      const reading = normalizePath(route.path);
+      if ('invalid' in reading) {
+        problems.push(source.problemAt(['login_routes', index, 'path'],
+          `login_routes[${index}].path ${JSON.stringify(route.path)} is not a path riskgate can read: ${reading.invalid}; ` +
+            'write the path the login form posts to, such as /login'));
+      }
+    }
+    if (typeof route.method === 'string' && BODYLESS_METHODS.has(route.method)) {
+      problems.push(source.problemAt(['login_routes', index, 'method'],
+        `login_routes[${index}].method ${route.method} sends no body, and riskgate reads the username from the ` +
+          'body; set the method the login form posts with, such as POST'));
+    }
     for (const key of ['success_status', 'failure_status'] as const) {
       const entries = stringsOf(route[key]);
       if (entries.length > 0 && entries.every((entry) => entry.startsWith('!'))) {

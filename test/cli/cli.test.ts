@@ -275,6 +275,23 @@ t.test('check and start reject store URL', async (t) => {
   t.notMatch(start.stdout + start.stderr, /Secret/, 'start does not echo the password');
 });
 
+t.test('check reports a step-up key file that start could not load', async (t) => {
+  const notPem = configFile('not-a-key.pem', ['not a key']);
+  for (const [name, keyFile, problem] of [
+    ['missing-key.yaml', 'nowhere.pem', /missing-key\.yaml:3:46: challenge\.public_key_file: cannot read .*nowhere\.pem: file not found/],
+    ['bad-key.yaml', notPem, /bad-key\.yaml:3:46: challenge\.public_key_file: .*not-a-key\.pem is not a PEM public key for ES256/],
+  ] as const) {
+    const file = configFile(name, [
+      'upstream: http://127.0.0.1:9',
+      `rules: [${JSON.stringify(DEFAULT_RULES)}]`,
+      `challenge: { mode: step-up, public_key_file: ${JSON.stringify(keyFile)} }`,
+    ]);
+    const check = runCli(['check', '--config', file], cleanEnv({ RISKGATE_SECRET: TEST_SECRET }));
+    t.equal(check.status, 1, `${name}: check fails`);
+    t.match(check.stdout, problem, `${name}: check names the key and its line`);
+  }
+});
+
 t.test('check reports every problem', async (t) => {
   const file = configFile('check-invalid.yaml', ['upstream: ftp://app', 'store:', '  timeout: soon']);
 

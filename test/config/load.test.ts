@@ -202,6 +202,22 @@ t.test('status list of exclusions alone is refused', async (t) => {
   t.match(error.message, /:4:21: login_routes\[0\]\.failure_status \["!429"\] lists only exclusions; add the codes or classes to count, such as 4xx/);
 });
 
+t.test('an unreadable login path or a method without a body is refused at load', async (t) => {
+  const error = loadError(configFile(
+    'upstream: http://127.0.0.1:3000',
+    'login_routes:',
+    '  - path: /api/../login',
+    '  - path: //login',
+    '    id: two',
+    '  - path: /login',
+    '    method: GET',
+  ));
+
+  t.match(error.message, /:3:11: login_routes\[0\]\.path "\/api\/\.\.\/login" is not a path riskgate can read: the path has a dot segment/);
+  t.match(error.message, /:4:11: login_routes\[1\]\.path "\/\/login" is not a path riskgate can read: the path starts with "\/\/"/);
+  t.match(error.message, /:7:13: login_routes\[2\]\.method GET sends no body, and riskgate reads the username from the body; set the method the login form posts with, such as POST/);
+});
+
 t.test('unquoted status exclusion says to quote it', async (t) => {
   const error = loadError(configFile(
     'upstream: http://127.0.0.1:3000',
@@ -306,6 +322,17 @@ t.test('invalid environment values name the variable', async (t) => {
   for (const line of error.message.split('\n').slice(1)) {
     t.match(line, /^environment: /, 'a value from the environment points at no line of the file');
   }
+});
+
+t.test('admin values from the environment name the variable', async (t) => {
+  const file = configFile('upstream: http://127.0.0.1:3000', 'admin:', '  listen: 127.0.0.1:9090');
+  const error = loadError(file, { RISKGATE_ADMIN_TOKEN: 'short-token', RISKGATE_ADMIN_LISTEN: 'nine' });
+
+  t.match(error.message, /environment: RISKGATE_ADMIN_LISTEN: admin\.listen "nine" is not host:port/);
+  const token = loadError(file, { RISKGATE_ADMIN_TOKEN: 'short-token' });
+  t.match(token.message, /environment: RISKGATE_ADMIN_TOKEN: the admin token is too short \(11 characters\)/);
+  t.notMatch(token.message, /short-token/, 'the token is not quoted');
+  t.notMatch(token.message, /:3:\d+:/, 'no file line is named');
 });
 
 t.test('unparseable REDIS_URL names the variable', async (t) => {

@@ -122,6 +122,8 @@ export interface LoginPathIndex {
  */
 interface RouteAliases {
   aliases: Map<string, LoginRoute>;
+  /** Keys of the aliases that are an index file's directory, whose subpaths are not the route's. */
+  directories: Set<string>;
   lengths: Set<number>;
 }
 
@@ -133,15 +135,18 @@ function aliasesOf(routes: ReadonlyMap<string, LoginRoute>): RouteAliases {
   if (cached) return cached;
 
   const aliases = new Map<string, LoginRoute>();
+  const directories = new Set<string>();
   for (const [key, route] of routes) {
     const { method, path } = splitRouteKey(key);
     for (const alias of loginPathAliases(path)) {
-      const aliasKey = routeKey(method, alias);
-      if (!aliases.has(aliasKey)) aliases.set(aliasKey, route);
+      const aliasKey = routeKey(method, alias.path);
+      if (aliases.has(aliasKey)) continue;
+      aliases.set(aliasKey, route);
+      if (alias.directory) directories.add(aliasKey);
     }
   }
   const lengths = new Set([...routes.keys(), ...aliases.keys()].map((key) => splitRouteKey(key).path.length));
-  const built = { aliases, lengths };
+  const built = { aliases, directories, lengths };
   routeAliases.set(routes, built);
   return built;
 }
@@ -162,7 +167,7 @@ export function findLoginRoute(
   normalizedPath: string,
   frontControllers = MAX_FRONT_CONTROLLERS,
 ): LoginRoute | undefined {
-  const { aliases, lengths } = aliasesOf(routes);
+  const { aliases, directories, lengths } = aliasesOf(routes);
   const keyAt = (end: number) => routeKey(method, normalizedPath.slice(0, end));
 
   const { exact, ancestors } = readingEnds(normalizedPath, lengths);
@@ -174,7 +179,8 @@ export function findLoginRoute(
   }
   for (const end of ancestors) {
     const key = keyAt(end);
-    const route = [routes.get(key), aliases.get(key)].find((candidate) => candidate?.subpaths === 'judge');
+    const alias = directories.has(key) ? undefined : aliases.get(key);
+    const route = [routes.get(key), alias].find((candidate) => candidate?.subpaths === 'judge');
     if (route) return route;
   }
   if (frontControllers === 0) return undefined;
@@ -206,10 +212,10 @@ export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>): LoginPa
   const index: LoginPathIndex = { exact: new Map(), below: new Map(), methods: new Set(), lengths: new Set(), passwordFields: new Set() };
   for (const [key, route] of routes) {
     const { method, path } = splitRouteKey(key);
-    for (const reaching of [path, ...loginPathAliases(path)]) {
-      addMethod(index.exact, reaching, method);
-      if (route.subpaths === 'judge') addMethod(index.below, reaching, method);
-      index.lengths.add(reaching.length);
+    for (const reaching of [{ path, directory: false }, ...loginPathAliases(path)]) {
+      addMethod(index.exact, reaching.path, method);
+      if (route.subpaths === 'judge' && !reaching.directory) addMethod(index.below, reaching.path, method);
+      index.lengths.add(reaching.path.length);
     }
     index.methods.add(method);
     index.passwordFields.add(route.passwordField.toLowerCase());

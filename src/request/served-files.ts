@@ -27,19 +27,29 @@ export function isDirectoryIndexName(segment: string): boolean {
  * MultiViews serves any `login.*` for /login. The second, for an index file (see
  * isDirectoryIndexName), is its directory (`/login` for `/login/index.php`).
  */
-export function loginPathAliases(normalizedPath: string): string[] {
+export function loginPathAliases(normalizedPath: string): LoginPathAlias[] {
   const slash = normalizedPath.lastIndexOf('/');
   const segment = normalizedPath.slice(slash + 1);
-  const aliases: string[] = [];
+  const aliases: LoginPathAlias[] = [];
 
   // A segment that starts with a dot (`.env`) has no stem to serve it by.
   const dot = segment.indexOf('.');
-  if (dot > 0) aliases.push(normalizedPath.slice(0, slash + 1 + dot));
-  if (isDirectoryIndexName(segment)) aliases.push(slash === 0 ? '/' : normalizedPath.slice(0, slash));
+  if (dot > 0) aliases.push({ path: normalizedPath.slice(0, slash + 1 + dot), directory: false });
+  if (isDirectoryIndexName(segment)) aliases.push({ path: slash === 0 ? '/' : normalizedPath.slice(0, slash), directory: true });
   // With URL rewriting on, the front controller's routes are served in its directory too.
   const script = scriptPathInfo(normalizedPath);
-  if (script) aliases.push(`${script.directory}${script.pathInfo}`);
+  if (script) aliases.push({ path: `${script.directory}${script.pathInfo}`, directory: false });
   return aliases;
+}
+
+/**
+ * A path that reaches a login file. `directory` marks the directory of an index file: the
+ * paths below it are the directory's other files, not the login's, so a route's `subpaths`
+ * setting never reaches them.
+ */
+export interface LoginPathAlias {
+  path: string;
+  directory: boolean;
 }
 
 /**

@@ -46,3 +46,18 @@ t.test('a form body that routes to a login in a subdirectory gets 400', async (t
   t.equal(passage.status, 400);
   t.equal(passage.received, undefined, 'the app got no whole request');
 });
+
+t.test('a route at an index file leaves the other paths of its directory alone', async (t) => {
+  const { local, app } = await gatewayWithRoutes(t, [{ id: 'portal', path: '/portal/index.php' }]);
+
+  for (const target of ['/portal', '/portal/', '/portal/index', '/portal/index.php/x']) {
+    const passage = await passLogin(local, app, target);
+    t.equal(passage.decision?.riskgate.route, 'portal', `${target}: judged`);
+  }
+  // Servers run the index file for its directory, not for the directory's other files.
+  for (const target of ['/portal/api/notes', '/portal/upload.php', '/portal/x/index.php']) {
+    const passage = await passLogin(local, app, target);
+    t.equal(passage.status, 200, `${target}: forwarded`);
+    t.equal(passage.decision, undefined, `${target}: not judged`);
+  }
+});

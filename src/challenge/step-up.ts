@@ -24,11 +24,14 @@ export type StepUpFailure =
   | 'embedded_key'
   | 'signature'
   | 'expired'
+  | 'not_yet_valid'
+  | 'invalid_claim'
   | 'lifetime_too_long'
   | 'issuer'
   | 'audience'
   | 'subject'
   | 'challenge'
+  | 'challenge_expired'
   | 'missing_claim'
   | 'replay'
   | 'claim_table_full'
@@ -179,20 +182,26 @@ export class StepUpVerifier {
     if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 128) {
       return { ok: false, reason: 'missing_claim' };
     }
-    if (!(await this.checkChallenge(payload.riskgate_challenge, accountPseudonym))) {
-      return { ok: false, reason: 'challenge' };
+    const challengeFailure = await this.checkChallenge(payload.riskgate_challenge, accountPseudonym);
+    if (challengeFailure) {
+      return { ok: false, reason: challengeFailure };
     }
 
+    // An assertion cannot be issued after it is checked. One that says so would pass the
+    // check for assertions issued before a store lost its data, and be replayed after it.
+    const now = this.clock();
+    if (payload.iat !== undefined && !(Number(payload.iat) * 1000 <= now + CLOCK_TOLERANCE_SECONDS * 1000)) {
+      return { ok: false, reason: 'not_yet_valid' };
+    }
     // Without `iat`, use the earliest time at which an accepted assertion can have been issued.
-    const issuedAt = typeof payload.iat === 'number' && Number.isFinite(payload.iat)
-      ? payload.iat * 1000
-      : expiresAt - MAX_ASSERTION_LIFETIME_MS;
+    const issuedAt = typeof payload.iat === 'number' ? Math.min(payload.iat * 1000, now) : expiresAt - MAX_ASSERTION_LIFETIME_MS;
     return { ok: true, jti: payload.jti, expiresAt, issuedAt };
   }
 
-  private async checkChallenge(challenge: unknown, accountPseudonym: string): Promise<boolean> {
+  /** Return why the challenge id of an assertion does not hold for the account, or undefined when it does. */
+  private async checkChallenge(challenge: unknown, accountPseudonym: string): Promise<'challenge' | 'challenge_expired' | undefined> {
     if (typeof challenge !== 'string' || challenge.length > 1024) {
-      return false;
+      return 'challenge';
     }
     try {
       const { payload } = await jwtVerify(challenge, this.challengeKey, {
@@ -201,9 +210,9 @@ export class StepUpVerifier {
         requiredClaims: ['exp', 'jti'],
         currentDate: new Date(this.clock()),
       });
-      return payload.sub === this.binding(accountPseudonym);
-    } catch {
-      return false;
+      return payload.sub === this.binding(accountPseudonym) ? undefined : 'challenge';
+    } catch (error) {
+      return error instanceof joseErrors.JWTExpired ? 'challenge_expired' : 'challenge';
     }
   }
 }
@@ -251,7 +260,10 @@ function classifyJoseError(error: unknown): StepUpFailure {
   if (error instanceof joseErrors.JWTClaimValidationFailed) {
     if (error.claim === 'iss') return 'issuer';
     if (error.claim === 'aud') return 'audience';
-    if (error.claim === 'nbf' || error.claim === 'iat') return 'expired';
+    // A claim of the wrong type, such as an `iat` of "x", is malformed rather than expired.
+    if (error.reason === 'invalid') return 'invalid_claim';
+    if (error.claim === 'nbf') return 'not_yet_valid';
+    if (error.claim === 'iat') return 'expired';
     return 'missing_claim';
   }
   if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'algorithm_not_allowed';

@@ -106,6 +106,21 @@ t.test('step-up passes once, then replay fails', async (t) => {
   t.notOk(gateway.logs.text.includes(assertion.split('.')[2]), 'nor its signature');
 });
 
+t.test('an assertion for an expired challenge names that reason', async (t) => {
+  const { clock, gateway } = await setup(t);
+  const owner = await proxiedLogin(gateway, '203.0.113.51', 'wonderland');
+  const challengeId = challengeOf(owner).id;
+
+  // The challenge lives 5 minutes; the assertion itself is fresh.
+  clock.advance(6 * 60_000);
+  const assertion = await signAssertion(gateway.stepUpSigningKey!, { subject: 'alice', challengeId, nowMs: clock.now });
+  const late = await proxiedLogin(gateway, '203.0.113.51', 'wonderland', { [STEP_UP_HEADER]: assertion });
+
+  t.equal(late.status, 401, 'the login is challenged again');
+  const decisions = await waitForDecisions(gateway.logs, 22);
+  t.same(decisions[21].riskgate.step_up, { ok: false, reason: 'challenge_expired' });
+});
+
 t.test('a subject spelled as the user typed it passes', async (t) => {
   const { clock, gateway } = await setup(t);
   const key = gateway.stepUpSigningKey!;

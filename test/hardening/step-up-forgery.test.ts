@@ -165,6 +165,33 @@ t.test('valid assertions are bound to account, challenge and single use', async 
   t.equal(replayed.forwarded, 0);
 });
 
+t.test('time claims are read strictly, each failure with its own reason', async (t) => {
+  source = '127.0.0.4';
+  for (let index = 0; index < 5; index += 1) await login(port, 'timed', `guess-${index}`, { source });
+  const challengeId = await challengeFor('timed');
+  const now = Math.floor(Date.now() / 1000);
+  const sign = (extra: Record<string, unknown>) =>
+    new SignJWT({ ...claims(challengeId, 'timed'), ...extra }).setProtectedHeader({ alg: 'ES256' }).sign(mfa.privateKey);
+
+  // An assertion issued in the future would pass the check that refuses assertions issued
+  // before a store lost its data, and could then be replayed.
+  const cases: [string, Record<string, unknown>, string][] = [
+    ['iat two minutes ahead', { iat: now + 120 }, 'not_yet_valid'],
+    ['iat 1e300', { iat: 1e300 }, 'not_yet_valid'],
+    ['iat as text', { iat: 'x' }, 'invalid_claim'],
+    ['nbf two minutes ahead', { nbf: now + 120 }, 'not_yet_valid'],
+  ];
+  for (const [name, extra, reason] of cases) {
+    const result = await presentAssertion('timed', await sign(extra));
+    t.equal(result.status, 401, `${name}: challenged again`);
+    t.equal(result.forwarded, 0, `${name}: nothing reaches the app`);
+    t.equal(result.decision.riskgate.step_up?.reason, reason, `${name}: ${reason}`);
+  }
+
+  const skewed = await presentAssertion('timed', await sign({ iat: now + 3 }));
+  t.equal(skewed.status, 200, 'an iat within the clock tolerance passes');
+});
+
 t.test('forged assertion on a harmless login is not forwarded', async (t) => {
   source = '127.0.0.3';
   const challengeId = await (async () => {

@@ -7,7 +7,7 @@ import { Cluster } from 'ioredis';
 
 import { clusterSlot } from './cluster-slot.js';
 import type { RedisStore } from './redis.js';
-import { recordSecretCheck, secretCheckKey } from './secret-check.js';
+import { matchesSecretCheck, recordSecretCheck, secretCheckKey } from './secret-check.js';
 
 /** Interval at which a gateway checks that Redis still contains its data, besides on every reconnect. */
 export const DATA_LOSS_CHECK_MS = 5000;
@@ -148,12 +148,16 @@ export class DataLossWatch {
       this.sequence += 1;
       const next = String(this.sequence);
       this.accepted.add(next);
-      const [check, ...previous] = await this.store.bounded(Promise.all([
-        this.store.client.exists(checkKey),
+      const [stored, ...previous] = await this.store.bounded(Promise.all([
+        this.store.client.get(checkKey),
         ...this.markerKeys.map((key) => this.store.client.set(key, next, 'PX', MARKER_TTL_MS, 'GET')),
       ]));
+      const check = stored === null ? 0 : 1;
       const stale = this.markerKeys.findIndex((_, index) => previous[index] === null || !this.accepted.has(String(previous[index])));
       this.accepted = new Set([next]);
+      // A gateway with another secret overwrote the check value. Writing it back, with a
+      // warning, lets forget and export verify the fleet's secret again once that gateway stops.
+      if (stored !== null && !matchesSecretCheck(stored, keys)) await recordSecretCheck(this.store, prefix, keys, logger);
       if (check === 1 && stale === -1) return;
 
       this.lost = this.options.clock();

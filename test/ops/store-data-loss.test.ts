@@ -127,6 +127,21 @@ t.test('Redis restart without persistence is detected', { skip }, async (t) => {
   t.equal(await lossMetric(gateway), 2);
 });
 
+t.test('a check value written with another secret is written back', { skip }, async (t) => {
+  const { gateway, client } = await startPrivateStore(t);
+  const checkKey = secretCheckKey(gateway.config.store.keyPrefix);
+  const checkValue = gateway.context.keys.storeCheckValue();
+
+  // As a gateway started for a moment with another RISKGATE_SECRET would leave it.
+  await client.set(checkKey, 'written-with-another-secret');
+  await gateway.context.dataLoss?.check();
+
+  t.equal(await client.get(checkKey), checkValue, 'the running gateway restores its value');
+  const warnings = gateway.logs.lines.filter((line) => /written with a different RISKGATE_SECRET/.test(line.message));
+  t.equal(warnings.length, 1, 'and warns once');
+  t.same(lossLines(gateway), [], 'it is no data loss');
+});
+
 t.test('first connection after start is no loss', { skip }, async (t) => {
   const directory = temporaryDirectory('data-loss');
   const args = (port: number) => [...baseArguments(port), '--pidfile', join(directory.path, 'redis.pid')];

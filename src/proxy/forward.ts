@@ -111,6 +111,9 @@ export function forwardRequest(
   const started = performance.now();
   const transport = upstream.url.protocol === 'https:' ? https : http;
   const headers = { ...options.headers };
+  // The request to the app is HTTP/1.1, which needs Host. An HTTP/1.0 client may leave it
+  // out, and then the app's own name is the one a proxy sends (RFC 9112 section 3.2).
+  if (headers.host === undefined) headers.host = upstream.url.host;
   if (options.body) {
     headers['content-length'] = String(options.body.length);
     // Node sends keep-alive for a pool of limited size, so the close is asked for here (see loginAgent).

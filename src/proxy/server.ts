@@ -25,6 +25,9 @@ export function createGatewayServer(context: GatewayContext): http.Server {
     // Node's strict parser rejects conflicting Content-Length and Transfer-Encoding,
     // duplicated Content-Length and obsolete line folding; never turn it lenient.
     insecureHTTPParser: false,
+    // Node would answer an HTTP/1.1 request without Host with a bare 400 before any handler
+    // runs. checkHost answers it instead, with a problem body and a log line.
+    requireHostHeader: false,
     requestTimeout: 30_000,
     headersTimeout: 15_000,
     keepAliveTimeout: 5_000,

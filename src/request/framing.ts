@@ -48,6 +48,10 @@ export function checkHost(request: IncomingMessage): RequestRejection | undefine
     if (request.rawHeaders[index].toLowerCase() === 'host') hosts += 1;
   }
   if (hosts > 1) return new RequestRejection(400, 'invalid host header', `the request carries ${hosts} Host headers; send one`);
+  // RFC 9112 section 3.2: an HTTP/1.1 request without Host gets 400.
+  if (hosts === 0 && request.httpVersion === '1.1') {
+    return new RequestRejection(400, 'missing host header', 'an HTTP/1.1 request must carry a Host header; send the server\'s name');
+  }
 
   // RFC 9110 allows only host[:port]. Code that builds a URL from Host and the target
   // (`new URL(`http://${host}${req.url}`)`) reads `Host: x/login?` with `POST /` as /login.
@@ -85,6 +89,11 @@ export function checkLoginHeaders(request: IncomingMessage): RequestRejection | 
   if (contentTypes > 1) {
     return new RequestRejection(400, 'ambiguous login headers',
       `the login carries ${contentTypes} Content-Type headers; send one`);
+  }
+  // An HTTP/1.0 request may leave Host out, but an app that routes by it answers such a
+  // login with an error of its own, which would count as a failed password.
+  if (!present.has('host')) {
+    return new RequestRejection(400, 'missing host header', 'a login must carry a Host header; send the server\'s name');
   }
 
   // Frameworks run a POST with one of these as the method it names (Rack, Express's

@@ -303,6 +303,29 @@ t.test('two Host headers are rejected without harm', async (t) => {
   t.equal(after.statuses[0], 200, 'the gateway still serves logins');
 });
 
+t.test('a request without Host gets a problem and a log line', async (t) => {
+  const noHost = HEAD.split('\r\n').filter((line) => !line.startsWith('Host:')).join('\r\n');
+  const cases: [string, string][] = [
+    ['HTTP/1.1 login', `POST /login HTTP/1.1\r\n${noHost}\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`],
+    ['HTTP/1.1 page', 'GET /account HTTP/1.1\r\n\r\n'],
+    // HTTP/1.0 may leave Host out, but an app that routes by it would answer a login with an error.
+    ['HTTP/1.0 login', `POST /login HTTP/1.0\r\n${noHost}\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`],
+  ];
+  for (const [name, request] of cases) {
+    const exchange = await rawExchange(gateway.port, request, { source: nextSource() });
+    t.equal(exchange.statuses[0], 400, `${name}: 400`);
+    t.match(exchange.text, /"title":"missing host header"/, `${name}: a problem body says why`);
+  }
+  t.equal(upstream.requests.length, 0, 'nothing reached the app');
+  t.equal(gateway.logs.lines.filter((line) => line.riskgate?.rejection === 'missing host header').length, 3, 'each is logged');
+  t.equal(gateway.logs.decisions.length, 0, 'and no login was counted');
+
+  // Load balancer health checks often send HTTP/1.0 without Host to pages other than the login.
+  const probe = await rawExchange(gateway.port, 'GET /health HTTP/1.0\r\n\r\n', { source: nextSource() });
+  t.equal(probe.statuses[0], 200, 'an HTTP/1.0 request to another path without Host is forwarded');
+  t.equal(upstream.requests[0]?.headers.host, new URL(upstream.url).host, 'with the app\'s own name as Host');
+});
+
 t.test('chunked bodies on other paths cannot smuggle a login', async (t) => {
   const smuggledBody = '{"username":"carol","password":"x"}';
   const smuggled = `POST /login HTTP/1.1\r\n${HEAD}\r\nX-Forwarded-For: 198.51.100.77\r\n` +

@@ -68,14 +68,16 @@ const IDENTITY_PREFIXES = [
 
 // Words that name the signed-in user, or the proof of it, wherever they stand: Google Cloud
 // Endpoints' `X-Endpoint-API-UserInfo`, `X-Credential-Identifier`, `X-SSL-Cert`, `X-Remoteuser`.
+// `Impersonate-` names the user another one acts as (Kubernetes' `Impersonate-Group`).
 const IDENTITY_WORDS = new Set([
-  'userinfo', 'remoteuser', 'userid', 'username', 'principal', 'credential', 'claim', 'claims', 'jwt', 'oidc',
-  'ssl', 'cert', 'certificate', 'clientcert', 'webauth', 'spiffe',
+  'userinfo', 'remoteuser', 'userid', 'username', 'useremail', 'usermail', 'userlogin', 'usergroups', 'userroles',
+  'principal', 'credential', 'claim', 'claims', 'jwt', 'oidc', 'ssl', 'cert', 'certificate', 'clientcert', 'webauth',
+  'spiffe', 'impersonate',
 ]);
 // Words that name the user as the last word, or as the whole name: `X-Vouch-User`, `Proxy-User`,
 // `X-Client-S-DN`, `X-Is-Admin`, `User`, `Email`.
 const IDENTITY_LAST_WORDS = new Set([
-  'user', 'email', 'upn', 'groups', 'role', 'roles', 'identity', 'subject', 'sub', 'uid', 'login', 'dn', 'cn', 'verify',
+  'user', 'email', 'upn', 'group', 'groups', 'role', 'roles', 'identity', 'subject', 'sub', 'uid', 'login', 'dn', 'cn', 'verify',
   'verified', 'admin',
 ]);
 // Words that follow `user` in a user header: `X-User-Id`, `X-User-Name`, `X-User-Email`.

@@ -225,7 +225,12 @@ t.test('other client address and URL override headers never reach the app', asyn
 
 t.test('identity headers named by one word never reach the app', async (t) => {
   const { upstream, gateway } = await setUp(t);
-  const spoofed = { user: 'victim', email: 'victim@example.com', login: 'victim', uid: 'victim', sub: 'victim', admin: 'true', roles: 'admin' };
+  const spoofed = {
+    user: 'victim', email: 'victim@example.com', login: 'victim', uid: 'victim', sub: 'victim', admin: 'true', roles: 'admin',
+    // Joined words, and the headers of a user that another acts as.
+    'x-useremail': 'victim@example.com', 'x-userlogin': 'victim', 'impersonate-group': 'system:masters',
+    'impersonate-extra-scopes': 'admin', 'x-auth-group': 'admins',
+  };
 
   const reply = await login(gateway.port, 'alice', 'wonderland', { source: '127.0.0.6', headers: spoofed });
   await send(gateway.port, { path: '/account', source: '127.0.0.6', headers: { ...BROWSER_HEADERS, ...spoofed } });

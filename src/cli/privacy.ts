@@ -74,7 +74,14 @@ async function runPrivacyCommand(action: 'forget' | 'export', values: Values, po
   const resilient = new ResilientStore(store, log.logger, 1);
   try {
     if (store instanceof RedisStore && !(await store.waitUntilReady(CONNECT_TIMEOUT_MS))) {
-      throw new RiskgateError('RG_ERR_STORE_UNAVAILABLE', `Redis is not reachable within ${CONNECT_TIMEOUT_MS} ms; check store.url`);
+      // Redis answers a wrong password, so the server is reachable and the fix is the credentials.
+      const last = store.connectionErrors.last ?? '';
+      if (/^(WRONGPASS|NOAUTH|NOPERM)\b/.test(last)) {
+        throw new RiskgateError('RG_ERR_STORE_UNAVAILABLE',
+          `Redis refused the connection's credentials (${last.split(' ')[0]}); check the user name and password in store.url or REDIS_URL`);
+      }
+      throw new RiskgateError('RG_ERR_STORE_UNAVAILABLE',
+        `Redis is not reachable within ${CONNECT_TIMEOUT_MS} ms${store.connectionErrors.cause()}; check store.url`);
     }
     if (store instanceof RedisStore && (await verifySecretCheck(store, config.store.keyPrefix, keys)) === 'missing') {
       const checkKey = secretCheckKey(config.store.keyPrefix);

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,6 +15,7 @@ import { recordSecretCheck, secretCheckKey } from '../../src/store/secret-check.
 import { CLI, cleanEnv, writeRedisCliConfig } from '../helpers/cli.js';
 import { LogCapture, REDIS_URL, TEST_SECRET, login } from '../helpers/gateway.js';
 import { deleteKeysWithPrefix, listKeys } from '../helpers/redis.js';
+import { RedisServer, baseArguments, missingRedisServer, temporaryDirectory } from '../helpers/redis-server.js';
 import { waitForDecisions } from '../helpers/wait.js';
 import { startProfileGateway } from './helpers.js';
 
@@ -141,4 +142,25 @@ t.test('gateway start replaces a check value of another secret', async (t) => {
   t.match(warning?.message, /written with a different RISKGATE_SECRET/, 'a gateway with another secret is reported');
   t.equal(await readValue(secretCheckKey(prefix)), keys.storeCheckValue(), 'the value of the starting gateway replaces it');
   t.notOk(logs.text.includes(keys.storeCheckValue()), 'the log line does not carry the check value');
+});
+
+t.test('a wrong Redis password is named as such, not as an unreachable Redis', { skip: missingRedisServer() }, async (t) => {
+  const directory = temporaryDirectory('wrong-password');
+  const redis = await RedisServer.start({ directory: directory.path, args: (port) => [...baseArguments(port), '--requirepass', 'right-password-0123'] });
+  t.teardown(async () => {
+    await redis.stop();
+    directory.remove();
+  });
+  const configFile = join(directory.path, 'riskgate.yaml');
+  writeFileSync(configFile, [
+    'upstream: http://127.0.0.1:9',
+    'challenge: { mode: forward }',
+    `store: { url: "redis://:marker-wrong-password@127.0.0.1:${redis.port}/0", key_prefix: rgwrongpass }`,
+    '',
+  ].join('\n'));
+
+  const result = await runCli(['forget', 'alice', '--config', configFile], TEST_SECRET);
+  t.not(result.code, 0);
+  t.match(result.stderr, /Redis refused the connection's credentials \(WRONGPASS\); check the user name and password in store\.url/);
+  t.notMatch(result.stderr + result.stdout, /marker-wrong-password/, 'the password is not echoed');
 });

@@ -187,8 +187,10 @@ function checkValues(merged: RawConfig, source: YamlSource, env: NodeJS.ProcessE
     // Requests go to the app with the path the client sent, so a path here would be ignored.
     const url = new URL(merged.upstream);
     if (url.pathname !== '/' || url.search !== '' || url.hash !== '') {
-      problems.push(problemAt('RISKGATE_UPSTREAM', ['upstream'], `${origin('RISKGATE_UPSTREAM', 'upstream')} "${hideUrlUserInfo(merged.upstream)}" ` +
-        'has a path or query, which riskgate would ignore, because requests keep the path the client sent: ' +
+      // A fragment may hold a token as a query does, so its text is hidden too.
+      const shown = hideUrlUserInfo(merged.upstream).replace(/#.*$/s, '#***');
+      problems.push(problemAt('RISKGATE_UPSTREAM', ['upstream'], `${origin('RISKGATE_UPSTREAM', 'upstream')} "${shown}" ` +
+        'has a path, query or fragment, which riskgate would ignore, because requests keep the path the client sent: ' +
         `give the origin alone, such as ${url.origin}`));
     }
     if (url.username !== '' || url.password !== '') {

@@ -373,9 +373,10 @@ t.test('store URL database path', async (t) => {
 });
 
 t.test('upstream with a path is refused', async (t) => {
-  for (const upstream of ['http://127.0.0.1:3000/base/', 'http://127.0.0.1:3000?x=1']) {
+  for (const upstream of ['http://127.0.0.1:3000/base/', 'http://127.0.0.1:3000?x=1', '"http://127.0.0.1:3000#frag-marker"']) {
     const error = loadError(configFile(`upstream: ${upstream}`), {});
-    t.match(error.message, /has a path or query, which riskgate would ignore.*give the origin alone, such as http:\/\/127\.0\.0\.1:3000/,
+    t.notMatch(error.message, /frag-marker/, `${upstream}: a fragment is not echoed`);
+    t.match(error.message, /has a path, query or fragment, which riskgate would ignore.*give the origin alone, such as http:\/\/127\.0\.0\.1:3000/,
       `${upstream}: the message names the origin to use`);
     t.match(error.message, /riskgate\.yaml:1:|\.yaml:1:/, `${upstream}: it points at the line`);
   }

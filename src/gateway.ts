@@ -127,6 +127,7 @@ export async function createContext(config: GatewayConfig, options: StartOptions
     unclassifiedRedirectRoutes: new Set(),
     variantPathRoutes: new Set(),
     missingUsernameRoutes: new Set(),
+    proxiesWithoutForwardedFor: new Set(),
     manual: new ManualMatcher(store, config.store.keyPrefix, options.logger),
     dataLoss,
     geo,

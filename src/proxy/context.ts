@@ -90,6 +90,8 @@ export interface GatewayContext {
   variantPathRoutes: Set<string>;
   /** Routes already warned about a login with a password but no username field, so each is named once. */
   missingUsernameRoutes: Set<string>;
+  /** Trusted proxy addresses already warned about a login without X-Forwarded-For. */
+  proxiesWithoutForwardedFor: Set<string>;
   /** Manual blocks and allows, applied before the rules. */
   manual: ManualMatcher;
   /** Detector of Redis data loss, or undefined with the memory store. */

@@ -25,6 +25,7 @@ import type { GatewayContext } from './context.js';
 import { forwardRequest, sendProblem, type ForwardResult } from './forward.js';
 import { InFlightLogins, inFlightFor } from './in-flight.js';
 import { upstreamRequestHeaders } from './headers.js';
+import { warnMissingForwardedFor } from './proxy-warnings.js';
 
 /** Header riskgate adds in `forward` challenge mode, and always strips from clients. */
 export const RISK_HEADER = 'riskgate-risk';
@@ -51,6 +52,7 @@ export async function handleLogin(
   const peer = parseAddress(request.socket.remoteAddress ?? '');
   const peerTrusted = peer !== undefined && context.trustedProxies.contains(peer);
   const client = resolveClientAddress(request.socket.remoteAddress, forwardedFor(request), context.trustedProxies);
+  if (peerTrusted) warnMissingForwardedFor(context, request.socket.remoteAddress ?? '', request);
 
   // A compressed body is forwarded decoded: an app that does not decode request bodies
   // would otherwise parse the compressed bytes, where a second form can hide after the

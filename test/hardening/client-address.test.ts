@@ -6,7 +6,7 @@ import t, { type Test } from 'tap';
 import { login, send, startTestGateway, BROWSER_HEADERS, type TestGateway } from '../helpers/gateway.js';
 import { deleteKeysWithPrefix } from '../helpers/redis.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
-import { waitForDecisions } from '../helpers/wait.js';
+import { waitFor, waitForDecisions } from '../helpers/wait.js';
 import { counterKeys, listKeys } from './redis-keys.js';
 
 const TRUSTED = { trusted_proxies: ['127.0.0.1/32'] };
@@ -240,6 +240,26 @@ t.test('identity headers named by one word never reach the app', async (t) => {
   for (const received of upstream.requests) {
     for (const name of Object.keys(spoofed)) t.equal(received.headers[name], undefined, `${received.url}: ${name} is removed`);
   }
+});
+
+t.test('a trusted proxy that sends no X-Forwarded-For is warned about once', async (t) => {
+  const { gateway } = await setUp(t);
+  const warnings = () => gateway.logs.lines.filter((line) => /a trusted proxy sent a login without X-Forwarded-For/.test(line.message));
+
+  // nginx's common `proxy_set_header X-Real-IP $remote_addr` sends no X-Forwarded-For.
+  await login(gateway.port, 'alice', 'wonderland', { source: '127.0.0.1', headers: { 'x-real-ip': '203.0.113.51' } });
+  await login(gateway.port, 'bob', 'wonderland', { source: '127.0.0.1', headers: { forwarded: 'for=203.0.113.52' } });
+  await waitFor(() => gateway.logs.decisions.length === 2, 'both decision lines');
+
+  t.equal(warnings().length, 1, 'one warning for the proxy, however many logins');
+  t.equal(warnings()[0].log.level, 'warn');
+  t.same(warnings()[0].riskgate.proxy_headers, ['x-real-ip'], 'it names the header the proxy sent instead');
+  t.equal(gateway.logs.decisions[0].source.ip, '127.0.0.1', 'the login is judged as the proxy, as the warning says');
+
+  await login(gateway.port, 'carol', 'wonderland', { source: '127.0.0.6' });
+  await login(gateway.port, 'dave', 'wonderland', { source: '127.0.0.1', headers: { 'x-forwarded-for': '203.0.113.53' } });
+  await waitFor(() => gateway.logs.decisions.length === 4, 'the later decision lines');
+  t.equal(warnings().length, 1, 'no warning for an untrusted peer or a proxy that sends the header');
 });
 
 t.test('client locations from an untrusted peer never reach the app', async (t) => {

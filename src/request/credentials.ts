@@ -482,7 +482,9 @@ function checkPercentEncoding(text: string, field: string, route: LoginRoute, wh
 }
 
 function checkUsername(value: unknown, route: LoginRoute): string | undefined {
-  if (value === undefined || value === null) return undefined;
+  if (value === undefined) return undefined;
+  // A null would count as no username, judged by the address alone, while a document store
+  // matches it to every record without the field.
   if (typeof value !== 'string') {
     throw new RequestRejection(400, 'invalid username', `the field "${route.usernameField}" must be a string`);
   }

@@ -261,10 +261,11 @@ function bodyFormat(contentType: string | undefined, route: LoginRoute): 'json' 
   }
   // Laravel reads a body as JSON when the Content-Type contains `+json` or `/json` anywhere,
   // parameters included, so only the charset may follow the media type.
-  const other = parameters.map(parseParameter).find(([name]) => name !== 'charset' && name !== '');
+  // An empty segment (`application/json;`) passes, but not one with an empty name (`;=/json`).
+  const other = parameters.find((parameter) => parameter.trim() !== '' && parseParameter(parameter)[0] !== 'charset');
   if (other !== undefined) {
     throw new RequestRejection(400, 'ambiguous login headers',
-      `the Content-Type carries the parameter "${other[0].slice(0, 32)}"; send the media type and at most charset=utf-8`);
+      `the Content-Type carries the parameter "${other.trim().slice(0, 32)}"; send the media type and at most charset=utf-8`);
   }
 
   const isJson = mediaType === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(mediaType);

@@ -106,6 +106,8 @@ t.test('ambiguous username bodies are refused', async (t) => {
     ['username not a string', 'application/json', '{"username":["alice"],"password":"x"}', 400],
     // A document store matches null to every record without the field, and PHP reads it as "".
     ['username null', 'application/json', '{"username":null,"password":"x"}', 400],
+    // Laravel reads a body as JSON when `/json` appears anywhere in the Content-Type.
+    ['parameter without a name', 'application/x-www-form-urlencoded;=/json', 'username=alice&password=x', 400],
     ['invalid JSON', 'application/json', '{"username":"alice",', 400],
     ['other charset', 'application/json; charset=latin1', '{"username":"alice"}', 415],
     ['unknown media type', 'text/plain', 'username=alice', 415],

@@ -6,16 +6,16 @@ export interface BodyRoute {
   value: string;
 }
 
-/** What a scan of a whole form body found, or why riskgate cannot read the body as the app would. */
+/** The result of scanning a whole form body: its routing fields, or why riskgate cannot read it as the app would. */
 export type BodyRouteScan = { routes: BodyRoute[] } | { problem: string };
 
-/** Longest routing value kept; a longer one is refused rather than cut, since a cut changes its route. */
+/** Maximum length of a routing value, as sent. A longer one is refused rather than cut, since a cut changes its route. */
 const MAX_ROUTE_VALUE = 64 * 1024;
 
-/** Longest form field name kept, after its leading spaces, dots and brackets. Routing names are short. */
+/** Maximum length of a form field name kept, after its leading spaces. Routing names are short. */
 const MAX_KEY = 1024;
 
-/** Longest header block of one multipart part. */
+/** Maximum length of the header block of one multipart part. */
 const MAX_PART_HEADERS = 16 * 1024;
 
 /**

@@ -10,7 +10,7 @@ import { loginHeaders, rawExchange, rawRequest } from './raw.js';
 const BODY = '{"username":"alice","password":"wonderland"}';
 let lastSource = 1;
 
-/** A loopback address per exchange, so earlier logins' counters never decide a later one. */
+/** Return a loopback address per exchange, so earlier logins' counters never decide a later one. */
 export function nextSource(): string {
   lastSource = lastSource >= 250 ? 2 : lastSource + 1;
   return `127.0.0.${lastSource}`;

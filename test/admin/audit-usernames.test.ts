@@ -1,21 +1,24 @@
 import { randomBytes } from 'node:crypto';
 
-import t from 'tap';
+import t, { type Test } from 'tap';
 
-import { startTestGateway } from '../helpers/gateway.js';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { ADMIN_TOKEN, admin } from './client.js';
 
-t.test('a username entry id that is not a pseudonym is never logged', async (t) => {
+/** Start a gateway with the admin API on, in front of a recording app; both stop when `t` ends. */
+async function adminGateway(t: Test): Promise<TestGateway> {
   const upstream = await new RecordingUpstream().start();
-  const gateway = await startTestGateway({
-    upstream: upstream.url,
-    config: { admin: { token: ADMIN_TOKEN } },
-  });
+  const gateway = await startTestGateway({ upstream: upstream.url, config: { admin: { token: ADMIN_TOKEN } } });
   t.teardown(async () => {
     await gateway.close();
     await upstream.stop();
   });
+  return gateway;
+}
+
+t.test('a username entry id that is not a pseudonym is never logged', async (t) => {
+  const gateway = await adminGateway(t);
   const marker = `plainuser${randomBytes(4).toString('hex')}`;
 
   const plain = await admin(gateway.adminPort, 'DELETE', `/v1/manual-entries/username:${marker}`);
@@ -54,12 +57,7 @@ t.test('a username entry id that is not a pseudonym is never logged', async (t) 
 });
 
 t.test('a username typed into another field is kept out of the audit line', async (t) => {
-  const upstream = await new RecordingUpstream().start();
-  const gateway = await startTestGateway({ upstream: upstream.url, config: { admin: { token: ADMIN_TOKEN } } });
-  t.teardown(async () => {
-    await gateway.close();
-    await upstream.stop();
-  });
+  const gateway = await adminGateway(t);
   const marker = `typed${randomBytes(4).toString('hex')}`;
 
   for (const field of ['ip', 'cidr']) {
@@ -76,12 +74,7 @@ t.test('a username typed into another field is kept out of the audit line', asyn
 });
 
 t.test('a list filter with an unknown value is refused, not answered with nothing', async (t) => {
-  const upstream = await new RecordingUpstream().start();
-  const gateway = await startTestGateway({ upstream: upstream.url, config: { admin: { token: ADMIN_TOKEN } } });
-  t.teardown(async () => {
-    await gateway.close();
-    await upstream.stop();
-  });
+  const gateway = await adminGateway(t);
   await admin(gateway.adminPort, 'POST', '/v1/manual-entries', { body: { action: 'block', cidr: '192.0.2.0/24', ttl: '10m', reason: 'test' } });
 
   for (const query of ['type=CIDR', 'action=Block', 'type=network', 'action=deny']) {

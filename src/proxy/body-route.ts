@@ -29,6 +29,18 @@ export function routedLoginReading(targets: Iterable<string>, loginPaths: LoginP
 }
 
 /**
+ * Return why a form body sent to a path that is not a login path cannot be checked, or
+ * undefined when it can. A compressed form cannot be read as it streams, while Apache's
+ * DEFLATE input filter hands PHP the form decoded, routing fields included.
+ */
+export function uncheckableForm(request: IncomingMessage): string | undefined {
+  const encoding = (request.headers['content-encoding'] ?? '').trim().toLowerCase();
+  if (encoding === '' || encoding === 'identity') return undefined;
+  if (createFormRouteScanner(request.headers['content-type']) === undefined) return undefined;
+  return 'a form body with a Content-Encoding cannot be checked for routing fields as it streams; send it uncompressed';
+}
+
+/**
  * Return the check of a form body sent to a path that is not a login path, or undefined
  * for a request whose body is not a form. WordPress routes a POST by its `rest_route` field
  * and Yii 1.1 by its `r` field, so `rest_route=/jwt-auth/v1/token` posted to any page is a

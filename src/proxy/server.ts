@@ -8,7 +8,7 @@ import { cookieCarriesPassword, queryCarriesPassword, removePasswordCookies } fr
 import { normalizePath, type PathReading } from '../request/path.js';
 import { pipeSeparatedPath, queryRoutedTargets, withRouteBases } from '../request/query-route.js';
 import { parseAddress, resolveClientAddress } from '../request/client-ip.js';
-import { formRouteCheck, routedLoginReading } from './body-route.js';
+import { formRouteCheck, routedLoginReading, uncheckableForm } from './body-route.js';
 import type { GatewayContext } from './context.js';
 import { findLoginRoute, loginMethodsAt, loginPathIndex, type LoginPathIndex } from './context.js';
 import { forwardRequest, sendProblem } from './forward.js';
@@ -218,6 +218,15 @@ async function handleRequest(
   cookie = context.deviceCookies.withoutDeviceCookie(cookie);
   if (cookie === undefined) delete headers.cookie;
   else headers.cookie = cookie;
+  const uncheckable = carriesBody(request) ? uncheckableForm(request) : undefined;
+  if (uncheckable) {
+    context.logger.warn(
+      { http: { request: { id: requestId, method } }, riskgate: { rejection: 'compressed form body' } },
+      'malformed request rejected',
+    );
+    sendProblem(response, 415, 'unsupported content encoding', uncheckable, true);
+    return;
+  }
   const bodyCheck = carriesBody(request) ? formRouteCheck(request, loginPaths) : undefined;
   const result = await forwardRequest(context.upstream, request, response, { headers, bodyCheck });
   if (result.error?.kind === 'refused') {

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { gzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 
 import t, { type Test } from 'tap';
@@ -149,6 +150,20 @@ t.test('a streamed form is held one byte behind until the whole body is read', a
   const passed = await rawExchange(gateway.port, plainHead, { pieces: [plainHead, plain.slice(0, 9), plain.slice(9)], pauseMs: 50 });
   t.equal(passed.statuses[0], 200, 'a form without a login route passes');
   t.same(seen[1], { expected: Buffer.byteLength(plain), received: Buffer.byteLength(plain), complete: true }, 'whole');
+});
+
+t.test('a compressed form on another path is refused before anything is forwarded', async (t) => {
+  const { gateway, app } = await setUp(t);
+  const body = gzipSync(`rest_route=/jwt-auth/v1/token&${CREDENTIALS}`);
+  const headers: [string, string][] = [...loginHeaders(body, FORM), ['Content-Encoding', 'gzip']];
+  const exchange = await rawExchange(gateway.port, rawRequest('POST', '/', headers, body));
+  t.equal(exchange.statuses[0], 415);
+  t.match(exchange.text, /send it uncompressed/);
+  t.equal(app.requests.length, 0, 'nothing reached the app');
+
+  const json = gzipSync('{"title":"x"}');
+  const passed = await rawExchange(gateway.port, rawRequest('POST', '/api', [...loginHeaders(json), ['Content-Encoding', 'gzip']], json));
+  t.equal(passed.statuses[0], 200, 'a compressed body that is no form passes');
 });
 
 t.test('a routing field too long to read in bounded memory is refused', async (t) => {

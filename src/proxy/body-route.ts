@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 
 import { createFormRouteScanner } from '../request/form-route-scan.js';
 import { normalizePath, type PathReading } from '../request/path.js';
-import { bodyRoutedTargets, dotSegmentReadings, withRouteBases } from '../request/query-route.js';
+import { bodyRoutedTargets, dotSegmentReadings, queryRoutedTargets, withRouteBases } from '../request/query-route.js';
 import { loginMethodsAt, type LoginPathIndex } from './context.js';
 import type { BodyCheck } from './forward.js';
 
@@ -26,6 +26,20 @@ export function routedLoginReading(targets: Iterable<string>, loginPaths: LoginP
     }
   }
   return undefined;
+}
+
+/**
+ * Return whether a login names another route for a front controller: a routing parameter
+ * in its query (`/login?q=node`, `/login?/node`), or a `rest_route` or `r` field in its form
+ * body. Such an app runs the route it names, whose 2xx says nothing about the password.
+ */
+export function carriesRoutingParameter(url: string, body: Buffer, contentType: string | undefined): boolean {
+  if (queryRoutedTargets(url).length > 0) return true;
+  const scanner = createFormRouteScanner(contentType);
+  if (!scanner) return false;
+  scanner.write(body);
+  const scan = scanner.finish();
+  return 'problem' in scan || scan.routes.length > 0;
 }
 
 /**

@@ -26,6 +26,7 @@ import { forwardRequest, sendProblem, type ForwardResult } from './forward.js';
 import { InFlightLogins, inFlightFor } from './in-flight.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { warnMissingForwardedFor } from './proxy-warnings.js';
+import { carriesRoutingParameter } from './body-route.js';
 
 /** Header riskgate adds in `forward` challenge mode, and always strips from clients. */
 export const RISK_HEADER = 'riskgate-risk';
@@ -283,7 +284,9 @@ async function forwardLogin(
   }
 
   const referer = readReferer(request);
-  const exactPath = requestPath(request.url) === route.path;
+  // A routing parameter makes a front controller run another route at the login's own path.
+  const exactPath = requestPath(request.url) === route.path &&
+    !carriesRoutingParameter(request.url ?? '/', body, request.headers['content-type']);
   const classify = (status: number, location: string | undefined): OutcomeReading =>
     outcomeOf(classifyResponse(status, location, route, referer), route, origin, exactPath);
   const device = origin.device;
@@ -321,8 +324,9 @@ function outcomeOf(
   if (!login.successFields) return { outcome: 'unknown', reason: 'field_not_listed' };
   // riskgate judges every path the app might route to the login handler (`/login/`,
   // `/LOGIN`, `/login.json`, `/login/x`, `/?q=login`), but an app may serve a page of its
-  // own there. A 2xx there proves nothing about the password, so only a login
-  // at the route's own path can succeed; failures count wherever they happen.
+  // own there, as a front controller does for `/login?q=node`. A 2xx there proves nothing
+  // about the password, so only a login at the route's own path, naming no other route,
+  // can succeed; failures count wherever they happen.
   if (!exactPath) return { outcome: 'unknown', reason: 'path_variant' };
   return reading;
 }
@@ -397,8 +401,9 @@ function warnVariantPath(context: GatewayContext, route: LoginRoute, record: Log
 
   context.logger.warn(
     { riskgate: { route: route.id }, http: { request: { id: record.requestId } }, url: { path: record.path.slice(0, 256) } },
-    `the app answered a login on route ${route.id} at a path other than ${route.path} with success, which counts as ` +
-      'unknown because the app may not have run its login handler there; if the login form posts to that path, set it as the route path',
+    `the app answered a login on route ${route.id} at a path other than ${route.path}, or with a routing parameter ` +
+      'such as q, r or rest_route, with success, which counts as unknown because the app may not have run its login ' +
+      'handler there; if the login form posts to that path, set it as the route path',
   );
 }
 

@@ -488,13 +488,30 @@ t.test('a 2xx at another reading of the login path is no success', async (t) => 
   };
   t.teardown(() => upstream.stop());
   const gateway = await gatewayFor(t, upstream.url);
-  const variants = ['/login/', '/LOGIN', '/login.json', '/login;x', '/login/x', '/?q=login', '/index.php/login'];
+  // Front controllers run the route a routing parameter names, even at the login's own path.
+  const variants = ['/login/', '/LOGIN', '/login.json', '/login;x', '/login/x', '/?q=login', '/index.php/login',
+    '/login?q=node', '/login?r=site/index', '/login?route=common/home', '/login?_url=/home', '/login?s=index', '/login?q=',
+    '/login?/node', '/login?rest.route=/wp/v2/posts'];
+  const forms = ['username=bob&password=not-his&rest_route=/x', 'username=bob&password=not-his&r=site/index'];
 
   for (const path of variants) {
     const reply = await send(gateway.port, {
       method: 'POST', path, body: '{"username":"bob","password":"not-his"}', headers: { ...BROWSER_HEADERS, 'content-type': 'application/json' } });
     t.equal(reply.headers['set-cookie'], undefined, `${path}: no device cookie`);
   }
+  // WordPress and Yii 1.1 route by these form fields too; the mock app answers them with its page.
+  upstream.responder = (request, response) => {
+    if (request.url === '/login' && !/rest_route|&r=/.test(request.body.toString())) return false;
+    response.writeHead(200, { 'content-type': 'text/html' });
+    response.end('<html>page</html>');
+    return true;
+  };
+  for (const body of forms) {
+    const reply = await send(gateway.port, {
+      method: 'POST', path: '/login', body, headers: { ...BROWSER_HEADERS, 'content-type': 'application/x-www-form-urlencoded' } });
+    t.equal(reply.headers['set-cookie'], undefined, `${body}: no device cookie`);
+  }
+  variants.push(...forms.map((body) => `/login with ${body}`));
   const exact = await login(gateway.port, 'bob', 'wonderland', { path: '/login?next=%2Fhome' });
 
   const lines = await waitForDecisions(gateway.logs, variants.length + 1);

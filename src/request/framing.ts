@@ -55,16 +55,25 @@ export function checkHost(request: IncomingMessage): RequestRejection | undefine
 
   // RFC 9110 allows only host[:port]. Code that builds a URL from Host and the target
   // (`new URL(`http://${host}${req.url}`)`) reads `Host: x/login?` with `POST /` as /login.
+  // An empty Host is refused too: `new URL('http://' + host + target)` reads `//x/login` as host x and path /login.
   const host = request.headers.host;
   if (host !== undefined && !HOST_FORM.test(host)) {
     return new RequestRejection(400, 'invalid host header',
       `the Host header "${host.slice(0, 64).replace(/[^\x20-\x7e]/g, '?')}" is not host[:port]; send the server's name and port only`);
   }
+  // A trusted proxy's X-Forwarded-Host reaches the app, which may build its URL from it the same way.
+  const forwardedHosts = request.headers['x-forwarded-host'];
+  const invalidForwarded = String(forwardedHosts ?? '').split(',').map((value) => value.trim()).find((value) => !HOST_FORM.test(value));
+  if (forwardedHosts !== undefined && invalidForwarded !== undefined) {
+    return new RequestRejection(400, 'invalid host header',
+      `the X-Forwarded-Host value "${invalidForwarded.slice(0, 64).replace(/[^\x20-\x7e]/g, '?')}" is not host[:port]; ` +
+        'have the proxy send the server\'s name and port only');
+  }
   return undefined;
 }
 
 /** A Host value as RFC 9110 allows it: a registered name, IPv4 or bracketed IPv6 literal, then an optional port. */
-const HOST_FORM = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?$/;
+const HOST_FORM = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::[0-9]*)?$/;
 
 /** Headers that frameworks read as the request's real method. */
 const METHOD_OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'];

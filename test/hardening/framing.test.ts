@@ -632,10 +632,17 @@ t.test('a body the app leaves unread cannot carry a request to it', async (t) =>
 
 t.test('a Host header that is not host[:port] is rejected', async (t) => {
   // Code that builds a URL from Host and the target reads these as /login.
-  for (const host of ['127.0.0.1/login?', 'riskgate.test/login#', 'user@riskgate.test', 'riskgate.test:80/login']) {
-    const exchange = await rawExchange(gateway.port, `POST / HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\n` +
+  // An empty Host makes `http://` + Host + `/x/login` read as host x and path /login.
+  for (const host of ['127.0.0.1/login?', 'riskgate.test/login#', 'user@riskgate.test', 'riskgate.test:80/login', '', '\t']) {
+    const exchange = await rawExchange(gateway.port, `POST /x/login HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\n` +
       `Content-Length: ${BODY.length}\r\n\r\n${BODY}`, { source: nextSource() });
-    t.equal(exchange.statuses[0], 400, `Host: ${host}: 400`);
+    t.equal(exchange.statuses[0], 400, `Host: ${JSON.stringify(host)}: 400`);
+  }
+  // A trusted proxy passes X-Forwarded-Host on, and apps build their URL from it too.
+  for (const forwarded of ['h/login?', '', 'a.test, b.test/login']) {
+    const exchange = await rawExchange(gateway.port, `POST / HTTP/1.1\r\nHost: riskgate.test\r\nX-Forwarded-Host: ${forwarded}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`, { source: nextSource() });
+    t.equal(exchange.statuses[0], 400, `X-Forwarded-Host: ${JSON.stringify(forwarded)}: 400`);
   }
   t.equal(upstream.requests.length, 0, 'nothing reached the app');
 

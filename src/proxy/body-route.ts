@@ -43,11 +43,21 @@ export function carriesRoutingParameter(url: string, body: Buffer, contentType: 
 }
 
 /**
- * Return why a form body sent to a path that is not a login path cannot be checked, or
- * undefined when it can. A compressed form cannot be read as it streams, while Apache's
- * DEFLATE input filter hands PHP the form decoded, routing fields included.
+ * Return why a body sent to a path that is not a login path cannot be checked for form
+ * routing fields, or undefined when it can. Two Content-Type headers leave its type
+ * unsure. A compressed form cannot be read as it streams, while Apache's DEFLATE input
+ * filter hands PHP the form decoded, routing fields included.
  */
 export function uncheckableForm(request: IncomingMessage): string | undefined {
+  // Node keeps the first of two Content-Type headers, and a server in front of the app may keep the last.
+  let contentTypes = 0;
+  for (let index = 0; index < request.rawHeaders.length; index += 2) {
+    if (request.rawHeaders[index].toLowerCase() === 'content-type') contentTypes += 1;
+  }
+  if (contentTypes > 1) {
+    return `the body carries ${contentTypes} Content-Type headers, which servers read in different ways; send one`;
+  }
+
   const encoding = (request.headers['content-encoding'] ?? '').trim().toLowerCase();
   if (encoding === '' || encoding === 'identity') return undefined;
   if (createFormRouteScanner(request.headers['content-type']) === undefined) return undefined;

@@ -221,10 +221,10 @@ async function handleRequest(
   const uncheckable = carriesBody(request) ? uncheckableForm(request) : undefined;
   if (uncheckable) {
     context.logger.warn(
-      { http: { request: { id: requestId, method } }, riskgate: { rejection: 'compressed form body' } },
+      { http: { request: { id: requestId, method } }, riskgate: { rejection: 'uncheckable body' } },
       'malformed request rejected',
     );
-    sendProblem(response, 415, 'unsupported content encoding', uncheckable, true);
+    sendProblem(response, 400, 'uncheckable body', uncheckable, true);
     return;
   }
   const bodyCheck = carriesBody(request) ? formRouteCheck(request, loginPaths) : undefined;

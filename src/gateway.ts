@@ -150,10 +150,16 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   const primary = context.store.primary;
   if (primary instanceof RedisStore) {
     if (!(await primary.waitUntilReady(Math.max(1000, config.store.timeoutMs * 4)))) {
-      options.logger.warn(
-        { store: primary.kind, err: { message: primary.connectionErrors.last ?? 'no connection yet' } },
-        'Redis is not reachable at start; logins are judged as during a store outage until it is',
-      );
+      const last = primary.connectionErrors.last ?? 'no connection yet';
+      // A server that refuses the credentials answers, so the fix is the password, not the network.
+      const fields = { store: primary.kind, err: { message: last } };
+      if (/^(WRONGPASS|NOAUTH|NOPERM)\b/.test(last)) {
+        options.logger.error(fields,
+          'Redis refused the credentials in store.url or REDIS_URL at start; logins are judged as during a store ' +
+            'outage until the user name and password are fixed and riskgate restarted');
+      } else {
+        options.logger.warn(fields, 'Redis is not reachable at start; logins are judged as during a store outage until it is');
+      }
     }
     await context.dataLoss?.start();
   }

@@ -2,6 +2,7 @@ import t from 'tap';
 
 import { freePort } from '../helpers/cli.js';
 import { login, startTestGateway } from '../helpers/gateway.js';
+import { RedisServer, baseArguments, missingRedisServer, temporaryDirectory } from '../helpers/redis-server.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { waitFor, waitForDecisions } from '../helpers/wait.js';
 
@@ -53,3 +54,24 @@ for (const [mode, status] of [['open', 200], ['closed', 503]] as const) {
     }
   });
 }
+
+t.test('a Redis that refuses the password at start is named as such', { skip: missingRedisServer() }, async (t) => {
+  const directory = temporaryDirectory('start-wrong-password');
+  const redis = await RedisServer.start({ directory: directory.path, args: (port) => [...baseArguments(port), '--requirepass', 'right-password-0123'] });
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({
+    upstream: upstream.url,
+    config: { store: { url: `redis://:marker-wrong-password@127.0.0.1:${redis.port}/0`, timeout: '100ms' } },
+  });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+    await redis.stop();
+    directory.remove();
+  });
+
+  const line = gateway.logs.lines.find((entry) => entry.message.startsWith('Redis refused the credentials'));
+  t.equal(line?.log.level, 'error', 'the start names the refused credentials as an error');
+  t.match(line?.err.message, /^WRONGPASS/);
+  t.notOk(gateway.logs.text.includes('marker-wrong-password'), 'the password is not logged');
+});

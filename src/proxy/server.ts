@@ -54,7 +54,8 @@ export function createGatewayServer(context: GatewayContext): http.Server {
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     if (error.code !== 'ECONNRESET') {
-      context.logger.warn({ err: { code: error.code, message: error.message } }, 'malformed request rejected');
+      const peer = (socket as Partial<Socket>).remoteAddress;
+      context.logger.warn({ source: { ip: peer }, err: { code: error.code, message: error.message } }, 'malformed request rejected');
     }
     if (socket.writable) endWithProblem(socket, status, 'the request could not be parsed as strict HTTP/1.1');
     else socket.destroy();
@@ -63,10 +64,7 @@ export function createGatewayServer(context: GatewayContext): http.Server {
   // riskgate is a reverse proxy: a CONNECT tunnel would carry requests it never reads.
   server.on('connect', (request: IncomingMessage, socket: Duplex) => {
     socket.on('error', () => socket.destroy());
-    context.logger.warn(
-      { http: { request: { id: randomUUID(), method: request.method } }, riskgate: { rejection: 'CONNECT request' } },
-      'malformed request rejected',
-    );
+    logRejection(context, request, randomUUID(), 'CONNECT request');
     endWithProblem(socket, 405, 'riskgate is a reverse proxy and opens no CONNECT tunnel; send requests to the app through it',
       'allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n');
     closeAfterFlush(socket);
@@ -93,10 +91,7 @@ export function createGatewayServer(context: GatewayContext): http.Server {
     const tooManyFields = checkHeaderCount(request);
     const rejection = tooManyFields?.title ?? checkHost(request)?.title ?? upgradeRejection(request, reading, loginPaths);
     if (rejection) {
-      context.logger.warn(
-        { http: { request: { id: requestId, method: request.method } }, riskgate: { rejection } },
-        'malformed request rejected',
-      );
+      logRejection(context, request, requestId, rejection);
       const status = tooManyFields ? '431 Request Header Fields Too Large' : '400 Bad Request';
       socket.end(`HTTP/1.1 ${status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
       closeAfterFlush(socket);
@@ -139,10 +134,7 @@ async function handleRequest(
 
   const framing = checkHeaderCount(request) ?? checkTransferCoding(request) ?? checkHost(request);
   if (framing) {
-    context.logger.warn(
-      { http: { request: { id: requestId, method } }, riskgate: { rejection: framing.title } },
-      'malformed request rejected',
-    );
+    logRejection(context, request, requestId, framing.title);
     sendProblem(response, framing.status, framing.title, framing.detail, true);
     return;
   }
@@ -153,6 +145,7 @@ async function handleRequest(
     // carry a fragment.
     const loginMethod = loginPaths.methods.has(method);
     if (loginMethod || carriesBody(request) || request.url?.includes('#') || queryCarriesPassword(request.url, loginPaths.passwordFields)) {
+      logRejection(context, request, requestId, 'invalid request path');
       sendProblem(response, 400, 'invalid request path', reading.invalid);
       return;
     }
@@ -160,10 +153,7 @@ async function handleRequest(
   } else if (encodedQueryAtLoginPath(request.url ?? '/', loginPaths)) {
     // Apps that decode a path before they cut off its query read `/login%3Fpassword=x` as a
     // login with a query, which riskgate cannot read the same way, by any method.
-    context.logger.warn(
-      { http: { request: { id: requestId, method } }, riskgate: { rejection: 'encoded query mark on a login path' } },
-      'malformed request rejected',
-    );
+    logRejection(context, request, requestId, 'encoded query mark on a login path');
     sendProblem(response, 400, 'invalid request path',
       'the path has a percent-encoded "?" or "#" after a login path, which apps that decode the path first read as a query; send it unencoded');
     return;
@@ -183,10 +173,7 @@ async function handleRequest(
     if (methods && carriesBody(request)) carried = 'body';
     else if (methods && queryCarriesPassword(request.url, loginPaths.passwordFields)) carried = 'query';
     if (methods && carried) {
-      context.logger.warn(
-        { http: { request: { id: requestId, method } }, riskgate: { rejection: `${carried} on a login path by another method` } },
-        'malformed request rejected',
-      );
+      logRejection(context, request, requestId, `${carried} on a login path by another method`);
       sendProblem(response, 405, 'method not allowed', `send logins to this path with ${methods.join(' or ')}`,
         true, {}, { allow: methods.join(', ') });
       return;
@@ -220,20 +207,14 @@ async function handleRequest(
   else headers.cookie = cookie;
   const uncheckable = carriesBody(request) ? uncheckableForm(request) : undefined;
   if (uncheckable) {
-    context.logger.warn(
-      { http: { request: { id: requestId, method } }, riskgate: { rejection: 'uncheckable body' } },
-      'malformed request rejected',
-    );
+    logRejection(context, request, requestId, 'uncheckable body');
     sendProblem(response, 400, 'uncheckable body', uncheckable, true);
     return;
   }
   const bodyCheck = carriesBody(request) ? formRouteCheck(request, loginPaths) : undefined;
   const result = await forwardRequest(context.upstream, request, response, { headers, bodyCheck });
   if (result.error?.kind === 'refused') {
-    context.logger.warn(
-      { http: { request: { id: requestId, method } }, riskgate: { rejection: 'login path in a form body' } },
-      'malformed request rejected',
-    );
+    logRejection(context, request, requestId, 'login path in a form body');
   } else if (result.error && result.error.kind !== 'reset' && result.error.kind !== 'aborted') {
     context.logger.error(
       { upstream: context.upstream.url.origin, http: { request: { id: requestId } }, err: { message: result.error.message } },
@@ -259,6 +240,19 @@ function closeAfterFlush(socket: Duplex): void {
     socket.destroy();
   });
   if (socket.writableFinished) socket.destroy();
+}
+
+/**
+ * Log a refused request with its client address, read as for a login, so an operator can
+ * tell who sends such requests. Many are hidden logins (a password in a GET, a login path
+ * in a form body).
+ */
+function logRejection(context: GatewayContext, request: IncomingMessage, requestId: string, rejection: string): void {
+  const client = resolveClientAddress(request.socket.remoteAddress, joined(request.headers['x-forwarded-for']), context.trustedProxies);
+  context.logger.warn(
+    { source: { ip: client.address }, http: { request: { id: requestId, method: request.method } }, riskgate: { rejection } },
+    'malformed request rejected',
+  );
 }
 
 /** Write a problem response straight to a socket that no ServerResponse serves, and end it. */

@@ -81,6 +81,7 @@ t.test('a CONNECT request gets 405 and a log line', async (t) => {
   }
   const lines = gateway.logs.lines.filter((line) => line.riskgate?.rejection === 'CONNECT request');
   t.equal(lines.length, 2, 'each is logged');
+  t.match(lines[0].source?.ip, /^127\.0\.0\.\d+$/, 'with the client address, so an operator can act on it');
   t.equal(upstream.requests.length, 0, 'nothing reached the app');
 });
 
@@ -753,6 +754,8 @@ t.test('an encoded query mark after a login path is refused', async (t) => {
   }
   t.equal(upstream.requests.length, 0, 'none reached the app');
   t.notMatch(gateway.logs.text, /MARKER-PASSWORD/, 'no log line holds the hidden query');
+  const rejected = gateway.logs.lines.filter((line) => line.message === 'malformed request rejected');
+  t.ok(rejected.length >= cases.length && rejected.every((line) => /^127\./.test(line.source?.ip)), 'each refusal names its client');
 
   const other = await rawExchange(gateway.port, 'GET /wiki/Who%3F HTTP/1.1\r\nHost: riskgate.test\r\n\r\n', { source: nextSource() });
   t.equal(other.statuses[0], 200, 'an encoded "?" elsewhere passes');

@@ -23,6 +23,7 @@ export type StepUpFailure =
   | 'algorithm_not_allowed'
   | 'embedded_key'
   | 'signature'
+  | 'unknown_key'
   | 'expired'
   | 'not_yet_valid'
   | 'invalid_claim'
@@ -180,7 +181,7 @@ export class StepUpVerifier {
       return { ok: false, reason: 'subject' };
     }
     if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 128) {
-      return { ok: false, reason: 'missing_claim' };
+      return { ok: false, reason: 'invalid_claim' };
     }
     const challengeFailure = await this.checkChallenge(payload.riskgate_challenge, accountPseudonym);
     if (challengeFailure) {
@@ -268,6 +269,6 @@ function classifyJoseError(error: unknown): StepUpFailure {
   }
   if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'algorithm_not_allowed';
   if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'signature';
-  if (error instanceof joseErrors.JWKSNoMatchingKey) return 'signature';
+  if (error instanceof joseErrors.JWKSNoMatchingKey) return 'unknown_key';
   return 'malformed';
 }

@@ -9,6 +9,7 @@ import { SignJWT, exportJWK, exportSPKI, generateKeyPair } from 'jose';
 import t from 'tap';
 
 import { loadConfigObject } from '../../src/config/load.js';
+import { StepUpVerifier } from '../../src/challenge/step-up.js';
 import { startGateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/log/logger.js';
 import { DEFAULT_RULES, LogCapture, PROJECT_ROOT, TEST_SECRET, login } from '../helpers/gateway.js';
@@ -180,6 +181,8 @@ t.test('time claims are read strictly, each failure with its own reason', async 
     ['iat 1e300', { iat: 1e300 }, 'not_yet_valid'],
     ['iat as text', { iat: 'x' }, 'invalid_claim'],
     ['nbf two minutes ahead', { nbf: now + 120 }, 'not_yet_valid'],
+    ['jti as a number', { jti: 5 }, 'invalid_claim'],
+    ['jti of 129 characters', { jti: 'j'.repeat(129) }, 'invalid_claim'],
   ];
   for (const [name, extra, reason] of cases) {
     const result = await presentAssertion('timed', await sign(extra));
@@ -190,6 +193,26 @@ t.test('time claims are read strictly, each failure with its own reason', async 
 
   const skewed = await presentAssertion('timed', await sign({ iat: now + 3 }));
   t.equal(skewed.status, 200, 'an iat within the clock tolerance passes');
+});
+
+t.test('an assertion signed under a key id the key set lacks is named as an unknown key', async (t) => {
+  // A verifier of its own with a JSON Web Key Set file, as an MFA service that rotates keys publishes.
+  const jwksFile = join(directory, 'mfa-keys.json');
+  writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(mfa.publicKey)), kid: 'current', alg: 'ES256' }] }));
+  const jwksConfig = loadConfigObject(
+    { upstream: upstream.url, challenge: { mode: 'step-up', issuer: 'test-mfa', audience: 'riskgate', algorithms: ['ES256'], jwks_file: jwksFile } },
+    PROJECT_ROOT,
+    { env: {}, secret: TEST_SECRET },
+  );
+  const verifier = await StepUpVerifier.create(jwksConfig.challenge, new Uint8Array(32));
+  const pseudonym = 'account-pseudonym';
+  const challengeId = await verifier.issueChallenge(pseudonym);
+  const sign = (kid: string) =>
+    new SignJWT(claims(challengeId)).setProtectedHeader({ alg: 'ES256', kid }).sign(mfa.privateKey);
+  const read = (subject: string) => subject;
+
+  t.same(await verifier.verify(await sign('retired'), 'target', pseudonym, read), { ok: false, reason: 'unknown_key' });
+  t.match(await verifier.verify(await sign('current'), 'target', pseudonym, read), { ok: true }, 'the listed key id passes');
 });
 
 t.test('forged assertion on a harmless login is not forwarded', async (t) => {

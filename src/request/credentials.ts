@@ -335,7 +335,10 @@ function parseJson(text: string, route: LoginRoute): { username: string | undefi
  */
 const MAX_FORM_FIELDS = 1000;
 
-/** Count fields as the loosest reading does, with both `&` and `;` as separators. */
+/**
+ * Count fields as the loosest reading does, with both `&` and `;` as separators. Empty
+ * fields count, because qs counts them toward its limit of 1,000 and reads none after it.
+ */
 function countFields(text: string): number {
   let fields = 1;
   for (let index = 0; index < text.length; index += 1) {
@@ -380,7 +383,8 @@ function formValue(text: string, route: LoginRoute, where: string): string | und
   const fields = countFields(text);
   if (fields > MAX_FORM_FIELDS) {
     throw new RequestRejection(413, 'too many form fields',
-      `the ${where} has ${fields} fields; send at most ${MAX_FORM_FIELDS}`);
+      `the ${where} has ${fields} fields, counting empty ones between separators; send at most ${MAX_FORM_FIELDS}, ` +
+        'since parsers such as qs stop reading there, empty fields included');
   }
   const field = route.usernameField.toLowerCase();
   const entries = [...new URLSearchParams(text)];

@@ -107,8 +107,13 @@ t.test('form bodies with more fields than PHP reads are refused', async (t) => {
   for (const body of [`${filler}&username=alice&password=x`, `${filler};username=alice;password=x`]) {
     const reply = await postLogin(gateway.port, body, FORM);
     t.equal(reply.status, 413, 'a body with 1,002 fields is refused');
-    t.match(reply.json().detail, /1002 fields; send at most 1000/, 'the detail gives the count and the limit');
+    t.match(reply.json().detail, /1002 fields, counting empty ones between separators; send at most 1000/,
+      'the detail gives the count and the limit');
   }
+  // qs counts empty fields toward its limit and reads nothing after it.
+  const empty = await postLogin(gateway.port, `${'&'.repeat(1000)}username=alice&password=x`, FORM);
+  t.equal(empty.status, 413, 'empty fields count too');
+  t.match(empty.json().detail, /since parsers such as qs stop reading there, empty fields included/);
   t.equal(upstream.requests.length, 0, 'none reached the app');
 
   const atLimit = Array.from({ length: 998 }, (_, index) => `f${index}=1`).join('&');

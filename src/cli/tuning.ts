@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 
 import { loadVerificationKey } from '../challenge/step-up.js';
+import { plainHttpWarnings } from '../config/plain-http.js';
 import type { StepUpConfig } from '../config/types.js';
 import { readYamlSource } from '../config/yaml-source.js';
 import { formatProblem, sortProblems, type SourceProblem } from '../errors.js';
@@ -150,7 +151,11 @@ async function runReplayCommand(values: Values, positionals: string[] = [], io: 
 /** List warnings about a valid config. They have no line, because a value may come from the environment. */
 function configWarnings(reading: ConfigReading): SourceProblem[] {
   const proxies = reading.config?.trustedProxies ?? [];
-  return findBroadProxyRanges(proxies).map((broad) => ({ file: reading.file, line: 0, column: 0, message: describeBroadProxyRange(broad) }));
+  const messages = [
+    ...findBroadProxyRanges(proxies).map(describeBroadProxyRange),
+    ...(reading.config ? plainHttpWarnings(reading.config) : []),
+  ];
+  return messages.map((message) => ({ file: reading.file, line: 0, column: 0, message }));
 }
 
 function showProblem(problem: SourceProblem): string {

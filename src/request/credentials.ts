@@ -121,14 +121,10 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
       'the query string contains a %u escape, which ASP.NET decodes and other parsers do not; send UTF-8 percent-escapes');
   }
   const fromQuery = formValue(query, route, 'query string');
-  const queryPassword = formFillsPasswordField(query, route.passwordField);
+  // Only the body's password counts as filled (see jsonFillsPasswordField): most apps read
+  // no password from the query of a POST.
   if (body.length === 0) {
-    return {
-      username: fromQuery,
-      format,
-      password: queryPassword && passwordGrant(query, undefined),
-      successFields: fieldsListed(route, query, undefined),
-    };
+    return { username: fromQuery, format, password: false, successFields: fieldsListed(route, query, undefined) };
   }
 
   let text: string;
@@ -180,7 +176,7 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
     throw new RequestRejection(400, 'ambiguous login body',
       `the field "${route.usernameField}" differs between the query string and the body; send it in the body only`);
   }
-  const filled = queryPassword || (json ? jsonFillsPasswordField(json.document, route.passwordField) : formFillsPasswordField(text, route.passwordField));
+  const filled = json ? jsonFillsPasswordField(json.document, route.passwordField) : formFillsPasswordField(text, route.passwordField);
   const parsedBody = json ? json.document : text;
   const password = filled && passwordGrant(query, parsedBody);
   const successFields = fieldsListed(route, query, parsedBody);

@@ -19,48 +19,40 @@ export function readsAsPassword(name: string, configured: ReadonlySet<string>): 
   return PASSWORD_NAME.test(folded.replace(/[^\p{L}\p{N}]/gu, ''));
 }
 
-/** Most keys walked in a JSON body when looking for the password field, so a large body costs little. */
-const MAX_KEYS_WALKED = 1000;
-
 /**
- * Tell whether a parsed JSON login body fills the route's password field, at any depth
- * (`{"user":{"password":"..."}}`), comparing key names as case-insensitive binders do.
- * Only the route's own field counts: an app ignores fields it does not know, so any other
- * name that merely reads as a password could be added to make a request look like a login.
+ * Tell whether a parsed JSON login body fills the route's password field: the top-level
+ * key of exactly that name, or, for a field such as `user.password`, the key at that path.
+ * Only the field as the app reads it counts. An identifier-first app answers its username
+ * step with a 2xx when it finds no password, so a field it does not read (`Password`, a
+ * nested `password`, a number) would turn that step into a success.
  */
 export function jsonFillsPasswordField(document: object, field: string): boolean {
-  const pending: object[] = [document];
-  let walked = 0;
-  while (pending.length > 0 && walked < MAX_KEYS_WALKED) {
-    for (const [key, value] of Object.entries(pending.pop()!)) {
-      walked += 1;
-      if (isFilled(value) && namesField(key, field)) return true;
-      if (typeof value === 'object' && value !== null) pending.push(value);
-    }
+  let value: unknown = document;
+  for (const key of field.split('.')) {
+    if (typeof value !== 'object' || value === null || Array.isArray(value) || !Object.hasOwn(value, key)) return false;
+    value = (value as Record<string, unknown>)[key];
   }
-  return false;
+  return isFilled(value);
 }
 
 /**
- * Tell whether a form body or query string fills the route's password field, also in a
- * nested spelling (`user[password]`, `user.password`).
+ * Tell whether a form body fills the route's password field: a field of exactly that name,
+ * such as `password` or `user[password]`, as the app's form reads it.
  */
 export function formFillsPasswordField(text: string, field: string): boolean {
   if (text === '') return false;
   for (const [name, value] of new URLSearchParams(text)) {
-    if (value !== '' && namesField(name.replace(/^.*[[.]/, '').replace(/\]$/, ''), field)) return true;
+    if (name === field && isFilled(value)) return true;
   }
   return false;
 }
 
-/** Return whether a field name is `field`, compared as case-insensitive binders compare them. */
-function namesField(name: string, field: string): boolean {
-  return name.toLowerCase() === field.toLowerCase() || foldFieldName(name).toLowerCase() === foldFieldName(field).toLowerCase();
-}
-
-/** Return whether a JSON value can be a password: a non-empty string, or a number for a numeric PIN. */
+/**
+ * Return whether a value can be a password: a string with a visible character. An app that
+ * trims white space, or format characters such as U+200B, finds no password in the rest.
+ */
 function isFilled(value: unknown): boolean {
-  return (typeof value === 'string' && value !== '') || typeof value === 'number';
+  return typeof value === 'string' && /[^\s\p{Cf}]/u.test(value);
 }
 
 /** Decode `%uXXXX` escapes as ASP.NET does, so a field name reads as the app reads it. */

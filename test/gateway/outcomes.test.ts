@@ -528,12 +528,20 @@ t.test('a 2xx at another reading of the login path is no success', async (t) => 
 });
 
 t.test("only the route's password field makes a success", async (t) => {
-  const upstream = await scriptedUpstream(t, Array(14).fill(200));
+  const upstream = await scriptedUpstream(t, Array(24).fill(200));
   const gateway = await gatewayFor(t, upstream.url);
   const bodies: [string, string, 'success' | 'unknown'][] = [
-    ['application/json', '{"username":"alice","user":{"Password":"wonderland"}}', 'success'],
-    ['application/x-www-form-urlencoded', 'username=alice&user%5Bpassword%5D=wonderland', 'success'],
+    ['application/json', '{"username":"alice","password":"wonderland"}', 'success'],
     ['application/x-www-form-urlencoded', 'username=alice&password=wonderland&grant_type=password', 'success'],
+    // An identifier-first app answers its username step with 200 when it reads no password
+    // field, so only the field as the app reads it counts: exact name, top level, a string.
+    ['application/json', '{"username":"alice","Password":"x"}', 'unknown'],
+    ['application/json', '{"username":"alice","user":{"password":"x"}}', 'unknown'],
+    ['application/json', '{"username":"alice","password":12345}', 'unknown'],
+    ['application/json', '{"username":"alice","password":" "}', 'unknown'],
+    ['application/json', '{"username":"alice","password":"\\u200b"}', 'unknown'],
+    ['application/x-www-form-urlencoded', 'username=alice&PASSWORD=x', 'unknown'],
+    ['application/x-www-form-urlencoded', 'username=alice&user%5Bpassword%5D=x', 'unknown'],
     // Fields the app ignores, added so that a request that checks no password looks like a login.
     ['application/json', '{"username":"alice","step":"identify","passphrase":"x"}', 'unknown'],
     ['application/x-www-form-urlencoded', 'username=alice&pwd=x', 'unknown'],
@@ -557,6 +565,31 @@ t.test("only the route's password field makes a success", async (t) => {
 
   const lines = await waitForDecisions(gateway.logs, bodies.length);
   bodies.forEach(([, body, outcome], index) => t.equal(lines[index].event.outcome, outcome, `${body}: ${outcome}`));
+});
+
+t.test('a nested password field counts when the route names it', async (t) => {
+  const upstream = await scriptedUpstream(t, Array(6).fill(200));
+  const gateway = await gatewayFor(t, upstream.url, {
+    config: {
+      login_routes: [
+        { id: 'rails', path: '/login', body: 'form', username_field: 'user[email]', password_field: 'user[password]' },
+        { id: 'api', path: '/login/api', body: 'json', password_field: 'user.password' },
+      ],
+    },
+  });
+  const cases: [string, string, string, 'success' | 'unknown'][] = [
+    ['/login', 'application/x-www-form-urlencoded', 'user%5Bemail%5D=alice&user%5Bpassword%5D=wonderland', 'success'],
+    ['/login', 'application/x-www-form-urlencoded', 'user%5Bemail%5D=alice&password=wonderland', 'unknown'],
+    ['/login/api', 'application/json', '{"username":"alice","user":{"password":"wonderland"}}', 'success'],
+    ['/login/api', 'application/json', '{"username":"alice","password":"wonderland"}', 'unknown'],
+    // Most apps read no password from the query of a POST.
+    ['/login/api?password=wonderland', 'application/json', '{"username":"alice"}', 'unknown'],
+  ];
+  for (const [path, type, body] of cases) {
+    await send(gateway.port, { method: 'POST', path, body, headers: { ...BROWSER_HEADERS, 'content-type': type } });
+  }
+  const lines = await waitForDecisions(gateway.logs, cases.length);
+  cases.forEach(([path, , body, outcome], index) => t.equal(lines[index].event.outcome, outcome, `${path} ${body}: ${outcome}`));
 });
 
 t.test('success_fields keeps other actions of a login path from succeeding', async (t) => {

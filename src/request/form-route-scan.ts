@@ -15,6 +15,18 @@ const MAX_ROUTE_VALUE = 64 * 1024;
 /** Maximum length of a form field name kept, after its leading spaces. Routing names are short. */
 const MAX_KEY = 1024;
 
+/**
+ * Maximum number of distinct routing fields in one body. Each is read as a path, so a body
+ * of many (`r&r&r...`) would cost time per field; no form sends more than a few.
+ */
+const MAX_ROUTES = 100;
+
+/**
+ * Maximum number of fields read in a URL-encoded body, empty ones included. PHP registers
+ * 1,000 by default (max_input_vars), so a form with more is no form an app takes.
+ */
+const MAX_FIELDS = 100_000;
+
 /** Maximum length of the header block of one multipart part. */
 const MAX_PART_HEADERS = 16 * 1024;
 
@@ -78,13 +90,31 @@ class ScannerSet implements FormRouteScanner {
   }
 
   finish(): BodyRouteScan {
-    const routes: BodyRoute[] = [];
+    const routes = new RouteList();
     for (const scanner of this.scanners) {
       const scan = scanner.finish();
       if ('problem' in scan) return scan;
-      routes.push(...scan.routes);
+      for (const route of scan.routes) routes.add(route);
     }
-    return { routes };
+    return routes.problem ? { problem: routes.problem } : { routes: routes.list };
+  }
+}
+
+/** The distinct routing fields of a body, with a problem once there are more than MAX_ROUTES. */
+class RouteList {
+  readonly list: BodyRoute[] = [];
+  problem: string | undefined;
+  private readonly seen = new Set<string>();
+
+  add(route: BodyRoute): void {
+    const key = `${route.name}\u0000${route.value}`;
+    if (this.problem || this.seen.has(key)) return;
+    if (this.seen.size >= MAX_ROUTES) {
+      this.problem = `the form body has more than ${MAX_ROUTES} distinct rest_route or r fields`;
+      return;
+    }
+    this.seen.add(key);
+    this.list.push(route);
   }
 }
 
@@ -94,43 +124,63 @@ class ScannerSet implements FormRouteScanner {
  * so a name of any length is read in MAX_KEY characters.
  */
 class UrlEncodedRouteScanner implements FormRouteScanner {
-  private readonly separator: RegExp;
   private key = '';
   private value = '';
   private inValue = false;
   private route: string | undefined;
   private problem: string | undefined;
-  private readonly routes: BodyRoute[] = [];
+  private readonly routes = new RouteList();
+  private fields = 0;
+  // Names repeat, so each distinct raw name is read once.
+  private readonly readNames = new Map<string, string | undefined>();
 
-  constructor(separators: string) {
-    this.separator = new RegExp(`[${separators}]`, 'g');
-  }
+  constructor(private readonly separators: '&' | '&;') {}
 
   write(chunk: Buffer): void {
     if (this.problem) return;
     const text = chunk.toString('latin1');
+    // The next of each separator is found once, so a chunk costs one pass however many fields it has.
+    let ampersand = text.indexOf('&');
+    let semicolon = this.separators === '&' ? -1 : text.indexOf(';');
     let start = 0;
-    this.separator.lastIndex = 0;
-    for (let found = this.separator.exec(text); found; found = this.separator.exec(text)) {
-      this.add(text.slice(start, found.index));
+    while (ampersand !== -1 || semicolon !== -1) {
+      const end = ampersand === -1 ? semicolon : semicolon === -1 ? ampersand : Math.min(ampersand, semicolon);
+      this.add(text.slice(start, end));
       this.endField();
-      start = found.index + 1;
+      start = end + 1;
+      if (end === ampersand) ampersand = text.indexOf('&', start);
+      if (end === semicolon) semicolon = text.indexOf(';', start);
     }
     this.add(text.slice(start));
   }
 
   finish(): BodyRouteScan {
     this.endField();
-    return this.problem ? { problem: this.problem } : { routes: this.routes };
+    const problem = this.problem ?? this.routes.problem;
+    return problem ? { problem } : { routes: this.routes.list };
+  }
+
+  private routeOf(rawKey: string): string | undefined {
+    if (this.readNames.has(rawKey)) return this.readNames.get(rawKey);
+    const route = bodyRouteParameter(decodeFormText(rawKey));
+    if (this.readNames.size < 1000) this.readNames.set(rawKey, route);
+    return route;
   }
 
   private add(part: string): void {
     if (!this.inValue) {
+      // Most names cannot read as a routing name, whose first character after any spaces is
+      // r, R, ſ (0xC5 as its first UTF-8 byte), or a character some parser drops or decodes.
+      if (this.key === '' && part !== '' && !MAY_START_ROUTE_NAME.test(part)) {
+        this.inValue = true;
+        this.route = undefined;
+        return;
+      }
       const equals = part.indexOf('=');
       this.key = trimKeyStart(this.key + (equals === -1 ? part : part.slice(0, equals))).slice(0, MAX_KEY + 2);
       if (equals === -1) return;
       this.inValue = true;
-      this.route = bodyRouteParameter(decodeFormText(this.key));
+      this.route = this.routeOf(this.key);
       part = part.slice(equals + 1);
     }
     if (this.route === undefined) return;
@@ -141,9 +191,14 @@ class UrlEncodedRouteScanner implements FormRouteScanner {
   }
 
   private endField(): void {
-    if (!this.inValue && this.key !== '') this.route = bodyRouteParameter(decodeFormText(this.key));
+    this.fields += 1;
+    if (this.fields > MAX_FIELDS) {
+      this.problem ??= `the form body has more than ${MAX_FIELDS} fields`;
+      return;
+    }
+    if (!this.inValue && this.key !== '') this.route = this.routeOf(this.key);
     if (this.route !== undefined && !this.problem) {
-      this.routes.push({ name: this.route, value: decodeFormText(this.value) });
+      this.routes.add({ name: this.route, value: decodeFormText(this.value) });
     }
     this.key = '';
     this.value = '';
@@ -151,6 +206,8 @@ class UrlEncodedRouteScanner implements FormRouteScanner {
     this.route = undefined;
   }
 }
+
+const MAY_START_ROUTE_NAME = /^[ +rR%[\]!.\xc5]/;
 
 /**
  * Drop the spaces that start a raw field name, keeping one in their place, since PHP reads a
@@ -163,6 +220,7 @@ function trimKeyStart(raw: string): string {
 
 /** Decode a raw form name or value as PHP's urldecode does: `+` is a space and a bad escape stays as written. */
 function decodeFormText(raw: string): string {
+  if (/^[\x00-\x24\x26-\x2a\x2c-\x7f]*$/.test(raw)) return raw;
   const bytes = Buffer.from(raw.replaceAll('+', ' ').replace(/%([0-9a-f]{2})/gi, (_, hex: string) =>
     String.fromCharCode(Number.parseInt(hex, 16))), 'latin1');
   return bytes.toString('utf8');
@@ -186,7 +244,7 @@ class MultipartRouteScanner implements FormRouteScanner {
   private value: Buffer[] = [];
   private valueLength = 0;
   private problem: string | undefined;
-  private readonly routes: BodyRoute[] = [];
+  private readonly routes = new RouteList();
 
   constructor(boundary: string) {
     this.delimiter = Buffer.from(`\n--${boundary}`, 'latin1');
@@ -203,7 +261,8 @@ class MultipartRouteScanner implements FormRouteScanner {
       this.keep(this.pending);
       this.endPart();
     }
-    return this.problem ? { problem: this.problem } : { routes: this.routes };
+    const problem = this.problem ?? this.routes.problem;
+    return problem ? { problem } : { routes: this.routes.list };
   }
 
   private scan(): void {
@@ -266,7 +325,7 @@ class MultipartRouteScanner implements FormRouteScanner {
     if (this.route !== undefined && !this.problem) {
       // The line break before the delimiter is CRLF or a bare LF.
       const value = Buffer.concat(this.value).toString('utf8').replace(/\r$/, '');
-      this.routes.push({ name: this.route, value });
+      this.routes.add({ name: this.route, value });
     }
     this.route = undefined;
     this.value = [];

@@ -174,6 +174,22 @@ t.test('a compressed or doubly typed body on another path is refused before anyt
   t.equal(passed.statuses[0], 200, 'a compressed body that is no form passes');
 });
 
+t.test('a body of many routing fields is refused in bounded time, and the gateway keeps serving', async (t) => {
+  const { gateway, app } = await setUp(t);
+  // Each field is read as a path, so their number is capped.
+  const bodies = ['r&'.repeat(130_000), Array.from({ length: 200 }, (_, index) => `r=site/page${index}`).join('&')];
+  for (const body of bodies) {
+    const exchange = await rawExchange(gateway.port, rawRequest('POST', '/', loginHeaders(body, FORM), body), { idleMs: 5000 });
+    t.equal(exchange.statuses[0], 400, `${body.slice(0, 20)}: 400`);
+    t.match(exchange.text, /the form body has more than (100000 fields|100 distinct rest_route or r fields)/);
+  }
+  const again = `r&`.repeat(500);
+  const passed = await rawExchange(gateway.port, rawRequest('POST', '/', loginHeaders(again, FORM), again));
+  t.equal(passed.statuses[0], 200, 'a repeated routing field counts once and passes');
+  t.equal(app.requests.length, 1, 'only that body reached the app whole');
+  t.equal(gateway.logs.lines.filter((line) => line.message === 'riskgate crashed').length, 0, 'nothing crashed');
+});
+
 t.test('a routing field too long to read in bounded memory is refused', async (t) => {
   const { gateway, app } = await setUp(t);
   const body = `rest_route=/wp/v2/${'a'.repeat(70_000)}`;

@@ -161,6 +161,8 @@ export class ResilientStore {
     // would judge the next outage's logins by this one's: an attacker's new country known,
     // the owner's home unknown.
     this.fallback.clear();
+    // The fallback is empty now, so reads go back to the primary store at once, not after the retry delay.
+    this.skipUntil = 0;
     this.outageSince = undefined;
     this.writeFailing = false;
     this.failedCalls = 0;

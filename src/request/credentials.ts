@@ -245,6 +245,9 @@ function isUtf8Label(charset: string): boolean {
 function bodyFormat(contentType: string | undefined, route: LoginRoute): 'json' | 'form' {
   const [type, ...parameters] = (contentType ?? '').split(';');
   const mediaType = type.trim().toLowerCase();
+  // A type the route does not take (multipart, text) is named first, since its parameters
+  // (a multipart boundary) are no fault of their own.
+  if (!/^application\/(?:json|[a-z0-9.+-]+\+json|x-www-form-urlencoded)$/.test(mediaType)) rejectMediaType(mediaType, route);
   // Parsers differ on white space around `=` and on which of two charsets wins, so every
   // spelling is read and more than one charset is rejected.
   const charsets = parameters.map(parseParameter).filter(([name]) => name === 'charset').map(([, value]) => value);
@@ -269,10 +272,14 @@ function bodyFormat(contentType: string | undefined, route: LoginRoute): 'json' 
   if (isJson && route.body !== 'form') return 'json';
   if (isForm && route.body !== 'json') return 'form';
 
+  return rejectMediaType(mediaType, route);
+}
+
+function rejectMediaType(mediaType: string, route: LoginRoute): never {
   const accepted = route.body === 'auto' ? 'application/json or application/x-www-form-urlencoded'
     : route.body === 'json' ? 'application/json' : 'application/x-www-form-urlencoded';
   throw new RequestRejection(415, 'unsupported media type',
-    `Content-Type "${mediaType || '(none)'}" is not accepted on this login route; send ${accepted}`);
+    `Content-Type "${mediaType.slice(0, 64) || '(none)'}" is not accepted on this login route; send ${accepted}`);
 }
 
 /** Split one media type parameter into its lower-case name and unquoted, lower-case value. */

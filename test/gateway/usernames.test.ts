@@ -111,6 +111,8 @@ t.test('ambiguous username bodies are refused', async (t) => {
     ['invalid JSON', 'application/json', '{"username":"alice",', 400],
     ['other charset', 'application/json; charset=latin1', '{"username":"alice"}', 415],
     ['unknown media type', 'text/plain', 'username=alice', 415],
+    // The boundary is no fault of a multipart body: its type is.
+    ['multipart', 'multipart/form-data; boundary=XX', '--XX\r\nContent-Disposition: form-data; name="username"\r\n\r\nalice\r\n--XX--\r\n', 415],
   ];
 
   for (const [name, contentType, body, status] of cases) {

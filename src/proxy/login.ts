@@ -221,6 +221,13 @@ export async function handleLogin(
     record.statusCode = blockStatus(context, retryAfterMs);
     logDecision();
     sendBlock(context, response, retryAfterMs);
+  } else if (decision === 'challenge' && config.challenge.mode === 'step-up' && pseudonym === undefined) {
+    // A step-up assertion names the account, and this login names none, so no assertion could pass.
+    record.outcome = 'failure';
+    record.statusCode = 401;
+    logDecision();
+    sendProblem(response, 401, 'step-up required',
+      `this login must pass a step-up, which needs an account: send the username in the field "${route.usernameField}"`);
   } else if (decision === 'challenge' && config.challenge.mode === 'step-up') {
     record.outcome = 'failure';
     record.statusCode = 401;

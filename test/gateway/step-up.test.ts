@@ -264,3 +264,24 @@ t.test('a challenge id does not reveal the account pseudonym', async (t) => {
   t.notOk(id.includes(pseudonym) || Buffer.from(id.split('.')[1], 'base64url').toString('utf8').includes(pseudonym),
     'the pseudonym appears nowhere in the id');
 });
+
+t.test('a challenged login without a username is told to send one, not sent to an MFA it cannot pass', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({ upstream: upstream.url });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  // curl's user agent without browser headers is challenged by the default rules.
+  const reply = await send(gateway.port, {
+    method: 'POST', path: '/login', body: '{"password":"wonderland"}',
+    headers: { 'user-agent': 'curl/8.5.0', accept: '*/*', 'content-type': 'application/json' },
+  });
+  t.equal(reply.status, 401);
+  t.equal(reply.json().challenge, undefined, 'no challenge id is issued');
+  t.match(reply.json().detail, /send the username in the field "username"/);
+  t.equal(upstream.requests.length, 0, 'nothing reached the app');
+  const [line] = await waitForDecisions(gateway.logs, 1);
+  t.equal(line.riskgate.decision, 'challenge');
+});

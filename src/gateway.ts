@@ -162,6 +162,13 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       } else {
         options.logger.warn(fields, 'Redis is not reachable at start; logins are judged as during a store outage until it is');
       }
+    } else {
+      const database = await primary.selectedDatabase();
+      if (database && database.actual !== database.wanted) {
+        options.logger.error({ store: primary.kind, riskgate: { database } },
+          `Redis has no database ${database.wanted}, so the connection uses database ${database.actual}, ` +
+            'shared with whatever else is there: end store.url with a database the server has (0 to 15 by default)');
+      }
     }
     await context.dataLoss?.start();
   }

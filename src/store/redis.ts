@@ -141,6 +141,22 @@ export class RedisStore implements CounterStore {
   }
 
   /** Wait until the connection is ready for commands, at most `timeoutMs`; false if it is not. */
+  /**
+   * Return the database a standalone server's connection uses, as CLIENT INFO (Redis 6.2+)
+   * reports it, or undefined for a Cluster or when the server does not say. A SELECT of a
+   * database the server lacks fails, and the connection then stays on database 0.
+   */
+  async selectedDatabase(): Promise<{ wanted: number; actual: number } | undefined> {
+    if (this.client instanceof Cluster) return undefined;
+    try {
+      const info = String(await this.bounded(this.client.call('CLIENT', 'INFO')));
+      const actual = Number(/(?:^|\s)db=(\d+)/.exec(info)?.[1]);
+      return Number.isInteger(actual) ? { wanted: this.client.options.db ?? 0, actual } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   waitUntilReady(timeoutMs: number): Promise<boolean> {
     if (this.client.status === 'ready') return Promise.resolve(true);
     return new Promise((resolve) => {

@@ -1,7 +1,7 @@
 import t from 'tap';
 
 import { freePort } from '../helpers/cli.js';
-import { login, startTestGateway } from '../helpers/gateway.js';
+import { REDIS_URL, login, startTestGateway } from '../helpers/gateway.js';
 import { RedisServer, baseArguments, missingRedisServer, temporaryDirectory } from '../helpers/redis-server.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { waitFor, waitForDecisions } from '../helpers/wait.js';
@@ -74,4 +74,25 @@ t.test('a Redis that refuses the password at start is named as such', { skip: mi
   t.equal(line?.log.level, 'error', 'the start names the refused credentials as an error');
   t.match(line?.err.message, /^WRONGPASS/);
   t.notOk(gateway.logs.text.includes('marker-wrong-password'), 'the password is not logged');
+});
+
+t.test('a database the Redis server lacks is named at start', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const url = new URL(REDIS_URL);
+  url.pathname = '/99';
+  const gateway = await startTestGateway({ upstream: upstream.url, config: { store: { url: url.href } } });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  const line = gateway.logs.lines.find((entry) => /^Redis has no database 99/.test(entry.message));
+  t.equal(line?.log.level, 'error', 'the start says the database is missing');
+  t.same(line?.riskgate.database, { wanted: 99, actual: 0 });
+
+  const good = new URL(REDIS_URL);
+  good.pathname = '/5';
+  const other = await startTestGateway({ upstream: upstream.url, config: { store: { url: good.href } } });
+  t.teardown(() => other.close());
+  t.notOk(other.logs.lines.some((entry) => /^Redis has no database/.test(entry.message)), 'a database the server has passes');
 });

@@ -332,8 +332,8 @@ function outcomeOf(
   // riskgate judges every path the app might route to the login handler (`/login/`,
   // `/LOGIN`, `/login.json`, `/login/x`, `/?q=login`), but an app may serve a page of its
   // own there, as a front controller does for `/login?q=node`. A 2xx there proves nothing
-  // about the password, so only a login at the route's own path, naming no other route,
-  // can succeed; failures count wherever they happen.
+  // about the password. So only a login at the route's own path, naming no other route,
+  // can succeed, while failures count wherever they happen.
   if (!exactPath) return { outcome: 'unknown', reason: 'path_variant' };
   return reading;
 }

@@ -144,7 +144,8 @@ class UrlEncodedRouteScanner implements FormRouteScanner {
     let semicolon = this.separators === '&' ? -1 : text.indexOf(';');
     let start = 0;
     while (ampersand !== -1 || semicolon !== -1) {
-      const end = ampersand === -1 ? semicolon : semicolon === -1 ? ampersand : Math.min(ampersand, semicolon);
+      let end = Math.min(ampersand, semicolon);
+      if (ampersand === -1 || semicolon === -1) end = Math.max(ampersand, semicolon);
       this.add(text.slice(start, end));
       this.endField();
       start = end + 1;

@@ -559,6 +559,8 @@ function queryOf(url: string | undefined): string {
  * forms tickets there (`/(F(ticket))/login`). A segment that looks like a token (16 or more
  * letters, digits and `-_.~=+`, with a digit), as reset and magic-link paths below a login
  * path carry, is shown as `*`, and so is a segment with `@`, which may be the username.
+ * NOTE: a shorter segment below a login path without `@` (`/login/alice`, `/login/SECRETPW4`)
+ * is logged as sent, whatever `log.username` is set to.
  */
 function pathOf(url: string | undefined): string {
   const target = url ?? '/';

@@ -153,7 +153,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   if (primary instanceof RedisStore) {
     if (!(await primary.waitUntilReady(Math.max(1000, config.store.timeoutMs * 4)))) {
       const last = primary.connectionErrors.last ?? 'no connection yet';
-      // A server that refuses the credentials answers, so the fix is the password, not the network.
+      // A server that rejects the credentials is reachable, so the fix is the password, not the network.
       const fields = { store: primary.kind, err: { message: last } };
       if (/^(WRONGPASS|NOAUTH|NOPERM)\b/.test(last)) {
         options.logger.error(fields,

@@ -188,7 +188,7 @@ export class StepUpVerifier {
       return { ok: false, reason: challengeFailure };
     }
 
-    // An assertion cannot be issued after it is checked. One that says so would pass the
+    // An assertion cannot be issued after it is checked. One dated after its check would pass the
     // check for assertions issued before a store lost its data, and be replayed after it.
     const now = this.clock();
     if (payload.iat !== undefined && !(Number(payload.iat) * 1000 <= now + CLOCK_TOLERANCE_SECONDS * 1000)) {

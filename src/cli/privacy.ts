@@ -74,7 +74,7 @@ async function runPrivacyCommand(action: 'forget' | 'export', values: Values, po
   const resilient = new ResilientStore(store, log.logger, 1);
   try {
     if (store instanceof RedisStore && !(await store.waitUntilReady(CONNECT_TIMEOUT_MS))) {
-      // Redis answers a wrong password, so the server is reachable and the fix is the credentials.
+      // Redis rejects a wrong password only after it has connected, so the fix is the credentials, not the network.
       const last = store.connectionErrors.last ?? '';
       if (/^(WRONGPASS|NOAUTH|NOPERM)\b/.test(last)) {
         throw new RiskgateError('RG_ERR_STORE_UNAVAILABLE',

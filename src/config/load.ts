@@ -188,8 +188,8 @@ function checkValues(merged: RawConfig, source: YamlSource, env: NodeJS.ProcessE
     const url = new URL(merged.upstream);
     if (url.pathname !== '/' || url.search !== '' || url.hash !== '') {
       // A fragment may hold a token as a query does, so its text is hidden too.
-      const shown = hideUrlUserInfo(merged.upstream).replace(/#.*$/s, '#***');
-      problems.push(problemAt('RISKGATE_UPSTREAM', ['upstream'], `${origin('RISKGATE_UPSTREAM', 'upstream')} "${shown}" ` +
+      const maskedUrl = hideUrlUserInfo(merged.upstream).replace(/#.*$/s, '#***');
+      problems.push(problemAt('RISKGATE_UPSTREAM', ['upstream'], `${origin('RISKGATE_UPSTREAM', 'upstream')} "${maskedUrl}" ` +
         'has a path, query or fragment, which riskgate would ignore, because requests keep the path the client sent: ' +
         `give the origin alone, such as ${url.origin}`));
     }

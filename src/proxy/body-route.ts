@@ -31,7 +31,7 @@ export function routedLoginReading(targets: Iterable<string>, loginPaths: LoginP
 /**
  * Return whether a login names another route for a front controller: a routing parameter
  * in its query (`/login?q=node`, `/login?/node`), or a `rest_route` or `r` field in its form
- * body. Such an app runs the route it names, whose 2xx says nothing about the password.
+ * body. Such an app runs the route it names, so its 2xx proves nothing about the password.
  */
 export function carriesRoutingParameter(url: string, body: Buffer, contentType: string | undefined): boolean {
   if (queryRoutedTargets(url).length > 0) return true;

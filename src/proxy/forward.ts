@@ -30,8 +30,8 @@ export interface ForwardResult {
    * `invalid` for a response riskgate does not relay, or `aborted` when the client closed
    * its connection first.
    */
-  /** `refused`: the body check refused the body, which the app did not get whole. */
-  error?: { kind: UpstreamFailure | 'aborted' | 'refused'; message: string };
+  /** `rejected`: the body check rejected the body, which the app did not get whole. */
+  error?: { kind: UpstreamFailure | 'aborted' | 'rejected'; message: string };
   upstreamMs: number;
 }
 
@@ -62,7 +62,7 @@ export interface ForwardOptions {
 /** A check that reads a streamed body chunk by chunk. */
 export interface BodyCheck {
   write(chunk: Buffer): void;
-  /** Called after the last chunk: a reason to refuse the body with 400, or undefined to let it end. */
+  /** Called after the last chunk: a reason to reject the body with 400, or undefined to let it end. */
   finish(): string | undefined;
 }
 
@@ -288,18 +288,18 @@ export function forwardRequest(
     if (response.destroyed) onClientClose();
     else response.on('close', onClientClose);
 
-    const refuse = (detail: string) => {
+    const reject = (detail: string) => {
       if (settled) return;
       outgoing.destroy();
       if (response.headersSent) response.destroy();
       else sendProblem(response, 400, 'login path in a form body', detail, true);
-      finish({ ...answered, error: { kind: 'refused', message: detail } });
+      finish({ ...answered, error: { kind: 'rejected', message: detail } });
     };
 
     if (options.body) {
       outgoing.end(options.body);
     } else if (options.bodyCheck) {
-      streamChecked(request, outgoing, options.bodyCheck, refuse);
+      streamChecked(request, outgoing, options.bodyCheck, reject);
     } else {
       request.pipe(outgoing);
     }
@@ -309,20 +309,20 @@ export function forwardRequest(
 /**
  * Stream a client's body to the app through a check, one byte behind, so the app never has
  * the whole body until the check has passed it: the last byte goes on only then. An app
- * that reads a form only once it is whole, as PHP does, acts on no refused body.
+ * that reads a form only once it is whole, as PHP does, acts on no rejected body.
  */
 function streamChecked(
   request: IncomingMessage,
   outgoing: http.ClientRequest,
   check: BodyCheck,
-  refuse: (detail: string) => void,
+  reject: (detail: string) => void,
 ): void {
-  let held: Buffer | undefined;
+  let heldByte: Buffer | undefined;
   request.on('data', (chunk: Buffer) => {
     check.write(chunk);
     if (chunk.length === 0 || outgoing.destroyed) return;
-    const before = held;
-    held = chunk.subarray(chunk.length - 1);
+    const before = heldByte;
+    heldByte = chunk.subarray(chunk.length - 1);
     let flowing = before === undefined || outgoing.write(before);
     if (chunk.length > 1) flowing = outgoing.write(chunk.subarray(0, chunk.length - 1)) && flowing;
     if (!flowing) {
@@ -332,8 +332,8 @@ function streamChecked(
   });
   request.once('end', () => {
     const problem = check.finish();
-    if (problem !== undefined) refuse(problem);
-    else outgoing.end(held);
+    if (problem !== undefined) reject(problem);
+    else outgoing.end(heldByte);
   });
 }
 

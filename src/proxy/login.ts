@@ -576,8 +576,8 @@ function pathOf(url: string | undefined): string {
 }
 
 /**
- * Return whether a path segment holds `@` once decoded and folded with NFKC, which reads the
- * full-width `＠` and the small `﹫` as `@`. A login path encoded twice is refused before this.
+ * Return whether a path segment contains `@` once decoded and folded with NFKC, which reads the
+ * full-width `＠` and the small `﹫` as `@`. A login path encoded twice is rejected before this.
  */
 function holdsAtSign(segment: string): boolean {
   let decoded: string;

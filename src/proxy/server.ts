@@ -25,8 +25,8 @@ export function createGatewayServer(context: GatewayContext): http.Server {
     // Node's strict parser rejects conflicting Content-Length and Transfer-Encoding,
     // duplicated Content-Length and obsolete line folding; never turn it lenient.
     insecureHTTPParser: false,
-    // Node would answer an HTTP/1.1 request without Host with a bare 400 before any handler
-    // runs. checkHost answers it instead, with a problem body and a log line.
+    // Node would reject an HTTP/1.1 request without Host with a bare 400 before any handler
+    // runs. checkHost rejects it instead, with a problem body and a log line.
     requireHostHeader: false,
     requestTimeout: 30_000,
     headersTimeout: 15_000,
@@ -213,7 +213,7 @@ async function handleRequest(
   }
   const bodyCheck = carriesBody(request) ? formRouteCheck(request, loginPaths) : undefined;
   const result = await forwardRequest(context.upstream, request, response, { headers, bodyCheck });
-  if (result.error?.kind === 'refused') {
+  if (result.error?.kind === 'rejected') {
     logRejection(context, request, requestId, 'login path in a form body');
   } else if (result.error && result.error.kind !== 'reset' && result.error.kind !== 'aborted') {
     context.logger.error(

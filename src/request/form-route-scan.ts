@@ -23,7 +23,7 @@ const MAX_ROUTES = 100;
 
 /**
  * Maximum number of fields read in a URL-encoded body, empty ones included. PHP registers
- * 1,000 by default (max_input_vars), so a form with more is no form an app takes.
+ * 1,000 by default (max_input_vars), and even sites that raise it stay far below this.
  */
 const MAX_FIELDS = 100_000;
 

@@ -99,8 +99,8 @@ export function checkLoginHeaders(request: IncomingMessage): RequestRejection | 
     return new RequestRejection(400, 'ambiguous login headers',
       `the login carries ${contentTypes} Content-Type headers; send one`);
   }
-  // An HTTP/1.0 request may leave Host out, but an app that routes by it answers such a
-  // login with an error of its own, which would count as a failed password.
+  // An HTTP/1.0 request may leave Host out, but an app that routes by it returns an error
+  // of its own for such a login, which would count as a failed password.
   if (!present.has('host')) {
     return new RequestRejection(400, 'missing host header', 'a login must carry a Host header; send the server\'s name');
   }

@@ -22,8 +22,8 @@ export function readsAsPassword(name: string, configured: ReadonlySet<string>): 
 /**
  * Tell whether a parsed JSON login body fills the route's password field: the top-level
  * key of exactly that name, or, for a field such as `user.password`, the key at that path.
- * Only the field as the app reads it counts. An identifier-first app answers its username
- * step with a 2xx when it finds no password, so a field it does not read (`Password`, a
+ * Only the field as the app reads it counts. An identifier-first app returns a 2xx for its
+ * username step when it finds no password, so a field it does not read (`Password`, a
  * nested `password`, a number) would turn that step into a success.
  */
 export function jsonFillsPasswordField(document: object, field: string): boolean {

@@ -143,7 +143,7 @@ export class RedisStore implements CounterStore {
   /** Wait until the connection is ready for commands, at most `timeoutMs`; false if it is not. */
   /**
    * Return the database a standalone server's connection uses, as CLIENT INFO (Redis 6.2+)
-   * reports it, or undefined for a Cluster or when the server does not say. A SELECT of a
+   * reports it, or undefined for a Cluster or when the server does not report it. A SELECT of a
    * database the server lacks fails, and the connection then stays on database 0.
    */
   async selectedDatabase(): Promise<{ wanted: number; actual: number } | undefined> {

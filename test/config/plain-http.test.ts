@@ -4,8 +4,8 @@ import { runCheck } from '../../src/cli/tuning.js';
 import { DEFAULT_RULES } from '../helpers/gateway.js';
 import { captureOutput, writeTree } from '../tuning/io.js';
 
-// A JWKS URL's keys sign step-up assertions, and the webhook gets the bearer token, so
-// whoever sits on a plain HTTP path to another host could mint assertions or read the token.
+// A JWKS URL's keys sign step-up assertions, and the webhook gets the bearer token, so an
+// attacker on a plain HTTP path to another host could sign assertions or read the token.
 t.test('check warns about trust sent over plain http to another host', async (t) => {
   const base = `upstream: http://127.0.0.1:3000\nrules: [${JSON.stringify(DEFAULT_RULES)}]\n`;
   const tree = writeTree({

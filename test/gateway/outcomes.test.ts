@@ -499,7 +499,7 @@ t.test('a 2xx at another reading of the login path is no success', async (t) => 
       method: 'POST', path, body: '{"username":"bob","password":"not-his"}', headers: { ...BROWSER_HEADERS, 'content-type': 'application/json' } });
     t.equal(reply.headers['set-cookie'], undefined, `${path}: no device cookie`);
   }
-  // WordPress and Yii 1.1 route by these form fields too; the mock app answers them with its page.
+  // WordPress and Yii 1.1 route by these form fields too; the mock app serves its page for them.
   upstream.responder = (request, response) => {
     if (request.url === '/login' && !/rest_route|&r=/.test(request.body.toString())) return false;
     response.writeHead(200, { 'content-type': 'text/html' });
@@ -533,7 +533,7 @@ t.test("only the route's password field makes a success", async (t) => {
   const bodies: [string, string, 'success' | 'unknown'][] = [
     ['application/json', '{"username":"alice","password":"wonderland"}', 'success'],
     ['application/x-www-form-urlencoded', 'username=alice&password=wonderland&grant_type=password', 'success'],
-    // An identifier-first app answers its username step with 200 when it reads no password
+    // An identifier-first app returns 200 for its username step when it reads no password
     // field, so only the field as the app reads it counts: exact name, top level, a string.
     ['application/json', '{"username":"alice","Password":"x"}', 'unknown'],
     ['application/json', '{"username":"alice","user":{"password":"x"}}', 'unknown'],

@@ -309,7 +309,7 @@ t.test('a request without Host gets a problem and a log line', async (t) => {
   const cases: [string, string][] = [
     ['HTTP/1.1 login', `POST /login HTTP/1.1\r\n${noHost}\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`],
     ['HTTP/1.1 page', 'GET /account HTTP/1.1\r\n\r\n'],
-    // HTTP/1.0 may leave Host out, but an app that routes by it would answer a login with an error.
+    // HTTP/1.0 may leave Host out, but an app that routes by it would return an error for a login.
     ['HTTP/1.0 login', `POST /login HTTP/1.0\r\n${noHost}\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`],
   ];
   for (const [name, request] of cases) {

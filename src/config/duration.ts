@@ -19,3 +19,11 @@ export function parseDurationMs(text: string): number {
   }
   return Math.round(Number(match[1]) * UNIT_MS[match[2]]);
 }
+
+/** Write milliseconds in the largest unit that divides them exactly, such as `10m` or `90s`. */
+export function formatDurationMs(ms: number): string {
+  for (const unit of ['d', 'h', 'm', 's'] as const) {
+    if (ms >= UNIT_MS[unit] && ms % UNIT_MS[unit] === 0) return `${ms / UNIT_MS[unit]}${unit}`;
+  }
+  return `${ms}ms`;
+}

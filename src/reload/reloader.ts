@@ -7,6 +7,7 @@ import { compileRuleSource, type RuleSet } from '../rules/compile.js';
 import { readRuleSource } from '../rules/load.js';
 import { findUnreachableRules } from '../rules/reachability.js';
 import { restartRequiredKeys } from './config-changes.js';
+import { restartedCounters } from './counter-changes.js';
 import { emptiedIpLists } from './emptied-lists.js';
 import type { WatchPaths } from './file-watcher.js';
 
@@ -100,9 +101,12 @@ export class RuleReloader {
     if (changed) {
       this.context.rules.replace(next, Date.now());
     }
+    // Told once, in the reload that makes the change; `check` has no earlier rule set to compare.
+    const restarted = restartedCounters(previous.ruleSet.counters, next.ruleSet.counters).map((warning) => formatProblem(warning));
+    const warnings = [...restarted, ...candidate.warnings];
     if (changed || wasRejected || trigger !== 'file') {
       this.context.metrics.ruleReloads.labels('success').inc();
-      this.logSuccess(trigger, changedFiles, previous, next, changed, candidate.warnings);
+      this.logSuccess(trigger, changedFiles, previous, next, changed, warnings);
     } else {
       this.context.logger.debug({ riskgate: { rule_set: next.ruleSet.version } }, 'rule files changed on disk, but not the rule set');
     }
@@ -110,7 +114,7 @@ export class RuleReloader {
     const restartRequired = config ? restartRequiredKeys(this.context.config, config) : [];
     this.warnRestartRequired(trigger, restartRequired);
     return { outcome: changed ? 'reloaded' : 'unchanged', version: next.ruleSet.version,
-      previousVersion: previous.ruleSet.version, problems: [], warnings: candidate.warnings, restartRequired };
+      previousVersion: previous.ruleSet.version, problems: [], warnings, restartRequired };
   }
 
   private readCandidate(): Candidate {

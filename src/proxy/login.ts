@@ -9,6 +9,7 @@ import { CounterPlan, type KeyParts } from '../decision/counter-plan.js';
 import { successTeaches } from '../decision/learning.js';
 import { classifyResponse, type OutcomeReading } from '../decision/outcome.js';
 import { writeDecisionLine, type LoginRecord } from '../log/decision-log.js';
+import { loggedLoginPath } from '../log/login-path.js';
 import { sanitizeLogValue } from '../log/sanitize.js';
 import { RequestRejection, decodeContentEncoding, readBody } from '../request/body.js';
 import { resolveClientAddress, parseAddress, type ClientAddress } from '../request/client-ip.js';
@@ -184,7 +185,7 @@ export async function handleLogin(
   const record: LoginRecord = {
     requestId,
     method: request.method ?? '',
-    path: pathOf(request.url),
+    path: loggedLoginPath(request.url, context.routes),
     routeId: route.id,
     client,
     geo: print.geo,
@@ -515,7 +516,7 @@ function logRejection(
       event: { kind: 'event', category: ['authentication'], action: 'login-rejected', outcome: 'failure' },
       source: { ip: client.address },
       http: { request: { id: requestId, method: request.method }, response: { status_code: status } },
-      url: { path: sanitizeLogValue(pathOf(request.url)).text },
+      url: { path: sanitizeLogValue(loggedLoginPath(request.url, context.routes)).text },
       riskgate: { rejection: reason },
     },
     'login rejected',
@@ -550,43 +551,6 @@ function headerValue(request: IncomingMessage, name: string): string | undefined
 function queryOf(url: string | undefined): string {
   const start = (url ?? '').indexOf('?');
   return start === -1 ? '' : (url ?? '').slice(start + 1);
-}
-
-/**
- * The path to log, without the query. Matrix parameters (`;jsessionid=...`, also encoded as
- * `%3B`) are dropped, because servlet containers carry session ids there. Each segment in
- * parentheses is shown as `(*)`, because ASP.NET's cookieless mode carries session ids and
- * forms tickets there (`/(F(ticket))/login`). A segment that looks like a token (16 or more
- * letters, digits and `-_.~=+`, with a digit), as reset and magic-link paths below a login
- * path carry, is shown as `*`, and so is a segment with `@`, which may be the username.
- * NOTE: a shorter segment below a login path without `@` (`/login/alice`, `/login/SECRETPW4`)
- * is logged as sent, whatever `log.username` is set to.
- */
-function pathOf(url: string | undefined): string {
-  const target = url ?? '/';
-  // An encoded query mark may hide a query too, so the log keeps only what comes before it.
-  const end = target.search(/\?|%3f|%23/i);
-  let path = end === -1 ? target : target.slice(0, end);
-  if (path.includes(';') || /%3b/i.test(path)) path = path.replace(/(?:;|%3b)[^/]*/gi, '');
-  if (path.includes('(') || /%28/i.test(path)) path = path.replace(/\/(?:\(|%28)[^/]*/gi, '/(*)');
-  if (/[@%]|[^\x00-\x7f]/.test(path)) {
-    path = path.split('/').map((segment) => (holdsAtSign(segment) ? '*' : segment)).join('/');
-  }
-  return path.replace(/\/(?=[^/]*\d)[\w.~=+-]{16,}(?=\/|$)/g, '/*');
-}
-
-/**
- * Return whether a path segment contains `@` once decoded and folded with NFKC, which reads the
- * full-width `＠` and the small `﹫` as `@`. A login path encoded twice is rejected before this.
- */
-function holdsAtSign(segment: string): boolean {
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(segment);
-  } catch {
-    decoded = segment.replace(/%40/gi, '@');
-  }
-  return decoded.normalize('NFKC').includes('@');
 }
 
 /** Normalise a login's username, or refuse one that NFKC would blow up (see excessiveExpansion). */

@@ -58,7 +58,14 @@ export interface LoginPathAlias {
  * route `/index.cfm/login` by PATH_INFO) and Lua. Their servers run the script with the
  * rest of the path as PATH_INFO.
  */
-const SCRIPT_WITH_PATH_INFO = /\.(?:php\d?|phtml|phar|cgi|fcgi|wsgi|py|pl|dll|exe|asp|aspx|ashx|cfm|cfml|cfc|lua)\//;
+const SCRIPT_EXTENSIONS = '(?:php\\d?|phtml|phar|cgi|fcgi|wsgi|py|pl|dll|exe|asp|aspx|ashx|cfm|cfml|cfc|lua)';
+const SCRIPT_WITH_PATH_INFO = new RegExp(`\\.${SCRIPT_EXTENSIONS}/`);
+const SCRIPT_NAME = new RegExp(`^[\\w-]{1,32}\\.${SCRIPT_EXTENSIONS}$`);
+
+/** Return whether a lower-case path segment names a script that servers run with PATH_INFO (`app.php`). */
+export function isScriptName(segment: string): boolean {
+  return SCRIPT_NAME.test(segment);
+}
 
 /**
  * Split a normalised path at its first script segment: `/portal/index.php/login` gives the

@@ -157,7 +157,7 @@ function readIfPresent(file: string): string {
   return existsSync(file) ? readFileSync(file, 'utf8') : '';
 }
 
-t.test('tokens and addresses in login paths stay out of decision lines', async (t) => {
+t.test('private path segments stay out of logs', async (t) => {
   const upstream = await new RecordingUpstream().start();
   const gateway = await startTestGateway({ upstream: upstream.url });
   t.teardown(async () => {
@@ -168,18 +168,21 @@ t.test('tokens and addresses in login paths stay out of decision lines', async (
   const token = `8f14e45f${randomBytes(12).toString('hex')}`;
   // An app that takes the account from the path (`/login/<email>`) puts a username there.
   // NFKC reads the full-width `＠` (%EF%BC%A0) and the small `﹫` (%EF%B9%AB) as `@`.
+  // A short password or a bare username below the login path is no less private.
   const paths = [`/login/reset/${token}`, `/login%3Bjsessionid=${token}`, '/login/zed@example.com', '/login/zed%40example.com/step',
-    '/login/zed%EF%BC%A0example.com', '/login/zed%EF%B9%ABexample.com/x'];
+    '/login/zed%EF%BC%A0example.com', '/login/zed%EF%B9%ABexample.com/x', '/login/zedpw4', '/login/zedd',
+    '/LOGIN/index.php', '/login.html', '/%6Cogin/', '/app.php/login'];
 
   for (const path of paths) {
     await send(gateway.port, {
       method: 'POST', path, body: '{"username":"alice","password":"x"}', headers: { ...BROWSER_HEADERS, 'content-type': 'application/json' } });
   }
-  await waitFor(() => gateway.logs.decisions.length === paths.length, 'both decision lines');
+  await waitFor(() => gateway.logs.decisions.length === paths.length, 'a decision line per path');
 
   t.same(gateway.logs.decisions.map((line) => line.url.path),
-    ['/login/reset/*', '/login', '/login/*', '/login/*/step', '/login/*', '/login/*/x'],
-    'the paths are logged without the token or the address');
+    ['/login/*/*', '/login', '/login/*', '/login/*/*', '/login/*', '/login/*/*', '/login/*', '/login/*',
+      '/LOGIN/index.php', '/login.html', '/%6Cogin/', '/app.php/login'],
+    'the paths are logged without the token, the address or the name, and login variants as sent');
   t.notOk(gateway.logs.text.includes(token), 'no log line holds the token');
   t.notOk(gateway.logs.text.includes('zed'), 'nor the username');
 });

@@ -17,6 +17,16 @@ export function counterKey(prefix: string, name: string, digest: string, kind: C
 }
 
 /**
+ * Return the key of a counter key's pending marks (see PendingMark): `<prefix>:w:{...}`,
+ * with the counter's hash tag, so that on a Cluster the marks share a slot with the counts.
+ * The marks live no longer than a login waits for the app, so erasure and export skip them.
+ */
+export function pendingKey(counterKey: string): string {
+  const tag = counterKey.lastIndexOf(':c:{');
+  return `${counterKey.slice(0, tag)}:w:${counterKey.slice(tag + ':c:'.length)}`;
+}
+
+/**
  * Return the start that a counter's keys of every kind share with its untagged keys from
  * before kinds were tagged, so that erasure finds them all. The digest has a fixed length,
  * so no other counter's key starts with it.

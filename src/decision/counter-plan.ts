@@ -1,11 +1,21 @@
 import type { GatewayKeys } from '../crypto/keys.js';
 import type { CounterDefinition, CounterKeyPart } from '../rules/types.js';
 import { indexMember } from '../profile/keys.js';
-import { counterKey } from './counter-key.js';
-import type { CounterRead, ReadRequest, WriteRequest } from '../store/store.js';
+import { counterKey, pendingKey } from './counter-key.js';
+import type { CounterRead, PendingMark, ReadRequest, ReadResult, WriteRequest } from '../store/store.js';
 
 /** The values a login's counters are keyed by; a missing part makes its counters not apply. */
 export type KeyParts = Partial<Record<CounterKeyPart, string>>;
+
+/**
+ * This login as it is marked pending on its counters until its outcome is written: its id,
+ * account pseudonym, and how long the mark may stay if no write comes.
+ */
+export interface PendingLogin {
+  id: string;
+  member?: string;
+  ttlMs: number;
+}
 
 /** Store keys of the login's account (see src/profile/keys.ts). */
 export interface AccountKeys {
@@ -18,6 +28,9 @@ type HashWrite = NonNullable<WriteRequest['hashWrites']>[number];
 /** One login's counters, resolved to store keys: built before the read, reused for the write. */
 export class CounterPlan {
   private readonly applicable: { counter: CounterDefinition; key: string }[] = [];
+  /** Indexes in `applicable` of the counters the login is marked pending on, in mark order. */
+  private marked: number[] = [];
+  private login: PendingLogin | undefined;
 
   constructor(
     private readonly counters: readonly CounterDefinition[],
@@ -34,14 +47,51 @@ export class CounterPlan {
     }
   }
 
-  /** Read request for every applicable counter, plus any single-use claims. */
-  readRequest(now: number, claims: ReadRequest['claims'] = []): ReadRequest {
+  /**
+   * Read request for every applicable counter, plus any single-use claims. With `login`,
+   * the read also marks the login pending on the counters its outcome may change (see
+   * pendingMarks), and pendingCounts adds the other logins pending to the counts read.
+   */
+  readRequest(now: number, claims: ReadRequest['claims'] = [], login?: PendingLogin): ReadRequest {
     const counters: CounterRead[] = this.applicable.map(({ counter, key }) => ({
       key,
       kind: counter.count === 'distinct_usernames' ? 'distinct' : 'count',
       windowMs: counter.windowMs,
     }));
-    return { now, counters, claims, hashes: this.account ? [this.account.profile] : [] };
+    const request: ReadRequest = { now, counters, claims, hashes: this.account ? [this.account.profile] : [] };
+    if (login) request.pending = this.pendingMarks(login);
+    return request;
+  }
+
+  /**
+   * Add to each counter read the logins pending on it at the read. The store is read before
+   * a login is forwarded and written after the app responds, so without the marks a burst of
+   * concurrent guesses, spread over any number of gateways, would all read the same count.
+   */
+  pendingCounts(result: ReadResult): number[] {
+    const counts = [...result.counts];
+    this.marked.forEach((index, mark) => {
+      counts[index] = (counts[index] ?? 0) + (result.pending[mark] ?? 0);
+    });
+    return counts;
+  }
+
+  /**
+   * Mark the login on the counters it may change: one mark per login on counted counters,
+   * and one per account on distinct-username counters (a login without a username changes
+   * none of those).
+   */
+  private pendingMarks(login: PendingLogin): PendingMark[] {
+    this.login = login;
+    this.marked = [];
+    const marks: PendingMark[] = [];
+    this.applicable.forEach(({ counter, key }, index) => {
+      const distinct = counter.count === 'distinct_usernames';
+      if (distinct ? login.member === undefined : !countsPending(counter)) return;
+      this.marked.push(index);
+      marks.push({ key: pendingKey(key), id: login.id, ttlMs: login.ttlMs, ...(distinct ? { member: login.member } : {}) });
+    });
+    return marks;
   }
 
   /** The counters that apply to this login with their store keys, in read order. */
@@ -87,6 +137,14 @@ export class CounterPlan {
     }
 
     const write: WriteRequest = { now, increments, distinct, resets };
+    const login = this.login;
+    if (login && this.marked.length > 0) {
+      write.pendingReleases = this.marked.map((index) => {
+        const { counter, key } = this.applicable[index];
+        const distinctMark = counter.count === 'distinct_usernames';
+        return { key: pendingKey(key), id: login.id, ...(distinctMark ? { member: login.member } : {}) };
+      });
+    }
     if (profile) write.hashWrites = [profile];
     const indexAdd = this.indexAdd(increments, distinct);
     if (indexAdd) write.setAdds = [indexAdd];
@@ -115,4 +173,16 @@ export class CounterPlan {
     }
     return members.length > 0 ? { key: this.account.counterIndex, members, ttlMs } : undefined;
   }
+}
+
+/**
+ * Return whether pending logins count toward a counter. Every pending login is an attempt,
+ * and one pending on an account may turn out a failure. Failure counters not keyed by the
+ * account (address, network, fingerprint) are left out, because many honest logins can be
+ * in flight at once behind one shared address or browser. A burst of stuffing from one
+ * address is caught by its attempts and distinct usernames instead.
+ */
+function countsPending(counter: CounterDefinition): boolean {
+  if (counter.count === 'attempts') return true;
+  return counter.count === 'failures' && counter.key.includes('username');
 }

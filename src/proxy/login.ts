@@ -24,10 +24,12 @@ import { countersToCel } from '../rules/activation.js';
 import { evaluateRules } from '../rules/evaluate.js';
 import type { GatewayContext } from './context.js';
 import { forwardRequest, sendProblem, type ForwardResult } from './forward.js';
-import { InFlightLogins, inFlightFor } from './in-flight.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { warnMissingForwardedFor } from './proxy-warnings.js';
 import { carriesRoutingParameter } from './body-route.js';
+
+/** Time a login's pending mark stays past its longest wait for the app (see PendingMark). */
+const PENDING_MARGIN_MS = 1000;
 
 /** Header riskgate adds in `forward` challenge mode, and always strips from clients. */
 export const RISK_HEADER = 'riskgate-risk';
@@ -122,26 +124,19 @@ export async function handleLogin(
 
   // Manual entries ride along in the same round trip, so a block added on any instance
   // applies to this login.
-  const readRequest = plan.readRequest(now, claims);
+  // Concurrent logins that are judged but not yet written count too, on every gateway
+  // sharing the store, so a burst of parallel guesses cannot all read the same count. A
+  // mark whose write never comes lapses after the longest wait for the app's response.
+  const { connectMs, responseMs } = config.upstreamTimeouts;
+  const readRequest = plan.readRequest(now, claims,
+    { id: requestId, member: pseudonym, ttlMs: connectMs + responseMs + PENDING_MARGIN_MS });
   const manualKeys = context.manual.lookupKeys(client.address, pseudonym);
   readRequest.lookups = [...(readRequest.lookups ?? []), ...manualKeys];
 
-  // Concurrent logins that are judged but not yet written count too, so a burst of
-  // parallel guesses cannot all read the same count.
-  const pending = inFlightFor(context).begin(plan.entries, pseudonym);
-  const { connectMs, responseMs } = config.upstreamTimeouts;
-  InFlightLogins.releaseOnClose(response, pending.release, connectMs + responseMs);
-
   let reading;
-  let inFlight: number[];
   try {
-    // Taken just before the read is sent. A login releases its mark just before its write
-    // is sent on the same connection, so each other login is in the read or in this count,
-    // never in both.
-    inFlight = pending.extra();
     reading = await context.store.read(readRequest, route.onStoreError);
   } catch (error) {
-    pending.release();
     if (isRequestInvalid(error)) {
       // A retry sends the same request, so it would fail the same way: no Retry-After.
       logRejection(context, request, requestId, client, 500, 'risk store rejected the request');
@@ -165,7 +160,7 @@ export async function handleLogin(
     stepUp = rejectIssuedBeforeLoss(stepUp, context.dataLoss?.lostAt);
   }
 
-  const counts = plan.countsByName(reading.result.counts.map((count, index) => count + (inFlight[index] ?? 0)));
+  const counts = plan.countsByName(plan.pendingCounts(reading.result));
   const counterValues = countersToCel(counts);
   const assessment = context.accountRisk.assess(
     // A device is known to an account only through a cookie that vouches for it, so one
@@ -250,7 +245,6 @@ export async function handleLogin(
     : undefined;
   const write = plan.writeRequest(now, forwarded ? record.outcome : 'unknown', pseudonym, learned);
   context.accountRisk.frequencies.observe(assessment.features);
-  pending.release();
   await context.store.write(write, reading.source);
   context.webhook?.enqueue(record.decision, logDecision());
   context.metrics.observeDecision(record);

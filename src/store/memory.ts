@@ -14,6 +14,7 @@ import {
   type Entry,
 } from './memory-entries.js';
 import { ClaimTable } from './memory-claims.js';
+import { PendingTable } from './memory-pending.js';
 import { ValueTable } from './memory-values.js';
 import {
   bucketOf,
@@ -46,6 +47,8 @@ export class MemoryStore implements CounterStore {
   private readonly claims: ClaimTable;
   /** Plain values, kept apart from `entries` because a flood of counters must not evict them. */
   private readonly values = new ValueTable();
+  /** Logins in flight, kept apart from `entries` because they must never be evicted. */
+  private readonly pending = new PendingTable();
   /**
    * Iterator over the keys in Map order, which finds the least recently written one. A Map
    * keeps the slot of a deleted key until it next rehashes, and a fresh iterator steps over
@@ -84,7 +87,7 @@ export class MemoryStore implements CounterStore {
   }
 
   get size(): number {
-    return this.entries.size + this.claims.size + this.values.size;
+    return this.entries.size + this.claims.size + this.values.size + this.pending.size;
   }
 
   async read(request: ReadRequest): Promise<ReadResult> {
@@ -120,7 +123,9 @@ export class MemoryStore implements CounterStore {
       return entry instanceof SetEntry && entry.expiresAt > request.now ? [...entry.members] : [];
     });
 
-    return { counts, claims, values, hashes, sets };
+    const pending = (request.pending ?? []).map((mark) => this.pending.mark(mark, request.now));
+
+    return { counts, claims, values, hashes, sets, pending };
   }
 
   async setValue(key: string, value: string, ttlMs: number): Promise<void> {
@@ -177,6 +182,8 @@ export class MemoryStore implements CounterStore {
       this.entries.delete(key);
       this.values.delete(key);
     }
+
+    for (const release of request.pendingReleases ?? []) this.pending.release(release.key, release.id);
   }
 
   private writeHashesAndSets(request: WriteRequest): void {
@@ -243,6 +250,7 @@ export class MemoryStore implements CounterStore {
     this.entries.clear();
     this.claims.clear();
     this.values.clear();
+    this.pending.clear();
   }
 
   /** Remove expired entries; exported for tests that drive a fake clock. */
@@ -258,6 +266,7 @@ export class MemoryStore implements CounterStore {
     }
     this.claims.sweep(now);
     this.values.sweep(now);
+    this.pending.sweep(now);
   }
 
   /**

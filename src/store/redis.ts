@@ -73,12 +73,38 @@ else
 end
 return previous`;
 
+// Place a login's pending mark and count the others on its key (see PendingMark). Lapsed
+// marks are pruned first, so a crashed gateway's marks stop counting at their expiry. ARGV
+// contains the time, the mark's expiry, the mark's entry and the member or ''. An entry is
+// `<login id>|<member>` on distinct-username counters, which count other members, read from
+// at most the first 256 entries, far above the default rules' limits of 5 to 30 accounts.
+const PENDING_MARK_SCRIPT = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+local ttl = tonumber(ARGV[2]) - tonumber(ARGV[1])
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+if ARGV[4] == '' then return redis.call('ZCARD', KEYS[1]) - 1 end
+local others = {}
+local count = 0
+for _, entry in ipairs(redis.call('ZRANGE', KEYS[1], 0, 255)) do
+  local separator = string.find(entry, '|', 1, true)
+  if separator then
+    local member = string.sub(entry, separator + 1)
+    if member ~= ARGV[4] and not others[member] then
+      others[member] = true
+      count = count + 1
+    end
+  end
+end
+return count`;
+
 const SCRIPTS = {
   rgIncrement: INCREMENT_SCRIPT,
   rgDistinctAdd: DISTINCT_ADD_SCRIPT,
   rgHashWrite: HASH_WRITE_SCRIPT,
   rgSetAdd: SET_ADD_SCRIPT,
   rgListEdit: LIST_EDIT_SCRIPT,
+  rgPendingMark: PENDING_MARK_SCRIPT,
 };
 
 type ScriptName = keyof typeof SCRIPTS;
@@ -199,6 +225,9 @@ export class RedisStore implements CounterStore {
     for (const key of request.sets ?? []) {
       operations.push({ key, queue: (pipeline) => pipeline.smembers(key) });
     }
+    for (const mark of request.pending ?? []) {
+      operations.push(script('rgPendingMark', mark.key, now, now + storeTtlMs(mark.ttlMs), pendingEntry(mark), mark.member ?? ''));
+    }
 
     const replies = await this.execute(operations);
     let index = 0;
@@ -219,8 +248,9 @@ export class RedisStore implements CounterStore {
       return Object.keys(fields).length > 0 ? fields : null;
     });
     const sets = (request.sets ?? []).map(() => replies[index++] as string[]);
+    const pending = (request.pending ?? []).map(() => Number(replies[index++]));
 
-    return { counts, claims, values, hashes, sets };
+    return { counts, claims, values, hashes, sets, pending };
   }
 
   async setValue(key: string, value: string, ttlMs: number): Promise<void> {
@@ -274,6 +304,12 @@ export class RedisStore implements CounterStore {
     // One DEL per key: a multi-key DEL fails on a Cluster when the keys are in different slots.
     for (const key of request.deletes ?? []) {
       operations.push({ key, queue: (pipeline) => pipeline.del(key) });
+    }
+    // After the increments: a read that comes between them counts this login twice, never
+    // not at all.
+    for (const release of request.pendingReleases ?? []) {
+      const entry = pendingEntry(release);
+      operations.push({ key: release.key, queue: (pipeline) => pipeline.zrem(release.key, entry) });
     }
 
     if (operations.length === 0) return;
@@ -416,4 +452,9 @@ function sharedStart(texts: readonly string[]): string {
 
 function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, (character) => `\\${character}`);
+}
+
+/** Return a mark's entry in its sorted set: the login id, then `|` and the member if any. */
+function pendingEntry(mark: { id: string; member?: string }): string {
+  return mark.member === undefined ? mark.id : `${mark.id}|${mark.member}`;
 }

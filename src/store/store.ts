@@ -35,10 +35,30 @@ export interface ClaimRequest {
  */
 export type ClaimOutcome = 'claimed' | 'used' | 'table_full' | 'account_limit';
 
+/**
+ * A login in flight on a counter: judged, with its outcome not yet written. Marks are kept
+ * in the store, so every gateway sharing it counts the logins pending on the others.
+ */
+export interface PendingMark {
+  /** Store key of the counter's marks (see pendingKey). */
+  key: string;
+  /** Id of the login, unique across the fleet. */
+  id: string;
+  /** Account pseudonym, on distinct-username counters: marks count once per other account. */
+  member?: string;
+  /** Time after which the mark lapses if its login never writes, such as after a crash. */
+  ttlMs: number;
+}
+
 export interface ReadRequest {
   now: number;
   counters: readonly CounterRead[];
   claims: readonly ClaimRequest[];
+  /**
+   * Marks to place in the same round trip. Each reads how many other logins are pending on
+   * its key: other logins, or other accounts when `member` is set.
+   */
+  pending?: readonly PendingMark[];
   /** Plain values to fetch in the same round trip, such as manual block entries. */
   lookups?: readonly string[];
   /** Hashes to fetch whole, such as an account profile. */
@@ -58,6 +78,8 @@ export interface ReadResult {
   hashes: (Record<string, string> | null)[];
   /** Members of each requested set (empty when absent), in request order. */
   sets: string[][];
+  /** Other logins, or other accounts, pending on each mark's key, in request order. */
+  pending: number[];
 }
 
 export interface WriteRequest {
@@ -75,6 +97,8 @@ export interface WriteRequest {
   setAdds?: readonly { key: string; members: readonly string[]; ttlMs: number }[];
   /** Keys to delete outright, such as an erased account's profile. */
   deletes?: readonly string[];
+  /** Marks of this login to remove, sent after its increments (see PendingMark). */
+  pendingReleases?: readonly Omit<PendingMark, 'ttlMs'>[];
 }
 
 /**

@@ -1,12 +1,13 @@
 import t, { type Test } from 'tap';
 
-import { login, startTestGateway } from '../helpers/gateway.js';
+import { REDIS_URL, login, startTestGateway } from '../helpers/gateway.js';
+import { startFleet } from '../helpers/fleet.js';
+import { deleteKeysWithPrefix } from '../helpers/redis.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { waitForDecisions } from '../helpers/wait.js';
 
-/** An app that takes 200 ms to reject every login, so a burst is in flight all at once. */
-async function slowApp(t: Test) {
-  const upstream = await new RecordingUpstream().start();
+/** Make an app take 200 ms to reject every login, so a burst is in flight all at once. */
+function rejectSlowly(upstream: RecordingUpstream): void {
   upstream.responder = (received, response) => {
     if (received.method !== 'POST') return false;
     setTimeout(() => {
@@ -15,6 +16,11 @@ async function slowApp(t: Test) {
     }, 200);
     return true;
   };
+}
+
+async function slowApp(t: Test) {
+  const upstream = await new RecordingUpstream().start();
+  rejectSlowly(upstream);
   const gateway = await startTestGateway({ upstream: upstream.url });
   t.teardown(async () => {
     await gateway.close();
@@ -34,6 +40,21 @@ t.test('parallel guesses on one account stop at the account limit', async (t) =>
   t.ok(replies.filter((reply) => reply.status === 401).length === 40, 'every guess was refused or challenged');
   const decisions = await waitForDecisions(gateway.logs, 40);
   t.ok(decisions.filter((line) => line.riskgate.decision === 'challenge').length >= 35, 'the rest were challenged');
+});
+
+t.test('parallel guesses across a fleet stop at the account limit', async (t) => {
+  // Three gateways on one Redis: each counts the logins pending on the others.
+  const { gateways, upstream, prefix } = await startFleet(t, { url: REDIS_URL }, [{}, {}, {}]);
+  t.teardown(() => deleteKeysWithPrefix(prefix));
+  rejectSlowly(upstream);
+
+  const replies = await Promise.all(Array.from({ length: 45 }, (_, index) =>
+    login(gateways[index % 3].port, 'alice', `guess-${index}`, { source: `127.0.5.${index + 1}` })));
+
+  t.ok(upstream.logins.length <= 5, `at most five guesses reached the app (${upstream.logins.length})`);
+  t.equal(replies.filter((reply) => reply.status === 401).length, 45, 'every guess was refused or challenged');
+  const decisions = (await Promise.all(gateways.map((gateway) => waitForDecisions(gateway.logs, 15)))).flat();
+  t.ok(decisions.filter((line) => line.riskgate.decision === 'challenge').length >= 40, 'the rest were challenged');
 });
 
 t.test('parallel stuffing from one address stops at the username limit', async (t) => {

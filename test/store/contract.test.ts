@@ -246,6 +246,38 @@ for (const backend of BACKENDS) {
       });
       t.equal(store.roundTrips - before, 2, 'one per call, whatever it carries');
     });
+
+    t.test('pending marks count the other logins', async (t) => {
+      const marks = key('pending-a');
+      const mark = (id: string, now = Date.now()) =>
+        store.read({ now, counters: [], claims: [], pending: [{ key: marks, id, ttlMs: 5000 }] });
+
+      t.same((await mark('login-1')).pending, [0], 'a login never counts itself');
+      t.same((await mark('login-2')).pending, [1], 'the second sees the first');
+      t.same((await mark('login-3')).pending, [2], 'the third sees both');
+
+      await store.write({ now: Date.now(), ...NO_CHANGES, pendingReleases: [{ key: marks, id: 'login-1' }] });
+      t.same((await mark('login-4')).pending, [2], 'a released login no longer counts');
+
+      t.same((await mark('login-5', Date.now() + 6000)).pending, [0], 'marks lapse after their time');
+    });
+
+    t.test('pending marks count each other account once', async (t) => {
+      const marks = key('pending-d');
+      const now = Date.now();
+      const mark = (id: string, member: string) =>
+        store.read({ now, counters: [], claims: [], pending: [{ key: marks, id, member, ttlMs: 5000 }] });
+
+      t.same((await mark('l1', 'alice')).pending, [0]);
+      t.same((await mark('l2', 'alice')).pending, [0], 'her own second login is not another account');
+      t.same((await mark('l3', 'bob')).pending, [1], 'alice once, however many of her logins are pending');
+      t.same((await mark('l4', 'carol')).pending, [2]);
+
+      await store.write({ now, ...NO_CHANGES, pendingReleases: [{ key: marks, id: 'l1', member: 'alice' }] });
+      t.same((await mark('l5', 'dave')).pending, [3], "alice's other login still counts");
+      await store.write({ now, ...NO_CHANGES, pendingReleases: [{ key: marks, id: 'l2', member: 'alice' }] });
+      t.same((await mark('l6', 'erin')).pending, [3], 'bob, carol and dave once alice has no login pending');
+    });
   });
 }
 

@@ -2,6 +2,7 @@ import type { LoginRoute } from '../config/types.js';
 import { RequestRejection } from './body.js';
 import { foldFieldName, formParserReadingAs } from './field-names.js';
 import { topLevelKeys } from './json-keys.js';
+import { queryFields } from './query-route.js';
 import { formFillsPasswordField, jsonFillsPasswordField } from './password-fields.js';
 
 /** The username a login body carries, or `undefined` when it names none. */
@@ -227,7 +228,7 @@ function formFieldValues(text: string, field: string): string[] {
   if (text === '') return [];
   const folded = foldFieldName(field);
   const values: string[] = [];
-  for (const [name, value] of new URLSearchParams(text)) {
+  for (const [name, value] of queryFields(text)) {
     if (foldFieldName(name) === folded || formParserReadingAs(name, field) !== undefined) values.push(value);
   }
   return values;

@@ -46,11 +46,22 @@ export function queryRoutedTargets(url: string): string[] {
   // Most queries have no key that reads as a routing parameter, and parsing them all would cost every request.
   if (!ROUTE_PARAMETER_KEY.test(query)) return targets;
 
-  for (const [key, value] of new URLSearchParams(query)) {
+  for (const [key, value] of queryFields(query)) {
     const parameter = ROUTE_PARAMETERS.find(({ name }) => readsAs(key, name));
     if (parameter) targets.push(...parameterTargets(parameter, value));
   }
   return targets;
+}
+
+/**
+ * Return a query's fields as split at `&`, then, if it has a `;`, as split at `&` and `;` too.
+ * PHP splits at each character of arg_separator.input, and hosts that set it to `;&` read
+ * `?x=1;q=login` as q=login.
+ */
+export function queryFields(query: string): [string, string][] {
+  const fields = [...new URLSearchParams(query)];
+  if (query.includes(';')) fields.push(...new URLSearchParams(query.replaceAll(';', '&')));
+  return fields;
 }
 
 /**
@@ -107,13 +118,15 @@ function parameterTargets(parameter: RouteParameter, value: string): string[] {
 
 /**
  * Return the routes that front controllers read from one parameter value: the value itself,
- * with `|` as `/` (ThinkPHP reads `user|login` as user/login), and with the characters
+ * without a final newline, with `|` as `/` (ThinkPHP reads `user|login` as user/login), and with the characters
  * OpenCart drops removed. OpenCart 3 keeps only letters, digits, `_` and `/`, and OpenCart 4
  * keeps `.` and `|` too, reading `|` as `.`, so `account/log-in` runs account/login there.
  */
 function routeValueReadings(value: string): Set<string> {
   return new Set([
     value,
+    // WordPress matches routes with PCRE's `$`, which also matches before a final newline.
+    value.replace(/\n$/, ''),
     value.replaceAll('|', '/'),
     value.replace(/[^A-Za-z0-9_/.|]/g, '').replaceAll('|', '.'),
     value.replace(/[^A-Za-z0-9_/]/g, ''),

@@ -491,7 +491,7 @@ t.test('a 2xx at another reading of the login path is no success', async (t) => 
   // Front controllers run the route a routing parameter names, even at the login's own path.
   const variants = ['/login/', '/LOGIN', '/login.json', '/login;x', '/login/x', '/?q=login', '/index.php/login',
     '/login?q=node', '/login?r=site/index', '/login?route=common/home', '/login?_url=/home', '/login?s=index', '/login?q=',
-    '/login?/node', '/login?rest.route=/wp/v2/posts'];
+    '/login?/node', '/login?rest.route=/wp/v2/posts', '/login?x=1;q=node'];
   const forms = ['username=bob&password=not-his&rest_route=/x', 'username=bob&password=not-his&r=site/index'];
 
   for (const path of variants) {
@@ -629,6 +629,9 @@ t.test('success_fields keeps other actions of a login path from succeeding', asy
     ['/wp-login.php', 'log=bob&pwd=x&%5Baction%5D=postpass', 'unknown'],
     ['/wp-login.php', 'log=bob&pwd=x&action%00x=postpass', 'unknown'],
     ['/wp-login.php?ACTION=postpass', 'log=bob&pwd=x', 'unknown'],
+    // Hosts with arg_separator.input ";&" split the query and the form at ";" too.
+    ['/wp-login.php?x=1;action=postpass', 'log=bob&pwd=x', 'unknown'],
+    ['/wp-login.php', 'log=bob&x=1;action=postpass&pwd=x', 'unknown'],
     ['/wp-login.php', 'log=bob&pwd=builder', 'success'],
     ['/wp-login.php?action=login', 'log=bob&pwd=builder', 'success'],
   ];

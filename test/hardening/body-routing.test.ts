@@ -49,6 +49,8 @@ t.test('a form body that routes to a login path gets 400 and never reaches the a
     ['/', FORM, `rest.route=/jwt-auth/v1/token&${CREDENTIALS}`],
     // Hosts with arg_separator.input = ";&" split at `;` too.
     ['/', FORM, `x=1;rest_route=/jwt-auth/v1/token&${CREDENTIALS}`],
+    // WordPress matches its routes with PCRE's "$", which matches before a final newline.
+    ['/', FORM, `rest_route=/jwt-auth/v1/token%0A&${CREDENTIALS}`],
     ['/', `${FORM}; charset=UTF-8`, `r=site/login&${CREDENTIALS}`],
     ['/index.php', FORM, `r=site%2Flogin&${CREDENTIALS}`],
     // A routed path with dot segments that reaches a login path once they are resolved.

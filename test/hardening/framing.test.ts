@@ -553,6 +553,10 @@ t.test('logins routed by query parameters are judged', async (t) => {
     // OpenCart drops characters outside letters, digits, `_`, `/` (and `.`, `|` in 4.x).
     ['/index.php?route=account/log-in', 'opencart'], ['/index.php?route=acc-ount/login', 'opencart'],
     ['/index.php?route=account/login%7Clogin', 'opencart'], ['/index.php?route=account/lo%E2%80%8Bgin', 'opencart'],
+    // PHP on hosts with arg_separator.input ";&" splits the query at ";" too.
+    ['/?x=1;q=login', 'web'], ['/index.php?x=1;r=site/login', 'yii'], ['/?x=1;rest_route=/jwt-auth/v1/token', 'jwt'],
+    // WordPress matches its routes with PCRE's "$", which matches before a final newline.
+    ['/?rest_route=/jwt-auth/v1/token%0A', 'jwt'],
   ];
   for (const [target, routeId] of judged) {
     const passage = await passLogin(local, app, target);

@@ -1,34 +1,22 @@
 import { bodyRouteParameter } from './query-route.js';
+import {
+  MAX_KEY,
+  MAX_PART_HEADERS,
+  MAX_ROUTE_VALUE,
+  RouteList,
+  type BodyRoute,
+  type BodyRouteScan,
+  type FormRouteScanner,
+} from './form-routes.js';
+import { PhpMultipartRouteScanner } from './php-multipart-scan.js';
 
-/** A routing parameter found in a form body: its name as the framework reads it, and its value. */
-export interface BodyRoute {
-  name: string;
-  value: string;
-}
-
-/** The result of scanning a whole form body: its routing fields, or why riskgate cannot read it as the app would. */
-export type BodyRouteScan = { routes: BodyRoute[] } | { problem: string };
-
-/** Maximum length of a routing value, as sent. A longer one is refused rather than cut, since a cut changes its route. */
-const MAX_ROUTE_VALUE = 64 * 1024;
-
-/** Maximum length of a form field name kept, after its leading spaces. Routing names are short. */
-const MAX_KEY = 1024;
-
-/**
- * Maximum number of distinct routing fields in one body. Each is read as a path, so a body
- * of many (`r&r&r...`) would cost time per field; no form sends more than a few.
- */
-const MAX_ROUTES = 100;
+export type { BodyRoute, BodyRouteScan, FormRouteScanner };
 
 /**
  * Maximum number of fields read in a URL-encoded body, empty ones included. PHP registers
  * 1,000 by default (max_input_vars), and even sites that raise it stay far below this.
  */
 const MAX_FIELDS = 100_000;
-
-/** Maximum length of the header block of one multipart part. */
-const MAX_PART_HEADERS = 16 * 1024;
 
 /**
  * Read the routing parameters (`rest_route`, `r`) that a form body carries, a chunk at a
@@ -44,9 +32,13 @@ export function createFormRouteScanner(contentType: string | undefined): FormRou
   }
   if (!type.includes('multipart/')) return undefined;
 
-  const boundaries = new Set([phpBoundary(contentType), parameterBoundary(contentType)]);
-  const scanners = [...boundaries].filter((boundary) => boundary !== undefined && boundary !== '')
+  // PHP's own reading decides what WordPress and Yii see. The looser line-start reading, under
+  // both readings of the boundary, stays as a second check.
+  const php = phpBoundary(contentType);
+  const boundaries = new Set([php, parameterBoundary(contentType)]);
+  const scanners: FormRouteScanner[] = [...boundaries].filter((boundary) => boundary !== undefined && boundary !== '')
     .map((boundary) => new MultipartRouteScanner(boundary as string));
+  if (php) scanners.push(new PhpMultipartRouteScanner(php));
   return scanners.length === 0 ? undefined : new ScannerSet(scanners);
 }
 
@@ -75,12 +67,6 @@ function parameterBoundary(contentType: string): string | undefined {
   return match?.[1] ?? match?.[2];
 }
 
-export interface FormRouteScanner {
-  write(chunk: Buffer): void;
-  /** Called once the whole body has been written. */
-  finish(): BodyRouteScan;
-}
-
 /** Scan one body in each of several readings, and report what any of them finds. */
 class ScannerSet implements FormRouteScanner {
   constructor(private readonly scanners: FormRouteScanner[]) {}
@@ -97,24 +83,6 @@ class ScannerSet implements FormRouteScanner {
       for (const route of scan.routes) routes.add(route);
     }
     return routes.problem ? { problem: routes.problem } : { routes: routes.list };
-  }
-}
-
-/** The distinct routing fields of a body, with a problem once there are more than MAX_ROUTES. */
-class RouteList {
-  readonly list: BodyRoute[] = [];
-  problem: string | undefined;
-  private readonly seen = new Set<string>();
-
-  add(route: BodyRoute): void {
-    const key = `${route.name}\u0000${route.value}`;
-    if (this.problem || this.seen.has(key)) return;
-    if (this.seen.size >= MAX_ROUTES) {
-      this.problem = `the form body has more than ${MAX_ROUTES} distinct rest_route or r fields`;
-      return;
-    }
-    this.seen.add(key);
-    this.list.push(route);
   }
 }
 

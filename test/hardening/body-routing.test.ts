@@ -37,6 +37,22 @@ function multipart(boundary: string, fields: [string, string | Buffer][], lineBr
   return Buffer.concat([...parts, Buffer.from(`--${boundary}--${lineBreak}`)]);
 }
 
+const R_PART = 'Content-Disposition: form-data; name="r"\r\n\r\nsite/login\r\n';
+const USER_PART = '--zz\r\nContent-Disposition: form-data; name="username"\r\n\r\nalice\r\n--zz--\r\n';
+
+/**
+ * Bodies whose `r` part PHP finds, because it starts a part only after a line that is exactly
+ * `--zz`, skipping every other line, and reads a line over 5 KiB with no line feed in pieces.
+ */
+const PHP_PART_PLACEMENTS = [
+  // "--zzX" ends the part before it, but starts none: the next "--zz" line does.
+  `--zz\r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n--zzX\r\nContent-Disposition: form-data; name="y"\r\n\r\n--zz\r\n${R_PART}${USER_PART}`,
+  // A part after the closing delimiter.
+  `--zz\r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n--zz--\r\n--zz\r\n${R_PART}${USER_PART}`,
+  // A 5 KiB preamble with no line feed, so "--zz" right after it is a line of its own.
+  `${'A'.repeat(5120)}--zz\r\n${R_PART}${USER_PART}`,
+].map((body) => Buffer.from(body));
+
 t.test('a form body that routes to a login path gets 400 and never reaches the app whole', async (t) => {
   const { gateway, app } = await setUp(t);
 
@@ -65,6 +81,14 @@ t.test('a form body that routes to a login path gets 400 and never reaches the a
       multipart('php', [['name="r"', 'site/login'], ['name="username"', 'alice']])],
     ['/', 'multipart/form-data; boundaryx=php; boundary=other',
       multipart('other', [['name="r"', 'site/login'], ['name="username"', 'alice']])],
+    // PHP reads a quote left open to the end of the header, and skips every "=" after "name".
+    ['/', 'multipart/form-data; boundary=zz', multipart('zz', [['name="rest_route', '/jwt-auth/v1/token'], ['name="username"', 'alice']])],
+    ['/', 'multipart/form-data; boundary=zz', multipart('zz', [["name='r", 'site/login'], ['name="username"', 'alice']])],
+    ['/', 'multipart/form-data; boundary=zz', multipart('zz', [['name=="rest_route"', '/jwt-auth/v1/token']])],
+    // PHP appends a header line without ":" to the header before it.
+    ['/', 'multipart/form-data; boundary=zz', multipart('zz', [['na\r\nme="r"', 'site/login'], ['name="username"', 'alice']])],
+    ['/', 'multipart/form-data; boundary=zz', multipart('zz', [['name="rest_ro\r\nute"', '/jwt-auth/v1/token']])],
+    ...PHP_PART_PLACEMENTS.map((body): [string, string, Buffer] => ['/index.php', 'multipart/form-data; boundary=zz', body]),
   ];
 
   for (const [target, type, body] of refused) {

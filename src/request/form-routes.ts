@@ -1,0 +1,47 @@
+/** A routing parameter found in a form body: its name as the framework reads it, and its value. */
+export interface BodyRoute {
+  name: string;
+  value: string;
+}
+
+/** The result of scanning a whole form body: its routing fields, or why riskgate cannot read it as the app would. */
+export type BodyRouteScan = { routes: BodyRoute[] } | { problem: string };
+
+/** Maximum length of a routing value, as sent. A longer one is refused rather than cut, since a cut changes its route. */
+export const MAX_ROUTE_VALUE = 64 * 1024;
+
+/** Maximum length of a form field name kept, after its leading spaces. Routing names are short. */
+export const MAX_KEY = 1024;
+
+/**
+ * Maximum number of distinct routing fields in one body. Each is read as a path, so a body
+ * of many (`r&r&r...`) would cost time per field; no form sends more than a few.
+ */
+export const MAX_ROUTES = 100;
+
+/** Maximum length of the header block of one multipart part. */
+export const MAX_PART_HEADERS = 16 * 1024;
+
+export interface FormRouteScanner {
+  write(chunk: Buffer): void;
+  /** Called once the whole body has been written. */
+  finish(): BodyRouteScan;
+}
+
+/** The distinct routing fields of a body, with a problem once there are more than MAX_ROUTES. */
+export class RouteList {
+  readonly list: BodyRoute[] = [];
+  problem: string | undefined;
+  private readonly seen = new Set<string>();
+
+  add(route: BodyRoute): void {
+    const key = `${route.name}\u0000${route.value}`;
+    if (this.problem || this.seen.has(key)) return;
+    if (this.seen.size >= MAX_ROUTES) {
+      this.problem = `the form body has more than ${MAX_ROUTES} distinct rest_route or r fields`;
+      return;
+    }
+    this.seen.add(key);
+    this.list.push(route);
+  }
+}

@@ -52,6 +52,14 @@ export function checkAdminValues(merged: RawConfig, source: YamlSource, env: Nod
       `the admin token is too short (${String(admin.token).length} characters); it needs at least ` +
         `${MIN_ADMIN_TOKEN_LENGTH}: export RISKGATE_ADMIN_TOKEN="$(openssl rand -base64 48)"`));
   }
+  // A request carries the token after "Bearer " in one header line, so it cannot hold a space or line break.
+  const unsendable = admin.token === undefined ? undefined : /[^\x21-\x7e]/.exec(String(admin.token));
+  if (unsendable) {
+    problems.push(problemAt('RISKGATE_ADMIN_TOKEN', 'token',
+      `the admin token contains ${JSON.stringify(unsendable[0])} at position ${unsendable.index + 1}, which no ` +
+        'Authorization header can carry; use visible ASCII characters only: ' +
+        'export RISKGATE_ADMIN_TOKEN="$(openssl rand -base64 48)"'));
+  }
   return problems;
 }
 

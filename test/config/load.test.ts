@@ -335,6 +335,17 @@ t.test('admin values from the environment name the variable', async (t) => {
   t.notMatch(token.message, /:3:\d+:/, 'no file line is named');
 });
 
+t.test('admin token with whitespace is rejected', async (t) => {
+  const file = configFile('upstream: http://127.0.0.1:3000');
+  // openssl rand -base64 64 breaks its output into lines of 64 characters.
+  for (const [token, shown] of [['TopSecretAdminToken12345678 90abcdefgh', '" "'], [`${'a'.repeat(64)}\n${'b'.repeat(24)}`, '"\\n"']]) {
+    const error = loadError(file, { RISKGATE_ADMIN_TOKEN: token });
+    t.match(error.message, `RISKGATE_ADMIN_TOKEN: the admin token contains ${shown} at position`, `${shown}: named`);
+    t.match(error.message, /no Authorization header can carry/, `${shown}: the reason`);
+    t.notMatch(error.message, /TopSecret|aaaa/, `${shown}: the token is not quoted`);
+  }
+});
+
 t.test('unparseable REDIS_URL names the variable', async (t) => {
   const file = configFile('upstream: http://127.0.0.1:3000');
   const error = loadError(file, { REDIS_URL: 'redis://user:pa/ss@127.0.0.1:6379' });

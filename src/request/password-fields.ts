@@ -1,4 +1,4 @@
-import { foldFieldName } from './field-names.js';
+import { foldFieldName, formParserReadingAs } from './field-names.js';
 
 /**
  * Field names that read as a password, in English and the languages apps often name them
@@ -120,6 +120,13 @@ function isPasswordCookie(pair: string, configured: ReadonlySet<string>): boolea
   } catch {
     // An undecodable name is read as written.
   }
+  // PHP before 8.0 decodes a cookie name and, as for any variable name, cuts it at NUL.
+  const nul = name.indexOf('\0');
+  if (nul !== -1) name = name.slice(0, nul);
+
   const folded = foldFieldName(name).toLowerCase();
-  return configured.has(name.toLowerCase()) || configured.has(folded) || PASSWORD_COOKIE.test(folded.replace(/[^\p{L}\p{N}]/gu, ''));
+  if (configured.has(name.toLowerCase()) || configured.has(folded)) return true;
+  if (PASSWORD_COOKIE.test(folded.replace(/[^\p{L}\p{N}]/gu, ''))) return true;
+  // A nested field (`login[password]`) is read by PHP under names such as `login[password]x`.
+  return [...configured].some((field) => field.includes('[') && formParserReadingAs(name, field) !== undefined);
 }

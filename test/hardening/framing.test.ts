@@ -708,6 +708,9 @@ t.test('password cookies are removed from other requests to a login path', async
     ['txtPassword=x', undefined],
     ['x=1, psw=x', 'x=1'],
     ['passport=1; session=abc; pinned=1', 'passport=1; session=abc; pinned=1'],
+    // PHP before 8.0 decodes cookie names and cuts them at NUL.
+    ['password%00x=x; theme=dark', 'theme=dark'],
+    ['secret_word%00=x', undefined],
   ];
   for (const [cookie] of cases) {
     const exchange = await rawExchange(local.port, `GET /login?uname=victim HTTP/1.1\r\nHost: riskgate.test\r\nCookie: ${cookie}\r\n\r\n`,
@@ -719,6 +722,27 @@ t.test('password cookies are removed from other requests to a login path', async
   const other = await rawExchange(local.port, 'GET /account HTTP/1.1\r\nHost: riskgate.test\r\nCookie: psw=x\r\n\r\n', { source: nextSource() });
   t.equal(other.statuses[0], 200);
   t.equal(app.requests.at(-1)?.headers.cookie, 'psw=x', 'other paths keep the app\'s cookies');
+});
+
+t.test('a cookie PHP reads as a nested password field is removed', async (t) => {
+  const app = await new RecordingUpstream().start();
+  const local = await startTestGateway({
+    upstream: app.url,
+    config: { login_routes: [{ path: '/customer/account/loginPost', body: 'form', username_field: 'login[username]', password_field: 'login[password]' }] },
+  });
+  t.teardown(async () => {
+    await local.close();
+    await app.stop();
+  });
+
+  // PHP reads `login[password]x` as $_COOKIE['login']['password'], dropping what follows the last bracket.
+  const cookies = ['login[password]=x', 'login[password]x=x; theme=dark', 'login%5Bpassword%5D%00=x; theme=dark', 'login[passwordx]=1; theme=dark'];
+  for (const cookie of cookies) {
+    const target = '/customer/account/loginPost?login%5Busername%5D=victim';
+    await rawExchange(local.port, `GET ${target} HTTP/1.1\r\nHost: riskgate.test\r\nCookie: ${cookie}\r\n\r\n`, { source: nextSource() });
+  }
+  t.same(app.requests.map((request) => request.headers.cookie), [undefined, 'theme=dark', 'theme=dark', 'login[passwordx]=1; theme=dark'],
+    'the app gets every cookie but the password');
 });
 
 t.test('a password cookie on an unreadable path is removed', async (t) => {

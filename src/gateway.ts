@@ -93,7 +93,11 @@ export async function createContext(config: GatewayConfig, options: StartOptions
 
   // Files that can be missing or invalid are read before the store connects, so a bad
   // file leaves no Redis connection open that would keep the process alive after the error.
-  const stepUp = await StepUpVerifier.create(config.challenge, keys.challenge, { key: options.stepUpKey, clock });
+  const stepUp = await StepUpVerifier.create(config.challenge, keys.challenge, {
+    key: options.stepUpKey,
+    clock,
+    onKeyError: (error) => warnKeyUnavailable(options.logger, config.challenge.jwksUrl ?? '', error),
+  });
   const geo = GeoResolver.open({ cityFile: config.geo.maxmindCity, asnFile: config.geo.maxmindAsn });
 
   const rules = new RuleSetHolder(ruleSet, config.mode, Date.now());
@@ -260,4 +264,18 @@ function startReloading(context: GatewayContext, options: StartOptions): { reloa
     watcher.watch(reloader.watchPaths());
   }
   return { reloader, watcher };
+}
+
+/** Log that the JWKS URL cannot be fetched, so that step-ups failing as `key_unavailable` have a cause in the log. */
+function warnKeyUnavailable(logger: Logger, jwksUrl: string, error: Error): void {
+  const url = new URL(jwksUrl);
+  url.username = '';
+  url.password = '';
+  // fetch puts the network error, such as ECONNREFUSED, in the cause.
+  const detail = error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message;
+  logger.warn(
+    { event: { action: 'step-up-keys', outcome: 'failure' }, url: { full: url.href }, err: { message: detail } },
+    `step-up keys unavailable: fetching the JWKS at ${url.href} failed (${detail}); ` +
+      'step-up assertions are rejected as key_unavailable until it answers',
+  );
 }

@@ -24,6 +24,7 @@ export type StepUpFailure =
   | 'embedded_key'
   | 'signature'
   | 'unknown_key'
+  | 'key_unavailable'
   | 'expired'
   | 'not_yet_valid'
   | 'invalid_claim'
@@ -87,23 +88,38 @@ export const CLOCK_TOLERANCE_SECONDS = 5;
  * configured public key or JWKS with an allow-list of algorithms.
  */
 export class StepUpVerifier {
+  /** When onKeyError was last called, so an unreachable JWKS is reported once per KEY_ERROR_INTERVAL_MS. */
+  private lastKeyError = Number.NEGATIVE_INFINITY;
+
   private constructor(
     private readonly config: StepUpConfig,
     private readonly key: VerificationKey | undefined,
     private readonly challengeKey: Uint8Array,
     private readonly clock: () => number,
+    private readonly onKeyError: (error: Error) => void,
   ) {}
 
-  /** Build a verifier from config, or from a key given in code (the demo's generated key). */
+  /**
+   * Build a verifier from config, or from a key given in code (the demo's generated key).
+   * `onKeyError` is called when the JWKS URL cannot be fetched, at most once per
+   * KEY_ERROR_INTERVAL_MS.
+   */
   static async create(
     config: StepUpConfig,
     challengeKey: Uint8Array,
-    options: { key?: CryptoKey | KeyObject; clock?: () => number } = {},
+    options: { key?: CryptoKey | KeyObject; clock?: () => number; onKeyError?: (error: Error) => void } = {},
   ): Promise<StepUpVerifier> {
     // In forward mode the app runs its own MFA, so a verification key is optional there.
     const configured = config.publicKeyFile || config.jwksFile || config.jwksUrl;
     const key = options.key ?? (configured || config.mode === 'step-up' ? await loadVerificationKey(config) : undefined);
-    return new StepUpVerifier(config, key, challengeKey, options.clock ?? Date.now);
+    return new StepUpVerifier(config, key, challengeKey, options.clock ?? Date.now, options.onKeyError ?? (() => {}));
+  }
+
+  private reportKeyError(error: Error): void {
+    const now = this.clock();
+    if (now - this.lastKeyError < KEY_ERROR_INTERVAL_MS) return;
+    this.lastKeyError = now;
+    this.onKeyError(error);
   }
 
   /** Issue a challenge id bound to one account pseudonym, valid for the configured TTL. */
@@ -166,6 +182,10 @@ export class StepUpVerifier {
       });
       payload = verified.payload as Record<string, unknown>;
     } catch (error) {
+      if (this.config.jwksUrl && isKeyFetchError(error)) {
+        this.reportKeyError(error as Error);
+        return { ok: false, reason: 'key_unavailable' };
+      }
       return { ok: false, reason: classifyJoseError(error) };
     }
 
@@ -254,6 +274,20 @@ function readKeyFile(key: string, file: string): string {
     const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (error as Error).message;
     throw new Error(`${key}: cannot read ${file}: ${reason}; set ${key} to the MFA service's key file`);
   }
+}
+
+/** Minimum time between two reports of an unreachable JWKS URL. */
+const KEY_ERROR_INTERVAL_MS = 30_000;
+
+/**
+ * Return whether an error of jwtVerify comes from fetching the JWKS rather than from the
+ * token: a timeout, a set that is not JSON Web Keys, a status other than 200, or a network
+ * error, which is no JOSE error at all.
+ */
+function isKeyFetchError(error: unknown): boolean {
+  if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid) return true;
+  if (!(error instanceof joseErrors.JOSEError)) return true;
+  return error.code === 'ERR_JOSE_GENERIC' && /JSON Web Key Set/i.test(error.message);
 }
 
 function classifyJoseError(error: unknown): StepUpFailure {

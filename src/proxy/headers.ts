@@ -231,11 +231,19 @@ const JOINED_IP_WORD = /^x?(client|remote|real|true|user|peer|socket|source|src|
 // Words of the headers in which a CDN or proxy gives the client's location, derived from its
 // address (`CF-IPCountry`, `CloudFront-Viewer-Country`, `X-Akamai-Edgescape`, `X-Geo-City`).
 // They reach the app only from a trusted proxy, as a CDN in front sets them.
-const LOCATION_WORDS = new Set(['country', 'ipcountry', 'geo', 'geoip', 'edgescape', 'city', 'latitude', 'longitude']);
+const LOCATION_WORDS = new Set([
+  'country', 'ipcountry', 'geo', 'geoip', 'edgescape', 'city', 'ipcity', 'latitude', 'iplatitude', 'longitude',
+  'iplongitude', 'continent', 'ipcontinent', 'citylatlong', 'latlong', 'postal',
+]);
 
-/** Return whether a lower-case header name gives a client location by its words. */
+// Starts of the names that only a CDN or platform sets, every one about the client or its
+// connection: Cloudflare's `CF-Region`, `CF-Timezone` and `CF-Metro-Code`, and all of
+// CloudFront's `CloudFront-Viewer-`, App Engine's `X-AppEngine-` and Vercel's `X-Vercel-IP-`.
+const LOCATION_PREFIXES = ['cf-ip', 'cf-region', 'cf-postal', 'cf-metro', 'cf-timezone', 'cloudfront-viewer-', 'x-appengine-', 'x-vercel-ip-'];
+
+/** Return whether a lower-case header name gives a client location by its words or its start. */
 function hasLocationWords(name: string): boolean {
-  return name.split('-').some((word) => LOCATION_WORDS.has(word));
+  return LOCATION_PREFIXES.some((prefix) => name.startsWith(prefix)) || name.split('-').some((word) => LOCATION_WORDS.has(word));
 }
 
 function hasAddressWords(name: string): boolean {

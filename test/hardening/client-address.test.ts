@@ -273,6 +273,16 @@ t.test('client locations from an untrusted peer never reach the app', async (t) 
     'x-geo-country': 'NZ',
     'x-country-code': 'NZ',
     'x-appengine-city': 'auckland',
+    'cf-ipcity': 'Auckland',
+    'cf-iplatitude': '-36.8',
+    'cf-ipcontinent': 'OC',
+    'cf-region-code': 'AUK',
+    'cf-postal-code': '1010',
+    'cf-timezone': 'Pacific/Auckland',
+    'x-appengine-citylatlong': '-36.8,174.7',
+    'x-appengine-region': 'auk',
+    'cloudfront-viewer-postal-code': '1010',
+    'cloudfront-viewer-time-zone': 'Pacific/Auckland',
   };
 
   const reply = await login(gateway.port, 'alice', 'wonderland', { source: '127.0.0.6', headers: spoofed });

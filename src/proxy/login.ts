@@ -131,7 +131,10 @@ export async function handleLogin(
   const readRequest = plan.readRequest(now, claims,
     { id: requestId, member: pseudonym, ttlMs: connectMs + responseMs + PENDING_MARGIN_MS });
   const manualKeys = context.manual.lookupKeys(client.address, pseudonym);
-  readRequest.lookups = [...(readRequest.lookups ?? []), ...manualKeys];
+  // A store that lost its data since the last check would take a used assertion's claim for
+  // a new one, so a login with an assertion also reads the data-loss markers.
+  const markerKeys = stepUp?.ok ? context.dataLoss?.watchedKeys() ?? [] : [];
+  readRequest.lookups = [...(readRequest.lookups ?? []), ...markerKeys, ...manualKeys];
 
   let reading;
   try {
@@ -157,6 +160,13 @@ export async function handleLogin(
   } else if (stepUp?.ok) {
     stepUp = applyClaimOutcome(stepUp, reading.result.claims[0]);
     if (!stepUp.ok && stepUp.reason !== 'replay') logClaimRejection(context, requestId, stepUp.reason);
+    const markers = reading.result.values.slice(-(markerKeys.length + manualKeys.length), -manualKeys.length || undefined);
+    if (stepUp.ok && markers.some((value) => value === null)) {
+      // A marker is gone, so the claim just made may be one the store lost. The check logs the
+      // loss and records its time, which rejects the assertions of the logins after this one.
+      void context.dataLoss?.check();
+      stepUp = { ok: false, reason: 'issued_before_store_loss' };
+    }
     stepUp = rejectIssuedBeforeLoss(stepUp, context.dataLoss?.lostAt);
   }
 

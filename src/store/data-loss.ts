@@ -109,6 +109,11 @@ export class DataLossWatch {
     return this.markerKeys;
   }
 
+  /** Return the marker keys once they have been written, so that a missing one means a loss, and none before. */
+  watchedKeys(): readonly string[] {
+    return this.written ? this.markerKeys : [];
+  }
+
   /** Clock time in milliseconds at which this gateway last noticed a loss, or undefined if never. */
   get lostAt(): number | undefined {
     return this.lost;

@@ -127,6 +127,29 @@ t.test('Redis restart without persistence is detected', { skip }, async (t) => {
   t.equal(await lossMetric(gateway), 2);
 });
 
+t.test('an assertion replayed right after a flush is rejected', { skip }, async (t) => {
+  const { gateway, upstream, client } = await startPrivateStore(t);
+  const challengeId = await gateway.context.stepUp.issueChallenge(gateway.context.keys.pseudonymize('alice'));
+  const assertion = await signAssertion(gateway.stepUpSigningKey!, { subject: 'alice', challengeId, nowMs: Date.now() });
+  const present = async () => {
+    const decisions = gateway.logs.decisions.length;
+    const forwards = upstream.logins.length;
+    await login(gateway.port, 'alice', 'wonderland', { headers: { [STEP_UP_HEADER]: assertion } });
+    await waitFor(() => gateway.logs.decisions.length > decisions, 'the decision line');
+    return { stepUp: gateway.logs.decisions.at(-1)!.riskgate.step_up, forwarded: upstream.logins.length - forwards };
+  };
+
+  await gateway.context.dataLoss?.check();
+  t.same((await present()).stepUp, { ok: true }, 'the assertion passes once');
+
+  // The replay comes before the next periodic check, which runs every 5 s.
+  await client.flushall();
+  const replayed = await present();
+  t.same(replayed.stepUp, { ok: false, reason: 'issued_before_store_loss' }, 'the login that finds a marker gone rejects it');
+  t.equal(replayed.forwarded, 0, 'and it is not forwarded');
+  await waitFor(() => lossLines(gateway).length === 1, 'the data loss line', DETECTION_MS).catch((error) => t.fail(error.message));
+});
+
 t.test('a check value written with another secret is written back', { skip }, async (t) => {
   const { gateway, client } = await startPrivateStore(t);
   const checkKey = secretCheckKey(gateway.config.store.keyPrefix);

@@ -83,7 +83,8 @@ export function formRouteCheck(request: IncomingMessage, loginPaths: LoginPathIn
         return `${scan.problem}, and riskgate reads such a routing field in full; send a shorter value`;
       }
       for (const { name, value } of scan.routes) {
-        const reading = routedLoginReading(withRouteBases(request.url ?? '/', bodyRoutedTargets(name, value)), loginPaths);
+        const reading = routedLoginReading(
+          withRouteBases(request.url ?? '/', bodyRoutedTargets(name, value, loginPaths.restPrefixes)), loginPaths);
         if (reading === undefined) continue;
         const named = 'path' in reading
           ? `names the login path ${reading.path}`

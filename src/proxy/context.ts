@@ -116,6 +116,12 @@ export interface LoginPathIndex {
   lengths: Set<number>;
   /** The routes' `password_field` names, in lower case. */
   passwordFields: Set<string>;
+  /**
+   * The paths above each login path, such as `/api` for /api/jwt-auth/v1/token. WordPress
+   * serves `?rest_route=/x` under whatever REST prefix a site sets, so `rest_route` is read
+   * under each of them too.
+   */
+  restPrefixes: string[];
 }
 
 /**
@@ -211,9 +217,13 @@ function frontControllerReadings(normalizedPath: string): string[] {
 
 /** Index the login paths of `routes`, and the paths in loginPathAliases that reach them. */
 export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>): LoginPathIndex {
-  const index: LoginPathIndex = { exact: new Map(), below: new Map(), methods: new Set(), lengths: new Set(), passwordFields: new Set() };
+  const index: LoginPathIndex = {
+    exact: new Map(), below: new Map(), methods: new Set(), lengths: new Set(), passwordFields: new Set(), restPrefixes: [],
+  };
+  const restPrefixes = new Set<string>();
   for (const [key, route] of routes) {
     const { method, path } = splitRouteKey(key);
+    for (let slash = path.indexOf('/', 1); slash !== -1; slash = path.indexOf('/', slash + 1)) restPrefixes.add(path.slice(0, slash));
     for (const reaching of [{ path, directory: false }, ...loginPathAliases(path)]) {
       addMethod(index.exact, reaching.path, method);
       if (route.subpaths === 'judge' && !reaching.directory) addMethod(index.below, reaching.path, method);
@@ -222,6 +232,7 @@ export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>): LoginPa
     index.methods.add(method);
     index.passwordFields.add(route.passwordField.toLowerCase());
   }
+  index.restPrefixes = [...restPrefixes];
   return index;
 }
 

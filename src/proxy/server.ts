@@ -296,7 +296,7 @@ function readRequestPath(url: string, loginPaths: LoginPathIndex): PathReading {
   const pipedReading = piped === undefined ? undefined : normalizePath(piped);
   if (pipedReading && 'path' in pipedReading && loginMethodsAt(loginPaths, pipedReading.path)) return pipedReading;
 
-  const routed = routedLoginReading(withRouteBases(url, queryRoutedTargets(url)), loginPaths);
+  const routed = routedLoginReading(withRouteBases(url, queryRoutedTargets(url, loginPaths.restPrefixes)), loginPaths);
   if (routed === undefined) return reading;
   return 'path' in routed ? routed : { invalid: `the query names a login path that PHP routers read from it (${routed.invalid})` };
 }

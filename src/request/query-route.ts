@@ -32,7 +32,7 @@ const ROUTE_PARAMETERS: readonly RouteParameter[] = [
  * that some parser reads as theirs: PHP reads ` q` and `q%00x` as `q`, and `rest.route`
  * as `rest_route`.
  */
-export function queryRoutedTargets(url: string): string[] {
+export function queryRoutedTargets(url: string, restPrefixes: readonly string[] = []): string[] {
   const start = url.indexOf('?');
   if (start === -1) return [];
   const query = url.slice(start + 1);
@@ -48,7 +48,7 @@ export function queryRoutedTargets(url: string): string[] {
 
   for (const [key, value] of queryFields(query)) {
     const parameter = ROUTE_PARAMETERS.find(({ name }) => readsAs(key, name));
-    if (parameter) targets.push(...parameterTargets(parameter, value));
+    if (parameter) targets.push(...parameterTargets(parameter, value, restPrefixes));
   }
   return targets;
 }
@@ -97,21 +97,23 @@ export function bodyRouteParameter(key: string): string | undefined {
 }
 
 /** Return the paths that a body routing parameter's value routes to, as queryRoutedTargets reads a query's. */
-export function bodyRoutedTargets(name: string, value: string): string[] {
+export function bodyRoutedTargets(name: string, value: string, restPrefixes: readonly string[] = []): string[] {
   const parameter = BODY_ROUTE_PARAMETERS.find((entry) => entry.name === name);
-  return parameter ? parameterTargets(parameter, value) : [];
+  return parameter ? parameterTargets(parameter, value, restPrefixes) : [];
 }
 
 function readsAs(key: string, name: string): boolean {
   return key === name || formParserReadingAs(key, name) !== undefined;
 }
 
-function parameterTargets(parameter: RouteParameter, value: string): string[] {
+/** Return the paths a parameter's value routes to, with `rest_route` also under each of `restPrefixes`. */
+function parameterTargets(parameter: RouteParameter, value: string, restPrefixes: readonly string[]): string[] {
+  const prefixes = parameter.name === 'rest_route' ? [...parameter.prefixes, ...restPrefixes] : parameter.prefixes;
   const targets: string[] = [];
   for (const reading of routeValueReadings(value.replace(/^\/+/, ''))) {
     // The value is decoded once already, so it goes on as a path with its escapes re-applied.
     const path = `/${encodeURI(reading)}`;
-    for (const prefix of parameter.prefixes) targets.push(`${prefix}${path}`);
+    for (const prefix of prefixes) targets.push(`${prefix}${path}`);
   }
   return targets;
 }

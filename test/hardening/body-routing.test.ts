@@ -14,6 +14,7 @@ import { loginHeaders, rawExchange, rawRequest, sha256 } from './raw.js';
 const ROUTES = [
   { id: 'jwt', path: '/wp-json/jwt-auth/v1/token', body: 'form' },
   { id: 'yii', path: '/site/login', body: 'form' },
+  { id: 'api', path: '/api/session/new', body: 'form' },
 ];
 const FORM = 'application/x-www-form-urlencoded';
 const CREDENTIALS = 'username=alice&password=wonderland';
@@ -67,6 +68,8 @@ t.test('a form body that routes to a login path gets 400 and never reaches the a
     ['/', FORM, `x=1;rest_route=/jwt-auth/v1/token&${CREDENTIALS}`],
     // WordPress matches its routes with PCRE's "$", which matches before a final newline.
     ['/', FORM, `rest_route=/jwt-auth/v1/token%0A&${CREDENTIALS}`],
+    // A site whose REST prefix is `api` serves /api/session/new for rest_route=/session/new.
+    ['/', FORM, `rest_route=/session/new&${CREDENTIALS}`],
     ['/', `${FORM}; charset=UTF-8`, `r=site/login&${CREDENTIALS}`],
     ['/index.php', FORM, `r=site%2Flogin&${CREDENTIALS}`],
     // A routed path with dot segments that reaches a login path once they are resolved.

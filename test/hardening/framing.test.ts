@@ -580,6 +580,20 @@ t.test('logins routed by query parameters are judged', async (t) => {
   }
 });
 
+t.test('rest_route is read under a site\'s own REST prefix', async (t) => {
+  // WordPress serves its REST API under the prefix a site sets (rest_url_prefix), and
+  // `?rest_route=` reaches it whatever the prefix.
+  const { local, app } = await gatewayWithRoutes(t, [{ id: 'jwt', path: '/api/jwt-auth/v1/token' }]);
+
+  for (const target of ['/?rest_route=/jwt-auth/v1/token', '/blog/index.php?rest_route=%2Fjwt-auth%2Fv1%2Ftoken']) {
+    const passage = await passLogin(local, app, target);
+    t.equal(passage.status, 200, `${target}: answered by the app`);
+    t.equal(passage.decision?.riskgate.route, 'jwt', `${target}: judged by route jwt`);
+  }
+  const other = await passLogin(local, app, '/?rest_route=/wp/v2/posts');
+  t.equal(other.decision, undefined, 'another REST route is not judged');
+});
+
 /**
  * Start an app that reads requests off each connection as Python's http.server does. It
  * reads a body only for POST, so a GET's body stays on the connection as the next request.

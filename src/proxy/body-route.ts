@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 
 import { createFormRouteScanner } from '../request/form-route-scan.js';
 import { normalizePath, type PathReading } from '../request/path.js';
-import { bodyRoutedTargets, dotSegmentReadings, queryRoutedTargets, withRouteBases } from '../request/query-route.js';
+import { UnreadableRoute, bodyRoutedTargets, dotSegmentReadings, queryRoutedTargets, withRouteBases } from '../request/query-route.js';
 import { loginMethodsAt, type LoginPathIndex } from './context.js';
 import type { BodyCheck } from './forward.js';
 
@@ -34,7 +34,12 @@ export function routedLoginReading(targets: Iterable<string>, loginPaths: LoginP
  * body. Such an app runs the route it names, so its 2xx proves nothing about the password.
  */
 export function carriesRoutingParameter(url: string, body: Buffer, contentType: string | undefined): boolean {
-  if (queryRoutedTargets(url).length > 0) return true;
+  try {
+    if (queryRoutedTargets(url).length > 0) return true;
+  } catch (error) {
+    if (error instanceof UnreadableRoute) return true;
+    throw error;
+  }
   const scanner = createFormRouteScanner(contentType);
   if (!scanner) return false;
   scanner.write(body);
@@ -80,11 +85,17 @@ export function formRouteCheck(request: IncomingMessage, loginPaths: LoginPathIn
     finish: () => {
       const scan = scanner.finish();
       if ('problem' in scan) {
-        return `${scan.problem}, and riskgate reads such a routing field in full; send a shorter value`;
+        return `${scan.problem}; riskgate refuses a form it cannot check for routing fields within its limits`;
       }
       for (const { name, value } of scan.routes) {
-        const reading = routedLoginReading(
-          withRouteBases(request.url ?? '/', bodyRoutedTargets(name, value, loginPaths.restPrefixes)), loginPaths);
+        let targets: string[];
+        try {
+          targets = bodyRoutedTargets(name, value, loginPaths.restPaths);
+        } catch (error) {
+          if (error instanceof UnreadableRoute) return `${error.message}; send a route as a plain path`;
+          throw error;
+        }
+        const reading = routedLoginReading(withRouteBases(request.url ?? '/', targets), loginPaths);
         if (reading === undefined) continue;
         const named = 'path' in reading
           ? `names the login path ${reading.path}`

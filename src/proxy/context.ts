@@ -117,11 +117,11 @@ export interface LoginPathIndex {
   /** The routes' `password_field` names, in lower case. */
   passwordFields: Set<string>;
   /**
-   * The paths above each login path, such as `/api` for /api/jwt-auth/v1/token. WordPress
-   * serves `?rest_route=/x` under whatever REST prefix a site sets, so `rest_route` is read
-   * under each of them too.
+   * The login paths, and the paths in loginPathAliases of them, with two segments or more.
+   * WordPress serves `?rest_route=/x` under whatever REST prefix a site sets, so a
+   * `rest_route` that one of them ends with reaches it (`/x` for /api/x).
    */
-  restPrefixes: string[];
+  restPaths: string[];
 }
 
 /**
@@ -218,12 +218,10 @@ function frontControllerReadings(normalizedPath: string): string[] {
 /** Index the login paths of `routes`, and the paths in loginPathAliases that reach them. */
 export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>): LoginPathIndex {
   const index: LoginPathIndex = {
-    exact: new Map(), below: new Map(), methods: new Set(), lengths: new Set(), passwordFields: new Set(), restPrefixes: [],
+    exact: new Map(), below: new Map(), methods: new Set(), lengths: new Set(), passwordFields: new Set(), restPaths: [],
   };
-  const restPrefixes = new Set<string>();
   for (const [key, route] of routes) {
     const { method, path } = splitRouteKey(key);
-    for (let slash = path.indexOf('/', 1); slash !== -1; slash = path.indexOf('/', slash + 1)) restPrefixes.add(path.slice(0, slash));
     for (const reaching of [{ path, directory: false }, ...loginPathAliases(path)]) {
       addMethod(index.exact, reaching.path, method);
       if (route.subpaths === 'judge' && !reaching.directory) addMethod(index.below, reaching.path, method);
@@ -232,7 +230,7 @@ export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>): LoginPa
     index.methods.add(method);
     index.passwordFields.add(route.passwordField.toLowerCase());
   }
-  index.restPrefixes = [...restPrefixes];
+  index.restPaths = [...index.exact.keys()].filter((path) => path.indexOf('/', 1) !== -1);
   return index;
 }
 

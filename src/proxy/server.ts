@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import { checkHeaderCount, checkHost, checkTransferCoding } from '../request/framing.js';
 import { cookieCarriesPassword, queryCarriesPassword, removePasswordCookies } from '../request/password-fields.js';
 import { normalizePath, type PathReading } from '../request/path.js';
-import { pipeSeparatedPath, queryRoutedTargets, withRouteBases } from '../request/query-route.js';
+import { UnreadableRoute, pipeSeparatedPath, queryRoutedTargets, withRouteBases } from '../request/query-route.js';
 import { parseAddress, resolveClientAddress } from '../request/client-ip.js';
 import { formRouteCheck, routedLoginReading, uncheckableForm } from './body-route.js';
 import type { GatewayContext } from './context.js';
@@ -296,7 +296,14 @@ function readRequestPath(url: string, loginPaths: LoginPathIndex): PathReading {
   const pipedReading = piped === undefined ? undefined : normalizePath(piped);
   if (pipedReading && 'path' in pipedReading && loginMethodsAt(loginPaths, pipedReading.path)) return pipedReading;
 
-  const routed = routedLoginReading(withRouteBases(url, queryRoutedTargets(url, loginPaths.restPrefixes)), loginPaths);
+  let targets: string[];
+  try {
+    targets = queryRoutedTargets(url, loginPaths.restPaths);
+  } catch (error) {
+    if (error instanceof UnreadableRoute) return { invalid: error.message };
+    throw error;
+  }
+  const routed = routedLoginReading(withRouteBases(url, targets), loginPaths);
   if (routed === undefined) return reading;
   return 'path' in routed ? routed : { invalid: `the query names a login path that PHP routers read from it (${routed.invalid})` };
 }

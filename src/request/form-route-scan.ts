@@ -1,6 +1,7 @@
 import { bodyRouteParameter } from './query-route.js';
 import {
   MAX_KEY,
+  MAX_MULTIPART_PARTS,
   MAX_PART_HEADERS,
   MAX_ROUTE_VALUE,
   RouteList,
@@ -212,6 +213,7 @@ class MultipartRouteScanner implements FormRouteScanner {
   private route: string | undefined;
   private value: Buffer[] = [];
   private valueLength = 0;
+  private parts = 0;
   private problem: string | undefined;
   private readonly routes = new RouteList();
 
@@ -247,6 +249,11 @@ class MultipartRouteScanner implements FormRouteScanner {
         }
         this.keep(this.pending.subarray(0, found));
         this.endPart();
+        this.parts += 1;
+        if (this.parts > MAX_MULTIPART_PARTS) {
+          this.problem = `the multipart body has more than ${MAX_MULTIPART_PARTS} parts`;
+          return;
+        }
         this.pending = this.pending.subarray(found + this.delimiter.length);
         this.state = 'boundary-line';
       } else if (this.state === 'boundary-line') {

@@ -7,20 +7,35 @@ export interface BodyRoute {
 /** The result of scanning a whole form body: its routing fields, or why riskgate cannot read it as the app would. */
 export type BodyRouteScan = { routes: BodyRoute[] } | { problem: string };
 
-/** Maximum length of a routing value, as sent. A longer one is refused rather than cut, since a cut changes its route. */
-export const MAX_ROUTE_VALUE = 64 * 1024;
+/**
+ * Maximum length of a routing value, as sent. A longer one is refused rather than cut, since a
+ * cut changes its route. Routes are short paths, and each value is read as several paths.
+ */
+export const MAX_ROUTE_VALUE = 1024;
 
 /** Maximum length of a form field name kept, after its leading spaces. Routing names are short. */
 export const MAX_KEY = 1024;
 
 /**
- * Maximum number of distinct routing fields in one body. Each is read as a path, so a body
- * of many (`r&r&r...`) would cost time per field; no form sends more than a few.
+ * Maximum number of distinct routing fields in one body. Each is read as several paths, so a
+ * body of many (`r&r&r...`) would cost time per field; no form sends more than a few.
  */
-export const MAX_ROUTES = 100;
+export const MAX_ROUTES = 20;
 
 /** Maximum length of the header block of one multipart part. */
 export const MAX_PART_HEADERS = 16 * 1024;
+
+/**
+ * Maximum number of parts in a multipart body. PHP reads at most max_multipart_body_parts,
+ * by default max_input_vars plus max_file_uploads (1,020), and each part costs a scan time.
+ */
+export const MAX_MULTIPART_PARTS = 10_000;
+
+/**
+ * Maximum number of lines read outside part data in a multipart body: part headers, and the
+ * lines before, between and after parts that hold no delimiter.
+ */
+export const MAX_MULTIPART_LINES = 100_000;
 
 export interface FormRouteScanner {
   write(chunk: Buffer): void;

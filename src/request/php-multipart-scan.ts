@@ -1,5 +1,13 @@
 import { bodyRouteParameter } from './query-route.js';
-import { MAX_PART_HEADERS, MAX_ROUTE_VALUE, RouteList, type BodyRouteScan, type FormRouteScanner } from './form-routes.js';
+import {
+  MAX_MULTIPART_LINES,
+  MAX_MULTIPART_PARTS,
+  MAX_PART_HEADERS,
+  MAX_ROUTE_VALUE,
+  RouteList,
+  type BodyRouteScan,
+  type FormRouteScanner,
+} from './form-routes.js';
 
 /**
  * Size of PHP's multipart read buffer (FILLUNIT in main/rfc1867.c). A line with no line feed
@@ -38,6 +46,9 @@ export class PhpMultipartRouteScanner implements FormRouteScanner {
   private route: string | undefined;
   private value: Buffer[] = [];
   private valueLength = 0;
+  /** Lines read outside part data, and parts started, each bounded. */
+  private lines = 0;
+  private parts = 0;
   private problem: string | undefined;
   private readonly routes = new RouteList();
 
@@ -68,18 +79,25 @@ export class PhpMultipartRouteScanner implements FormRouteScanner {
   private readLine(data: Buffer): Buffer {
     const room = this.pieceSize - this.lineLength;
     const lineFeed = data.indexOf(0x0a);
-    if (lineFeed !== -1 && lineFeed < room) {
-      this.addToLine(data.subarray(0, lineFeed));
-      this.endLine(true);
-      return data.subarray(lineFeed + 1);
-    }
-    if (data.length < room) {
+    const byLineFeed = lineFeed !== -1 && lineFeed < room;
+    if (!byLineFeed && data.length < room) {
       this.addToLine(data);
       return EMPTY;
     }
-    this.addToLine(data.subarray(0, room));
-    this.endLine(false);
-    return data.subarray(room);
+
+    const end = byLineFeed ? lineFeed : room;
+    if (this.lineLength === 0) {
+      // Most lines lie within one chunk and are read where they are.
+      this.endLine(data.subarray(0, end), end, byLineFeed);
+    } else {
+      this.addToLine(data.subarray(0, end));
+      const stored = Buffer.concat(this.line);
+      const length = this.lineLength;
+      this.line = [];
+      this.lineLength = 0;
+      this.endLine(stored, length, byLineFeed);
+    }
+    return data.subarray(byLineFeed ? end + 1 : end);
   }
 
   private addToLine(data: Buffer): void {
@@ -90,14 +108,22 @@ export class PhpMultipartRouteScanner implements FormRouteScanner {
     if (stored < keep) this.line.push(Buffer.from(data.subarray(0, keep - stored)));
   }
 
-  private endLine(byLineFeed: boolean): void {
-    const line = cString(Buffer.concat(this.line), this.lineLength, byLineFeed);
-    const length = this.lineLength;
-    this.line = [];
-    this.lineLength = 0;
+  /** Act on a whole line, or piece, of `length` bytes, of which `stored` is the start or all. */
+  private endLine(stored: Buffer, length: number, byLineFeed: boolean): void {
+    this.lines += 1;
+    if (this.lines > MAX_MULTIPART_LINES) {
+      this.problem = `the multipart body has more than ${MAX_MULTIPART_LINES} lines outside its part data`;
+      return;
+    }
+    const line = cString(stored, length, byLineFeed);
 
     if (this.state === 'find') {
       if (line !== undefined && line.equals(this.boundaryLine)) {
+        this.parts += 1;
+        if (this.parts > MAX_MULTIPART_PARTS) {
+          this.problem = `the multipart body has more than ${MAX_MULTIPART_PARTS} parts`;
+          return;
+        }
         this.state = 'headers';
         this.headers = [];
         this.headerBytes = 0;

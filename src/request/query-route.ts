@@ -1,4 +1,5 @@
 import { formParserReadingAs } from './field-names.js';
+import { normalizePath } from './path.js';
 
 /** A query parameter that a PHP front controller routes by, and the paths it reads its value under. */
 interface RouteParameter {
@@ -32,7 +33,7 @@ const ROUTE_PARAMETERS: readonly RouteParameter[] = [
  * that some parser reads as theirs: PHP reads ` q` and `q%00x` as `q`, and `rest.route`
  * as `rest_route`.
  */
-export function queryRoutedTargets(url: string, restPrefixes: readonly string[] = []): string[] {
+export function queryRoutedTargets(url: string, restPaths: readonly string[] = []): string[] {
   const start = url.indexOf('?');
   if (start === -1) return [];
   const query = url.slice(start + 1);
@@ -46,12 +47,21 @@ export function queryRoutedTargets(url: string, restPrefixes: readonly string[] 
   // Most queries have no key that reads as a routing parameter, and parsing them all would cost every request.
   if (!ROUTE_PARAMETER_KEY.test(query)) return targets;
 
+  let parameters = 0;
   for (const [key, value] of queryFields(query)) {
     const parameter = ROUTE_PARAMETERS.find(({ name }) => readsAs(key, name));
-    if (parameter) targets.push(...parameterTargets(parameter, value, restPrefixes));
+    if (!parameter) continue;
+    parameters += 1;
+    if (parameters > MAX_QUERY_ROUTES) {
+      throw new UnreadableRoute(`the query has more than ${MAX_QUERY_ROUTES} routing parameters (q, s, r, route, rest_route and the like)`);
+    }
+    targets.push(...parameterTargets(parameter, value, restPaths));
   }
   return targets;
 }
+
+/** Maximum number of routing parameters read in one query: each is read as several paths. */
+const MAX_QUERY_ROUTES = 20;
 
 /**
  * Return a query's fields as split at `&`, then, if it has a `;`, as split at `&` and `;` too.
@@ -97,25 +107,60 @@ export function bodyRouteParameter(key: string): string | undefined {
 }
 
 /** Return the paths that a body routing parameter's value routes to, as queryRoutedTargets reads a query's. */
-export function bodyRoutedTargets(name: string, value: string, restPrefixes: readonly string[] = []): string[] {
+export function bodyRoutedTargets(name: string, value: string, restPaths: readonly string[] = []): string[] {
   const parameter = BODY_ROUTE_PARAMETERS.find((entry) => entry.name === name);
-  return parameter ? parameterTargets(parameter, value, restPrefixes) : [];
+  return parameter ? parameterTargets(parameter, value, restPaths) : [];
 }
 
 function readsAs(key: string, name: string): boolean {
   return key === name || formParserReadingAs(key, name) !== undefined;
 }
 
-/** Return the paths a parameter's value routes to, with `rest_route` also under each of `restPrefixes`. */
-function parameterTargets(parameter: RouteParameter, value: string, restPrefixes: readonly string[]): string[] {
-  const prefixes = parameter.name === 'rest_route' ? [...parameter.prefixes, ...restPrefixes] : parameter.prefixes;
+/** Maximum NFKC length of a routing value that expands to more than twice its own length. */
+const MAX_EXPANDED_ROUTE = 1024;
+
+/** Maximum length of a routing value, decoded. Routes are short paths, and each value is read as several. */
+const MAX_ROUTE_LENGTH = 512;
+
+/** The reason a routing value cannot be read: riskgate refuses its request. */
+export class UnreadableRoute extends Error {}
+
+/**
+ * Return the paths a parameter's value routes to, with `rest_route` also under the start of
+ * each of `restPaths` that ends with its reading (see LoginPathIndex). Each target is folded
+ * per character, so a long value costs many times its size. UnreadableRoute is thrown for a
+ * value over MAX_ROUTE_LENGTH characters. It is also thrown for one that NFKC expands past
+ * MAX_EXPANDED_ROUTE characters and to more than twice its length (U+FDFA becomes 18).
+ */
+function parameterTargets(parameter: RouteParameter, value: string, restPaths: readonly string[]): string[] {
+  if (value.length > MAX_ROUTE_LENGTH) {
+    throw new UnreadableRoute(`the ${parameter.name} value has ${value.length} characters, more than riskgate reads as a route (${MAX_ROUTE_LENGTH})`);
+  }
+  if (value.length * 18 > MAX_EXPANDED_ROUTE) {
+    const expanded = value.normalize('NFKC').length;
+    if (expanded > MAX_EXPANDED_ROUTE && expanded > 2 * value.length) {
+      throw new UnreadableRoute(`the ${parameter.name} value has ${value.length} characters and NFKC expands them to ${expanded}, ` +
+        `more than riskgate reads as a route (${MAX_EXPANDED_ROUTE})`);
+    }
+  }
   const targets: string[] = [];
   for (const reading of routeValueReadings(value.replace(/^\/+/, ''))) {
     // The value is decoded once already, so it goes on as a path with its escapes re-applied.
     const path = `/${encodeURI(reading)}`;
-    for (const prefix of prefixes) targets.push(`${prefix}${path}`);
+    for (const prefix of parameter.prefixes) targets.push(`${prefix}${path}`);
+    if (parameter.name === 'rest_route' && restPaths.length > 0) targets.push(...underRestPrefixes(path, restPaths));
   }
   return targets;
+}
+
+/** Return `path` under the start of each of `restPaths` whose end it reads as. */
+function underRestPrefixes(path: string, restPaths: readonly string[]): string[] {
+  const reading = normalizePath(path);
+  if (!('path' in reading) || reading.path === '/') return [];
+  const end = reading.path;
+  return restPaths
+    .filter((restPath) => restPath.length > end.length && restPath.endsWith(end))
+    .map((restPath) => `${restPath.slice(0, restPath.length - end.length)}${path}`);
 }
 
 /**

@@ -9,21 +9,29 @@ import type { BodyCheck } from './forward.js';
 /**
  * Return the reading of the first routed target that reaches a login path, or undefined
  * when none does. A target that riskgate cannot read is unreadable when it reaches a login
- * path once its dot segments are dropped or resolved, as PHP routers do. Its reading then
- * gives the reason.
+ * path once its dot segments are dropped or resolved, as PHP routers do, or once its
+ * control characters are dropped, as routers that match with PCRE's `$` or trim the value
+ * may read `/login%0A`. Its reading then gives the reason.
  */
-export function routedLoginReading(targets: Iterable<string>, loginPaths: LoginPathIndex): PathReading | undefined {
+export function routedLoginReading(targets: readonly string[], loginPaths: LoginPathIndex): PathReading | undefined {
+  const reaches = (path: string) => {
+    const reading = normalizePath(path);
+    return 'path' in reading && loginMethodsAt(loginPaths, reading.path) !== undefined;
+  };
+
+  const unreadable: [string, PathReading][] = [];
   for (const target of targets) {
     const routed = normalizePath(target);
     if ('path' in routed && loginMethodsAt(loginPaths, routed.path)) return routed;
     if ('path' in routed) continue;
+    if (dotSegmentReadings(target).some(reaches)) return routed;
+    unreadable.push([target, routed]);
+  }
 
-    for (const loose of dotSegmentReadings(target)) {
-      const looseReading = normalizePath(loose);
-      if ('path' in looseReading && loginMethodsAt(loginPaths, looseReading.path)) {
-        return routed;
-      }
-    }
+  // Another reading that reaches a login path wins over one with control characters, as
+  // WordPress runs `/x%0A` as /x.
+  for (const [target, routed] of unreadable) {
+    if (reaches(target.replace(/%(?:[01][0-9a-f]|7f)|[\x00-\x1f\x7f]/gi, ''))) return routed;
   }
   return undefined;
 }

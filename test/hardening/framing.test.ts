@@ -565,9 +565,11 @@ t.test('logins routed by query parameters are judged', async (t) => {
     t.equal(passage.decision?.riskgate.route, routeId, `${target}: judged by route ${routeId}`);
   }
 
-  // A target with a dot segment is unreadable, and it reaches a login once its dot segments are dropped.
+  // A target with a dot segment or a control character is unreadable, and it reaches a
+  // login once they are dropped.
   const before = app.requests.length;
-  for (const target of ['/?s=/login/..', '/?r=site/login/..', '/?_url=/login/.', '/?rest_route=/jwt-auth/v1/token/..']) {
+  for (const target of ['/?s=/login/..', '/?r=site/login/..', '/?_url=/login/.', '/?rest_route=/jwt-auth/v1/token/..',
+    '/?/login%0A', '/index.php?/login%0A', '/?login%0A', '/?/log%09in']) {
     const exchange = await rawExchange(local.port, rawRequest('POST', target, loginHeaders(BODY), BODY), { source: nextSource() });
     t.equal(exchange.statuses[0], 400, `${target}: 400`);
   }

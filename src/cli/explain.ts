@@ -4,6 +4,7 @@ import { formatProblem } from '../errors.js';
 import type { RuleSet } from '../rules/compile.js';
 import { explainLogin, formatReads, type Explanation } from '../rules/explain.js';
 import { toSignalValues } from '../signals/catalog.js';
+import { withStepUp } from '../replay/replay.js';
 import { STDIO, compileRules, displayPath, resolveRulePaths, type Output, type Values } from './rule-paths.js';
 
 export const EXPLAIN_HELP = `Usage: riskgate explain [FILE] [--rules PATH] [--config FILE] [--json]
@@ -25,7 +26,7 @@ Exit status 0 when the login was explained, 1 when the input or the rules are in
 /** A login to explain, with what riskgate recorded when it came from a decision line. */
 interface ExplainInput {
   signals: Record<string, unknown>;
-  recorded?: { decision?: string; rules?: string[]; ruleSet?: string; stepUpOk: boolean };
+  recorded?: { decision?: string; rules?: string[]; ruleSet?: string; stepUpOk: boolean; stepUpRejected?: boolean };
 }
 
 /** Run `riskgate explain`. */
@@ -62,15 +63,18 @@ export async function runExplain(values: Values, positionals: string[] = [], io:
 
   // Explain under the config's gateway mode, as the live gateway and replay decide.
   const explanation = explainLogin(ruleSet, converted.signals, converted.counters, reading.config?.mode);
-  const stepUp = parsed.recorded?.stepUpOk === true && explanation.decision === 'challenge';
-  const decision = stepUp ? 'allow' : explanation.decision;
+  const challengeMode = reading.config?.challenge.mode ?? 'step-up';
+  const decision = parsed.recorded ? withStepUp(explanation.decision, parsed.recorded, challengeMode) : explanation.decision;
+  const stepUpNote = decision === explanation.decision ? ''
+    : decision === 'allow' ? '; a valid step-up assertion turned the challenge into allow'
+      : '; a rejected step-up assertion turned the allow into a challenge';
   if (values.json === true) {
     io.out(`${JSON.stringify(jsonExplanation(explanation, decision, parsed, signalInput.ignored), null, 2)}\n`);
     return 0;
   }
 
   io.out(formatTable(explanation, ruleSet));
-  io.out(`\ndecision: ${decision} (${explanation.reason}${stepUp ? '; a valid step-up assertion turned the challenge into allow' : ''})\n`);
+  io.out(`\ndecision: ${decision} (${explanation.reason}${stepUpNote})\n`);
   if (parsed.recorded) {
     const recorded = parsed.recorded;
     const same = recorded.ruleSet === ruleSet.version ? 'the same rule set' : `rule set ${recorded.ruleSet ?? 'unknown'}`;
@@ -110,6 +114,7 @@ function parseInput(text: string, name: string): ExplainInput | { error: string 
         rules: line.riskgate.rules,
         ruleSet: line.riskgate.rule_set,
         stepUpOk: line.riskgate.step_up?.ok === true,
+        stepUpRejected: line.riskgate.step_up?.ok === false,
       },
     };
   }

@@ -50,6 +50,7 @@ export function eventFromDecisionLine(line: Record<string, any>, origin: string)
     // Only a login the app answered has an upstream latency.
     forwarded: riskgate.latency_ms?.upstream !== undefined,
     stepUpOk: riskgate.step_up?.ok === true,
+    stepUpRejected: riskgate.step_up?.ok === false,
     recorded: {
       decision: riskgate.decision,
       rules: Array.isArray(riskgate.rules) ? riskgate.rules : undefined,

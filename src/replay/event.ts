@@ -20,6 +20,8 @@ export interface LoginEvent {
   forwarded: boolean;
   /** Whether the login carried a valid step-up assertion, which turns a challenge into allow. */
   stepUpOk: boolean;
+  /** Whether it carried a rejected one, which in step-up mode turns an allow into a challenge. */
+  stepUpRejected?: boolean;
   /** What riskgate decided when the login happened; absent rules mean they are not known. */
   recorded: { decision: Decision; rules?: string[]; ruleSet?: string; counters?: Record<string, number> };
   label?: Label;

@@ -84,7 +84,7 @@ export async function replayEvents(
 
     const counts = counters.read(event.parts, event.time);
     const evaluation = evaluateRules(ruleSet, event.signals, countersToCel(counts), options.mode ?? 'enforce');
-    const decision = evaluation.decision === 'challenge' && event.stepUpOk ? 'allow' : evaluation.decision;
+    const decision = withStepUp(evaluation.decision, event, options.challengeMode ?? 'step-up');
     const forwarded = decision === 'allow' || (decision === 'challenge' && options.challengeMode === 'forward');
     const learned = forwarded && event.forwarded ? event.outcome : 'unknown';
     counters.write(event.time, learned, event.member);
@@ -196,4 +196,18 @@ function emptyMatrix(): Record<Decision, Record<Decision, number>> {
 
 function emptyLabel(): LabelStats {
   return { total: 0, stoppedBefore: 0, stoppedAfter: 0, blockedAfter: 0 };
+}
+
+/**
+ * Apply a login's recorded step-up as the gateway did: a valid assertion turns a challenge
+ * into allow, and in step-up mode a rejected one turns an allow into a challenge.
+ */
+export function withStepUp(
+  decision: Decision,
+  stepUp: { stepUpOk: boolean; stepUpRejected?: boolean },
+  challengeMode: 'step-up' | 'forward',
+): Decision {
+  if (stepUp.stepUpOk && decision === 'challenge') return 'allow';
+  if (stepUp.stepUpRejected && decision === 'allow' && challengeMode === 'step-up') return 'challenge';
+  return decision;
 }

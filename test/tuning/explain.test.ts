@@ -1,6 +1,10 @@
 import t, { type Test } from 'tap';
 
 import { runExplain } from '../../src/cli/explain.js';
+import { loadRuleSet } from '../../src/rules/compile.js';
+import { EventReader } from '../../src/replay/read-events.js';
+import { replayEvents } from '../../src/replay/replay.js';
+import { DEFAULT_USERNAME_NORMALIZATION } from '../../src/request/username.js';
 import { DEFAULT_RULES, login, startTestGateway } from '../helpers/gateway.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { waitForDecisions } from '../helpers/wait.js';
@@ -25,6 +29,8 @@ const RULES = `${COUNTER_HEADER}rules:
     score: 100
     mode: monitor
 `;
+
+const READ_OPTIONS = { csv: { username: DEFAULT_USERNAME_NORMALIZATION, defaultRoute: 'route-1', challengeMode: 'step-up' as const } };
 
 function fixture(t: Test, event: unknown) {
   const tree = writeTree({ 'rules.yaml': RULES, 'event.json': JSON.stringify(event) });
@@ -97,7 +103,7 @@ t.test('explain reads a decision log line on stdin', async (t) => {
   t.equal(result.decision, line.riskgate.decision);
   t.equal(result.score, line.riskgate.score);
   t.same(result.rules.filter((rule: any) => rule.fired && rule.mode === 'enforce').map((rule: any) => rule.id), line.riskgate.rules);
-  t.same(result.recorded, { decision: line.riskgate.decision, rules: line.riskgate.rules, ruleSet: line.riskgate.rule_set, stepUpOk: false });
+  t.same(result.recorded, { decision: line.riskgate.decision, rules: line.riskgate.rules, ruleSet: line.riskgate.rule_set, stepUpOk: false, stepUpRejected: false });
   t.equal(result.rules.find((rule: any) => rule.id === 'automation.tool-user-agent').reads['ua.automation'], true);
 });
 
@@ -165,4 +171,30 @@ t.test('explain rejects input that is not one event', async (t) => {
     t.equal(status, 1, input);
     t.match(output.err(), expected);
   }
+});
+
+t.test('rejected step-up is replayed and explained as recorded', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({ upstream: upstream.url });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+  // In step-up mode, a junk assertion turns a login the rules allow into a challenge.
+  const reply = await login(gateway.port, 'alice', 'wonderland', { headers: { 'riskgate-step-up': 'not.a.token' } });
+  t.equal(reply.status, 401, 'the live login is challenged');
+  const [line] = await waitForDecisions(gateway.logs, 1);
+  t.equal(line.riskgate.decision, 'challenge');
+  t.same(line.riskgate.step_up, { ok: false, reason: 'malformed' });
+
+  const explained = captureOutput(`${JSON.stringify(line)}\n`);
+  t.equal(await runExplain({ rules: DEFAULT_RULES }, [], explained.io), 0);
+  t.match(explained.out(), /decision: challenge \(.*; a rejected step-up assertion turned the allow into a challenge\)/);
+
+  const tree = writeTree({ 'decisions.log': `${JSON.stringify(line)}\n` });
+  t.teardown(tree.remove);
+  const summary = await replayEvents(new EventReader([tree.path('decisions.log')], READ_OPTIONS).events(),
+    { ruleSet: loadRuleSet([DEFAULT_RULES]), challengeMode: 'step-up' });
+  t.equal(summary.changed, 0, 'replay reproduces the challenge');
+  t.same(summary.matrix.challenge, { allow: 0, challenge: 1, block: 0 });
 });

@@ -152,9 +152,10 @@ export class CounterPlan {
   }
 
   /**
-   * The counters this write adds to that key the account together with another part (an
-   * address, a device). Erasure cannot rebuild their keys from the username, so each is
-   * recorded in the account's counter index, which lives as long as its longest counter.
+   * The counters this write adds to that the account keys. Erasure cannot rebuild the keys of
+   * those that key it together with another part (an address, a device) from the username,
+   * nor those of a counter a reload has since removed or renamed. So each is recorded in the
+   * account's counter index, which lives as long as its longest counter.
    */
   private indexAdd(
     increments: readonly { key: string; windowMs: number }[],
@@ -165,9 +166,8 @@ export class CounterPlan {
     const members: string[] = [];
     let ttlMs = 0;
     for (const { counter, key } of this.applicable) {
-      const composite = counter.key.includes('username') && !counter.key.every((part) => part === 'username' || part === 'route');
-      if (!composite) continue;
-      // Every composite counter sets the lifetime, so a short one never cuts a long one's entry.
+      if (!counter.key.includes('username')) continue;
+      // Every account counter sets the lifetime, so a short one never cuts a long one's entry.
       ttlMs = Math.max(ttlMs, 2 * counter.windowMs);
       if (touched.has(key)) members.push(indexMember(key, counter.windowMs));
     }

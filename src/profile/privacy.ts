@@ -75,8 +75,9 @@ export async function exportAccount(
   // Indexed keys carry their own kind, and the direct ones are read under every kind.
   // NOTE: an old-kind key is read with the current window, so if the window changed too,
   // its value is approximate.
+  const listed = new Set(indexed.map((counter) => counter.key));
   const formerKinds = scope.direct.flatMap((counter) =>
-    otherKindKeys(counter.key).map((other) => ({ ...counter, ...other })));
+    otherKindKeys(counter.key).map((other) => ({ ...counter, ...other }))).filter((counter) => !listed.has(counter.key));
   const counters = [...scope.direct, ...indexed, ...formerKinds];
   const result = counters.length > 0 ? await store.read({ now: scope.now, counters, claims: [] }) : { counts: [] };
   const current = scope.direct.length + indexed.length;
@@ -152,9 +153,11 @@ export function accountScope(keys: GatewayKeys, config: GatewayConfig, rawUserna
 export async function readAccount(store: CounterStore, scope: AccountScope) {
   const reading = await store.read({ now: scope.now, counters: [], claims: [], hashes: [scope.profile], sets: [scope.index] });
   const indexed: AccountScope['direct'] = [];
+  // The index also lists counters that the rules in force rebuild from the username.
+  const direct = new Set(scope.direct.map((counter) => counter.key));
   for (const member of reading.sets[0] ?? []) {
     const parsed = parseIndexMember(member);
-    if (!parsed) continue;
+    if (!parsed || direct.has(parsed.key)) continue;
     const name = counterNameOf(parsed.key) ?? 'unknown';
     const definition = scope.ruleSet.counters.find((counter) => counter.name === name);
     // The key's own kind tag, not the current definition, determines how it is stored, because

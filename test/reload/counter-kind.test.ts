@@ -87,3 +87,33 @@ t.test('export and erase find keys of a former kind', async (t) => {
   const left = (await listKeys(prefix)).filter((key) => key.includes(':c:{per_source:'));
   t.same(left, [], 'erasure deletes the keys of both kinds');
 });
+
+t.test('export and erase find counters of a removed rule', async (t) => {
+  const prefix = `rgtk${randomBytes(4).toString('hex')}`;
+  const tree = new FileTree();
+  const removed = policy('failures', 'username').replaceAll('per_source', 'per_account');
+  tree.replace('rules/policy.yaml', removed);
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startReloadingGateway(tree, upstream.url, `store: { url: ${REDIS_URL}, key_prefix: ${prefix} }`);
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+    tree.remove();
+    await deleteKeysWithPrefix(prefix);
+  });
+
+  await login(gateway.port, 'alice', 'wrong');
+  t.ok((await listKeys(prefix)).some((key) => key.includes(':c:{per_account:')), 'the account counter has a key');
+  // The reload drops the counter, so the rules in force no longer name it.
+  tree.replace('rules/policy.yaml', policy('attempts', 'ip'));
+  await waitForReload(gateway.logs, 'success', 1);
+
+  const { store, keys, config } = gateway.context;
+  const ruleSet = gateway.context.rules.current;
+  const exported = await exportAccount(store.primary, keys, config, 'alice', { ruleSet });
+  t.same(exported.counters.filter((counter) => counter.name === 'per_account').map((counter) => counter.value), [1],
+    'the export lists the removed counter');
+
+  await eraseAccount([store.primary], new ManualEntryStore(store, prefix), keys, config, 'alice', { ruleSet });
+  t.same((await listKeys(prefix)).filter((key) => key.includes(':c:{per_account:')), [], 'erasure deletes its keys');
+});

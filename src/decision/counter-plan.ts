@@ -89,7 +89,7 @@ export class CounterPlan {
       const distinct = counter.count === 'distinct_usernames';
       if (distinct ? login.member === undefined : !countsPending(counter)) return;
       this.marked.push(index);
-      marks.push({ key: pendingKey(key), id: login.id, ttlMs: login.ttlMs, ...(distinct ? { member: login.member } : {}) });
+      marks.push({ key: pendingKey(key), id: login.id, ttlMs: login.ttlMs, counterKey: key, ...(distinct ? { member: login.member } : {}) });
     });
     return marks;
   }
@@ -142,7 +142,7 @@ export class CounterPlan {
       write.pendingReleases = this.marked.map((index) => {
         const { counter, key } = this.applicable[index];
         const distinctMark = counter.count === 'distinct_usernames';
-        return { key: pendingKey(key), id: login.id, ...(distinctMark ? { member: login.member } : {}) };
+        return { key: pendingKey(key), id: login.id, counterKey: key, ...(distinctMark ? { member: login.member } : {}) };
       });
     }
     if (profile) write.hashWrites = [profile];

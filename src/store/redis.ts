@@ -12,6 +12,7 @@ import {
   type ClaimOutcome,
   type CounterStore,
   type ListEdit,
+  type PendingMark,
   type ReadRequest,
   type ReadResult,
   type WriteRequest,
@@ -73,30 +74,67 @@ else
 end
 return previous`;
 
-// Place a login's pending mark and count the others on its key (see PendingMark). Lapsed
-// marks are pruned first, so a crashed gateway's marks stop counting at their expiry. ARGV
-// contains the time, the mark's expiry, the mark's entry and the member or ''. An entry is
-// `<login id>|<member>` on distinct-username counters, which count other members, read from
-// at most the first 256 entries, far above the default rules' limits of 5 to 30 accounts.
-const PENDING_MARK_SCRIPT = `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
-local ttl = tonumber(ARGV[2]) - tonumber(ARGV[1])
-if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
-if ARGV[4] == '' then return redis.call('ZCARD', KEYS[1]) - 1 end
-local others = {}
-local count = 0
-for _, entry in ipairs(redis.call('ZRANGE', KEYS[1], 0, 255)) do
-  local separator = string.find(entry, '|', 1, true)
-  if separator then
-    local member = string.sub(entry, separator + 1)
-    if member ~= ARGV[4] and not others[member] then
-      others[member] = true
-      count = count + 1
+// Place a login's pending mark and count the others on its key (see PendingMark), as Lua
+// that ends a script. The key is KEYS[k], and ARGV[a] to ARGV[a + 3] contain the time, the
+// mark's expiry, the mark's entry and the member or ''. Lapsed marks are pruned first, so a
+// crashed gateway's marks stop counting at their expiry. An entry is `<login id>|<member>`
+// on distinct-username counters, which count other members, read from at most the first 256
+// entries, far above the default rules' limits of 5 to 30 accounts.
+function markLua(k: number, a: number): string {
+  const key = `KEYS[${k}]`;
+  const [now, expiry, entry, member] = [a, a + 1, a + 2, a + 3].map((n) => `ARGV[${n}]`);
+  return `
+redis.call('ZREMRANGEBYSCORE', ${key}, '-inf', ${now})
+redis.call('ZADD', ${key}, ${expiry}, ${entry})
+local ttl = tonumber(${expiry}) - tonumber(${now})
+if redis.call('PTTL', ${key}) < ttl then redis.call('PEXPIRE', ${key}, ttl) end
+local others = 0
+if ${member} == '' then
+  others = redis.call('ZCARD', ${key}) - 1
+else
+  local seen = {}
+  for _, item in ipairs(redis.call('ZRANGE', ${key}, 0, 255)) do
+    local separator = string.find(item, '|', 1, true)
+    if separator then
+      local name = string.sub(item, separator + 1)
+      if name ~= ${member} and not seen[name] then
+        seen[name] = true
+        others = others + 1
+      end
     end
   end
-end
-return count`;
+end`;
+}
+
+const PENDING_MARK_SCRIPT = `${markLua(1, 1)}
+return others`;
+
+// A counter's read with its pending mark, in one call: both buckets are in the mark's slot.
+// KEYS are the current bucket, the previous one and the marks. A count returns both buckets'
+// values, a distinct count the current bucket's and the union's, and both then the other logins.
+const COUNT_MARK_SCRIPT = `
+local buckets = redis.call('MGET', KEYS[1], KEYS[2])${markLua(3, 1)}
+return {buckets[1], buckets[2], others}`;
+
+const DISTINCT_MARK_SCRIPT = `
+local current = redis.call('PFCOUNT', KEYS[1])
+local union = redis.call('PFCOUNT', KEYS[1], KEYS[2])${markLua(3, 1)}
+return {current, union, others}`;
+
+// An increment or distinct add with the release of the login's mark on the same counter,
+// in one call, so no read can come between them. KEYS are the bucket and the marks; ARGV
+// the bucket's lifetime, the mark's entry and, for a distinct add, the member.
+const INCREMENT_RELEASE_SCRIPT = `
+local value = redis.call('INCR', KEYS[1])
+if value == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+redis.call('ZREM', KEYS[2], ARGV[2])
+return value`;
+
+const DISTINCT_ADD_RELEASE_SCRIPT = `
+redis.call('PFADD', KEYS[1], ARGV[3])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+redis.call('ZREM', KEYS[2], ARGV[2])
+return 1`;
 
 const SCRIPTS = {
   rgIncrement: INCREMENT_SCRIPT,
@@ -105,7 +143,14 @@ const SCRIPTS = {
   rgSetAdd: SET_ADD_SCRIPT,
   rgListEdit: LIST_EDIT_SCRIPT,
   rgPendingMark: PENDING_MARK_SCRIPT,
+  rgCountMark: COUNT_MARK_SCRIPT,
+  rgDistinctMark: DISTINCT_MARK_SCRIPT,
+  rgIncrementRelease: INCREMENT_RELEASE_SCRIPT,
+  rgDistinctAddRelease: DISTINCT_ADD_RELEASE_SCRIPT,
 };
+
+/** Number of keys each script takes, when more than one. */
+const SCRIPT_KEYS: Partial<Record<string, number>> = { rgCountMark: 3, rgDistinctMark: 3, rgIncrementRelease: 2, rgDistinctAddRelease: 2 };
 
 type ScriptName = keyof typeof SCRIPTS;
 
@@ -147,7 +192,7 @@ export class RedisStore implements CounterStore {
     this.address = describeTopology(options);
     const client = createRedisClient(options, options.timeoutMs, options.redisOptions);
     for (const [name, lua] of Object.entries(SCRIPTS)) {
-      client.defineCommand(name, { numberOfKeys: 1, lua });
+      client.defineCommand(name, { numberOfKeys: SCRIPT_KEYS[name] ?? 1, lua });
     }
     this.connectionErrors = new ConnectionErrors(client);
     this.client = client;
@@ -201,11 +246,23 @@ export class RedisStore implements CounterStore {
     const operations: Operation[] = [];
     const now = request.now;
 
+    // A mark that belongs to a counter is placed in the same call as the counter's read.
+    const marks = request.pending ?? [];
+    const fused = new Map<string, number>();
+    marks.forEach((mark, index) => {
+      if (mark.counterKey !== undefined) fused.set(mark.counterKey, index);
+    });
+    const markArgs = (mark: PendingMark) => [now, now + storeTtlMs(mark.ttlMs), pendingEntry(mark), mark.member ?? ''];
+
     for (const counter of request.counters) {
       const bucket = bucketOf(now, counter.windowMs);
       const current = `${counter.key}:${bucket}`;
       const previous = `${counter.key}:${bucket - 1}`;
-      if (counter.kind === 'count') {
+      const markIndex = fused.get(counter.key);
+      if (markIndex !== undefined) {
+        const mark = marks[markIndex];
+        operations.push(script(counter.kind === 'count' ? 'rgCountMark' : 'rgDistinctMark', current, previous, mark.key, ...markArgs(mark)));
+      } else if (counter.kind === 'count') {
         operations.push({ key: current, queue: (pipeline) => pipeline.mget(current, previous) });
       } else {
         operations.push({ key: current, queue: (pipeline) => pipeline.pfcount(current) });
@@ -225,14 +282,26 @@ export class RedisStore implements CounterStore {
     for (const key of request.sets ?? []) {
       operations.push({ key, queue: (pipeline) => pipeline.smembers(key) });
     }
-    for (const mark of request.pending ?? []) {
-      operations.push(script('rgPendingMark', mark.key, now, now + storeTtlMs(mark.ttlMs), pendingEntry(mark), mark.member ?? ''));
+    const counterKeys = new Set(request.counters.map((counter) => counter.key));
+    for (const mark of marks) {
+      if (mark.counterKey === undefined || !counterKeys.has(mark.counterKey)) {
+        operations.push(script('rgPendingMark', mark.key, ...markArgs(mark)));
+      }
     }
 
     const replies = await this.execute(operations);
     let index = 0;
+    const pending: number[] = marks.map(() => 0);
     const counts = request.counters.map((counter) => {
       const fraction = elapsedFraction(now, counter.windowMs);
+      const markIndex = fused.get(counter.key);
+      if (markIndex !== undefined) {
+        const [first, second, others] = replies[index++] as [string | number | null, string | number | null, number];
+        pending[markIndex] = Number(others);
+        return counter.kind === 'count'
+          ? slidingCount(Number(first ?? 0), Number(second ?? 0), fraction)
+          : slidingDistinct(Number(first), Number(second), fraction);
+      }
       if (counter.kind === 'count') {
         const [current, previous] = replies[index++] as (string | null)[];
         return slidingCount(Number(current ?? 0), Number(previous ?? 0), fraction);
@@ -248,7 +317,9 @@ export class RedisStore implements CounterStore {
       return Object.keys(fields).length > 0 ? fields : null;
     });
     const sets = (request.sets ?? []).map(() => replies[index++] as string[]);
-    const pending = (request.pending ?? []).map(() => Number(replies[index++]));
+    marks.forEach((mark, markIndex) => {
+      if (mark.counterKey === undefined || !counterKeys.has(mark.counterKey)) pending[markIndex] = Number(replies[index++]);
+    });
 
     return { counts, claims, values, hashes, sets, pending };
   }
@@ -273,13 +344,30 @@ export class RedisStore implements CounterStore {
     const operations: Operation[] = [];
     const now = request.now;
 
+    // A release that belongs to an increment or distinct add is sent in the same call.
+    const releases = new Map((request.pendingReleases ?? []).filter((release) => release.counterKey !== undefined)
+      .map((release) => [release.counterKey as string, release]));
+    const released = new Set<Omit<PendingMark, 'ttlMs'>>();
     for (const increment of request.increments) {
       const bucket = bucketOf(now, increment.windowMs);
-      operations.push(script('rgIncrement', `${increment.key}:${bucket}`, storeTtlMs(2 * increment.windowMs)));
+      const release = releases.get(increment.key);
+      if (release && !released.has(release)) {
+        released.add(release);
+        operations.push(script('rgIncrementRelease', `${increment.key}:${bucket}`, release.key, storeTtlMs(2 * increment.windowMs), pendingEntry(release)));
+      } else {
+        operations.push(script('rgIncrement', `${increment.key}:${bucket}`, storeTtlMs(2 * increment.windowMs)));
+      }
     }
     for (const addition of request.distinct) {
       const bucket = bucketOf(now, addition.windowMs);
-      operations.push(script('rgDistinctAdd', `${addition.key}:${bucket}`, storeTtlMs(2 * addition.windowMs), addition.member));
+      const release = releases.get(addition.key);
+      if (release && !released.has(release)) {
+        released.add(release);
+        operations.push(script('rgDistinctAddRelease', `${addition.key}:${bucket}`, release.key,
+          storeTtlMs(2 * addition.windowMs), pendingEntry(release), addition.member));
+      } else {
+        operations.push(script('rgDistinctAdd', `${addition.key}:${bucket}`, storeTtlMs(2 * addition.windowMs), addition.member));
+      }
     }
     for (const reset of request.resets) {
       const bucket = bucketOf(now, reset.windowMs);
@@ -305,9 +393,10 @@ export class RedisStore implements CounterStore {
     for (const key of request.deletes ?? []) {
       operations.push({ key, queue: (pipeline) => pipeline.del(key) });
     }
-    // After the increments: a read that comes between them counts this login twice, never
-    // not at all.
+    // After the increments, so that a read that comes between them counts this login twice,
+    // never not at all.
     for (const release of request.pendingReleases ?? []) {
+      if (released.has(release)) continue;
       const entry = pendingEntry(release);
       operations.push({ key: release.key, queue: (pipeline) => pipeline.zrem(release.key, entry) });
     }

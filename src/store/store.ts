@@ -48,6 +48,8 @@ export interface PendingMark {
   member?: string;
   /** Time after which the mark lapses if its login never writes, such as after a crash. */
   ttlMs: number;
+  /** The counter read, increment or distinct add the mark belongs to, which Redis runs in the same call. */
+  counterKey?: string;
 }
 
 export interface ReadRequest {
@@ -97,7 +99,7 @@ export interface WriteRequest {
   setAdds?: readonly { key: string; members: readonly string[]; ttlMs: number }[];
   /** Keys to delete outright, such as an erased account's profile. */
   deletes?: readonly string[];
-  /** Marks of this login to remove, sent after its increments (see PendingMark). */
+  /** Marks of this login to remove, with their counter's increment or after all of them (see PendingMark). */
   pendingReleases?: readonly Omit<PendingMark, 'ttlMs'>[];
 }
 

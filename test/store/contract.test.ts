@@ -262,6 +262,41 @@ for (const backend of BACKENDS) {
       t.same((await mark('login-5', Date.now() + 6000)).pending, [0], 'marks lapse after their time');
     });
 
+    t.test('pending marks ride with their counter', async (t) => {
+      const counted = key('fused-a');
+      const accounts = key('fused-d');
+      const now = Date.now();
+      const read = (id: string, member: string) => store.read({
+        now,
+        counters: [counter(counted), counter(accounts, 'distinct')],
+        claims: [],
+        pending: [
+          { key: `${counted}:w`, id, ttlMs: 5000, counterKey: counted },
+          { key: `${accounts}:w`, id, member, ttlMs: 5000, counterKey: accounts },
+        ],
+      });
+
+      const first = await read('l1', 'alice');
+      t.same(first.counts, [0, 0], 'nothing counted yet');
+      t.same(first.pending, [0, 0], 'and no other login pending');
+      const second = await read('l2', 'bob');
+      t.same(second.pending, [1, 1], 'the second login sees the first on both counters');
+
+      await store.write({
+        now,
+        increments: [{ key: counted, windowMs: WINDOW_MS }],
+        distinct: [{ key: accounts, member: 'alice', windowMs: WINDOW_MS }],
+        resets: [],
+        pendingReleases: [
+          { key: `${counted}:w`, id: 'l1', counterKey: counted },
+          { key: `${accounts}:w`, id: 'l1', member: 'alice', counterKey: accounts },
+        ],
+      });
+      const third = await read('l3', 'carol');
+      t.same(third.counts, [1, 1], 'the first login is counted');
+      t.same(third.pending, [1, 1], 'and no longer pending: only bob is, on both counters');
+    });
+
     t.test('pending marks count each other account once', async (t) => {
       const marks = key('pending-d');
       const now = Date.now();

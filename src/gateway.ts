@@ -29,6 +29,7 @@ import { MemoryStore } from './store/memory.js';
 import { RedisStore } from './store/redis.js';
 import { ResilientStore } from './store/resilient.js';
 import type { CounterStore } from './store/store.js';
+import { hideUrlUserInfo } from './config/url-user-info.js';
 import { WebhookSink } from './webhook/sink.js';
 
 export interface StartOptions {
@@ -268,14 +269,14 @@ function startReloading(context: GatewayContext, options: StartOptions): { reloa
 
 /** Log that the JWKS URL cannot be fetched, so that step-ups failing as `key_unavailable` have a cause in the log. */
 function warnKeyUnavailable(logger: Logger, jwksUrl: string, error: Error): void {
-  const url = new URL(jwksUrl);
-  url.username = '';
-  url.password = '';
+  // The URL's user info and query values may hold a token, and errors may quote the URL.
+  const shown = hideUrlUserInfo(new URL(jwksUrl).href);
+  const hide = (text: string) => text.split(jwksUrl).join(shown).split(new URL(jwksUrl).href).join(shown);
   // fetch puts the network error, such as ECONNREFUSED, in the cause.
-  const detail = error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message;
+  const detail = hide(error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message);
   logger.warn(
-    { event: { action: 'step-up-keys', outcome: 'failure' }, url: { full: url.href }, err: { message: detail } },
-    `step-up keys unavailable: fetching the JWKS at ${url.href} failed (${detail}); ` +
+    { event: { action: 'step-up-keys', outcome: 'failure' }, url: { full: shown }, err: { message: detail } },
+    `step-up keys unavailable: fetching the JWKS at ${shown} failed (${detail}); ` +
       'step-up assertions are rejected as key_unavailable until it answers',
   );
 }

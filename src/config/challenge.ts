@@ -21,6 +21,12 @@ export function checkChallengeKey(merged: RawConfig, source: YamlSource): Source
     return [source.problemAt(['challenge', named[1]],
       `challenge sets ${named.map((key) => `challenge.${key}`).join(' and ')}; set only one key source for the MFA service`)];
   }
+  // fetch refuses a URL with a user or password, so every step-up would fail.
+  if (typeof challenge.jwks_url === 'string' && /^https?:\/\/[^/?#]*@/i.test(challenge.jwks_url)) {
+    return [source.problemAt(['challenge', 'jwks_url'],
+      'challenge.jwks_url carries a user or password, which the key fetch cannot send; publish the key set without ' +
+        'credentials, or save it to a file and set challenge.jwks_file')];
+  }
   if (mode !== 'step-up' || named.length === 1) return [];
 
   const defaulted = challenge.mode === undefined ? ' (the default)' : '';

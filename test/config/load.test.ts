@@ -335,6 +335,13 @@ t.test('admin values from the environment name the variable', async (t) => {
   t.notMatch(token.message, /:3:\d+:/, 'no file line is named');
 });
 
+t.test('jwks_url with credentials is rejected', async (t) => {
+  const file = configFile('upstream: http://127.0.0.1:3000', 'challenge:', '  jwks_url: https://mfa-user:mfa-password@mfa.example.com/jwks');
+  const error = loadError(file, {});
+  t.match(error.message, /:3:\d+: challenge\.jwks_url carries a user or password, which the key fetch cannot send/);
+  t.notMatch(error.message, /mfa-password/, 'the password is not quoted');
+});
+
 t.test('admin token with whitespace is rejected', async (t) => {
   const file = configFile('upstream: http://127.0.0.1:3000');
   // openssl rand -base64 64 breaks its output into lines of 64 characters.

@@ -53,3 +53,16 @@ function segmentsOf(routes: ReadonlyMap<string, LoginRoute>): ReadonlySet<string
   routeSegments.set(routes, segments);
   return segments;
 }
+
+/**
+ * Return a redirect's path to log, so an operator can list it as a route's location. Apps
+ * carry session ids in redirect paths too (`;jsessionid=...`, ASP.NET's `/(S(id))/`), so
+ * matrix parameters are dropped, and a segment in parentheses or one that looks like a token
+ * (16 or more characters with a digit) is `*`.
+ */
+export function loggedRedirectPath(path: string): string {
+  return path.replace(/(?:;|%3b)[^/]*/gi, '')
+    .split('/')
+    .map((segment) => (/^(?:\(|%28)/i.test(segment) || (segment.length >= 16 && /\d/.test(segment)) ? '*' : segment))
+    .join('/');
+}

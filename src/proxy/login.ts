@@ -9,7 +9,7 @@ import { CounterPlan, type KeyParts } from '../decision/counter-plan.js';
 import { successTeaches } from '../decision/learning.js';
 import { classifyResponse, type OutcomeReading } from '../decision/outcome.js';
 import { writeDecisionLine, type LoginRecord } from '../log/decision-log.js';
-import { loggedLoginPath } from '../log/login-path.js';
+import { loggedLoginPath, loggedRedirectPath } from '../log/login-path.js';
 import { sanitizeLogValue } from '../log/sanitize.js';
 import { RequestRejection, decodeContentEncoding, readBody } from '../request/body.js';
 import { resolveClientAddress, parseAddress, type ClientAddress } from '../request/client-ip.js';
@@ -440,7 +440,7 @@ function warnUnclassifiedRedirect(context: GatewayContext, route: LoginRoute, re
 function redirectTargetPath(location: string | undefined): string | undefined {
   if (location === undefined) return undefined;
   try {
-    return sanitizeLogValue(new URL(location, 'http://location.invalid').pathname.slice(0, 100)).text;
+    return sanitizeLogValue(loggedRedirectPath(new URL(location, 'http://location.invalid').pathname).slice(0, 100)).text;
   } catch {
     return undefined;
   }

@@ -752,3 +752,22 @@ t.test('a redirect that no setting classifies is named once in a warn line', asy
   t.equal(warnings.length, 1, 'one warn line per route, not one per login');
   t.match(warnings[0]?.message, /route route-1 with a redirect to \/home, which counts as neither success nor failure/);
 });
+
+t.test('the unclassified redirect warning shows no session id', async (t) => {
+  // Servlet URL rewriting and ASP.NET cookieless sessions put the session id in the redirect's path.
+  const upstream = await new RecordingUpstream().start();
+  upstream.responder = (request, response) => {
+    if (!request.url.startsWith('/login')) return false;
+    response.writeHead(302, { location: '/(S(cookielessSECRET))/home;jsessionid=SESSIONSECRET0123456789/x/ab12cd34ef56gh78ij90' });
+    response.end();
+    return true;
+  };
+  t.teardown(() => upstream.stop());
+  const gateway = await gatewayFor(t, upstream.url);
+
+  await login(gateway.port, 'alice', 'wonderland');
+  await waitForDecisions(gateway.logs, 1);
+  const warning = gateway.logs.lines.find((line) => /success_location/.test(line.message ?? ''));
+  t.match(warning?.message, /with a redirect to \/\*\/home\/x\/\*, which counts as neither/, 'the page is named');
+  t.notMatch(gateway.logs.text, /SECRET|ab12cd34/, 'no session id or token is logged');
+});

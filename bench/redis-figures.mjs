@@ -2,10 +2,11 @@
 // after a fixed number of logins, so only the gateway's commands are counted.
 import { ask, runLoad } from './children.mjs';
 
-// Commands that only riskgate's Lua scripts run (see src/store/redis.ts). The gateway never
-// sends them itself, but commandstats counts every call a script makes, so they are
-// reported apart from the commands sent.
-const SCRIPT_COMMANDS = new Set(['incr', 'pexpire', 'pttl', 'pfadd', 'hset', 'sadd']);
+// Commands that riskgate's Lua scripts run (see src/store/redis.ts). commandstats counts
+// every call a script makes, so they are reported apart from the commands sent. The gateway
+// sends ZREM itself only to release a mark whose counter gets no increment. MGET and
+// PFCOUNT it sends itself and the read scripts run too, and they are counted as sent.
+export const SCRIPT_COMMANDS = new Set(['incr', 'pexpire', 'pttl', 'pfadd', 'hset', 'sadd', 'zadd', 'zrem', 'zcard', 'zrange', 'zremrangebyscore']);
 
 /** Calls per command from INFO commandstats, without INFO itself. */
 async function commandCalls(client) {

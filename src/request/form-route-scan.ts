@@ -72,7 +72,13 @@ function parameterBoundary(contentType: string): string | undefined {
 class ScannerSet implements FormRouteScanner {
   constructor(private readonly scanners: FormRouteScanner[]) {}
 
+  /** The first problem any reading has found: the others stop too, since the body is refused. */
+  get problem(): string | undefined {
+    return this.scanners.find((scanner) => scanner.problem !== undefined)?.problem;
+  }
+
   write(chunk: Buffer): void {
+    if (this.problem !== undefined) return;
     for (const scanner of this.scanners) scanner.write(chunk);
   }
 
@@ -97,7 +103,7 @@ class UrlEncodedRouteScanner implements FormRouteScanner {
   private value = '';
   private inValue = false;
   private route: string | undefined;
-  private problem: string | undefined;
+  problem: string | undefined;
   private readonly routes = new RouteList();
   private fields = 0;
   // Names repeat, so each distinct raw name is read once.
@@ -214,7 +220,7 @@ class MultipartRouteScanner implements FormRouteScanner {
   private value: Buffer[] = [];
   private valueLength = 0;
   private parts = 0;
-  private problem: string | undefined;
+  problem: string | undefined;
   private readonly routes = new RouteList();
 
   constructor(boundary: string) {
@@ -278,7 +284,12 @@ class MultipartRouteScanner implements FormRouteScanner {
           if (this.headers.length > MAX_PART_HEADERS) this.problem = 'a multipart part has over 16 KiB of headers';
           continue;
         }
-        this.route = partRoute(this.headers);
+        const route = partRoute(this.headers);
+        if (typeof route === 'object') {
+          this.problem = route.problem;
+          return;
+        }
+        this.route = route;
         this.state = 'body';
         this.value = [];
         this.valueLength = 0;
@@ -309,14 +320,24 @@ class MultipartRouteScanner implements FormRouteScanner {
 }
 
 /**
- * Return the routing parameter that a part's headers name, or undefined. Every `name`
- * parameter of every header line counts, quoted with `"` or `'` or bare, so a part that one
- * parser might read under a routing name is never skipped.
+ * Maximum number of `name` parameters read in one part's headers. A form part has one, and
+ * each is checked against the routing names on its own.
  */
-function partRoute(headers: string): string | undefined {
+const MAX_PART_NAMES = 16;
+
+/**
+ * Return the routing parameter that a part's headers name, undefined when they name none,
+ * or `{ problem }` past MAX_PART_NAMES. Every `name` parameter of every header line counts,
+ * quoted with `"` or `'` or bare, so a part that one parser might read under a routing name
+ * is never skipped.
+ */
+function partRoute(headers: string): string | { problem: string } | undefined {
+  let names = 0;
   for (const match of headers.matchAll(/(?:^|[;\s:])name\s*=\s*(?:"([^"]*)"|'([^']*)'|([^;\s]*))/gim)) {
-    const name = bodyRouteParameter(match[1] ?? match[2] ?? match[3] ?? '');
-    if (name) return name;
+    names += 1;
+    if (names > MAX_PART_NAMES) return { problem: `a multipart part has more than ${MAX_PART_NAMES} name parameters` };
+    const route = bodyRouteParameter(match[1] ?? match[2] ?? match[3] ?? '');
+    if (route) return route;
   }
   return undefined;
 }

@@ -39,6 +39,8 @@ export const MAX_MULTIPART_LINES = 100_000;
 
 export interface FormRouteScanner {
   write(chunk: Buffer): void;
+  /** The reason the body cannot be read, once one is found; writes after it are ignored. */
+  readonly problem: string | undefined;
   /** Called once the whole body has been written. */
   finish(): BodyRouteScan;
 }

@@ -49,7 +49,7 @@ export class PhpMultipartRouteScanner implements FormRouteScanner {
   /** Lines read outside part data, and parts started, each bounded. */
   private lines = 0;
   private parts = 0;
-  private problem: string | undefined;
+  problem: string | undefined;
   private readonly routes = new RouteList();
 
   constructor(boundary: string) {
@@ -132,7 +132,12 @@ export class PhpMultipartRouteScanner implements FormRouteScanner {
     }
 
     if (line !== undefined && line.length === 0) {
-      this.route = partRoute(this.headers);
+      const route = partRoute(this.headers);
+      if (typeof route === 'object') {
+        this.problem = route.problem;
+        return;
+      }
+      this.route = route;
       this.state = 'body';
       this.value = [];
       this.valueLength = 0;
@@ -194,55 +199,70 @@ export class PhpMultipartRouteScanner implements FormRouteScanner {
   }
 }
 
-/** Return the routing parameter that a part's first Content-Disposition header names, or undefined. */
-function partRoute(headers: readonly [string, string][]): string | undefined {
+/**
+ * Return the routing parameter that a part's first Content-Disposition header names,
+ * undefined when it names none, or `{ problem }` past MAX_DISPOSITION_PARAMETERS.
+ */
+function partRoute(headers: readonly [string, string][]): string | { problem: string } | undefined {
   const disposition = headers.find(([key]) => key.toLowerCase() === 'content-disposition');
   if (!disposition) return undefined;
   const name = dispositionName(disposition[1]);
+  if (typeof name === 'object') return name;
   return name === undefined ? undefined : bodyRouteParameter(name);
 }
 
+/** Maximum number of parameters read in one Content-Disposition; a form part has two or three. */
+const MAX_DISPOSITION_PARAMETERS = 16;
+
 /**
  * Return the last `name` parameter of a Content-Disposition value, split into parameters at
- * `;` and each at its first `=`, outside quotes, as PHP's php_ap_getword does.
+ * `;` and each at its first `=`, outside quotes, as PHP's php_ap_getword does. The value is
+ * walked once by position, so a header of many parameters costs its length.
  */
-function dispositionName(value: string): string | undefined {
-  let rest = trimCSpace(value);
+function dispositionName(value: string): string | { problem: string } | undefined {
+  let position = skipCSpace(value, 0);
   let name: string | undefined;
-  while (rest !== '') {
-    const [pair, afterPair] = getWord(rest, ';');
-    rest = trimCSpace(afterPair);
+  let parameters = 0;
+  while (position < value.length) {
+    parameters += 1;
+    if (parameters > MAX_DISPOSITION_PARAMETERS) {
+      return { problem: `a multipart part's Content-Disposition has more than ${MAX_DISPOSITION_PARAMETERS} parameters` };
+    }
+    const end = wordEnd(value, position, ';');
+    const pair = value.slice(position, end);
+    position = end;
+    while (value[position] === ';') position += 1;
+    position = skipCSpace(value, position);
     if (!pair.includes('=')) continue;
-    const [key, afterKey] = getWord(pair, '=');
-    if (key.toLowerCase() === 'name') name = getWordConf(afterKey);
+
+    const equals = wordEnd(pair, 0, '=');
+    if (equals === pair.length || pair.slice(0, equals).toLowerCase() !== 'name') continue;
+    let after = equals;
+    while (pair[after] === '=') after += 1;
+    name = getWordConf(pair.slice(after));
   }
   return name;
 }
 
 /**
- * Split `line` at the first `stop` outside `"` or `'` quotes, in which a backslash escapes the
- * quote. Every `stop` right after the first is dropped too. Without a `stop`, the whole line
- * is the word.
+ * Return the index of the first `stop` at or after `start` outside `"` or `'` quotes, in which
+ * a backslash escapes the quote, or the text's length when there is none.
  */
-function getWord(line: string, stop: string): [string, string] {
-  let position = 0;
-  while (position < line.length && line[position] !== stop) {
-    const quote = line[position];
+function wordEnd(text: string, start: number, stop: string): number {
+  let position = start;
+  while (position < text.length && text[position] !== stop) {
+    const quote = text[position];
     if (quote === '"' || quote === "'") {
       position += 1;
-      while (position < line.length && line[position] !== quote) {
-        position += line[position] === '\\' && line[position + 1] === quote ? 2 : 1;
+      while (position < text.length && text[position] !== quote) {
+        position += text[position] === '\\' && text[position + 1] === quote ? 2 : 1;
       }
-      if (position < line.length) position += 1;
+      if (position < text.length) position += 1;
     } else {
       position += 1;
     }
   }
-  if (position >= line.length) return [line, ''];
-
-  const word = line.slice(0, position);
-  while (line[position] === stop) position += 1;
-  return [word, line.slice(position)];
+  return Math.min(position, text.length);
 }
 
 /**
@@ -287,5 +307,11 @@ function isCSpace(character: string | undefined): boolean {
 }
 
 function trimCSpace(text: string): string {
-  return text.replace(/^[ \t\n\v\f\r]+/, '');
+  return text.slice(skipCSpace(text, 0));
+}
+
+function skipCSpace(text: string, start: number): number {
+  let position = start;
+  while (isCSpace(text[position])) position += 1;
+  return position;
 }

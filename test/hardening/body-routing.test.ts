@@ -238,7 +238,14 @@ t.test('costly bodies and queries are refused without stalling the gateway', asy
     ['/upload', FORM, Buffer.from(`rest_route=/${'a'.repeat(600)}`), /the rest_route value has 601 characters, more than riskgate reads as a route \(512\)/],
     ['/upload', multipartType, Buffer.from('\n--zz\n\n'.repeat(400_000)), /the multipart body has more than 10000 parts/],
     ['/upload', multipartType, Buffer.from('x\n'.repeat(1_000_000)), /the multipart body has more than 100000 lines outside its part data/],
+    // Every name parameter of a part is read, so their number is capped.
+    ['/upload', multipartType, Buffer.from(`--zz\r\nContent-Disposition: form-data; ${'name="x"; '.repeat(1600)}\r\n\r\nv\r\n`.repeat(500)),
+      /more than 16 (name )?parameters/],
   ];
+  // Twelve routing parameters under names PHP reads, each 500 characters, read as paths with and without the bases.
+  const costlyQuery = `/a/b/c/d/e/f/index.php/x/y/z?${['q', 's', 'r', 'route', '_route_', 'rest_route', '_url', '%20q', 'q%00', 'rest.route', '%20s', '%20r']
+    .map((name) => `${name}=${Array(250).fill('a').join('/')}`).join('&')}`;
+  cases.push([costlyQuery, FORM, Buffer.from(CREDENTIALS), /more than riskgate reads for one request \(16384\)/]);
 
   for (const [target, type, body, reason] of cases) {
     const started = performance.now();

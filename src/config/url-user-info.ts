@@ -2,12 +2,13 @@
  * Replace the user info and the query values of a URL quoted in a message with `***`. An
  * app, Redis or webhook URL may carry a password or token there, because the Redis client
  * also reads `?password=`, and messages go to terminals and CI logs. A
- * mistyped scheme (`redis//:secret@host`, `http:secret@host`) is covered too: any text
- * between the scheme and the last `@` is hidden.
+ * mistyped or missing scheme (`redis//:secret@host`, `http:secret@host`, `:secret@host`,
+ * `//user:secret@host`) is covered too: any text between the scheme, if any, and the last
+ * `@` is hidden.
  */
 export function hideUrlUserInfo(value: string): string {
   // Up to the last `@`: a password may contain `@`, `/` or `:` when it is not escaped.
-  const withoutUserInfo = value.replace(/^([a-z][a-z0-9+.-]*:?\/*).*@/i, '$1***@');
+  const withoutUserInfo = value.replace(/^((?:[a-z][a-z0-9+.-]*:?)?\/*).*@/i, '$1***@');
   return hideQueryValues(withoutUserInfo);
 }
 

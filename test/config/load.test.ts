@@ -362,6 +362,20 @@ t.test('unparseable REDIS_URL names the variable', async (t) => {
   t.notMatch(error.message, /pa\/ss/, 'the password is not echoed');
 });
 
+t.test('URLs without a scheme hide their credentials in errors', async (t) => {
+  const file = configFile('upstream: http://127.0.0.1:3000');
+  const upstream = loadError(file, { RISKGATE_UPSTREAM: ':UpstreamPw123@app.internal:3000' });
+  t.match(upstream.message, /RISKGATE_UPSTREAM "\*\*\*@app\.internal:3000" is invalid/);
+  t.notMatch(upstream.message, /UpstreamPw123/, 'the upstream password is not echoed');
+
+  const redis = loadError(file, { REDIS_URL: 'user:RedisPw456@redis.internal:6379' });
+  t.notMatch(redis.message, /RedisPw456/, 'the Redis password is not echoed');
+
+  const webhook = loadError(configFile('upstream: http://127.0.0.1:3000', 'webhook:', '  url: //u:HookPw789@soar.example.com/hook'), {});
+  t.match(webhook.message, /webhook\.url has an invalid format/);
+  t.notMatch(webhook.message, /HookPw789/, 'the webhook password is not echoed');
+});
+
 t.test('invalid percent-escape in REDIS_URL', async (t) => {
   const file = configFile('upstream: http://127.0.0.1:3000');
   const error = loadError(file, { REDIS_URL: 'redis://:Secret%zz@127.0.0.1:6379' });

@@ -69,16 +69,21 @@ const IDENTITY_PREFIXES = [
 // Words that name the signed-in user, or the proof of it, wherever they stand: Google Cloud
 // Endpoints' `X-Endpoint-API-UserInfo`, `X-Credential-Identifier`, `X-SSL-Cert`, `X-Remoteuser`.
 // `Impersonate-` names the user another one acts as (Kubernetes' `Impersonate-Group`).
+// Mobile carriers name the subscriber in `X-Wap-Msisdn`, `X-Imsi`, `X-UIDH` and `X-ACR`, and
+// SAML proxies in `X-Saml-NameID`.
 const IDENTITY_WORDS = new Set([
   'userinfo', 'remoteuser', 'userid', 'username', 'useremail', 'usermail', 'userlogin', 'usergroups', 'userroles',
   'principal', 'credential', 'claim', 'claims', 'jwt', 'oidc', 'ssl', 'cert', 'certificate', 'clientcert', 'webauth',
-  'spiffe', 'impersonate',
+  'spiffe', 'impersonate', 'msisdn', 'imsi', 'uidh', 'acr', 'nameid', 'saml', 'superuser', 'sudo',
 ]);
+// Word runs that name a user another one acts for, a caller's line, or a passed step-up:
+// `X-Act-As`, `X-On-Behalf-Of`, `X-Up-Calling-Line-Id`, `X-Step-Up`.
+const IDENTITY_PHRASES = ['act-as', 'on-behalf-of', 'calling-line', 'step-up'];
 // Words that name the user as the last word, or as the whole name: `X-Vouch-User`, `Proxy-User`,
 // `X-Client-S-DN`, `X-Is-Admin`, `User`, `Email`.
 const IDENTITY_LAST_WORDS = new Set([
   'user', 'email', 'upn', 'group', 'groups', 'role', 'roles', 'identity', 'subject', 'sub', 'uid', 'login', 'dn', 'cn', 'verify',
-  'verified', 'admin',
+  'verified', 'admin', 'authenticated', 'mfa', '2fa',
 ]);
 // Words that follow `user` in a user header: `X-User-Id`, `X-User-Name`, `X-User-Email`.
 const USER_DETAIL_WORDS = new Set(['id', 'name', 'email', 'login', 'groups', 'roles', 'info', 'principal']);
@@ -111,6 +116,7 @@ function hasIdentityWords(name: string): boolean {
   if (IDENTITY_HEADERS.has(name) || IDENTITY_PREFIXES.some((prefix) => name.startsWith(prefix))) return true;
   const words = name.split('-');
   if (IDENTITY_LAST_WORDS.has(words[words.length - 1])) return true;
+  if (IDENTITY_PHRASES.some((phrase) => `-${name}-`.includes(`-${phrase}-`))) return true;
   return words.some((word, index) => IDENTITY_WORDS.has(word) ||
     (word === 'user' && index + 1 < words.length && USER_DETAIL_WORDS.has(words[index + 1])));
 }

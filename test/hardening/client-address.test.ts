@@ -230,6 +230,11 @@ t.test('identity headers named by one word never reach the app', async (t) => {
     // Joined words, and the headers of a user that another acts as.
     'x-useremail': 'victim@example.com', 'x-userlogin': 'victim', 'impersonate-group': 'system:masters',
     'impersonate-extra-scopes': 'admin', 'x-auth-group': 'admins',
+    // Carrier subscriber ids, a SAML name, delegation and a passed step-up.
+    'x-wap-msisdn': '447700900123', msisdn: '447700900123', 'x-up-calling-line-id': '447700900123', 'x-imsi': '234150999999999',
+    'x-uidh': 'abc', 'x-acr': 'abc', 'x-saml-nameid': 'victim@example.com', 'x-nameid': 'victim@example.com',
+    'x-authenticated': 'true', 'x-act-as': 'admin', 'x-on-behalf-of': 'admin', 'x-sudo': 'admin', 'x-superuser': '1',
+    'x-mfa': 'passed', 'x-2fa': 'ok', 'x-step-up': 'ok',
   };
 
   const reply = await login(gateway.port, 'alice', 'wonderland', { source: '127.0.0.6', headers: spoofed });
@@ -300,6 +305,8 @@ t.test('an untrusted peer keeps its ordinary headers', async (t) => {
     'x-access-token': 'api-value',
     'x-user-timezone': 'Europe/Berlin',
     'x-client-data': 'CIa2yQE=',
+    'x-mfa-code': '123456',
+    'x-account-id': 'tenant-7',
   };
 
   const reply = await login(gateway.port, 'alice', 'wonderland', { source: '127.0.0.6', headers: ordinary });

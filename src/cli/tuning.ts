@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 
 import { loadVerificationKey } from '../challenge/step-up.js';
+import { outcomeWarnings } from '../config/outcome-warnings.js';
 import { plainHttpWarnings } from '../config/plain-http.js';
 import type { StepUpConfig } from '../config/types.js';
 import { readYamlSource } from '../config/yaml-source.js';
@@ -154,6 +155,7 @@ function configWarnings(reading: ConfigReading): SourceProblem[] {
   const messages = [
     ...findBroadProxyRanges(proxies).map(describeBroadProxyRange),
     ...(reading.config ? plainHttpWarnings(reading.config) : []),
+    ...(reading.config ? outcomeWarnings(reading.config) : []),
   ];
   return messages.map((message) => ({ file: reading.file, line: 0, column: 0, message }));
 }

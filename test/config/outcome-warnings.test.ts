@@ -1,0 +1,40 @@
+import t from 'tap';
+
+import { runCheck } from '../../src/cli/tuning.js';
+import { DEFAULT_RULES, startTestGateway } from '../helpers/gateway.js';
+import { RecordingUpstream } from '../helpers/upstream.js';
+import { captureOutput, writeTree } from '../tuning/io.js';
+
+// A form-login app redirects after a failure too, so a route that lists only where a success
+// goes counts no failure at all, and the rules on failure counters never fire.
+t.test('success_location without failure_location is warned about', async (t) => {
+  const base = `upstream: http://127.0.0.1:3000\nrules: [${JSON.stringify(DEFAULT_RULES)}]\nchallenge: { mode: forward }\n`;
+  const tree = writeTree({
+    'success-only.yaml': `${base}login_routes: [{ id: form, path: /login, body: form, success_location: [/home] }]\n`,
+    'both.yaml': `${base}login_routes: [{ id: form, path: /login, body: form, success_location: [/home], failure_location: [/login] }]\n`,
+  });
+  t.teardown(tree.remove);
+
+  const warned = captureOutput();
+  t.equal(await runCheck({ config: tree.path('success-only.yaml') }, [], warned.io), 0, 'the warning does not fail the check');
+  t.match(warned.out(), /warning: login route form lists success_location but no failure_location/);
+  t.match(warned.out(), /list the page a failure goes to under failure_location/);
+
+  const quiet = captureOutput();
+  await runCheck({ config: tree.path('both.yaml') }, [], quiet.io);
+  t.notMatch(quiet.out(), /failure_location/, 'a route with both lists passes');
+});
+
+t.test('the gateway logs the same warning at start', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({
+    upstream: upstream.url,
+    config: { login_routes: [{ id: 'form', path: '/login', body: 'form', success_location: ['/home'] }] },
+  });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+  const warning = gateway.logs.lines.find((line) => /lists success_location but no failure_location/.test(line.message ?? ''));
+  t.equal(warning?.log.level, 'warn', 'one warn line names the route');
+});

@@ -132,6 +132,7 @@ export async function createContext(config: GatewayConfig, options: StartOptions
     metrics,
     ruleErrors: new RuleErrorLog(options.logger, clock),
     unclassifiedRedirectRoutes: new Set(),
+    htmlSuccessRoutes: new Set(),
     variantPathRoutes: new Set(),
     missingUsernameRoutes: new Set(),
     proxiesWithoutForwardedFor: new Set(),

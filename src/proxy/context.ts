@@ -86,6 +86,8 @@ export interface GatewayContext {
   ruleErrors: RuleErrorLog;
   /** Ids of routes already warned about a redirect that no setting classifies. */
   unclassifiedRedirectRoutes: Set<string>;
+  /** Ids of the routes already warned about for counting an HTML page as a success. */
+  htmlSuccessRoutes: Set<string>;
   /** Routes already warned about a success at a path other than their own, so each is named once. */
   variantPathRoutes: Set<string>;
   /** Routes already warned about a login with a password but no username field, so each is named once. */

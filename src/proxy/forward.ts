@@ -25,6 +25,8 @@ export interface ForwardResult {
   status?: number;
   /** The upstream response's Location header, when it sent one. */
   location?: string;
+  /** The upstream response's Content-Type, when it sent one. */
+  contentType?: string;
   /**
    * The failure, with detail: `connect`, `timeout` or `reset` reaching the upstream,
    * `invalid` for a response riskgate does not relay, or `aborted` when the client closed
@@ -130,7 +132,7 @@ export function forwardRequest(
   return new Promise((resolve) => {
     let settled = false;
     // The status and Location of the app's response, once its headers have arrived.
-    let answered: { status?: number; location?: string } = {};
+    let answered: { status?: number; location?: string; contentType?: string } = {};
     // Set when the client left before the app's status: the response is then awaited, not relayed.
     let clientGone = false;
     const aborted = { kind: 'aborted', message: 'the client closed the connection' } as const;
@@ -156,7 +158,7 @@ export function forwardRequest(
     });
 
     // `answered` is the status and Location of an answer that was cut off after it began.
-    const fail = (kind: UpstreamFailure, message: string, answered: { status?: number; location?: string } = {}) => {
+    const fail = (kind: UpstreamFailure, message: string, answered: { status?: number; location?: string; contentType?: string } = {}) => {
       if (settled) return;
       outgoing.destroy();
       if (!response.headersSent) {
@@ -193,6 +195,7 @@ export function forwardRequest(
       clearTimeout(timer);
       const status = answer.statusCode ?? 502;
       const location = answer.headers.location;
+      const contentType = answer.headers['content-type'];
       // A 101 here is the response to a request that asked for no upgrade, as an endpoint that
       // echoes a status can send. A proxy in front would take the client's connection for a tunnel from
       // then on, and check none of its later requests.
@@ -200,17 +203,17 @@ export function forwardRequest(
         fail('invalid', 'the application responded with 101 Switching Protocols to a request without an upgrade');
         return;
       }
-      answered = { status, location };
+      answered = { status, location, contentType };
       if (clientGone) {
         answer.destroy();
-        finish({ status, location, error: aborted });
+        finish({ status, location, contentType, error: aborted });
         return;
       }
       const responseHeaders = downstreamResponseHeaders(answer.rawHeaders, answer.headers.connection);
 
       // Listen before the await below: an app that drops the connection while the extra
       // headers are being made would otherwise leave the client waiting for good.
-      const cutOff = () => fail('reset', 'the upstream response was cut off', { status, location });
+      const cutOff = () => fail('reset', 'the upstream response was cut off', { status, location, contentType });
       answer.once('close', () => {
         if (!answer.complete) cutOff();
       });
@@ -226,7 +229,7 @@ export function forwardRequest(
         }
         if (response.destroyed) {
           answer.destroy();
-          finish({ status, location });
+          finish({ status, location, contentType });
           return;
         }
         response.writeHead(status, answer.statusMessage, responseHeaders);
@@ -240,7 +243,7 @@ export function forwardRequest(
       if (!options.beforeEnd) {
         answer.pipe(response, { end: false });
         answer.once('end', () => {
-          finish({ status, location });
+          finish({ status, location, contentType });
           response.end();
         });
         return;
@@ -267,7 +270,7 @@ export function forwardRequest(
         lastChunk = chunk;
       });
       answer.once('end', () => {
-        const result = finish({ status, location });
+        const result = finish({ status, location, contentType });
         if (result) options.beforeEnd?.(result);
         response.end(lastChunk);
       });

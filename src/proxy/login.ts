@@ -383,6 +383,7 @@ function recordAnswer(
   } else if (result.status !== undefined) {
     ({ outcome: record.outcome, reason: record.outcomeReason } = classify(result.status, result.location));
     if (record.outcome === 'unknown' && result.status >= 300 && result.status < 400) warnUnclassifiedRedirect(context, route, result);
+    if (record.outcome === 'success' && result.status < 300) warnHtmlSuccess(context, route, result);
     if (record.outcomeReason === 'path_variant') warnVariantPath(context, route, record);
   }
 }
@@ -433,6 +434,23 @@ function warnUnclassifiedRedirect(context: GatewayContext, route: LoginRoute, re
     { riskgate: { route: route.id }, http: { response: { status_code: result.status } } },
     `the app answered a login on route ${route.id} with a redirect${target ? ` to ${target}` : ''}, which counts as neither ` +
       'success nor failure: list the page a success goes to under success_location and the failure page under failure_location',
+  );
+}
+
+/**
+ * Warn once per route when an HTML page in a 2xx counts as a success. Apps that re-render
+ * their login form after a wrong password send such a page, and the route's status lists
+ * then count every failure as a success, which clears failure counters and teaches the
+ * profile the guesser's device.
+ */
+function warnHtmlSuccess(context: GatewayContext, route: LoginRoute, result: ForwardResult): void {
+  if (!/^\s*text\/html\b/i.test(result.contentType ?? '') || context.htmlSuccessRoutes.has(route.id)) return;
+  context.htmlSuccessRoutes.add(route.id);
+  context.logger.warn(
+    { riskgate: { route: route.id }, http: { response: { status_code: result.status } } },
+    `the app answered a login on route ${route.id} with an HTML page and status ${result.status}, which counts as a success; ` +
+      'if the app re-renders its login form after a wrong password, add that status to failure_status and list the page ' +
+      'a success goes to under success_location',
   );
 }
 

@@ -771,3 +771,31 @@ t.test('the unclassified redirect warning shows no session id', async (t) => {
   t.match(warning?.message, /with a redirect to \/\*\/home\/x\/\*, which counts as neither/, 'the page is named');
   t.notMatch(gateway.logs.text, /SECRET|ab12cd34/, 'no session id or token is logged');
 });
+
+t.test('an HTML page counted as a success is named once in a warn line', async (t) => {
+  // WordPress, Django and ASP.NET Core Identity re-render their login form with 200 after a wrong password.
+  const upstream = await new RecordingUpstream().start();
+  upstream.responder = (request, response) => {
+    if (!request.url.startsWith('/login')) return false;
+    response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    response.end('<html><form>wrong password</form></html>');
+    return true;
+  };
+  t.teardown(() => upstream.stop());
+  const gateway = await gatewayFor(t, upstream.url);
+
+  for (let attempt = 0; attempt < 2; attempt += 1) await login(gateway.port, 'alice', 'not-hers');
+  await waitForDecisions(gateway.logs, 2);
+  const warnings = gateway.logs.lines.filter((line) => /with an HTML page and status 200/.test(line.message ?? ''));
+  t.equal(warnings.length, 1, 'one warn line per route');
+  t.equal(warnings[0]?.log.level, 'warn');
+  t.match(warnings[0]?.message, /add that status to failure_status/);
+});
+
+t.test('a JSON success draws no HTML warning', async (t) => {
+  const upstream = await scriptedUpstream(t, [200]);
+  const gateway = await gatewayFor(t, upstream.url);
+  await login(gateway.port, 'alice', 'wonderland');
+  await waitForDecisions(gateway.logs, 1);
+  t.notOk(gateway.logs.lines.some((line) => /with an HTML page/.test(line.message ?? '')));
+});

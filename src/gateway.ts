@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type http from 'node:http';
 
@@ -131,6 +132,7 @@ export async function createContext(config: GatewayConfig, options: StartOptions
     clock,
     metrics,
     ruleErrors: new RuleErrorLog(options.logger, clock),
+    hop: randomBytes(6).toString('hex'),
     unclassifiedRedirectRoutes: new Set(),
     htmlSuccessRoutes: new Set(),
     variantPathRoutes: new Set(),

@@ -85,6 +85,8 @@ export interface GatewayContext {
   /** Rate-limited warn lines about rules whose condition failed at run time. */
   ruleErrors: RuleErrorLog;
   /** Ids of routes already warned about a redirect that no setting classifies. */
+  /** This gateway's random id in the Riskgate-Via header, which finds forwarding loops. */
+  hop: string;
   unclassifiedRedirectRoutes: Set<string>;
   /** Ids of the routes already warned about for counting an HTML page as a success. */
   htmlSuccessRoutes: Set<string>;

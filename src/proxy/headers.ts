@@ -138,6 +138,28 @@ export interface ForwardingContext {
   requestId: string;
   /** Lower-case names of extra request headers to remove, such as the step-up header. */
   strip: ReadonlySet<string>;
+  /** This gateway's id in `Riskgate-Via` (see VIA_HEADER). */
+  hop: string;
+}
+
+/**
+ * Header in which each gateway that forwards a request appends its id. A request that comes
+ * back with a gateway's own id, as when `upstream` names the gateway itself or a load
+ * balancer in front of it, is a loop and gets 508.
+ */
+export const VIA_HEADER = 'riskgate-via';
+
+/** Maximum number of gateways a request may pass, however they are chained. */
+export const MAX_VIA_HOPS = 8;
+
+/** Return why a request is a forwarding loop through this gateway, or undefined. */
+export function forwardingLoop(request: IncomingMessage, hop: string): string | undefined {
+  const via = request.headers[VIA_HEADER];
+  if (via === undefined) return undefined;
+  const hops = (Array.isArray(via) ? via.join(',') : via).split(',').map((entry) => entry.trim());
+  if (hops.includes(hop)) return 'the request came back to this gateway: its upstream leads to itself';
+  if (hops.length >= MAX_VIA_HOPS) return `the request has passed ${hops.length} gateways, the most one may pass`;
+  return undefined;
 }
 
 /**
@@ -177,6 +199,8 @@ export function upstreamRequestHeaders(request: IncomingMessage, context: Forwar
     if (prefix) headers['x-forwarded-prefix'] = prefix;
   }
   headers['x-request-id'] = context.requestId;
+  const via = request.headers[VIA_HEADER];
+  headers[VIA_HEADER] = via === undefined ? context.hop : `${Array.isArray(via) ? via.join(', ') : via}, ${context.hop}`;
   return headers;
 }
 

@@ -288,6 +288,7 @@ async function forwardLogin(
     peerTrusted: origin.peerTrusted,
     requestId: record.requestId,
     strip: new Set([config.challenge.header.toLowerCase(), RISK_HEADER, 'content-encoding']),
+    hop: context.hop,
   });
   if (origin.cookie === undefined) delete headers.cookie;
   else headers.cookie = origin.cookie;

@@ -12,7 +12,7 @@ import { formRouteCheck, routedLoginReading, uncheckableForm } from './body-rout
 import type { GatewayContext } from './context.js';
 import { findLoginRoute, loginMethodsAt, loginPathIndex, type LoginPathIndex } from './context.js';
 import { forwardRequest, sendProblem } from './forward.js';
-import { upgradeRequestHeaders, upstreamRequestHeaders } from './headers.js';
+import { forwardingLoop, upgradeRequestHeaders, upstreamRequestHeaders } from './headers.js';
 import { RISK_HEADER, handleLogin } from './login.js';
 import { isWebSocketKey, proxyWebSocket } from './websocket.js';
 
@@ -89,7 +89,8 @@ export function createGatewayServer(context: GatewayContext): http.Server {
     const requestId = randomUUID();
     const reading = readRequestPath(request.url ?? '/', loginPaths);
     const tooManyFields = checkHeaderCount(request);
-    const rejection = tooManyFields?.title ?? checkHost(request)?.title ?? upgradeRejection(request, reading, loginPaths);
+    const rejection = tooManyFields?.title ?? checkHost(request)?.title ??
+      (forwardingLoop(request, context.hop) ? 'forwarding loop' : undefined) ?? upgradeRejection(request, reading, loginPaths);
     if (rejection) {
       logRejection(context, request, requestId, rejection);
       const status = tooManyFields ? '431 Request Header Fields Too Large' : '400 Bad Request';
@@ -105,6 +106,7 @@ export function createGatewayServer(context: GatewayContext): http.Server {
       peerTrusted: peer !== undefined && context.trustedProxies.contains(peer),
       requestId,
       strip: new Set([RISK_HEADER, context.config.challenge.header.toLowerCase()]),
+      hop: context.hop,
     });
     const cookie = context.deviceCookies.withoutDeviceCookie(headers.cookie);
     if (cookie === undefined) delete headers.cookie;
@@ -136,6 +138,12 @@ async function handleRequest(
   if (framing) {
     logRejection(context, request, requestId, framing.title);
     sendProblem(response, framing.status, framing.title, framing.detail, true);
+    return;
+  }
+  const loop = forwardingLoop(request, context.hop);
+  if (loop) {
+    logRejection(context, request, requestId, 'forwarding loop');
+    sendProblem(response, 508, 'forwarding loop', `${loop}; point upstream at the app, not at riskgate`, true);
     return;
   }
 
@@ -189,6 +197,7 @@ async function handleRequest(
     peerTrusted,
     requestId,
     strip: new Set([RISK_HEADER, context.config.challenge.header.toLowerCase()]),
+    hop: context.hop,
   });
   // An app that leaves a body unread, as Python's http.server does for a GET, parses it
   // as the next request on the connection. Closing the connection after such a request

@@ -16,8 +16,15 @@ const PASSWORD_NAME =
 export function readsAsPassword(name: string, configured: ReadonlySet<string>): boolean {
   const folded = foldFieldName(name).toLowerCase();
   if (configured.has(name.toLowerCase()) || configured.has(folded)) return true;
-  return PASSWORD_NAME.test(folded.replace(/[^\p{L}\p{N}]/gu, ''));
+  return PASSWORD_NAME.test(folded.replace(/[^\p{L}\p{N}]/gu, '').replace(NOT_PASSWORD_WORDS, ''));
 }
+
+/**
+ * Words that contain `pass` but name no password, which login page links carry
+ * (`/login?passkey=1`, `?passwordless=true`). They are dropped before PASSWORD_NAME is tried,
+ * so `passkey_password` still reads as a password.
+ */
+const NOT_PASSWORD_WORDS = /passkeys?|passwordless|passport|compass|passage|passenger|passthrough|bypass/g;
 
 /**
  * Tell whether a parsed JSON login body fills the route's password field: the top-level

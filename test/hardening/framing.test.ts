@@ -703,12 +703,21 @@ t.test('password fields under other names are refused on a login path by another
     '/login?uname=victim&p%u0073w=x',
     '/login?uname=victim&p%u0073%u0077=x',
     '/login?uname=victim&p%C5%BFw=x',
+    // A word that names no password does not hide one beside it.
+    '/login?uname=victim&passkey_password=x',
   ];
   for (const target of targets) {
     const exchange = await rawExchange(local.port, `GET ${target} HTTP/1.1\r\nHost: riskgate.test\r\n\r\n`, { source: nextSource() });
     t.equal(exchange.statuses[0], 405, `GET ${target}: 405`);
   }
   t.equal(app.requests.length, 0, 'none reached the app');
+
+  // Login page links carry words that contain "pass" but name no password.
+  for (const target of ['/login?passkey=1', '/login?passwordless=true', '/login?passport=1', '/login?compass=north']) {
+    const exchange = await rawExchange(local.port, `GET ${target} HTTP/1.1\r\nHost: riskgate.test\r\n\r\n`, { source: nextSource() });
+    t.equal(exchange.statuses[0], 200, `GET ${target}: the page is served`);
+  }
+  t.equal(app.requests.length, 4, 'only those reached the app');
 });
 
 t.test('password cookies are removed from other requests to a login path', async (t) => {

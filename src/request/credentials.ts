@@ -5,6 +5,9 @@ import { topLevelKeys } from './json-keys.js';
 import { queryFields } from './query-route.js';
 import { formFillsPasswordField, jsonFillsPasswordField } from './password-fields.js';
 
+
+/** The start of a JSON object, after any spaces and `/* */`, `//` or `#` comments that lenient JSON readers skip. */
+const JSON_OBJECT_START = /^\s*(?:(?:\/\*[\s\S]*?\*\/|\/\/[^\n]*(?:\n|$)|#[^\n]*(?:\n|$))\s*)*\{/;
 /** The username a login body carries, or `undefined` when it names none. */
 export interface ParsedLogin {
   username: string | undefined;
@@ -160,10 +163,11 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
   }
   // Handlers that decode JSON whatever the Content-Type read a username where a form
   // parser finds none. Their JSON readers differ: Python takes NaN, Go's decoder stops
-  // after the first value, Ruby skips comments. So any form that opens like a JSON object
-  // is refused, valid JSON or not. Browsers send `{` in a form as %7B. A form opening
-  // with `[` names a nested field, which the field-name checks below refuse by name.
-  if (format === 'form' && /^\s*\{/.test(text)) {
+  // after the first value, Ruby and Gson skip comments. So any form that opens like a JSON
+  // object, after spaces and comments, is refused, valid JSON or not. Browsers send `{` in a
+  // form as %7B and `/` as %2F. A form opening with `[` names a nested field, which the
+  // field-name checks below refuse by name.
+  if (format === 'form' && JSON_OBJECT_START.test(text)) {
     throw new RequestRejection(400, 'ambiguous login body',
       'the body is sent as a form but opens like a JSON object; send JSON with Content-Type: application/json, or percent-encode a form\'s "{"');
   }

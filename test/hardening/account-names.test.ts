@@ -239,6 +239,10 @@ t.test('usernames read differently by other parsers are rejected', async (t) => 
     ['JSON with NaN under a form type', 'application/x-www-form-urlencoded', '{"username":"bob","password":"x","n":NaN}', 400],
     ['JSON with a tail under a form type', 'application/x-www-form-urlencoded', '{"username":"bob","password":"x"}x&username=decoy', 400],
     ['JSON with a comment under a form type', 'application/x-www-form-urlencoded', '{/* c */"username":"bob","password":"x"}', 400],
+    // Gson and Ruby also skip comments before the object, which a form parser reads as a field name.
+    ['JSON after a comment under a form type', 'application/x-www-form-urlencoded', '/**/{"username":"bob","password":"x"}', 400],
+    ['JSON after a line comment under a form type', 'application/x-www-form-urlencoded', '// x&username=decoy\n{"username":"bob","password":"x"}', 400],
+    ['JSON after a hash comment under a form type', 'application/x-www-form-urlencoded', '# x\n{"username":"bob","password":"x"}', 400],
   ];
 
   for (const [name, type, body, status] of cases) {

@@ -13,3 +13,16 @@ export function outcomeWarnings(config: GatewayConfig): string[] {
       'redirects counts as no failure and the failure counters never rise; list the page a failure goes to under ' +
       'failure_location, such as the login page with its error query');
 }
+
+/**
+ * Return a warning when the device cookie is Secure but its name lacks the `__Host-` prefix.
+ * Browsers accept a `__Host-` cookie only from the site itself. Without the prefix, a sibling
+ * subdomain can set cookies of the same name for the parent domain, which browsers send
+ * first and which hide the owner's device cookie.
+ */
+export function deviceCookieWarnings(config: GatewayConfig): string[] {
+  const { name, secure } = config.deviceCookie;
+  if (!secure || name.startsWith('__Host-')) return [];
+  return [`device_cookie.name "${name}" has no __Host- prefix although the cookie is Secure, so a sibling subdomain can ` +
+    'set cookies of that name that hide the owner\'s device; use __Host-' + name.replace(/^__Secure-/, '') + ', or leave the name unset'];
+}

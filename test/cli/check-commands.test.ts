@@ -49,6 +49,7 @@ t.test('check accepts the example config', async (t) => {
 
   t.equal(result.status, 0, result.stdout + result.stderr);
   t.match(result.stdout, /^ok: config valid; \d+ rules, \d+ counters in \d+ files/m);
+  t.match(result.stdout, / 0 warning\(s\)$/m, 'with no warning');
 });
 
 t.test('check and start reject store URL', async (t) => {

@@ -68,6 +68,7 @@ t.test('example config is valid', async (t) => {
 
   t.equal(config.loginRoutes[0].id, 'web');
   t.same(config.rulePaths, [resolve(PROJECT_ROOT, 'rules')]);
+  t.equal(config.deviceCookie.name, '__Host-rg_device', 'the device cookie keeps the __Host- prefix');
 });
 
 t.test('unknown key names its line and the fix', async (t) => {

@@ -25,6 +25,23 @@ t.test('success_location without failure_location is warned about', async (t) =>
   t.notMatch(quiet.out(), /failure_location/, 'a route with both lists passes');
 });
 
+t.test('a Secure device cookie without __Host- is warned about', async (t) => {
+  const base = `upstream: http://127.0.0.1:3000\nrules: [${JSON.stringify(DEFAULT_RULES)}]\nchallenge: { mode: forward }\n`;
+  const tree = writeTree({
+    'plain-name.yaml': `${base}device_cookie: { name: rg_device, secure: true }\n`,
+    'default-name.yaml': `${base}device_cookie: { secure: true }\n`,
+  });
+  t.teardown(tree.remove);
+
+  const warned = captureOutput();
+  await runCheck({ config: tree.path('plain-name.yaml') }, [], warned.io);
+  t.match(warned.out(), /warning: device_cookie\.name "rg_device" has no __Host- prefix although the cookie is Secure.*use __Host-rg_device/);
+
+  const quiet = captureOutput();
+  await runCheck({ config: tree.path('default-name.yaml') }, [], quiet.io);
+  t.notMatch(quiet.out(), /__Host-/, 'the default name draws no warning');
+});
+
 t.test('the gateway logs the same warning at start', async (t) => {
   const upstream = await new RecordingUpstream().start();
   const gateway = await startTestGateway({

@@ -99,7 +99,7 @@ function buildConfig(
   problems.push(...checkAccountRiskValues(merged, source, env));
   if (!stepUp.keyInCode) problems.push(...checkChallengeKey(merged, source));
   problems.push(...checkReloadValues(merged, source));
-  problems.push(...checkWebhookValues(merged, source));
+  problems.push(...checkWebhookValues(merged, source, env));
   if (problems.length > 0) {
     problems.sort((a, b) => a.line - b.line || a.column - b.column);
     throwProblems('RG_ERR_CONFIG_INVALID', problems);

@@ -35,8 +35,17 @@ export function webhookUrlForMessage(url: string): string {
   return origin === hidden ? origin : `${origin}/...`;
 }
 
-/** Check what the schema cannot: that the webhook URL parses. */
-export function checkWebhookValues(merged: RawConfig, source: YamlSource): SourceProblem[] {
+/** Check what the schema cannot: that the webhook URL parses, and that the token can be sent. */
+export function checkWebhookValues(merged: RawConfig, source: YamlSource, env: NodeJS.ProcessEnv = {}): SourceProblem[] {
+  // The token goes after "Bearer " in one header line, and fetch's error for a value it
+  // cannot send quotes the whole header, token included.
+  const token = env.RISKGATE_WEBHOOK_TOKEN;
+  const unsendable = token === undefined ? null : /[^\x21-\x7e]/.exec(token);
+  if (merged.webhook !== undefined && unsendable) {
+    return [{ file: 'environment', line: 0, column: 0, message: `RISKGATE_WEBHOOK_TOKEN contains ${JSON.stringify(unsendable[0])} ` +
+      `at position ${unsendable.index + 1}, which no Authorization header can carry; use visible ASCII characters only, ` +
+      'such as the first line of a token file' }];
+  }
   const url = merged.webhook?.url;
   if (typeof url === 'string' && /^https?:\/\//.test(url) && !URL.canParse(url)) {
     return [source.problemAt(['webhook', 'url'],

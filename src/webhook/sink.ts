@@ -173,7 +173,9 @@ export class WebhookSink {
     if (this.failing) return;
     this.failing = true;
     // The log names only the origin, because a webhook URL's path or query often contains its secret.
-    this.logger.warn({ webhook: { origin: this.config.url.origin }, err: { message: hideUrls(reason) }, attempt }, 'webhook delivery failed');
+    const token = this.config.token;
+    const message = token ? hideUrls(reason).split(token).join('[token]') : hideUrls(reason);
+    this.logger.warn({ webhook: { origin: this.config.url.origin }, err: { message }, attempt }, 'webhook delivery failed');
   }
 
   private recovered(): void {

@@ -343,6 +343,13 @@ t.test('jwks_url with credentials is rejected', async (t) => {
   t.notMatch(error.message, /mfa-password/, 'the password is not quoted');
 });
 
+t.test('webhook token with a line break is rejected', async (t) => {
+  const file = configFile('upstream: http://127.0.0.1:3000', 'webhook:', '  url: https://siem.example.com/hook');
+  const error = loadError(file, { RISKGATE_WEBHOOK_TOKEN: 'WebhookT0kenSecret\n# rotated 2026-12-01' });
+  t.match(error.message, /environment: RISKGATE_WEBHOOK_TOKEN contains "\\n" at position 19, which no Authorization header can carry/);
+  t.notMatch(error.message, /WebhookT0kenSecret/, 'the token is not quoted');
+});
+
 t.test('admin token with whitespace is rejected', async (t) => {
   const file = configFile('upstream: http://127.0.0.1:3000');
   // openssl rand -base64 64 breaks its output into lines of 64 characters.

@@ -8,7 +8,8 @@
  */
 export function hideUrlUserInfo(value: string): string {
   // Up to the last `@`: a password may contain `@`, `/` or `:` when it is not escaped.
-  const withoutUserInfo = value.replace(/^((?:[a-z][a-z0-9+.-]*:?)?\/*).*@/i, '$1***@');
+  // A scheme is kept only when a ':' or '/' follows it, so a bare `password@host` loses it all.
+  const withoutUserInfo = value.replace(/^((?:[a-z][a-z0-9+.-]*(?::|(?=\/)))?\/*).*@/i, '$1***@');
   return hideQueryValues(withoutUserInfo);
 }
 

@@ -378,6 +378,9 @@ t.test('URLs without a scheme hide their credentials in errors', async (t) => {
 
   const redis = loadError(file, { REDIS_URL: 'user:RedisPw456@redis.internal:6379' });
   t.notMatch(redis.message, /RedisPw456/, 'the Redis password is not echoed');
+  // A password with no user or colon before it reads like a scheme, and is hidden all the same.
+  const bare = loadError(file, { REDIS_URL: 'Hunter2Secret@redis.internal:6379' });
+  t.notMatch(bare.message, /Hunter2/, 'a bare password is not echoed');
 
   const webhook = loadError(configFile('upstream: http://127.0.0.1:3000', 'webhook:', '  url: //u:HookPw789@soar.example.com/hook'), {});
   t.match(webhook.message, /webhook\.url has an invalid format/);

@@ -1,14 +1,11 @@
-import { randomBytes } from 'node:crypto';
-
 import t from 'tap';
 
-import { REDIS_URL, login } from '../helpers/gateway.js';
-import { deleteKeysWithPrefix, listKeys } from '../helpers/redis.js';
-import { RecordingUpstream } from '../helpers/upstream.js';
+import { login } from '../helpers/gateway.js';
+import { listKeys } from '../helpers/redis.js';
 import { ManualEntryStore } from '../../src/admin/manual-entries.js';
 import { eraseAccount } from '../../src/profile/erasure.js';
 import { exportAccount } from '../../src/profile/privacy.js';
-import { FileTree, startReloadingGateway, waitForReload } from './helpers.js';
+import { startRedisReloadingGateway, waitForReload } from './helpers.js';
 
 /** Build a rule set with one counter of the given kind and key, and a rule that reads it. */
 function policy(kind: string, keyedBy = 'ip'): string {
@@ -34,17 +31,7 @@ const CHANGES = [
 
 for (const [from, to] of CHANGES) {
   t.test(`reload from ${from} to ${to} on Redis`, async (t) => {
-    const prefix = `rgtk${randomBytes(4).toString('hex')}`;
-    const tree = new FileTree();
-    tree.replace('rules/policy.yaml', policy(from));
-    const upstream = await new RecordingUpstream().start();
-    const gateway = await startReloadingGateway(tree, upstream.url, `store: { url: ${REDIS_URL}, key_prefix: ${prefix} }`);
-    t.teardown(async () => {
-      await gateway.close();
-      await upstream.stop();
-      tree.remove();
-      await deleteKeysWithPrefix(prefix);
-    });
+    const { prefix, tree, gateway } = await startRedisReloadingGateway(t, policy(from));
 
     t.equal((await login(gateway.port, 'alice', 'wrong')).status, 401, 'the app rejects the first login');
     t.equal((await login(gateway.port, 'alice', 'wonderland')).status, 200, 'the second login reaches the app');
@@ -60,17 +47,7 @@ for (const [from, to] of CHANGES) {
 }
 
 t.test('export and erase find keys of a former kind', async (t) => {
-  const prefix = `rgtk${randomBytes(4).toString('hex')}`;
-  const tree = new FileTree();
-  tree.replace('rules/policy.yaml', policy('failures', 'username'));
-  const upstream = await new RecordingUpstream().start();
-  const gateway = await startReloadingGateway(tree, upstream.url, `store: { url: ${REDIS_URL}, key_prefix: ${prefix} }`);
-  t.teardown(async () => {
-    await gateway.close();
-    await upstream.stop();
-    tree.remove();
-    await deleteKeysWithPrefix(prefix);
-  });
+  const { prefix, tree, gateway } = await startRedisReloadingGateway(t, policy('failures', 'username'));
 
   await login(gateway.port, 'alice', 'wrong');
   tree.replace('rules/policy.yaml', policy('attempts', 'username'));
@@ -89,18 +66,8 @@ t.test('export and erase find keys of a former kind', async (t) => {
 });
 
 t.test('export and erase find counters of a removed rule', async (t) => {
-  const prefix = `rgtk${randomBytes(4).toString('hex')}`;
-  const tree = new FileTree();
   const removed = policy('failures', 'username').replaceAll('per_source', 'per_account');
-  tree.replace('rules/policy.yaml', removed);
-  const upstream = await new RecordingUpstream().start();
-  const gateway = await startReloadingGateway(tree, upstream.url, `store: { url: ${REDIS_URL}, key_prefix: ${prefix} }`);
-  t.teardown(async () => {
-    await gateway.close();
-    await upstream.stop();
-    tree.remove();
-    await deleteKeysWithPrefix(prefix);
-  });
+  const { prefix, tree, gateway } = await startRedisReloadingGateway(t, removed);
 
   await login(gateway.port, 'alice', 'wrong');
   t.ok((await listKeys(prefix)).some((key) => key.includes(':c:{per_account:')), 'the account counter has a key');

@@ -1,11 +1,7 @@
-import { randomBytes } from 'node:crypto';
-
 import t from 'tap';
 
-import { REDIS_URL, login } from '../helpers/gateway.js';
-import { deleteKeysWithPrefix } from '../helpers/redis.js';
-import { RecordingUpstream } from '../helpers/upstream.js';
-import { FileTree, startReloadingGateway, waitForReload } from './helpers.js';
+import { login } from '../helpers/gateway.js';
+import { startRedisReloadingGateway, waitForReload } from './helpers.js';
 
 /** Build a rule set with one attempts counter per address; `score` changes a rule but not the counter. */
 function policy(window: string, key = 'ip', score = 60): string {
@@ -21,17 +17,7 @@ rules:
 }
 
 t.test('counter change warns on reload', async (t) => {
-  const prefix = `rgtw${randomBytes(4).toString('hex')}`;
-  const tree = new FileTree();
-  tree.replace('rules/policy.yaml', policy('10m'));
-  const upstream = await new RecordingUpstream().start();
-  const gateway = await startReloadingGateway(tree, upstream.url, `store: { url: ${REDIS_URL}, key_prefix: ${prefix} }`);
-  t.teardown(async () => {
-    await gateway.close();
-    await upstream.stop();
-    tree.remove();
-    await deleteKeysWithPrefix(prefix);
-  });
+  const { prefix, tree, gateway } = await startRedisReloadingGateway(t, policy('10m'));
 
   for (let attempt = 0; attempt < 3; attempt += 1) await login(gateway.port, 'alice', 'wrong');
   await login(gateway.port, 'alice', 'wonderland');

@@ -4,11 +4,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 import { exportSPKI, generateKeyPair } from 'jose';
+import type { Test } from 'tap';
 
 import { loadConfigFile } from '../../src/config/load.js';
 import { startGateway, type RunningGateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/log/logger.js';
-import { LogCapture, TEST_SECRET, send } from '../helpers/gateway.js';
+import { LogCapture, REDIS_URL, TEST_SECRET, send } from '../helpers/gateway.js';
+import { deleteKeysWithPrefix } from '../helpers/redis.js';
+import { RecordingUpstream } from '../helpers/upstream.js';
 import { parseMetrics } from '../admin/client.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -133,4 +136,24 @@ export async function reloadCounts(adminPort: number): Promise<{ success: number
     success: samples.get('riskgate_rule_reloads_total{result="success"}') ?? Number.NaN,
     failure: samples.get('riskgate_rule_reloads_total{result="failure"}') ?? Number.NaN,
   };
+}
+
+/**
+ * Start a reloading gateway on the shared Redis under a key prefix of its own, with
+ * `rules/policy.yaml` holding `policy`, in front of a recording app. The test's teardown
+ * stops both and deletes the prefix's keys.
+ */
+export async function startRedisReloadingGateway(t: Test, policy: string) {
+  const prefix = `rgtr${randomBytes(4).toString('hex')}`;
+  const tree = new FileTree();
+  tree.replace('rules/policy.yaml', policy);
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startReloadingGateway(tree, upstream.url, `store: { url: ${REDIS_URL}, key_prefix: ${prefix} }`);
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+    tree.remove();
+    await deleteKeysWithPrefix(prefix);
+  });
+  return { prefix, tree, gateway };
 }

@@ -86,6 +86,7 @@ export function resolveRoute(route: RawConfig, index: number): LoginRoute {
     successFields: Object.freeze({ ...(route.success_fields ?? {}) }),
     onStoreError: route.on_store_error ?? defaults.on_store_error,
     successStatus: route.success_status ?? defaults.success_status,
+    successStatusDefault: route.success_status === undefined,
     failureStatus: route.failure_status ?? defaults.failure_status,
     successLocation: (route.success_location ?? []).map(normalizeLocation),
     failureLocation: (route.failure_location ?? []).map(normalizeLocation),

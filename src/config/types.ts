@@ -33,6 +33,11 @@ export interface LoginRoute {
    * `!` (`!429`) excludes a code or class.
    */
   successStatus: readonly string[];
+  /**
+   * True when the route leaves `success_status` at its default. A 2xx HTML page then counts
+   * as no success, since apps that re-render their login form after a wrong password send one.
+   */
+  successStatusDefault: boolean;
   /** Status codes or classes that mean the credentials were rejected, in the same form. */
   failureStatus: readonly string[];
   /** Normalised paths that a redirect's Location names when the login succeeded, such as `/home`. */

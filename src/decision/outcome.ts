@@ -10,7 +10,8 @@ type LoginOutcome = 'success' | 'failure' | 'unknown';
  * tell which setting or request header kept a login from teaching anything. `no_password`:
  * a 2xx to a login that did not fill the route's password field. `path_variant`: a 2xx at a path other than
  * the route's own that riskgate reads as the route. `field_not_listed`: a 2xx to a login whose
- * field holds a value the route's `success_fields` does not list.
+ * field holds a value the route's `success_fields` does not list. `html_page`: a 2xx HTML
+ * page on a route that leaves `success_status` at its default.
  */
 export type UnknownRedirectReason =
   | UntrustedReferer
@@ -20,7 +21,8 @@ export type UnknownRedirectReason =
   | 'status_not_listed'
   | 'no_password'
   | 'path_variant'
-  | 'field_not_listed';
+  | 'field_not_listed'
+  | 'html_page';
 
 /** The outcome of a login response, and for an unclassified redirect the reason. */
 export interface OutcomeReading {
@@ -51,6 +53,22 @@ export function classifyResponse(
 ): OutcomeReading {
   if (status < 300 || status >= 400) return { outcome: classifyStatus(status, route.successStatus, route.failureStatus) };
   return classifyRedirect(status, location, route, referer);
+}
+
+/**
+ * Turn a success by a 2xx HTML page into `unknown` (`html_page`) on a route that leaves
+ * `success_status` at its default. WordPress, Django and ASP.NET Core Identity re-render
+ * their login form with 200 after a wrong password, so such a page proves a success only
+ * where the route's `success_status` is set.
+ */
+export function withoutHtmlSuccess(
+  reading: OutcomeReading,
+  status: number,
+  contentType: string | undefined,
+  route: Pick<LoginRoute, 'successStatusDefault'>,
+): OutcomeReading {
+  if (reading.outcome !== 'success' || status >= 300 || !route.successStatusDefault) return reading;
+  return /^\s*text\/html\b/i.test(contentType ?? '') ? { outcome: 'unknown', reason: 'html_page' } : reading;
 }
 
 /**

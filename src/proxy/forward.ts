@@ -51,7 +51,7 @@ export interface ForwardOptions {
   /** The buffered body of a login, sent through the login pool; when absent, the client request is streamed through. */
   body?: Buffer;
   /** Extra response headers (flat name, value list), added once the status and Location are known. */
-  extraResponseHeaders?: (status: number, location: string | undefined) => Promise<string[]> | string[];
+  extraResponseHeaders?: (status: number, location: string | undefined, contentType: string | undefined) => Promise<string[]> | string[];
   /**
    * Called once the app's whole response has been relayed and before the client's response
    * ends, so that what it records is written before the client can see the last byte.
@@ -221,7 +221,7 @@ export function forwardRequest(
 
       try {
         if (options.extraResponseHeaders) {
-          responseHeaders.push(...(await options.extraResponseHeaders(status, location)));
+          responseHeaders.push(...(await options.extraResponseHeaders(status, location, contentType)));
         }
         if (settled) {
           answer.destroy();

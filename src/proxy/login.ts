@@ -7,7 +7,7 @@ import type { LoginRoute } from '../config/types.js';
 import { signHs256 } from '../crypto/hs256.js';
 import { CounterPlan, type KeyParts } from '../decision/counter-plan.js';
 import { successTeaches } from '../decision/learning.js';
-import { classifyResponse, type OutcomeReading } from '../decision/outcome.js';
+import { classifyResponse, withoutHtmlSuccess, type OutcomeReading } from '../decision/outcome.js';
 import { writeDecisionLine, type LoginRecord } from '../log/decision-log.js';
 import { loggedLoginPath, loggedRedirectPath } from '../log/login-path.js';
 import { sanitizeLogValue } from '../log/sanitize.js';
@@ -300,14 +300,14 @@ async function forwardLogin(
   // A routing parameter makes a front controller run another route at the login's own path.
   const exactPath = requestPath(request.url) === route.path &&
     !carriesRoutingParameter(request.url ?? '/', body, request.headers['content-type']);
-  const classify = (status: number, location: string | undefined): OutcomeReading =>
-    outcomeOf(classifyResponse(status, location, route, referer), route, origin, exactPath);
+  const classify = (status: number, location: string | undefined, contentType: string | undefined): OutcomeReading =>
+    withoutHtmlSuccess(outcomeOf(classifyResponse(status, location, route, referer), route, origin, exactPath), status, contentType, route);
   const device = origin.device;
   const result = await forwardRequest(context.upstream, request, response, {
     headers,
     body,
-    extraResponseHeaders: async (status, location) =>
-      device !== undefined && classify(status, location).outcome === 'success'
+    extraResponseHeaders: async (status, location, contentType) =>
+      device !== undefined && classify(status, location, contentType).outcome === 'success'
         ? ['Set-Cookie', await context.deviceCookies.issue(device.id, device.accounts, record.pseudonym)]
         : [],
     // The decision line is written before the client sees the end of the response.
@@ -358,7 +358,7 @@ function recordAnswer(
   record: LoginRecord,
   result: ForwardResult,
   response: ServerResponse,
-  classify: (status: number, location: string | undefined) => OutcomeReading,
+  classify: (status: number, location: string | undefined, contentType: string | undefined) => OutcomeReading,
 ): void {
   if (record.upstreamMs !== undefined) return;
   record.upstreamMs = result.upstreamMs;
@@ -372,7 +372,7 @@ function recordAnswer(
     if (result.status === undefined) {
       record.outcome = 'unknown';
     } else {
-      ({ outcome: record.outcome, reason: record.outcomeReason } = classify(result.status, result.location));
+      ({ outcome: record.outcome, reason: record.outcomeReason } = classify(result.status, result.location, result.contentType));
     }
   } else if (result.error) {
     record.outcome = 'unknown';
@@ -382,9 +382,9 @@ function recordAnswer(
       `upstream ${result.error.kind === 'timeout' ? 'timed out' : 'request failed'}`,
     );
   } else if (result.status !== undefined) {
-    ({ outcome: record.outcome, reason: record.outcomeReason } = classify(result.status, result.location));
+    ({ outcome: record.outcome, reason: record.outcomeReason } = classify(result.status, result.location, result.contentType));
     if (record.outcome === 'unknown' && result.status >= 300 && result.status < 400) warnUnclassifiedRedirect(context, route, result);
-    if (record.outcome === 'success' && result.status < 300) warnHtmlSuccess(context, route, result);
+    if (record.outcomeReason === 'html_page') warnHtmlPage(context, route, result);
     if (record.outcomeReason === 'path_variant') warnVariantPath(context, route, record);
   }
 }
@@ -439,19 +439,18 @@ function warnUnclassifiedRedirect(context: GatewayContext, route: LoginRoute, re
 }
 
 /**
- * Warn once per route when an HTML page in a 2xx counts as a success. Apps that re-render
- * their login form after a wrong password send such a page, and the route's status lists
- * then count every failure as a success, which clears failure counters and teaches the
- * profile the guesser's device.
+ * Warn once per route when an HTML page in a 2xx counts as no success because the route
+ * leaves `success_status` at its default. Apps that re-render their login form after a
+ * wrong password send such a page, so it proves nothing until the route sets `success_status`.
  */
-function warnHtmlSuccess(context: GatewayContext, route: LoginRoute, result: ForwardResult): void {
-  if (!/^\s*text\/html\b/i.test(result.contentType ?? '') || context.htmlSuccessRoutes.has(route.id)) return;
+function warnHtmlPage(context: GatewayContext, route: LoginRoute, result: ForwardResult): void {
+  if (context.htmlSuccessRoutes.has(route.id)) return;
   context.htmlSuccessRoutes.add(route.id);
   context.logger.warn(
     { riskgate: { route: route.id }, http: { response: { status_code: result.status } } },
-    `the app answered a login on route ${route.id} with an HTML page and status ${result.status}, which counts as a success; ` +
-      'if the app re-renders its login form after a wrong password, add that status to failure_status and list the page ' +
-      'a success goes to under success_location',
+    `the app answered a login on route ${route.id} with an HTML page and status ${result.status}, which counts as ` +
+      'neither success nor failure: if the app answers a successful login that way, set success_status on the route, ' +
+      'and add the status of its re-rendered form after a wrong password to failure_status',
   );
 }
 

@@ -501,7 +501,7 @@ t.test('a 2xx at another reading of the login path is no success', async (t) => 
   }
   // WordPress and Yii 1.1 route by these form fields too; the mock app serves its page for them.
   upstream.responder = (request, response) => {
-    if (request.url === '/login' && !/rest_route|&r=/.test(request.body.toString())) return false;
+    if (request.url.split('?')[0] === '/login' && !/rest_route|&r=/.test(request.body.toString())) return false;
     response.writeHead(200, { 'content-type': 'text/html' });
     response.end('<html>page</html>');
     return true;
@@ -772,7 +772,7 @@ t.test('the unclassified redirect warning shows no session id', async (t) => {
   t.notMatch(gateway.logs.text, /SECRET|ab12cd34/, 'no session id or token is logged');
 });
 
-t.test('an HTML page counted as a success is named once in a warn line', async (t) => {
+t.test('a 2xx HTML page is no success by default', async (t) => {
   // WordPress, Django and ASP.NET Core Identity re-render their login form with 200 after a wrong password.
   const upstream = await new RecordingUpstream().start();
   upstream.responder = (request, response) => {
@@ -784,12 +784,24 @@ t.test('an HTML page counted as a success is named once in a warn line', async (
   t.teardown(() => upstream.stop());
   const gateway = await gatewayFor(t, upstream.url);
 
-  for (let attempt = 0; attempt < 2; attempt += 1) await login(gateway.port, 'alice', 'not-hers');
-  await waitForDecisions(gateway.logs, 2);
+  const replies = [];
+  for (let attempt = 0; attempt < 2; attempt += 1) replies.push(await login(gateway.port, 'alice', 'not-hers'));
+  const lines = await waitForDecisions(gateway.logs, 2);
+  t.same(lines.map((line) => line.event.outcome), ['unknown', 'unknown'], 'a wrong password teaches nothing');
+  t.equal(lines[0].riskgate.outcome_reason, 'html_page', 'and the reason is logged');
+  t.equal(lines[0].riskgate.learned, false);
+  t.equal(replies[0].headers['set-cookie'], undefined, 'no device cookie is issued');
   const warnings = gateway.logs.lines.filter((line) => /with an HTML page and status 200/.test(line.message ?? ''));
   t.equal(warnings.length, 1, 'one warn line per route');
   t.equal(warnings[0]?.log.level, 'warn');
-  t.match(warnings[0]?.message, /add that status to failure_status/);
+  t.match(warnings[0]?.message, /set success_status on the route/);
+
+  // A route that sets success_status counts a 2xx page as a success.
+  const opted = await gatewayFor(t, upstream.url, { config: { login_routes: [{ path: '/login', success_status: ['2xx'] }] } });
+  const reply = await login(opted.port, 'alice', 'wonderland');
+  const [line] = await waitForDecisions(opted.logs, 1);
+  t.equal(line.event.outcome, 'success', 'an explicit success_status counts the page');
+  t.match(reply.headers['set-cookie'], /rg_device/, 'and issues the device cookie');
 });
 
 t.test('a JSON success draws no HTML warning', async (t) => {

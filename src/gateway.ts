@@ -9,7 +9,7 @@ import { MANUAL_REFRESH_MS, ManualMatcher } from './admin/manual-match.js';
 import { startAdminServer, type AdminServer } from './admin/server.js';
 import { StepUpVerifier } from './challenge/step-up.js';
 import { usesRedis } from './config/account-risk.js';
-import { deviceCookieWarnings, outcomeWarnings } from './config/outcome-warnings.js';
+import { deviceCookieWarnings, outcomeWarnings, subpathWarnings } from './config/outcome-warnings.js';
 import { plainHttpWarnings } from './config/plain-http.js';
 import type { GatewayConfig } from './config/types.js';
 import { GatewayKeys } from './crypto/keys.js';
@@ -152,7 +152,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   for (const broad of findBroadProxyRanges(config.trustedProxies)) {
     options.logger.warn({ riskgate: { trusted_proxy: broad.range } }, describeBroadProxyRange(broad));
   }
-  for (const warning of [...plainHttpWarnings(config), ...outcomeWarnings(config), ...deviceCookieWarnings(config)]) {
+  const warnings = [...plainHttpWarnings(config), ...outcomeWarnings(config), ...deviceCookieWarnings(config), ...subpathWarnings(config)];
+  for (const warning of warnings) {
     options.logger.warn(warning);
   }
   const server = createGatewayServer(context);

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 
 import { loadVerificationKey } from '../challenge/step-up.js';
-import { deviceCookieWarnings, outcomeWarnings } from '../config/outcome-warnings.js';
+import { deviceCookieWarnings, outcomeWarnings, subpathWarnings } from '../config/outcome-warnings.js';
 import { plainHttpWarnings } from '../config/plain-http.js';
 import type { StepUpConfig } from '../config/types.js';
 import { readYamlSource } from '../config/yaml-source.js';
@@ -157,6 +157,7 @@ function configWarnings(reading: ConfigReading): SourceProblem[] {
     ...(reading.config ? plainHttpWarnings(reading.config) : []),
     ...(reading.config ? outcomeWarnings(reading.config) : []),
     ...(reading.config ? deviceCookieWarnings(reading.config) : []),
+    ...(reading.config ? subpathWarnings(reading.config) : []),
   ];
   return messages.map((message) => ({ file: reading.file, line: 0, column: 0, message }));
 }

@@ -1,3 +1,4 @@
+import { isScriptName } from '../request/served-files.js';
 import type { GatewayConfig } from './types.js';
 
 /**
@@ -25,4 +26,16 @@ export function deviceCookieWarnings(config: GatewayConfig): string[] {
   if (!secure || name.startsWith('__Host-')) return [];
   return [`device_cookie.name "${name}" has no __Host- prefix although the cookie is Secure, so a sibling subdomain can ` +
     'set cookies of that name that hide the owner\'s device; use __Host-' + name.replace(/^__Secure-/, '') + ', or leave the name unset'];
+}
+
+/**
+ * Return a warning for each login route whose path ends in a script (`/wp-login.php`) and
+ * whose `subpaths` is `forward`. PHP, CGI and ASP.NET run the script for every path below
+ * it (`/wp-login.php/x`), so those logins reach the app unjudged.
+ */
+export function subpathWarnings(config: GatewayConfig): string[] {
+  return config.loginRoutes
+    .filter((route) => route.subpaths === 'forward' && isScriptName((route.path.split('/').at(-1) ?? '').toLowerCase()))
+    .map((route) => `login route ${route.id} has subpaths: forward, but its path ${route.path} is a script, which the ` +
+      `server also runs for paths below it (${route.path}/x), so those logins reach the app unjudged; leave subpaths at judge`);
 }

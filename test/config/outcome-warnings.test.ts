@@ -42,6 +42,23 @@ t.test('a Secure device cookie without __Host- is warned about', async (t) => {
   t.notMatch(quiet.out(), /__Host-/, 'the default name draws no warning');
 });
 
+t.test('a script route with subpaths: forward is warned about', async (t) => {
+  const base = `upstream: http://127.0.0.1:3000\nrules: [${JSON.stringify(DEFAULT_RULES)}]\nchallenge: { mode: forward }\n`;
+  const tree = writeTree({
+    'script.yaml': `${base}login_routes: [{ id: wp, path: /wp-login.php, subpaths: forward }]\n`,
+    'plain.yaml': `${base}login_routes: [{ id: web, path: /login, subpaths: forward }]\n`,
+  });
+  t.teardown(tree.remove);
+
+  const warned = captureOutput();
+  await runCheck({ config: tree.path('script.yaml') }, [], warned.io);
+  t.match(warned.out(), /warning: login route wp has subpaths: forward, but its path \/wp-login\.php is a script.*\/wp-login\.php\/x/);
+
+  const quiet = captureOutput();
+  await runCheck({ config: tree.path('plain.yaml') }, [], quiet.io);
+  t.notMatch(quiet.out(), /is a script/, 'a route that is no script passes');
+});
+
 t.test('the gateway logs the same warning at start', async (t) => {
   const upstream = await new RecordingUpstream().start();
   const gateway = await startTestGateway({

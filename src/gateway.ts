@@ -277,13 +277,14 @@ function startReloading(context: GatewayContext, options: StartOptions): { reloa
 /** Log that the JWKS URL cannot be fetched, so that step-ups failing as `key_unavailable` have a cause in the log. */
 function warnKeyUnavailable(logger: Logger, jwksUrl: string, error: Error): void {
   // The URL's user info and query values may hold a token, and errors may quote the URL.
-  const shown = hideUrlUserInfo(new URL(jwksUrl).href);
-  const hide = (text: string) => text.split(jwksUrl).join(shown).split(new URL(jwksUrl).href).join(shown);
+  const parsedUrl = new URL(jwksUrl).href;
+  const redactedUrl = hideUrlUserInfo(parsedUrl);
+  const hide = (text: string) => text.split(jwksUrl).join(redactedUrl).split(parsedUrl).join(redactedUrl);
   // fetch puts the network error, such as ECONNREFUSED, in the cause.
   const detail = hide(error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message);
   logger.warn(
-    { event: { action: 'step-up-keys', outcome: 'failure' }, url: { full: shown }, err: { message: detail } },
-    `step-up keys unavailable: fetching the JWKS at ${shown} failed (${detail}); ` +
+    { event: { action: 'step-up-keys', outcome: 'failure' }, url: { full: redactedUrl }, err: { message: detail } },
+    `step-up keys unavailable: fetching the JWKS at ${redactedUrl} failed (${detail}); ` +
       'step-up assertions are rejected as key_unavailable until it answers',
   );
 }

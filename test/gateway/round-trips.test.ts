@@ -122,8 +122,8 @@ t.test('Redis sees the planned commands only', async (t) => {
     t.ok(keysOf(command)[0]?.startsWith(prefix), `${command.name} stays in the key prefix`);
     t.notOk(['script', 'multi', 'exec', 'watch'].includes(command.name), `${command.name} is a data command`);
   }
-  // Default rules: 7 counters. The 5 that count pending logins are read with their mark in
-  // one script each; the 2 failure counters of the address and the fingerprint by one MGET each.
+  // Default rules: 7 counters. The 5 that count pending logins are each read with their mark
+  // in one script. The 2 failure counters of the address and the fingerprint take one MGET each.
   const counters = failure.filter((command) => keysOf(command).some((key) => key.startsWith(`${prefix}c:`)));
   const reads = counters.slice(0, 7);
   const writes = counters.slice(7);

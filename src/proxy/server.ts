@@ -43,7 +43,12 @@ export function createGatewayServer(context: GatewayContext): http.Server {
     if (socket.remoteAddress === undefined) socket.destroy();
   });
 
+  // The latest response on each connection, so that a parse error in the bytes after a
+  // request gets no second response on a connection that already has one.
+  const responses = new WeakMap<Duplex, ServerResponse>();
+
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    responses.set(request.socket, response);
     const handled = handleRequest(context, loginPaths, request, response).catch((error: unknown) => {
       context.logger.error({ err: error }, 'request handling failed');
       sendProblem(response, 500, 'internal error', 'the gateway failed to handle this request', true);
@@ -52,11 +57,24 @@ export function createGatewayServer(context: GatewayContext): http.Server {
   });
 
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
-    const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    if (error.code !== 'ECONNRESET') {
-      const peer = (socket as Partial<Socket>).remoteAddress;
-      context.logger.warn({ source: { ip: peer }, err: { code: error.code, message: error.message } }, 'malformed request rejected');
+    // An error in the body of a request whose response is already sent belongs to that
+    // request, so the connection closes with no second response and no second log line. A
+    // body after `Transfer-Encoding: none`, rejected with 501 before Node's parser fails on
+    // it, is one such. A response still being written would be cut by a second one, so then
+    // the connection closes at once, as Node's own handler does.
+    const current = responses.get(socket);
+    if (current?.headersSent && current.writableFinished && !current.req.complete) {
+      socket.end();
+      closeAfterFlush(socket);
+      return;
     }
+    if (current?.headersSent && !current.writableFinished) {
+      logClientError(context, error, socket);
+      socket.destroy();
+      return;
+    }
+    const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    logClientError(context, error, socket);
     if (socket.writable) endWithProblem(socket, status, 'the request could not be parsed as strict HTTP/1.1');
     else socket.destroy();
   });
@@ -249,6 +267,13 @@ function closeAfterFlush(socket: Duplex): void {
     socket.destroy();
   });
   if (socket.writableFinished) socket.destroy();
+}
+
+/** Log a request that Node's parser refused, unless the client only reset the connection. */
+function logClientError(context: GatewayContext, error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET') return;
+  const peer = (socket as Partial<Socket>).remoteAddress;
+  context.logger.warn({ source: { ip: peer }, err: { code: error.code, message: error.message } }, 'malformed request rejected');
 }
 
 /**

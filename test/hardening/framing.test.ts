@@ -101,6 +101,23 @@ t.test('unsupported transfer codings are rejected', async (t) => {
   t.equal(upstream.requests.length, 0);
 });
 
+t.test('a transfer coding without chunked gets one answer and one log line', async (t) => {
+  // Node accepts the headers, so riskgate responds with 501, and Node then fails to parse
+  // the body. That parse error belongs to the request already rejected.
+  for (const [coding, target] of [['none', '/login'], ['identity', '/upload'], ['gzip', '/login']]) {
+    const before = gateway.logs.lines.filter((line) => line.message === 'malformed request rejected').length;
+    const exchange = await rawExchange(gateway.port,
+      `POST ${target} HTTP/1.1\r\n${HEAD}\r\nTransfer-Encoding: ${coding}\r\n\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n`,
+      { source: nextSource() });
+    t.same(exchange.statuses, [501], `${coding} on ${target}: one answer`);
+    t.equal(exchange.closedByServer, true, `${coding} on ${target}: the connection is closed`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const after = gateway.logs.lines.filter((line) => line.message === 'malformed request rejected').length;
+    t.equal(after - before, 1, `${coding} on ${target}: one log line`);
+  }
+  t.equal(upstream.requests.length, 0, 'nothing reached the app');
+});
+
 t.test('forwarded login is re-framed with one Content-Length', async (t) => {
   const exchange = await rawExchange(gateway.port,
     `POST /login HTTP/1.1\r\n${HEAD}\r\nTransfer-Encoding: Chunked\r\n\r\n${BODY.length.toString(16)};ext=1\r\n${BODY}\r\n0\r\nX-Trailer: t\r\n\r\n`,

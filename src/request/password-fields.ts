@@ -9,14 +9,18 @@ const PASSWORD_NAME =
   /pass|pwd|^psw|^pw$|^pin$|secret|senha|kennwort|contrase|parol|пароль|wachtwoord|has[lł]o|heslo|salasana|adgangskode|[sş]ifre|lozinka|jelsz[oó]|l[öo]senord|geslo|slapta|sandi|密码|密碼|パスワード|비밀번호/i;
 
 /**
- * Tell whether a field name reads as a password, or is one of the routes' own `password_field`
- * names. Binders that compare names by case folding read `ſ` as `s` and `K` (U+212A) as
- * `k`, so the name is folded as foldFieldName folds it first.
+ * Tell whether a field name reads as a password, or as one of the routes' own
+ * `password_field` names. Binders that compare names by case folding read `ſ` as `s` and
+ * `K` (U+212A) as `k`, so the name is folded as foldFieldName folds it first. A route's own
+ * name counts also in each spelling that a common parser reads as it: ` clave` and
+ * `clave%00x` for PHP, `!clave` for Spring's data binder, `[clave]` for qs.
  */
 export function readsAsPassword(name: string, configured: ReadonlySet<string>): boolean {
   const folded = foldFieldName(name).toLowerCase();
   if (configured.has(name.toLowerCase()) || configured.has(folded)) return true;
-  return PASSWORD_NAME.test(folded.replace(/[^\p{L}\p{N}]/gu, '').replace(NOT_PASSWORD_WORDS, ''));
+  if (PASSWORD_NAME.test(folded.replace(/[^\p{L}\p{N}]/gu, '').replace(NOT_PASSWORD_WORDS, ''))) return true;
+  for (const field of configured) if (formParserReadingAs(name, field) !== undefined) return true;
+  return false;
 }
 
 /**

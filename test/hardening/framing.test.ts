@@ -298,6 +298,23 @@ t.test('login path by another method with a password in the query is rejected', 
   t.equal(prefilled.statuses[0], 200, 'a login page link that fills in the username is still served');
 });
 
+t.test("a route's own password field in the query counts in every spelling a parser reads as it", async (t) => {
+  // PHP drops leading spaces and cuts a name at NUL. Spring's binder reads `!clave` as the default of clave.
+  const { local, app } = await gatewayWithRoutes(t, [{ path: '/login', password_field: 'clave' }]);
+  const targets = ['/login?username=bob&clave=x', '/login?username=bob&%20clave=x', '/login?username=bob&+clave=x',
+    '/login?username=bob&clave%00x=x', '/login?username=bob&!clave=x', '/login?username=bob&[clave]=x', '/login?username=bob&CLAVE=x'];
+
+  for (const target of targets) {
+    const exchange = await rawExchange(local.port, `GET ${target} HTTP/1.1\r\nHost: riskgate.test\r\n\r\n`, { source: nextSource() });
+    t.equal(exchange.statuses[0], 405, `GET ${target}: 405`);
+  }
+  t.equal(app.requests.length, 0, 'no query password reached the app unjudged');
+
+  const other = await rawExchange(local.port, 'GET /login?username=bob&claves=x&enclave=1 HTTP/1.1\r\nHost: riskgate.test\r\n\r\n',
+    { source: nextSource() });
+  t.equal(other.statuses[0], 200, 'a field that no parser reads as clave still passes');
+});
+
 t.test('two Host headers are rejected without harm', async (t) => {
   const upgrade = 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==';
   const cases: [string, string][] = [

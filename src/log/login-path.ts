@@ -56,13 +56,14 @@ function segmentsOf(routes: ReadonlyMap<string, LoginRoute>): ReadonlySet<string
 
 /**
  * Return a redirect's path to log, so an operator can list it as a route's location. Apps
- * carry session ids in redirect paths too (`;jsessionid=...`, ASP.NET's `/(S(id))/`), so
- * matrix parameters are dropped, and a segment in parentheses or one that looks like a token
- * (16 or more characters with a digit) is `*`.
+ * carry session ids, one-time tokens, user ids and e-mail addresses in redirect paths too
+ * (`;jsessionid=...`, ASP.NET's `/(S(id))/`, `/continue/<token>`, `/profile/<e-mail>`), so
+ * matrix parameters are dropped. Only segments of words are kept: one with a digit, a
+ * parenthesis, an `@`, a percent escape or more than 24 characters is `*`.
  */
 export function loggedRedirectPath(path: string): string {
   return path.replace(/(?:;|%3b)[^/]*/gi, '')
     .split('/')
-    .map((segment) => (/^(?:\(|%28)/i.test(segment) || (segment.length >= 16 && /\d/.test(segment)) ? '*' : segment))
+    .map((segment) => (/[\d(@%]/.test(segment) || segment.length > 24 ? '*' : segment))
     .join('/');
 }

@@ -772,6 +772,29 @@ t.test('the unclassified redirect warning shows no session id', async (t) => {
   t.notMatch(gateway.logs.text, /SECRET|ab12cd34/, 'no session id or token is logged');
 });
 
+t.test('the unclassified redirect warning shows no token, user id or e-mail address', async (t) => {
+  // Apps redirect a login to a one-time continuation page or to the user's own page.
+  const pages = ['/continue/9f86d081884c', '/profile/bob@corp.example', '/users/1234/home', '/x/caf%C3%A9'];
+  for (const page of pages) {
+    const upstream = await new RecordingUpstream().start();
+    upstream.responder = (request, response) => {
+      if (!request.url.startsWith('/login')) return false;
+      response.writeHead(302, { location: page });
+      response.end();
+      return true;
+    };
+    t.teardown(() => upstream.stop());
+    const gateway = await gatewayFor(t, upstream.url);
+
+    await login(gateway.port, 'alice', 'wonderland');
+    await waitForDecisions(gateway.logs, 1);
+    const warning = gateway.logs.lines.find((line) => /success_location/.test(line.message ?? ''));
+    t.match(warning?.message, /with a redirect to \/\w+\/\*(?:\/home)?, which counts as neither/, `${page}: the page is named`);
+    const secret = page.split('/')[2];
+    t.notOk(gateway.logs.text.includes(secret), `${page}: ${secret} is not logged`);
+  }
+});
+
 t.test('a 2xx HTML page is no success by default', async (t) => {
   // WordPress, Django and ASP.NET Core Identity re-render their login form with 200 after a wrong password.
   const upstream = await new RecordingUpstream().start();

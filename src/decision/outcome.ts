@@ -55,8 +55,11 @@ export function classifyResponse(
   return classifyRedirect(status, location, route, referer);
 }
 
+/** Media types of an HTML page: JSF and other XHTML apps serve their form as XHTML to clients that ask for it. */
+const HTML_PAGE = /^\s*(?:text\/html|application\/(?:vnd\.wap\.)?xhtml\+xml)\s*(?:;|$)/i;
+
 /**
- * Turn a success by a 2xx HTML page into `unknown` (`html_page`) on a route that leaves
+ * Turn a success by a 2xx HTML or XHTML page into `unknown` (`html_page`) on a route that leaves
  * `success_status` at its default. WordPress, Django and ASP.NET Core Identity re-render
  * their login form with 200 after a wrong password, so such a page proves a success only
  * where the route's `success_status` is set.
@@ -68,7 +71,7 @@ export function withoutHtmlSuccess(
   route: Pick<LoginRoute, 'successStatusDefault'>,
 ): OutcomeReading {
   if (reading.outcome !== 'success' || status >= 300 || !route.successStatusDefault) return reading;
-  return /^\s*text\/html\b/i.test(contentType ?? '') ? { outcome: 'unknown', reason: 'html_page' } : reading;
+  return HTML_PAGE.test(contentType ?? '') ? { outcome: 'unknown', reason: 'html_page' } : reading;
 }
 
 /**

@@ -827,6 +827,27 @@ t.test('a 2xx HTML page is no success by default', async (t) => {
   t.match(reply.headers['set-cookie'], /rg_device/, 'and issues the device cookie');
 });
 
+t.test('a 2xx XHTML page is no success by default either', async (t) => {
+  // JSF serves its re-rendered login form as XHTML to a client whose Accept header lists XHTML first.
+  for (const type of ['application/xhtml+xml; charset=UTF-8', 'Application/XHTML+XML', 'application/vnd.wap.xhtml+xml']) {
+    const upstream = await new RecordingUpstream().start();
+    upstream.responder = (request, response) => {
+      if (!request.url.startsWith('/login')) return false;
+      response.writeHead(200, { 'content-type': type });
+      response.end('<html xmlns="http://www.w3.org/1999/xhtml"><body><form>wrong password</form></body></html>');
+      return true;
+    };
+    t.teardown(() => upstream.stop());
+    const gateway = await gatewayFor(t, upstream.url);
+
+    const reply = await login(gateway.port, 'alice', 'not-hers');
+    const [line] = await waitForDecisions(gateway.logs, 1);
+    t.equal(line.event.outcome, 'unknown', `${type}: a wrong password teaches nothing`);
+    t.equal(line.riskgate.outcome_reason, 'html_page', `${type}: the reason is logged`);
+    t.equal(reply.headers['set-cookie'], undefined, `${type}: no device cookie is issued`);
+  }
+});
+
 t.test('a JSON success draws no HTML warning', async (t) => {
   const upstream = await scriptedUpstream(t, [200]);
   const gateway = await gatewayFor(t, upstream.url);

@@ -27,19 +27,24 @@ const MAX_FIELDS = 100_000;
 export function createFormRouteScanner(contentType: string | undefined): FormRouteScanner | undefined {
   if (contentType === undefined) return undefined;
   const type = contentType.toLowerCase();
+  // A type that names both (`multipart/form-data; x=application/x-www-form-urlencoded`) is
+  // read both ways, since parsers pick the type by its start and others by a search.
+  const scanners: FormRouteScanner[] = [];
   // PHP splits a POST body at `&`, or at each character of arg_separator.input (`;&` on some hosts).
   if (type.includes('application/x-www-form-urlencoded')) {
-    return new ScannerSet([new UrlEncodedRouteScanner('&'), new UrlEncodedRouteScanner('&;')]);
+    scanners.push(new UrlEncodedRouteScanner('&'), new UrlEncodedRouteScanner('&;'));
   }
-  if (!type.includes('multipart/')) return undefined;
-
-  // PHP's own reading decides what WordPress and Yii see. The looser line-start reading, under
-  // both readings of the boundary, stays as a second check.
-  const php = phpBoundary(contentType);
-  const boundaries = new Set([php, parameterBoundary(contentType)]);
-  const scanners: FormRouteScanner[] = [...boundaries].filter((boundary) => boundary !== undefined && boundary !== '')
-    .map((boundary) => new MultipartRouteScanner(boundary as string));
-  if (php) scanners.push(new PhpMultipartRouteScanner(php));
+  if (type.includes('multipart/')) {
+    // PHP's own reading decides what WordPress and Yii see. The looser line-start reading,
+    // under both readings of the boundary, stays as a second check. PHP takes an empty
+    // boundary too (`boundary=`): each part then starts at a line that begins with `--`.
+    const php = phpBoundary(contentType);
+    const boundaries = new Set([php, parameterBoundary(contentType)]);
+    for (const boundary of boundaries) {
+      if (boundary !== undefined && boundary !== '') scanners.push(new MultipartRouteScanner(boundary));
+    }
+    if (php !== undefined) scanners.push(new PhpMultipartRouteScanner(php));
+  }
   return scanners.length === 0 ? undefined : new ScannerSet(scanners);
 }
 

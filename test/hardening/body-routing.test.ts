@@ -92,6 +92,12 @@ t.test('a form body that routes to a login path gets 400 and never reaches the a
     ['/', 'multipart/form-data; boundary=zz', multipart('zz', [['na\r\nme="r"', 'site/login'], ['name="username"', 'alice']])],
     ['/', 'multipart/form-data; boundary=zz', multipart('zz', [['name="rest_ro\r\nute"', '/jwt-auth/v1/token']])],
     ...PHP_PART_PLACEMENTS.map((body): [string, string, Buffer] => ['/index.php', 'multipart/form-data; boundary=zz', body]),
+    // PHP takes an empty boundary: each part starts at a line that begins with "--".
+    ['/index.php', 'multipart/form-data; boundary=', multipart('', [['name="rest_route"', '/jwt-auth/v1/token'], ['name="username"', 'alice']])],
+    ['/index.php', 'multipart/form-data; boundary=""', multipart('', [['name="r"', 'site/login'], ['name="username"', 'alice']])],
+    // PHP picks the body type by the start of Content-Type, whatever the parameters name.
+    ['/index.php', `multipart/form-data; boundary=zz; charset=${FORM}`,
+      multipart('zz', [['name="rest_route"', '/jwt-auth/v1/token'], ['name="username"', 'alice']])],
   ];
 
   for (const [target, type, body] of refused) {

@@ -12,12 +12,13 @@ const PASSWORD_NAME =
  * Tell whether a field name reads as a password, or as one of the routes' own
  * `password_field` names. Binders that compare names by case folding read `ſ` as `s` and
  * `K` (U+212A) as `k`, so the name is folded as foldFieldName folds it first. A route's own
- * name counts also in each spelling that a common parser reads as it: ` clave` and
- * `clave%00x` for PHP, `!clave` for Spring's data binder, `[clave]` for qs.
+ * name counts also in each spelling that a common parser reads as it. PHP reads ` clave`
+ * and `clave%00x` as `clave`, ASP.NET trims `clave `, and Spring's data binder reads
+ * `!clave`. qs reads `[clave]` as `clave`, and `user[clave]` as the JSON field `user.clave`.
  */
 export function readsAsPassword(name: string, configured: ReadonlySet<string>): boolean {
   const folded = foldFieldName(name).toLowerCase();
-  if (configured.has(name.toLowerCase()) || configured.has(folded)) return true;
+  if (configured.has(name.toLowerCase()) || configured.has(folded) || configured.has(folded.trim())) return true;
   if (PASSWORD_NAME.test(folded.replace(/[^\p{L}\p{N}]/gu, '').replace(NOT_PASSWORD_WORDS, ''))) return true;
   for (const field of configured) if (formParserReadingAs(name, field) !== undefined) return true;
   return false;

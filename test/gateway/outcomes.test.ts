@@ -753,12 +753,12 @@ t.test('a redirect that no setting classifies is named once in a warn line', asy
   t.match(warnings[0]?.message, /route route-1 with a redirect to \/home, which counts as neither success nor failure/);
 });
 
-t.test('the unclassified redirect warning shows no session id', async (t) => {
-  // Servlet URL rewriting and ASP.NET cookieless sessions put the session id in the redirect's path.
+/** Start an app that redirects each login to `location`, log one login, and return the gateway's log. */
+async function redirectWarning(t: Tap, location: string): Promise<{ warning: string | undefined; text: string }> {
   const upstream = await new RecordingUpstream().start();
   upstream.responder = (request, response) => {
     if (!request.url.startsWith('/login')) return false;
-    response.writeHead(302, { location: '/(S(cookielessSECRET))/home;jsessionid=SESSIONSECRET0123456789/x/ab12cd34ef56gh78ij90' });
+    response.writeHead(302, { location });
     response.end();
     return true;
   };
@@ -767,31 +767,26 @@ t.test('the unclassified redirect warning shows no session id', async (t) => {
 
   await login(gateway.port, 'alice', 'wonderland');
   await waitForDecisions(gateway.logs, 1);
-  const warning = gateway.logs.lines.find((line) => /success_location/.test(line.message ?? ''));
-  t.match(warning?.message, /with a redirect to \/\*\/home\/x\/\*, which counts as neither/, 'the page is named');
-  t.notMatch(gateway.logs.text, /SECRET|ab12cd34/, 'no session id or token is logged');
+  const warning = gateway.logs.lines.find((line) => /success_location/.test(line.message ?? ''))?.message;
+  return { warning, text: gateway.logs.text };
+}
+
+t.test('the unclassified redirect warning shows no session id', async (t) => {
+  // Servlet URL rewriting and ASP.NET cookieless sessions put the session id in the redirect's path.
+  const { warning, text } = await redirectWarning(t,
+    '/(S(cookielessSECRET))/home;jsessionid=SESSIONSECRET0123456789/x/ab12cd34ef56gh78ij90');
+  t.match(warning, /with a redirect to \/\*\/home\/x\/\*, which counts as neither/, 'the page is named');
+  t.notMatch(text, /SECRET|ab12cd34/, 'no session id or token is logged');
 });
 
 t.test('the unclassified redirect warning shows no token, user id or e-mail address', async (t) => {
   // Apps redirect a login to a one-time continuation page or to the user's own page.
   const pages = ['/continue/9f86d081884c', '/profile/bob@corp.example', '/users/1234/home', '/x/caf%C3%A9'];
   for (const page of pages) {
-    const upstream = await new RecordingUpstream().start();
-    upstream.responder = (request, response) => {
-      if (!request.url.startsWith('/login')) return false;
-      response.writeHead(302, { location: page });
-      response.end();
-      return true;
-    };
-    t.teardown(() => upstream.stop());
-    const gateway = await gatewayFor(t, upstream.url);
-
-    await login(gateway.port, 'alice', 'wonderland');
-    await waitForDecisions(gateway.logs, 1);
-    const warning = gateway.logs.lines.find((line) => /success_location/.test(line.message ?? ''));
-    t.match(warning?.message, /with a redirect to \/\w+\/\*(?:\/home)?, which counts as neither/, `${page}: the page is named`);
+    const { warning, text } = await redirectWarning(t, page);
+    t.match(warning, /with a redirect to \/\w+\/\*(?:\/home)?, which counts as neither/, `${page}: the page is named`);
     const secret = page.split('/')[2];
-    t.notOk(gateway.logs.text.includes(secret), `${page}: ${secret} is not logged`);
+    t.notOk(text.includes(secret), `${page}: ${secret} is not logged`);
   }
 });
 

@@ -99,6 +99,21 @@ export function poolUsage(agent: http.Agent): PoolUsage {
   return { active: count(agent.sockets), queued: count(agent.requests), max: agent.maxSockets };
 }
 
+/** Node's default limit on the size of a response's header block. */
+const DEFAULT_HEADER_BYTES = 16 * 1024;
+
+/**
+ * Return the largest header block read from the app's response to a login with a body of
+ * `bodyBytes`. Apps copy what a login sent into their response (the typed username into a
+ * `Location` that refills the form), and escaping turns a byte into up to six, as JSON's
+ * `\u0001` does. A response whose headers a client padded past Node's default would fail
+ * to parse, and an upstream fault counts as no failure, so every guess would go uncounted.
+ * The limit therefore covers eight times the body and the request's own header block.
+ */
+export function loginResponseHeaderBytes(bodyBytes: number): number {
+  return DEFAULT_HEADER_BYTES + 8 * (bodyBytes + DEFAULT_HEADER_BYTES);
+}
+
 /**
  * Forward one request and stream the answer back. A buffered body is sent with its own
  * Content-Length, so the upstream always sees framing riskgate chose, never the client's.
@@ -155,6 +170,7 @@ export function forwardRequest(
       headers,
       agent: options.body ? upstream.loginAgent : upstream.agent,
       setHost: false,
+      ...(options.body ? { maxHeaderSize: loginResponseHeaderBytes(options.body.length) } : {}),
     });
 
     // `answered` is the status and Location of an answer that was cut off after it began.

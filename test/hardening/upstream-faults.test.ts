@@ -179,6 +179,43 @@ t.test('app status Node cannot relay is a 502', async (t) => {
   await assertNoFailuresCounted(t, gateway, 3);
 });
 
+t.test('an app response that copies a padded login is counted', async (t) => {
+  // Apps send the typed username back in a Location that refills the form. Padding that
+  // the app trims too pushes the response headers past Node's default 16 KiB.
+  const app = http.createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const { username } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { username: string };
+      response.writeHead(401, { location: `/login?error=1&username=${encodeURIComponent(username)}`, 'content-length': 0 });
+      response.end();
+    });
+  });
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+  const gateway = await startTestGateway({ upstream: `http://127.0.0.1:${(app.address() as AddressInfo).port}`, config: TIMEOUTS });
+  t.teardown(async () => {
+    await gateway.close();
+    await new Promise<void>((resolve) => app.close(() => resolve()));
+  });
+
+  // Each em space is nine bytes in the Location, so the response headers come to 54 KB.
+  const padded = `faulty${'\u2003'.repeat(6000)}`;
+  for (let index = 0; index < 5; index += 1) {
+    const body = JSON.stringify({ username: padded, password: `guess-${index}` });
+    const exchange = await rawExchange(gateway.port, rawRequest('POST', '/login', loginHeaders(body), body));
+    t.equal(exchange.statuses[0], 401, `guess ${index}: the app's 401 is relayed`);
+  }
+  const decisions = await waitForDecisions(gateway.logs, 5);
+  t.same(decisions.map((line) => line.event.outcome), Array(5).fill('failure'), 'each guess counts as a failure');
+  t.equal(upstreamErrors(gateway).length, 0, 'no upstream fault is logged');
+
+  const next = await login(gateway.port, 'faulty', 'wonderland');
+  t.equal(next.status, 401, 'the next login is challenged');
+  const [, , , , , last] = await waitForDecisions(gateway.logs, 6);
+  t.equal(last.riskgate.counters.failures_per_account, 5, 'the five failures were counted for the account');
+  t.equal(last.event.action, 'login-challenge', 'and the account failures rule challenges it');
+});
+
 t.test('app cut off right after its headers is a 502', async (t) => {
   // The success headers arrive and the connection drops in the same moment, while riskgate
   // is still signing the device cookie it adds to a successful login.

@@ -102,7 +102,20 @@ function conflicts(pair: string, checks: readonly CookieCheck[]): boolean {
   const folded = foldFieldName(name);
   const check = checks.find(({ field }) =>
     folded === foldFieldName(field.replace(/[ .]/g, '_')) || formParserReadingAs(name, field) !== undefined);
-  return check !== undefined && !check.allowed(lenientDecode(pair.slice(separator + 1).trim()));
+  if (check === undefined) return false;
+
+  // Node reads header bytes as Latin-1, and apps read a cookie's bytes, raw or escaped, as
+  // UTF-8 or as Latin-1. So a value with a byte outside visible ASCII, or with escapes that
+  // are not UTF-8, can name another account in the app, whatever it repeats here.
+  const raw = pair.slice(separator + 1).trim();
+  if (/[^\x20-\x7e]/.test(raw)) return true;
+  let value: string;
+  try {
+    value = decodeURIComponent(raw.replaceAll('+', ' '));
+  } catch {
+    return true;
+  }
+  return !check.allowed(value);
 }
 
 /** Decode percent-escapes and `+` as PHP does for cookies, leaving invalid escapes as text. */

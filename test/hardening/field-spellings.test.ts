@@ -3,6 +3,7 @@ import t from 'tap';
 import { BROWSER_HEADERS, send } from '../helpers/gateway.js';
 import { waitForDecisions } from '../helpers/wait.js';
 import { postLogin, setUp } from './login-bodies.js';
+import { loginHeaders, rawExchange, rawRequest } from './raw.js';
 
 const FORM = 'application/x-www-form-urlencoded';
 const JSON_TYPE = 'application/json';
@@ -216,6 +217,26 @@ t.test('form bodies that other parsers read differently are refused', async (t) 
 
   const trailing = await postLogin(gateway.port, 'username=alice&password=x\r\n', FORM);
   t.equal(trailing.status, 401, 'a trailing line break is judged and forwarded');
+});
+
+t.test('a username cookie that apps decode another way is not forwarded', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  // Node reads the raw UTF-8 bytes of "alicé" as the Latin-1 "alicÃ©", which the body repeats,
+  // while an app that reads them as UTF-8 checks alicé, which its collation reads as alice.
+  // The bytes of a soft hyphen and "lice" read as "Â­lice", which folds to alice. An escape
+  // that is not UTF-8 is "josé" in Latin-1.
+  const cases: [string, string, string][] = [
+    ['raw UTF-8 bytes', 'username=alic%C3%83%C2%A9&password=x', 'username=alic\u00c3\u00a9; lang=en'],
+    ['raw UTF-8 bytes that fold', 'username=alice&password=x', 'username=\u00c2\u00adlice; lang=en'],
+    ['an escape that is not UTF-8', 'username=jos%25E9&password=x', 'lang=en; username=jos%E9'],
+  ];
+  for (const [index, [name, body, cookie]] of cases.entries()) {
+    // rawRequest writes the header block as Latin-1, so each character below U+0100 is one byte.
+    const exchange = await rawExchange(gateway.port, rawRequest('POST', '/login', [...loginHeaders(body, FORM), ['Cookie', cookie]], body));
+    t.equal(exchange.statuses[0], 401, `${name}: judged and forwarded`);
+    t.equal(upstream.logins.length, index + 1, `${name}: the app got it`);
+    t.equal(upstream.logins.at(-1)?.headers.cookie, 'lang=en', `${name}: without the username cookie`);
+  }
 });
 
 t.test('a username cookie does not block JSON logins', async (t) => {

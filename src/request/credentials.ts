@@ -2,12 +2,10 @@ import type { LoginRoute } from '../config/types.js';
 import { RequestRejection } from './body.js';
 import { foldFieldName, formParserReadingAs } from './field-names.js';
 import { topLevelKeys } from './json-keys.js';
+import { opensLikeJsonObject } from './linear-text.js';
 import { queryFields } from './query-route.js';
 import { formFillsPasswordField, jsonFillsPasswordField } from './password-fields.js';
 
-
-/** The start of a JSON object, after any spaces and `/* */`, `//` or `#` comments that lenient JSON readers skip. */
-const JSON_OBJECT_START = /^\s*(?:(?:\/\*[\s\S]*?\*\/|\/\/[^\n]*(?:\n|$)|#[^\n]*(?:\n|$))\s*)*\{/;
 /** The username a login body carries, or `undefined` when it names none. */
 export interface ParsedLogin {
   username: string | undefined;
@@ -180,7 +178,7 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
   // object, after spaces and comments, is refused, valid JSON or not. Browsers send `{` in a
   // form as %7B and `/` as %2F. A form opening with `[` names a nested field, which the
   // field-name checks below refuse by name.
-  if (format === 'form' && JSON_OBJECT_START.test(text)) {
+  if (format === 'form' && opensLikeJsonObject(text)) {
     throw new RequestRejection(400, 'ambiguous login body',
       'the body is sent as a form but opens like a JSON object; send JSON with Content-Type: application/json, or percent-encode a form\'s "{"');
   }

@@ -1,3 +1,4 @@
+import { trimTrailing } from './linear-text.js';
 import { DEFAULT_USERNAME_NORMALIZATION, normalizeUsername, type UsernameNormalization } from './username.js';
 
 /**
@@ -79,7 +80,7 @@ export function normalizePath(target: string): PathReading {
     }
     // Windows drops trailing dots and spaces from a file name, so IIS and PHP on Windows
     // serve `/login .` and `/login. .` as /login.
-    const windowsName = name.replace(/[. ]+$/, '');
+    const windowsName = trimTrailing(name, '. ');
     if (windowsName === '') {
       return { invalid: 'a path segment is only dots and spaces, which Windows reads as an empty name' };
     }

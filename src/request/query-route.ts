@@ -1,4 +1,5 @@
 import { formParserReadingAs } from './field-names.js';
+import { trimTrailing } from './linear-text.js';
 import { normalizePath } from './path.js';
 
 /** A query parameter that a PHP front controller routes by, and the paths it reads its value under. */
@@ -85,7 +86,7 @@ export function queryFields(query: string): [string, string][] {
 export function withRouteBases(url: string, targets: readonly string[]): string[] {
   if (targets.length === 0) return [];
   const end = url.indexOf('?');
-  const path = (end === -1 ? url : url.slice(0, end)).replace(/\/+$/, '');
+  const path = trimTrailing(end === -1 ? url : url.slice(0, end), '/');
   const bases = new Set(['', path, path.slice(0, Math.max(0, path.lastIndexOf('/')))]);
   const based: string[] = [];
   for (const base of bases) {

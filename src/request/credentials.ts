@@ -1,6 +1,6 @@
 import type { LoginRoute } from '../config/types.js';
 import { RequestRejection } from './body.js';
-import { foldFieldName, formParserReadingAs } from './field-names.js';
+import { cookieNameReadings, foldFieldName, formParserReadingAs } from './field-names.js';
 import { topLevelKeys } from './json-keys.js';
 import { opensLikeJsonObject } from './linear-text.js';
 import { queryFields } from './query-route.js';
@@ -96,10 +96,9 @@ function conflicts(pair: string, checks: readonly CookieCheck[]): boolean {
   const separator = pair.indexOf('=');
   if (separator === -1) return false;
   // PHP skips leading spaces in a variable name, and older PHP releases decode cookie names.
-  const name = lenientDecode(pair.slice(0, separator).trim()).replace(/^ +/, '').replace(/[ .]/g, '_');
-  const folded = foldFieldName(name);
-  const check = checks.find(({ field }) =>
-    folded === foldFieldName(field.replace(/[ .]/g, '_')) || formParserReadingAs(name, field) !== undefined);
+  const names = cookieNameReadings(pair.slice(0, separator)).map((name) => name.replace(/^ +/, '').replace(/[ .]/g, '_'));
+  const check = checks.find(({ field }) => names.some((name) =>
+    foldFieldName(name) === foldFieldName(field.replace(/[ .]/g, '_')) || formParserReadingAs(name, field) !== undefined));
   if (check === undefined) return false;
 
   // Node reads header bytes as Latin-1, and apps read a cookie's bytes, raw or escaped, as
@@ -114,15 +113,6 @@ function conflicts(pair: string, checks: readonly CookieCheck[]): boolean {
     return true;
   }
   return !check.allowed(value);
-}
-
-/** Decode percent-escapes and `+` as PHP does for cookies, leaving invalid escapes as text. */
-function lenientDecode(text: string): string {
-  try {
-    return decodeURIComponent(text.replaceAll('+', ' '));
-  } catch {
-    return text;
-  }
 }
 
 /** A `%uXXXX` escape, which ASP.NET (System.Web) and classic ASP decode as UTF-16. */

@@ -1,4 +1,4 @@
-import { foldFieldName, formParserReadingAs } from './field-names.js';
+import { cookieNameReadings, foldFieldName, formParserReadingAs } from './field-names.js';
 
 /**
  * Field names that read as a password, in English and the languages apps often name them
@@ -126,16 +126,11 @@ export function removePasswordCookies(cookieHeader: string, configured: Readonly
 function isPasswordCookie(pair: string, configured: ReadonlySet<string>): boolean {
   const separator = pair.indexOf('=');
   if (separator === -1) return false;
-  let name = pair.slice(0, separator).trim();
-  try {
-    name = decodeURIComponent(name);
-  } catch {
-    // An undecodable name is read as written.
-  }
-  // PHP before 8.0 decodes a cookie name and, as for any variable name, cuts it at NUL.
-  const nul = name.indexOf('\0');
-  if (nul !== -1) name = name.slice(0, nul);
+  return cookieNameReadings(pair.slice(0, separator)).some((name) => namesPassword(name, configured));
+}
 
+/** Tell whether one reading of a cookie name is a password field's name. */
+function namesPassword(name: string, configured: ReadonlySet<string>): boolean {
   const folded = foldFieldName(name).toLowerCase();
   if (configured.has(name.toLowerCase()) || configured.has(folded)) return true;
   if (PASSWORD_COOKIE.test(folded.replace(/[^\p{L}\p{N}]/gu, ''))) return true;

@@ -219,7 +219,7 @@ t.test('form bodies that other parsers read differently are refused', async (t) 
   t.equal(trailing.status, 401, 'a trailing line break is judged and forwarded');
 });
 
-t.test('a username cookie that apps decode another way is not forwarded', async (t) => {
+t.test('a username cookie that apps decode otherwise is removed', async (t) => {
   const { upstream, gateway } = await setUp(t);
   // Node reads the raw UTF-8 bytes of "alicé" as the Latin-1 "alicÃ©", which the body repeats,
   // while an app that reads them as UTF-8 checks alicé, which its collation reads as alice.
@@ -229,6 +229,8 @@ t.test('a username cookie that apps decode another way is not forwarded', async 
     ['raw UTF-8 bytes', 'username=alic%C3%83%C2%A9&password=x', 'username=alic\u00c3\u00a9; lang=en'],
     ['raw UTF-8 bytes that fold', 'username=alice&password=x', 'username=\u00c2\u00adlice; lang=en'],
     ['an escape that is not UTF-8', 'username=jos%25E9&password=x', 'lang=en; username=jos%E9'],
+    // PHP releases before the fix for CVE-2020-7070 decoded cookie names byte by byte and cut them at NUL.
+    ['a name cut at NUL before an escape that is not UTF-8', 'username=dora&password=x', 'username%00%FF=bob; lang=en'],
   ];
   for (const [index, [name, body, cookie]] of cases.entries()) {
     // rawRequest writes the header block as Latin-1, so each character below U+0100 is one byte.

@@ -102,17 +102,24 @@ function conflicts(pair: string, checks: readonly CookieCheck[]): boolean {
   if (check === undefined) return false;
 
   // Node reads header bytes as Latin-1, and apps read a cookie's bytes, raw or escaped, as
-  // UTF-8 or as Latin-1. So a value with a byte outside visible ASCII, or with escapes that
-  // are not UTF-8, can name another account in the app, whatever it repeats here.
+  // UTF-8 or as Latin-1. So a value with a byte outside visible ASCII, with escapes that are
+  // not UTF-8, or with a `%u` escape can name another account in the app, whatever it
+  // repeats here.
   const raw = pair.slice(separator + 1).trim();
-  if (/[^\x20-\x7e]/.test(raw)) return true;
-  let value: string;
-  try {
-    value = decodeURIComponent(raw.replaceAll('+', ' '));
-  } catch {
-    return true;
+  if (/[^\x20-\x7e]/.test(raw) || PERCENT_U.test(raw)) return true;
+  // PHP keeps a `+` in a cookie value, where form decoders read a space, so both readings
+  // must be allowed.
+  const readings = new Set([raw, raw.replaceAll('+', ' ')]);
+  for (const reading of readings) {
+    let value: string;
+    try {
+      value = decodeURIComponent(reading);
+    } catch {
+      return true;
+    }
+    if (!check.allowed(value)) return true;
   }
-  return !check.allowed(value);
+  return false;
 }
 
 /** A `%uXXXX` escape, which ASP.NET (System.Web) and classic ASP decode as UTF-16. */

@@ -229,12 +229,16 @@ t.test('a username cookie that apps decode otherwise is removed', async (t) => {
     ['raw UTF-8 bytes', 'username=alic%C3%83%C2%A9&password=x', 'username=alic\u00c3\u00a9; lang=en'],
     ['raw UTF-8 bytes that fold', 'username=alice&password=x', 'username=\u00c2\u00adlice; lang=en'],
     ['an escape that is not UTF-8', 'username=jos%25E9&password=x', 'lang=en; username=jos%E9'],
+    // PHP keeps a "+" in a cookie value, and ASP.NET decodes "%u" escapes.
+    ['a plus sign', 'username=carol+shop%40example.com&password=x', 'username=carol+shop@example.com; lang=en'],
+    ['a %u escape', 'username=alic%25u00e9&password=x', 'username=alic%u00e9; lang=en'],
     // PHP releases before the fix for CVE-2020-7070 decoded cookie names byte by byte and cut them at NUL.
     ['a name cut at NUL before an escape that is not UTF-8', 'username=dora&password=x', 'username%00%FF=bob; lang=en'],
   ];
   for (const [index, [name, body, cookie]] of cases.entries()) {
     // rawRequest writes the header block as Latin-1, so each character below U+0100 is one byte.
-    const exchange = await rawExchange(gateway.port, rawRequest('POST', '/login', [...loginHeaders(body, FORM), ['Cookie', cookie]], body));
+    const exchange = await rawExchange(gateway.port, rawRequest('POST', '/login', [...loginHeaders(body, FORM), ['Cookie', cookie]], body),
+      { source: `127.0.3.${index + 1}` });
     t.equal(exchange.statuses[0], 401, `${name}: judged and forwarded`);
     t.equal(upstream.logins.length, index + 1, `${name}: the app got it`);
     t.equal(upstream.logins.at(-1)?.headers.cookie, 'lang=en', `${name}: without the username cookie`);

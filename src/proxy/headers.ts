@@ -38,6 +38,12 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'x-original-path',
   'x-envoy-original-path',
   'x-request-uri',
+  // Next.js's own server sets these between its internal parts, and some releases take the
+  // route from them, or skip the app's middleware for a request that carries the last one.
+  'x-invoke-path',
+  'x-invoke-query',
+  'x-matched-path',
+  'x-middleware-subrequest',
   'x-original-host',
   'x-host',
   'x-host-override',

@@ -223,6 +223,25 @@ t.test('other client address and URL override headers never reach the app', asyn
   t.equal(decision?.source.ip, '127.0.0.6');
 });
 
+t.test("Next.js's internal routing headers never reach the app", async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  const spoofed = {
+    'x-invoke-path': '/login',
+    'x-invoke-query': '%7B%7D',
+    'x-matched-path': '/login',
+    'x-middleware-subrequest': 'middleware:middleware:middleware:middleware:middleware',
+  };
+
+  const reply = await login(gateway.port, 'alice', 'wonderland', { source: '127.0.0.7', headers: spoofed });
+  await send(gateway.port, { path: '/account', source: '127.0.0.7', headers: { ...BROWSER_HEADERS, ...spoofed } });
+
+  t.equal(reply.status, 200);
+  t.equal(upstream.requests.length, 2);
+  for (const received of upstream.requests) {
+    for (const name of Object.keys(spoofed)) t.equal(received.headers[name], undefined, `${received.url}: ${name} is removed`);
+  }
+});
+
 t.test('identity headers named by one word never reach the app', async (t) => {
   const { upstream, gateway } = await setUp(t);
   const spoofed = {

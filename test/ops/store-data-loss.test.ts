@@ -109,6 +109,15 @@ t.test('Redis restart without persistence is detected', { skip }, async (t) => {
   t.equal(await client.exists(markerKey), 1, 'and the marker key');
   t.equal(await lossMetric(gateway), 1, 'the loss is counted in the metric');
 
+  // The write of the last login may still have been running when Redis stopped. Its failure
+  // starts an outage, in which logins skip the store for a second at a time and pass no
+  // assertion, so logins after that second end it first.
+  for (let attempt = 0; gateway.context.store.inOutage && attempt < 10; attempt += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await login(gateway.port, 'bob', 'builder');
+  }
+  t.notOk(gateway.context.store.inOutage, 'no store outage remains');
+
   const replayed = await present(used);
   t.same(replayed.stepUp, { ok: false, reason: 'issued_before_store_loss' }, 'the used assertion is rejected after the loss');
   t.equal(replayed.status, 401, 'the replay is challenged');

@@ -73,7 +73,9 @@ export function createGatewayServer(context: GatewayContext): http.Server {
       socket.destroy();
       return;
     }
-    const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    let status = 400;
+    if (error.code === 'HPE_HEADER_OVERFLOW') status = 431;
+    else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') status = 408;
     logClientError(context, error, socket);
     if (socket.writable) endWithProblem(socket, status, 'the request could not be parsed as strict HTTP/1.1');
     else socket.destroy();

@@ -180,11 +180,15 @@ function readPhpPath(name: string, limit: number): string[] {
 /**
  * Return the names an app may read for a cookie name as sent. PHP releases before the fix
  * for CVE-2020-7070 decoded cookie names byte by byte, `+` as a space, and cut them at NUL
- * as any variable name, so `password%00%FF` was `password` there. Node reads header bytes as Latin-1, and apps read
- * a name's bytes, raw or decoded, as UTF-8 or as Latin-1, so each reading is returned in both.
+ * as any variable name, so `password%00%FF` was `password` there. Node reads header bytes
+ * as Latin-1, and apps read a name's bytes, raw or decoded, as UTF-8 or as Latin-1, so each
+ * reading is returned in both.
  */
 export function cookieNameReadings(name: string): string[] {
   const text = name.trim();
+  // Most names are plain ASCII with nothing to decode, and read one way only.
+  if (/^[\x21-\x7e]*$/.test(text) && !/[%+]/.test(text)) return [text];
+
   const written = Buffer.from(text, 'latin1');
   const decoded = Buffer.from(
     text.replaceAll('+', ' ').replace(/%([0-9a-f]{2})/gi, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16))),

@@ -28,7 +28,7 @@ export function createFormRouteScanner(contentType: string | undefined): FormRou
   if (contentType === undefined) return undefined;
   const type = contentType.toLowerCase();
   // A type that names both (`multipart/form-data; x=application/x-www-form-urlencoded`) is
-  // read both ways, since parsers pick the type by its start and others by a search.
+  // read both ways, because PHP picks the type by its start and other parsers search it.
   const scanners: FormRouteScanner[] = [];
   // PHP splits a POST body at `&`, or at each character of arg_separator.input (`;&` on some hosts).
   if (type.includes('application/x-www-form-urlencoded')) {

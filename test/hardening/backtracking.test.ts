@@ -36,7 +36,7 @@ t.test('crafted paths and bodies do not stall the gateway', async (t) => {
   const histogram = monitorEventLoopDelay({ resolution: 5 });
   histogram.enable();
   // A backtracking pattern tries each way to split a run of comments not followed by "{",
-  // and strips a run of dots that does not end a segment at the square of its length.
+  // and takes time in the square of a run of dots that does not end a segment.
   const comments = `${'/**/'.repeat(40)}x`;
   const commented = await rawExchange(gateway.port, rawRequest('POST', '/login', loginHeaders(comments, FORM), comments));
   const dotted = await Promise.all(Array.from({ length: 4 }, (_, index) =>

@@ -219,7 +219,7 @@ t.test('form bodies that other parsers read differently are refused', async (t) 
   t.equal(trailing.status, 401, 'a trailing line break is judged and forwarded');
 });
 
-t.test('a username cookie that apps decode otherwise is removed', async (t) => {
+t.test('username cookie decoded otherwise is removed', async (t) => {
   const { upstream, gateway } = await setUp(t);
   // Node reads the raw UTF-8 bytes of "alicé" as the Latin-1 "alicÃ©", which the body repeats,
   // while an app that reads them as UTF-8 checks alicé, which its collation reads as alice.

@@ -101,7 +101,7 @@ t.test('unsupported transfer codings are rejected', async (t) => {
   t.equal(upstream.requests.length, 0);
 });
 
-t.test('a rejected request with a bad body gets one answer and one log line', async (t) => {
+t.test('rejected bad body gets one response', async (t) => {
   // Node accepts the headers, so riskgate responds with 501, and Node then fails to parse
   // the body. That parse error belongs to the request already rejected.
   for (const [coding, target] of [['none', '/login'], ['identity', '/upload'], ['gzip', '/login'], ['chunked', '/login']]) {
@@ -300,7 +300,7 @@ t.test('login path by another method with a password in the query is rejected', 
   t.equal(prefilled.statuses[0], 200, 'a login page link that fills in the username is still served');
 });
 
-t.test("a route's own password field in the query counts in every spelling a parser reads as it", async (t) => {
+t.test('route password field spellings in the query', async (t) => {
   // PHP drops leading spaces and cuts a name at NUL. Spring's binder reads `!clave` as the default of clave.
   // ASP.NET trims names, and qs reads `user[mdp]` as the JSON field `user.mdp`.
   const { local, app } = await gatewayWithRoutes(t, [
@@ -780,7 +780,7 @@ t.test('password cookies are removed from other requests to a login path', async
     ['secret_word%00=x', undefined],
     // Those releases decoded byte by byte, so an escape that is not UTF-8 after the NUL is cut too.
     ['password%00%FF=x; theme=dark', 'theme=dark'],
-    // Node reads these raw UTF-8 bytes as Latin-1 "contraseÃ±a"; PHP reads contraseña.
+    // Node reads these raw UTF-8 bytes as the Latin-1 "contraseÃ±a", and PHP reads contraseña.
     ['contraseña=x; theme=dark', 'theme=dark'],
   ];
   for (const [cookie] of cases) {

@@ -179,7 +179,7 @@ t.test('app status Node cannot relay is a 502', async (t) => {
   await assertNoFailuresCounted(t, gateway, 3);
 });
 
-t.test('an app response that copies a padded login is counted', async (t) => {
+t.test('padded login echo is counted', async (t) => {
   // Apps send the typed username back in a Location that refills the form. Padding that
   // the app trims too pushes the response headers past Node's default 16 KiB.
   const app = http.createServer((request, response) => {

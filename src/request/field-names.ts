@@ -28,8 +28,11 @@ const FORM_READERS: readonly { parser: string; read: FieldNameReader }[] = [
  * when it binds JSON keys to struct fields without regard to case (src/encoding/json/fold.go).
  */
 export function foldFieldName(name: string): string {
-  return name.toLowerCase().toUpperCase();
+  // For ASCII text, upper case alone is the same fold.
+  return ASCII.test(name) ? name.toUpperCase() : name.toLowerCase().toUpperCase();
 }
+
+const ASCII = /^[\x00-\x7f]*$/;
 
 /**
  * Return the parser that reads the form field `name` as `field`, or as a value nested under
@@ -39,18 +42,79 @@ export function foldFieldName(name: string): string {
 export function formParserReadingAs(name: string, field: string): string | undefined {
   if (name.toLowerCase() === field.toLowerCase()) return undefined;
 
-  // The parsers only cut a name apart, never add letters, so a name without every word of
-  // the field is read as another field by all of them. Most names of a body end here.
-  const folded = foldFieldName(name);
-  if (!foldFieldName(field).split(/[_ .[\]!]+/).every((word) => folded.includes(word))) return undefined;
+  const reading = fieldReading(field);
+  if (!mayRead(name, reading)) return undefined;
 
-  for (const { parser, read } of FORM_READERS) {
-    const fieldPath = read(field, Infinity).map(foldFieldName);
+  // Every parser reads a name without brackets, dots, spaces, `!` or NUL as itself.
+  if (!SPECIAL_IN_NAME.test(name)) {
+    const folded = foldFieldName(name);
+    const match = reading.readers.find(({ fieldPath }) => fieldPath.length === 1 && fieldPath[0] === folded);
+    return match?.parser;
+  }
+
+  for (const { parser, read, fieldPath } of reading.readers) {
     if (fieldPath.length === 0) continue;
-    const path = read(name, fieldPath.length).map(foldFieldName);
-    if (fieldPath.every((segment, index) => path[index] === segment)) return parser;
+    const path = read(name, fieldPath.length);
+    if (fieldPath.every((segment, index) => path[index] !== undefined && foldFieldName(path[index]) === segment)) return parser;
   }
   return undefined;
+}
+
+/**
+ * Tell whether some parser in formParserReadingAs may read the decoded form field `name` as
+ * `field` or under it, by a check much cheaper than the readers. False is certain.
+ */
+export function formParserMayRead(name: string, field: string): boolean {
+  return mayRead(name, fieldReading(field)) && name.toLowerCase() !== field.toLowerCase();
+}
+
+/**
+ * Tell whether some parser may read `name` as the field. Each parser's first name starts
+ * once the spaces, brackets, dots and `!` that some parsers drop from the start are gone,
+ * and it ends at a character that some parser cuts at. So the field's first word must start
+ * that text, followed by such a character or nothing. The parsers never add letters, so
+ * the name must also contain every word of the field.
+ */
+function mayRead(name: string, reading: FieldReading): boolean {
+  const [first] = reading.words;
+  if (first !== '') {
+    let start = 0;
+    while (start < name.length && DROPPED_AT_START.has(name[start])) start += 1;
+    // Folding never shortens text, so the start of the name decides this.
+    const head = foldFieldName(name.slice(start, start + first.length + 1));
+    if (!head.startsWith(first)) return false;
+    const next = head[first.length];
+    if (next !== undefined && !SPECIAL_IN_NAME.test(next) && next !== '_') return false;
+  }
+  const folded = foldFieldName(name);
+  return reading.words.every((word) => folded.includes(word));
+}
+
+/** Characters that some parser drops from the start of a name (qs with allowDots reads `.a` as `[a]`). */
+const DROPPED_AT_START = new Set([' ', '[', ']', '!', '.']);
+
+/** Characters that some parser in FORM_READERS cuts, drops or rewrites in a name. */
+const SPECIAL_IN_NAME = /[[\]. !\0]/;
+
+/** A field name's words and its folded path under each parser, worked out once per field. */
+interface FieldReading {
+  words: string[];
+  readers: { parser: string; read: FieldNameReader; fieldPath: string[] }[];
+}
+
+/** Field readings by field name. The fields are configured names and a few fixed ones, so the map stays small. */
+const fieldReadings = new Map<string, FieldReading>();
+
+function fieldReading(field: string): FieldReading {
+  let reading = fieldReadings.get(field);
+  if (reading === undefined) {
+    reading = {
+      words: foldFieldName(field).split(/[_ .[\]!]+/),
+      readers: FORM_READERS.map(({ parser, read }) => ({ parser, read, fieldPath: read(field, Infinity).map(foldFieldName) })),
+    };
+    if (fieldReadings.size < 1000) fieldReadings.set(field, reading);
+  }
+  return reading;
 }
 
 /**

@@ -1,10 +1,10 @@
-import { bodyRouteParameter } from './query-route.js';
 import {
   MAX_KEY,
   MAX_MULTIPART_PARTS,
   MAX_PART_HEADERS,
   MAX_ROUTE_VALUE,
   RouteList,
+  RouteNameReader,
   type BodyRoute,
   type BodyRouteScan,
   type FormRouteScanner,
@@ -29,10 +29,11 @@ export function createFormRouteScanner(contentType: string | undefined): FormRou
   const type = contentType.toLowerCase();
   // A type that names both (`multipart/form-data; x=application/x-www-form-urlencoded`) is
   // read both ways, because PHP picks the type by its start and other parsers search it.
+  const names = new RouteNameReader();
   const scanners: FormRouteScanner[] = [];
   // PHP splits a POST body at `&`, or at each character of arg_separator.input (`;&` on some hosts).
   if (type.includes('application/x-www-form-urlencoded')) {
-    scanners.push(new UrlEncodedRouteScanner('&'), new UrlEncodedRouteScanner('&;'));
+    scanners.push(new UrlEncodedRouteScanner('&', names), new UrlEncodedRouteScanner('&;', names));
   }
   if (type.includes('multipart/')) {
     // PHP's own reading decides what WordPress and Yii see. The looser line-start reading,
@@ -41,11 +42,11 @@ export function createFormRouteScanner(contentType: string | undefined): FormRou
     const php = phpBoundary(contentType);
     const boundaries = new Set([php, parameterBoundary(contentType)]);
     for (const boundary of boundaries) {
-      if (boundary !== undefined && boundary !== '') scanners.push(new MultipartRouteScanner(boundary));
+      if (boundary !== undefined && boundary !== '') scanners.push(new MultipartRouteScanner(boundary, names));
     }
-    if (php !== undefined) scanners.push(new PhpMultipartRouteScanner(php));
+    if (php !== undefined) scanners.push(new PhpMultipartRouteScanner(php, names));
   }
-  return scanners.length === 0 ? undefined : new ScannerSet(scanners);
+  return scanners.length === 0 ? undefined : new ScannerSet(scanners, names);
 }
 
 /**
@@ -75,11 +76,14 @@ function parameterBoundary(contentType: string): string | undefined {
 
 /** Scan one body in each of several readings, and report what any of them finds. */
 class ScannerSet implements FormRouteScanner {
-  constructor(private readonly scanners: FormRouteScanner[]) {}
+  constructor(
+    private readonly scanners: FormRouteScanner[],
+    private readonly names: RouteNameReader,
+  ) {}
 
   /** The first problem any reading has found: the others stop too, since the body is refused. */
   get problem(): string | undefined {
-    return this.scanners.find((scanner) => scanner.problem !== undefined)?.problem;
+    return this.names.problem ?? this.scanners.find((scanner) => scanner.problem !== undefined)?.problem;
   }
 
   write(chunk: Buffer): void {
@@ -91,6 +95,7 @@ class ScannerSet implements FormRouteScanner {
     const routes = new RouteList();
     for (const scanner of this.scanners) {
       const scan = scanner.finish();
+      if (this.names.problem !== undefined) return { problem: this.names.problem };
       if ('problem' in scan) return scan;
       for (const route of scan.routes) routes.add(route);
     }
@@ -111,10 +116,13 @@ class UrlEncodedRouteScanner implements FormRouteScanner {
   problem: string | undefined;
   private readonly routes = new RouteList();
   private fields = 0;
-  // Names repeat, so each distinct raw name is read once.
+  // Names repeat, so each distinct raw name is decoded once.
   private readonly readNames = new Map<string, string | undefined>();
 
-  constructor(private readonly separators: '&' | '&;') {}
+  constructor(
+    private readonly separators: '&' | '&;',
+    private readonly names: RouteNameReader,
+  ) {}
 
   write(chunk: Buffer): void {
     if (this.problem) return;
@@ -143,7 +151,7 @@ class UrlEncodedRouteScanner implements FormRouteScanner {
 
   private routeOf(rawKey: string): string | undefined {
     if (this.readNames.has(rawKey)) return this.readNames.get(rawKey);
-    const route = bodyRouteParameter(decodeFormText(rawKey));
+    const route = this.names.read(decodeFormText(rawKey));
     if (this.readNames.size < 1000) this.readNames.set(rawKey, route);
     return route;
   }
@@ -202,6 +210,14 @@ function trimKeyStart(raw: string): string {
 /** Decode a raw form name or value as PHP's urldecode does: `+` is a space and a bad escape stays as written. */
 function decodeFormText(raw: string): string {
   if (/^[\x00-\x24\x26-\x2a\x2c-\x7f]*$/.test(raw)) return raw;
+  // An ASCII name whose escapes are all UTF-8 decodes the same way as below, only faster.
+  if (/^[\x00-\x7f]*$/.test(raw)) {
+    try {
+      return decodeURIComponent(raw.replaceAll('+', ' '));
+    } catch {
+      // A bad escape or one that is not UTF-8: decode byte by byte below.
+    }
+  }
   const bytes = Buffer.from(raw.replaceAll('+', ' ').replace(/%([0-9a-f]{2})/gi, (_, hex: string) =>
     String.fromCharCode(Number.parseInt(hex, 16))), 'latin1');
   return bytes.toString('utf8');
@@ -228,7 +244,10 @@ class MultipartRouteScanner implements FormRouteScanner {
   problem: string | undefined;
   private readonly routes = new RouteList();
 
-  constructor(boundary: string) {
+  constructor(
+    boundary: string,
+    private readonly names: RouteNameReader,
+  ) {
     this.delimiter = Buffer.from(`\n--${boundary}`, 'latin1');
   }
 
@@ -289,7 +308,7 @@ class MultipartRouteScanner implements FormRouteScanner {
           if (this.headers.length > MAX_PART_HEADERS) this.problem = 'a multipart part has over 16 KiB of headers';
           continue;
         }
-        const route = partRoute(this.headers);
+        const route = partRoute(this.headers, this.names);
         if (typeof route === 'object') {
           this.problem = route.problem;
           return;
@@ -336,12 +355,12 @@ const MAX_PART_NAMES = 16;
  * quoted with `"` or `'` or bare, so a part that one parser might read under a routing name
  * is never skipped.
  */
-function partRoute(headers: string): string | { problem: string } | undefined {
-  let names = 0;
+function partRoute(headers: string, names: RouteNameReader): string | { problem: string } | undefined {
+  let count = 0;
   for (const match of headers.matchAll(/(?:^|[;\s:])name\s*=\s*(?:"([^"]*)"|'([^']*)'|([^;\s]*))/gim)) {
-    names += 1;
-    if (names > MAX_PART_NAMES) return { problem: `a multipart part has more than ${MAX_PART_NAMES} name parameters` };
-    const route = bodyRouteParameter(match[1] ?? match[2] ?? match[3] ?? '');
+    count += 1;
+    if (count > MAX_PART_NAMES) return { problem: `a multipart part has more than ${MAX_PART_NAMES} name parameters` };
+    const route = names.read(match[1] ?? match[2] ?? match[3] ?? '');
     if (route) return route;
   }
   return undefined;

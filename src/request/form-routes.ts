@@ -1,3 +1,5 @@
+import { bodyRouteParameter, mayBeBodyRouteParameter } from './query-route.js';
+
 /** A routing parameter found in a form body: its name as the framework reads it, and its value. */
 export interface BodyRoute {
   name: string;
@@ -36,6 +38,43 @@ export const MAX_MULTIPART_PARTS = 10_000;
  * lines before, between and after parts that hold no delimiter.
  */
 export const MAX_MULTIPART_LINES = 100_000;
+
+/**
+ * Maximum number of field names in one body that riskgate reads under each parser's rules.
+ * Only names that a quick check cannot rule out count, such as `r[x]` or `rest.route`. Each
+ * costs a few microseconds, so 100,000 distinct ones would cost about a third of a second.
+ */
+export const MAX_NAME_READINGS = 10_000;
+
+/** Names kept with their reading, so a name repeated in one body is read once. */
+const MAX_CACHED_NAMES = 1000;
+
+/**
+ * Read a body's field names as routing parameters, shared by every scanner of the body, so
+ * that all of them together read at most MAX_NAME_READINGS names in full.
+ */
+export class RouteNameReader {
+  problem: string | undefined;
+  private readings = 0;
+  private readonly names = new Map<string, string | undefined>();
+
+  /** Return the routing parameter that the decoded field name reads as, or undefined. */
+  read(name: string): string | undefined {
+    if (this.names.has(name)) return this.names.get(name);
+
+    let route: string | undefined;
+    if (mayBeBodyRouteParameter(name)) {
+      this.readings += 1;
+      if (this.readings > MAX_NAME_READINGS) {
+        this.problem ??= `the form body has more than ${MAX_NAME_READINGS} field names that may read as rest_route or r`;
+        return undefined;
+      }
+      route = bodyRouteParameter(name);
+    }
+    if (this.names.size < MAX_CACHED_NAMES) this.names.set(name, route);
+    return route;
+  }
+}
 
 export interface FormRouteScanner {
   write(chunk: Buffer): void;

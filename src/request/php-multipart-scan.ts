@@ -1,10 +1,10 @@
-import { bodyRouteParameter } from './query-route.js';
 import {
   MAX_MULTIPART_LINES,
   MAX_MULTIPART_PARTS,
   MAX_PART_HEADERS,
   MAX_ROUTE_VALUE,
   RouteList,
+  type RouteNameReader,
   type BodyRouteScan,
   type FormRouteScanner,
 } from './form-routes.js';
@@ -52,7 +52,10 @@ export class PhpMultipartRouteScanner implements FormRouteScanner {
   problem: string | undefined;
   private readonly routes = new RouteList();
 
-  constructor(boundary: string) {
+  constructor(
+    boundary: string,
+    private readonly names: RouteNameReader,
+  ) {
     this.boundaryLine = Buffer.from(`--${boundary}`, 'latin1');
     this.dataEnd = Buffer.from(`\n--${boundary}`, 'latin1');
     this.pieceSize = Math.max(PHP_FILL_UNIT, Buffer.byteLength(boundary, 'latin1') + 6);
@@ -132,7 +135,7 @@ export class PhpMultipartRouteScanner implements FormRouteScanner {
     }
 
     if (line !== undefined && line.length === 0) {
-      const route = partRoute(this.headers);
+      const route = partRoute(this.headers, this.names);
       if (typeof route === 'object') {
         this.problem = route.problem;
         return;
@@ -203,12 +206,12 @@ export class PhpMultipartRouteScanner implements FormRouteScanner {
  * Return the routing parameter that a part's first Content-Disposition header names,
  * undefined when it names none, or `{ problem }` past MAX_DISPOSITION_PARAMETERS.
  */
-function partRoute(headers: readonly [string, string][]): string | { problem: string } | undefined {
+function partRoute(headers: readonly [string, string][], names: RouteNameReader): string | { problem: string } | undefined {
   const disposition = headers.find(([key]) => key.toLowerCase() === 'content-disposition');
   if (!disposition) return undefined;
   const name = dispositionName(disposition[1]);
   if (typeof name === 'object') return name;
-  return name === undefined ? undefined : bodyRouteParameter(name);
+  return name === undefined ? undefined : names.read(name);
 }
 
 /** Maximum number of parameters read in one Content-Disposition; a form part has two or three. */

@@ -1,4 +1,4 @@
-import { formParserReadingAs } from './field-names.js';
+import { formParserMayRead, formParserReadingAs } from './field-names.js';
 import { trimTrailing } from './linear-text.js';
 import { normalizePath } from './path.js';
 
@@ -105,6 +105,14 @@ const BODY_ROUTE_PARAMETERS = ROUTE_PARAMETERS.filter(({ name }) => name === 're
 /** Return the body routing parameter that a form field name reads as, or undefined. `key` must be decoded. */
 export function bodyRouteParameter(key: string): string | undefined {
   return BODY_ROUTE_PARAMETERS.find(({ name }) => readsAs(key, name))?.name;
+}
+
+/**
+ * Return false when no parser can read a decoded form field name as a body routing
+ * parameter, by a quick check: most names end here, and bodyRouteParameter reads the rest.
+ */
+export function mayBeBodyRouteParameter(key: string): boolean {
+  return BODY_ROUTE_PARAMETERS.some(({ name }) => key === name || formParserMayRead(key, name));
 }
 
 /** Return the paths that a body routing parameter's value routes to, as queryRoutedTargets reads a query's. */

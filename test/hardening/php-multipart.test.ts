@@ -1,10 +1,11 @@
 import t from 'tap';
 
 import { createFormRouteScanner } from '../../src/request/form-route-scan.js';
+import { RouteNameReader } from '../../src/request/form-routes.js';
 import { PhpMultipartRouteScanner } from '../../src/request/php-multipart-scan.js';
 
 /** Scan a body written in chunks of the given sizes, repeated to the end. */
-function scan(body: Buffer, sizes: number[], scanner = new PhpMultipartRouteScanner('zz')) {
+function scan(body: Buffer, sizes: number[], scanner = new PhpMultipartRouteScanner('zz', new RouteNameReader())) {
   let offset = 0;
   for (let index = 0; offset < body.length; index += 1) {
     const size = sizes[index % sizes.length];

@@ -24,7 +24,7 @@ export const CONFIG_DEFAULTS = {
     // and 429 (the app's own rate limit).
     failure_status: ['4xx', '!405', '!408', '!413', '!414', '!415', '!419', '!429', '!431'],
   },
-  username: { case: 'fold', trim: true, nfkc: true, accents: 'fold' },
+  username: { case: 'fold', trim: true, nfkc: true, accents: 'fold', markup: 'refuse' },
   rules: ['rules'],
   reload: { watch: true, debounce: '250ms' },
   body_limit_bytes: 65_536,

@@ -71,6 +71,7 @@ export const CONFIG_SCHEMA = {
         trim: { type: 'boolean' },
         nfkc: { type: 'boolean' },
         accents: { enum: ['fold', 'preserve'] },
+        markup: { enum: ['refuse', 'keep'] },
       },
     },
     rules: { type: 'array', items: { type: 'string' }, minItems: 1 },

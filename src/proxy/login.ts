@@ -19,7 +19,7 @@ import { checkCrossSite, checkLoginHeaders } from '../request/framing.js';
 import { fingerprintRequest } from '../request/fingerprint.js';
 import { readReferer } from '../request/referer.js';
 import { counterIndexKey, profileKey } from '../profile/keys.js';
-import { MAX_EXPANDED_USERNAME, excessiveExpansion, normalizeUsername, type UsernameNormalization } from '../request/username.js';
+import { MAX_EXPANDED_USERNAME, excessiveExpansion, normalizeUsername, usernameMarkup, type UsernameNormalization } from '../request/username.js';
 import { countersToCel } from '../rules/activation.js';
 import { evaluateRules } from '../rules/evaluate.js';
 import type { GatewayContext } from './context.js';
@@ -575,13 +575,19 @@ function queryOf(url: string | undefined): string {
   return start === -1 ? '' : (url ?? '').slice(start + 1);
 }
 
-/** Normalise a login's username, or refuse one that NFKC would blow up (see excessiveExpansion). */
+/** Normalise a login's username, or refuse one that NFKC would blow up (see excessiveExpansion) or that holds markup (see usernameMarkup). */
 function usernameKey(raw: string, options: UsernameNormalization): string {
   const expanded = excessiveExpansion(raw, options);
   if (expanded !== undefined) {
     throw new RequestRejection(400, 'invalid username',
       `the username has ${raw.length} characters and NFKC expands them to ${expanded}; ` +
         `a username that grows past ${MAX_EXPANDED_USERNAME} characters to more than twice its length is refused`);
+  }
+  const markup = options.markup === 'refuse' ? usernameMarkup(raw) : undefined;
+  if (markup !== undefined) {
+    throw new RequestRejection(400, 'invalid username',
+      `the username contains "${markup.slice(0, 16)}", markup that apps such as WordPress remove before they look the account up; ` +
+        'send the account name as it is, or set username.markup to keep for an app that reads it as written');
   }
   return normalizeUsername(raw, options);
 }

@@ -16,6 +16,11 @@ export interface UsernameNormalization {
    * collations compare them (MySQL 8's default utf8mb4_0900_ai_ci); `preserve` keeps them.
    */
   accents: 'fold' | 'preserve';
+  /**
+   * `refuse` rejects a username with markup that some apps remove before they look the
+   * account up (see usernameMarkup); `keep` reads it as written.
+   */
+  markup: 'refuse' | 'keep';
 }
 
 export const DEFAULT_USERNAME_NORMALIZATION: UsernameNormalization = Object.freeze({
@@ -23,6 +28,7 @@ export const DEFAULT_USERNAME_NORMALIZATION: UsernameNormalization = Object.free
   trim: true,
   nfkc: true,
   accents: 'fold',
+  markup: 'refuse',
 });
 
 /**
@@ -66,12 +72,23 @@ export function normalizeUsername(
     name = foldToBaseLetters(name);
   }
 
-  // Last, so that white space an earlier step uncovered is trimmed too.
+  // Last, so that white space an earlier step uncovered is trimmed too. WordPress reads a
+  // run of white space inside a name as one space.
   if (options.trim) {
-    name = name.trim();
+    name = name.trim().replace(/ {2,}/g, ' ');
   }
 
   return name;
+}
+
+/**
+ * Return the markup in a username that WordPress's sanitize_user removes before it looks the
+ * account up, or undefined: a `<` or `>` (tags go, `ad<b>min` is `admin`), a `%` escape
+ * (`ad%41min` is `admin`) or an entity-like run from `&` to `;`. Each spelling would
+ * otherwise count as another account, with counters and history of its own.
+ */
+export function usernameMarkup(raw: string): string | undefined {
+  return /[<>]|%[0-9a-f]{2}|&[^;]+;/i.exec(raw)?.[0];
 }
 
 /** Length past which a username may not grow to more than twice its length under NFKC. */

@@ -144,6 +144,39 @@ t.test('username case is kept with case preserve', async (t) => {
   t.equal(decisions[2].riskgate.counters.failures_per_account, 1);
 });
 
+t.test('a username with markup that WordPress strips is refused, and runs of spaces are one', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  // WordPress's sanitize_user removes tags, %XX escapes and entities before it looks the
+  // account up, so each of these checks admin's password there.
+  const FORM = 'application/x-www-form-urlencoded';
+  const refused = ['ad<b>min', 'ad<i1>min', 'ad%2541min', 'adm&x;in', 'admin>'];
+  for (const name of refused) {
+    const reply = await postLogin(gateway.port, `username=${encodeURIComponent(name)}&password=x`, FORM);
+    t.equal(reply.status, 400, `${name} gets 400`);
+    t.match(reply.json().detail, /markup that apps such as WordPress remove/, `${name}: the detail says why`);
+  }
+  t.equal(upstream.requests.length, 0, 'none reached the app');
+
+  // WordPress reads a run of white space as one space: one account.
+  await postLogin(gateway.port, '{"username":"john smith","password":"x"}');
+  await postLogin(gateway.port, '{"username":"john   smith","password":"x"}');
+  const decisions = await waitForDecisions(gateway.logs, 2);
+  t.equal(decisions[1].riskgate.counters.failures_per_account, 1, 'the second spelling sees the first one\'s failure');
+  t.equal(decisions[1].riskgate.counters.usernames_per_ip, 1, 'one account from this address');
+  t.same(upstream.logins.map((login) => login.sha256), [sha256('{"username":"john smith","password":"x"}'), sha256('{"username":"john   smith","password":"x"}')],
+    'both reach the app unchanged');
+});
+
+t.test('username markup is read as written with markup keep', async (t) => {
+  const { upstream, gateway } = await setUp(t, { username: { markup: 'keep' } });
+
+  await postLogin(gateway.port, '{"username":"ad<b>min","password":"x"}');
+  const [decision] = await waitForDecisions(gateway.logs, 1);
+
+  t.equal(decision.user.name, 'ad<b>min');
+  t.equal(upstream.logins.length, 1);
+});
+
 t.test('long usernames differing at the end stay distinct accounts', async (t) => {
   const { gateway } = await setUp(t);
   const stem = 'x'.repeat(2000);

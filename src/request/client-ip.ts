@@ -1,6 +1,6 @@
 import ipaddr from 'ipaddr.js';
 
-import { embeddedIPv4, embeddedIPv4Cidr } from './embedded-ipv4.js';
+import { LOCAL_USE_NAT64, embeddedIPv4, embeddedIPv4Cidr } from './embedded-ipv4.js';
 
 type Address = ipaddr.IPv4 | ipaddr.IPv6;
 
@@ -9,9 +9,9 @@ export interface ClientAddress {
   /** Canonical text: dotted IPv4 (IPv4-mapped IPv6 unwrapped) or RFC 5952 IPv6. */
   address: string;
   version: 4 | 6;
-  /** Counter key for `ip`: the address for IPv4, its /64 network for IPv6. */
+  /** Counter key for `ip`: the address for IPv4, its /64 network for IPv6 (the address in the local-use NAT64 block). */
   key: string;
-  /** Counter key for `ip_prefix`: the /24 for IPv4, the /48 for IPv6. */
+  /** Counter key for `ip_prefix`: the /24 for IPv4, the /48 for IPv6 (the address in the local-use NAT64 block). */
   prefix: string;
   /** Private, loopback, link-local, carrier-grade NAT or otherwise non-public range. */
   private: boolean;
@@ -131,11 +131,13 @@ function describe(address: Address): ClientAddress {
     };
   }
 
+  // All clients of a local-use NAT64 translator share its prefix, and each has one address.
+  const translated = (address as ipaddr.IPv6).match(LOCAL_USE_NAT64.network, LOCAL_USE_NAT64.bits);
   return {
     address: text,
     version: 6,
-    key: networkOf(address as ipaddr.IPv6, 64),
-    prefix: networkOf(address as ipaddr.IPv6, 48),
+    key: networkOf(address as ipaddr.IPv6, translated ? 128 : 64),
+    prefix: networkOf(address as ipaddr.IPv6, translated ? 128 : 48),
     private: isPrivate,
   };
 }

@@ -14,19 +14,26 @@ const TRANSLATED: readonly { range: string; network: ipaddr.IPv6; bits: number; 
   { range: 'ipv4Compatible', network: ipaddr.IPv6.parse('::'), bits: 96, offset: 96, inverted: false },
   // The well-known NAT64 prefix, through which IPv4 clients reach an IPv6-only site (SIIT-DC).
   { range: 'rfc6052', network: ipaddr.IPv6.parse('64:ff9b::'), bits: 96, offset: 96, inverted: false },
-  // The local-use NAT64 block; translators inside it carry the IPv4 address in the last 32
-  // bits too, as ipaddr.js reads both blocks as one range.
-  { range: 'rfc6052', network: ipaddr.IPv6.parse('64:ff9b:1::'), bits: 48, offset: 96, inverted: false },
   // 6to4 puts the site's IPv4 address right after 2002::/16.
   { range: '6to4', network: ipaddr.IPv6.parse('2002::'), bits: 16, offset: 16, inverted: false },
   // Teredo puts its server's address in bits 32 to 63, so all its clients share one /64.
   { range: 'teredo', network: ipaddr.IPv6.parse('2001::'), bits: 32, offset: 96, inverted: true },
 ];
 
+/**
+ * RFC 8215's local-use NAT64 block. Each network picks a prefix length from /48 to /96 within
+ * it, and RFC 6052 puts the IPv4 address at a different place for each length, so riskgate
+ * cannot read the IPv4 client from the address alone. A translator gives each IPv4 client
+ * one address, whatever the length, so each address counts as one client.
+ */
+export const LOCAL_USE_NAT64 = { network: ipaddr.IPv6.parse('64:ff9b:1::'), bits: 48 };
+
 /** Return the IPv4 client address that an IPv6 address carries, or undefined when it carries none. */
 export function embeddedIPv4(address: ipaddr.IPv6): ipaddr.IPv4 | undefined {
   const range = address.range();
-  const translated = TRANSLATED.find((entry) => entry.range === range);
+  // ipaddr.js names the local-use NAT64 block (see LOCAL_USE_NAT64) rfc6052 too, so the
+  // network decides.
+  const translated = TRANSLATED.find((entry) => entry.range === range && address.match(entry.network, entry.bits));
   return translated ? ipv4At(address, translated.offset, translated.inverted) : undefined;
 }
 

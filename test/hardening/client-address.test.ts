@@ -107,6 +107,28 @@ t.test('forwarded-for entries with ports and brackets are read', async (t) => {
   cases.forEach(([entry, expected], index) => t.equal(decisions[index].source.ip, expected, entry));
 });
 
+t.test('local-use NAT64 clients count one address each', async (t) => {
+  const { gateway } = await setUp(t);
+  // Under RFC 6052's /64 layout the IPv4 client sits in bits 72 to 103, so the last 32 bits
+  // of these two (203.0.113.1 and 198.51.100.1) are both 1.0.0.0.
+  const attacker = '64:ff9b:1:1:cb:71:100:0';
+  const other = '64:ff9b:1:1:c6:3364:100:0';
+
+  for (let index = 0; index < 10; index += 1) {
+    await login(gateway.port, `user${index}`, 'wrong', { headers: { 'x-forwarded-for': attacker } });
+  }
+  const reply = await login(gateway.port, 'carol', 'wrong', { headers: { 'x-forwarded-for': other } });
+  const decisions = await waitForDecisions(gateway.logs, 11);
+
+  t.equal(decisions[9].riskgate.counters.usernames_per_ip, 9, 'the first address counts its own accounts');
+  t.equal(decisions[9].riskgate.signals.ip.key, `${attacker}/128`, 'keyed by the whole address');
+  t.equal(reply.status, 401, 'the other client is judged on its own');
+  t.equal(decisions[10].source.ip, other);
+  t.equal(decisions[10].riskgate.counters.usernames_per_ip, 0, 'no accounts of the first client');
+  t.equal(decisions[10].riskgate.counters.usernames_per_prefix, 0, 'nor of its prefix');
+  t.equal(decisions[10].riskgate.signals.geo.known, false, 'its location is unknown');
+});
+
 /** Send a login and a page request from `source` with the `spoofed` headers, and check both reached the app. */
 async function passSpoofed(t: Test, spoofed: Record<string, string>, source: string) {
   const { upstream, gateway } = await setUp(t);

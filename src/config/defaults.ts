@@ -2,6 +2,7 @@
 export const CONFIG_DEFAULTS = {
   listen: '127.0.0.1:8080',
   trusted_proxies: [] as string[],
+  forwarded_prefix: 'drop' as 'drop' | 'pass',
   mode: 'enforce',
   store: {
     url: 'memory',

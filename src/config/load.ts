@@ -254,6 +254,7 @@ function resolveConfig(merged: RawConfig, file: string, baseDir: string, secret:
     listen: { host, port: Number(listen.slice(separator + 1)) },
     upstream: new URL(merged.upstream),
     trustedProxies: Object.freeze([...(merged.trusted_proxies ?? defaults.trusted_proxies)]),
+    forwardedPrefix: merged.forwarded_prefix ?? defaults.forwarded_prefix,
     mode: merged.mode ?? defaults.mode,
     store: {
       url: store.url,

@@ -94,6 +94,8 @@ export interface GatewayConfig {
   listen: { host: string; port: number };
   upstream: URL;
   trustedProxies: readonly string[];
+  /** `pass` forwards a trusted proxy's X-Forwarded-Prefix, `drop` removes it from every request. */
+  forwardedPrefix: 'drop' | 'pass';
   mode: GatewayMode;
   store: {
     url: string;

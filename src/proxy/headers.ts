@@ -141,6 +141,8 @@ export interface ForwardingContext {
   client: ClientAddress;
   /** True when the socket peer is a trusted proxy, whose X-Forwarded-Proto/-Host are kept. */
   peerTrusted: boolean;
+  /** True when a trusted proxy's X-Forwarded-Prefix is forwarded (`forwarded_prefix: pass`). */
+  passPrefix: boolean;
   requestId: string;
   /** Lower-case names of extra request headers to remove, such as the step-up header. */
   strip: ReadonlySet<string>;
@@ -201,8 +203,11 @@ export function upstreamRequestHeaders(request: IncomingMessage, context: Forwar
     const port = lastValue(request.headers['x-forwarded-port']);
     if (port) headers['x-forwarded-port'] = port;
     // Spring joins a list of prefixes into one path, so the trusted proxy's list goes on whole.
+    // Flask, Spring and Symfony put it in front of the paths of their redirects, which tell
+    // a login's outcome, and load balancers such as AWS ALB pass a client's value on. So it
+    // goes only where the operator says the proxy in front sets it.
     const prefix = request.headers['x-forwarded-prefix'];
-    if (prefix) headers['x-forwarded-prefix'] = prefix;
+    if (prefix && context.passPrefix) headers['x-forwarded-prefix'] = prefix;
   }
   headers['x-request-id'] = context.requestId;
   const via = request.headers[VIA_HEADER];

@@ -286,6 +286,7 @@ async function forwardLogin(
   const headers = upstreamRequestHeaders(request, {
     client: origin.client,
     peerTrusted: origin.peerTrusted,
+    passPrefix: config.forwardedPrefix === 'pass',
     requestId: record.requestId,
     strip: new Set([config.challenge.header.toLowerCase(), RISK_HEADER, 'content-encoding']),
     hop: context.hop,

@@ -124,6 +124,7 @@ export function createGatewayServer(context: GatewayContext): http.Server {
     const headers = upgradeRequestHeaders(request, {
       client,
       peerTrusted: peer !== undefined && context.trustedProxies.contains(peer),
+      passPrefix: context.config.forwardedPrefix === 'pass',
       requestId,
       strip: new Set([RISK_HEADER, context.config.challenge.header.toLowerCase()]),
       hop: context.hop,
@@ -215,6 +216,7 @@ async function handleRequest(
   const headers = upstreamRequestHeaders(request, {
     client,
     peerTrusted,
+    passPrefix: context.config.forwardedPrefix === 'pass',
     requestId,
     strip: new Set([RISK_HEADER, context.config.challenge.header.toLowerCase()]),
     hop: context.hop,

@@ -1,4 +1,5 @@
-import net from 'node:net';
+import http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import t, { type Test } from 'tap';
@@ -389,7 +390,6 @@ t.test('a trusted proxy list gives its own last value', async (t) => {
     'x-forwarded-host': 'evil.example, app.example',
     'x-forwarded-proto': 'http, https',
     'x-forwarded-port': '80, 443',
-    'x-forwarded-prefix': '/shop',
   };
 
   await login(gateway.port, 'alice', 'wonderland', { headers });
@@ -398,8 +398,42 @@ t.test('a trusted proxy list gives its own last value', async (t) => {
   t.equal(received.headers['x-forwarded-host'], 'app.example');
   t.equal(received.headers['x-forwarded-proto'], 'https');
   t.equal(received.headers['x-forwarded-port'], '443');
-  t.equal(received.headers['x-forwarded-prefix'], '/shop', "the trusted proxy's prefix goes on whole");
   t.equal(received.headers['x-forwarded-for'], '198.51.100.7', 'the client alone, so an app that trusts one hop reads it');
+});
+
+t.test('a forwarded prefix reaches the app only with forwarded_prefix pass', async (t) => {
+  // Flask's ProxyFix, Spring and Symfony put X-Forwarded-Prefix in front of their redirects.
+  const app = http.createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => { body += chunk.toString(); });
+    request.on('end', () => {
+      const prefix = String(request.headers['x-forwarded-prefix'] ?? '');
+      const ok = body.includes('wonderland');
+      response.writeHead(302, { location: `${prefix}${ok ? '/home' : '/login?error=1'}`, 'content-length': 0 });
+      response.end();
+    });
+  });
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+  const upstream = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
+  const route = { path: '/login', success_location: ['/home'], failure_location: ['/login'] };
+  const dropping = await startTestGateway({ upstream, config: { ...TRUSTED, login_routes: [route] } });
+  const passing = await startTestGateway({ upstream, config: { ...TRUSTED, forwarded_prefix: 'pass', login_routes: [route] } });
+  t.teardown(async () => {
+    await dropping.close();
+    await passing.close();
+    await new Promise<void>((resolve) => app.close(() => resolve()));
+  });
+  // A load balancer that passes the client's header on lets it turn a failure's Location
+  // into /home?/login?error=1, whose path is the success page.
+  const headers = { 'x-forwarded-for': '198.51.100.7', 'x-forwarded-prefix': '/home?' };
+
+  for (let index = 0; index < 3; index += 1) await login(dropping.port, 'alice', `guess-${index}`, { headers });
+  const decisions = await waitForDecisions(dropping.logs, 3);
+  t.same(decisions.map((line) => line.event.outcome), ['failure', 'failure', 'failure'], 'each wrong password is a failure');
+  t.equal(decisions[2].riskgate.counters.failures_per_account, 2, 'and counts for the account');
+
+  const passed = await login(passing.port, 'alice', 'wonderland', { headers: { ...headers, 'x-forwarded-prefix': '/shop' } });
+  t.equal(passed.headers.location, '/shop/home', "with pass, the trusted proxy's prefix reaches the app");
 });
 
 t.test('underscore spellings of gateway headers never reach the app', async (t) => {

@@ -8,9 +8,9 @@ import type { CounterKind } from '../rules/types.js';
  * with WRONGTYPE or reads a corrupt value. Keys of the old kind expire after two windows.
  * A changed window or key part needs no tag, because the stored type stays the same.
  */
-const KIND_TAGS: Record<CounterKind, string> = { attempts: 'a', failures: 'f', distinct_usernames: 'd' };
+const KIND_TAGS: Record<CounterKind, string> = { attempts: 'a', failures: 'f', unsuccessful: 'u', distinct_usernames: 'd' };
 
-const TAGGED_KEY = /:c:\{([a-z][a-z0-9_]*):[^}:]+:([afd])\}$/;
+const TAGGED_KEY = /:c:\{([a-z][a-z0-9_]*):[^}:]+:([afud])\}$/;
 
 export function counterKey(prefix: string, name: string, digest: string, kind: CounterKind): string {
   return `${prefix}:c:{${name}:${digest}:${KIND_TAGS[kind]}}`;

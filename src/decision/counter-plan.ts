@@ -1,5 +1,5 @@
 import type { GatewayKeys } from '../crypto/keys.js';
-import type { CounterDefinition, CounterKeyPart } from '../rules/types.js';
+import { countsOutcome, type CountedOutcome, type CounterDefinition, type CounterKeyPart } from '../rules/types.js';
 import { indexMember } from '../profile/keys.js';
 import { counterKey, pendingKey } from './counter-key.js';
 import type { CounterRead, PendingMark, ReadRequest, ReadResult, WriteRequest } from '../store/store.js';
@@ -115,7 +115,7 @@ export class CounterPlan {
    */
   writeRequest(
     now: number,
-    outcome: 'success' | 'failure' | 'unknown',
+    outcome: CountedOutcome,
     member: string | undefined,
     profile?: HashWrite,
   ): WriteRequest {
@@ -129,7 +129,7 @@ export class CounterPlan {
         increments.push(target);
       } else if (counter.count === 'distinct_usernames') {
         if (member) distinct.push({ ...target, member });
-      } else if (outcome === 'failure') {
+      } else if (countsOutcome(counter.count, outcome)) {
         increments.push(target);
       } else if (outcome === 'success' && counter.key.includes('username') && counter.key.includes('ip')) {
         resets.push(target);
@@ -177,12 +177,12 @@ export class CounterPlan {
 
 /**
  * Return whether pending logins count toward a counter. Every pending login is an attempt,
- * and one pending on an account may turn out a failure. Failure counters not keyed by the
+ * and one pending on an account may turn out a failure or unknown. Failure counters not keyed by the
  * account (address, network, fingerprint) are left out, because many honest logins can be
  * in flight at once behind one shared address or browser. A burst of stuffing from one
  * address is caught by its attempts and distinct usernames instead.
  */
 function countsPending(counter: CounterDefinition): boolean {
   if (counter.count === 'attempts') return true;
-  return counter.count === 'failures' && counter.key.includes('username');
+  return (counter.count === 'failures' || counter.count === 'unsuccessful') && counter.key.includes('username');
 }

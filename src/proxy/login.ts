@@ -22,6 +22,7 @@ import { counterIndexKey, profileKey } from '../profile/keys.js';
 import { MAX_EXPANDED_USERNAME, excessiveExpansion, normalizeUsername, usernameMarkup, type UsernameNormalization } from '../request/username.js';
 import { countersToCel } from '../rules/activation.js';
 import { evaluateRules } from '../rules/evaluate.js';
+import type { CountedOutcome } from '../rules/types.js';
 import type { GatewayContext } from './context.js';
 import { forwardRequest, sendProblem, type ForwardResult } from './forward.js';
 import { upstreamRequestHeaders } from './headers.js';
@@ -253,7 +254,7 @@ export async function handleLogin(
   const learned = record.learned && pseudonym
     ? context.accountRisk.profileWrite(config.store.keyPrefix, pseudonym, assessment, issuedDeviceId, now)
     : undefined;
-  const write = plan.writeRequest(now, forwarded ? record.outcome : 'unknown', pseudonym, learned);
+  const write = plan.writeRequest(now, countedOutcome(record, forwarded), pseudonym, learned);
   context.accountRisk.frequencies.observe(assessment.features);
   await context.store.write(write, reading.source);
   context.webhook?.enqueue(record.decision, logDecision());
@@ -576,7 +577,22 @@ function queryOf(url: string | undefined): string {
   return start === -1 ? '' : (url ?? '').slice(start + 1);
 }
 
-/** Normalise a login's username, or refuse one that NFKC would blow up (see excessiveExpansion) or that holds markup (see usernameMarkup). */
+/**
+ * Return a login's outcome as counters count it: `none` when the app checked no password,
+ * because riskgate did not forward the login, the app sent no response, or the login
+ * filled no password, asked for another action, or reached a page at another reading of the
+ * route's path (a single-page app's catch-all answers 200 there for any body).
+ */
+function countedOutcome(record: LoginRecord, forwarded: boolean): CountedOutcome {
+  if (!forwarded || record.upstreamError !== undefined || record.statusCode === undefined) return 'none';
+  if (record.outcomeReason !== undefined && NO_PASSWORD_CHECK.has(record.outcomeReason)) return 'none';
+  return record.outcome;
+}
+
+/** Reasons for an unknown outcome that mean the app checked no password. */
+const NO_PASSWORD_CHECK: ReadonlySet<string> = new Set(['no_password', 'field_not_listed', 'path_variant']);
+
+/** Normalise a login's username, or refuse one that NFKC would blow up (see excessiveExpansion) or that contains markup (see usernameMarkup). */
 function usernameKey(raw: string, options: UsernameNormalization): string {
   const expanded = excessiveExpansion(raw, options);
   if (expanded !== undefined) {

@@ -1,9 +1,8 @@
 import type { KeyParts } from '../decision/counter-plan.js';
-import type { CounterDefinition, CounterKeyPart } from '../rules/types.js';
+import { countsOutcome, type CountedOutcome, type CounterDefinition, type CounterKeyPart } from '../rules/types.js';
 import { MAX_DISTINCT_MEMBERS } from '../store/memory.js';
 import { bucketOf, elapsedFraction, slidingCount, slidingDistinct } from '../store/store.js';
 
-type Outcome = 'success' | 'failure' | 'unknown';
 
 interface CountEntry {
   bucket: number;
@@ -51,7 +50,8 @@ export class ReplayCounters {
       parts: definition.key,
       windowMs: definition.windowMs,
       count: definition.count,
-      resetOnSuccess: definition.count === 'failures' && definition.key.includes('username') && definition.key.includes('ip'),
+      resetOnSuccess: definition.count !== 'attempts' && definition.count !== 'distinct_usernames' &&
+        definition.key.includes('username') && definition.key.includes('ip'),
       entries: new Map(),
     }));
     this.keys = new Array(definitions.length);
@@ -71,12 +71,12 @@ export class ReplayCounters {
   }
 
   /** Record the login last read: attempts and members always, failures by `outcome`. */
-  write(now: number, outcome: Outcome, member: string | undefined): void {
+  write(now: number, outcome: CountedOutcome, member: string | undefined): void {
     for (let index = 0; index < this.counters.length; index += 1) {
       const key = this.keys[index];
       if (key === undefined) continue;
       const counter = this.counters[index];
-      if (counter.count === 'attempts' || (counter.count === 'failures' && outcome === 'failure')) {
+      if (counter.count === 'attempts' || countsOutcome(counter.count, outcome)) {
         increment(counter, key, now);
       } else if (counter.count === 'distinct_usernames') {
         if (member) addMember(counter, key, member, now);

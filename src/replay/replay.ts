@@ -86,8 +86,10 @@ export async function replayEvents(
     const evaluation = evaluateRules(ruleSet, event.signals, countersToCel(counts), options.mode ?? 'enforce');
     const decision = withStepUp(evaluation.decision, event, options.challengeMode ?? 'step-up');
     const forwarded = decision === 'allow' || (decision === 'challenge' && options.challengeMode === 'forward');
-    const learned = forwarded && event.forwarded ? event.outcome : 'unknown';
-    counters.write(event.time, learned, event.member);
+    const reached = forwarded && event.forwarded;
+    const learned = reached ? event.outcome : 'unknown';
+    // NOTE: a recorded unknown that filled no password counts as unsuccessful here, though not live.
+    counters.write(event.time, reached ? event.outcome : 'none', event.member);
 
     const result: ReplayResult = { decision, score: evaluation.score, rules: evaluation.fired, counters: counts, learned };
     tally.add(event, result);

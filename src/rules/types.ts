@@ -6,9 +6,24 @@ export type CounterKeyPart = 'ip' | 'ip_prefix' | 'username' | 'device' | 'finge
 
 /**
  * What a counter counts per key: every judged login attempt, the logins the app rejected,
+ * the logins the app did not accept (failures and unknown outcomes),
  * or the distinct usernames seen.
  */
-export type CounterKind = 'attempts' | 'failures' | 'distinct_usernames';
+export type CounterKind = 'attempts' | 'failures' | 'unsuccessful' | 'distinct_usernames';
+
+/**
+ * A login's outcome as counters count it: the app's response, or `none` when the app checked
+ * no password. That is a login riskgate did not forward, one the app sent no response to,
+ * and one that filled no password or asked for another action (see UnknownRedirectReason).
+ */
+export type CountedOutcome = 'success' | 'failure' | 'unknown' | 'none';
+
+/** Tell whether a counter of this kind counts a login with this outcome. */
+export function countsOutcome(kind: CounterKind, outcome: CountedOutcome): boolean {
+  if (kind === 'failures') return outcome === 'failure';
+  if (kind === 'unsuccessful') return outcome === 'failure' || outcome === 'unknown';
+  return false;
+}
 
 export interface CounterDefinition {
   name: string;

@@ -63,7 +63,7 @@ t.test('erase and forget report deleted keys', async (t) => {
     'the API reports the keys that left the store');
   t.ok(erased.keys_deleted > 2, 'counter keys were deleted besides the profile and the index');
   t.equal(erased.profile_erased, true);
-  t.equal(erased.counters_erased, 2, 'the account counter and the account-and-address counter were erased');
+  t.equal(erased.counters_erased, 3, 'the two account counters and the account-and-address counter were erased');
   t.equal(erased.erased_keys, undefined, 'the old field name is gone');
 
   const repeated = await forget('alice');
@@ -80,7 +80,7 @@ t.test('erase and forget report deleted keys', async (t) => {
     'forget reports the keys that left the store');
   t.ok(forgotten.keys_deleted > 2, 'forget deleted counter keys too');
   t.equal(forgotten.profile_erased, true);
-  t.equal(forgotten.counters_erased, 2);
+  t.equal(forgotten.counters_erased, 3);
 
   const audit = gateway.logs.lines.find((line) => line.event?.action === 'admin-account-erase');
   t.equal(audit?.riskgate.admin.details.keys_deleted, erased.keys_deleted, 'the audit line carries the same count');

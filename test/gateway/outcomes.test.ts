@@ -436,6 +436,30 @@ t.test('redirect to the login page is no success', async (t) => {
   t.equal(reply.headers['set-cookie'], undefined);
 });
 
+t.test('guesses the app hides as unknown still challenge', async (t) => {
+  // Devise answers a JSON client 401, but redirects one that asks for HTML back to its form,
+  // which riskgate cannot read as a failure on a route with the default lists.
+  const upstream = await scriptedUpstream(t, []);
+  upstream.responder = (request, response) => {
+    if (!request.url.startsWith('/login')) return false;
+    const html = String(request.headers.accept ?? '').includes('text/html');
+    response.writeHead(html ? 302 : 401, html ? { location: '/login' } : { 'content-type': 'application/json' });
+    response.end();
+    return true;
+  };
+  const gateway = await gatewayFor(t, upstream.url);
+  const headers = { accept: 'text/html' };
+
+  for (let index = 0; index < 11; index += 1) await login(gateway.port, 'alice', `guess-${index}`, { headers });
+
+  const lines = await waitForDecisions(gateway.logs, 11);
+  t.same(new Set(lines.slice(0, 10).map((line) => line.event.outcome)), new Set(['unknown']), 'the app hid every failure');
+  t.equal(lines[10].riskgate.counters.unsuccessful_per_account, 10);
+  t.equal(lines[10].riskgate.decision, 'challenge', 'the eleventh guess is challenged');
+  t.ok(lines[10].riskgate.rules.includes('bruteforce.account-unsuccessful'));
+  t.equal(upstream.logins.length, 10, 'it never reached the app');
+});
+
 t.test('success clears the account-address streak', async (t) => {
   const upstream = await scriptedUpstream(t, [401, 401, 401, 200]);
   const gateway = await gatewayFor(t, upstream.url);
@@ -492,11 +516,13 @@ t.test('a 2xx at another reading of the login path is no success', async (t) => 
   const variants = ['/login/', '/LOGIN', '/login.json', '/login;x', '/login/x', '/?q=login', '/index.php/login',
     '/login?q=node', '/login?r=site/index', '/login?route=common/home', '/login?_url=/home', '/login?s=index', '/login?q=',
     '/login?/node', '/login?rest.route=/wp/v2/posts', '/login?x=1;q=node'];
-  const forms = ['username=bob&password=not-his&rest_route=/x', 'username=bob&password=not-his&r=site/index'];
+  const forms = ['username=carol&password=not-his&rest_route=/x', 'username=carol&password=not-his&r=site/index'];
 
-  for (const path of variants) {
+  // Two accounts share the unknown outcomes, so neither reaches the ten that challenge.
+  for (const [index, path] of variants.entries()) {
+    const body = JSON.stringify({ username: index < 9 ? 'bob' : 'carol', password: 'not-his' });
     const reply = await send(gateway.port, {
-      method: 'POST', path, body: '{"username":"bob","password":"not-his"}', headers: { ...BROWSER_HEADERS, 'content-type': 'application/json' } });
+      method: 'POST', path, body, headers: { ...BROWSER_HEADERS, 'content-type': 'application/json' } });
     t.equal(reply.headers['set-cookie'], undefined, `${path}: no device cookie`);
   }
   // WordPress and Yii 1.1 route by these form fields too; the mock app serves its page for them.

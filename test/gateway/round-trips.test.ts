@@ -122,16 +122,16 @@ t.test('Redis sees the planned commands only', async (t) => {
     t.ok(keysOf(command)[0]?.startsWith(prefix), `${command.name} stays in the key prefix`);
     t.notOk(['script', 'multi', 'exec', 'watch'].includes(command.name), `${command.name} is a data command`);
   }
-  // Default rules: 7 counters. The 5 that count pending logins are each read with their mark
+  // Default rules: 8 counters. The 6 that count pending logins are each read with their mark
   // in one script. The 2 failure counters of the address and the fingerprint take one MGET each.
   const counters = failure.filter((command) => keysOf(command).some((key) => key.startsWith(`${prefix}c:`)));
-  const reads = counters.slice(0, 7);
-  const writes = counters.slice(7);
-  t.equal(reads.filter((command) => command.name === 'evalsha').length, 5, 'five reads with a pending mark');
+  const reads = counters.slice(0, 8);
+  const writes = counters.slice(8);
+  t.equal(reads.filter((command) => command.name === 'evalsha').length, 6, 'six reads with a pending mark');
   t.equal(reads.filter((command) => command.name === 'mget').length, 2, 'two MGETs');
-  // The failure adds an attempt, four failures and two distinct usernames: seven scripts,
-  // five of which also release the login's mark.
-  t.equal(writes.length, 7, 'seven counter writes');
+  // The failure adds an attempt, four failures, one unsuccessful login and two distinct
+  // usernames: eight scripts, six of which also release the login's mark.
+  t.equal(writes.length, 8, 'eight counter writes');
   t.ok(writes.every((command) => command.name === 'evalsha'), 'each a script');
   const marks = failure.filter((command) => keysOf(command).some((key) => key.startsWith(`${prefix}w:`)));
   t.same(marks, [], 'no mark command of its own: each rides with its counter');
@@ -144,6 +144,6 @@ t.test('Redis sees the planned commands only', async (t) => {
     .splice(0)
     .filter((command) => keysOf(command).some((key) => key.startsWith(`${prefix}c:`)));
 
-  t.equal(success.length, 7 + 4, 'seven reads, then an attempt, two distinct usernames and one reset');
+  t.equal(success.length, 8 + 4, 'eight reads, then an attempt, two distinct usernames and one reset');
   t.equal(success.filter((command) => command.name === 'del').length, 1, 'the success clears the account-address streak');
 });

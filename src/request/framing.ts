@@ -114,6 +114,14 @@ export function checkLoginHeaders(request: IncomingMessage): RequestRejection | 
       `the login carries ${override}, which frameworks read as another request method; remove it`);
   }
 
+  // Next.js runs the Server Action that this header names at any path, and the action's
+  // arguments carry no field names, so riskgate could read no username or password.
+  if (present.has('next-action')) {
+    return new RequestRejection(400, 'server action on a login',
+      'the login carries Next-Action, which runs a Next.js Server Action whose arguments riskgate cannot read; ' +
+        'check passwords in a Route Handler at the login path');
+  }
+
   const listed = (request.headers.connection ?? '').split(',').map((token) => token.trim().toLowerCase());
   const removed = listed.find((token) => token !== '' && !HOP_BY_HOP.has(token) && present.has(token));
   if (removed) {

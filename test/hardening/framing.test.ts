@@ -874,6 +874,18 @@ t.test('a %u escape in a login query is refused', async (t) => {
   t.equal(upstream.requests.length, 0, 'none reached the app');
 });
 
+t.test('a Next.js Server Action at a login path is refused', async (t) => {
+  // Next.js runs the action this header names, and its arguments carry no field names.
+  const body = '["victim","guess"]';
+  const headers: [string, string][] = [...loginHeaders(body, 'text/plain;charset=UTF-8'), ['Next-Action', '7f3a9c0d1e2b']];
+
+  const exchange = await rawExchange(gateway.port, rawRequest('POST', '/login', headers, body), { source: nextSource() });
+
+  t.equal(exchange.statuses[0], 400);
+  t.match(exchange.text, /Next\.js Server Action whose arguments riskgate cannot read/, 'the detail says why');
+  t.equal(upstream.requests.length, 0, 'it did not reach the app');
+});
+
 t.test('a login that asks for another method is refused', async (t) => {
   // Rack, Laravel, Symfony and Express's method-override run these as a GET, and the login
   // page they return would read as a success for the posted username.

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 
-import { createFormRouteScanner } from '../request/form-route-scan.js';
+import { boundaryProblem, createFormRouteScanner } from '../request/form-route-scan.js';
 import { normalizePath, type PathReading } from '../request/path.js';
 import { UnreadableRoute, bodyRoutedTargets, dotSegmentReadings, queryRoutedTargets, withRouteBases } from '../request/query-route.js';
 import { loginMethodsAt, type LoginPathIndex } from './context.js';
@@ -70,7 +70,7 @@ export function carriesRoutingParameter(url: string, body: Buffer, contentType: 
 /**
  * Return why a body sent to a path that is not a login path cannot be checked for form
  * routing fields, or undefined when it can. Two Content-Type headers leave its type
- * unsure. A compressed form cannot be read as it streams, while Apache's DEFLATE input
+ * unsure, and a multipart boundary too long to scan cheaply is refused (see boundaryProblem). A compressed form cannot be read as it streams, while Apache's DEFLATE input
  * filter hands PHP the form decoded, routing fields included.
  */
 export function uncheckableForm(request: IncomingMessage): string | undefined {
@@ -82,6 +82,9 @@ export function uncheckableForm(request: IncomingMessage): string | undefined {
   if (contentTypes > 1) {
     return `the body carries ${contentTypes} Content-Type headers, which servers read in different ways; send one`;
   }
+
+  const boundary = boundaryProblem(request.headers['content-type']);
+  if (boundary !== undefined) return boundary;
 
   const encoding = (request.headers['content-encoding'] ?? '').trim().toLowerCase();
   if (encoding === '' || encoding === 'identity') return undefined;

@@ -50,6 +50,21 @@ export function createFormRouteScanner(contentType: string | undefined): FormRou
 }
 
 /**
+ * Maximum length of a multipart boundary. RFC 2046 allows 70 characters, and clients send 20
+ * to 70. Each chunk of a body costs a scan time of the boundary's length, so a 15 KB one sent
+ * a byte at a time would cost seconds.
+ */
+const MAX_BOUNDARY = 200;
+
+/** Return why a form body's multipart boundary cannot be scanned, or undefined when it can. */
+export function boundaryProblem(contentType: string | undefined): string | undefined {
+  if (contentType === undefined || !contentType.toLowerCase().includes('multipart/')) return undefined;
+  const longest = Math.max(phpBoundary(contentType)?.length ?? 0, parameterBoundary(contentType)?.length ?? 0);
+  if (longest <= MAX_BOUNDARY) return undefined;
+  return `the multipart boundary has ${longest} characters, more than riskgate reads (${MAX_BOUNDARY}; RFC 2046 allows 70); send a shorter one`;
+}
+
+/**
  * Read the boundary as PHP's rfc1867.c does: after the first `boundary` (in that case if it
  * is there, else in any case) comes the first `=`, then a quoted value, or the text up to
  * `,` or `;`, spaces included.

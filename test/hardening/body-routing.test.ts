@@ -229,6 +229,22 @@ t.test('a body of many routing fields is refused in bounded time, and the gatewa
   t.equal(gateway.logs.lines.filter((line) => line.message === 'riskgate crashed').length, 0, 'nothing crashed');
 });
 
+t.test('a multipart boundary too long to scan cheaply is refused', async (t) => {
+  const { gateway, app } = await setUp(t);
+  const boundary = 'b'.repeat(201);
+  const body = multipart(boundary, [['name="title"', 'hello']]);
+
+  const exchange = await rawExchange(gateway.port, rawRequest('POST', '/upload', loginHeaders(body, `multipart/form-data; boundary=${boundary}`), body));
+
+  t.equal(exchange.statuses[0], 400);
+  t.match(exchange.text, /the multipart boundary has 201 characters, more than riskgate reads \(200/);
+  t.equal(app.requests.length, 0, 'nothing reached the app');
+  const seventy = 'b'.repeat(70);
+  const allowed = multipart(seventy, [['name="title"', 'hello']]);
+  const passed = await rawExchange(gateway.port, rawRequest('POST', '/upload', loginHeaders(allowed, `multipart/form-data; boundary=${seventy}`), allowed));
+  t.equal(passed.statuses[0], 200, 'a 70-character boundary passes');
+});
+
 t.test('a routing field too long to read in bounded memory is refused', async (t) => {
   const { gateway, app } = await setUp(t);
   const body = `rest_route=/wp/v2/${'a'.repeat(70_000)}`;

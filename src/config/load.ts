@@ -289,6 +289,7 @@ function resolveConfig(merged: RawConfig, file: string, baseDir: string, secret:
     upstreamTimeouts: {
       connectMs: parseDurationMs(timeouts.connect),
       responseMs: parseDurationMs(timeouts.response),
+      sendMs: parseDurationMs(timeouts.send),
     },
     log: { level: log.level, username: log.username, destination: log.destination },
     admin: resolveAdminConfig(merged),

@@ -121,6 +121,7 @@ export const CONFIG_SCHEMA = {
       properties: {
         connect: duration,
         response: duration,
+        send: duration,
       },
     },
     admin: {

@@ -123,7 +123,7 @@ export interface GatewayConfig {
   challenge: StepUpConfig;
   block: { status: 403 | 429; retryAfterMs: number };
   deviceCookie: { name: string; maxAgeMs: number; secure: boolean };
-  upstreamTimeouts: { connectMs: number; responseMs: number };
+  upstreamTimeouts: { connectMs: number; responseMs: number; sendMs: number };
   /** The operator listener: health probes, Prometheus metrics and the admin API. */
   /** `hosts`: names besides address literals and localhost that the listener serves in Host. */
   admin: { listen: { host: string; port: number }; token?: string; hosts: string[] };

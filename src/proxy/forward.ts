@@ -18,6 +18,8 @@ export interface UpstreamTarget {
   loginAgent: http.Agent;
   connectMs: number;
   responseMs: number;
+  /** Maximum wait for a passed-through request's client to read more of its response. */
+  sendMs: number;
 }
 
 export interface ForwardResult {
@@ -74,14 +76,20 @@ export interface BodyCheck {
  */
 export const LOGIN_STALL_MS = 5000;
 
-/** Create the keep-alive connection pool to the upstream app. */
-export function createUpstream(url: URL, connectMs: number, responseMs: number): UpstreamTarget {
-  const options = { keepAlive: true, maxSockets: 512, maxFreeSockets: 64, scheduling: 'lifo' as const };
-  const pool = (keepAlive: boolean) => {
-    const settings = { ...options, keepAlive };
+/**
+ * Create the connection pools to the upstream app. Logins are read whole before they are
+ * forwarded, so they hold a connection only while the app works, and 512 of them bound the
+ * load on the app. Other requests stream, so a slow client holds its connection for as
+ * long as it sends or reads slowly. A bound there would let 512 slow clients stall every
+ * page, so each client connection gets its own, as without riskgate.
+ */
+export function createUpstream(url: URL, connectMs: number, responseMs: number, sendMs = 60_000): UpstreamTarget {
+  const options = { maxFreeSockets: 64, scheduling: 'lifo' as const };
+  const pool = (keepAlive: boolean, maxSockets: number) => {
+    const settings = { ...options, keepAlive, maxSockets };
     return url.protocol === 'https:' ? new https.Agent(settings) : new http.Agent(settings);
   };
-  return { url, agent: pool(true), loginAgent: pool(false), connectMs, responseMs };
+  return { url, agent: pool(true, Infinity), loginAgent: pool(false, 512), connectMs, responseMs, sendMs };
 }
 
 export interface PoolUsage {
@@ -89,14 +97,15 @@ export interface PoolUsage {
   active: number;
   /** Requests waiting for a connection, because `max` are busy. */
   queued: number;
-  max: number;
+  /** The pool's bound, or null for none. */
+  max: number | null;
 }
 
 /** Count the busy connections and waiting requests of a pool, for the readiness report. */
 export function poolUsage(agent: http.Agent): PoolUsage {
   const count = (lists: NodeJS.ReadOnlyDict<unknown[]>) =>
     Object.values(lists).reduce((sum, list) => sum + (list?.length ?? 0), 0);
-  return { active: count(agent.sockets), queued: count(agent.requests), max: agent.maxSockets };
+  return { active: count(agent.sockets), queued: count(agent.requests), max: Number.isFinite(agent.maxSockets) ? agent.maxSockets : null };
 }
 
 /** Node's default limit on the size of a response's header block. */
@@ -258,7 +267,18 @@ export function forwardRequest(
       }
       if (!options.beforeEnd) {
         answer.pipe(response, { end: false });
+        // A client that stops reading would hold the app's connection for as long as it
+        // keeps its own, so its connection is closed after a stall.
+        let stalled: NodeJS.Timeout | undefined;
+        const watch = () => {
+          clearTimeout(stalled);
+          stalled = response.writableNeedDrain ? setTimeout(() => response.destroy(), upstream.sendMs) : undefined;
+        };
+        answer.on('data', watch);
+        response.on('drain', watch);
+        response.once('close', () => clearTimeout(stalled));
         answer.once('end', () => {
+          clearTimeout(stalled);
           finish({ status, location, contentType });
           response.end();
         });

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import t from 'tap';
 
-import { send, startTestGateway } from '../helpers/gateway.js';
+import { BROWSER_HEADERS, send, startTestGateway } from '../helpers/gateway.js';
 import { RedisServer, baseArguments, temporaryDirectory } from '../helpers/redis-server.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { parseMetrics } from './client.js';
@@ -133,10 +133,10 @@ t.test('healthz and readyz answer HEAD and reject POST', async (t) => {
   t.equal(unknown.headers['content-type'], 'application/problem+json');
 });
 
-t.test('readyz reports a full pass-through pool as degraded, not as down', async (t) => {
+t.test('readyz reports a full login pool as degraded, not as down', async (t) => {
   const upstream = await new RecordingUpstream().start();
   upstream.behaviour = 'hang';
-  const gateway = await startTestGateway({ upstream: upstream.url });
+  const gateway = await startTestGateway({ upstream: upstream.url, config: { trusted_proxies: ['127.0.0.1/32'] } });
   const clients: http.ClientRequest[] = [];
   t.teardown(async () => {
     for (const client of clients) client.destroy();
@@ -145,24 +145,34 @@ t.test('readyz reports a full pass-through pool as degraded, not as down', async
   });
 
   const before = await readiness(gateway.adminPort);
-  const openRequests = 520;
-  for (let index = 0; index < openRequests; index += 1) {
-    const client = http.get({ host: '127.0.0.1', port: gateway.port, path: `/download/${index}`, agent: false });
+  // One account from one address each, so that no rule holds a login back.
+  const openLogins = 520;
+  for (let index = 0; index < openLogins; index += 1) {
+    const body = JSON.stringify({ username: `user${index}`, password: 'x' });
+    const client = http.request({
+      host: '127.0.0.1', port: gateway.port, path: '/login', method: 'POST', agent: false,
+      headers: { ...BROWSER_HEADERS, 'content-type': 'application/json', 'x-forwarded-for': `198.51.${index >> 8}.${index & 255}` },
+    });
     client.on('error', () => {});
+    client.end(body);
     clients.push(client);
   }
+  const page = http.get({ host: '127.0.0.1', port: gateway.port, path: '/page', agent: false });
+  page.on('error', () => {});
+  clients.push(page);
   let during = await readiness(gateway.adminPort);
   const deadline = Date.now() + 10_000;
-  while (during.body.checks.upstream.pools.pass_through.queued < openRequests - 512 && Date.now() < deadline) {
+  while (during.body.checks.upstream.pools.login.queued < openLogins - 512 && Date.now() < deadline) {
     await sleep(100);
     during = await readiness(gateway.adminPort);
   }
 
   t.equal(before.body.status, 'ready');
-  t.same(before.body.checks.upstream.pools.pass_through, { active: 0, queued: 0, max: 512 });
+  t.same(before.body.checks.upstream.pools.login, { active: 0, queued: 0, max: 512 });
+  t.same(before.body.checks.upstream.pools.pass_through, { active: 0, queued: 0, max: null }, 'requests passed through have no bound');
   t.equal(during.status, 200, 'a slow app keeps the instance in rotation');
   t.equal(during.body.status, 'degraded');
-  t.same(during.body.checks.upstream.pools.pass_through, { active: 512, queued: openRequests - 512, max: 512 });
-  t.same(during.body.checks.upstream.pools.login, { active: 0, queued: 0, max: 512 }, 'logins keep a pool of their own');
-  t.match(during.body.notes, [/all 512 connections of the pass_through pool/]);
+  t.same(during.body.checks.upstream.pools.login, { active: 512, queued: openLogins - 512, max: 512 });
+  t.same(during.body.checks.upstream.pools.pass_through, { active: 1, queued: 0, max: null }, 'a page has a connection of its own');
+  t.match(during.body.notes, [/all 512 connections of the login pool/]);
 });

@@ -397,9 +397,9 @@ t.test('hung-up guesses at a slow app keep counting while it checks them', async
   t.equal(decisions.filter((line) => line.riskgate.decision === 'challenge').length, 7, 'the rest were challenged');
 });
 
-t.test('held pass-through responses leave logins their own connections', async (t) => {
-  // More open event streams than the pass-through pool's 512 connections, as long polls,
-  // Server-Sent Events or downloads a client never reads keep them.
+t.test('held pass-through responses stall no other request', async (t) => {
+  // More open event streams than a bounded pool would hold, as long polls, Server-Sent
+  // Events or downloads a client never reads keep them.
   const upstream = await new RecordingUpstream().start();
   const streams: http.ServerResponse[] = [];
   upstream.responder = (request, response) => {
@@ -424,14 +424,78 @@ t.test('held pass-through responses leave logins their own connections', async (
     client.on('error', () => {});
     clients.push(client);
   }
-  await waitFor(() => streams.length >= 512, 'the pass-through pool to fill', 10_000);
+  await waitFor(() => streams.length >= 520, 'every stream to open', 10_000);
 
+  const page = await send(gateway.port, { path: '/page' });
   const reply = await login(gateway.port, 'alice', 'wonderland');
-  const pools = (await send(gateway.adminPort, { path: '/readyz' })).json().checks.upstream.pools;
 
-  // A client that a loaded machine drops frees its connection for a queued request, so more
-  // than 512 streams may have opened by now, but never more than 512 at once.
-  t.ok(streams.length >= 512, 'the pass-through pool is full');
-  t.equal(pools.pass_through.active, 512, 'every pass-through connection is busy');
+  t.equal(streams.length, 520, 'each stream has a connection to the app');
+  t.equal(page.status, 200, 'a page is still answered');
   t.equal(reply.status, 200, 'the login still reaches the app in time');
+});
+
+t.test('slow request bodies stall no other request', async (t) => {
+  let uploads = 0;
+  const app = http.createServer((request, response) => {
+    if (request.url?.startsWith('/upload/')) {
+      uploads += 1;
+      request.resume();
+      return;
+    }
+    response.end('page');
+  });
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+  const gateway = await startTestGateway({ upstream: `http://127.0.0.1:${(app.address() as AddressInfo).port}`, config: TIMEOUTS });
+  const sockets: net.Socket[] = [];
+  t.teardown(async () => {
+    for (const socket of sockets) socket.destroy();
+    await gateway.close();
+    app.closeAllConnections();
+    await new Promise<void>((resolve) => app.close(() => resolve()));
+  });
+
+  // Each promises a megabyte and sends one byte, so riskgate holds its request to the app open.
+  for (let index = 0; index < 520; index += 1) {
+    const socket = net.connect(gateway.port, '127.0.0.1');
+    socket.on('error', () => {});
+    socket.write(`POST /upload/${index} HTTP/1.1\r\nHost: app\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\nx`);
+    sockets.push(socket);
+  }
+  await waitFor(() => uploads >= 520, 'every upload to reach the app', 10_000);
+
+  const page = await send(gateway.port, { path: '/page' });
+
+  t.equal(uploads, 520, 'each upload has a connection to the app');
+  t.equal(page.status, 200, 'a page is still answered');
+});
+
+t.test('a client that reads none of its response is cut off', async (t) => {
+  // Larger than the socket buffers of both ends together, so the gateway's writes back up.
+  const big = Buffer.alloc(64 * 1024 * 1024, 'a');
+  let appClosedAt: number | undefined;
+  const upstream = await new RecordingUpstream().start();
+  upstream.responder = (request, response) => {
+    if (request.url !== '/big') return false;
+    response.on('close', () => { appClosedAt = Date.now(); });
+    response.writeHead(200, { 'content-type': 'application/octet-stream' });
+    response.end(big);
+    return true;
+  };
+  const gateway = await startTestGateway({ upstream: upstream.url, config: { upstream_timeouts: { send: '1s' } } });
+  const socket = net.connect(gateway.port, '127.0.0.1');
+  t.teardown(async () => {
+    socket.destroy();
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  // The socket is paused, so it reads nothing.
+  socket.on('error', () => {});
+  socket.pause();
+  const started = Date.now();
+  socket.write('GET /big HTTP/1.1\r\nHost: app\r\n\r\n');
+  await waitFor(() => appClosedAt !== undefined, 'the connection to the app to close', 10_000);
+
+  t.ok(appClosedAt! - started >= 900, 'not before the send timeout');
+  t.ok(appClosedAt! - started < 8000, 'soon after it');
 });

@@ -19,7 +19,15 @@ import { checkCrossSite, checkLoginHeaders } from '../request/framing.js';
 import { fingerprintRequest } from '../request/fingerprint.js';
 import { readReferer } from '../request/referer.js';
 import { counterIndexKey, profileKey } from '../profile/keys.js';
-import { MAX_EXPANDED_USERNAME, excessiveExpansion, normalizeUsername, usernameMarkup, type UsernameNormalization } from '../request/username.js';
+import {
+  MAX_EXPANDED_USERNAME,
+  MAX_MARK_RUN,
+  excessiveExpansion,
+  longMarkRun,
+  normalizeUsername,
+  usernameMarkup,
+  type UsernameNormalization,
+} from '../request/username.js';
 import { countersToCel } from '../rules/activation.js';
 import { evaluateRules } from '../rules/evaluate.js';
 import type { CountedOutcome } from '../rules/types.js';
@@ -594,6 +602,11 @@ const NO_PASSWORD_CHECK: ReadonlySet<string> = new Set(['no_password', 'field_no
 
 /** Normalise a login's username, or refuse one that NFKC would blow up (see excessiveExpansion) or that contains markup (see usernameMarkup). */
 function usernameKey(raw: string, options: UsernameNormalization): string {
+  const run = longMarkRun(raw);
+  if (run !== undefined) {
+    throw new RequestRejection(400, 'invalid username',
+      `the username has a run of ${run} combining marks, more than the ${MAX_MARK_RUN} that Unicode's stream-safe text allows; send the name without them`);
+  }
   const expanded = excessiveExpansion(raw, options);
   if (expanded !== undefined) {
     throw new RequestRejection(400, 'invalid username',

@@ -1,6 +1,6 @@
 import type { LoginRoute } from '../config/types.js';
 import { RequestRejection } from './body.js';
-import { cookieNameReadings, foldFieldName, formParserReadingAs } from './field-names.js';
+import { cookieNameReadings, foldFieldName, formParserReadingAs, jsonFieldPath } from './field-names.js';
 import { topLevelKeys } from './json-keys.js';
 import { opensLikeJsonObject } from './linear-text.js';
 import { queryFields } from './query-route.js';
@@ -323,11 +323,36 @@ function parseJson(text: string, route: LoginRoute): { username: string | undefi
       `the body has a "${prototype}" key, which JavaScript apps that copy or merge objects read as a prototype; remove it`);
   }
 
-  // Some frameworks (ASP.NET Core, for one) bind JSON properties case-insensitively, so a
-  // key that differs only in case may be the one the app reads.
-  const field = route.usernameField.toLowerCase();
   const allKeys = topLevelKeys(text);
   rejectMethodOverride(allKeys, 'body');
+
+  // A form field name such as `session[email]` names a nested key in JSON. Rails wraps the
+  // keys of a JSON body under the controller's key when the body has none (ParamsWrapper),
+  // so without `session` the app reads the top-level `email`.
+  const path = jsonFieldPath(route.usernameField);
+  if (path.length === 2) {
+    const outer = uniqueKey(allKeys, path[0], route);
+    if (outer === undefined) return { username: checkUsername(topLevelValue(document, allKeys, path[1], route), route), document };
+    const inner = (document as Record<string, unknown>)[outer];
+    if (typeof inner !== 'object' || inner === null || Array.isArray(inner)) {
+      throw new RequestRejection(400, 'invalid login body', `the key "${path[0]}" must hold an object with the key "${path[1]}"`);
+    }
+    return { username: checkUsername(Object.hasOwn(inner, path[1]) ? (inner as Record<string, unknown>)[path[1]] : undefined, route), document };
+  }
+  return { username: checkUsername(topLevelValue(document, allKeys, route.usernameField, route), route), document };
+}
+
+/** Return the value of the top-level key `field`, refusing a body that spells it twice or in another case. */
+function topLevelValue(document: object, allKeys: string[], field: string, route: LoginRoute): unknown {
+  const key = uniqueKey(allKeys, field, route);
+  return key === undefined ? undefined : (document as Record<string, unknown>)[key];
+}
+
+/** Return the top-level key that is `field`, or undefined, refusing a body that spells it twice or in another case. */
+function uniqueKey(allKeys: string[], name: string, route: LoginRoute): string | undefined {
+  // Some frameworks (ASP.NET Core, for one) bind JSON properties case-insensitively, so a
+  // key that differs only in case may be the one the app reads.
+  const field = name.toLowerCase();
   const folded = allKeys.find((key) => key.toLowerCase() !== field && foldFieldName(key) === foldFieldName(field));
   if (folded !== undefined) {
     throw new RequestRejection(400, 'ambiguous login body',
@@ -340,8 +365,7 @@ function parseJson(text: string, route: LoginRoute): { username: string | undefi
       `the key "${route.usernameField}" appears ${keys.length} times (counting keys that differ only in case); send it once`);
   }
 
-  const value = keys.length === 1 ? (document as Record<string, unknown>)[keys[0]] : undefined;
-  return { username: checkUsername(value, route), document };
+  return keys[0];
 }
 
 /**

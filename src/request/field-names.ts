@@ -262,3 +262,13 @@ export function cookieNameReadings(name: string): string[] {
   const cut = nul === -1 ? decoded : decoded.subarray(0, nul);
   return [...new Set([written.toString('latin1'), written.toString('utf8'), cut.toString('latin1'), cut.toString('utf8')])];
 }
+
+/**
+ * Split a field name into the keys of its JSON path: `session[email]` and `session.email`
+ * are both `session`, then `email`.
+ */
+export function jsonFieldPath(field: string): string[] {
+  const bracketed = /^([^[\]]+)((?:\[[^[\]]+\])+)$/.exec(field);
+  if (bracketed) return [bracketed[1], ...bracketed[2].slice(1, -1).split('][')];
+  return field.split('.');
+}

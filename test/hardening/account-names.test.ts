@@ -177,6 +177,28 @@ t.test('username markup is read as written with markup keep', async (t) => {
   t.equal(upstream.logins.length, 1);
 });
 
+t.test('a nested username field is read from JSON as Rails reads it', async (t) => {
+  const { upstream, gateway } = await setUp(t, {
+    login_routes: [{ path: '/login', username_field: 'session[email]', password_field: 'session[password]' }],
+  });
+  // Rails wraps the keys of a JSON body that lacks "session" under it (ParamsWrapper), so
+  // the flat body names the account too.
+  const bodies = [
+    '{"session":{"email":"alice","password":"guess-1"}}',
+    '{"email":"alice","password":"guess-2"}',
+    '{"session":{"email":"alice","password":"guess-3"},"email":"bob"}',
+  ];
+
+  for (const body of bodies) await postLogin(gateway.port, body);
+  const refused = await postLogin(gateway.port, '{"session":"x","email":"alice","password":"guess-4"}');
+  const decisions = await waitForDecisions(gateway.logs, bodies.length);
+
+  t.same(decisions.map((line) => line.user?.name), ['alice', 'alice', 'alice'], 'each names alice');
+  t.same(decisions.map((line) => line.riskgate.counters.failures_per_account), [0, 1, 2], 'and counts her failures');
+  t.equal(refused.status, 400, 'a session key that holds no object is refused');
+  t.equal(upstream.logins.length, bodies.length);
+});
+
 t.test('long usernames differing at the end stay distinct accounts', async (t) => {
   const { gateway } = await setUp(t);
   const stem = 'x'.repeat(2000);

@@ -348,7 +348,7 @@ function topLevelValue(document: object, allKeys: string[], field: string, route
   return key === undefined ? undefined : (document as Record<string, unknown>)[key];
 }
 
-/** Return the top-level key that is `field`, or undefined, refusing a body that spells it twice or in another case. */
+/** Return the top-level key that is `name`, or undefined, refusing a body that spells it twice or in another case. */
 function uniqueKey(allKeys: string[], name: string, route: LoginRoute): string | undefined {
   // Some frameworks (ASP.NET Core, for one) bind JSON properties case-insensitively, so a
   // key that differs only in case may be the one the app reads.

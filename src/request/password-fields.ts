@@ -48,15 +48,34 @@ export function jsonFillsPasswordField(document: object, field: string): boolean
 }
 
 /**
- * Tell whether a form body fills the route's password field: a field of exactly that name,
- * such as `password` or `user[password]`, as the app's form reads it.
+ * Tell whether a form body fills the route's password field for every parser: it has a
+ * field of exactly that name, such as `password` or `user[password]`, and each copy of it
+ * is filled. So is each field that some parser reads as it (`Password`, PHP's `password%00`),
+ * because PHP keeps the last copy and Flask the first. The body is split at `;` too, and a
+ * leading `?` stays part of the first name, as PHP, qs and Rack read it.
  */
 export function formFillsPasswordField(text: string, field: string): boolean {
-  if (text === '') return false;
-  for (const [name, value] of new URLSearchParams(text)) {
-    if (name === field && isFilled(value)) return true;
+  let found = false;
+  for (const part of text.split(/[&;]/)) {
+    const equals = part.indexOf('=');
+    const name = decodeFormComponent(equals === -1 ? part : part.slice(0, equals));
+    const exact = name === field;
+    if (!exact && name.toLowerCase() !== field.toLowerCase() && formParserReadingAs(name, field) === undefined) continue;
+
+    if (!isFilled(equals === -1 ? '' : decodeFormComponent(part.slice(equals + 1)))) return false;
+    found ||= exact;
   }
-  return false;
+  return found;
+}
+
+/** Decode a form name or value: `+` is a space, and text with a bad escape stays as sent. */
+function decodeFormComponent(raw: string): string {
+  const text = raw.replaceAll('+', ' ');
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 /**

@@ -500,6 +500,36 @@ t.test('a 2xx to a login without a password teaches nothing', async (t) => {
   t.equal(lines[6].riskgate.counters.failures_per_account_ip, 3, 'the account-address streak stays');
 });
 
+t.test('a form password that some parser reads as empty earns no success', async (t) => {
+  // An identifier-first app takes its username step, with 200, when it reads no password.
+  // PHP keeps the last copy of a field and cuts a name at NUL, and keeps a leading "?".
+  const bodies = [
+    '?password=guess&username=alice',
+    'username=alice&password=guess&password=',
+    'username=alice&password=guess&password%00=',
+    'username=alice&password=guess;password=',
+    'username=alice&password=guess&Password=',
+  ];
+  const upstream = await scriptedUpstream(t, Array(bodies.length + 1).fill(200));
+  const gateway = await gatewayFor(t, upstream.url);
+
+  for (const body of bodies) {
+    const reply = await send(gateway.port, {
+      method: 'POST', path: '/login', body, headers: { ...BROWSER_HEADERS, 'content-type': 'application/x-www-form-urlencoded' } });
+    t.equal(reply.headers['set-cookie'], undefined, `${body}: no device cookie`);
+  }
+  await send(gateway.port, {
+    method: 'POST', path: '/login', body: 'username=alice&password=wonderland',
+    headers: { ...BROWSER_HEADERS, 'content-type': 'application/x-www-form-urlencoded' } });
+
+  const lines = await waitForDecisions(gateway.logs, bodies.length + 1);
+  bodies.forEach((body, index) => {
+    t.equal(lines[index].event.outcome, 'unknown', `${body}: no success`);
+    t.equal(lines[index].riskgate.outcome_reason, 'no_password', `${body}: the reason is logged`);
+  });
+  t.equal(lines[bodies.length].event.outcome, 'success', 'a plain form login still succeeds');
+});
+
 t.test('a 2xx at another reading of the login path is no success', async (t) => {
   // The app checks passwords at /login alone and serves a 200 page at every other path,
   // as a single-page app's catch-all does for any method.

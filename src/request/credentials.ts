@@ -431,6 +431,7 @@ function formValue(text: string, route: LoginRoute, where: string): string | und
   const looseEntries = text.includes(';') ? [...new URLSearchParams(text.replaceAll(';', '&'))] : entries;
   const names = new Set([...entries, ...looseEntries].map(([key]) => key));
   rejectFieldSpellings(names, route, where);
+  rejectBindingPrefixes(names, route, where);
   rejectMethodOverride(names, where);
 
   const values = entries.filter(([key]) => key.toLowerCase() === field).map(([, value]) => value);
@@ -503,6 +504,35 @@ function rejectFieldSpellings(names: ReadonlySet<string>, route: LoginRoute, whe
         `the ${where} names the field "${name.slice(0, 64)}", which ${parser} reads as "${route.usernameField}"; ` +
           `send "${route.usernameField}" as one plain field`);
     }
+  }
+}
+
+/**
+ * Reject the names that ASP.NET's model binder reads as the username field through a prefix.
+ * It binds an action parameter named `model` from `model.Email` as well as from `Email`. It
+ * binds a page property `Input` from `Email` alone when no field starts with `Input`, as the
+ * Identity login page's `Input.Email` does.
+ */
+function rejectBindingPrefixes(names: ReadonlySet<string>, route: LoginRoute, where: string): void {
+  const path = jsonFieldPath(route.usernameField).map((segment) => segment.toLowerCase());
+  const segmentsOf = (name: string) => name.toLowerCase().split(/[.[\]]+/).filter((segment) => segment !== '');
+
+  for (const name of names) {
+    const segments = segmentsOf(name);
+    if (segments.length > path.length && path.every((segment, index) => segments[segments.length - path.length + index] === segment)) {
+      throw new RequestRejection(400, 'ambiguous login body',
+        `the ${where} names the field "${name.slice(0, 64)}", which ASP.NET's model binder reads as "${route.usernameField}"; ` +
+          `send "${route.usernameField}" as one plain field`);
+    }
+  }
+
+  if (path.length < 2) return;
+  const prefixed = [...names].some((name) => segmentsOf(name)[0] === path[0] && segmentsOf(name).length > 1);
+  const bare = [...names].find((name) => segmentsOf(name).join('.') === path.slice(1).join('.'));
+  if (!prefixed && bare !== undefined) {
+    throw new RequestRejection(400, 'ambiguous login body',
+      `the ${where} names the field "${bare.slice(0, 64)}" and no field under "${jsonFieldPath(route.usernameField)[0]}", ` +
+        `so ASP.NET's model binder reads it as "${route.usernameField}"; send "${route.usernameField}"`);
   }
 }
 

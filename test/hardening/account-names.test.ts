@@ -199,6 +199,34 @@ t.test('a nested username field is read from JSON as Rails reads it', async (t) 
   t.equal(upstream.logins.length, bodies.length);
 });
 
+t.test('spellings that ASP.NET binds by a prefix are refused', async (t) => {
+  const FORM = 'application/x-www-form-urlencoded';
+  const { upstream, gateway } = await setUp(t, {
+    login_routes: [
+      { id: 'identity', path: '/identity/login', username_field: 'Input.Email', password_field: 'Input.Password' },
+      { id: 'mvc', path: '/account/login', username_field: 'Email', password_field: 'Password' },
+    ],
+  });
+  // The Identity page binds Input from bare names when no field starts with "Input", and an
+  // MVC action binds its parameter "model" from "model.Email" as well as "Email".
+  const refused: [string, string][] = [
+    ['/identity/login', 'Email=alice&Password=guess'],
+    ['/account/login', 'model.Email=alice&model.Password=guess'],
+    ['/account/login', 'model%5BEmail%5D=alice&Password=guess'],
+  ];
+
+  for (const [path, body] of refused) {
+    const reply = await postLogin(gateway.port, body, FORM, path);
+    t.equal(reply.status, 400, `${path} ${body}: 400`);
+    t.match(reply.json().detail, /ASP\.NET's model binder reads/, `${body}: the detail says why`);
+  }
+  t.equal(upstream.requests.length, 0, 'none reached the app');
+
+  await postLogin(gateway.port, 'Input.Email=alice&Input.Password=guess', FORM, '/identity/login');
+  const [decision] = await waitForDecisions(gateway.logs, 1);
+  t.equal(decision.user?.name, 'alice', 'the form\'s own names are judged');
+});
+
 t.test('long usernames differing at the end stay distinct accounts', async (t) => {
   const { gateway } = await setUp(t);
   const stem = 'x'.repeat(2000);

@@ -302,6 +302,7 @@ async function forwardLogin(
   });
   if (origin.cookie === undefined) delete headers.cookie;
   else headers.cookie = origin.cookie;
+  for (const name of fieldHeaders(headers, route)) delete headers[name];
   if (record.decision === 'challenge') {
     headers[RISK_HEADER] = await signRiskHeader(context, record);
   }
@@ -583,6 +584,18 @@ function headerValue(request: IncomingMessage, name: string): string | undefined
 function queryOf(url: string | undefined): string {
   const start = (url ?? '').indexOf('?');
   return start === -1 ? '' : (url ?? '').slice(start + 1);
+}
+
+/**
+ * Return the names of headers that Spring MVC 6.2 binds to the route's username or password
+ * field. Its data binder fills a form object's properties from request headers too, with
+ * the dashes of a header's name removed, when no request parameter has the property's name.
+ * So `User-Name: victim` names the account of a login whose body has no username.
+ */
+function fieldHeaders(headers: Record<string, unknown>, route: LoginRoute): string[] {
+  const fold = (name: string) => name.replaceAll('-', '').toLowerCase();
+  const fields = new Set([fold(route.usernameField), fold(route.passwordField)]);
+  return Object.keys(headers).filter((name) => fields.has(fold(name)));
 }
 
 /**

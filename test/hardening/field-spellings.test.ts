@@ -53,6 +53,21 @@ t.test('form fields near the username are judged', async (t) => {
   t.equal(upstream.logins.length, 1);
 });
 
+t.test('headers named as the login fields never reach the app', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  // Spring MVC 6.2 binds headers to form properties, with the dashes of their names removed.
+  const headers = { ...BROWSER_HEADERS, 'content-type': FORM, 'user-name': 'bob', Password: 'guess', 'Pass-Word': 'guess', 'x-theme': 'dark' };
+
+  const reply = await send(gateway.port, { method: 'POST', path: '/login', headers, body: 'username=alice&password=x' });
+
+  t.equal(reply.status, 401);
+  const [received] = upstream.logins;
+  t.equal(received.headers['user-name'], undefined, 'User-Name is removed');
+  t.equal(received.headers.password, undefined, 'Password is removed');
+  t.equal(received.headers['pass-word'], undefined, 'Pass-Word is removed');
+  t.equal(received.headers['x-theme'], 'dark', 'other names stay');
+});
+
 t.test('a username nested under another name is refused', async (t) => {
   const { upstream, gateway } = await setUp(t);
   // ASP.NET's model binder reads these as username when the action's parameter has the

@@ -1,5 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 
+import { getDomain } from 'tldts';
+
 import type { LoginRoute } from '../config/types.js';
 import { RequestRejection } from './body.js';
 
@@ -190,13 +192,14 @@ function hostWithoutPort(host: string): string {
 }
 
 /**
- * Return whether two host names share a site, read as their last two labels. Without the
- * public suffix list, hosts under one suffix such as `co.uk` read as one site, so the check
- * errs toward letting a login through. Addresses must be equal.
+ * Return whether two host names share a site: the same registrable domain under the public
+ * suffix list, private suffixes such as `github.io` included, as browsers read a site. So
+ * `evil.co.uk` is not `victim.co.uk`'s site. Hosts with no registrable domain (addresses,
+ * `localhost`) must be equal.
  */
 function sameSite(first: string, second: string): boolean {
   if (first === second) return true;
-  if (/^[\d.]+$|^\[/.test(first) || /^[\d.]+$|^\[/.test(second)) return false;
-  const site = (host: string) => host.split('.').filter(Boolean).slice(-2).join('.');
-  return site(first) === site(second);
+  const site = (host: string) => getDomain(host, { allowPrivateDomains: true });
+  const firstSite = site(first);
+  return firstSite !== null && firstSite === site(second);
 }

@@ -151,10 +151,14 @@ t.test('without Sec-Fetch-Site the Origin decides', async (t) => {
     ['a sandboxed frame', { origin: 'null' }],
     ['an Origin that is no URL', { origin: 'attacker' }],
     ['an address Origin', { origin: 'http://192.0.2.1' }],
+    // Public suffixes of more than one label, and private ones that host many sites.
+    ['another site under co.uk', { origin: 'https://evil.co.uk', host: 'www.victim.co.uk' }],
+    ['another site under github.io', { origin: 'https://evil.github.io', host: 'victim.github.io' }],
   ];
   const allowed: [string, Record<string, string>][] = [
     ['the same host', { origin: 'http://127.0.0.1' }],
     ['a sibling host of the same site', { origin: 'https://www.app.example', host: 'login.app.example' }],
+    ['a sibling host under co.uk', { origin: 'https://www.victim.co.uk', host: 'login.victim.co.uk' }],
     ['the host a trusted proxy forwarded', { origin: 'https://app.example', 'x-forwarded-host': 'app.example' }],
     ['no Origin at all', {}],
   ];

@@ -225,6 +225,13 @@ async function handleRequest(
   // as the next request on the connection. Closing the connection after such a request
   // keeps a body from carrying a request riskgate never judged.
   if (carriesBody(request)) headers.connection = 'close';
+  // Spring MVC 6.2 binds headers to a form's fields, with the dashes of their names removed,
+  // so a GET to a login path with a Password header is a login there.
+  if (nearLogin) {
+    for (const name of Object.keys(headers)) {
+      if (loginPaths.passwordFields.has(name.replaceAll('-', ''))) delete headers[name];
+    }
+  }
   // PHP's $_REQUEST and ASP.NET's Request[] read cookies as request parameters, so a GET to a
   // login path (or to a path riskgate cannot read) with a username in its query and a password
   // cookie is a login there. A sibling subdomain can plant such a cookie, so it is removed

@@ -189,7 +189,9 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
     throw new RequestRejection(400, 'ambiguous login body',
       `the field "${route.usernameField}" differs between the query string and the body; send it in the body only`);
   }
-  const filled = json ? jsonFillsPasswordField(json.document, route.passwordField) : formFillsPasswordField(text, route.passwordField);
+  // PHP and Go keep a byte order mark as part of the first field's name.
+  const formText = body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? `${UTF8_BOM}${text}` : text;
+  const filled = json ? jsonFillsPasswordField(json.document, route.passwordField) : formFillsPasswordField(formText, route.passwordField);
   const parsedBody = json ? json.document : text;
   const password = filled && passwordGrant(query, parsedBody);
   const successFields = fieldsListed(route, query, parsedBody);

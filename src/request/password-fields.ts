@@ -40,9 +40,18 @@ const NOT_PASSWORD_WORDS = /passkeys?|passwordless|passport|compass|passage|pass
  */
 export function jsonFillsPasswordField(document: object, field: string): boolean {
   let value: unknown = document;
-  for (const key of field.split('.')) {
+  const keys = field.split('.');
+  for (const [index, key] of keys.entries()) {
     if (typeof value !== 'object' || value === null || Array.isArray(value) || !Object.hasOwn(value, key)) return false;
-    value = (value as Record<string, unknown>)[key];
+    const object = value as Record<string, unknown>;
+
+    // Go's encoding/json also fills a field from a key that differs in case (`PASSWORD`,
+    // `paſſword`), the last one winning. So each such key must hold a password too.
+    const folded = foldFieldName(key);
+    const others = Object.keys(object).filter((other) => other !== key && foldFieldName(other) === folded);
+    const last = index === keys.length - 1;
+    if (others.some((other) => !last || !isFilled(object[other]))) return false;
+    value = object[key];
   }
   return isFilled(value);
 }
@@ -51,30 +60,34 @@ export function jsonFillsPasswordField(document: object, field: string): boolean
  * Tell whether a form body fills the route's password field for every parser: it has a
  * field of exactly that name, such as `password` or `user[password]`, and each copy of it
  * is filled. So is each field that some parser reads as it (`Password`, PHP's `password%00`),
- * because PHP keeps the last copy and Flask the first. The body is split at `;` too, and a
- * leading `?` stays part of the first name, as PHP, qs and Rack read it.
+ * because PHP keeps the last copy and Flask the first. A leading `?` or byte order mark stays
+ * part of the first name, as PHP, qs and Go read it. Go drops a field with a bad escape, and
+ * one that holds a `;`, which PHP may split at.
  */
 export function formFillsPasswordField(text: string, field: string): boolean {
   let found = false;
-  for (const part of text.split(/[&;]/)) {
-    const equals = part.indexOf('=');
-    const name = decodeFormComponent(equals === -1 ? part : part.slice(0, equals));
-    const exact = name === field;
-    if (!exact && name.toLowerCase() !== field.toLowerCase() && formParserReadingAs(name, field) === undefined) continue;
+  for (const pair of text.split('&')) {
+    const parts = pair.split(';');
+    for (const part of parts) {
+      const equals = part.indexOf('=');
+      const name = decodeFormComponent(equals === -1 ? part : part.slice(0, equals));
+      const exact = name === field;
+      if (!exact && name?.toLowerCase() !== field.toLowerCase() && (name === undefined || formParserReadingAs(name, field) === undefined)) continue;
 
-    if (!isFilled(equals === -1 ? '' : decodeFormComponent(part.slice(equals + 1)))) return false;
-    found ||= exact;
+      const value = equals === -1 ? '' : decodeFormComponent(part.slice(equals + 1));
+      if (parts.length > 1 || value === undefined || !isFilled(value)) return false;
+      found ||= exact;
+    }
   }
   return found;
 }
 
-/** Decode a form name or value: `+` is a space, and text with a bad escape stays as sent. */
-function decodeFormComponent(raw: string): string {
-  const text = raw.replaceAll('+', ' ');
+/** Decode a form name or value (`+` is a space), or return undefined for one with a bad escape. */
+function decodeFormComponent(raw: string): string | undefined {
   try {
-    return decodeURIComponent(text);
+    return decodeURIComponent(raw.replaceAll('+', ' '));
   } catch {
-    return text;
+    return undefined;
   }
 }
 

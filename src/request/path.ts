@@ -14,7 +14,10 @@ export type PathReading = { path: string } | { invalid: string };
  * A segment of one or more `X(value)` groups in parentheses, as ASP.NET's cookieless mode
  * writes them. Lower case matches too, because the path is case-folded before it is split.
  */
-const COOKIELESS_SEGMENT = /^\((?:[a-z]\([^()]*\))+\)$/i;
+const COOKIELESS_SEGMENT = /^\((?:[a-z]\([^()/;]*\))+\)$/i;
+
+/** The start of an ASP.NET cookieless group, wherever it stands. */
+const COOKIELESS_MARK = /\/\([a-z]\(/i;
 
 /** A Windows 8.3 short name (`WP-LOG~1.PHP`), which IIS serves as the long name it stands for. */
 const SHORT_NAME_SEGMENT = /^[^~.]{1,6}~\d+(?:\.[^.]{0,3})?$/;
@@ -58,6 +61,14 @@ export function normalizePath(target: string): PathReading {
   }
   if (/%[0-9a-fA-F]{2}/.test(folded)) {
     return { invalid: 'the path is percent-encoded twice' };
+  }
+
+  // Older ASP.NET releases take any text but `/` and `)` as a cookieless value, so `;` and
+  // `(` too, and remove a `/(X(value))` group also where it ends inside a segment
+  // (`/lo/(S(x))gin` is /login). A group that is not a whole segment of the strict form
+  // below cannot be read as those releases read it.
+  if (folded.split('/').some((segment) => COOKIELESS_MARK.test(`/${segment}`) && !COOKIELESS_SEGMENT.test(segment))) {
+    return { invalid: 'the path has an ASP.NET cookieless group "/(X(" that is not a whole segment such as "/(S(abc))"' };
   }
 
   const segments: string[] = [];

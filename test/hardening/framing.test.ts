@@ -217,6 +217,9 @@ t.test('unreadable login paths are rejected, not forwarded', async (t) => {
     '//login', '//x/login', '/%2fx/login',
     // IIS serves a Windows short name as the long name it stands for.
     '/LOGIN~1', '/login~2.php', '/PROGRA~1/login',
+    // Older ASP.NET releases take ";" and "(" in a cookieless value, and remove a group that
+    // ends inside a segment, so each of these is /login there.
+    '/(S(a;b))/login', '/(S(a(b))/login', '/(S(x%3By))/login', '/(S(abc))/lo/(S(abc))gin',
     // NTFS reads a directory's $INDEX_ALLOCATION stream as the directory itself.
     '/x::$INDEX_ALLOCATION/login', '/x:$I30:$INDEX_ALLOCATION/login', '/x::%24index_allocation/../login',
     // CodeIgniter drops empty and dot segments of a path it reads from the query, and

@@ -19,6 +19,22 @@ const COOKIELESS_SEGMENT = /^\((?:[a-z]\([^()/;]*\))+\)$/i;
 /** The start of an ASP.NET cookieless group, wherever it stands. */
 const COOKIELESS_MARK = /\/\([a-z]\(/i;
 
+/**
+ * A segment that names an API version: `v1`, `v1.0`, `v01`, `1`, `version-1`. ASP.NET API
+ * Versioning reads `v1.0` as `v1`, and Spring Framework 7's path-segment versioning skips a
+ * prefix before the number and reads missing parts as 0.
+ */
+const API_VERSION_SEGMENT = /^(?:v|ver|version)?[-_]?(\d+)(?:\.(\d+))?(?:\.(\d+))?$/;
+
+/** Return a version segment in one spelling (`v1`, `v1.2`), or undefined for another segment. */
+function apiVersion(segment: string): string | undefined {
+  const match = API_VERSION_SEGMENT.exec(segment);
+  if (!match) return undefined;
+  const parts = match.slice(1).map((part) => Number(part ?? 0));
+  while (parts.length > 1 && parts.at(-1) === 0) parts.pop();
+  return `v${parts.join('.')}`;
+}
+
 /** A Windows 8.3 short name (`WP-LOG~1.PHP`), which IIS serves as the long name it stands for. */
 const SHORT_NAME_SEGMENT = /^[^~.]{1,6}~\d+(?:\.[^.]{0,3})?$/;
 
@@ -95,7 +111,7 @@ export function normalizePath(target: string): PathReading {
     if (windowsName === '') {
       return { invalid: 'a path segment is only dots and spaces, which Windows reads as an empty name' };
     }
-    segments.push(windowsName);
+    segments.push(apiVersion(windowsName) ?? windowsName);
   }
   // NTFS reads `dir::$INDEX_ALLOCATION` and `dir:$I30:$INDEX_ALLOCATION` as the directory
   // itself, so IIS serves /portal::$INDEX_ALLOCATION/login as /portal/login. The last

@@ -443,6 +443,28 @@ t.test('a body sent to an unreadable path is refused by any method', async (t) =
   t.equal(page.statuses[0], 200, 'a request without a body to such a path is still forwarded, for the app to answer');
 });
 
+t.test('other spellings of an API version segment are judged', async (t) => {
+  const app = await new RecordingUpstream().start();
+  const local = await startTestGateway({ upstream: app.url, config: { login_routes: [{ path: '/api/v1/auth/login' }] } });
+  t.teardown(async () => {
+    await local.close();
+    await app.stop();
+  });
+  // ASP.NET API Versioning reads v1.0 as v1, and Spring 7 reads each of these as version 1.
+  const targets = ['/api/v1/auth/login', '/api/v1.0/auth/login', '/api/V1.0.0/auth/login', '/api/v01/auth/login',
+    '/api/1/auth/login', '/api/version-1/auth/login'];
+
+  for (const target of targets) {
+    const before = local.logs.decisions.length;
+    const exchange = await rawExchange(local.port, rawRequest('POST', target, loginHeaders(BODY), BODY), { source: nextSource() });
+    t.equal(exchange.statuses[0], 200, `${target}: answered`);
+    await waitFor(() => local.logs.decisions.length > before, `a decision for ${target}`);
+  }
+  const other = await rawExchange(local.port, rawRequest('POST', '/api/v2/auth/login', loginHeaders(BODY), BODY), { source: nextSource() });
+  t.equal(other.statuses[0], 200, 'another version passes');
+  t.equal(local.logs.decisions.length, targets.length, 'only the route\'s version is judged');
+});
+
 t.test('paths below a login path are judged as that login', async (t) => {
   const app = await new RecordingUpstream().start();
   const local = await startTestGateway({

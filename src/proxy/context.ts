@@ -120,6 +120,8 @@ export interface LoginPathIndex {
   lengths: Set<number>;
   /** The routes' `password_field` names, in lower case. */
   passwordFields: Set<string>;
+  /** The routes' `username_field` and `password_field` names, in lower case without dashes. */
+  fieldHeaderNames: Set<string>;
   /**
    * The login paths, and the paths in loginPathAliases of them, with two segments or more.
    * WordPress serves `?rest_route=/x` under whatever REST prefix a site sets, so a
@@ -222,7 +224,8 @@ function frontControllerReadings(normalizedPath: string): string[] {
 /** Index the login paths of `routes`, and the paths in loginPathAliases that reach them. */
 export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>): LoginPathIndex {
   const index: LoginPathIndex = {
-    exact: new Map(), below: new Map(), methods: new Set(), lengths: new Set(), passwordFields: new Set(), restPaths: [],
+    exact: new Map(), below: new Map(), methods: new Set(), lengths: new Set(), passwordFields: new Set(), fieldHeaderNames: new Set(),
+    restPaths: [],
   };
   for (const [key, route] of routes) {
     const { method, path } = splitRouteKey(key);
@@ -233,6 +236,7 @@ export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>): LoginPa
     }
     index.methods.add(method);
     index.passwordFields.add(route.passwordField.toLowerCase());
+    for (const field of [route.usernameField, route.passwordField]) index.fieldHeaderNames.add(field.replaceAll('-', '').toLowerCase());
   }
   index.restPaths = [...index.exact.keys()].filter((path) => path.indexOf('/', 1) !== -1);
   return index;

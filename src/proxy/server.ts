@@ -226,10 +226,10 @@ async function handleRequest(
   // keeps a body from carrying a request riskgate never judged.
   if (carriesBody(request)) headers.connection = 'close';
   // Spring MVC 6.2 binds headers to a form's fields, with the dashes of their names removed,
-  // so a GET to a login path with a Password header is a login there.
+  // so a GET to a login path with Username and Password headers is a login there.
   if (nearLogin) {
     for (const name of Object.keys(headers)) {
-      if (loginPaths.passwordFields.has(name.replaceAll('-', ''))) delete headers[name];
+      if (loginPaths.fieldHeaderNames.has(name.replaceAll('-', ''))) delete headers[name];
     }
   }
   // PHP's $_REQUEST and ASP.NET's Request[] read cookies as request parameters, so a GET to a

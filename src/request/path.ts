@@ -16,7 +16,7 @@ export type PathReading = { path: string } | { invalid: string };
  */
 const COOKIELESS_SEGMENT = /^\((?:[a-z]\([^()/;]*\))+\)$/i;
 
-/** The start of an ASP.NET cookieless group, wherever it stands. */
+/** The start of an ASP.NET cookieless group, anywhere in a path. */
 const COOKIELESS_MARK = /\/\([a-z]\(/i;
 
 /**

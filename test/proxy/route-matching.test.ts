@@ -14,7 +14,7 @@ class CountingMap<V> extends Map<string, V> {
 }
 
 function route(path: string, subpaths: 'judge' | 'forward' = 'judge'): LoginRoute {
-  return { id: path, method: 'POST', path, subpaths, passwordField: 'password' } as LoginRoute;
+  return { id: path, method: 'POST', path, subpaths, usernameField: 'username', passwordField: 'password' } as LoginRoute;
 }
 
 const routes = new CountingMap<LoginRoute>([

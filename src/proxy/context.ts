@@ -221,6 +221,14 @@ function frontControllerReadings(normalizedPath: string): string[] {
   return script.directory === '' ? [script.pathInfo] : [script.pathInfo, `${script.directory}${script.pathInfo}`];
 }
 
+/**
+ * Return a header or field name as Spring MVC 6.2 compares them when it binds headers to a
+ * form's fields: without dashes, in lower case.
+ */
+export function fieldHeaderName(name: string): string {
+  return name.replaceAll('-', '').toLowerCase();
+}
+
 /** Index the login paths of `routes`, and the paths in loginPathAliases that reach them. */
 export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>): LoginPathIndex {
   const index: LoginPathIndex = {
@@ -236,7 +244,7 @@ export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>): LoginPa
     }
     index.methods.add(method);
     index.passwordFields.add(route.passwordField.toLowerCase());
-    for (const field of [route.usernameField, route.passwordField]) index.fieldHeaderNames.add(field.replaceAll('-', '').toLowerCase());
+    for (const field of [route.usernameField, route.passwordField]) index.fieldHeaderNames.add(fieldHeaderName(field));
   }
   index.restPaths = [...index.exact.keys()].filter((path) => path.indexOf('/', 1) !== -1);
   return index;

@@ -79,7 +79,7 @@ export const LOGIN_STALL_MS = 5000;
 /**
  * Create the connection pools to the upstream app. Logins are read whole before they are
  * forwarded, so they hold a connection only while the app works, and 512 of them bound the
- * load on the app. Other requests stream, so a slow client holds its connection for as
+ * load on the app. Other requests stream, so a slow client keeps its connection for as
  * long as it sends or reads slowly. A bound there would let 512 slow clients stall every
  * page, so each client connection gets its own, as without riskgate.
  */

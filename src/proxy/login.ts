@@ -31,7 +31,7 @@ import {
 import { countersToCel } from '../rules/activation.js';
 import { evaluateRules } from '../rules/evaluate.js';
 import type { CountedOutcome } from '../rules/types.js';
-import type { GatewayContext } from './context.js';
+import { fieldHeaderName, type GatewayContext } from './context.js';
 import { forwardRequest, sendProblem, type ForwardResult } from './forward.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { warnMissingForwardedFor } from './proxy-warnings.js';
@@ -593,16 +593,15 @@ function queryOf(url: string | undefined): string {
  * So `User-Name: victim` names the account of a login whose body has no username.
  */
 function fieldHeaders(headers: Record<string, unknown>, route: LoginRoute): string[] {
-  const fold = (name: string) => name.replaceAll('-', '').toLowerCase();
-  const fields = new Set([fold(route.usernameField), fold(route.passwordField)]);
-  return Object.keys(headers).filter((name) => fields.has(fold(name)));
+  const fields = new Set([fieldHeaderName(route.usernameField), fieldHeaderName(route.passwordField)]);
+  return Object.keys(headers).filter((name) => fields.has(fieldHeaderName(name)));
 }
 
 /**
  * Return a login's outcome as counters count it: `none` when the app checked no password,
  * because riskgate did not forward the login, the app sent no response, or the login
  * filled no password, asked for another action, or reached a page at another reading of the
- * route's path (a single-page app's catch-all answers 200 there for any body).
+ * route's path (a single-page app's catch-all returns 200 there for any body).
  */
 function countedOutcome(record: LoginRecord, forwarded: boolean): CountedOutcome {
   if (!forwarded || record.upstreamError !== undefined || record.statusCode === undefined) return 'none';

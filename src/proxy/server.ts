@@ -10,7 +10,7 @@ import { UnreadableRoute, pipeSeparatedPath, queryRoutedTargets, withRouteBases 
 import { parseAddress, resolveClientAddress } from '../request/client-ip.js';
 import { formRouteCheck, routedLoginReading, uncheckableForm } from './body-route.js';
 import type { GatewayContext } from './context.js';
-import { findLoginRoute, loginMethodsAt, loginPathIndex, type LoginPathIndex } from './context.js';
+import { fieldHeaderName, findLoginRoute, loginMethodsAt, loginPathIndex, type LoginPathIndex } from './context.js';
 import { forwardRequest, sendProblem } from './forward.js';
 import { forwardingLoop, upgradeRequestHeaders, upstreamRequestHeaders } from './headers.js';
 import { RISK_HEADER, handleLogin } from './login.js';
@@ -229,7 +229,7 @@ async function handleRequest(
   // so a GET to a login path with Username and Password headers is a login there.
   if (nearLogin) {
     for (const name of Object.keys(headers)) {
-      if (loginPaths.fieldHeaderNames.has(name.replaceAll('-', ''))) delete headers[name];
+      if (loginPaths.fieldHeaderNames.has(fieldHeaderName(name))) delete headers[name];
     }
   }
   // PHP's $_REQUEST and ASP.NET's Request[] read cookies as request parameters, so a GET to a

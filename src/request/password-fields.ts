@@ -62,7 +62,7 @@ export function jsonFillsPasswordField(document: object, field: string): boolean
  * is filled. So is each field that some parser reads as it (`Password`, PHP's `password%00`),
  * because PHP keeps the last copy and Flask the first. A leading `?` or byte order mark stays
  * part of the first name, as PHP, qs and Go read it. Go drops a field with a bad escape, and
- * one that holds a `;`, which PHP may split at.
+ * one that contains a `;`, which PHP may split at.
  */
 export function formFillsPasswordField(text: string, field: string): boolean {
   let found = false;

@@ -16,8 +16,8 @@ export type PathReading = { path: string } | { invalid: string };
  */
 const COOKIELESS_SEGMENT = /^\((?:[a-z]\([^()/;]*\))+\)$/i;
 
-/** The start of an ASP.NET cookieless group, anywhere in a path. */
-const COOKIELESS_MARK = /\/\([a-z]\(/i;
+/** The start of an ASP.NET cookieless group, at the start of a segment. */
+const COOKIELESS_START = /^\([a-z]\(/i;
 
 /**
  * A segment that names an API version: `v1`, `v1.0`, `v01`, `1`, `version-1`. ASP.NET API
@@ -79,16 +79,14 @@ export function normalizePath(target: string): PathReading {
     return { invalid: 'the path is percent-encoded twice' };
   }
 
-  // Older ASP.NET releases take any text but `/` and `)` as a cookieless value, so `;` and
-  // `(` too, and remove a `/(X(value))` group also where it ends inside a segment
-  // (`/lo/(S(x))gin` is /login). A group that is not a whole segment of the strict form
-  // below cannot be read as those releases read it.
-  if (folded.split('/').some((segment) => COOKIELESS_MARK.test(`/${segment}`) && !COOKIELESS_SEGMENT.test(segment))) {
-    return { invalid: 'the path has an ASP.NET cookieless group "/(X(" that is not a whole segment such as "/(S(abc))"' };
-  }
-
   const segments: string[] = [];
   for (const segment of folded.split('/')) {
+    // Older ASP.NET releases take any text but `/` and `)` as a cookieless value, so `;` and
+    // `(` too, and remove a `/(X(value))` group also where it ends inside a segment
+    // (`/lo/(S(x))gin` is /login). Only a whole segment of the strict form is read here.
+    if (COOKIELESS_START.test(segment) && !COOKIELESS_SEGMENT.test(segment)) {
+      return { invalid: 'the path has an ASP.NET cookieless group "/(X(" that is not a whole segment such as "/(S(abc))"' };
+    }
     // Servlet containers drop matrix parameters (`/login;jsessionid=x`) before they resolve
     // dot segments, so `/x/..;/login` reaches /login there and must be read that way here.
     // Spring's AntPathMatcher with trimTokens trims each segment, so `/login%20` reaches /login.

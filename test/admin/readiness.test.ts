@@ -145,7 +145,7 @@ t.test('readyz reports a full login pool as degraded, not as down', async (t) =>
   });
 
   const before = await readiness(gateway.adminPort);
-  // One account from one address each, so that no rule holds a login back.
+  // One account from one address each, so that no rule stops a login.
   const openLogins = 520;
   for (let index = 0; index < openLogins; index += 1) {
     const body = JSON.stringify({ username: `user${index}`, password: 'x' });

@@ -437,7 +437,7 @@ t.test('redirect to the login page is no success', async (t) => {
 });
 
 t.test('guesses the app hides as unknown still challenge', async (t) => {
-  // Devise answers a JSON client 401, but redirects one that asks for HTML back to its form,
+  // Devise returns 401 to a JSON client, but redirects one that asks for HTML back to its form,
   // which riskgate cannot read as a failure on a route with the default lists.
   const upstream = await scriptedUpstream(t, []);
   upstream.responder = (request, response) => {
@@ -503,7 +503,7 @@ t.test('a 2xx to a login without a password teaches nothing', async (t) => {
 t.test('a form password that some parser reads as empty earns no success', async (t) => {
   // An identifier-first app takes its username step, with 200, when it reads no password.
   // PHP keeps the last copy of a field, cuts a name at NUL, and keeps a leading "?" or byte
-  // order mark. Go drops a field that holds ";" or a bad escape, and its JSON decoder fills
+  // order mark. Go drops a field that contains ";" or a bad escape, and its JSON decoder fills
   // a field from a key in another case.
   const FORM = 'application/x-www-form-urlencoded';
   const bodies: [string, string][] = [

@@ -454,7 +454,7 @@ t.test('slow request bodies stall no other request', async (t) => {
     await new Promise<void>((resolve) => app.close(() => resolve()));
   });
 
-  // Each promises a megabyte and sends one byte, so riskgate holds its request to the app open.
+  // Each promises a megabyte and sends one byte, so riskgate keeps its request to the app open.
   for (let index = 0; index < 520; index += 1) {
     const socket = net.connect(gateway.port, '127.0.0.1');
     socket.on('error', () => {});

@@ -598,10 +598,10 @@ function fieldHeaders(headers: Record<string, unknown>, route: LoginRoute): stri
 }
 
 /**
- * Return a login's outcome as counters count it: `none` when the app checked no password,
- * because riskgate did not forward the login, the app sent no response, or the login
- * filled no password, asked for another action, or reached a page at another reading of the
- * route's path (a single-page app's catch-all returns 200 there for any body).
+ * Return a login's outcome as counters count it, or `none` when the app checked no password.
+ * That is a login riskgate did not forward or the app sent no response to. It is also one
+ * that filled no password, asked for another action, or reached another reading of the
+ * route's path, where a single-page app's catch-all returns 200 for any body.
  */
 function countedOutcome(record: LoginRecord, forwarded: boolean): CountedOutcome {
   if (!forwarded || record.upstreamError !== undefined || record.statusCode === undefined) return 'none';

@@ -30,6 +30,14 @@ export interface OutcomeReading {
   reason?: UnknownRedirectReason;
 }
 
+/** Reasons for an unknown outcome that mean the app checked no password. */
+const NO_PASSWORD_CHECK: ReadonlySet<string> = new Set<string>(['no_password', 'field_not_listed', 'path_variant']);
+
+/** Tell whether an unknown outcome's reason means the app checked no password, so counters skip it. */
+export function checkedNoPassword(reason: string | undefined): boolean {
+  return reason !== undefined && NO_PASSWORD_CHECK.has(reason);
+}
+
 type OutcomeRoute = Pick<LoginRoute, 'path' | 'successStatus' | 'failureStatus' | 'successLocation' | 'failureLocation'>;
 
 /** Classify an app's status code as a login success or failure by the route's lists. */

@@ -7,7 +7,7 @@ import type { LoginRoute } from '../config/types.js';
 import { signHs256 } from '../crypto/hs256.js';
 import { CounterPlan, type KeyParts } from '../decision/counter-plan.js';
 import { successTeaches } from '../decision/learning.js';
-import { classifyResponse, withoutHtmlSuccess, type OutcomeReading } from '../decision/outcome.js';
+import { checkedNoPassword, classifyResponse, withoutHtmlSuccess, type OutcomeReading } from '../decision/outcome.js';
 import { writeDecisionLine, type LoginRecord } from '../log/decision-log.js';
 import { loggedLoginPath, loggedRedirectPath } from '../log/login-path.js';
 import { sanitizeLogValue } from '../log/sanitize.js';
@@ -605,12 +605,9 @@ function fieldHeaders(headers: Record<string, unknown>, route: LoginRoute): stri
  */
 function countedOutcome(record: LoginRecord, forwarded: boolean): CountedOutcome {
   if (!forwarded || record.upstreamError !== undefined || record.statusCode === undefined) return 'none';
-  if (record.outcomeReason !== undefined && NO_PASSWORD_CHECK.has(record.outcomeReason)) return 'none';
+  if (checkedNoPassword(record.outcomeReason)) return 'none';
   return record.outcome;
 }
-
-/** Reasons for an unknown outcome that mean the app checked no password. */
-const NO_PASSWORD_CHECK: ReadonlySet<string> = new Set(['no_password', 'field_not_listed', 'path_variant']);
 
 /** Normalise a login's username, or refuse one that NFKC would blow up (see excessiveExpansion) or that contains markup (see usernameMarkup). */
 function usernameKey(raw: string, options: UsernameNormalization): string {

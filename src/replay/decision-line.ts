@@ -1,3 +1,4 @@
+import { checkedNoPassword } from '../decision/outcome.js';
 import { TrustedProxies, resolveClientAddress } from '../request/client-ip.js';
 import { isDecision, parseLabel, signalsFromJson, type LoginEvent, type LoginOutcome } from './event.js';
 
@@ -49,6 +50,9 @@ export function eventFromDecisionLine(line: Record<string, any>, origin: string)
     outcome,
     // Only a login the app answered has an upstream latency.
     forwarded: riskgate.latency_ms?.upstream !== undefined,
+    passwordChecked: line.http?.response?.status_code !== undefined &&
+      riskgate.upstream_error === undefined &&
+      !checkedNoPassword(riskgate.outcome_reason),
     stepUpOk: riskgate.step_up?.ok === true,
     stepUpRejected: riskgate.step_up?.ok === false,
     recorded: {

@@ -18,6 +18,12 @@ export interface LoginEvent {
   outcome: LoginOutcome;
   /** Whether the recorded login was forwarded to the app. */
   forwarded: boolean;
+  /**
+   * Whether the app checked a password: false when it sent no response, or responded to a login
+   * that filled none (see checkedNoPassword). Counters then skip the login, as live.
+   * Absent means true.
+   */
+  passwordChecked?: boolean;
   /** Whether the login carried a valid step-up assertion, which turns a challenge into allow. */
   stepUpOk: boolean;
   /** Whether it carried a rejected one, which in step-up mode turns an allow into a challenge. */

@@ -88,8 +88,7 @@ export async function replayEvents(
     const forwarded = decision === 'allow' || (decision === 'challenge' && options.challengeMode === 'forward');
     const reached = forwarded && event.forwarded;
     const learned = reached ? event.outcome : 'unknown';
-    // NOTE: a recorded unknown that filled no password counts as unsuccessful here, though not live.
-    counters.write(event.time, reached ? event.outcome : 'none', event.member);
+    counters.write(event.time, reached && event.passwordChecked !== false ? event.outcome : 'none', event.member);
 
     const result: ReplayResult = { decision, score: evaluation.score, rules: evaluation.fired, counters: counts, learned };
     tally.add(event, result);

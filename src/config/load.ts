@@ -18,6 +18,7 @@ import type { GatewayConfig } from './types.js';
 import { hideUrlUserInfo } from './url-user-info.js';
 import { checkWebhookValues, resolveWebhookConfig } from './webhook.js';
 import { readYamlSource, type YamlSource } from './yaml-source.js';
+import { normalizePath } from '../request/path.js';
 
 type RawConfig = Record<string, any>;
 
@@ -210,14 +211,24 @@ function checkValues(merged: RawConfig, source: YamlSource, env: NodeJS.ProcessE
     }
   });
 
+  // Routes are compared as riskgate reads their paths, so /Login and /login, or /api/v1/login
+  // and /api/1/login, are one route to it.
   const routes: RawConfig[] = merged.login_routes ?? [];
-  const seen = new Set<string>();
+  const seen = new Map<string, string>();
   routes.forEach((route, index) => {
-    const key = `${route.method ?? 'POST'} ${route.path}`;
-    if (seen.has(key)) {
-      problems.push(source.problemAt(['login_routes', index], `login route "${key}" is listed twice`));
+    const method = route.method ?? 'POST';
+    const written = `${method} ${route.path}`;
+    const reading = typeof route.path === 'string' ? normalizePath(route.path) : undefined;
+    const read = reading !== undefined && 'path' in reading ? reading.path : route.path;
+    const earlier = seen.get(`${method} ${read}`);
+    if (earlier === written) {
+      problems.push(source.problemAt(['login_routes', index], `login route "${written}" is listed twice`));
+    } else if (earlier !== undefined) {
+      problems.push(source.problemAt(['login_routes', index],
+        `login route "${written}" reads as the same path as "${earlier}" (${read}), because riskgate reads ` +
+          'case, trailing slashes and API version spellings as the app may; keep one entry for both'));
     }
-    seen.add(key);
+    if (earlier === undefined) seen.set(`${method} ${read}`, written);
   });
 
   return problems;

@@ -20,19 +20,42 @@ const COOKIELESS_SEGMENT = /^\((?:[a-z]\([^()/;]*\))+\)$/i;
 const COOKIELESS_START = /^\([a-z]\(/i;
 
 /**
- * A segment that names an API version: `v1`, `v1.0`, `v01`, `1`, `version-1`. ASP.NET API
- * Versioning reads `v1.0` as `v1`, and Spring Framework 7's path-segment versioning skips a
- * prefix before the number and reads missing parts as 0.
+ * A segment that names an API version: up to three numbers after a prefix without digits,
+ * such as `v1`, `v1.0`, `v01`, `1`, `version-1` or `api1`. ASP.NET API Versioning reads `v1.0` as
+ * `v1`. Spring Framework 7's path-segment versioning skips every character before the first
+ * digit, reads any Unicode decimal digit (`v١`) and reads missing parts as 0.
  */
-const API_VERSION_SEGMENT = /^(?:v|ver|version)?[-_]?(\d+)(?:\.(\d+))?(?:\.(\d+))?$/;
+const API_VERSION_SEGMENT = /^\P{Nd}*(\p{Nd}+)(?:\.(\p{Nd}+))?(?:\.(\p{Nd}+))?$/u;
+
+/** A Unicode decimal digit. */
+const DECIMAL_DIGIT = /^\p{Nd}$/u;
+
+/** Largest version part that Java's Integer.parseInt reads. A larger one is not a version. */
+const MAX_VERSION_PART = 2 ** 31 - 1;
 
 /** Return a version segment in one spelling (`v1`, `v1.2`), or undefined for another segment. */
 function apiVersion(segment: string): string | undefined {
   const match = API_VERSION_SEGMENT.exec(segment);
   if (!match) return undefined;
-  const parts = match.slice(1).map((part) => Number(part ?? 0));
+  const parts = match.slice(1).map((part) => (part === undefined ? 0 : decimalValue(part)));
+  if (parts.some((part) => part > MAX_VERSION_PART)) return undefined;
   while (parts.length > 1 && parts.at(-1) === 0) parts.pop();
   return `v${parts.join('.')}`;
+}
+
+/**
+ * Read a run of Unicode decimal digits as a number. Unicode encodes each script's digits as a
+ * contiguous run from 0 to 9, so a digit's value is its distance from the start of its run.
+ */
+function decimalValue(digits: string): number {
+  let value = 0;
+  for (const digit of digits) {
+    const code = digit.codePointAt(0)!;
+    let zero = code;
+    while (DECIMAL_DIGIT.test(String.fromCodePoint(zero - 1))) zero -= 1;
+    value = value * 10 + ((code - zero) % 10);
+  }
+  return value;
 }
 
 /** A Windows 8.3 short name (`WP-LOG~1.PHP`), which IIS serves as the long name it stands for. */

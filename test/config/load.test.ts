@@ -167,6 +167,13 @@ t.test('duplicate login route is refused', async (t) => {
   t.match(error.message, /:4:5: login route "POST \/login" is listed twice/);
 });
 
+t.test('routes read as one path are refused', async (t) => {
+  const error = loadError(configFile('upstream: http://127.0.0.1:3000', 'login_routes:', '  - path: /api/v1/Login', '  - path: /api/version1/login'));
+
+  t.match(error.message, /:4:5: login route "POST \/api\/version1\/login" reads as the same path as "POST \/api\/v1\/Login" \(\/api\/v1\/login\)/);
+  t.match(error.message, /keep one entry for both/);
+});
+
 t.test('route outcome defaults', async (t) => {
   const config = loadConfigFile(configFile('upstream: http://127.0.0.1:3000'), { env: {}, secret: SECRET });
   const route = config.loginRoutes[0];

@@ -450,9 +450,11 @@ t.test('other spellings of an API version segment are judged', async (t) => {
     await local.close();
     await app.stop();
   });
-  // ASP.NET API Versioning reads v1.0 as v1, and Spring 7 reads each of these as version 1.
+  // ASP.NET API Versioning reads v1.0 as v1, and Spring 7 reads each of these as version 1:
+  // it skips every character before the first digit and reads Unicode digits (U+0661, U+1D7CF).
   const targets = ['/api/v1/auth/login', '/api/v1.0/auth/login', '/api/V1.0.0/auth/login', '/api/v01/auth/login',
-    '/api/1/auth/login', '/api/version-1/auth/login'];
+    '/api/1/auth/login', '/api/version-1/auth/login', '/api/release_1/auth/login', '/api/x.1.0/auth/login',
+    '/api/v%D9%A1/auth/login', '/api/v%F0%9D%9F%8F/auth/login'];
 
   for (const target of targets) {
     const before = local.logs.decisions.length;

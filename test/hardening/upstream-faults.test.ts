@@ -192,7 +192,12 @@ t.test('padded login echo is counted', async (t) => {
     });
   });
   await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
-  const gateway = await startTestGateway({ upstream: `http://127.0.0.1:${(app.address() as AddressInfo).port}`, config: TIMEOUTS });
+  // This app answers at once, so a response timeout well above the others keeps a loaded
+  // machine from turning a guess into a 504.
+  const gateway = await startTestGateway({
+    upstream: `http://127.0.0.1:${(app.address() as AddressInfo).port}`,
+    config: { upstream_timeouts: { connect: '1s', response: '10s' } },
+  });
   t.teardown(async () => {
     await gateway.close();
     await new Promise<void>((resolve) => app.close(() => resolve()));

@@ -49,6 +49,10 @@ export function normalizeUsername(
     name = name.normalize('NFKC');
   }
 
+  // WordPress reads tab, line feed, vertical tab, form feed and carriage return as white
+  // space (PCRE's \s), so these become spaces before the other control characters go.
+  if (options.trim) name = name.replace(WHITE_SPACE_CONTROLS, ' ');
+
   // Soft hyphens, zero-width characters, control characters and the like carry no weight in
   // Unicode collation (MySQL 8's default among them), so `vic\u00adtim` finds `victim` there.
   name = name.replace(COLLATION_IGNORABLE, '');
@@ -133,6 +137,9 @@ export function excessiveExpansion(raw: string, options: UsernameNormalization):
   const length = capMarkRuns(raw).normalize('NFKC').length;
   return length > MAX_EXPANDED_USERNAME && length > 2 * raw.length ? length : undefined;
 }
+
+/** Control characters that PCRE's `\s` matches: tab, line feed, vertical tab, form feed, carriage return. */
+const WHITE_SPACE_CONTROLS = /[\t\n\v\f\r]/g;
 
 /**
  * Default ignorable code points and control characters. White space among the controls

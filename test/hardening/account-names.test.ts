@@ -157,14 +157,15 @@ t.test('a username with markup that WordPress strips is refused, and runs of spa
   }
   t.equal(upstream.requests.length, 0, 'none reached the app');
 
-  // WordPress reads a run of white space as one space: one account.
-  await postLogin(gateway.port, '{"username":"john smith","password":"x"}');
-  await postLogin(gateway.port, '{"username":"john   smith","password":"x"}');
-  const decisions = await waitForDecisions(gateway.logs, 2);
-  t.equal(decisions[1].riskgate.counters.failures_per_account, 1, 'the second spelling sees the first one\'s failure');
-  t.equal(decisions[1].riskgate.counters.usernames_per_ip, 1, 'one account from this address');
-  t.same(upstream.logins.map((login) => login.sha256), [sha256('{"username":"john smith","password":"x"}'), sha256('{"username":"john   smith","password":"x"}')],
-    'both reach the app unchanged');
+  // WordPress reads a run of white space, tabs and line breaks among it, as one space: one account.
+  const spellings = ['john smith', 'john   smith', 'john\tsmith', 'john\r\n smith', 'john\u000b\fsmith'];
+  for (const name of spellings) await postLogin(gateway.port, JSON.stringify({ username: name, password: 'x' }));
+  const decisions = await waitForDecisions(gateway.logs, spellings.length);
+  t.same(decisions.map((line) => line.user.name), Array(spellings.length).fill('john smith'), 'each spelling is logged as john smith');
+  t.same(decisions.map((line) => line.riskgate.counters.failures_per_account), [0, 1, 2, 3, 4], 'each spelling sees the failures before it');
+  t.equal(decisions[4].riskgate.counters.usernames_per_ip, 1, 'one account from this address');
+  t.same(upstream.logins.map((login) => login.sha256), spellings.map((name) => sha256(JSON.stringify({ username: name, password: 'x' }))),
+    'each reaches the app unchanged');
 });
 
 t.test('username markup is read as written with markup keep', async (t) => {

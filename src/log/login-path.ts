@@ -1,4 +1,5 @@
 import type { LoginRoute } from '../config/types.js';
+import { normalizeUsername } from '../request/username.js';
 import { isDirectoryIndexName, isScriptName, loginPathAliases } from '../request/served-files.js';
 
 /** A file extension that a server may add to a login path's stem, such as `.html` or `.json`. */
@@ -59,11 +60,40 @@ function segmentsOf(routes: ReadonlyMap<string, LoginRoute>): ReadonlySet<string
  * carry session ids, one-time tokens, user ids and e-mail addresses in redirect paths too
  * (`;jsessionid=...`, ASP.NET's `/(S(id))/`, `/continue/<token>`, `/profile/<e-mail>`), so
  * matrix parameters are dropped. Only segments of words are kept: one with a digit, a
- * parenthesis, an `@`, a percent escape or more than 24 characters is `*`.
+ * parenthesis, an `@`, a percent escape or more than 24 characters is `*`. So is one that
+ * names `username` (see namesUser), since apps redirect to a page per user (`/u/alice`).
  */
-export function loggedRedirectPath(path: string): string {
+export function loggedRedirectPath(path: string, username?: string): string {
+  const forms = username === undefined ? [] : usernameForms(username);
   return path.replace(/(?:;|%3b)[^/]*/gi, '')
     .split('/')
-    .map((segment) => (/[\d(@%]/.test(segment) || segment.length > 24 ? '*' : segment))
+    .map((segment) => (/[\d(@%]/.test(segment) || segment.length > 24 || namesUser(segment, forms) ? '*' : segment))
     .join('/');
+}
+
+/** Minimum length of the shorter text when a segment and a username are compared by containment. */
+const MIN_NAME_MATCH = 3;
+
+/** Return a username's letters and digits, and those of the part before its `@`, folded as usernames are. */
+function usernameForms(username: string): string[] {
+  const at = username.lastIndexOf('@');
+  const forms = [lettersOf(username), ...(at > 0 ? [lettersOf(username.slice(0, at))] : [])];
+  return forms.filter((form) => form !== '');
+}
+
+/**
+ * Tell whether a path segment names the user: its letters and digits equal a form of the
+ * username, or one contains the other, when the shorter has at least MIN_NAME_MATCH of them.
+ * So `/u/John.Smith`, `/u/john-smith` and `/u/john` all name `john.smith@example.com`.
+ */
+function namesUser(segment: string, forms: readonly string[]): boolean {
+  if (forms.length === 0) return false;
+  const letters = lettersOf(segment);
+  if (letters === '') return false;
+  return forms.some((form) => letters === form ||
+    (Math.min(letters.length, form.length) >= MIN_NAME_MATCH && (letters.includes(form) || form.includes(letters))));
+}
+
+function lettersOf(text: string): string {
+  return normalizeUsername(text).replace(/[^\p{L}\p{N}]/gu, '');
 }

@@ -394,7 +394,7 @@ function recordAnswer(
     );
   } else if (result.status !== undefined) {
     ({ outcome: record.outcome, reason: record.outcomeReason } = classify(result.status, result.location, result.contentType));
-    if (record.outcome === 'unknown' && result.status >= 300 && result.status < 400) warnUnclassifiedRedirect(context, route, result);
+    if (record.outcome === 'unknown' && result.status >= 300 && result.status < 400) warnUnclassifiedRedirect(context, route, record, result);
     if (record.outcomeReason === 'html_page') warnHtmlPage(context, route, result);
     if (record.outcomeReason === 'path_variant') warnVariantPath(context, route, record);
   }
@@ -436,12 +436,14 @@ function warnVariantPath(context: GatewayContext, route: LoginRoute, record: Log
  * Warn once per route when the app redirects a login and the route lists no location,
  * since a form-login app's outcomes then teach nothing and count as no failure.
  */
-function warnUnclassifiedRedirect(context: GatewayContext, route: LoginRoute, result: ForwardResult): void {
+function warnUnclassifiedRedirect(context: GatewayContext, route: LoginRoute, record: LoginRecord, result: ForwardResult): void {
   if (route.successLocation.length > 0 || route.failureLocation.length > 0) return;
   if (context.unclassifiedRedirectRoutes.has(route.id)) return;
   context.unclassifiedRedirectRoutes.add(route.id);
 
-  const target = redirectTargetPath(result.location);
+  // Only a log that shows usernames may show one in a path.
+  const hidden = context.config.log.username === 'plain' ? undefined : record.username;
+  const target = redirectTargetPath(result.location, hidden);
   context.logger.warn(
     { riskgate: { route: route.id }, http: { response: { status_code: result.status } } },
     `the app answered a login on route ${route.id} with a redirect${target ? ` to ${target}` : ''}, which counts as neither ` +
@@ -466,10 +468,10 @@ function warnHtmlPage(context: GatewayContext, route: LoginRoute, result: Forwar
 }
 
 /** Return the path of a Location value without its query, cut to 100 characters, for a log line. */
-function redirectTargetPath(location: string | undefined): string | undefined {
+function redirectTargetPath(location: string | undefined, username: string | undefined): string | undefined {
   if (location === undefined) return undefined;
   try {
-    return sanitizeLogValue(loggedRedirectPath(new URL(location, 'http://location.invalid').pathname).slice(0, 100)).text;
+    return sanitizeLogValue(loggedRedirectPath(new URL(location, 'http://location.invalid').pathname, username).slice(0, 100)).text;
   } catch {
     return undefined;
   }

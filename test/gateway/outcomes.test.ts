@@ -816,7 +816,12 @@ t.test('a redirect that no setting classifies is named once in a warn line', asy
 });
 
 /** Start an app that redirects each login to `location`, log one login, and return the gateway's log. */
-async function redirectWarning(t: Tap, location: string): Promise<{ warning: string | undefined; text: string }> {
+async function redirectWarning(
+  t: Tap,
+  location: string,
+  username = 'alice',
+  config: Record<string, unknown> = {},
+): Promise<{ warning: string | undefined; text: string }> {
   const upstream = await new RecordingUpstream().start();
   upstream.responder = (request, response) => {
     if (!request.url.startsWith('/login')) return false;
@@ -825,9 +830,9 @@ async function redirectWarning(t: Tap, location: string): Promise<{ warning: str
     return true;
   };
   t.teardown(() => upstream.stop());
-  const gateway = await gatewayFor(t, upstream.url);
+  const gateway = await gatewayFor(t, upstream.url, { config });
 
-  await login(gateway.port, 'alice', 'wonderland');
+  await login(gateway.port, username, 'wonderland');
   await waitForDecisions(gateway.logs, 1);
   const warning = gateway.logs.lines.find((line) => /success_location/.test(line.message ?? ''))?.message;
   return { warning, text: gateway.logs.text };
@@ -850,6 +855,21 @@ t.test('redirect warning hides ids and addresses', async (t) => {
     const secret = page.split('/')[2];
     t.notOk(text.includes(secret), `${page}: ${secret} is not logged`);
   }
+});
+
+t.test('redirect warning hides the username', async (t) => {
+  // Apps redirect a login to the user's own page, under the name as typed or as a slug.
+  const pages = ['/u/johnsmith', '/u/John.Smith', '/people/john-smith', '/u/JOHN_SMITH_EXAMPLE'];
+  for (const page of pages) {
+    const { warning, text } = await redirectWarning(t, page, 'John.Smith@example.com');
+    t.match(warning, /with a redirect to \/\w+\/\*, which counts as neither/, `${page}: the page is named without the name`);
+    t.notMatch(text, /john.?smith/i, `${page}: the username is not logged`);
+  }
+
+  const { warning: plain } = await redirectWarning(t, '/u/johnsmith', 'John.Smith@example.com', { log: { username: 'plain' } });
+  t.match(plain, /with a redirect to \/u\/johnsmith, which counts as neither/, 'a log that shows usernames shows it in the path');
+  const { warning: other } = await redirectWarning(t, '/account/home', 'John.Smith@example.com');
+  t.match(other, /with a redirect to \/account\/home, which counts as neither/, 'other pages are named');
 });
 
 t.test('a 2xx HTML page is no success by default', async (t) => {

@@ -8,7 +8,9 @@ type LoginOutcome = 'success' | 'failure' | 'unknown';
 /**
  * The reason a response counts as `unknown`, logged as `riskgate.outcome_reason` so an operator can
  * tell which setting or request header kept a login from teaching anything. `no_password`:
- * a 2xx to a login that did not fill the route's password field. `path_variant`: a 2xx at a path other than
+ * a 2xx to a login that did not fill the route's password field in any reading.
+ * `password_ambiguous`: a 2xx to a login that filled it in some readings but not all, or
+ * named an OAuth grant other than `password`. `path_variant`: a 2xx at a path other than
  * the route's own that riskgate reads as the route. `field_not_listed`: a 2xx to a login whose
  * field holds a value the route's `success_fields` does not list. `html_page`: a 2xx HTML
  * page on a route that leaves `success_status` at its default.
@@ -20,6 +22,7 @@ export type UnknownRedirectReason =
   | 'location_not_listed'
   | 'status_not_listed'
   | 'no_password'
+  | 'password_ambiguous'
   | 'path_variant'
   | 'field_not_listed'
   | 'html_page';
@@ -30,12 +33,13 @@ export interface OutcomeReading {
   reason?: UnknownRedirectReason;
 }
 
-/** Reasons for an unknown outcome that mean the app checked no password. */
-const NO_PASSWORD_CHECK: ReadonlySet<string> = new Set<string>(['no_password', 'field_not_listed', 'path_variant']);
-
-/** Tell whether an unknown outcome's reason means the app checked no password, so counters skip it. */
+/**
+ * Tell whether an unknown outcome's reason means the app checked no password, so counters
+ * skip it. Only a login that filled no password in any reading (`no_password`) is such a
+ * login: one at another path or with an unlisted field may still have run the login handler.
+ */
 export function checkedNoPassword(reason: string | undefined): boolean {
-  return reason !== undefined && NO_PASSWORD_CHECK.has(reason);
+  return reason === 'no_password';
 }
 
 type OutcomeRoute = Pick<LoginRoute, 'path' | 'successStatus' | 'failureStatus' | 'successLocation' | 'failureLocation'>;

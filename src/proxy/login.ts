@@ -74,6 +74,7 @@ export async function handleLogin(
   let rawUsername: string | undefined;
   let username: string | undefined;
   let carriesPassword = false;
+  let passwordSent = false;
   let successFields = true;
   let cookie = request.headers.cookie;
   try {
@@ -84,6 +85,7 @@ export async function handleLogin(
     const parsed = parseLoginBody(body, request.headers['content-type'], route, queryOf(request.url));
     rawUsername = parsed.username;
     carriesPassword = parsed.password;
+    passwordSent = parsed.passwordSent;
     successFields = parsed.successFields;
     username = rawUsername === undefined ? undefined : usernameKey(rawUsername, config.username);
     // Apps that merge cookies into request parameters ($_REQUEST, Request[]) read them
@@ -251,7 +253,7 @@ export async function handleLogin(
     sendChallenge(context, response, challengeId);
   } else {
     await forwardLogin(context, route, request, response, body, record,
-      { client, peerTrusted, device: teaches ? { id: issuedDeviceId, accounts: device?.accounts ?? [] } : undefined, cookie, carriesPassword, successFields },
+      { client, peerTrusted, device: teaches ? { id: issuedDeviceId, accounts: device?.accounts ?? [] } : undefined, cookie, carriesPassword, passwordSent, successFields },
       logDecision);
   }
 
@@ -279,7 +281,8 @@ async function forwardLogin(
   /**
    * `device` is the id and accounts a success's device cookie carries, or undefined when a success earns
    * none. `cookie` is the Cookie header to forward, without cookies that name another account.
-   * `carriesPassword` is true when the login fills the route's password field (see outcomeOf).
+   * `carriesPassword` is true when the login fills the route's password field (see outcomeOf),
+   * and `passwordSent` when some reading of that field contains a password.
    */
   origin: {
     client: ClientAddress;
@@ -287,6 +290,7 @@ async function forwardLogin(
     device: { id: string; accounts: readonly string[] } | undefined;
     cookie: string | undefined;
     carriesPassword: boolean;
+    passwordSent: boolean;
     successFields: boolean;
   },
   logDecision: () => void,
@@ -340,11 +344,13 @@ async function forwardLogin(
 function outcomeOf(
   reading: OutcomeReading,
   route: LoginRoute,
-  login: { carriesPassword: boolean; successFields: boolean },
+  login: { carriesPassword: boolean; passwordSent: boolean; successFields: boolean },
   exactPath: boolean,
 ): OutcomeReading {
   if (reading.outcome !== 'success') return reading;
-  if (!login.carriesPassword && route.requirePassword) return { outcome: 'unknown', reason: 'no_password' };
+  if (!login.carriesPassword && route.requirePassword) {
+    return { outcome: 'unknown', reason: login.passwordSent ? 'password_ambiguous' : 'no_password' };
+  }
   if (!login.successFields) return { outcome: 'unknown', reason: 'field_not_listed' };
   // riskgate judges every path the app might route to the login handler (`/login/`,
   // `/LOGIN`, `/login.json`, `/login/x`, `/?q=login`), but an app may serve a page of its
@@ -601,9 +607,8 @@ function fieldHeaders(headers: Record<string, unknown>, route: LoginRoute): stri
 
 /**
  * Return a login's outcome as counters count it, or `none` when the app checked no password.
- * That is a login riskgate did not forward or the app sent no response to. It is also one
- * that filled no password, asked for another action, or reached another reading of the
- * route's path, where a single-page app's catch-all returns 200 for any body.
+ * That is a login riskgate did not forward or the app sent no response to, and one that
+ * filled no password in any reading (see checkedNoPassword).
  */
 function countedOutcome(record: LoginRecord, forwarded: boolean): CountedOutcome {
   if (!forwarded || record.upstreamError !== undefined || record.statusCode === undefined) return 'none';

@@ -4,7 +4,7 @@ import { cookieNameReadings, foldFieldName, formParserReadingAs, jsonFieldPath }
 import { topLevelKeys } from './json-keys.js';
 import { opensLikeJsonObject } from './linear-text.js';
 import { queryFields } from './query-route.js';
-import { formFillsPasswordField, jsonFillsPasswordField } from './password-fields.js';
+import { formPasswordReading, jsonPasswordReading } from './password-fields.js';
 
 /** The username a login body carries, or `undefined` when it names none. */
 export interface ParsedLogin {
@@ -15,6 +15,11 @@ export interface ParsedLogin {
    * other than `password`: a token endpoint's refresh or client grant ignores the field.
    */
   password: boolean;
+  /**
+   * True when some reading of the body's password field contains a password, though `password`
+   * may be false: another copy is empty, or the login names another grant.
+   */
+  passwordSent: boolean;
   /** True when every field of the route's `success_fields` has a listed value. */
   successFields: boolean;
 }
@@ -133,10 +138,10 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
       'the query string contains a %u escape, which ASP.NET decodes and other parsers do not; send UTF-8 percent-escapes');
   }
   const fromQuery = formValue(query, route, 'query string');
-  // Only the body's password counts as filled (see jsonFillsPasswordField): most apps read
+  // Only the body's password counts as filled (see jsonPasswordReading): most apps read
   // no password from the query of a POST.
   if (body.length === 0) {
-    return { username: fromQuery, format, password: false, successFields: fieldsListed(route, query, undefined) };
+    return { username: fromQuery, format, password: false, passwordSent: false, successFields: fieldsListed(route, query, undefined) };
   }
 
   let text: string;
@@ -191,11 +196,11 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
   }
   // PHP and Go keep a byte order mark as part of the first field's name.
   const formText = body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? `${UTF8_BOM}${text}` : text;
-  const filled = json ? jsonFillsPasswordField(json.document, route.passwordField) : formFillsPasswordField(formText, route.passwordField);
+  const reading = json ? jsonPasswordReading(json.document, route.passwordField) : formPasswordReading(formText, route.passwordField);
   const parsedBody = json ? json.document : text;
-  const password = filled && passwordGrant(query, parsedBody);
+  const password = reading.filled && passwordGrant(query, parsedBody);
   const successFields = fieldsListed(route, query, parsedBody);
-  return { username: fromBody ?? fromQuery, format, password, successFields };
+  return { username: fromBody ?? fromQuery, format, password, passwordSent: reading.sent, successFields };
 }
 
 /**

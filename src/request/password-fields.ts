@@ -32,40 +32,58 @@ export function readsAsPassword(name: string, configured: ReadonlySet<string>): 
 const NOT_PASSWORD_WORDS = /passkeys?|passwordless|passport|compass|passage|passenger|passthrough|bypass/g;
 
 /**
- * Tell whether a parsed JSON login body fills the route's password field: the top-level
- * key of exactly that name, or, for a field such as `user.password`, the key at that path.
- * Only the field as the app reads it counts. An identifier-first app returns a 2xx for its
- * username step when it finds no password, so a field it does not read (`Password`, a
- * nested `password`, a number) would turn that step into a success.
+ * How a login body fills its password field: `filled` when every reading that some app
+ * makes of the field contains a password, and `sent` when at least one does. A login that is
+ * sent but not filled may have had its password checked, or may not.
  */
-export function jsonFillsPasswordField(document: object, field: string): boolean {
+export interface PasswordReading {
+  filled: boolean;
+  sent: boolean;
+}
+
+/**
+ * Read how a parsed JSON login body fills the route's password field: the top-level key of
+ * exactly that name, or, for a field such as `user.password`, the key at that path. Only the
+ * field as the app reads it counts. An identifier-first app returns a 2xx for its username
+ * step when it finds no password, so a field it does not read (`Password`, a nested
+ * `password`, a number) would turn that step into a success.
+ */
+export function jsonPasswordReading(document: object, field: string): PasswordReading {
   let value: unknown = document;
+  let others: unknown[] = [];
+  let consistent = true;
   const keys = field.split('.');
   for (const [index, key] of keys.entries()) {
-    if (typeof value !== 'object' || value === null || Array.isArray(value) || !Object.hasOwn(value, key)) return false;
+    if (typeof value !== 'object' || value === null || Array.isArray(value) || !Object.hasOwn(value, key)) {
+      return { filled: false, sent: others.some(isFilled) };
+    }
     const object = value as Record<string, unknown>;
 
     // Go's encoding/json also fills a field from a key that differs in case (`PASSWORD`,
     // `paſſword`), the last one winning. So each such key must hold a password too.
     const folded = foldFieldName(key);
-    const others = Object.keys(object).filter((other) => other !== key && foldFieldName(other) === folded);
+    const variants = Object.keys(object).filter((other) => other !== key && foldFieldName(other) === folded);
     const last = index === keys.length - 1;
-    if (others.some((other) => !last || !isFilled(object[other]))) return false;
+    if (variants.length > 0 && !last) consistent = false;
+    others = last ? variants.map((other) => object[other]) : [];
     value = object[key];
   }
-  return isFilled(value);
+  const sent = isFilled(value) || others.some(isFilled);
+  return { filled: consistent && isFilled(value) && others.every(isFilled), sent };
 }
 
 /**
- * Tell whether a form body fills the route's password field for every parser: it has a
- * field of exactly that name, such as `password` or `user[password]`, and each copy of it
- * is filled. So is each field that some parser reads as it (`Password`, PHP's `password%00`),
+ * Read how a form body fills the route's password field. It is filled when it has a field
+ * of exactly that name, such as `password` or `user[password]`, and each copy of it is
+ * filled. So is each field that some parser reads as it (`Password`, PHP's `password%00`),
  * because PHP keeps the last copy and Flask the first. A leading `?` or byte order mark stays
  * part of the first name, as PHP, qs and Go read it. Go drops a field with a bad escape, and
  * one that contains a `;`, which PHP may split at.
  */
-export function formFillsPasswordField(text: string, field: string): boolean {
+export function formPasswordReading(text: string, field: string): PasswordReading {
   let found = false;
+  let every = true;
+  let sent = false;
   for (const pair of text.split('&')) {
     const parts = pair.split(';');
     for (const part of parts) {
@@ -75,11 +93,13 @@ export function formFillsPasswordField(text: string, field: string): boolean {
       if (!exact && name?.toLowerCase() !== field.toLowerCase() && (name === undefined || formParserReadingAs(name, field) === undefined)) continue;
 
       const value = equals === -1 ? '' : decodeFormComponent(part.slice(equals + 1));
-      if (parts.length > 1 || value === undefined || !isFilled(value)) return false;
+      const filled = value !== undefined && isFilled(value);
+      sent ||= filled;
+      if (parts.length > 1 || !filled) every = false;
       found ||= exact;
     }
   }
-  return found;
+  return { filled: found && every, sent };
 }
 
 /** Decode a form name or value (`+` is a space), or return undefined for one with a bad escape. */

@@ -460,6 +460,61 @@ t.test('guesses the app hides as unknown still challenge', async (t) => {
   t.equal(upstream.logins.length, 10, 'it never reached the app');
 });
 
+t.test('hidden guesses in other readings still challenge', async (t) => {
+  // A form-login app re-renders its form with 200 after a wrong password. Each spelling below
+  // still reaches its password check: an empty second copy, an unused grant_type, a trailing
+  // slash its router ignores, and a routing parameter it does not use.
+  const upstream = await new RecordingUpstream().start();
+  upstream.responder = (request, response) => {
+    if (!request.url.toLowerCase().startsWith('/login')) return false;
+    response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    response.end('<form method="post">Invalid username or password</form>');
+    return true;
+  };
+  t.teardown(() => upstream.stop());
+  const gateway = await gatewayFor(t, upstream.url);
+  const spellings = [
+    { user: 'dave', path: '/login', extra: '&Password=', reason: 'password_ambiguous' },
+    { user: 'erin', path: '/login?grant_type=x', extra: '', reason: 'password_ambiguous' },
+    { user: 'fay', path: '/login/', extra: '', reason: 'path_variant' },
+    { user: 'gus', path: '/login?r=site/index', extra: '', reason: 'path_variant' },
+  ];
+  let source = 10;
+
+  for (const { user, path, extra, reason } of spellings) {
+    const before = gateway.logs.decisions.length;
+    for (let index = 0; index < 11; index += 1) {
+      await send(gateway.port, {
+        method: 'POST',
+        path,
+        source: `127.0.2.${(source += 1)}`,
+        headers: { ...BROWSER_HEADERS, 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
+        body: `username=${user}&password=guess-${index}${extra}`,
+      });
+    }
+    const lines = (await waitForDecisions(gateway.logs, before + 11)).slice(before);
+    t.equal(lines[0].riskgate.outcome_reason, reason, `${user}: the app's page counts as unknown (${reason})`);
+    t.equal(lines[10].riskgate.counters.unsuccessful_per_account, 10, `${user}: ten hidden guesses counted`);
+    t.equal(lines[10].riskgate.decision, 'challenge', `${user}: the eleventh guess is challenged`);
+  }
+
+  // The username step of an identifier-first login fills no password, so it counts for nothing.
+  const before = gateway.logs.decisions.length;
+  for (let index = 0; index < 11; index += 1) {
+    await send(gateway.port, {
+      method: 'POST',
+      path: '/login',
+      source: `127.0.2.${(source += 1)}`,
+      headers: { ...BROWSER_HEADERS, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'username=hana&password=',
+    });
+  }
+  const steps = (await waitForDecisions(gateway.logs, before + 11)).slice(before);
+  t.equal(steps[10].riskgate.outcome_reason, 'no_password');
+  t.equal(steps[10].riskgate.counters.unsuccessful_per_account, 0, 'username steps are not counted');
+  t.equal(steps[10].riskgate.decision, 'allow');
+});
+
 t.test('success clears the account-address streak', async (t) => {
   const upstream = await scriptedUpstream(t, [401, 401, 401, 200]);
   const gateway = await gatewayFor(t, upstream.url);
@@ -506,16 +561,17 @@ t.test('a form password that some parser reads as empty earns no success', async
   // order mark. Go drops a field that contains ";" or a bad escape, and its JSON decoder fills
   // a field from a key in another case.
   const FORM = 'application/x-www-form-urlencoded';
-  const bodies: [string, string][] = [
-    ['?password=guess&username=alice', FORM],
-    ['username=alice&password=guess&password=', FORM],
-    ['username=alice&password=guess&password%00=', FORM],
-    ['username=alice&password=guess;password=', FORM],
-    ['username=alice&password=guess&Password=', FORM],
-    ['\ufeffpassword=guess&username=alice', FORM],
-    ['password=guess;y&username=alice', FORM],
-    ['password=%zz&username=alice', FORM],
-    ['{"username":"alice","password":"guess","PASSWORD":""}', 'application/json'],
+  // Where some parser still reads the password, the reason is password_ambiguous.
+  const bodies: [string, string, string][] = [
+    ['?password=guess&username=alice', FORM, 'no_password'],
+    ['username=alice&password=guess&password=', FORM, 'password_ambiguous'],
+    ['username=alice&password=guess&password%00=', FORM, 'password_ambiguous'],
+    ['username=alice&password=guess;password=', FORM, 'password_ambiguous'],
+    ['username=alice&password=guess&Password=', FORM, 'password_ambiguous'],
+    ['\ufeffpassword=guess&username=alice', FORM, 'no_password'],
+    ['password=guess;y&username=alice', FORM, 'password_ambiguous'],
+    ['password=%zz&username=alice', FORM, 'no_password'],
+    ['{"username":"alice","password":"guess","PASSWORD":""}', 'application/json', 'password_ambiguous'],
   ];
   const upstream = await scriptedUpstream(t, Array(bodies.length + 1).fill(200));
   const gateway = await gatewayFor(t, upstream.url);
@@ -529,9 +585,9 @@ t.test('a form password that some parser reads as empty earns no success', async
     headers: { ...BROWSER_HEADERS, 'content-type': 'application/x-www-form-urlencoded' } });
 
   const lines = await waitForDecisions(gateway.logs, bodies.length + 1);
-  bodies.forEach(([body], index) => {
+  bodies.forEach(([body, , reason], index) => {
     t.equal(lines[index].event.outcome, 'unknown', `${body}: no success`);
-    t.equal(lines[index].riskgate.outcome_reason, 'no_password', `${body}: the reason is logged`);
+    t.equal(lines[index].riskgate.outcome_reason, reason, `${body}: the reason is logged`);
   });
   t.equal(lines[bodies.length].event.outcome, 'success', 'a plain form login still succeeds');
 });
@@ -694,8 +750,9 @@ t.test('success_fields keeps other actions of a login path from succeeding', asy
     // Hosts with arg_separator.input ";&" split the query and the form at ";" too.
     ['/wp-login.php?x=1;action=postpass', 'log=bob&pwd=x', 'unknown'],
     ['/wp-login.php', 'log=bob&x=1;action=postpass&pwd=x', 'unknown'],
-    ['/wp-login.php', 'log=bob&pwd=builder', 'success'],
-    ['/wp-login.php?action=login', 'log=bob&pwd=builder', 'success'],
+    // Ten guesses with an unlisted action put bob under challenge, so carl logs in.
+    ['/wp-login.php', 'log=carl&pwd=builder', 'success'],
+    ['/wp-login.php?action=login', 'log=carl&pwd=builder', 'success'],
   ];
   for (const [path, body] of attempts) await post(path, body);
 
@@ -715,7 +772,7 @@ t.test('success_fields keeps other actions of a login path from succeeding', asy
   ];
   for (const [cookie, forwarded] of cookies) {
     const before = upstream.requests.length;
-    await send(gateway.port, { method: 'POST', path: '/wp-login.php', body: 'log=bob&pwd=builder',
+    await send(gateway.port, { method: 'POST', path: '/wp-login.php', body: 'log=carl&pwd=builder',
       headers: { ...BROWSER_HEADERS, cookie, 'content-type': 'application/x-www-form-urlencoded' } });
     t.equal(upstream.requests[before]?.headers.cookie, forwarded, `cookie ${cookie}: forwarded as ${forwarded}`);
   }

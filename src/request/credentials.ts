@@ -139,9 +139,11 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
   }
   const fromQuery = formValue(query, route, 'query string');
   // Only the body's password counts as filled (see jsonPasswordReading): most apps read
-  // no password from the query of a POST.
+  // no password from the query of a POST. PHP's $_REQUEST and Spring's getParameter do, so
+  // a password there is still sent.
+  const sentInQuery = formPasswordReading(query, route.passwordField).sent;
   if (body.length === 0) {
-    return { username: fromQuery, format, password: false, passwordSent: false, successFields: fieldsListed(route, query, undefined) };
+    return { username: fromQuery, format, password: false, passwordSent: sentInQuery, successFields: fieldsListed(route, query, undefined) };
   }
 
   let text: string;
@@ -200,7 +202,7 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
   const parsedBody = json ? json.document : text;
   const password = reading.filled && passwordGrant(query, parsedBody);
   const successFields = fieldsListed(route, query, parsedBody);
-  return { username: fromBody ?? fromQuery, format, password, passwordSent: reading.sent, successFields };
+  return { username: fromBody ?? fromQuery, format, password, passwordSent: reading.sent || sentInQuery, successFields };
 }
 
 /**

@@ -463,7 +463,7 @@ t.test('guesses the app hides as unknown still challenge', async (t) => {
 t.test('hidden guesses in other readings still challenge', async (t) => {
   // A form-login app re-renders its form with 200 after a wrong password. Each spelling below
   // still reaches its password check: an empty second copy, an unused grant_type, a trailing
-  // slash its router ignores, and a routing parameter it does not use.
+  // slash its router ignores, a routing parameter it does not use, and a password in the query.
   const upstream = await new RecordingUpstream().start();
   upstream.responder = (request, response) => {
     if (!request.url.toLowerCase().startsWith('/login')) return false;
@@ -473,15 +473,17 @@ t.test('hidden guesses in other readings still challenge', async (t) => {
   };
   t.teardown(() => upstream.stop());
   const gateway = await gatewayFor(t, upstream.url);
+  // PHP's $_REQUEST and Spring's getParameter read a password from the query of a POST too.
   const spellings = [
-    { user: 'dave', path: '/login', extra: '&Password=', reason: 'password_ambiguous' },
-    { user: 'erin', path: '/login?grant_type=x', extra: '', reason: 'password_ambiguous' },
-    { user: 'fay', path: '/login/', extra: '', reason: 'path_variant' },
-    { user: 'gus', path: '/login?r=site/index', extra: '', reason: 'path_variant' },
+    { user: 'dave', path: '/login', fields: '&password=guess&Password=', reason: 'password_ambiguous' },
+    { user: 'erin', path: '/login?grant_type=x', fields: '&password=guess', reason: 'password_ambiguous' },
+    { user: 'fay', path: '/login/', fields: '&password=guess', reason: 'path_variant' },
+    { user: 'gus', path: '/login?r=site/index', fields: '&password=guess', reason: 'path_variant' },
+    { user: 'ivy', path: '/login?password=guess', fields: '', reason: 'password_ambiguous' },
   ];
   let source = 10;
 
-  for (const { user, path, extra, reason } of spellings) {
+  for (const { user, path, fields, reason } of spellings) {
     const before = gateway.logs.decisions.length;
     for (let index = 0; index < 11; index += 1) {
       await send(gateway.port, {
@@ -489,7 +491,7 @@ t.test('hidden guesses in other readings still challenge', async (t) => {
         path,
         source: `127.0.2.${(source += 1)}`,
         headers: { ...BROWSER_HEADERS, 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
-        body: `username=${user}&password=guess-${index}${extra}`,
+        body: `username=${user}${fields}`,
       });
     }
     const lines = (await waitForDecisions(gateway.logs, before + 11)).slice(before);

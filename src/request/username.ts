@@ -42,6 +42,9 @@ export function normalizeUsername(
 ): string {
   let name = capMarkRuns(raw);
 
+  // WordPress's letters are read before NFKC, which would turn ŀ into l· and ŉ into ʼn.
+  if (options.accents === 'fold') name = name.replace(WORDPRESS_LETTER, (letter) => WORDPRESS_LETTERS[letter]);
+
   if (options.nfkc) {
     // A mark that NFKC turns into a letter (U+0345 becomes ι) is one the collation ignores,
     // so marks go first when accents are folded.
@@ -137,6 +140,18 @@ export function excessiveExpansion(raw: string, options: UsernameNormalization):
   const length = capMarkRuns(raw).normalize('NFKC').length;
   return length > MAX_EXPANDED_USERNAME && length > 2 * raw.length ? length : undefined;
 }
+
+/**
+ * Letters that WordPress's remove_accents reads as ASCII, in its default locale, where ICU's root
+ * collation keeps a letter of its own. WordPress looks a login up by the result, so `joŋ`
+ * checks the password of `jon` there. Its `ß` is `s` where collations read `ss`, which no one
+ * reading can match, so `ß` keeps the collation's reading.
+ */
+const WORDPRESS_LETTERS: Readonly<Record<string, string>> = {
+  'Þ': 'TH', 'þ': 'th', 'ĸ': 'k', 'Ŀ': 'L', 'ŀ': 'l', 'ŉ': 'n', 'Ŋ': 'N', 'ŋ': 'n', 'Ŧ': 'T', 'ŧ': 't', 'ɑ': 'a',
+};
+
+const WORDPRESS_LETTER = new RegExp(`[${Object.keys(WORDPRESS_LETTERS).join('')}]`, 'g');
 
 /** Control characters that PCRE's `\s` matches: tab, line feed, vertical tab, form feed, carriage return. */
 const WHITE_SPACE_CONTROLS = /[\t\n\v\f\r]/g;

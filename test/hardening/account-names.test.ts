@@ -100,6 +100,31 @@ t.test('letters the collation reads as another letter make no other account', as
   t.equal(decisions[bodies.length + 1].user.name, 'aesir', 'a ligature is its two letters');
 });
 
+t.test('letters WordPress reads as ASCII make no other account', async (t) => {
+  const { gateway } = await setUp(t);
+  // WordPress's remove_accents reads these as jon, kent, thar and la, where a collation keeps
+  // each letter apart, and looks the account up by the result.
+  const bodies = [
+    '{"username":"jon","password":"x"}',
+    '{"username":"jo\u014b","password":"x"}',
+    '{"username":"JO\u014a","password":"x"}',
+    '{"username":"jo\u0149","password":"x"}',
+    '{"username":"\u0138e\u014b\u0167","password":"x"}',
+    '{"username":"\u00fe\u0251r","password":"x"}',
+    '{"username":"\u0140\u0251","password":"x"}',
+  ];
+
+  for (const body of bodies) await postLogin(gateway.port, body);
+  const decisions = await waitForDecisions(gateway.logs, bodies.length);
+
+  t.same(decisions.slice(0, 4).map((line) => line.user.name), Array(4).fill('jon'), 'each spelling of jon is jon');
+  t.same(decisions.slice(0, 4).map((line) => line.riskgate.counters.failures_per_account), [0, 1, 2, 3],
+    'each spelling sees the failures before it');
+  t.equal(decisions[4].user.name, 'kent', 'kra, eng and t with stroke are k, n and t');
+  t.equal(decisions[5].user.name, 'thar', 'thorn is th and Latin alpha is a');
+  t.equal(decisions[6].user.name, 'la', 'l with middle dot is l');
+});
+
 t.test('hiragana and katakana spellings are one account', async (t) => {
   const { gateway } = await setUp(t);
   // The collation reads kana in either script, and small kana, as the same letters.

@@ -43,7 +43,9 @@ export async function passLogin(local: TestGateway, app: RecordingUpstream, targ
 /** Start a gateway with `routes` in front of a fresh recording app, both closed when `t` ends. */
 export async function gatewayWithRoutes(t: Test, routes: Record<string, unknown>[]): Promise<{ local: TestGateway; app: RecordingUpstream }> {
   const app = await new RecordingUpstream().start();
-  const local = await startTestGateway({ upstream: app.url, config: { log: { username: 'plain' }, login_routes: routes } });
+  // Rules run in monitor mode: the same account logs in at many paths, and these tests check
+  // which requests are judged, not what the rules decide.
+  const local = await startTestGateway({ upstream: app.url, config: { mode: 'monitor', log: { username: 'plain' }, login_routes: routes } });
   t.teardown(async () => {
     await local.close();
     await app.stop();

@@ -49,27 +49,34 @@ export interface PasswordReading {
  * `password`, a number) would turn that step into a success.
  */
 export function jsonPasswordReading(document: object, field: string): PasswordReading {
-  let value: unknown = document;
-  let others: unknown[] = [];
-  let consistent = true;
   const keys = field.split('.');
+  return { filled: jsonFillsPasswordField(document, keys), sent: jsonSendsPassword(document, keys) };
+}
+
+function jsonFillsPasswordField(document: object, keys: readonly string[]): boolean {
+  let value: unknown = document;
   for (const [index, key] of keys.entries()) {
-    if (typeof value !== 'object' || value === null || Array.isArray(value) || !Object.hasOwn(value, key)) {
-      return { filled: false, sent: others.some(isFilled) };
-    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value) || !Object.hasOwn(value, key)) return false;
     const object = value as Record<string, unknown>;
 
     // Go's encoding/json also fills a field from a key that differs in case (`PASSWORD`,
     // `paſſword`), the last one winning. So each such key must hold a password too.
     const folded = foldFieldName(key);
-    const variants = Object.keys(object).filter((other) => other !== key && foldFieldName(other) === folded);
+    const others = Object.keys(object).filter((other) => other !== key && foldFieldName(other) === folded);
     const last = index === keys.length - 1;
-    if (variants.length > 0 && !last) consistent = false;
-    others = last ? variants.map((other) => object[other]) : [];
+    if (others.some((other) => !last || !isFilled(object[other]))) return false;
     value = object[key];
   }
-  const sent = isFilled(value) || others.some(isFilled);
-  return { filled: consistent && isFilled(value) && others.every(isFilled), sent };
+  return isFilled(value);
+}
+
+/** Tell whether some key path that Go's decoder reads as the field's, by case folding, leads to a password. */
+function jsonSendsPassword(value: unknown, keys: readonly string[]): boolean {
+  if (keys.length === 0) return isFilled(value);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const object = value as Record<string, unknown>;
+  const folded = foldFieldName(keys[0]);
+  return Object.keys(object).some((key) => foldFieldName(key) === folded && jsonSendsPassword(object[key], keys.slice(1)));
 }
 
 /**

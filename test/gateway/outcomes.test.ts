@@ -480,18 +480,21 @@ t.test('hidden guesses in other readings still challenge', async (t) => {
     { user: 'fay', path: '/login/', fields: '&password=guess', reason: 'path_variant' },
     { user: 'gus', path: '/login?r=site/index', fields: '&password=guess', reason: 'path_variant' },
     { user: 'ivy', path: '/login?password=guess', fields: '', reason: 'password_ambiguous' },
+    // ASP.NET Core binds form fields and Go's decoder reads JSON keys whatever their case.
+    { user: 'jay', path: '/login', fields: '&PASSWORD=guess', reason: 'password_ambiguous' },
+    { user: 'kim', path: '/login', json: '{"username":"kim","Password":"guess"}', reason: 'password_ambiguous' },
   ];
   let source = 10;
 
-  for (const { user, path, fields, reason } of spellings) {
+  for (const { user, path, fields, json, reason } of spellings) {
     const before = gateway.logs.decisions.length;
     for (let index = 0; index < 11; index += 1) {
       await send(gateway.port, {
         method: 'POST',
         path,
         source: `127.0.2.${(source += 1)}`,
-        headers: { ...BROWSER_HEADERS, 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
-        body: `username=${user}${fields}`,
+        headers: { ...BROWSER_HEADERS, 'content-type': json ? 'application/json' : 'application/x-www-form-urlencoded', accept: 'text/html' },
+        body: json ?? `username=${user}${fields}`,
       });
     }
     const lines = (await waitForDecisions(gateway.logs, before + 11)).slice(before);

@@ -178,6 +178,8 @@ export async function handleLogin(
       void context.dataLoss?.check();
       stepUp = { ok: false, reason: 'issued_before_store_loss' };
     }
+    // Redis evicts a used claim before the markers, so the eviction counts are read too.
+    if (stepUp.ok) await context.dataLoss?.checkEvictions();
     stepUp = rejectIssuedBeforeLoss(stepUp, context.dataLoss?.lostAt);
   }
 

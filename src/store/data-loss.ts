@@ -92,6 +92,10 @@ export class DataLossWatch {
    */
   private accepted = new Set(['0']);
   private lost: number | undefined;
+  /** Each Redis master's count of evicted keys at its last reading, by node address. */
+  private readonly evicted = new Map<string, number>();
+  /** Each master's eviction policy once it has been logged, so that each is logged once. */
+  private readonly reportedPolicies = new Map<string, string>();
   private checking: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly onReady = () => void this.check();
@@ -147,6 +151,7 @@ export class DataLossWatch {
     try {
       if (!this.written) {
         this.written = await this.write();
+        if (this.written) await this.checkEvictions(true);
         return;
       }
       const checkKey = secretCheckKey(prefix);
@@ -163,31 +168,93 @@ export class DataLossWatch {
       // A gateway with another secret overwrote the check value. Writing it back, with a
       // warning, lets forget and export verify the fleet's secret again once that gateway stops.
       if (stored !== null && !matchesSecretCheck(stored, keys)) await recordSecretCheck(this.store, prefix, keys, logger);
-      if (check === 1 && stale === -1) return;
+      if (check === 1 && stale === -1) {
+        await this.checkEvictions(true);
+        return;
+      }
 
-      this.lost = this.options.clock();
-      this.options.onLoss?.();
       const missingKey = check === 1 ? this.markerKeys[stale] : checkKey;
       // An older marker value means that Redis went back to an earlier state: a restored
       // snapshot, or a replica promoted before it had the latest writes.
       const cause = check !== 1 || previous[stale] === null ? 'missing' : 'older';
-      logger.error(
-        {
-          store: this.store.kind,
-          riskgate: { store_key: missingKey, marker: cause, lost: ['step-up claims', 'manual entries', 'counters', 'profiles'] },
-        },
-        'risk store lost its data (a Redis restart without persistence, a flush, an eviction, a restored snapshot ' +
-          'or a failover to a lagging replica): used step-up ' +
-          'assertions would pass again, manual block and allow entries are gone, and counters and profiles start ' +
-          'from zero. Step-up assertions issued before now are rejected, and the secret check value is written again. ' +
-          'Run Redis with appendonly yes or RDB snapshots, and add the manual entries again',
-      );
+      this.reportLoss({ store_key: missingKey, marker: cause });
       await recordSecretCheck(this.store, prefix, keys, logger);
       await this.write();
     } catch {
       // A failed check changes nothing: logins notice an outage and log it, and the next
       // check runs on reconnect or after the interval.
     }
+  }
+
+  /**
+   * Read each Redis master's count of evicted keys, and report a loss when one grew since its
+   * last reading, since an evicted key may be a used step-up claim. Markers do not show an
+   * eviction: `volatile-ttl` evicts the claims, whose lifetime is shorter, and an LRU policy
+   * evicts them too, since they are read once while the markers are renewed every check.
+   * With `policy`, also log an error once for each master that may evict keys. A master that
+   * that fails the INFO command is skipped.
+   */
+  async checkEvictions(policy = false): Promise<void> {
+    if (this.store.client.status !== 'ready') return;
+    const client = this.store.client;
+    const nodes = client instanceof Cluster
+      ? client.nodes('master').map((node) => ({ name: `${node.options.host}:${node.options.port}`, node }))
+      : [{ name: 'redis', node: client }];
+
+    await Promise.all(nodes.map(async ({ name, node }) => {
+      let stats: string;
+      let memory: string | undefined;
+      try {
+        [stats, memory] = await this.store.bounded(Promise.all([node.info('stats'), policy ? node.info('memory') : undefined]));
+      } catch {
+        return;
+      }
+      if (memory !== undefined) this.reportPolicy(name, memory);
+
+      const count = infoNumber(stats, 'evicted_keys');
+      if (count === undefined) return;
+      const before = this.evicted.get(name);
+      this.evicted.set(name, count);
+      // A count that went down belongs to a restarted server, which the markers report.
+      if (before === undefined || count <= before) return;
+      this.reportLoss({ marker: 'evicted', evicted_keys: count - before, node: name });
+      await recordSecretCheck(this.store, this.options.prefix, this.options.keys, this.options.logger);
+    }));
+  }
+
+  /** Log an error once for a master whose memory limit and policy let it evict keys. */
+  private reportPolicy(name: string, memory: string): void {
+    const policy = /^maxmemory_policy:(\S+)/m.exec(memory)?.[1];
+    const limit = infoNumber(memory, 'maxmemory');
+    if (policy === undefined || limit === undefined || limit === 0 || policy === 'noeviction') {
+      this.reportedPolicies.delete(name);
+      return;
+    }
+    if (this.reportedPolicies.get(name) === policy) return;
+    this.reportedPolicies.set(name, policy);
+    this.options.logger.error(
+      { store: this.store.kind, riskgate: { node: name, maxmemory_policy: policy, maxmemory: limit } },
+      `Redis ${name} evicts keys when full (maxmemory-policy ${policy}): an evicted step-up claim would let a used ` +
+        'assertion pass again, so every eviction rejects the assertions issued before it, and evicted counters ' +
+        'start from zero. Set maxmemory-policy noeviction and give Redis memory for every counter window',
+    );
+  }
+
+  /** Record a loss now, count it, and log one error line with `fields` saying how it was noticed. */
+  private reportLoss(fields: Record<string, unknown>): void {
+    this.lost = this.options.clock();
+    this.options.onLoss?.();
+    this.options.logger.error(
+      {
+        store: this.store.kind,
+        riskgate: { ...fields, lost: ['step-up claims', 'manual entries', 'counters', 'profiles'] },
+      },
+      'risk store lost its data (a Redis restart without persistence, a flush, an eviction, a restored snapshot ' +
+        'or a failover to a lagging replica): used step-up ' +
+        'assertions would pass again, manual block and allow entries are gone, and counters and profiles start ' +
+        'from zero. Step-up assertions issued before now are rejected, and the secret check value is written again. ' +
+        'Run Redis with appendonly yes or RDB snapshots and maxmemory-policy noeviction, and add the manual entries again',
+    );
   }
 
   /** Write the secret check value and this gateway's marker, and return false when a write failed. */
@@ -203,4 +270,10 @@ export class DataLossWatch {
     ));
     return true;
   }
+}
+
+/** Read a whole-number field of an INFO section, such as `evicted_keys`. */
+function infoNumber(info: string, field: string): number | undefined {
+  const match = new RegExp(`^${field}:(\\d+)`, 'm').exec(info);
+  return match ? Number(match[1]) : undefined;
 }

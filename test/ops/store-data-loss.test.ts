@@ -238,3 +238,66 @@ t.test('restored snapshot is detected', { skip }, async (t) => {
   t.match(lossLines(gateway)[0]?.message, /a restored snapshot/);
   t.same(await present(), { ok: false, reason: 'issued_before_store_loss' }, 'the used assertion is not accepted again');
 });
+
+t.test('an assertion whose claim Redis evicted is rejected', { skip }, async (t) => {
+  const { gateway, upstream, client } = await startPrivateStore(t);
+  const challengeId = await gateway.context.stepUp.issueChallenge(gateway.context.keys.pseudonymize('alice'));
+  const assertion = await signAssertion(gateway.stepUpSigningKey!, { subject: 'alice', challengeId, nowMs: Date.now() });
+  const present = async () => {
+    const decisions = gateway.logs.decisions.length;
+    const forwards = upstream.logins.length;
+    await login(gateway.port, 'alice', 'wonderland', { headers: { [STEP_UP_HEADER]: assertion } });
+    await waitFor(() => gateway.logs.decisions.length > decisions, 'the decision line');
+    return { stepUp: gateway.logs.decisions.at(-1)!.riskgate.step_up, forwarded: upstream.logins.length - forwards };
+  };
+  await gateway.context.dataLoss?.check();
+  t.same((await present()).stepUp, { ok: true }, 'the assertion passes once');
+  const [claimKey] = await client.keys(`${gateway.config.store.keyPrefix}:jti:*`);
+  t.ok(claimKey, 'its single-use claim is stored');
+
+  // Under volatile-ttl, Redis evicts the keys nearest their expiry first: the claim, not the
+  // markers, which live a day.
+  const used = Number(/^used_memory:(\d+)/m.exec(await client.info('memory'))?.[1]);
+  await client.config('SET', 'maxmemory-policy', 'volatile-ttl');
+  await client.config('SET', 'maxmemory', String(used + 2 * 1024 * 1024));
+  const filler = 'x'.repeat(10_000);
+  for (let batch = 0; batch < 100 && (await client.exists(claimKey ?? 'no-claim')) === 1; batch += 1) {
+    const pipeline = client.pipeline();
+    for (let index = 0; index < 50; index += 1) pipeline.set(`filler:${batch}:${index}`, filler, 'EX', 3600);
+    await pipeline.exec();
+  }
+  t.equal(await client.exists(claimKey ?? 'no-claim'), 0, 'Redis evicted the claim');
+  t.equal(await client.exists(gateway.context.dataLoss?.markerKey ?? 'no-marker'), 1, 'and kept the marker');
+
+  const replayed = await present();
+  t.same(replayed.stepUp, { ok: false, reason: 'issued_before_store_loss' }, 'the replay is rejected');
+  t.equal(replayed.forwarded, 0, 'and not forwarded');
+  const [line] = lossLines(gateway);
+  t.equal(line?.riskgate.marker, 'evicted', 'the loss line names the eviction');
+  t.ok(line?.riskgate.evicted_keys > 0, 'and how many keys went');
+});
+
+t.test('an evicting Redis is named at start', { skip }, async (t) => {
+  const directory = temporaryDirectory('data-loss');
+  const args = (port: number) => [...baseArguments(port), '--pidfile', join(directory.path, 'redis.pid'),
+    '--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru'];
+  const redis = await RedisServer.start({ directory: directory.path, args, ports: PORTS });
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({
+    upstream: upstream.url,
+    config: { store: { url: `redis://127.0.0.1:${redis.port}/0`, key_prefix: `rgt${randomBytes(4).toString('hex')}`, timeout: '300ms' } },
+  });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+    await redis.stop();
+    directory.remove();
+  });
+
+  await gateway.context.dataLoss?.check();
+  const lines = gateway.logs.lines.filter((line) => /evicts keys when full/.test(line.message ?? ''));
+  t.equal(lines.length, 1, 'one line names the policy');
+  t.equal(lines[0]?.log.level, 'error');
+  t.equal(lines[0]?.riskgate.maxmemory_policy, 'allkeys-lru');
+  t.match(lines[0]?.message, /Set maxmemory-policy noeviction/, 'the line says the fix');
+});

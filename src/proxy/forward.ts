@@ -297,9 +297,12 @@ export function forwardRequest(
           const stalled = options.body
             ? setTimeout(() => response.destroy(), Math.min(upstream.responseMs, LOGIN_STALL_MS))
             : undefined;
-          response.once('close', () => clearTimeout(stalled));
+          // Removed on drain, since a large response fills the buffer many times.
+          const onClose = () => clearTimeout(stalled);
+          response.once('close', onClose);
           response.once('drain', () => {
             clearTimeout(stalled);
+            response.off('close', onClose);
             answer.resume();
           });
         }

@@ -504,3 +504,42 @@ t.test('a client that reads none of its response is cut off', async (t) => {
   t.ok(appClosedAt! - started >= 900, 'not before the send timeout');
   t.ok(appClosedAt! - started < 8000, 'soon after it');
 });
+
+t.test('a large login response read slowly adds no listener per pause', async (t) => {
+  // Each time the client's buffer fills, the gateway waits for it to drain. A listener left
+  // behind each time would pile up on the response, and Node warns past ten.
+  const big = Buffer.alloc(16 * 1024 * 1024, 'a');
+  const upstream = await new RecordingUpstream().start();
+  upstream.responder = (request, response) => {
+    if (request.url !== '/login') return false;
+    response.writeHead(401, { 'content-type': 'text/html' });
+    response.end(big);
+    return true;
+  };
+  const gateway = await startTestGateway({ upstream: upstream.url });
+  const warnings: string[] = [];
+  const onWarning = (warning: Error) => warnings.push(warning.name);
+  process.on('warning', onWarning);
+  t.teardown(async () => {
+    process.off('warning', onWarning);
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  const body = JSON.stringify({ username: 'slow', password: 'guess' });
+  const socket = net.connect(gateway.port, '127.0.0.1');
+  socket.on('error', () => {});
+  let received = 0;
+  const done = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  socket.on('data', (chunk: Buffer) => {
+    received += chunk.length;
+    // Read in bursts with pauses, so the gateway's buffer fills and drains again and again.
+    socket.pause();
+    setTimeout(() => socket.resume(), 2);
+  });
+  socket.write(rawRequest('POST', '/login', [...loginHeaders(body), ['Connection', 'close']], body));
+  await done;
+
+  t.ok(received > big.length, 'the whole response arrived');
+  t.same(warnings.filter((name) => name === 'MaxListenersExceededWarning'), [], 'Node warned of no listener leak');
+});

@@ -141,6 +141,7 @@ export async function createContext(config: GatewayConfig, options: StartOptions
     proxiesWithoutForwardedFor: new Set(),
     manual: new ManualMatcher(store, config.store.keyPrefix, options.logger),
     dataLoss,
+    memoryStoreSince: dataLoss ? undefined : clock(),
     geo,
     accountRisk: new AccountRisk({ ...config.profile, globalMaxValues: GLOBAL_FREQUENCY_VALUES, syncIntervalMs: FREQUENCY_SYNC_MS }, keys),
     webhook: config.webhook ? new WebhookSink(config.webhook, options.logger, metrics.registry) : undefined,

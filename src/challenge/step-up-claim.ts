@@ -51,6 +51,17 @@ export function rejectIssuedBeforeLoss(verified: StepUpResult, lostAt: number | 
   return { ok: false, reason: 'issued_before_store_loss' };
 }
 
+/**
+ * Reject an assertion issued before a memory store started empty, which has none of the
+ * claims made before. The cut is at the start's whole second, since `iat` counts seconds,
+ * and without the clock tolerance, which would reject every assertion of the first seconds.
+ */
+export function rejectIssuedBeforeStart(verified: StepUpResult, startedAt: number | undefined): StepUpResult {
+  if (!verified.ok || startedAt === undefined) return verified;
+  if (verified.issuedAt >= Math.floor(startedAt / 1000) * 1000) return verified;
+  return { ok: false, reason: 'issued_before_store_loss' };
+}
+
 function digest(value: string): string {
   return createHash('sha256').update(value).digest('base64url').slice(0, 22);
 }

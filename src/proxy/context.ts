@@ -100,6 +100,11 @@ export interface GatewayContext {
   manual: ManualMatcher;
   /** Detector of Redis data loss, or undefined with the memory store. */
   dataLoss?: DataLossWatch;
+  /**
+   * With the memory store, the clock time at which it started empty. Step-up claims made
+   * before are gone, so assertions issued before it are rejected as after a data loss.
+   */
+  memoryStoreSince?: number;
   /** Receiver of decision documents, when `webhook` is configured. */
   webhook?: WebhookSink;
 }

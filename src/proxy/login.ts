@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { applyStepUp, type StepUpFailure, type StepUpResult } from '../challenge/step-up.js';
-import { applyClaimOutcome, rejectIssuedBeforeLoss, stepUpClaim } from '../challenge/step-up-claim.js';
+import { applyClaimOutcome, rejectIssuedBeforeLoss, rejectIssuedBeforeStart, stepUpClaim } from '../challenge/step-up-claim.js';
 import type { LoginRoute } from '../config/types.js';
 import { signHs256 } from '../crypto/hs256.js';
 import { CounterPlan, type KeyParts } from '../decision/counter-plan.js';
@@ -181,6 +181,7 @@ export async function handleLogin(
     // Redis evicts a used claim before the markers, so the eviction counts are read too.
     if (stepUp.ok) await context.dataLoss?.checkEvictions();
     stepUp = rejectIssuedBeforeLoss(stepUp, context.dataLoss?.lostAt);
+    stepUp = rejectIssuedBeforeStart(stepUp, context.memoryStoreSince);
   }
 
   const counts = plan.countsByName(plan.pendingCounts(reading.result));

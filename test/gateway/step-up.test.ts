@@ -1,4 +1,4 @@
-import { jwtVerify } from 'jose';
+import { generateKeyPair, jwtVerify } from 'jose';
 import t, { type Test } from 'tap';
 
 import { challengeUrl } from '../../src/proxy/login.js';
@@ -104,6 +104,42 @@ t.test('step-up passes once, then replay fails', async (t) => {
   t.same(replayLine.riskgate.step_up, { ok: false, reason: 'replay' });
   t.notOk(gateway.logs.text.includes(assertion), 'the assertion is not logged');
   t.notOk(gateway.logs.text.includes(assertion.split('.')[2]), 'nor its signature');
+});
+
+t.test('a used assertion fails after a memory store restart', async (t) => {
+  // The memory store starts empty, so the claims of assertions used before are gone.
+  const clock = new FakeClock();
+  const { publicKey, privateKey } = await generateKeyPair('ES256');
+  const upstream = await new RecordingUpstream().start();
+  t.teardown(() => upstream.stop());
+  const start = async () => {
+    const gateway = await startTestGateway({ upstream: upstream.url, clock: clock.read, stepUpKey: publicKey });
+    t.teardown(() => gateway.close());
+    return gateway;
+  };
+  const assertionFrom = async (gateway: TestGateway) => {
+    const challengeId = await gateway.context.stepUp.issueChallenge(gateway.context.keys.pseudonymize('alice'));
+    return signAssertion(privateKey, { subject: 'alice', challengeId, nowMs: clock.now });
+  };
+  const present = async (gateway: TestGateway, assertion: string) => {
+    const count = gateway.logs.decisions.length;
+    const forwards = upstream.logins.length;
+    await login(gateway.port, 'alice', 'wonderland', { headers: { [STEP_UP_HEADER]: assertion } });
+    const line = (await waitForDecisions(gateway.logs, count + 1))[count];
+    return { stepUp: line.riskgate.step_up, forwarded: upstream.logins.length - forwards };
+  };
+
+  const first = await start();
+  const used = await assertionFrom(first);
+  t.same((await present(first, used)).stepUp, { ok: true }, 'the assertion passes once');
+  await first.close();
+
+  clock.advance(2000);
+  const second = await start();
+  const replayed = await present(second, used);
+  t.same(replayed.stepUp, { ok: false, reason: 'issued_before_store_loss' }, 'after the restart it is rejected');
+  t.equal(replayed.forwarded, 0, 'and not forwarded');
+  t.same((await present(second, await assertionFrom(second))).stepUp, { ok: true }, 'an assertion issued after the start passes');
 });
 
 t.test('an assertion for an expired challenge names that reason', async (t) => {

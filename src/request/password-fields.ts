@@ -70,9 +70,12 @@ function jsonFillsPasswordField(document: object, keys: readonly string[]): bool
   return isFilled(value);
 }
 
-/** Tell whether some key path that Go's decoder reads as the field's, by case folding, leads to a password. */
+/**
+ * Tell whether some key path that Go's decoder reads as the field's, by case folding, leads
+ * to a password. A number or boolean counts too: PHP's password_verify reads 1234 as "1234".
+ */
 function jsonSendsPassword(value: unknown, keys: readonly string[]): boolean {
-  if (keys.length === 0) return isFilled(value);
+  if (keys.length === 0) return isFilled(value) || typeof value === 'number' || typeof value === 'boolean';
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const object = value as Record<string, unknown>;
   const folded = foldFieldName(keys[0]);

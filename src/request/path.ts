@@ -1,4 +1,5 @@
 import { trimTrailing } from './linear-text.js';
+import { isScriptName } from './served-files.js';
 import { DEFAULT_USERNAME_NORMALIZATION, normalizeUsername, type UsernameNormalization } from './username.js';
 
 /**
@@ -33,8 +34,12 @@ const DECIMAL_DIGIT = /^\p{Nd}$/u;
 /** Largest version part that Java's Integer.parseInt reads. A larger one is not a version. */
 const MAX_VERSION_PART = 2 ** 31 - 1;
 
-/** Return a version segment in one spelling (`v1`, `v1.2`), or undefined for another segment. */
+/**
+ * Return a version segment in one spelling (`v1`, `v1.2`), or undefined for another segment.
+ * A script name such as `index.php5` stays as it is, because PHP runs it with PATH_INFO.
+ */
 function apiVersion(segment: string): string | undefined {
+  if (isScriptName(segment)) return undefined;
   const match = API_VERSION_SEGMENT.exec(segment);
   if (!match) return undefined;
   const parts = match.slice(1).map((part) => (part === undefined ? 0 : decimalValue(part)));

@@ -171,8 +171,9 @@ t.test('login path variants are judged as logins', async (t) => {
     '/login%20', '/%20login', '/login%20/',
     // ASP.NET removes cookieless-session segments before routing.
     '/(S(abc123))/login', '/(A(x)F(y))/login',
-    // PHP front controllers (Laravel, Symfony) route by the path after index.php.
-    '/index.php/login', '/public/index.php/LOGIN',
+    // PHP front controllers (Laravel, Symfony) route by the path after index.php, also under
+    // an older extension whose digit an API version reading would take.
+    '/index.php/login', '/public/index.php/LOGIN', '/index.php5/login', '/app/index.php3/login',
     // CGI, FastCGI and WSGI scripts route by PATH_INFO too.
     '/cgi-bin/index.cgi/login', '/dispatch.fcgi/login', '/app.wsgi/login', '/index.py/login', '/index.phar/login',
     // ColdFusion front controllers (ColdBox, FW/1, CFWheels) and Lua scripts.

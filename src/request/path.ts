@@ -1,5 +1,4 @@
 import { trimTrailing } from './linear-text.js';
-import { isScriptName } from './served-files.js';
 import { DEFAULT_USERNAME_NORMALIZATION, normalizeUsername, type UsernameNormalization } from './username.js';
 
 /**
@@ -21,12 +20,12 @@ const COOKIELESS_SEGMENT = /^\((?:[a-z]\([^()/;]*\))+\)$/i;
 const COOKIELESS_START = /^\([a-z]\(/i;
 
 /**
- * A segment that names an API version: up to three numbers after a prefix without digits,
- * such as `v1`, `v1.0`, `v01`, `1`, `version-1` or `api1`. ASP.NET API Versioning reads `v1.0` as
+ * A segment that names an API version: up to three numbers after a prefix without digits or
+ * dots, such as `v1`, `v1.0`, `v01`, `1`, `version-1` or `api1`. ASP.NET API Versioning reads `v1.0` as
  * `v1`. Spring Framework 7's path-segment versioning skips every character before the first
  * digit, reads any Unicode decimal digit (`v١`) and reads missing parts as 0.
  */
-const API_VERSION_SEGMENT = /^\P{Nd}*(\p{Nd}+)(?:\.(\p{Nd}+))?(?:\.(\p{Nd}+))?$/u;
+const API_VERSION_SEGMENT = /^[^.\p{Nd}]*(\p{Nd}+)(?:\.(\p{Nd}+))?(?:\.(\p{Nd}+))?$/u;
 
 /** A Unicode decimal digit. */
 const DECIMAL_DIGIT = /^\p{Nd}$/u;
@@ -36,10 +35,10 @@ const MAX_VERSION_PART = 2 ** 31 - 1;
 
 /**
  * Return a version segment in one spelling (`v1`, `v1.2`), or undefined for another segment.
- * A script name such as `index.php5` stays as it is, because PHP runs it with PATH_INFO.
+ * A file name whose extension ends in a digit (`index.php5`, `login.mp4`) stays as it is,
+ * because PHP runs such a script with PATH_INFO and format suffixes reach the login too.
  */
 function apiVersion(segment: string): string | undefined {
-  if (isScriptName(segment)) return undefined;
   const match = API_VERSION_SEGMENT.exec(segment);
   if (!match) return undefined;
   const parts = match.slice(1).map((part) => (part === undefined ? 0 : decimalValue(part)));

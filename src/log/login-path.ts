@@ -45,9 +45,10 @@ function segmentsOf(routes: ReadonlyMap<string, LoginRoute>): ReadonlySet<string
   if (cached) return cached;
 
   const segments = new Set<string>();
-  for (const key of routes.keys()) {
+  for (const [key, route] of routes) {
     const path = key.slice(key.indexOf(' ') + 1);
-    for (const reaching of [path, ...loginPathAliases(path).map((alias) => alias.path)]) {
+    // The path as configured too, since reading it may have changed a segment (`oauth2` reads as `v2`).
+    for (const reaching of [path, route.path, ...loginPathAliases(path).map((alias) => alias.path)]) {
       for (const segment of reaching.split('/')) if (segment !== '') segments.add(segment.toLowerCase());
     }
   }

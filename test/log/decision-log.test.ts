@@ -326,3 +326,21 @@ t.test('cookieless session segments stay out of the log', async (t) => {
   await waitFor(() => gateway.logs.lines.some((line) => line.message === 'login rejected'), 'the rejection line');
   t.notMatch(gateway.logs.text, /MARKER/, 'no session id or ticket is logged');
 });
+
+t.test('a route segment read as a version is logged as sent', async (t) => {
+  // riskgate reads oauth2 as the API version v2, and the log still names the route's own segment.
+  const { gateway } = await setup(t, { config: { login_routes: [{ path: '/auth/oauth2/token' }] } });
+
+  for (const path of ['/auth/oauth2/token', '/auth/v2/token', '/auth/alice2/token']) {
+    await send(gateway.port, {
+      method: 'POST',
+      path,
+      headers: { ...BROWSER_HEADERS, 'content-type': 'application/json' },
+      body: '{"username":"alice","password":"wonderland"}',
+    });
+  }
+
+  const lines = await waitForDecisions(gateway.logs, 3);
+  t.same(lines.map((line) => line.url.path), ['/auth/oauth2/token', '/auth/v2/token', '/auth/*/token'],
+    'the configured segment and its reading are logged, and other spellings are not');
+});

@@ -96,7 +96,7 @@ export function resolveRoute(route: RawConfig, index: number): LoginRoute {
 }
 
 function normalizeLocation(path: string): string {
-  const reading = normalizePath(path);
+  const reading = normalizePath(path, { apiVersions: false });
   return 'path' in reading ? reading.path : path;
 }
 

@@ -119,8 +119,8 @@ function classifyRedirect(
 /**
  * Read the path of a Location value, which may be an absolute URL, a path with a query, or a
  * path relative to the login's. The path is normalised as login paths are, so
- * case, trailing slashes and dot segments cannot tell two values apart. A path that does
- * not normalise is compared as sent.
+ * case, trailing slashes and dot segments cannot tell two values apart, but version
+ * segments stay as written (see normalizePath). A path that does not normalise is compared as sent.
  */
 function redirectPath(value: string, loginPath: string): string {
   let path: string;
@@ -129,6 +129,6 @@ function redirectPath(value: string, loginPath: string): string {
   } catch {
     path = value;
   }
-  const reading = normalizePath(path);
+  const reading = normalizePath(path, { apiVersions: false });
   return 'path' in reading ? reading.path : path;
 }

@@ -67,9 +67,11 @@ const SHORT_NAME_SEGMENT = /^[^~.]{1,6}~\d+(?:\.[^.]{0,3})?$/;
 
 /**
  * Normalise the path part of a request target: decode, drop matrix parameters, lower-case,
- * trim `/`. A dot segment or a leading `//` makes the path unreadable.
+ * trim `/`. A dot segment or a leading `//` makes the path unreadable. With `apiVersions:
+ * false`, version segments stay as written: a page an app redirects to is named by the app,
+ * and reading `/step2` and `/error2` both as `/v2` would take one page for the other.
  */
-export function normalizePath(target: string): PathReading {
+export function normalizePath(target: string, options: { apiVersions?: boolean } = {}): PathReading {
   // RFC 9112 allows no fragment in a request target; an app that keeps `#` as text and
   // then resolves dot segments reads `/x#/../login` as /login.
   if (target.includes('#')) {
@@ -136,7 +138,7 @@ export function normalizePath(target: string): PathReading {
     if (windowsName === '') {
       return { invalid: 'a path segment is only dots and spaces, which Windows reads as an empty name' };
     }
-    segments.push(apiVersion(windowsName) ?? windowsName);
+    segments.push((options.apiVersions !== false ? apiVersion(windowsName) : undefined) ?? windowsName);
   }
   // NTFS reads `dir::$INDEX_ALLOCATION` and `dir:$I30:$INDEX_ALLOCATION` as the directory
   // itself, so IIS serves /portal::$INDEX_ALLOCATION/login as /portal/login. The last

@@ -66,7 +66,7 @@ function readRefererUrl(value: string): RefererReading {
 
   const paths = new Set<string>();
   for (const path of [url.pathname, sentPath]) {
-    const reading = normalizePath(path);
+    const reading = normalizePath(path, { apiVersions: false });
     if ('invalid' in reading) return { untrusted: 'referer_path_unreadable' };
     paths.add(reading.path);
   }

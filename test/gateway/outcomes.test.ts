@@ -522,6 +522,29 @@ t.test('hidden guesses in other readings still challenge', async (t) => {
   t.equal(steps[10].riskgate.decision, 'allow');
 });
 
+t.test('locations that differ by a number stay apart', async (t) => {
+  // riskgate reads /api/x2/login as the API version v2, but a page the app redirects to is
+  // compared as written, so /error2 is not the success page /step2.
+  const upstream = await new RecordingUpstream().start();
+  upstream.responder = (request, response) => {
+    if (!request.url.startsWith('/login')) return false;
+    const right = JSON.parse(request.body.toString('utf8')).password === 'wonderland';
+    response.writeHead(302, { location: right ? '/step2' : '/error2' });
+    response.end();
+    return true;
+  };
+  t.teardown(() => upstream.stop());
+  const gateway = await gatewayFor(t, upstream.url, { config: { login_routes: [{ path: '/login', success_location: ['/step2'] }] } });
+
+  await login(gateway.port, 'alice', 'guess');
+  await login(gateway.port, 'alice', 'wonderland');
+
+  const lines = await waitForDecisions(gateway.logs, 2);
+  t.equal(lines[0].event.outcome, 'unknown', 'the redirect to /error2 is no success');
+  t.equal(lines[0].riskgate.outcome_reason, 'location_not_listed');
+  t.equal(lines[1].event.outcome, 'success', 'the redirect to /step2 is one');
+});
+
 t.test('success clears the account-address streak', async (t) => {
   const upstream = await scriptedUpstream(t, [401, 401, 401, 200]);
   const gateway = await gatewayFor(t, upstream.url);

@@ -34,6 +34,15 @@ export interface OutcomeReading {
 }
 
 /**
+ * Tell whether the app responded to a forwarded login, given its `upstream_error`. An invalid
+ * response counts: an app that copies the username into a header can be made to send bytes
+ * that Node's parser refuses, and it checked the password before it responded.
+ */
+export function appAnswered(upstreamError: string | undefined): boolean {
+  return upstreamError === undefined || upstreamError === 'invalid';
+}
+
+/**
  * Tell whether an unknown outcome's reason means the app checked no password, so counters
  * skip it. Only a login that filled no password in any reading (`no_password`) is such a
  * login: one at another path or with an unlisted field may still have run the login handler.

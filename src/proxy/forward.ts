@@ -211,8 +211,9 @@ export function forwardRequest(
     });
 
     outgoing.on('error', (error: NodeJS.ErrnoException) => {
+      // An HPE_ code comes from llhttp: the app responded, with bytes Node's strict parser refuses.
       const kind = error.code === 'ECONNREFUSED' || error.code === 'ENOTFOUND' || error.code === 'EHOSTUNREACH'
-        ? 'connect' : 'reset';
+        ? 'connect' : error.code?.startsWith('HPE_') ? 'invalid' : 'reset';
       fail(kind, `${error.code ?? 'error'}: ${error.message}`);
     });
 

@@ -7,7 +7,7 @@ import type { LoginRoute } from '../config/types.js';
 import { signHs256 } from '../crypto/hs256.js';
 import { CounterPlan, type KeyParts } from '../decision/counter-plan.js';
 import { successTeaches } from '../decision/learning.js';
-import { checkedNoPassword, classifyResponse, withoutHtmlSuccess, type OutcomeReading } from '../decision/outcome.js';
+import { appAnswered, checkedNoPassword, classifyResponse, withoutHtmlSuccess, type OutcomeReading } from '../decision/outcome.js';
 import { writeDecisionLine, type LoginRecord } from '../log/decision-log.js';
 import { loggedLoginPath, loggedRedirectPath } from '../log/login-path.js';
 import { sanitizeLogValue } from '../log/sanitize.js';
@@ -610,11 +610,11 @@ function fieldHeaders(headers: Record<string, unknown>, route: LoginRoute): stri
 
 /**
  * Return a login's outcome as counters count it, or `none` when the app checked no password.
- * That is a login riskgate did not forward or the app sent no response to, and one that
- * filled no password in any reading (see checkedNoPassword).
+ * That is a login riskgate did not forward or the app sent no response to (see appAnswered),
+ * and one that filled no password in any reading (see checkedNoPassword).
  */
 function countedOutcome(record: LoginRecord, forwarded: boolean): CountedOutcome {
-  if (!forwarded || record.upstreamError !== undefined || record.statusCode === undefined) return 'none';
+  if (!forwarded || !appAnswered(record.upstreamError) || record.statusCode === undefined) return 'none';
   if (checkedNoPassword(record.outcomeReason)) return 'none';
   return record.outcome;
 }

@@ -1,4 +1,4 @@
-import { checkedNoPassword } from '../decision/outcome.js';
+import { appAnswered, checkedNoPassword } from '../decision/outcome.js';
 import { TrustedProxies, resolveClientAddress } from '../request/client-ip.js';
 import { isDecision, parseLabel, signalsFromJson, type LoginEvent, type LoginOutcome } from './event.js';
 
@@ -51,7 +51,7 @@ export function eventFromDecisionLine(line: Record<string, any>, origin: string)
     // Only a login the app answered has an upstream latency.
     forwarded: riskgate.latency_ms?.upstream !== undefined,
     passwordChecked: line.http?.response?.status_code !== undefined &&
-      riskgate.upstream_error === undefined &&
+      appAnswered(riskgate.upstream_error) &&
       !checkedNoPassword(riskgate.outcome_reason),
     stepUpOk: riskgate.step_up?.ok === true,
     stepUpRejected: riskgate.step_up?.ok === false,

@@ -543,3 +543,37 @@ t.test('a large login response read slowly adds no listener per pause', async (t
   t.ok(received > big.length, 'the whole response arrived');
   t.same(warnings.filter((name) => name === 'MaxListenersExceededWarning'), [], 'Node warned of no listener leak');
 });
+
+t.test('an answer Node cannot parse still counts as unsuccessful', async (t) => {
+  // The app copies the typed username into its failure redirect as raw bytes, so a control
+  // character in it makes a header Node's parser refuses. The app checked the password first.
+  const app = net.createServer((socket) => {
+    let received = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      const text = received.toString('utf8');
+      const start = text.indexOf('\r\n\r\n');
+      const length = Number(/content-length: *(\d+)/i.exec(text)?.[1] ?? 0);
+      if (start === -1 || Buffer.byteLength(text.slice(start + 4)) < length) return;
+      const { username } = JSON.parse(text.slice(start + 4)) as { username: string };
+      socket.end(`HTTP/1.1 302 Found\r\nLocation: /login?error=1&u=${username}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    });
+  });
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+  const gateway = await startTestGateway({ upstream: `http://127.0.0.1:${(app.address() as AddressInfo).port}`, config: TIMEOUTS });
+  t.teardown(async () => {
+    await gateway.close();
+    await new Promise<void>((resolve) => app.close(() => resolve()));
+  });
+
+  const replies: number[] = [];
+  for (let index = 0; index < 11; index += 1) {
+    replies.push((await login(gateway.port, 'vic\u0001tim', `guess-${index}`)).status);
+  }
+
+  const lines = await waitForDecisions(gateway.logs, 11);
+  t.same(replies.slice(0, 10), Array(10).fill(502), 'the app\'s answers come back as 502');
+  t.equal(lines[0].riskgate.upstream_error, 'invalid', 'logged as an invalid answer');
+  t.equal(lines[10].riskgate.counters.unsuccessful_per_account, 10, 'each counts as unsuccessful');
+  t.equal(lines[10].riskgate.decision, 'challenge', 'and the eleventh guess is challenged');
+});

@@ -40,6 +40,8 @@ export interface LoginRecord {
   /** Whether this login taught the account's profile (a confirmed success the rules would allow). */
   learned?: boolean;
   statusCode?: number;
+  /** True when `statusCode` came from the app although its response then failed. */
+  statusFromApp?: boolean;
   upstreamError?: string;
   decisionMs: number;
   upstreamMs?: number;

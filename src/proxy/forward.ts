@@ -214,7 +214,8 @@ export function forwardRequest(
       // An HPE_ code comes from llhttp: the app responded, with bytes Node's strict parser refuses.
       const kind = error.code === 'ECONNREFUSED' || error.code === 'ENOTFOUND' || error.code === 'EHOSTUNREACH'
         ? 'connect' : error.code?.startsWith('HPE_') ? 'invalid' : 'reset';
-      fail(kind, `${error.code ?? 'error'}: ${error.message}`);
+      // A status that reached the client already stays on the result (see fail).
+      fail(kind, `${error.code ?? 'error'}: ${error.message}`, answered);
     });
 
     outgoing.on('response', async (answer) => {

@@ -397,6 +397,13 @@ function recordAnswer(
   } else if (result.error) {
     record.outcome = 'unknown';
     record.upstreamError = result.error.kind;
+    if (result.status !== undefined) {
+      // The app sent its status, so it checked the guess, and a failure counts. A success does
+      // not, since the app's response to it is broken.
+      const reading = classify(result.status, result.location, result.contentType);
+      if (reading.outcome !== 'success') ({ outcome: record.outcome, reason: record.outcomeReason } = reading);
+      record.statusFromApp = true;
+    }
     context.logger.error(
       { upstream: context.upstream.url.origin, http: { request: { id: record.requestId } }, err: { message: result.error.message } },
       `upstream ${result.error.kind === 'timeout' ? 'timed out' : 'request failed'}`,
@@ -610,11 +617,12 @@ function fieldHeaders(headers: Record<string, unknown>, route: LoginRoute): stri
 
 /**
  * Return a login's outcome as counters count it, or `none` when the app checked no password.
- * That is a login riskgate did not forward or the app sent no response to (see appAnswered),
+ * That is a login riskgate did not forward or the app sent no status to (see appAnswered),
  * and one that filled no password in any reading (see checkedNoPassword).
  */
 function countedOutcome(record: LoginRecord, forwarded: boolean): CountedOutcome {
-  if (!forwarded || !appAnswered(record.upstreamError) || record.statusCode === undefined) return 'none';
+  if (!forwarded || record.statusCode === undefined) return 'none';
+  if (!appAnswered(record.upstreamError) && !record.statusFromApp) return 'none';
   if (checkedNoPassword(record.outcomeReason)) return 'none';
   return record.outcome;
 }

@@ -50,8 +50,11 @@ export function eventFromDecisionLine(line: Record<string, any>, origin: string)
     outcome,
     // Only a login the app answered has an upstream latency.
     forwarded: riskgate.latency_ms?.upstream !== undefined,
+    // A login whose response failed after the app's status counts by that status, and its line
+    // shows it by an outcome or an outcome reason.
+    // NOTE: a status in neither list leaves no trace there, so replay skips such a login.
     passwordChecked: line.http?.response?.status_code !== undefined &&
-      appAnswered(riskgate.upstream_error) &&
+      (appAnswered(riskgate.upstream_error) || outcome !== 'unknown' || typeof riskgate.outcome_reason === 'string') &&
       !checkedNoPassword(riskgate.outcome_reason),
     stepUpOk: riskgate.step_up?.ok === true,
     stepUpRejected: riskgate.step_up?.ok === false,

@@ -577,3 +577,30 @@ t.test('an answer Node cannot parse still counts as unsuccessful', async (t) => 
   t.equal(lines[10].riskgate.counters.unsuccessful_per_account, 10, 'each counts as unsuccessful');
   t.equal(lines[10].riskgate.decision, 'challenge', 'and the eleventh guess is challenged');
 });
+
+t.test('a failure cut off after its status still counts', async (t) => {
+  // The app sends 401 with a Content-Length longer than its body, as one that measures the
+  // echoed username in characters rather than bytes does. It checked the guess all the same.
+  const app = net.createServer((socket) => {
+    socket.once('data', () => {
+      socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: 64\r\n\r\n{"error":"invalid"}');
+    });
+  });
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+  const gateway = await startTestGateway({ upstream: `http://127.0.0.1:${(app.address() as AddressInfo).port}`, config: TIMEOUTS });
+  t.teardown(async () => {
+    await gateway.close();
+    await new Promise<void>((resolve) => app.close(() => resolve()));
+  });
+
+  for (let index = 0; index < 6; index += 1) {
+    const body = JSON.stringify({ username: 'cutoff', password: `guess-${index}` });
+    await rawExchange(gateway.port, rawRequest('POST', '/login', loginHeaders(body), body), { idleMs: 3000 });
+  }
+
+  const lines = await waitForDecisions(gateway.logs, 6);
+  t.equal(lines[0].riskgate.upstream_error, 'reset', 'the cut-off answer is logged as a fault');
+  t.equal(lines[0].event.outcome, 'failure', 'and counts by its status');
+  t.equal(lines[5].riskgate.counters.failures_per_account, 5, 'five failures are counted');
+  t.equal(lines[5].riskgate.decision, 'challenge', 'so the sixth guess is challenged');
+});

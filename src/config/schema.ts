@@ -73,6 +73,12 @@ export const CONFIG_SCHEMA = {
         nfkc: { type: 'boolean' },
         accents: { enum: ['fold', 'preserve'] },
         markup: { enum: ['refuse', 'keep'] },
+        letters: {
+          type: 'object',
+          maxProperties: 256,
+          propertyNames: { minLength: 1, maxLength: 4 },
+          additionalProperties: { type: 'string', maxLength: 8 },
+        },
       },
     },
     rules: { type: 'array', items: { type: 'string' }, minItems: 1 },

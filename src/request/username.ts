@@ -21,6 +21,11 @@ export interface UsernameNormalization {
    * account up (see usernameMarkup); `keep` reads it as written.
    */
   markup: 'refuse' | 'keep';
+  /**
+   * Letters the app reads as others before it looks an account up, in any case, such as
+   * WordPress in a German locale reading `ä` as `ae`. They are replaced first, in NFC.
+   */
+  letters?: Readonly<Record<string, string>>;
 }
 
 export const DEFAULT_USERNAME_NORMALIZATION: UsernameNormalization = Object.freeze({
@@ -41,6 +46,9 @@ export function normalizeUsername(
   options: UsernameNormalization = DEFAULT_USERNAME_NORMALIZATION,
 ): string {
   let name = capMarkRuns(raw);
+
+  const letters = lettersPattern(options.letters);
+  if (letters) name = name.normalize('NFC').replace(letters.pattern, (letter) => letters.replacement(letter));
 
   // WordPress's letters are read before NFKC, which would turn ŀ into l· and ŉ into ʼn.
   if (options.accents === 'fold') name = name.replace(WORDPRESS_LETTER, (letter) => WORDPRESS_LETTERS[letter]);
@@ -152,6 +160,24 @@ const WORDPRESS_LETTERS: Readonly<Record<string, string>> = {
 };
 
 const WORDPRESS_LETTER = new RegExp(`[${Object.keys(WORDPRESS_LETTERS).join('')}]`, 'g');
+
+const letterPatterns = new WeakMap<object, { pattern: RegExp; replacement: (letter: string) => string }>();
+
+/** Return one pattern for an app's letter map, longest letters first, built once per map. */
+function lettersPattern(map: Readonly<Record<string, string>> | undefined) {
+  if (map === undefined || Object.keys(map).length === 0) return undefined;
+  const cached = letterPatterns.get(map);
+  if (cached) return cached;
+
+  const folded = new Map(Object.entries(map).map(([letter, value]) => [letter.normalize('NFC').toLowerCase(), value]));
+  const alternatives = [...folded.keys()].sort((a, b) => b.length - a.length).map((letter) => letter.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  const built = {
+    pattern: new RegExp(alternatives.join('|'), 'giu'),
+    replacement: (letter: string) => folded.get(letter.toLowerCase()) ?? letter,
+  };
+  letterPatterns.set(map, built);
+  return built;
+}
 
 /** Control characters that PCRE's `\s` matches: tab, line feed, vertical tab, form feed, carriage return. */
 const WHITE_SPACE_CONTROLS = /[\t\n\v\f\r]/g;

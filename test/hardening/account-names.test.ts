@@ -125,6 +125,27 @@ t.test('letters WordPress reads as ASCII make no other account', async (t) => {
   t.equal(decisions[6].user.name, 'la', 'l with middle dot is l');
 });
 
+t.test('username letters follow the app\'s own map', async (t) => {
+  // WordPress in a German locale reads ä, ö, ü and ß as ae, oe, ue and ss before it looks the
+  // account up, so each spelling below checks mueller's password there.
+  const { gateway } = await setUp(t, { username: { letters: { 'ä': 'ae', 'ö': 'oe', 'ü': 'ue', 'ß': 'ss' } } });
+  const bodies = [
+    '{"username":"mueller","password":"x"}',
+    '{"username":"M\u00fcller","password":"x"}',
+    '{"username":"M\u00dcLLER","password":"x"}',
+    '{"username":"mu\u0308ller","password":"x"}',
+    '{"username":"stra\u00dfe","password":"x"}',
+  ];
+
+  for (const body of bodies) await postLogin(gateway.port, body);
+  const decisions = await waitForDecisions(gateway.logs, bodies.length);
+
+  t.same(decisions.slice(0, 4).map((line) => line.user.name), Array(4).fill('mueller'), 'each spelling of mueller is mueller');
+  t.same(decisions.slice(0, 4).map((line) => line.riskgate.counters.failures_per_account), [0, 1, 2, 3],
+    'each spelling sees the failures before it');
+  t.equal(decisions[4].user.name, 'strasse', 'the sharp s is ss');
+});
+
 t.test('hiragana and katakana spellings are one account', async (t) => {
   const { gateway } = await setUp(t);
   // The collation reads kana in either script, and small kana, as the same letters.

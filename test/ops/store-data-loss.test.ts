@@ -63,6 +63,19 @@ async function startPrivateStore(t: Test, clock?: () => number): Promise<Private
   return store;
 }
 
+/** Sign one assertion for alice, and return a function that logs in with it and reads the decision. */
+async function assertionPresenter({ gateway, upstream }: PrivateStore) {
+  const challengeId = await gateway.context.stepUp.issueChallenge(gateway.context.keys.pseudonymize('alice'));
+  const assertion = await signAssertion(gateway.stepUpSigningKey!, { subject: 'alice', challengeId, nowMs: Date.now() });
+  return async () => {
+    const decisions = gateway.logs.decisions.length;
+    const forwards = upstream.logins.length;
+    await login(gateway.port, 'alice', 'wonderland', { headers: { [STEP_UP_HEADER]: assertion } });
+    await waitFor(() => gateway.logs.decisions.length > decisions, 'the decision line');
+    return { stepUp: gateway.logs.decisions.at(-1)!.riskgate.step_up, forwarded: upstream.logins.length - forwards };
+  };
+}
+
 t.test('Redis restart without persistence is detected', { skip }, async (t) => {
   // The clock can be moved ahead, to issue an assertion after the clock tolerance of the loss.
   let offsetMs = 0;
@@ -137,16 +150,9 @@ t.test('Redis restart without persistence is detected', { skip }, async (t) => {
 });
 
 t.test('an assertion replayed right after a flush is rejected', { skip }, async (t) => {
-  const { gateway, upstream, client } = await startPrivateStore(t);
-  const challengeId = await gateway.context.stepUp.issueChallenge(gateway.context.keys.pseudonymize('alice'));
-  const assertion = await signAssertion(gateway.stepUpSigningKey!, { subject: 'alice', challengeId, nowMs: Date.now() });
-  const present = async () => {
-    const decisions = gateway.logs.decisions.length;
-    const forwards = upstream.logins.length;
-    await login(gateway.port, 'alice', 'wonderland', { headers: { [STEP_UP_HEADER]: assertion } });
-    await waitFor(() => gateway.logs.decisions.length > decisions, 'the decision line');
-    return { stepUp: gateway.logs.decisions.at(-1)!.riskgate.step_up, forwarded: upstream.logins.length - forwards };
-  };
+  const store = await startPrivateStore(t);
+  const { gateway, client } = store;
+  const present = await assertionPresenter(store);
 
   await gateway.context.dataLoss?.check();
   t.same((await present()).stepUp, { ok: true }, 'the assertion passes once');
@@ -240,16 +246,9 @@ t.test('restored snapshot is detected', { skip }, async (t) => {
 });
 
 t.test('an assertion whose claim Redis evicted is rejected', { skip }, async (t) => {
-  const { gateway, upstream, client } = await startPrivateStore(t);
-  const challengeId = await gateway.context.stepUp.issueChallenge(gateway.context.keys.pseudonymize('alice'));
-  const assertion = await signAssertion(gateway.stepUpSigningKey!, { subject: 'alice', challengeId, nowMs: Date.now() });
-  const present = async () => {
-    const decisions = gateway.logs.decisions.length;
-    const forwards = upstream.logins.length;
-    await login(gateway.port, 'alice', 'wonderland', { headers: { [STEP_UP_HEADER]: assertion } });
-    await waitFor(() => gateway.logs.decisions.length > decisions, 'the decision line');
-    return { stepUp: gateway.logs.decisions.at(-1)!.riskgate.step_up, forwarded: upstream.logins.length - forwards };
-  };
+  const store = await startPrivateStore(t);
+  const { gateway, client } = store;
+  const present = await assertionPresenter(store);
   await gateway.context.dataLoss?.check();
   t.same((await present()).stepUp, { ok: true }, 'the assertion passes once');
   const [claimKey] = await client.keys(`${gateway.config.store.keyPrefix}:jti:*`);

@@ -1,7 +1,7 @@
 import type { LoginRoute } from '../config/types.js';
 import { RequestRejection } from './body.js';
 import { cookieNameReadings, foldFieldName, formParserReadingAs, jsonFieldPath } from './field-names.js';
-import { topLevelKeys } from './json-keys.js';
+import { nestedKeys, topLevelKeys } from './json-keys.js';
 import { opensLikeJsonObject } from './linear-text.js';
 import { queryFields } from './query-route.js';
 import { formPasswordReading, jsonPasswordReading } from './password-fields.js';
@@ -346,7 +346,9 @@ function parseJson(text: string, route: LoginRoute): { username: string | undefi
     if (typeof inner !== 'object' || inner === null || Array.isArray(inner)) {
       throw new RequestRejection(400, 'invalid login body', `the key "${path[0]}" must hold an object with the key "${path[1]}"`);
     }
-    return { username: checkUsername(Object.hasOwn(inner, path[1]) ? (inner as Record<string, unknown>)[path[1]] : undefined, route), document };
+    // Go's encoding/json and ASP.NET Core bind nested keys without regard to case too.
+    const innerKey = uniqueKey(nestedKeys(text, outer), path[1], route);
+    return { username: checkUsername(innerKey === undefined ? undefined : (inner as Record<string, unknown>)[innerKey], route), document };
   }
   return { username: checkUsername(topLevelValue(document, allKeys, route.usernameField, route), route), document };
 }

@@ -31,6 +31,44 @@ export function topLevelKeys(text: string): string[] {
   return keys;
 }
 
+/**
+ * Return the keys of the object that the top-level key `outer` holds, as written, so that a
+ * duplicate, which JSON.parse drops, can be seen. The body must be valid JSON with `outer`
+ * once at its top level.
+ */
+export function nestedKeys(text: string, outer: string): string[] {
+  let depth = 0;
+  let expectKey = false;
+  let topKey: string | undefined;
+  let inside = false;
+  const keys: string[] = [];
+
+  for (let index = 0; index < text.length; index += 1) {
+    const character = text[index];
+
+    if (character === '"') {
+      const end = stringEnd(text, index);
+      if (expectKey) {
+        const key = JSON.parse(text.slice(index, end + 1)) as string;
+        if (depth === 1) topKey = key;
+        else keys.push(key);
+        expectKey = false;
+      }
+      index = end;
+    } else if (character === '{' || character === '[') {
+      depth += 1;
+      if (depth === 2) inside = character === '{' && topKey === outer;
+      expectKey = character === '{' && (depth === 1 || (depth === 2 && inside));
+    } else if (character === '}' || character === ']') {
+      depth -= 1;
+      if (depth < 2) inside = false;
+    } else if (character === ',' && (depth === 1 || (depth === 2 && inside))) {
+      expectKey = true;
+    }
+  }
+  return keys;
+}
+
 /** Index of the quote that closes the string literal opening at `start`. */
 function stringEnd(text: string, start: number): number {
   let index = start + 1;

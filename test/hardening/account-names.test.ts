@@ -246,6 +246,27 @@ t.test('a nested username field is read from JSON as Rails reads it', async (t) 
   t.equal(upstream.logins.length, bodies.length);
 });
 
+t.test('nested username keys in another case are read', async (t) => {
+  const { upstream, gateway } = await setUp(t, {
+    login_routes: [{ path: '/login', username_field: 'user.email', password_field: 'user.password' }],
+  });
+  // Go's encoding/json and ASP.NET Core bind a nested key in any case, as at the top level.
+  await postLogin(gateway.port, '{"user":{"Email":"alice","password":"guess-1"}}');
+  await postLogin(gateway.port, '{"user":{"EMAIL":"alice","password":"guess-2","nested":{"email":"bob"}}}');
+  const refused = [
+    '{"user":{"email":"decoy","EMAIL":"alice","password":"guess-3"}}',
+    '{"user":{"email":"decoy","email":"alice","password":"guess-4"}}',
+  ];
+  const replies = [];
+  for (const body of refused) replies.push(await postLogin(gateway.port, body));
+  const decisions = await waitForDecisions(gateway.logs, 2);
+
+  t.same(decisions.map((line) => line.user?.name), ['alice', 'alice'], 'each names alice');
+  t.same(decisions.map((line) => line.riskgate.counters.failures_per_account), [0, 1], 'and counts her failures');
+  t.same(replies.map((reply) => reply.status), [400, 400], 'two spellings of the key are refused');
+  t.equal(upstream.logins.length, 2, 'only the readable logins reach the app');
+});
+
 t.test('spellings that ASP.NET binds by a prefix are refused', async (t) => {
   const FORM = 'application/x-www-form-urlencoded';
   const { upstream, gateway } = await setUp(t, {

@@ -20,12 +20,12 @@ const COOKIELESS_SEGMENT = /^\((?:[a-z]\([^()/;]*\))+\)$/i;
 const COOKIELESS_START = /^\([a-z]\(/i;
 
 /**
- * A segment that names an API version: up to three numbers after a prefix without digits or
- * dots, such as `v1`, `v1.0`, `v01`, `1`, `version-1` or `api1`. ASP.NET API Versioning reads `v1.0` as
+ * A segment that names an API version: up to three numbers after a prefix of letters, `-` and
+ * `_`, such as `v1`, `v1.0`, `v01`, `1`, `version-1` or `api1`. ASP.NET API Versioning reads `v1.0` as
  * `v1`. Spring Framework 7's path-segment versioning skips every character before the first
  * digit, reads any Unicode decimal digit (`v١`) and reads missing parts as 0.
  */
-const API_VERSION_SEGMENT = /^[^.\p{Nd}]*(\p{Nd}+)(?:\.(\p{Nd}+))?(?:\.(\p{Nd}+))?$/u;
+const API_VERSION_SEGMENT = /^[\p{L}_-]*(\p{Nd}+)(?:\.(\p{Nd}+))?(?:\.(\p{Nd}+))?$/u;
 
 /** A Unicode decimal digit. */
 const DECIMAL_DIGIT = /^\p{Nd}$/u;
@@ -35,8 +35,8 @@ const MAX_VERSION_PART = 2 ** 31 - 1;
 
 /**
  * Return a version segment in one spelling (`v1`, `v1.2`), or undefined for another segment.
- * A file name whose extension ends in a digit (`index.php5`, `login.mp4`) stays as it is,
- * because PHP runs such a script with PATH_INFO and format suffixes reach the login too.
+ * A segment with other characters before its number stays as it is: PHP runs `index.php5`
+ * with PATH_INFO, and `login.mp4`, `login!x1` and `login:x1` reach the login as suffixes.
  */
 function apiVersion(segment: string): string | undefined {
   const match = API_VERSION_SEGMENT.exec(segment);

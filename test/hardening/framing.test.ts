@@ -179,7 +179,7 @@ t.test('login path variants are judged as logins', async (t) => {
     // ColdFusion front controllers (ColdBox, FW/1, CFWheels) and Lua scripts.
     '/index.cfm/login', '/index.cfm/login/', '/rewrite.cfml/login', '/app.lua/login',
     // Struts 2 dynamic method invocation and an NTFS data stream.
-    '/login!execute', '/login::$DATA', '/LOGIN:x',
+    '/login!execute', '/login::$DATA', '/LOGIN:x', '/login!x1', '/login:x1',
     // CodeIgniter reads a query that starts with "/" as the path, and Drupal 7 routes by "q".
     '/?/login', '/index.php?/login&x=1', '/?q=login', '/other?q=/LOGIN', '/app/?/login', '/?login',
     // PHP reads these keys as q.

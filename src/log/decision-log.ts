@@ -157,9 +157,10 @@ function userField(
   record: LoginRecord,
   mode: UsernameLogMode,
   clean: (field: string, value: string) => string,
-): { name: string } | undefined {
+): { name: string; hash?: string } | undefined {
   if (record.username === undefined || mode === 'omit') return undefined;
-  if (mode === 'plain') return { name: clean('user.name', record.username) };
+  // The pseudonym beside a plain name keys replay, since a long name is cut in the log.
+  if (mode === 'plain') return { name: clean('user.name', record.username), hash: record.pseudonym };
   return { name: record.pseudonym ?? '' };
 }
 

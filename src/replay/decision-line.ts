@@ -12,7 +12,7 @@ export const DECISION_MESSAGE = 'login decision';
 /**
  * Turn one parsed riskgate decision log line into a replay event. The counter key parts
  * come from the line: `ip` from riskgate.signals.ip.key, `ip_prefix` derived from
- * source.ip, `username` from user.name (the pseudonym is as good a key as the name),
+ * source.ip, `username` from user.hash or else user.name (the pseudonym is as good a key as the name),
  * `fingerprint` and `route` from the request signals, and `device` from device.id.
  */
 export function eventFromDecisionLine(line: Record<string, any>, origin: string): LoginEvent | { error: string } {
@@ -31,7 +31,9 @@ export function eventFromDecisionLine(line: Record<string, any>, origin: string)
 
   const signals = signalsFromJson(riskgate.signals);
   const address = typeof line.source?.ip === 'string' ? line.source.ip : String(signals.ip.address);
-  const name = typeof line.user?.name === 'string' && line.user.name !== '' ? line.user.name : undefined;
+  // A plain name may be cut to the log's value limit, so its pseudonym keys the account when logged.
+  const hash = typeof line.user?.hash === 'string' && line.user.hash !== '' ? line.user.hash : undefined;
+  const name = hash ?? (typeof line.user?.name === 'string' && line.user.name !== '' ? line.user.name : undefined);
   const fingerprint = String(signals.request.fingerprint);
   const outcome: LoginOutcome = line.event?.outcome === 'success' || line.event?.outcome === 'failure' ? line.event.outcome : 'unknown';
 

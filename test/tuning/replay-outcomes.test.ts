@@ -76,3 +76,53 @@ t.test('replay skips unchecked logins like live', async (t) => {
   t.equal(summary.counterMismatches, 0, summary.counterMismatchExamples.join('\n'));
   t.same(results.map((result) => result.counters.unsuccessful_per_account), [0, 0, 0, 0, 0, 1], 'replay counts as live did');
 });
+
+t.test('replay keeps long plain usernames apart', async (t) => {
+  const rules = `thresholds:
+  challenge_at: 50
+  block_at: 100
+counters:
+  - name: usernames_per_ip
+    key: [ip]
+    count: distinct_usernames
+    window: 10m
+rules:
+  - id: stuffing.usernames-per-ip
+    description: Several usernames from one address
+    when: counters.usernames_per_ip >= 100
+    score: 50
+`;
+  const tree = writeTree({ 'rules.yaml': rules });
+  t.teardown(tree.remove);
+  const upstream = await new RecordingUpstream().start();
+  t.teardown(() => upstream.stop());
+  const gateway = await startTestGateway({ upstream: upstream.url, config: { rules: [tree.path('rules.yaml')], log: { username: 'plain' } } });
+  t.teardown(() => gateway.close());
+
+  // The log cuts a value at 256 characters, so these two names are logged alike.
+  const shared = 'a'.repeat(300);
+  for (const [index, name] of [`${shared}1`, `${shared}2`, `${shared}3`].entries()) {
+    await send(gateway.port, {
+      method: 'POST',
+      path: '/login',
+      headers: { ...BROWSER_HEADERS, 'content-type': 'application/json' },
+      body: JSON.stringify({ username: name, password: 'guess' }),
+    });
+    await waitForDecisions(gateway.logs, index + 1);
+  }
+  const live = gateway.logs.decisions.map((line) => line.riskgate.counters.usernames_per_ip);
+  t.same(live, [0, 1, 2], 'live counts three accounts');
+  t.equal(gateway.logs.decisions[0].user.name.length, 256, 'the logged name is cut');
+
+  const logTree = writeTree({ 'decisions.log': gateway.logs.text });
+  t.teardown(logTree.remove);
+  const reader = new EventReader([logTree.path('decisions.log')], {
+    csv: { username: DEFAULT_USERNAME_NORMALIZATION, defaultRoute: 'route-1', challengeMode: 'step-up' },
+  });
+  const results: ReplayResult[] = [];
+  await replayEvents(reader.events(), {
+    ruleSet: loadRuleSet([tree.path('rules.yaml')]),
+    onEvent: (_event, result) => results.push(result),
+  });
+  t.same(results.map((result) => result.counters.usernames_per_ip), live, 'replay counts them as live did');
+});

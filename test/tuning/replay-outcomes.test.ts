@@ -1,8 +1,8 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 
 import { loadRuleSet } from '../../src/rules/compile.js';
 import { EventReader } from '../../src/replay/read-events.js';
-import { replayEvents, type ReplayResult } from '../../src/replay/replay.js';
+import { replayEvents, type ReplayResult, type ReplaySummary } from '../../src/replay/replay.js';
 import { DEFAULT_USERNAME_NORMALIZATION } from '../../src/request/username.js';
 import { BROWSER_HEADERS, send, startTestGateway } from '../helpers/gateway.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
@@ -23,6 +23,21 @@ rules:
     when: counters.unsuccessful_per_account >= 3
     score: 50
 `;
+
+/** Replay a gateway's log text under the rule file at `rulePath`, and return the summary and each result. */
+async function replayLog(t: Test, log: string, rulePath: string): Promise<{ summary: ReplaySummary; results: ReplayResult[] }> {
+  const logTree = writeTree({ 'decisions.log': log });
+  t.teardown(logTree.remove);
+  const reader = new EventReader([logTree.path('decisions.log')], {
+    csv: { username: DEFAULT_USERNAME_NORMALIZATION, defaultRoute: 'route-1', challengeMode: 'step-up' },
+  });
+  const results: ReplayResult[] = [];
+  const summary = await replayEvents(reader.events(), {
+    ruleSet: loadRuleSet([rulePath]),
+    onEvent: (_event, result) => results.push(result),
+  });
+  return { summary, results };
+}
 
 t.test('replay skips unchecked logins like live', async (t) => {
   const tree = writeTree({ 'rules.yaml': RULES });
@@ -60,17 +75,7 @@ t.test('replay skips unchecked logins like live', async (t) => {
   t.equal(live[3].upstream_error, 'reset', 'app sent no answer');
   t.same(live.map((entry) => entry.counters.unsuccessful_per_account), [0, 0, 0, 0, 0, 1], 'live counts only the checked failure');
 
-  const log = gateway.logs.text;
-  const logTree = writeTree({ 'decisions.log': log });
-  t.teardown(logTree.remove);
-  const reader = new EventReader([logTree.path('decisions.log')], {
-    csv: { username: DEFAULT_USERNAME_NORMALIZATION, defaultRoute: 'route-1', challengeMode: 'step-up' },
-  });
-  const results: ReplayResult[] = [];
-  const summary = await replayEvents(reader.events(), {
-    ruleSet: loadRuleSet([tree.path('rules.yaml')]),
-    onEvent: (_event, result) => results.push(result),
-  });
+  const { summary, results } = await replayLog(t, gateway.logs.text, tree.path('rules.yaml'));
 
   t.equal(summary.events, 6);
   t.equal(summary.counterMismatches, 0, summary.counterMismatchExamples.join('\n'));
@@ -114,15 +119,6 @@ rules:
   t.same(live, [0, 1, 2], 'live counts three accounts');
   t.equal(gateway.logs.decisions[0].user.name.length, 256, 'the logged name is cut');
 
-  const logTree = writeTree({ 'decisions.log': gateway.logs.text });
-  t.teardown(logTree.remove);
-  const reader = new EventReader([logTree.path('decisions.log')], {
-    csv: { username: DEFAULT_USERNAME_NORMALIZATION, defaultRoute: 'route-1', challengeMode: 'step-up' },
-  });
-  const results: ReplayResult[] = [];
-  await replayEvents(reader.events(), {
-    ruleSet: loadRuleSet([tree.path('rules.yaml')]),
-    onEvent: (_event, result) => results.push(result),
-  });
+  const { results } = await replayLog(t, gateway.logs.text, tree.path('rules.yaml'));
   t.same(results.map((result) => result.counters.usernames_per_ip), live, 'replay counts them as live did');
 });

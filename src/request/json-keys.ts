@@ -5,38 +5,19 @@
  * must already have parsed as a JSON object; the scan relies on it being well-formed.
  */
 export function topLevelKeys(text: string): string[] {
-  let depth = 0;
-  let expectKey = false;
-  const keys: string[] = [];
-
-  for (let index = 0; index < text.length; index += 1) {
-    const character = text[index];
-
-    if (character === '"') {
-      const end = stringEnd(text, index);
-      if (depth === 1 && expectKey) {
-        keys.push(JSON.parse(text.slice(index, end + 1)) as string);
-        expectKey = false;
-      }
-      index = end;
-    } else if (character === '{' || character === '[') {
-      depth += 1;
-      expectKey = depth === 1;
-    } else if (character === '}' || character === ']') {
-      depth -= 1;
-    } else if (character === ',' && depth === 1) {
-      expectKey = true;
-    }
-  }
-  return keys;
+  return objectKeys(text, undefined);
 }
 
 /**
- * Return the keys of the object that the top-level key `outer` holds, as written, so that a
- * duplicate, which JSON.parse drops, can be seen. The body must be valid JSON with `outer`
- * once at its top level.
+ * List the keys of the object that the top-level key `outer` contains, in the same way, so
+ * that a duplicate can be seen there too. `outer` must appear once at the top level.
  */
 export function nestedKeys(text: string, outer: string): string[] {
+  return objectKeys(text, outer);
+}
+
+/** Scan for the top-level keys, or with `outer`, for the keys of the object under it. */
+function objectKeys(text: string, outer: string | undefined): string[] {
   let depth = 0;
   let expectKey = false;
   let topKey: string | undefined;
@@ -51,13 +32,13 @@ export function nestedKeys(text: string, outer: string): string[] {
       if (expectKey) {
         const key = JSON.parse(text.slice(index, end + 1)) as string;
         if (depth === 1) topKey = key;
-        else keys.push(key);
+        if (depth === 1 ? outer === undefined : inside) keys.push(key);
         expectKey = false;
       }
       index = end;
     } else if (character === '{' || character === '[') {
       depth += 1;
-      if (depth === 2) inside = character === '{' && topKey === outer;
+      if (depth === 2) inside = character === '{' && outer !== undefined && topKey === outer;
       expectKey = character === '{' && (depth === 1 || (depth === 2 && inside));
     } else if (character === '}' || character === ']') {
       depth -= 1;

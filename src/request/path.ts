@@ -48,13 +48,18 @@ function apiVersion(segment: string): string | undefined {
 }
 
 /**
- * Read a run of Unicode decimal digits as a number. Unicode encodes each script's digits as a
- * contiguous run from 0 to 9, so a digit's value is its distance from the start of its run.
+ * Read a run of Unicode decimal digits as a number. Unicode encodes each script's digits as
+ * runs of ten from 0 to 9, some of them back to back, so a digit's value is its distance from
+ * the start of its run, modulo 10.
  */
 function decimalValue(digits: string): number {
   let value = 0;
   for (const digit of digits) {
     const code = digit.codePointAt(0)!;
+    if (code <= 0x39) {
+      value = value * 10 + (code - 0x30);
+      continue;
+    }
     let zero = code;
     while (DECIMAL_DIGIT.test(String.fromCodePoint(zero - 1))) zero -= 1;
     value = value * 10 + ((code - zero) % 10);

@@ -192,7 +192,7 @@ export class DataLossWatch {
    * eviction: `volatile-ttl` evicts the claims, whose lifetime is shorter, and an LRU policy
    * evicts them too, since they are read once while the markers are renewed every check.
    * With `policy`, also log an error once for each master that may evict keys. A master that
-   * that fails the INFO command is skipped.
+   * fails the INFO command is skipped.
    */
   async checkEvictions(policy = false): Promise<void> {
     if (this.store.client.status !== 'ready') return;

@@ -473,12 +473,12 @@ t.test('hidden guesses in other readings still challenge', async (t) => {
   };
   t.teardown(() => upstream.stop());
   const gateway = await gatewayFor(t, upstream.url);
-  // PHP's $_REQUEST and Spring's getParameter read a password from the query of a POST too.
   const spellings = [
     { user: 'dave', path: '/login', fields: '&password=guess&Password=', reason: 'password_ambiguous' },
     { user: 'erin', path: '/login?grant_type=x', fields: '&password=guess', reason: 'password_ambiguous' },
     { user: 'fay', path: '/login/', fields: '&password=guess', reason: 'path_variant' },
     { user: 'gus', path: '/login?r=site/index', fields: '&password=guess', reason: 'path_variant' },
+    // PHP's $_REQUEST and Spring's getParameter read a password from the query of a POST too.
     { user: 'ivy', path: '/login?password=guess', fields: '', reason: 'password_ambiguous' },
     // ASP.NET Core binds form fields and Go's decoder reads JSON keys whatever their case.
     { user: 'jay', path: '/login', fields: '&PASSWORD=guess', reason: 'password_ambiguous' },

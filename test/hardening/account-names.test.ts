@@ -253,12 +253,12 @@ t.test('nested username keys in another case are read', async (t) => {
   // Go's encoding/json and ASP.NET Core bind a nested key in any case, as at the top level.
   await postLogin(gateway.port, '{"user":{"Email":"alice","password":"guess-1"}}');
   await postLogin(gateway.port, '{"user":{"EMAIL":"alice","password":"guess-2","nested":{"email":"bob"}}}');
-  const refused = [
+  const rejected = [
     '{"user":{"email":"decoy","EMAIL":"alice","password":"guess-3"}}',
     '{"user":{"email":"decoy","email":"alice","password":"guess-4"}}',
   ];
   const replies = [];
-  for (const body of refused) replies.push(await postLogin(gateway.port, body));
+  for (const body of rejected) replies.push(await postLogin(gateway.port, body));
   const decisions = await waitForDecisions(gateway.logs, 2);
 
   t.same(decisions.map((line) => line.user?.name), ['alice', 'alice'], 'each names alice');

@@ -192,7 +192,7 @@ t.test('padded login echo is counted', async (t) => {
     });
   });
   await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
-  // This app answers at once, so a response timeout well above the others keeps a loaded
+  // This app responds at once, so a response timeout well above the others keeps a loaded
   // machine from turning a guess into a 504.
   const gateway = await startTestGateway({
     upstream: `http://127.0.0.1:${(app.address() as AddressInfo).port}`,

@@ -41,6 +41,8 @@ export interface StartOptions {
   /** Step-up verification key given in code (the demo's); otherwise read from config. */
   stepUpKey?: CryptoKey | KeyObject;
   clock?: () => number;
+  /** Interval of the Redis data-loss check; 5 s unless given. */
+  dataLossCheckMs?: number;
   /** Read the config file again on reload; without it a reload reads only the rule files and IP lists. */
   loadConfig?: () => GatewayConfig;
   /** Reload when a watched file changes, unless the config sets `reload.watch: false`. */
@@ -114,6 +116,7 @@ export async function createContext(config: GatewayConfig, options: StartOptions
       keys,
       logger: options.logger,
       clock,
+      intervalMs: options.dataLossCheckMs,
       onLoss: () => metrics.storeDataLosses.inc(),
     })
     : undefined;

@@ -179,7 +179,7 @@ export async function handleLogin(
       stepUp = { ok: false, reason: 'issued_before_store_loss' };
     }
     // Redis evicts a used claim before the markers, so the eviction counts are read too.
-    if (stepUp.ok) await context.dataLoss?.checkEvictions();
+    if (stepUp.ok) await context.dataLoss?.checkServers();
     stepUp = rejectIssuedBeforeLoss(stepUp, context.dataLoss?.lostAt);
     stepUp = rejectIssuedBeforeStart(stepUp, context.memoryStoreSince);
   }

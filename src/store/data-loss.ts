@@ -94,6 +94,8 @@ export class DataLossWatch {
   private lost: number | undefined;
   /** Each Redis master's count of evicted keys at its last reading, by node address. */
   private readonly evicted = new Map<string, number>();
+  /** Each Redis master's `run_id` at its last reading, by node address. */
+  private readonly servers = new Map<string, string>();
   /** Each master's eviction policy once it has been logged, so that each is logged once. */
   private readonly reportedPolicies = new Map<string, string>();
   private checking: Promise<void> | undefined;
@@ -151,7 +153,7 @@ export class DataLossWatch {
     try {
       if (!this.written) {
         this.written = await this.write();
-        if (this.written) await this.checkEvictions(true);
+        if (this.written) await this.checkServers(true);
         return;
       }
       const checkKey = secretCheckKey(prefix);
@@ -169,7 +171,7 @@ export class DataLossWatch {
       // warning, lets forget and export verify the fleet's secret again once that gateway stops.
       if (stored !== null && !matchesSecretCheck(stored, keys)) await recordSecretCheck(this.store, prefix, keys, logger);
       if (check === 1 && stale === -1) {
-        await this.checkEvictions(true);
+        await this.checkServers(true);
         return;
       }
 
@@ -180,6 +182,9 @@ export class DataLossWatch {
       this.reportLoss({ store_key: missingKey, marker: cause });
       await recordSecretCheck(this.store, prefix, keys, logger);
       await this.write();
+      // The loss is reported, so the servers are read afresh, without a second line for the restart.
+      this.servers.clear();
+      await this.checkServers();
     } catch {
       // A failed check changes nothing: logins notice an outage and log it, and the next
       // check runs on reconnect or after the interval.
@@ -187,39 +192,72 @@ export class DataLossWatch {
   }
 
   /**
-   * Read each Redis master's count of evicted keys, and report a loss when one grew since its
-   * last reading, since an evicted key may be a used step-up claim. Markers do not show an
-   * eviction: `volatile-ttl` evicts the claims, whose lifetime is shorter, and an LRU policy
-   * evicts them too, since they are read once while the markers are renewed every check.
-   * With `policy`, also log an error once for each master that may evict keys. A master that
-   * fails the INFO command is skipped.
+   * Read each Redis master's count of evicted keys and its `run_id`, and report a loss when
+   * the count grew or the server changed since the last reading. An evicted key may be a
+   * used step-up claim. Markers do not show an eviction: `volatile-ttl` evicts the claims,
+   * whose lifetime is shorter, and an LRU policy evicts them too, since they are read once
+   * while the markers are renewed every check. A new `run_id` is a restarted server or
+   * another one after a failover, which may contain an earlier state than the last write. A
+   * snapshot taken after the last check contains the current marker count, but not the
+   * claims made since. With `policy`, also log an error once for each master that may evict
+   * keys. A master that fails the INFO command is skipped.
    */
-  async checkEvictions(policy = false): Promise<void> {
+  async checkServers(policy = false): Promise<void> {
     if (this.store.client.status !== 'ready') return;
     const client = this.store.client;
     const nodes = client instanceof Cluster
       ? client.nodes('master').map((node) => ({ name: `${node.options.host}:${node.options.port}`, node }))
       : [{ name: 'redis', node: client }];
 
+    const first = this.servers.size === 0;
     await Promise.all(nodes.map(async ({ name, node }) => {
       let stats: string;
+      let server: string;
       let memory: string | undefined;
       try {
-        [stats, memory] = await this.store.bounded(Promise.all([node.info('stats'), policy ? node.info('memory') : undefined]));
+        [stats, server, memory] = await this.store.bounded(
+          Promise.all([node.info('stats'), node.info('server'), policy ? node.info('memory') : undefined]));
       } catch {
         return;
       }
       if (memory !== undefined) this.reportPolicy(name, memory);
 
+      const runId = /^run_id:(\w+)/m.exec(server)?.[1];
+      const knownRunId = this.servers.get(name);
+      if (runId !== undefined) {
+        this.servers.set(name, runId);
+        // A master first seen after the first reading replaced a failed one, or is a new shard.
+        if (knownRunId === undefined ? !first : knownRunId !== runId) {
+          this.reportServerChange(name, knownRunId === undefined ? 'new_master' : 'restarted');
+          // The counts of a new server start again, so they are read afresh.
+          this.evicted.delete(name);
+        }
+      }
+
       const count = infoNumber(stats, 'evicted_keys');
       if (count === undefined) return;
       const before = this.evicted.get(name);
       this.evicted.set(name, count);
-      // A count that went down belongs to a restarted server, which the markers report.
+      // A count that went down belongs to a restarted server, which the run_id reports.
       if (before === undefined || count <= before) return;
       this.reportLoss({ marker: 'evicted', evicted_keys: count - before, node: name });
       await recordSecretCheck(this.store, this.options.prefix, this.options.keys, this.options.logger);
     }));
+  }
+
+  /**
+   * Record that a master restarted or was replaced, and reject the assertions issued before
+   * now as after a loss. The server kept its data if it saved every write, but the gateway
+   * cannot tell. The line is a warning, since a planned restart with persistence is routine.
+   */
+  private reportServerChange(name: string, change: 'restarted' | 'new_master'): void {
+    this.lost = this.options.clock();
+    this.options.logger.warn(
+      { store: this.store.kind, riskgate: { node: name, server: change } },
+      `Redis ${name} ${change === 'restarted' ? 'restarted' : 'is a new master'}: it may hold an earlier state ` +
+        'than the last writes (a snapshot, or a replica that lagged), without the single-use claims of the last ' +
+        'step-up assertions, so assertions issued before now are rejected and those users complete the step-up again',
+    );
   }
 
   /** Log an error once for a master whose memory limit and policy let it evict keys. */

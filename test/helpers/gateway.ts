@@ -60,6 +60,8 @@ export interface TestGatewayOptions {
   config?: Record<string, unknown>;
   stepUpKey?: CryptoKey | KeyObject;
   clock?: () => number;
+  /** Interval of the data-loss check, for a test that must not see a periodic one. */
+  dataLossCheckMs?: number;
   logLevel?: string;
 }
 
@@ -82,7 +84,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
   const logger = createLogger(config.log, logs).logger;
   const pair = options.stepUpKey ? undefined : await generateKeyPair('ES256');
   const stepUpKey = options.stepUpKey ?? pair?.publicKey;
-  const gateway = await startGateway(config, { logger, stepUpKey, clock: options.clock });
+  const gateway = await startGateway(config, { logger, stepUpKey, clock: options.clock, dataLossCheckMs: options.dataLossCheckMs });
   const port = Number(new URL(gateway.url).port);
   const adminPort = Number(new URL(gateway.admin.url).port);
   return Object.assign(gateway, { port, adminPort, config, logs, stepUpSigningKey: pair?.privateKey });

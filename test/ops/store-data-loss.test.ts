@@ -11,6 +11,7 @@ import { RedisServer, baseArguments, missingRedisServer, temporaryDirectory } fr
 import { signAssertion } from '../helpers/step-up.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { waitFor } from '../helpers/wait.js';
+import type { RedisStore } from '../../src/store/redis.js';
 import { secretCheckKey } from '../../src/store/secret-check.js';
 
 const STEP_UP_HEADER = 'riskgate-step-up';
@@ -40,7 +41,7 @@ interface PrivateStore {
 }
 
 /** Start a private Redis, a gateway on it and a client of its own; the teardown stops them all. */
-async function startPrivateStore(t: Test, clock?: () => number): Promise<PrivateStore> {
+async function startPrivateStore(t: Test, clock?: () => number, dataLossCheckMs?: number): Promise<PrivateStore> {
   const directory = temporaryDirectory('data-loss');
   const args = (port: number) => [...baseArguments(port), '--pidfile', join(directory.path, 'redis.pid')];
   const redis = await RedisServer.start({ directory: directory.path, args, ports: PORTS });
@@ -48,6 +49,7 @@ async function startPrivateStore(t: Test, clock?: () => number): Promise<Private
   const gateway = await startTestGateway({
     upstream: upstream.url,
     ...(clock ? { clock } : {}),
+    ...(dataLossCheckMs ? { dataLossCheckMs } : {}),
     config: { store: { url: `redis://127.0.0.1:${redis.port}/0`, key_prefix: `rgt${randomBytes(4).toString('hex')}`, timeout: '300ms' } },
   });
   const client = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
@@ -243,6 +245,57 @@ t.test('restored snapshot is detected', { skip }, async (t) => {
   t.equal(lossLines(gateway)[0]?.riskgate.marker, 'older', 'the marker holds an older count');
   t.match(lossLines(gateway)[0]?.message, /a restored snapshot/);
   t.same(await present(), { ok: false, reason: 'issued_before_store_loss' }, 'the used assertion is not accepted again');
+});
+
+t.test('restart from a recent snapshot detected', { skip }, async (t) => {
+  // No periodic check runs during the test, so only the restart can reveal the snapshot.
+  const store = await startPrivateStore(t, undefined, 10 * 60_000);
+  const { gateway, client, directory } = store;
+  const present = await assertionPresenter(store);
+
+  // The snapshot is taken after the last check, so it contains the current marker count, and
+  // the assertion is used after it, so the snapshot lacks its claim.
+  await gateway.context.dataLoss?.check();
+  await client.save();
+  copyFileSync(join(directory.path, 'dump.rdb'), join(directory.path, 'snapshot.rdb'));
+  t.same(await present(), { stepUp: { ok: true }, forwarded: 1 }, 'the assertion passes once');
+
+  // Redis crashes and starts again from that snapshot, as after a crash with RDB persistence.
+  client.disconnect();
+  await store.redis.stop();
+  copyFileSync(join(directory.path, 'snapshot.rdb'), join(directory.path, 'dump.rdb'));
+  store.redis = await store.redis.restart();
+  const restarted = () => gateway.logs.lines.filter((line) => line.riskgate?.server === 'restarted');
+  await waitFor(() => restarted().length > 0, 'the restart line', DETECTION_MS).catch((error) => t.fail(error.message));
+
+  t.equal(restarted()[0]?.log.level, 'warn', 'the restart is a warning');
+  t.match(restarted()[0]?.message, /^Redis redis restarted: it may hold an earlier state/);
+  t.same(lossLines(gateway), [], 'the markers held the current count, so no loss line');
+  t.same(await present(), { stepUp: { ok: false, reason: 'issued_before_store_loss' }, forwarded: 0 },
+    'the used assertion is not accepted again');
+});
+
+t.test('replay racing the restart check rejected', { skip }, async (t) => {
+  const store = await startPrivateStore(t, undefined, 10 * 60_000);
+  const { gateway, client, directory } = store;
+  const present = await assertionPresenter(store);
+
+  await gateway.context.dataLoss?.check();
+  await client.save();
+  copyFileSync(join(directory.path, 'dump.rdb'), join(directory.path, 'snapshot.rdb'));
+  t.same(await present(), { stepUp: { ok: true }, forwarded: 1 }, 'the assertion passes once');
+
+  // The watch stops before the restart, so its reconnect check never runs: only the login
+  // itself can notice the new server.
+  gateway.context.dataLoss?.stop();
+  client.disconnect();
+  await store.redis.stop();
+  copyFileSync(join(directory.path, 'snapshot.rdb'), join(directory.path, 'dump.rdb'));
+  store.redis = await store.redis.restart();
+  await waitFor(() => (gateway.context.store.primary as RedisStore).client.status === 'ready', 'the reconnect', DETECTION_MS);
+
+  t.same(await present(), { stepUp: { ok: false, reason: 'issued_before_store_loss' }, forwarded: 0 },
+    'the replay is rejected by the login that found the restart');
 });
 
 t.test('an assertion whose claim Redis evicted is rejected', { skip }, async (t) => {

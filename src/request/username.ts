@@ -150,13 +150,16 @@ export function excessiveExpansion(raw: string, options: UsernameNormalization):
 }
 
 /**
- * Letters that WordPress's remove_accents reads as ASCII, in its default locale, where ICU's root
- * collation keeps a letter of its own. WordPress looks a login up by the result, so `joŋ`
- * checks the password of `jon` there. Its `ß` is `s` where collations read `ss`, which no one
- * reading can match, so `ß` keeps the collation's reading.
+ * Characters that WordPress's remove_accents reads as ASCII, in its default locale, where ICU's
+ * root collation keeps a character of its own. WordPress looks a login up by the result, so
+ * `joŋ` checks the password of `jon` there, and `jo£n` too, since it removes the pound sign.
+ * It maps only the capital schwa and the turned e, so the small schwa `ə` stays a letter of
+ * its own. Its `ß` is `s` where collations read `ss`, which no one reading can match, so `ß`
+ * keeps the collation's reading.
  */
 const WORDPRESS_LETTERS: Readonly<Record<string, string>> = {
   'Þ': 'TH', 'þ': 'th', 'ĸ': 'k', 'Ŀ': 'L', 'ŀ': 'l', 'ŉ': 'n', 'Ŋ': 'N', 'ŋ': 'n', 'Ŧ': 'T', 'ŧ': 't', 'ɑ': 'a',
+  'Ə': 'E', 'ǝ': 'e', '€': 'E', '£': '',
 };
 
 const WORDPRESS_LETTER = new RegExp(`[${Object.keys(WORDPRESS_LETTERS).join('')}]`, 'g');

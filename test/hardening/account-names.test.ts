@@ -125,6 +125,29 @@ t.test('letters WordPress reads as ASCII make no other account', async (t) => {
   t.equal(decisions[6].user.name, 'la', 'l with middle dot is l');
 });
 
+t.test('symbols WordPress rewrites make no other account', async (t) => {
+  const { gateway } = await setUp(t);
+  // WordPress's remove_accents removes the pound sign and reads the euro sign, the capital
+  // schwa and the turned e as E or e, so each name below checks the password of jen there.
+  const bodies = [
+    '{"username":"jen","password":"x"}',
+    '{"username":"j\u20acn","password":"x"}',
+    '{"username":"j\u018fn","password":"x"}',
+    '{"username":"j\u01ddn","password":"x"}',
+    '{"username":"\u00a3je\u00a3n\u00a3","password":"x"}',
+  ];
+
+  for (const body of bodies) await postLogin(gateway.port, body);
+  await postLogin(gateway.port, '{"username":"j\u0259n","password":"x"}');
+  const decisions = await waitForDecisions(gateway.logs, bodies.length + 1);
+
+  t.same(decisions.slice(0, bodies.length).map((line) => line.user.name), Array(bodies.length).fill('jen'),
+    'each spelling of jen is jen');
+  t.same(decisions.slice(0, bodies.length).map((line) => line.riskgate.counters.failures_per_account), [0, 1, 2, 3, 4],
+    'each spelling sees the failures before it');
+  t.equal(decisions[bodies.length].user.name, 'j\u0259n', 'a small schwa, which WordPress keeps, stays a letter');
+});
+
 t.test('username letters follow the app\'s own map', async (t) => {
   // WordPress in a German locale reads ä, ö, ü and ß as ae, oe, ue and ss before it looks the
   // account up, so each spelling below checks mueller's password there.

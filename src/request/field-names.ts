@@ -35,6 +35,15 @@ export function foldFieldName(name: string): string {
 const ASCII = /^[\x00-\x7f]*$/;
 
 /**
+ * Fold a JSON key for comparing it with a field name as the loosest common binder does.
+ * fastjson 1.x, by default, also ignores `_` and `-` when it matches a key to a Java
+ * property, so `user_name`, `USER-NAME` and `_username` all fill `username` there.
+ */
+export function foldJsonKey(name: string): string {
+  return foldFieldName(name.replace(/[_-]/g, ''));
+}
+
+/**
  * Return the parser that reads the form field `name` as `field`, or as a value nested under
  * it, although `name` is not `field` in another letter case. Returns undefined when no
  * parser does. `name` must be percent-decoded already.

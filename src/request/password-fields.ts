@@ -1,4 +1,4 @@
-import { cookieNameReadings, foldFieldName, formParserReadingAs } from './field-names.js';
+import { cookieNameReadings, foldFieldName, foldJsonKey, formParserReadingAs } from './field-names.js';
 
 /**
  * Field names that read as a password, in English and the languages apps often name them
@@ -60,9 +60,10 @@ function jsonFillsPasswordField(document: object, keys: readonly string[]): bool
     const object = value as Record<string, unknown>;
 
     // Go's encoding/json also fills a field from a key that differs in case (`PASSWORD`,
-    // `paſſword`), the last one winning. So each such key must hold a password too.
-    const folded = foldFieldName(key);
-    const others = Object.keys(object).filter((other) => other !== key && foldFieldName(other) === folded);
+    // `paſſword`), the last one winning, and fastjson from `pass_word`. So each such key must
+    // hold a password too.
+    const folded = foldJsonKey(key);
+    const others = Object.keys(object).filter((other) => other !== key && foldJsonKey(other) === folded);
     const last = index === keys.length - 1;
     if (others.some((other) => !last || !isFilled(object[other]))) return false;
     value = object[key];
@@ -71,15 +72,15 @@ function jsonFillsPasswordField(document: object, keys: readonly string[]): bool
 }
 
 /**
- * Tell whether some key path that Go's decoder reads as the field's, by case folding, leads
- * to a password. A number or boolean counts too: PHP's password_verify reads 1234 as "1234".
+ * Tell whether some key path that a binder reads as the field's (see foldJsonKey) leads to
+ * a password. A number or boolean counts too: PHP's password_verify reads 1234 as "1234".
  */
 function jsonSendsPassword(value: unknown, keys: readonly string[]): boolean {
   if (keys.length === 0) return isFilled(value) || typeof value === 'number' || typeof value === 'boolean';
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const object = value as Record<string, unknown>;
-  const folded = foldFieldName(keys[0]);
-  return Object.keys(object).some((key) => foldFieldName(key) === folded && jsonSendsPassword(object[key], keys.slice(1)));
+  const folded = foldJsonKey(keys[0]);
+  return Object.keys(object).some((key) => foldJsonKey(key) === folded && jsonSendsPassword(object[key], keys.slice(1)));
 }
 
 /**

@@ -485,6 +485,8 @@ t.test('hidden guesses in other readings still challenge', async (t) => {
     { user: 'kim', path: '/login', json: '{"username":"kim","Password":"guess"}', reason: 'password_ambiguous' },
     // PHP's password_verify reads a JSON number as its digits.
     { user: 'lee', path: '/login', json: '{"username":"lee","password":1234}', reason: 'password_ambiguous' },
+    // fastjson fills a property from a key with `_` or `-` in it.
+    { user: 'max', path: '/login', json: '{"username":"max","pass_word":"guess"}', reason: 'password_ambiguous' },
   ];
   let source = 10;
 
@@ -602,6 +604,7 @@ t.test('a form password that some parser reads as empty earns no success', async
     ['password=guess;y&username=alice', FORM, 'password_ambiguous'],
     ['password=%zz&username=alice', FORM, 'no_password'],
     ['{"username":"alice","password":"guess","PASSWORD":""}', 'application/json', 'password_ambiguous'],
+    ['{"username":"alice","password":"guess","pass-word":""}', 'application/json', 'password_ambiguous'],
   ];
   const upstream = await scriptedUpstream(t, Array(bodies.length + 1).fill(200));
   const gateway = await gatewayFor(t, upstream.url);

@@ -31,6 +31,11 @@ t.test('username spellings of other parsers are rejected', async (t) => {
     ['leading brackets in the query', '/login?[username]=alice', JSON_TYPE, '{"password":"x"}'],
     ['long s JSON key (Go encoding/json)', '/login', JSON_TYPE, '{"u\u017fername":"alice","password":"x"}'],
     ['escaped long s JSON key', '/login', JSON_TYPE, '{"u\\u017fername":"alice","password":"x"}'],
+    ['underscore JSON key (fastjson)', '/login', JSON_TYPE, '{"user_name":"alice","password":"x"}'],
+    ['dash and case JSON key (fastjson)', '/login', JSON_TYPE, '{"USER-NAME":"alice","password":"x"}'],
+    ['leading underscore JSON key (fastjson)', '/login', JSON_TYPE, '{"_username":"alice","password":"x"}'],
+    ['second account behind an underscore (fastjson)', '/login', JSON_TYPE,
+      '{"username":"alice","password":"x","user_name":"bob","pass_word":"builder"}'],
   ];
 
   for (const [name, path, type, body] of cases) {

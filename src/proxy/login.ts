@@ -640,11 +640,14 @@ function usernameKey(raw: string, options: UsernameNormalization): string {
       `the username has ${raw.length} characters and NFKC expands them to ${expanded}; ` +
         `a username that grows past ${MAX_EXPANDED_USERNAME} characters to more than twice its length is refused`);
   }
-  const markup = options.markup === 'refuse' ? usernameMarkup(raw) : undefined;
+  const name = normalizeUsername(raw, options);
+  // WordPress removes escapes and entities after it reads accents as ASCII, so `al%ààice`
+  // is `al%aaice` and then `alice` there: the normalised name is checked too.
+  const markup = options.markup === 'refuse' ? usernameMarkup(raw) ?? usernameMarkup(name) : undefined;
   if (markup !== undefined) {
     throw new RequestRejection(400, 'invalid username',
       `the username contains "${markup.slice(0, 16)}", markup that apps such as WordPress remove before they look the account up; ` +
         'send the account name as it is, or set username.markup to keep for an app that reads it as written');
   }
-  return normalizeUsername(raw, options);
+  return name;
 }

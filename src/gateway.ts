@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 
 import { MANUAL_REFRESH_MS, ManualMatcher } from './admin/manual-match.js';
 import { startAdminServer, type AdminServer } from './admin/server.js';
-import { StepUpVerifier } from './challenge/step-up.js';
+import { CLOCK_TOLERANCE_SECONDS, StepUpVerifier } from './challenge/step-up.js';
 import { usesRedis } from './config/account-risk.js';
 import { deviceCookieWarnings, outcomeWarnings, subpathWarnings } from './config/outcome-warnings.js';
 import { plainHttpWarnings } from './config/plain-http.js';
@@ -117,6 +117,7 @@ export async function createContext(config: GatewayConfig, options: StartOptions
       logger: options.logger,
       clock,
       intervalMs: options.dataLossCheckMs,
+      toleranceMs: CLOCK_TOLERANCE_SECONDS * 1000,
       onLoss: () => metrics.storeDataLosses.inc(),
     })
     : undefined;

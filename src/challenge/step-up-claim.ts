@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 import type { ClaimOutcome, ClaimRequest } from '../store/store.js';
-import { CLOCK_TOLERANCE_SECONDS, type StepUpResult } from './step-up.js';
+import type { StepUpResult } from './step-up.js';
 
 /**
  * Time a used assertion's claim outlives its `exp`. It covers the 5 s clock tolerance of the
@@ -41,25 +41,26 @@ export function applyClaimOutcome(verified: StepUpResult, outcome: ClaimOutcome 
 }
 
 /**
- * Reject an assertion issued before the store was found to have lost its data, with the
- * clock tolerance on the safe side. Its single-use claim may have been lost, so it could be
- * a replay. The user completes the step-up again.
+ * Reject an assertion whose challenge was issued before `cutoff`, the time since which the
+ * store is known to have kept its claims (see DataLossWatch.cutoff). Its single-use claim may
+ * have been lost, so it could be a replay. The challenge is issued before the assertion and
+ * signed by the gateways, so an MFA service whose clock runs ahead cannot move it past the
+ * cutoff. The user completes the step-up again.
  */
-export function rejectIssuedBeforeLoss(verified: StepUpResult, lostAt: number | undefined): StepUpResult {
-  if (!verified.ok || lostAt === undefined) return verified;
-  if (verified.issuedAt >= lostAt + CLOCK_TOLERANCE_SECONDS * 1000) return verified;
+export function rejectIssuedBeforeLoss(verified: StepUpResult, cutoff: number | undefined): StepUpResult {
+  if (!verified.ok || cutoff === undefined) return verified;
+  if (verified.challengeIssuedAt >= cutoff) return verified;
   return { ok: false, reason: 'issued_before_store_loss' };
 }
 
 /**
- * Reject an assertion issued before a memory store started empty, which has none of the
- * claims made before. The cut is at the start's whole second, since `iat` counts seconds,
- * and without the clock tolerance, which would reject every assertion of the first seconds.
+ * Reject an assertion whose challenge was issued before a memory store started empty, since
+ * the store has none of the claims made before. The cut is at the start's whole second,
+ * since a challenge's `iat` counts seconds: only a restart within the second of a used
+ * assertion's challenge would let it pass again.
  */
 export function rejectIssuedBeforeStart(verified: StepUpResult, startedAt: number | undefined): StepUpResult {
-  if (!verified.ok || startedAt === undefined) return verified;
-  if (verified.issuedAt >= Math.floor(startedAt / 1000) * 1000) return verified;
-  return { ok: false, reason: 'issued_before_store_loss' };
+  return rejectIssuedBeforeLoss(verified, startedAt === undefined ? undefined : Math.floor(startedAt / 1000) * 1000);
 }
 
 function digest(value: string): string {

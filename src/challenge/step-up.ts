@@ -43,7 +43,15 @@ export type StepUpFailure =
   | 'not_configured';
 
 export type StepUpResult =
-  | { ok: true; jti: string; expiresAt: number; issuedAt: number }
+  | {
+    ok: true;
+    jti: string;
+    expiresAt: number;
+    /** Earliest time at which the assertion can have been issued, in ms. */
+    issuedAt: number;
+    /** Time the gateway issued the assertion's challenge, in ms, by the gateway's own clock. */
+    challengeIssuedAt: number;
+  }
   | { ok: false; reason: StepUpFailure };
 
 type VerificationKey = CryptoKey | KeyObject | JWTVerifyGetKey;
@@ -203,9 +211,9 @@ export class StepUpVerifier {
     if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 128) {
       return { ok: false, reason: 'invalid_claim' };
     }
-    const challengeFailure = await this.checkChallenge(payload.riskgate_challenge, accountPseudonym);
-    if (challengeFailure) {
-      return { ok: false, reason: challengeFailure };
+    const challenge = await this.checkChallenge(payload.riskgate_challenge, accountPseudonym);
+    if (typeof challenge === 'string') {
+      return { ok: false, reason: challenge };
     }
 
     // An assertion cannot be issued after it is checked. One dated after its check would pass the
@@ -216,11 +224,17 @@ export class StepUpVerifier {
     }
     // Without `iat`, use the earliest time at which an accepted assertion can have been issued.
     const issuedAt = typeof payload.iat === 'number' ? Math.min(payload.iat * 1000, now) : expiresAt - MAX_ASSERTION_LIFETIME_MS;
-    return { ok: true, jti: payload.jti, expiresAt, issuedAt };
+    return { ok: true, jti: payload.jti, expiresAt, issuedAt, challengeIssuedAt: challenge.issuedAt };
   }
 
-  /** Return why the challenge id of an assertion does not hold for the account, or undefined when it does. */
-  private async checkChallenge(challenge: unknown, accountPseudonym: string): Promise<'challenge' | 'challenge_expired' | undefined> {
+  /**
+   * Return why the challenge id of an assertion does not hold for the account, or, when it
+   * does, the time the challenge was issued.
+   */
+  private async checkChallenge(
+    challenge: unknown,
+    accountPseudonym: string,
+  ): Promise<'challenge' | 'challenge_expired' | { issuedAt: number }> {
     if (typeof challenge !== 'string' || challenge.length > 1024) {
       return 'challenge';
     }
@@ -231,7 +245,9 @@ export class StepUpVerifier {
         requiredClaims: ['exp', 'jti'],
         currentDate: new Date(this.clock()),
       });
-      return payload.sub === this.binding(accountPseudonym) ? undefined : 'challenge';
+      if (payload.sub !== this.binding(accountPseudonym)) return 'challenge';
+      // Every challenge this gateway issues has an `iat`, so one without it is not its own.
+      return typeof payload.iat === 'number' ? { issuedAt: payload.iat * 1000 } : 'challenge';
     } catch (error) {
       return error instanceof joseErrors.JWTExpired ? 'challenge_expired' : 'challenge';
     }

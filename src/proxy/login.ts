@@ -143,7 +143,7 @@ export async function handleLogin(
     { id: requestId, member: pseudonym, ttlMs: connectMs + responseMs + PENDING_MARGIN_MS });
   const manualKeys = context.manual.lookupKeys(client.address, pseudonym);
   // A store that lost its data since the last check would take a used assertion's claim for
-  // a new one, so a login with an assertion also reads the data-loss markers.
+  // a new one, so a login with an assertion also reads the data-loss markers and the epoch.
   const markerKeys = stepUp?.ok ? context.dataLoss?.watchedKeys() ?? [] : [];
   readRequest.lookups = [...(readRequest.lookups ?? []), ...markerKeys, ...manualKeys];
 
@@ -172,15 +172,23 @@ export async function handleLogin(
     stepUp = applyClaimOutcome(stepUp, reading.result.claims[0]);
     if (!stepUp.ok && stepUp.reason !== 'replay') logClaimRejection(context, requestId, stepUp.reason);
     const markers = reading.result.values.slice(-(markerKeys.length + manualKeys.length), -manualKeys.length || undefined);
+    // The epoch comes last: a loss that another gateway noticed applies here at once.
+    if (markers.length > 0) context.dataLoss?.observeEpoch(markers.at(-1));
     if (stepUp.ok && markers.some((value) => value === null)) {
       // A marker is gone, so the claim just made may be one the store lost. The check logs the
       // loss and records its time, which rejects the assertions of the logins after this one.
       void context.dataLoss?.check();
       stepUp = { ok: false, reason: 'issued_before_store_loss' };
     }
+    // Right after a start or a reconnect, the first check may not have read the store's epoch
+    // yet, and without it a claim lost before the start would pass.
+    if (stepUp.ok && context.dataLoss && !context.dataLoss.ready) {
+      await context.dataLoss.check();
+      if (!context.dataLoss.ready) stepUp = { ok: false, reason: 'store_unavailable' };
+    }
     // Redis evicts a used claim before the markers, so the eviction counts are read too.
     if (stepUp.ok) await context.dataLoss?.checkServers();
-    stepUp = rejectIssuedBeforeLoss(stepUp, context.dataLoss?.lostAt);
+    stepUp = rejectIssuedBeforeLoss(stepUp, context.dataLoss?.cutoff);
     stepUp = rejectIssuedBeforeStart(stepUp, context.memoryStoreSince);
   }
 

@@ -29,6 +29,30 @@ export function dataLossMarkerKey(prefix: string, instance: string): string {
 }
 
 /**
+ * Store key of the store's epoch: the time, in ms, since which Redis has kept its data, as
+ * far as the gateways have found. The first gateway to find it absent writes its start, and each
+ * gateway that notices a loss moves it to that time. So a gateway that starts after a
+ * loss, or one that has not noticed it yet, rejects the assertions issued before it too.
+ */
+export function storeEpochKey(prefix: string): string {
+  return `${secretCheckKey(prefix)}:epoch`;
+}
+
+/**
+ * Write ARGV[1] to the epoch key when it is absent or not a number, or with ARGV[2] = 1 when
+ * it is earlier, and return the value the key then has. Gateways' clocks differ a little,
+ * so a later loss never moves the epoch back.
+ */
+const ADVANCE_EPOCH = `
+local current = redis.call('GET', KEYS[1])
+if current == false or tonumber(current) == nil or (ARGV[2] == '1' and tonumber(current) < tonumber(ARGV[1])) then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return ARGV[1]
+end
+return current
+`;
+
+/**
  * Maximum hash tags tried to find a marker key for each Cluster master. Slots spread evenly
  * over the tags, so a few tries per master are expected.
  */
@@ -61,6 +85,11 @@ export interface DataLossWatchOptions {
   intervalMs?: number;
   /** Called once per detected loss, for the metric. */
   onLoss?: () => void;
+  /**
+   * Clock difference allowed between the gateways, added to the time of a loss in the
+   * cutoff, since another gateway may have issued a challenge by a clock a little ahead.
+   */
+  toleranceMs?: number;
 }
 
 /**
@@ -80,6 +109,8 @@ export interface DataLossWatchOptions {
  */
 export class DataLossWatch {
   readonly markerKey: string;
+  /** The key of the store's epoch, see storeEpochKey. */
+  readonly epochKey: string;
   /** The marker keys checked: markerKey, and on a Cluster one more for each other master. */
   private markerKeys: string[];
   private readonly instance = randomBytes(8).toString('hex');
@@ -92,6 +123,10 @@ export class DataLossWatch {
    */
   private accepted = new Set(['0']);
   private lost: number | undefined;
+  /** The store's epoch as last read or written, in ms. */
+  private epoch: number | undefined;
+  /** The whole second in which this watch was created, before this gateway issued any challenge. */
+  private readonly createdAt: number;
   /** Each Redis master's count of evicted keys at its last reading, by node address. */
   private readonly evicted = new Map<string, number>();
   /** Each Redis master's `run_id` at its last reading, by node address. */
@@ -107,6 +142,8 @@ export class DataLossWatch {
     private readonly options: DataLossWatchOptions,
   ) {
     this.markerKey = dataLossMarkerKey(options.prefix, this.instance);
+    this.epochKey = storeEpochKey(options.prefix);
+    this.createdAt = Math.floor(options.clock() / 1000) * 1000;
     this.markerKeys = [this.markerKey];
   }
 
@@ -115,14 +152,42 @@ export class DataLossWatch {
     return this.markerKeys;
   }
 
-  /** Return the marker keys once they have been written, so that a missing one means a loss, and none before. */
+  /**
+   * Return the marker keys and, last, the epoch key, once they have been written, so that a
+   * missing one means a loss, and none before. A login reads them with its counters and
+   * passes the epoch's value to observeEpoch.
+   */
   watchedKeys(): readonly string[] {
-    return this.written ? this.markerKeys : [];
+    return this.written ? [...this.markerKeys, this.epochKey] : [];
+  }
+
+  /** Tell whether the keys have been written, so that `cutoff` reflects the store. */
+  get ready(): boolean {
+    return this.written;
+  }
+
+  /** Take a value of the epoch key read elsewhere, such as in a login's round trip. */
+  observeEpoch(value: unknown): void {
+    const time = Number(value);
+    if (value === null || value === undefined || !Number.isFinite(time)) return;
+    this.epoch = Math.max(this.epoch ?? time, time);
   }
 
   /** Clock time in milliseconds at which this gateway last noticed a loss, or undefined if never. */
   get lostAt(): number | undefined {
     return this.lost;
+  }
+
+  /**
+   * Time in milliseconds since which the store is known to have kept its claims: the later of
+   * the store's epoch and the last loss this gateway noticed, plus the clock tolerance.
+   * Undefined until either is known. Assertions whose challenge was issued before it are
+   * rejected.
+   */
+  get cutoff(): number | undefined {
+    const noticed = this.lost === undefined ? undefined : this.lost + (this.options.toleranceMs ?? 0);
+    if (noticed === undefined) return this.epoch;
+    return this.epoch === undefined ? noticed : Math.max(noticed, this.epoch);
   }
 
   /** Start watching. When Redis is already connected, resolve after the first write. */
@@ -160,11 +225,14 @@ export class DataLossWatch {
       this.sequence += 1;
       const next = String(this.sequence);
       this.accepted.add(next);
-      const [stored, ...previous] = await this.store.bounded(Promise.all([
+      const [stored, epoch, ...previous] = await this.store.bounded(Promise.all([
         this.store.client.get(checkKey),
+        this.store.client.get(this.epochKey),
         ...this.markerKeys.map((key) => this.store.client.set(key, next, 'PX', MARKER_TTL_MS, 'GET')),
       ]));
-      const check = stored === null ? 0 : 1;
+      this.observeEpoch(epoch);
+      // A missing epoch is a loss like a missing check value.
+      const check = stored === null || epoch === null ? 0 : 1;
       const stale = this.markerKeys.findIndex((_, index) => previous[index] === null || !this.accepted.has(String(previous[index])));
       this.accepted = new Set([next]);
       // A gateway with another secret overwrote the check value. Writing it back, with a
@@ -175,7 +243,9 @@ export class DataLossWatch {
         return;
       }
 
-      const missingKey = check === 1 ? this.markerKeys[stale] : checkKey;
+      let missingKey = checkKey;
+      if (check === 1) missingKey = this.markerKeys[stale];
+      else if (stored !== null) missingKey = this.epochKey;
       // An older marker value means that Redis went back to an earlier state: a restored
       // snapshot, or a replica promoted before it had the latest writes.
       const cause = check !== 1 || previous[stale] === null ? 'missing' : 'older';
@@ -242,6 +312,7 @@ export class DataLossWatch {
       if (before === undefined || count <= before) return;
       this.reportLoss({ marker: 'evicted', evicted_keys: count - before, node: name });
       await recordSecretCheck(this.store, this.options.prefix, this.options.keys, this.options.logger);
+      await this.advanceEpoch(this.cutoff);
     }));
   }
 
@@ -252,6 +323,7 @@ export class DataLossWatch {
    */
   private reportServerChange(name: string, change: 'restarted' | 'new_master'): void {
     this.lost = this.options.clock();
+    void this.advanceEpoch(this.cutoff);
     this.options.logger.warn(
       { store: this.store.kind, riskgate: { node: name, server: change } },
       `Redis ${name} ${change === 'restarted' ? 'restarted' : 'is a new master'}: it may hold an earlier state ` +
@@ -295,10 +367,30 @@ export class DataLossWatch {
     );
   }
 
-  /** Write the secret check value and this gateway's marker, and return false when a write failed. */
+  /**
+   * Move the store's epoch to `time` when it is earlier, or write `time` when it is absent,
+   * and take the value it then has. Without `time`, write the second this watch was created
+   * only when the epoch is absent, as at a gateway's first connection: the store may have
+   * lost the claims of challenges issued before it. A failed write changes nothing, and the
+   * next check writes the epoch again. Returns false when the write failed.
+   */
+  private async advanceEpoch(time?: number): Promise<boolean> {
+    try {
+      const value = await this.store.bounded(this.store.client.eval(
+        ADVANCE_EPOCH, 1, this.epochKey, String(time ?? this.createdAt), time === undefined ? '0' : '1'));
+      this.observeEpoch(value);
+      return true;
+    } catch {
+      // A loss is recorded in this process already, and the next check writes the epoch again.
+      return false;
+    }
+  }
+
+  /** Write the secret check value, this gateway's marker and the epoch, and return false when a write failed. */
   private async write(): Promise<boolean> {
     const { prefix, keys, logger } = this.options;
     if (!(await recordSecretCheck(this.store, prefix, keys, logger))) return false;
+    if (!(await this.advanceEpoch(this.lost === undefined ? undefined : this.cutoff))) return false;
     const client = this.store.client;
     if (client instanceof Cluster) {
       this.markerKeys = [this.markerKey, ...masterMarkerKeys(client.slots, this.markerKey, prefix, this.instance)];

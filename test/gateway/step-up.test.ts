@@ -132,6 +132,10 @@ t.test('a used assertion fails after a memory store restart', async (t) => {
   const first = await start();
   const used = await assertionFrom(first);
   t.same((await present(first, used)).stepUp, { ok: true }, 'the assertion passes once');
+  // An MFA service whose clock runs 4 s ahead dates its assertion after the restart below.
+  const challengeId = await first.context.stepUp.issueChallenge(first.context.keys.pseudonymize('alice'));
+  const ahead = await signAssertion(privateKey, { subject: 'alice', challengeId, nowMs: clock.now + 4000 });
+  t.same((await present(first, ahead)).stepUp, { ok: true }, 'an assertion dated ahead passes once');
   await first.close();
 
   clock.advance(2000);
@@ -139,6 +143,9 @@ t.test('a used assertion fails after a memory store restart', async (t) => {
   const replayed = await present(second, used);
   t.same(replayed.stepUp, { ok: false, reason: 'issued_before_store_loss' }, 'after the restart it is rejected');
   t.equal(replayed.forwarded, 0, 'and not forwarded');
+  const replayedAhead = await present(second, ahead);
+  t.same(replayedAhead.stepUp, { ok: false, reason: 'issued_before_store_loss' }, 'so is the one dated ahead');
+  t.equal(replayedAhead.forwarded, 0, 'which is not forwarded either');
   t.same((await present(second, await assertionFrom(second))).stepUp, { ok: true }, 'an assertion issued after the start passes');
 });
 

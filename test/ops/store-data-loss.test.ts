@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { generateKeyPair } from 'jose';
 import { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
 
@@ -296,6 +297,99 @@ t.test('replay racing the restart check rejected', { skip }, async (t) => {
 
   t.same(await present(), { stepUp: { ok: false, reason: 'issued_before_store_loss' }, forwarded: 0 },
     'the replay is rejected by the login that found the restart');
+});
+
+/**
+ * Start a private Redis that the test may restart, and an app. The gateways the test starts
+ * on them share one step-up key pair, and the teardown stops them all.
+ */
+async function startFleet(t: Test) {
+  const directory = temporaryDirectory('data-loss');
+  const args = (port: number) => [...baseArguments(port), '--pidfile', join(directory.path, 'redis.pid')];
+  const fleet = {
+    redis: await RedisServer.start({ directory: directory.path, args, ports: PORTS }),
+    upstream: await new RecordingUpstream({ alice: 'wonderland' }).start(),
+    gateways: [] as TestGateway[],
+  };
+  const { publicKey, privateKey } = await generateKeyPair('ES256');
+  const prefix = `rgt${randomBytes(4).toString('hex')}`;
+  t.teardown(async () => {
+    for (const gateway of fleet.gateways) await gateway.close();
+    await fleet.upstream.stop();
+    await fleet.redis.stop();
+    directory.remove();
+  });
+
+  /** Start a gateway whose clock runs `offsetMs` ahead, as if started that much later. */
+  const start = async (offsetMs = 0) => {
+    const gateway = await startTestGateway({
+      upstream: fleet.upstream.url,
+      stepUpKey: publicKey,
+      clock: () => Date.now() + offsetMs,
+      config: { store: { url: `redis://127.0.0.1:${fleet.redis.port}/0`, key_prefix: prefix, timeout: '300ms' } },
+    });
+    fleet.gateways.push(gateway);
+    return gateway;
+  };
+  const stop = async (gateway: TestGateway) => {
+    fleet.gateways.splice(fleet.gateways.indexOf(gateway), 1);
+    await gateway.close();
+  };
+  const assertionFrom = async (gateway: TestGateway) => {
+    const challengeId = await gateway.context.stepUp.issueChallenge(gateway.context.keys.pseudonymize('alice'));
+    return signAssertion(privateKey, { subject: 'alice', challengeId, nowMs: gateway.context.clock() });
+  };
+  const present = async (gateway: TestGateway, assertion: string) => {
+    const decisions = gateway.logs.decisions.length;
+    await login(gateway.port, 'alice', 'wonderland', { headers: { [STEP_UP_HEADER]: assertion } });
+    await waitFor(() => gateway.logs.decisions.length > decisions, 'the decision line');
+    return gateway.logs.decisions.at(-1)!.riskgate.step_up;
+  };
+  return { fleet, start, stop, assertionFrom, present };
+}
+
+t.test('gateways restarted with an empty Redis reject a replay', { skip }, async (t) => {
+  const { fleet, start, stop, assertionFrom, present } = await startFleet(t);
+  const before = await start();
+  const used = [await assertionFrom(before), await assertionFrom(before)];
+  t.same(await present(before, used[0]), { ok: true }, 'one assertion passes');
+  t.same(await present(before, used[1]), { ok: true }, 'and another');
+
+  // The whole deployment restarts, in two seconds, and Redis comes back empty. No running
+  // gateway notices the loss, and the first to start finds no secret check value, as on a
+  // first deployment.
+  await stop(before);
+  await fleet.redis.stop();
+  fleet.redis = await fleet.redis.restart();
+  const first = await start(2000);
+  const second = await start(2000);
+
+  t.same(await present(first, used[0]), { ok: false, reason: 'issued_before_store_loss' },
+    'the first gateway started rejects one');
+  t.same(await present(second, used[1]), { ok: false, reason: 'issued_before_store_loss' },
+    'the second, which found the secret check value, rejects the other');
+  t.equal(fleet.upstream.logins.length, 2, 'no replay reached the app');
+  t.same(await present(second, await assertionFrom(second)), { ok: true }, 'an assertion for a new challenge passes');
+});
+
+t.test('a loss one gateway noticed holds on a gateway started since', { skip }, async (t) => {
+  const { fleet, start, assertionFrom, present } = await startFleet(t);
+  const running = await start();
+  const used = await assertionFrom(running);
+  t.same(await present(running, used), { ok: true }, 'the assertion passes once');
+
+  const client = new Redis(fleet.redis.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+  t.teardown(() => client.disconnect());
+  await client.flushall();
+  await running.context.dataLoss?.check();
+  t.equal(lossLines(running).length, 1, 'the running gateway notices the flush');
+
+  // A gateway started since finds the secret check value written again, so only the
+  // store's epoch records the loss for it.
+  const later = await start();
+  t.same(lossLines(later), [], 'the later gateway sees no loss of its own');
+  t.same(await present(later, used), { ok: false, reason: 'issued_before_store_loss' }, 'and still rejects the replay');
+  t.equal(fleet.upstream.logins.length, 1, 'which does not reach the app');
 });
 
 t.test('an assertion whose claim Redis evicted is rejected', { skip }, async (t) => {

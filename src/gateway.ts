@@ -14,7 +14,7 @@ import { plainHttpWarnings } from './config/plain-http.js';
 import type { GatewayConfig } from './config/types.js';
 import { GatewayKeys } from './crypto/keys.js';
 import { RuleSetHolder, createDeviceCookies, routeKey, type GatewayContext } from './proxy/context.js';
-import { createUpstream } from './proxy/forward.js';
+import { abortInFlight, createUpstream } from './proxy/forward.js';
 import { GatewayMetrics } from './metrics/gateway-metrics.js';
 import { RuleErrorLog } from './log/rule-error-log.js';
 import { closeUpgradedConnections, createGatewayServer } from './proxy/server.js';
@@ -41,7 +41,7 @@ export interface StartOptions {
   /** Step-up verification key given in code (the demo's); otherwise read from config. */
   stepUpKey?: CryptoKey | KeyObject;
   clock?: () => number;
-  /** Interval of the Redis data-loss check; 5 s unless given. */
+  /** Interval of the Redis data-loss check, 5 s by default. */
   dataLossCheckMs?: number;
   /** Read the config file again on reload; without it a reload reads only the rule files and IP lists. */
   loadConfig?: () => GatewayConfig;
@@ -57,7 +57,12 @@ export interface RunningGateway {
   admin: AdminServer;
   /** Reload the rule files, IP lists and config; the last good rule set stays when they are invalid. */
   reload(trigger?: ReloadTrigger): ReloadResult;
-  close(): Promise<void>;
+  /**
+   * Stop accepting, let requests in flight finish, and release the store and listeners.
+   * With `abortAfterMs`, requests still waiting for the app then are ended as upstream
+   * faults, so that their logins are logged before a shutdown deadline.
+   */
+  close(options?: { abortAfterMs?: number }): Promise<void>;
 }
 
 /** Open the counter store the config names. */
@@ -231,9 +236,14 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     context,
     admin,
     reload: (trigger = 'call') => reloader.reload(trigger),
-    close: async () => {
+    close: async ({ abortAfterMs }: { abortAfterMs?: number } = {}) => {
       // /readyz answers 503 from here on, so load balancers drain this instance.
       admin.readiness.markStopping();
+      const abortTimer = abortAfterMs === undefined ? undefined : setTimeout(() => {
+        const ended = abortInFlight(context.upstream, 'the gateway stopped before the application responded');
+        if (ended > 0) options.logger.warn({ riskgate: { requests: ended } }, 'shutdown ended requests still waiting for the application');
+      }, abortAfterMs);
+      abortTimer?.unref();
       watcher?.close();
       // A WebSocket tunnel would hold the server open until the shutdown deadline; its
       // client reconnects to another instance.
@@ -253,6 +263,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       });
       // Logins still write their outcome and decision line after the response is sent.
       await context.metrics.whenIdle();
+      clearTimeout(abortTimer);
       await context.webhook?.close();
       context.upstream.agent.destroy();
       context.upstream.loginAgent.destroy();

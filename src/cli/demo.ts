@@ -11,7 +11,7 @@ import { loadConfigObject } from '../config/load.js';
 import { DEMO_USERS, createDemoApp } from '../demo/app.js';
 import { startGateway, type RunningGateway } from '../gateway.js';
 import { createLogger } from '../log/logger.js';
-import { installSignalHandlers } from './lifecycle.js';
+import { SHUTDOWN_ABORT_MS, installSignalHandlers } from './lifecycle.js';
 import { PACKAGE_ROOT, VERSION } from './version.js';
 
 export const DEMO_HELP = `Usage: riskgate demo
@@ -76,7 +76,7 @@ export async function runDemo(): Promise<void> {
   installSignalHandlers(
     bootstrap,
     async () => {
-      await gateway.close();
+      await gateway.close({ abortAfterMs: SHUTDOWN_ABORT_MS });
       await new Promise<void>((done) => app.close(() => done()));
     },
     () => gateway.reload('SIGHUP'),

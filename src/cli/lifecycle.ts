@@ -3,6 +3,12 @@ import type { GatewayLogger } from '../log/logger.js';
 /** Longest wait for in-flight requests after SIGTERM before the process exits anyway. */
 export const SHUTDOWN_DEADLINE_MS = 10_000;
 
+/**
+ * Time after SIGTERM at which requests still waiting for the app are ended as upstream
+ * faults. It leaves their logins 3 s before the deadline to write their counts and decision lines.
+ */
+export const SHUTDOWN_ABORT_MS = SHUTDOWN_DEADLINE_MS - 3000;
+
 /** Maximum wait for the log destination to write out its last lines before exit. */
 const LOG_CLOSE_TIMEOUT_MS = 2000;
 

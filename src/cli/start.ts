@@ -4,7 +4,7 @@ import { loadConfigFile } from '../config/load.js';
 import { startGateway } from '../gateway.js';
 import { createLogger } from '../log/logger.js';
 import { RedisStore } from '../store/redis.js';
-import { installSignalHandlers } from './lifecycle.js';
+import { SHUTDOWN_ABORT_MS, installSignalHandlers } from './lifecycle.js';
 import { VERSION } from './version.js';
 
 export const START_HELP = `Usage: riskgate start [--config FILE]
@@ -62,5 +62,5 @@ export async function runStart(configPath: string | undefined): Promise<void> {
     },
     'riskgate started',
   );
-  installSignalHandlers(log, gateway.close, () => gateway.reload('SIGHUP'));
+  installSignalHandlers(log, () => gateway.close({ abortAfterMs: SHUTDOWN_ABORT_MS }), () => gateway.reload('SIGHUP'));
 }

@@ -20,6 +20,8 @@ export interface UpstreamTarget {
   responseMs: number;
   /** Maximum wait for a passed-through request's client to read more of its response. */
   sendMs: number;
+  /** A function per request in flight to the app that ends it as an upstream fault with a message. */
+  inFlight: Set<(message: string) => void>;
 }
 
 export interface ForwardResult {
@@ -89,7 +91,18 @@ export function createUpstream(url: URL, connectMs: number, responseMs: number, 
     const settings = { ...options, keepAlive, maxSockets };
     return url.protocol === 'https:' ? new https.Agent(settings) : new http.Agent(settings);
   };
-  return { url, agent: pool(true, Infinity), loginAgent: pool(false, 512), connectMs, responseMs, sendMs };
+  return { url, agent: pool(true, Infinity), loginAgent: pool(false, 512), connectMs, responseMs, sendMs, inFlight: new Set() };
+}
+
+/**
+ * End every request still in flight to the app as a `reset` upstream fault with `message`.
+ * Each login's decision line is then written with the fault, so a shutdown that cannot
+ * wait for a slow app still logs every login the app received.
+ */
+export function abortInFlight(upstream: UpstreamTarget, message: string): number {
+  const pending = [...upstream.inFlight];
+  for (const abort of pending) abort(message);
+  return pending.length;
 }
 
 export interface PoolUsage {
@@ -165,6 +178,7 @@ export function forwardRequest(
       if (settled) return undefined;
       settled = true;
       clearTimeout(timer);
+      upstream.inFlight.delete(abort);
       const timed = { ...result, upstreamMs: performance.now() - started };
       resolve(timed);
       return timed;
@@ -197,6 +211,8 @@ export function forwardRequest(
       }
     };
 
+    const abort = (message: string) => fail('reset', message, answered);
+    upstream.inFlight.add(abort);
     timer = setTimeout(() => fail('timeout', `no response within ${upstream.responseMs} ms`), upstream.responseMs);
 
     outgoing.on('socket', (socket) => {

@@ -894,6 +894,26 @@ t.test('hanging upstream answers 504', async (t) => {
   t.equal(line.event.outcome, 'unknown');
 });
 
+t.test('shutdown ends logins the app holds and logs them', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  upstream.behaviour = 'hang';
+  t.teardown(() => upstream.stop());
+  const gateway = await startTestGateway({ upstream: upstream.url, config: { upstream_timeouts: { connect: '1s', response: '5s' } } });
+
+  const reply = login(gateway.port, 'alice', 'wonderland');
+  await waitFor(() => upstream.requests.length === 1, 'the login at the app');
+  await gateway.close({ abortAfterMs: 100 });
+
+  t.equal((await reply).status, 502, 'the client gets 502');
+  t.equal(gateway.logs.decisions.length, 1, 'the decision line was written before the close ended');
+  t.equal(gateway.logs.decisions[0]?.riskgate.upstream_error, 'reset', 'as an upstream fault');
+  t.equal(gateway.logs.decisions[0]?.event.outcome, 'unknown');
+  const error = gateway.logs.lines.find((line) => line.message === 'upstream request failed');
+  t.match(error?.err.message, /the gateway stopped before the application responded/, 'the error line says why');
+  const warning = gateway.logs.lines.find((line) => line.message === 'shutdown ended requests still waiting for the application');
+  t.equal(warning?.riskgate.requests, 1, 'one warn line counts the ended requests');
+});
+
 t.test('a redirect that no setting classifies is named once in a warn line', async (t) => {
   const upstream = await scriptedUpstream(t, [302, 302, 303]);
   const gateway = await gatewayFor(t, upstream.url);

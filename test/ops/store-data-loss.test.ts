@@ -66,6 +66,18 @@ async function startPrivateStore(t: Test, clock?: () => number, dataLossCheckMs?
   return store;
 }
 
+/**
+ * Wait for a store outage to end. The write of the last login may still have been running
+ * when Redis stopped. Its failure starts an outage, in which logins skip the store for a
+ * second at a time and pass no assertion, so logins after that second end it first.
+ */
+async function endOutage(gateway: TestGateway): Promise<void> {
+  for (let attempt = 0; gateway.context.store.inOutage && attempt < 10; attempt += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await login(gateway.port, 'bob', 'builder');
+  }
+}
+
 /** Sign one assertion for alice, and return a function that logs in with it and reads the decision. */
 async function assertionPresenter({ gateway, upstream }: PrivateStore) {
   const challengeId = await gateway.context.stepUp.issueChallenge(gateway.context.keys.pseudonymize('alice'));
@@ -125,13 +137,7 @@ t.test('Redis restart without persistence is detected', { skip }, async (t) => {
   t.equal(await client.exists(markerKey), 1, 'and the marker key');
   t.equal(await lossMetric(gateway), 1, 'the loss is counted in the metric');
 
-  // The write of the last login may still have been running when Redis stopped. Its failure
-  // starts an outage, in which logins skip the store for a second at a time and pass no
-  // assertion, so logins after that second end it first.
-  for (let attempt = 0; gateway.context.store.inOutage && attempt < 10; attempt += 1) {
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    await login(gateway.port, 'bob', 'builder');
-  }
+  await endOutage(gateway);
   t.notOk(gateway.context.store.inOutage, 'no store outage remains');
 
   const replayed = await present(used);
@@ -272,6 +278,7 @@ t.test('restart from a recent snapshot detected', { skip }, async (t) => {
   t.equal(restarted()[0]?.log.level, 'warn', 'the restart is a warning');
   t.match(restarted()[0]?.message, /^Redis redis restarted: it may hold an earlier state/);
   t.same(lossLines(gateway), [], 'the markers held the current count, so no loss line');
+  await endOutage(gateway);
   t.same(await present(), { stepUp: { ok: false, reason: 'issued_before_store_loss' }, forwarded: 0 },
     'the used assertion is not accepted again');
 });
@@ -294,6 +301,7 @@ t.test('replay racing the restart check rejected', { skip }, async (t) => {
   copyFileSync(join(directory.path, 'snapshot.rdb'), join(directory.path, 'dump.rdb'));
   store.redis = await store.redis.restart();
   await waitFor(() => (gateway.context.store.primary as RedisStore).client.status === 'ready', 'the reconnect', DETECTION_MS);
+  await endOutage(gateway);
 
   t.same(await present(), { stepUp: { ok: false, reason: 'issued_before_store_loss' }, forwarded: 0 },
     'the replay is rejected by the login that found the restart');

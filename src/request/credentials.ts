@@ -1,6 +1,6 @@
 import type { LoginRoute } from '../config/types.js';
 import { RequestRejection } from './body.js';
-import { cookieNameReadings, foldFieldName, foldJsonKey, formParserReadingAs, jsonFieldPath } from './field-names.js';
+import { cookieNameReadings, foldFieldName, formParserReadingAs, jsonFieldPath, jsonKeyReadsAs } from './field-names.js';
 import { nestedKeys, topLevelKeys } from './json-keys.js';
 import { opensLikeJsonObject } from './linear-text.js';
 import { queryFields } from './query-route.js';
@@ -230,16 +230,15 @@ function passwordGrant(query: string, body: string | object | undefined): boolea
 /**
  * Return the values that apps read for the field `field`. These are the query's and the
  * form's fields under any spelling that a parser reads as that name, such as ` action` and
- * `action[]` in PHP. A JSON body's top-level keys count as foldJsonKey reads them. A JSON value
+ * `action[]` in PHP. A JSON body's top-level keys count as jsonKeyReadsAs reads them. A JSON value
  * that is not a string reads as its JSON text, so an object never matches a listed string.
  */
 function fieldValues(field: string, query: string, body: string | object | undefined): string[] {
   const values = [...formFieldValues(query, field)];
   if (typeof body === 'string') values.push(...formFieldValues(body, field));
   if (typeof body === 'object') {
-    const folded = foldJsonKey(field);
     for (const [key, value] of Object.entries(body)) {
-      if (foldJsonKey(key) === folded) values.push(typeof value === 'string' ? value : JSON.stringify(value));
+      if (jsonKeyReadsAs(key, field)) values.push(typeof value === 'string' ? value : JSON.stringify(value));
     }
   }
   return values;
@@ -362,12 +361,12 @@ function topLevelValue(document: object, allKeys: string[], field: string, route
 /** Return the top-level key that is `name`, or undefined, refusing a body that spells it twice or in another case. */
 function uniqueKey(allKeys: string[], name: string, route: LoginRoute): string | undefined {
   // Some frameworks (ASP.NET Core, for one) bind JSON properties case-insensitively, and
-  // fastjson ignores `_` and `-` too, so such a key may be the one the app reads.
+  // fastjson ignores `_`, `-` and a leading `is` too, so such a key may be the one the app reads.
   const field = name.toLowerCase();
-  const folded = allKeys.find((key) => key.toLowerCase() !== field && foldJsonKey(key) === foldJsonKey(field));
+  const folded = allKeys.find((key) => key.toLowerCase() !== field && jsonKeyReadsAs(key, field));
   if (folded !== undefined) {
     throw new RequestRejection(400, 'ambiguous login body',
-      `the key "${folded.slice(0, 64)}" is read as "${route.usernameField}" by JSON binders that fold case or ignore "_" and "-", ` +
+      `the key "${folded.slice(0, 64)}" is read as "${route.usernameField}" by JSON binders that fold case or ignore "_", "-" or "is", ` +
         `such as Go's encoding/json and fastjson; send "${route.usernameField}"`);
   }
   const keys = allKeys.filter((key) => key.toLowerCase() === field);

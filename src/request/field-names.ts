@@ -44,6 +44,15 @@ export function foldJsonKey(name: string): string {
 }
 
 /**
+ * Tell whether some common binder fills the field `field` from the JSON key `key`: by
+ * foldJsonKey, or as fastjson also does, after an `is` at the key's start.
+ */
+export function jsonKeyReadsAs(key: string, field: string): boolean {
+  const folded = foldJsonKey(field);
+  return foldJsonKey(key) === folded || (key.startsWith('is') && foldJsonKey(key.slice(2)) === folded);
+}
+
+/**
  * Return the parser that reads the form field `name` as `field`, or as a value nested under
  * it, although `name` is not `field` in another letter case. Returns undefined when no
  * parser does. `name` must be percent-decoded already.

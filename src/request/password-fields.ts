@@ -1,4 +1,4 @@
-import { cookieNameReadings, foldFieldName, foldJsonKey, formParserReadingAs } from './field-names.js';
+import { cookieNameReadings, foldFieldName, formParserReadingAs, jsonKeyReadsAs } from './field-names.js';
 
 /**
  * Field names that read as a password, in English and the languages apps often name them
@@ -62,8 +62,7 @@ function jsonFillsPasswordField(document: object, keys: readonly string[]): bool
     // Go's encoding/json also fills a field from a key that differs in case (`PASSWORD`,
     // `paſſword`), the last one winning, and fastjson from `pass_word`. So each such key must
     // hold a password too.
-    const folded = foldJsonKey(key);
-    const others = Object.keys(object).filter((other) => other !== key && foldJsonKey(other) === folded);
+    const others = Object.keys(object).filter((other) => other !== key && jsonKeyReadsAs(other, key));
     const last = index === keys.length - 1;
     if (others.some((other) => !last || !isFilled(object[other]))) return false;
     value = object[key];
@@ -72,15 +71,14 @@ function jsonFillsPasswordField(document: object, keys: readonly string[]): bool
 }
 
 /**
- * Tell whether some key path that a binder reads as the field's (see foldJsonKey) leads to
+ * Tell whether some key path that a binder reads as the field's (see jsonKeyReadsAs) leads to
  * a password. A number or boolean counts too: PHP's password_verify reads 1234 as "1234".
  */
 function jsonSendsPassword(value: unknown, keys: readonly string[]): boolean {
-  if (keys.length === 0) return isFilled(value) || typeof value === 'number' || typeof value === 'boolean';
+  if (keys.length === 0) return isSent(value) || typeof value === 'number' || typeof value === 'boolean';
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const object = value as Record<string, unknown>;
-  const folded = foldJsonKey(keys[0]);
-  return Object.keys(object).some((key) => foldJsonKey(key) === folded && jsonSendsPassword(object[key], keys.slice(1)));
+  return Object.keys(object).some((key) => jsonKeyReadsAs(key, keys[0]) && jsonSendsPassword(object[key], keys.slice(1)));
 }
 
 /**
@@ -105,7 +103,7 @@ export function formPasswordReading(text: string, field: string): PasswordReadin
 
       const value = equals === -1 ? '' : decodeFormComponent(part.slice(equals + 1));
       const filled = value !== undefined && isFilled(value);
-      sent ||= filled;
+      sent ||= value !== undefined && isSent(value);
       if (parts.length > 1 || !filled) every = false;
       found ||= exact;
     }
@@ -124,9 +122,18 @@ function decodeFormComponent(raw: string): string | undefined {
 
 /**
  * Return whether a value can be a password: a string with a visible character. An app that
- * trims white space, or format characters such as U+200B, finds no password in the rest.
+ * trims white space, or format characters such as U+200B, finds no password in the rest, and
+ * PHP's trim also removes NUL.
  */
 function isFilled(value: unknown): boolean {
+  return typeof value === 'string' && /[^\s\p{Cf}\p{Cc}]/u.test(value);
+}
+
+/**
+ * Return whether an app that does not trim control characters may check a value as a
+ * password: a string with a character other than white space and format characters.
+ */
+function isSent(value: unknown): boolean {
   return typeof value === 'string' && /[^\s\p{Cf}]/u.test(value);
 }
 

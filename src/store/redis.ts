@@ -19,6 +19,15 @@ import {
 } from './store.js';
 import { storeTtlMs } from './ttl.js';
 
+/** Lateness of the store timeout's timer, in ms, past which the process counts as having stalled. */
+const STALL_MS = 20;
+
+/**
+ * Times a store call's timeout starts again after the process stalled. Each stall that
+ * delays the timer adds at most one timeout, so a call still ends within a bounded time.
+ */
+const MAX_STALL_EXTENSIONS = 3;
+
 // Increment a bucket and give it its lifetime on creation, atomically, so that no bucket
 // is ever left without an expiry.
 const INCREMENT_SCRIPT = `
@@ -485,14 +494,28 @@ export class RedisStore implements CounterStore {
   async bounded<T>(reply: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
+      let due = performance.now() + this.timeoutMs;
+      let extensions = 0;
+      const expire = () => {
+        // A timer that fires late means that the process itself was busy, reading a large
+        // body for one. A command that auto-pipelining or a second round trip sends on a
+        // later turn may then have gone out only just now, so Redis gets another full
+        // timeout, a bounded number of times.
+        const now = performance.now();
+        if (now - due > STALL_MS && extensions < MAX_STALL_EXTENSIONS) {
+          extensions += 1;
+          due = now + this.timeoutMs;
+          timer = setTimeout(expire, this.timeoutMs);
+          return;
+        }
         // Timers run before the event loop reads its sockets. When the process is busy, a
         // reply that came in time can still be waiting there, so the timeout takes effect
         // only after this turn's reads, as a late Redis and not a busy gateway intends.
         setImmediate(() => {
           reject(new RiskgateError('RG_ERR_STORE_TIMEOUT', `Redis did not answer within ${this.timeoutMs} ms (store.timeout)`));
         });
-      }, this.timeoutMs);
+      };
+      timer = setTimeout(expire, this.timeoutMs);
     });
     try {
       return await Promise.race([reply, timeout]);

@@ -605,6 +605,10 @@ t.test('a form password that some parser reads as empty earns no success', async
     ['password=%zz&username=alice', FORM, 'no_password'],
     ['{"username":"alice","password":"guess","PASSWORD":""}', 'application/json', 'password_ambiguous'],
     ['{"username":"alice","password":"guess","pass-word":""}', 'application/json', 'password_ambiguous'],
+    ['{"username":"alice","isPassword":"","password":"guess"}', 'application/json', 'password_ambiguous'],
+    // PHP's trim removes NUL, so an app that trims reads no password here.
+    ['username=alice&password=%00', FORM, 'password_ambiguous'],
+    ['{"username":"alice","password":" \\u0000 "}', 'application/json', 'password_ambiguous'],
   ];
   const upstream = await scriptedUpstream(t, Array(bodies.length + 1).fill(200));
   const gateway = await gatewayFor(t, upstream.url);
@@ -613,8 +617,9 @@ t.test('a form password that some parser reads as empty earns no success', async
     const reply = await send(gateway.port, { method: 'POST', path: '/login', body, headers: { ...BROWSER_HEADERS, 'content-type': type } });
     t.equal(reply.headers['set-cookie'], undefined, `${body}: no device cookie`);
   }
+  // Another account: the unsuccessful logins above have brought alice to her challenge.
   await send(gateway.port, {
-    method: 'POST', path: '/login', body: 'username=alice&password=wonderland',
+    method: 'POST', path: '/login', body: 'username=bob&password=builder',
     headers: { ...BROWSER_HEADERS, 'content-type': 'application/x-www-form-urlencoded' } });
 
   const lines = await waitForDecisions(gateway.logs, bodies.length + 1);

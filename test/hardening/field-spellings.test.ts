@@ -34,6 +34,7 @@ t.test('username spellings of other parsers are rejected', async (t) => {
     ['underscore JSON key (fastjson)', '/login', JSON_TYPE, '{"user_name":"alice","password":"x"}'],
     ['dash and case JSON key (fastjson)', '/login', JSON_TYPE, '{"USER-NAME":"alice","password":"x"}'],
     ['leading underscore JSON key (fastjson)', '/login', JSON_TYPE, '{"_username":"alice","password":"x"}'],
+    ['is-prefixed JSON key (fastjson)', '/login', JSON_TYPE, '{"isUsername":"alice","password":"x"}'],
     ['second account behind an underscore (fastjson)', '/login', JSON_TYPE,
       '{"username":"alice","password":"x","user_name":"bob","pass_word":"builder"}'],
   ];

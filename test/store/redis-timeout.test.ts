@@ -26,6 +26,22 @@ t.test('a reply that came in time is not a timeout', async (t) => {
   }
 });
 
+t.test('a second round trip after a stall is no timeout', async (t) => {
+  const store = new RedisStore({ url: REDIS_URL, timeoutMs: 20 });
+  t.teardown(() => store.close());
+  t.ok(await store.waitUntilReady(2000), 'Redis is reachable');
+  const client = (store as unknown as { client: { ping(): Promise<string> } }).client;
+
+  for (let round = 0; round < 5; round += 1) {
+    // Auto-pipelining sends each PING on a later turn, and the second only once the reply
+    // to the first has arrived. The process is busy past the timeout before the first goes out,
+    // as when it reads large bodies, so the second goes out after the timer fell due.
+    const call = store.bounded(client.ping().then(() => client.ping()));
+    busyFor(60);
+    t.equal(await call, 'PONG', `round ${round}: both replies are used`);
+  }
+});
+
 t.test('a reply that never comes is a timeout', async (t) => {
   const store = new RedisStore({ url: REDIS_URL, timeoutMs: 20 });
   t.teardown(() => store.close());

@@ -46,6 +46,9 @@ export function embeddedIPv4(address: ipaddr.IPv6): ipaddr.IPv4 | undefined {
  */
 export function embeddedIPv4Cidr(address: ipaddr.IPv6, bits: number): { address: ipaddr.IPv4; bits: number } | 'ambiguous' | undefined {
   const network = ipaddr.IPv6.networkAddressFromCIDR(`${address.toString()}/${bits}`);
+  // The IPv4-compatible range starts with the loopback address ::1 (and ::), which clients
+  // on the same host connect from, so ::1/128 and ::/127 stay IPv6.
+  if (bits >= 127 && LOOPBACK.match(network, bits)) return undefined;
   for (const entry of TRANSLATED) {
     const covers = bits <= entry.bits && entry.network.match(network, bits);
     const inside = bits >= entry.bits && network.match(entry.network, entry.bits);
@@ -56,6 +59,8 @@ export function embeddedIPv4Cidr(address: ipaddr.IPv6, bits: number): { address:
   }
   return undefined;
 }
+
+const LOOPBACK = ipaddr.IPv6.parse('::1');
 
 function ipv4At(address: ipaddr.IPv6, offset: number, inverted: boolean): ipaddr.IPv4 {
   const bytes = address.toByteArray();

@@ -57,6 +57,18 @@ t.test('trusted proxy: right-most untrusted entry is the client', async (t) => {
   t.notMatch(String(headers['x-forwarded-for']), /192\.0\.2\.66/, 'the spoofable left part is not passed on');
 });
 
+t.test('trusted proxy on IPv6 loopback', async (t) => {
+  // ::1 lies in the deprecated IPv4-compatible range ::/96, and a proxy on the same host
+  // connects from it: the entry must stay ::1, not the IPv4 address 0.0.0.1.
+  const { upstream, gateway } = await setup(t, { listen: '[::1]:0', trusted_proxies: ['::1/128'] });
+
+  await login(gateway.port, 'alice', 'wonderland', { host: '::1', headers: { 'x-forwarded-for': '203.0.113.9' } });
+
+  const [decision] = await waitForDecisions(gateway.logs, 1);
+  t.equal(decision.source.ip, '203.0.113.9', 'the proxy on ::1 is believed');
+  t.equal(upstream.logins[0].headers['x-real-ip'], '203.0.113.9', 'the app reads the same client');
+});
+
 t.test('repeated X-Forwarded-For headers are read as one list', async (t) => {
   const { gateway } = await setup(t, { trusted_proxies: ['127.0.0.1/32'] });
 

@@ -104,6 +104,8 @@ export interface SendOptions {
   body?: string | Buffer;
   /** Local source address, such as 127.0.0.2, to play distinct clients over loopback. */
   source?: string;
+  /** Address of the gateway, 127.0.0.1 unless given (`::1` for one that listens there). */
+  host?: string;
 }
 
 /** Send one request on a fresh connection and read the whole reply. */
@@ -111,7 +113,7 @@ export function send(port: number, options: SendOptions = {}): Promise<Reply> {
   return new Promise((resolvePromise, reject) => {
     const request = http.request(
       {
-        host: '127.0.0.1',
+        host: options.host ?? '127.0.0.1',
         port,
         method: options.method ?? 'GET',
         path: options.path ?? '/',

@@ -341,6 +341,13 @@ function parseJson(text: string, route: LoginRoute): { username: string | undefi
   if (path.length === 2) {
     const outer = uniqueKey(allKeys, path[0], route);
     if (outer === undefined) return { username: checkUsername(topLevelValue(document, allKeys, path[1], route), route), document };
+    // Rails looks for its wrapper key in its own case only, so beside `Session` it wraps the
+    // top-level `email`, where Go and ASP.NET Core read `Session.email`.
+    if (outer !== path[0] && allKeys.some((key) => jsonKeyReadsAs(key, path[1]))) {
+      throw new RequestRejection(400, 'ambiguous login body',
+        `the key "${outer.slice(0, 64)}" differs from "${path[0]}" in case, and the body also has a top-level "${path[1]}": ` +
+          `Rails reads the top-level one and other binders the nested one; send "${path[0]}"`);
+    }
     const inner = (document as Record<string, unknown>)[outer];
     if (typeof inner !== 'object' || inner === null || Array.isArray(inner)) {
       throw new RequestRejection(400, 'invalid login body', `the key "${path[0]}" must hold an object with the key "${path[1]}"`);

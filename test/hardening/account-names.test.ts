@@ -262,11 +262,19 @@ t.test('a nested username field is read from JSON as Rails reads it', async (t) 
 
   for (const body of bodies) await postLogin(gateway.port, body);
   const refused = await postLogin(gateway.port, '{"session":"x","email":"alice","password":"guess-4"}');
+  // Rails finds no "session" beside "Session", so it wraps and reads the top-level alice,
+  // where Go and ASP.NET Core read the nested decoy or nothing.
+  const otherCase = [
+    await postLogin(gateway.port, '{"Session":{"email":"decoy","password":"x"},"email":"alice","password":"guess-5"}'),
+    await postLogin(gateway.port, '{"SESSION":{},"email":"alice","password":"guess-6"}'),
+  ];
   const decisions = await waitForDecisions(gateway.logs, bodies.length);
 
   t.same(decisions.map((line) => line.user?.name), ['alice', 'alice', 'alice'], 'each names alice');
   t.same(decisions.map((line) => line.riskgate.counters.failures_per_account), [0, 1, 2], 'and counts her failures');
   t.equal(refused.status, 400, 'a session key that holds no object is refused');
+  t.same(otherCase.map((reply) => reply.status), [400, 400], 'a session key in another case beside a top-level email is refused');
+  t.match(otherCase[0].json().detail, /Rails reads the top-level one/, 'the detail says why');
   t.equal(upstream.logins.length, bodies.length);
 });
 

@@ -57,19 +57,49 @@ function segmentsOf(routes: ReadonlyMap<string, LoginRoute>): ReadonlySet<string
 }
 
 /**
- * Return a redirect's path to log, so an operator can list it as a route's location. Apps
- * carry session ids, one-time tokens, user ids and e-mail addresses in redirect paths too
- * (`;jsessionid=...`, ASP.NET's `/(S(id))/`, `/continue/<token>`, `/profile/<e-mail>`), so
- * matrix parameters are dropped. Only segments of words are kept: one with a digit, a
- * parenthesis, an `@`, a percent escape or more than 24 characters is `*`. So is one that
- * names `username` (see namesUser), since apps redirect to a page per user (`/u/alice`).
+ * Words that login redirects are made of, such as `/wp-admin/` or `/account/home`. A segment
+ * of a redirect is logged only when it is made of these, since any other word may be a
+ * secret: apps put one-time tokens of letters alone in redirect paths too (`/magic/<token>`).
  */
-export function loggedRedirectPath(path: string, username?: string): string {
-  const forms = username === undefined ? [] : usernameForms(username);
+const REDIRECT_WORDS = new Set(`
+  account accounts admin app apps auth authorize blocked callback captcha cart challenge checkout
+  confirm consent continue dashboard default denied done error errors factor failed failure forgot
+  home htm html inbox index invalid jsp landing locked lockout login logins logon logout main me
+  member members mfa my next oauth otp overview page pages password people php portal profile
+  profiles redirect reset return secure session sessions settings signin signon signup site sso
+  start step success totp two up user users validate validation verification verify welcome wp www
+  aspx asp cgi bin dologin do action`.split(/\s+/).filter((word) => word !== ''));
+
+/**
+ * Return a redirect's path to log, so an operator can list it as a route's location. Apps
+ * carry session ids, one-time tokens, user ids and e-mail addresses in redirect paths
+ * (`;jsessionid=...`, ASP.NET's `/(S(id))/`, `/continue/<token>`, `/profile/<e-mail>`), so
+ * matrix parameters are dropped, and a segment is kept only when its words are common
+ * redirect words (REDIRECT_WORDS) or segments of the route's own paths in `known`, or when
+ * it has at most two characters. Every other segment is `*`. A segment that names
+ * `username` (see namesUser) is kept only with `showUsername`, for a log that shows
+ * usernames, since apps redirect to a page per user (`/u/alice`).
+ */
+export function loggedRedirectPath(
+  path: string,
+  options: { username?: string; showUsername?: boolean; known?: ReadonlySet<string> } = {},
+): string {
+  const forms = options.username === undefined ? [] : usernameForms(options.username);
   return path.replace(/(?:;|%3b)[^/]*/gi, '')
     .split('/')
-    .map((segment) => (/[\d(@%]/.test(segment) || segment.length > 24 || namesUser(segment, forms) ? '*' : segment))
+    .map((segment) => {
+      if (segment === '' || /[\d(@%]/.test(segment) || segment.length > 24) return segment === '' ? '' : '*';
+      if (namesUser(segment, forms)) return options.showUsername ? segment : '*';
+      return segment.length <= 2 || isRedirectWord(segment, options.known) ? segment : '*';
+    })
     .join('/');
+}
+
+/** Tell whether each word of a segment, split at `-`, `_` and `.`, is a common redirect word or a known segment. */
+function isRedirectWord(segment: string, known: ReadonlySet<string> | undefined): boolean {
+  const lower = segment.toLowerCase();
+  if (known?.has(lower) || REDIRECT_WORDS.has(lower)) return true;
+  return lower.split(/[-_.]/).every((word) => word === '' || REDIRECT_WORDS.has(word) || known?.has(word) === true);
 }
 
 /** Minimum length of the shorter text when a segment and a username are compared by containment. */

@@ -466,8 +466,12 @@ function warnUnclassifiedRedirect(context: GatewayContext, route: LoginRoute, re
   context.unclassifiedRedirectRoutes.add(route.id);
 
   // Only a log that shows usernames may show one in a path.
-  const hidden = context.config.log.username === 'plain' ? undefined : record.username;
-  const target = redirectTargetPath(result.location, hidden);
+  const target = redirectTargetPath(result.location, {
+    username: record.username,
+    showUsername: context.config.log.username === 'plain',
+    known: new Set([route.path, ...route.successLocation, ...route.failureLocation]
+      .flatMap((path) => path.toLowerCase().split('/')).filter((segment) => segment !== '')),
+  });
   context.logger.warn(
     { riskgate: { route: route.id }, http: { response: { status_code: result.status } } },
     `the app answered a login on route ${route.id} with a redirect${target ? ` to ${target}` : ''}, which counts as neither ` +
@@ -492,10 +496,10 @@ function warnHtmlPage(context: GatewayContext, route: LoginRoute, result: Forwar
 }
 
 /** Return the path of a Location value without its query, cut to 100 characters, for a log line. */
-function redirectTargetPath(location: string | undefined, username: string | undefined): string | undefined {
+function redirectTargetPath(location: string | undefined, options: Parameters<typeof loggedRedirectPath>[1]): string | undefined {
   if (location === undefined) return undefined;
   try {
-    return sanitizeLogValue(loggedRedirectPath(new URL(location, 'http://location.invalid').pathname, username).slice(0, 100)).text;
+    return sanitizeLogValue(loggedRedirectPath(new URL(location, 'http://location.invalid').pathname, options).slice(0, 100)).text;
   } catch {
     return undefined;
   }

@@ -974,6 +974,16 @@ t.test('redirect warning hides ids and addresses', async (t) => {
   }
 });
 
+t.test('redirect warning hides tokens of letters', async (t) => {
+  // A magic link or reset page may carry a token of letters alone, which no digit gives away.
+  const { warning, text } = await redirectWarning(t, '/magic/xKqPzLmNvBtRwYsQaJhU/confirm');
+  t.match(warning, /with a redirect to \/\*\/\*\/confirm, which counts as neither/, 'only the common words are named');
+  t.notMatch(text, /xKqPzLmNvBtRwYsQaJhU/, 'the token is not logged');
+
+  const { warning: admin } = await redirectWarning(t, '/wp-admin/index.php');
+  t.match(admin, /with a redirect to \/wp-admin\/index\.php, which counts as neither/, 'a common page is named in full');
+});
+
 t.test('redirect warning hides the username', async (t) => {
   // Apps redirect a login to the user's own page, under the name as typed or as a slug.
   const pages = ['/u/johnsmith', '/u/John.Smith', '/people/john-smith', '/u/JOHN_SMITH_EXAMPLE'];

@@ -65,6 +65,15 @@ export class IpList {
           message: `IP list "${name}": "${entry}" is not an IP address or CIDR such as 192.0.2.0/24 or 2001:db8::/32` });
         return;
       }
+      // A catch-all entry, as a broken download or a stray default route leaves, would give
+      // every login the list's score. Data-centre and anonymiser lists hold far narrower ranges.
+      const widest = range.version === 4 ? WIDEST_IPV4_PREFIX : WIDEST_IPV6_PREFIX;
+      if (range.bits < widest) {
+        problems.push({ file, line: index + 1, column: raw.indexOf(entry) + 1,
+          message: `IP list "${name}": "${entry}" covers more than a /${widest}, so nearly every address would be listed; ` +
+            `split it into narrower ranges if it is meant` });
+        return;
+      }
       (range.version === 4 ? v4 : v6).push([range.start, range.end]);
     });
 
@@ -86,7 +95,13 @@ export function loadIpLists(files: Readonly<Record<string, string>>): { lists: M
   return { lists, problems };
 }
 
-function parseEntry(entry: string): { version: 4 | 6; start: bigint; end: bigint } | undefined {
+/** Widest IPv4 range an IP list may have: a /8, the largest block the registries gave one organisation. */
+const WIDEST_IPV4_PREFIX = 8;
+
+/** Widest IPv6 range an IP list may have: a /16, far wider than the blocks single networks are given. */
+const WIDEST_IPV6_PREFIX = 16;
+
+function parseEntry(entry: string): { version: 4 | 6; start: bigint; end: bigint; bits: number } | undefined {
   let address: ipaddr.IPv4 | ipaddr.IPv6;
   let bits: number;
   try {
@@ -113,7 +128,7 @@ function parseEntry(entry: string): { version: 4 | 6; start: bigint; end: bigint
   const width = address.kind() === 'ipv4' ? 32 : 128;
   const host = BigInt(width - bits);
   const start = (toBigInt(address) >> host) << host;
-  return { version: width === 32 ? 4 : 6, start, end: start + (1n << host) - 1n };
+  return { version: width === 32 ? 4 : 6, start, end: start + (1n << host) - 1n, bits };
 }
 
 // Dotted decimal without leading zeros, the form ip.address always has. ipaddr.js reads a

@@ -100,6 +100,21 @@ t.test('IP list reports invalid lines by file and line', async (t) => {
   t.match(problems[0].message, /IP list "tor": "192\.0\.2\.300" is not an IP address or CIDR/);
 });
 
+t.test('IP list refuses catch-all ranges', async (t) => {
+  // A broken download can leave a default route in a list, which would list every client.
+  const entries = ['0.0.0.0/0', '128.0.0.0/1', '10.0.0.0/7', '::/0', '2000::/3', '::ffff:0.0.0.0/100'];
+  for (const entry of entries) {
+    const { list, problems } = IpList.parse('tor', '/etc/lists/tor.txt', `192.0.2.1\n${entry}\n`);
+    t.equal(list, undefined, `${entry}: the list is refused`);
+    t.equal(problems[0]?.line, 2, `${entry}: the problem names its line`);
+    t.match(problems[0]?.message, /covers more than a \/(8|16), so nearly every address would be listed/, `${entry}: and says why`);
+  }
+
+  const { list, problems } = IpList.parse('datacenter', '/etc/lists/dc.txt', '3.0.0.0/8\n2600:1f00::/24\n');
+  t.same(problems, [], 'a /8 and a provider-sized IPv6 block pass');
+  t.equal(list?.contains('3.1.2.3'), true);
+});
+
 t.test('ip_lists in the config replace a rule file list', async (t) => {
   const directory = temporaryDirectory(t);
   const list = join(directory, 'tor.txt');

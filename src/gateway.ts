@@ -43,6 +43,8 @@ export interface StartOptions {
   clock?: () => number;
   /** Interval of the Redis data-loss check, 5 s by default. */
   dataLossCheckMs?: number;
+  /** The error of the log destination's last failed write, while its writes fail. */
+  logWriteFailure?: () => NodeJS.ErrnoException | undefined;
   /** Read the config file again on reload; without it a reload reads only the rule files and IP lists. */
   loadConfig?: () => GatewayConfig;
   /** Reload when a watched file changes, unless the config sets `reload.watch: false`. */
@@ -151,6 +153,7 @@ export async function createContext(config: GatewayConfig, options: StartOptions
     manual: new ManualMatcher(store, config.store.keyPrefix, options.logger),
     dataLoss,
     memoryStoreSince: dataLoss ? undefined : clock(),
+    logWriteFailure: options.logWriteFailure ?? (() => undefined),
     geo,
     accountRisk: new AccountRisk({ ...config.profile, globalMaxValues: GLOBAL_FREQUENCY_VALUES, syncIntervalMs: FREQUENCY_SYNC_MS }, keys),
     webhook: config.webhook ? new WebhookSink(config.webhook, options.logger, metrics.registry) : undefined,

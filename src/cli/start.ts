@@ -41,6 +41,7 @@ export async function runStart(configPath: string | undefined): Promise<void> {
 
   const gateway = await startGateway(config, {
     logger: log.logger,
+    logWriteFailure: log.writeFailure,
     loadConfig: () => loadConfigFile(file),
     watchFiles: true,
   });

@@ -12,20 +12,36 @@ type SonicBoom = ReturnType<typeof pino.destination>;
  */
 export class LogFile implements DestinationStream {
   private current: SonicBoom;
+  private errors = 0;
+  /** The error of the last failed write, until a write succeeds again. */
+  private writeFailure: NodeJS.ErrnoException | undefined;
 
-  constructor(readonly path: string) {
-    this.current = open(path);
+  /** `onFailure` is called with the error when writes start to fail, and with undefined when they work again. */
+  constructor(readonly path: string, private readonly onFailure: (error: NodeJS.ErrnoException | undefined) => void = () => {}) {
+    this.current = this.open();
+  }
+
+  /** The error of the last failed write, such as ENOSPC on a full disk, while writes fail. */
+  get failure(): NodeJS.ErrnoException | undefined {
+    return this.writeFailure;
   }
 
   write(line: string): boolean {
-    return this.current.write(line);
+    const before = this.errors;
+    const written = this.current.write(line);
+    // The destination writes synchronously, so a failed write has reported its error by now.
+    if (this.errors === before && this.writeFailure) {
+      this.writeFailure = undefined;
+      this.onFailure(undefined);
+    }
+    return written;
   }
 
   /** Open the path again and write there from now on, or return the error when it cannot be opened. */
   reopen(): NodeJS.ErrnoException | undefined {
     let next: SonicBoom;
     try {
-      next = open(this.path);
+      next = this.open();
     } catch (error) {
       return error as NodeJS.ErrnoException;
     }
@@ -45,11 +61,22 @@ export class LogFile implements DestinationStream {
     this.current.once('close', onClose);
     this.current.end();
   }
-}
 
-function open(path: string): SonicBoom {
-  mkdirSync(dirname(path), { recursive: true });
-  const fd = openSync(path, 'a');
-  // Synchronous, like stdout: each line is in the file when the logging call returns.
-  return pino.destination({ dest: fd, sync: true });
+  /**
+   * Open the path for appending. A failed write (a full disk) emits an error, which would
+   * stop the process without a listener. The listener records it, and the line is lost.
+   */
+  private open(): SonicBoom {
+    mkdirSync(dirname(this.path), { recursive: true });
+    const fd = openSync(this.path, 'a');
+    // Synchronous, like stdout: each line is in the file when the logging call returns.
+    const destination = pino.destination({ dest: fd, sync: true });
+    destination.on('error', (error: NodeJS.ErrnoException) => {
+      this.errors += 1;
+      if (this.writeFailure) return;
+      this.writeFailure = error;
+      this.onFailure(error);
+    });
+    return destination;
+  }
 }

@@ -32,6 +32,8 @@ export interface GatewayLogger {
    */
   reopen(): boolean;
   flush(): void;
+  /** The error of the log file's last failed write, such as ENOSPC, while its writes fail. */
+  writeFailure(): NodeJS.ErrnoException | undefined;
   /**
    * Write out every queued line, the one being written included, and close the destination
    * (stdout stays open). Resolves when that is done, or after `timeoutMs` at the latest.
@@ -41,7 +43,9 @@ export interface GatewayLogger {
 
 /** Create the one pino logger every module writes through, in Elastic Common Schema form. */
 export function createLogger(options: LoggerOptions, stream?: DestinationStream): GatewayLogger {
-  const file = stream === undefined && options.destination !== 'stdout' ? new LogFile(options.destination) : undefined;
+  const file = stream === undefined && options.destination !== 'stdout'
+    ? new LogFile(options.destination, (error) => reportWriteFailure(options.level, options.destination, error))
+    : undefined;
   // Each line is written before the call returns, as Node writes stdout to a file or a
   // pipe on Linux. So a script that reads the log once it has a login's response finds
   // that login's decision line there.
@@ -55,6 +59,7 @@ export function createLogger(options: LoggerOptions, stream?: DestinationStream)
   };
   return {
     logger,
+    writeFailure: () => file?.failure,
     reopen: () => {
       if (!file) return true;
       const error = file.reopen();
@@ -117,6 +122,21 @@ function reportReopenFailure(logger: Logger, level: string, path: string, error:
     'file open before: make the path a file the gateway user can create, then send SIGUSR2 again';
   logger.error(fields, message);
   pino(pinoOptions(level), lineSafe(pino.destination({ dest: 2, sync: true }))).error(fields, message);
+}
+
+/**
+ * Tell stderr when writes to the log file start to fail, and when they work again. Lines
+ * written meanwhile are lost, so logins are refused until then (see GatewayContext.logWriteFailure).
+ */
+function reportWriteFailure(level: string, path: string, error: NodeJS.ErrnoException | undefined): void {
+  const stderr = pino(pinoOptions(level), lineSafe(pino.destination({ dest: 2, sync: true })));
+  if (error) {
+    stderr.error({ file: { path }, err: error },
+      `writing the log file ${path} failed (${error.code ?? error.message}): logins get 503 until a line can be ` +
+        'written again, since their decision lines would be lost; free space on its disk or fix its permissions');
+  } else {
+    stderr.warn({ file: { path } }, `writing the log file ${path} works again, and logins are judged again`);
+  }
 }
 
 /** Log errors by name, code and message only: stack frames and causes can carry request data. */

@@ -101,6 +101,11 @@ export interface GatewayContext {
   /** Detector of Redis data loss, or undefined with the memory store. */
   dataLoss?: DataLossWatch;
   /**
+   * The error of the log destination's last failed write, while its writes fail. A login is
+   * refused meanwhile, since its decision line would be lost.
+   */
+  logWriteFailure: () => NodeJS.ErrnoException | undefined;
+  /**
    * With the memory store, the clock time at which it started empty. Step-up claims made
    * before are gone, so assertions issued before it are rejected as after a data loss.
    */

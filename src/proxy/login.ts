@@ -67,6 +67,17 @@ export async function handleLogin(
   const client = resolveClientAddress(request.socket.remoteAddress, forwardedFor(request), context.trustedProxies);
   if (peerTrusted) warnMissingForwardedFor(context, request.socket.remoteAddress ?? '', request);
 
+  // Its decision line would be lost, so a login is not forwarded while the log cannot be
+  // written. The rejection's own line tries the log again, and its success ends the refusals.
+  const logFailure = context.logWriteFailure();
+  if (logFailure) {
+    logRejection(context, request, requestId, client, 503, 'decision log unavailable');
+    sendProblem(response, 503, 'decision log unavailable',
+      `the gateway cannot write its decision log (${logFailure.code ?? 'write failed'}), so logins are refused until it can; try again shortly`,
+      true, {}, { 'retry-after': '5' });
+    return;
+  }
+
   // A compressed body is forwarded decoded: an app that does not decode request bodies
   // would otherwise parse the compressed bytes, where a second form can hide after the
   // stream or in a gzip header field.

@@ -1,4 +1,4 @@
-import { mkdirSync, renameSync, rmdirSync } from 'node:fs';
+import { mkdirSync, renameSync, rmdirSync, symlinkSync, unlinkSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -162,6 +162,7 @@ async function spawnWithLogFile(t: Test) {
   });
   return {
     gateway,
+    upstream,
     file: join(gateway.directory, 'decisions.log'),
     rotated: join(gateway.directory, 'decisions.log.1'),
     port: portOf(gateway.url),
@@ -186,6 +187,34 @@ t.test('SIGUSR2 reopens the log file after rotation', async (t) => {
   t.equal(decisions(file).length, 1, 'the new file has the line written after rotation');
   t.equal(readLines(file).at(-1)?.message, 'stopped', 'the shutdown lines go to the new file');
   t.equal(gateway.lines.length, 0, 'nothing is written to stdout');
+});
+
+t.test('a full log disk refuses logins and keeps serving', { skip: process.platform === 'linux' ? false : 'needs /dev/full' }, async (t) => {
+  const { gateway, upstream, file, rotated, port, decisions } = await spawnWithLogFile(t);
+
+  // After rotation the path leads to /dev/full, where every write fails with ENOSPC.
+  renameSync(file, rotated);
+  symlinkSync('/dev/full', file);
+  gateway.child.kill('SIGUSR2');
+  await waitFor(() => gateway.stderr.includes('ENOSPC') || gateway.child.exitCode !== null, 'the write error on stderr', 5000);
+
+  const refused = await login(port, 'diskfull', 'wonderland');
+  t.equal(gateway.child.exitCode, null, 'the gateway is still running');
+  t.equal(refused.status, 503, 'a login gets 503');
+  t.equal(refused.json().title, 'decision log unavailable');
+  t.equal(upstream.logins.length, 0, 'and does not reach the app');
+  t.equal((await send(port, { path: '/' })).status, 200, 'other pages are still served');
+  const failure = JSON.parse(gateway.stderr.trim().split('\n')[0]);
+  t.equal(failure.err.code, 'ENOSPC', 'stderr names the error code');
+  t.equal(failure.file.path, file, 'and the path');
+
+  // Once the path can be written again, the next line ends the refusals.
+  unlinkSync(file);
+  gateway.child.kill('SIGUSR2');
+  await waitFor(() => readLines(file).some((line) => line.message === 'log file reopened'), 'the reopened file', 5000);
+  t.equal((await login(port, 'recovered', 'wonderland')).status, 200, 'logins get through again');
+  await waitFor(() => decisions(file).length === 1, 'the decision line in the new file', 5000);
+  t.match(gateway.stderr, /writing the log file .* works again/, 'stderr says the log works again');
 });
 
 t.test('failed log reopen keeps the gateway running', async (t) => {

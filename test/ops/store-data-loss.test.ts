@@ -254,24 +254,36 @@ t.test('restored snapshot is detected', { skip }, async (t) => {
   t.same(await present(), { ok: false, reason: 'issued_before_store_loss' }, 'the used assertion is not accepted again');
 });
 
-t.test('restart from a recent snapshot detected', { skip }, async (t) => {
-  // No periodic check runs during the test, so only the restart can reveal the snapshot.
+/**
+ * Start a private store with no periodic check, so that only a restart can reveal a
+ * snapshot, then take a snapshot after a check and use one assertion after it. The snapshot
+ * contains the current marker count but not the assertion's claim. Returns the store, the
+ * presenter of that assertion, and a function that restarts Redis from the snapshot, as
+ * after a crash with RDB persistence.
+ */
+async function useAfterRecentSnapshot(t: Test) {
   const store = await startPrivateStore(t, undefined, 10 * 60_000);
   const { gateway, client, directory } = store;
   const present = await assertionPresenter(store);
 
-  // The snapshot is taken after the last check, so it contains the current marker count, and
-  // the assertion is used after it, so the snapshot lacks its claim.
   await gateway.context.dataLoss?.check();
   await client.save();
   copyFileSync(join(directory.path, 'dump.rdb'), join(directory.path, 'snapshot.rdb'));
   t.same(await present(), { stepUp: { ok: true }, forwarded: 1 }, 'the assertion passes once');
 
-  // Redis crashes and starts again from that snapshot, as after a crash with RDB persistence.
-  client.disconnect();
-  await store.redis.stop();
-  copyFileSync(join(directory.path, 'snapshot.rdb'), join(directory.path, 'dump.rdb'));
-  store.redis = await store.redis.restart();
+  const restoreSnapshot = async () => {
+    client.disconnect();
+    await store.redis.stop();
+    copyFileSync(join(directory.path, 'snapshot.rdb'), join(directory.path, 'dump.rdb'));
+    store.redis = await store.redis.restart();
+  };
+  return { store, gateway, present, restoreSnapshot };
+}
+
+t.test('restart from a recent snapshot detected', { skip }, async (t) => {
+  const { gateway, present, restoreSnapshot } = await useAfterRecentSnapshot(t);
+
+  await restoreSnapshot();
   const restarted = () => gateway.logs.lines.filter((line) => line.riskgate?.server === 'restarted');
   await waitFor(() => restarted().length > 0, 'the restart line', DETECTION_MS).catch((error) => t.fail(error.message));
 
@@ -284,22 +296,12 @@ t.test('restart from a recent snapshot detected', { skip }, async (t) => {
 });
 
 t.test('replay racing the restart check rejected', { skip }, async (t) => {
-  const store = await startPrivateStore(t, undefined, 10 * 60_000);
-  const { gateway, client, directory } = store;
-  const present = await assertionPresenter(store);
-
-  await gateway.context.dataLoss?.check();
-  await client.save();
-  copyFileSync(join(directory.path, 'dump.rdb'), join(directory.path, 'snapshot.rdb'));
-  t.same(await present(), { stepUp: { ok: true }, forwarded: 1 }, 'the assertion passes once');
+  const { gateway, present, restoreSnapshot } = await useAfterRecentSnapshot(t);
 
   // The watch stops before the restart, so its reconnect check never runs: only the login
   // itself can notice the new server.
   gateway.context.dataLoss?.stop();
-  client.disconnect();
-  await store.redis.stop();
-  copyFileSync(join(directory.path, 'snapshot.rdb'), join(directory.path, 'dump.rdb'));
-  store.redis = await store.redis.restart();
+  await restoreSnapshot();
   await waitFor(() => (gateway.context.store.primary as RedisStore).client.status === 'ready', 'the reconnect', DETECTION_MS);
   await endOutage(gateway);
 

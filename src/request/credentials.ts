@@ -332,6 +332,12 @@ function parseJson(text: string, route: LoginRoute): { username: string | undefi
   }
 
   const allKeys = topLevelKeys(text);
+  // Each top-level key is compared with the route's fields under every binder's reading, so
+  // 6,500 short keys in a 57 KB body cost 15 ms where one long value costs 0.2 ms.
+  if (allKeys.length > MAX_FORM_FIELDS) {
+    throw new RequestRejection(413, 'too many JSON keys',
+      `the JSON body has ${allKeys.length} top-level keys; send at most ${MAX_FORM_FIELDS}, as a login form has far fewer fields`);
+  }
   rejectMethodOverride(allKeys, 'body');
 
   // A form field name such as `session[email]` names a nested key in JSON. Rails wraps the
@@ -353,7 +359,12 @@ function parseJson(text: string, route: LoginRoute): { username: string | undefi
       throw new RequestRejection(400, 'invalid login body', `the key "${path[0]}" must hold an object with the key "${path[1]}"`);
     }
     // Go's encoding/json and ASP.NET Core bind nested keys without regard to case too.
-    const innerKey = uniqueKey(nestedKeys(text, outer), path[1], route);
+    const innerKeys = nestedKeys(text, outer);
+    if (innerKeys.length > MAX_FORM_FIELDS) {
+      throw new RequestRejection(413, 'too many JSON keys',
+        `the key "${path[0]}" holds ${innerKeys.length} keys; send at most ${MAX_FORM_FIELDS}, as a login form has far fewer fields`);
+    }
+    const innerKey = uniqueKey(innerKeys, path[1], route);
     return { username: checkUsername(innerKey === undefined ? undefined : (inner as Record<string, unknown>)[innerKey], route), document };
   }
   return { username: checkUsername(topLevelValue(document, allKeys, route.usernameField, route), route), document };
@@ -386,9 +397,9 @@ function uniqueKey(allKeys: string[], name: string, route: LoginRoute): string |
 }
 
 /**
- * Most fields a login form may have. PHP reads only the first 1,000 (max_input_vars) and
- * Express's body parser refuses more, so past it riskgate and the app could read different
- * fields. Each field also costs parsing time.
+ * Most fields a login form may have, and most keys a JSON login's object may have. PHP reads
+ * only the first 1,000 (max_input_vars) and Express's body parser refuses more, so past it
+ * riskgate and the app could read different fields. Each field also costs parsing time.
  */
 const MAX_FORM_FIELDS = 1000;
 

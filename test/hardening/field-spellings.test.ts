@@ -163,6 +163,21 @@ t.test('form bodies with more fields than PHP reads are refused', async (t) => {
   t.equal(decision.user.name, 'alice', 'its username was read');
 });
 
+t.test('JSON logins with more keys than a form has fields are refused', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  // Each key is read under every binder's spelling rules, so thousands of short keys cost
+  // far more than one long value of the same size.
+  const keys = Object.fromEntries(Array.from({ length: 1000 }, (_, index) => [`_${index.toString(36)}`, 0]));
+  const refused = await postLogin(gateway.port, JSON.stringify({ username: 'alice', password: 'x', ...keys }));
+  t.equal(refused.status, 413, 'a body with 1,002 top-level keys is refused');
+  t.match(refused.json().detail, /1002 top-level keys; send at most 1000/, 'the detail gives the count and the limit');
+  t.equal(upstream.requests.length, 0, 'it did not reach the app');
+
+  const fewer = Object.fromEntries(Object.entries(keys).slice(0, 998));
+  const judged = await postLogin(gateway.port, JSON.stringify({ username: 'alice', password: 'x', ...fewer }));
+  t.equal(judged.status, 401, 'a body with 1,000 keys is judged and forwarded');
+});
+
 t.test('cookies naming another account are not forwarded', async (t) => {
   const { upstream, gateway } = await setUp(t);
   // PHP's $_REQUEST lets cookies override form fields, and ASP.NET's Request[] falls back to

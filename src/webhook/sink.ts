@@ -24,11 +24,15 @@ type AttemptResult = { ok: true } | { ok: false; retry: boolean; reason: string 
  * path. `enqueue` only appends to a bounded queue, so a slow or dead receiver never delays
  * a login. A document is retried with doubling delays on network errors, timeouts, 408,
  * 429 and 5xx responses, up to `maxAttempts`. Other responses drop it at once, because
- * repeating the same request cannot succeed. When the queue is full, the oldest document is dropped.
+ * repeating the same request cannot succeed. When the queue is full, the oldest document is
+ * dropped. A document that waits takes in later ones of the same decision and source address.
  */
 export class WebhookSink {
   /** Documents waiting for delivery, not counting the one in flight. */
   private readonly queue: Record<string, unknown>[] = [];
+  /** The waiting document of each decision and source address, which repeats are merged into. */
+  private readonly waiting = new Map<string, Record<string, unknown>>();
+  private readonly keys = new WeakMap<Record<string, unknown>, string>();
   private inFlight = 0;
   private running: Promise<void> | undefined;
   private readonly stopping = new AbortController();
@@ -65,10 +69,26 @@ export class WebhookSink {
   enqueue(decision: Decision, line: Record<string, unknown>): void {
     if (!this.config.decisions.includes(decision) || this.stopping.signal.aborted) return;
 
-    const document = { '@timestamp': new Date().toISOString(), message: 'login decision', ...line };
+    // A client that keeps sending from a blocked address would otherwise fill the queue with
+    // its own blocks and push out those of other attacks. Its repeats are counted on the
+    // document still waiting instead: `riskgate.merged` and the time of the last.
+    const source = (line.source as { ip?: unknown } | undefined)?.ip;
+    const key = typeof source === 'string' ? `${decision} ${source}` : undefined;
+    const waiting = key === undefined ? undefined : this.waiting.get(key);
+    if (waiting) {
+      const riskgate = waiting.riskgate as Record<string, unknown>;
+      waiting.riskgate = { ...riskgate, merged: Number(riskgate.merged ?? 0) + 1, last_merged_at: new Date().toISOString() };
+      return;
+    }
+
+    const document: Record<string, unknown> = { '@timestamp': new Date().toISOString(), message: 'login decision', ...line };
     if (this.queue.length >= this.config.queueSize) {
-      this.queue.shift();
+      this.forget(this.queue.shift()!);
       this.dropped('queue_full', 1);
+    }
+    if (key !== undefined) {
+      this.waiting.set(key, document);
+      this.keys.set(document, key);
     }
     this.queue.push(document);
     this.queueLength.set(this.queue.length + this.inFlight);
@@ -92,6 +112,7 @@ export class WebhookSink {
     let aborted = 0;
     while (this.queue.length > 0 && aborted === 0) {
       const document = this.queue.shift()!;
+      this.forget(document);
       this.inFlight = 1;
       const result = await this.deliver(document);
       this.inFlight = 0;
@@ -105,9 +126,16 @@ export class WebhookSink {
     const unsent = aborted + this.queue.length;
     if (unsent > 0) {
       this.queue.length = 0;
+      this.waiting.clear();
       this.queueLength.set(0);
       this.dropped('shutdown', unsent);
     }
+  }
+
+  /** Stop merging repeats into a document that leaves the queue. */
+  private forget(document: Record<string, unknown>): void {
+    const key = this.keys.get(document);
+    if (key !== undefined && this.waiting.get(key) === document) this.waiting.delete(key);
   }
 
   /** Send one document with its retries, and return `delivered` or why it was dropped. */

@@ -176,7 +176,10 @@ t.test('hanging receiver never delays a login', async (t) => {
 
   const started = Date.now();
   const statuses = [];
-  for (let index = 0; index < 8; index += 1) statuses.push((await login(gateway.port, `user${index}ab`, 'x')).status);
+  // Each from its own address, since repeats from one address are merged while they wait.
+  for (let index = 0; index < 8; index += 1) {
+    statuses.push((await login(gateway.port, `user${index}ab`, 'x', { source: `127.0.0.${20 + index}` })).status);
+  }
   const elapsedMs = Date.now() - started;
   await waitForDecisions(gateway.logs, 8);
   const during = await metrics(gateway);
@@ -193,11 +196,38 @@ t.test('hanging receiver never delays a login', async (t) => {
 
 });
 
+t.test('repeated blocks from one address are merged while they wait', async (t) => {
+  const { gateway, receiver } = await setup(t, { queue_size: 2 });
+  receiver.hang = true;
+
+  // One client keeps sending from a blocked address while the receiver is slow. Another
+  // attack is blocked meanwhile, so its block must stay in the queue.
+  for (let index = 0; index < 12; index += 1) {
+    await login(gateway.port, `loud${String(index).padStart(2, '0')}a`, 'x', { source: '127.0.0.40' });
+  }
+  await login(gateway.port, 'quietab', 'x', { source: '127.0.0.41' });
+  await waitForDecisions(gateway.logs, 13);
+  const during = await metrics(gateway);
+  t.equal(during.get('riskgate_webhook_queue_length'), 3, 'one in flight, one merged document and the other attack');
+  t.equal(during.get('riskgate_webhook_documents_total{result="queue_full"}'), 0, 'nothing was dropped');
+
+  // The document in flight is sent again after its timeout, then the two waiting ones.
+  receiver.hang = false;
+  await waitFor(() => receiver.deliveries.length === 3, 'the three documents', 5000);
+  const [, merged, quiet] = receiver.deliveries.map((delivery) => delivery.body);
+  t.equal(merged.source.ip, '127.0.0.40');
+  t.equal(merged.riskgate.merged, 10, 'the repeats are counted on the waiting document');
+  t.ok(Date.parse(merged.riskgate.last_merged_at) > 0, 'with the time of the last');
+  t.equal(quiet.source.ip, '127.0.0.41', 'the other attack is delivered');
+  t.equal(quiet.riskgate.merged, undefined, 'on a document of its own');
+});
+
 t.test('shutdown drops what the receiver never took', async (t) => {
   const { gateway, receiver, close } = await setup(t, { queue_size: 2, max_attempts: 10 });
   receiver.hang = true;
 
-  for (const username of ['blocked', 'mallory', 'trudy12']) await login(gateway.port, username, 'x');
+  const sources = ['127.0.0.50', '127.0.0.51', '127.0.0.52'];
+  for (const [index, username] of ['blocked', 'mallory', 'trudy12'].entries()) await login(gateway.port, username, 'x', { source: sources[index] });
   await waitForDecisions(gateway.logs, 3);
   const closing = Date.now();
   await close();

@@ -33,6 +33,7 @@ export const CONFIG_DEFAULTS = {
     mode: 'step-up',
     mfa_url: '/mfa',
     header: 'Riskgate-Step-Up',
+    cookie: 'rg_step_up',
     ttl: '5m',
     issuer: 'riskgate-demo-mfa',
     audience: 'riskgate',

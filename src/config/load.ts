@@ -283,6 +283,7 @@ function resolveConfig(merged: RawConfig, file: string, baseDir: string, secret:
       mode: challenge.mode,
       mfaUrl: challenge.mfa_url,
       header: challenge.header,
+      cookie: challenge.cookie,
       ttlMs: parseDurationMs(challenge.ttl),
       issuer: challenge.issuer,
       audience: challenge.audience,

@@ -91,6 +91,7 @@ export const CONFIG_SCHEMA = {
         mode: { enum: ['step-up', 'forward'] },
         mfa_url: { type: 'string', minLength: 1 },
         header: { type: 'string', pattern: '^[A-Za-z0-9-]+$' },
+        cookie: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
         ttl: duration,
         issuer: { type: 'string', minLength: 1 },
         audience: { type: 'string', minLength: 1 },

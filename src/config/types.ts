@@ -64,6 +64,11 @@ export interface StepUpConfig {
   mode: 'step-up' | 'forward';
   mfaUrl: string;
   header: string;
+  /**
+   * Cookie that also carries an assertion, for a form login, which cannot send a header: the
+   * MFA page sets it and the user posts the form again. riskgate removes it before the app.
+   */
+  cookie: string;
   ttlMs: number;
   issuer: string;
   audience: string;

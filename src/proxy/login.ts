@@ -18,6 +18,7 @@ import { isRequestInvalid } from '../store/request-errors.js';
 import { checkCrossSite, checkLoginHeaders } from '../request/framing.js';
 import { fingerprintRequest } from '../request/fingerprint.js';
 import { readReferer } from '../request/referer.js';
+import { clearStepUpCookie, readCookie, withoutCookie } from '../challenge/step-up-cookie.js';
 import { counterIndexKey, profileKey } from '../profile/keys.js';
 import {
   MAX_EXPANDED_USERNAME,
@@ -105,6 +106,8 @@ export async function handleLogin(
     cookie = removeConflictingLoginCookies(cookie, route, (value) => loginUsername !== undefined &&
       excessiveExpansion(value, config.username) === undefined && normalizeUsername(value, config.username) === loginUsername).header;
     cookie = context.deviceCookies.withoutDeviceCookie(cookie);
+    // The step-up cookie carries an assertion, which the app needs no copy of.
+    cookie = withoutCookie(cookie, config.challenge.cookie);
   } catch (error) {
     if (!(error instanceof RequestRejection)) throw error;
     logRejection(context, request, requestId, client, error.status, error.title);
@@ -122,7 +125,9 @@ export async function handleLogin(
   const print = fingerprintRequest(request, route, client, username, deviceId !== undefined, lookup);
 
   let stepUp: StepUpResult | undefined;
-  const assertion = headerValue(request, config.challenge.header);
+  // A form login, which cannot send the header, carries its assertion in the step-up cookie.
+  const cookieAssertion = readCookie(request.headers.cookie, config.challenge.cookie);
+  const assertion = headerValue(request, config.challenge.header) ?? cookieAssertion;
   if (assertion !== undefined) {
     stepUp = username && pseudonym
       ? await context.stepUp.verify(assertion, username, pseudonym, (subject) =>
@@ -275,7 +280,8 @@ export async function handleLogin(
     sendChallenge(context, response, challengeId);
   } else {
     await forwardLogin(context, route, request, response, body, record,
-      { client, peerTrusted, device: teaches ? { id: issuedDeviceId, accounts: device?.accounts ?? [] } : undefined, cookie, carriesPassword, passwordSent, successFields },
+      { client, peerTrusted, device: teaches ? { id: issuedDeviceId, accounts: device?.accounts ?? [] } : undefined, cookie,
+        clearStepUpCookie: cookieAssertion !== undefined, carriesPassword, passwordSent, successFields },
       logDecision);
   }
 
@@ -311,6 +317,8 @@ async function forwardLogin(
     peerTrusted: boolean;
     device: { id: string; accounts: readonly string[] } | undefined;
     cookie: string | undefined;
+    /** Whether the response clears the step-up cookie, because the login carried one. */
+    clearStepUpCookie: boolean;
     carriesPassword: boolean;
     passwordSent: boolean;
     successFields: boolean;
@@ -343,10 +351,12 @@ async function forwardLogin(
   const result = await forwardRequest(context.upstream, request, response, {
     headers,
     body,
-    extraResponseHeaders: async (status, location, contentType) =>
-      device !== undefined && classify(status, location, contentType).outcome === 'success'
+    extraResponseHeaders: async (status, location, contentType) => [
+      ...(device !== undefined && classify(status, location, contentType).outcome === 'success'
         ? ['Set-Cookie', await context.deviceCookies.issue(device.id, device.accounts, record.pseudonym)]
-        : [],
+        : []),
+      ...(origin.clearStepUpCookie ? ['Set-Cookie', clearStepUpCookie(config.challenge.cookie, config.deviceCookie.secure)] : []),
+    ],
     // The decision line is written before the client sees the end of the response.
     beforeEnd: (answered) => {
       recordAnswer(context, route, record, answered, response, classify);

@@ -3,6 +3,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
+import { withoutCookie } from '../challenge/step-up-cookie.js';
 import { checkHeaderCount, checkHost, checkTransferCoding } from '../request/framing.js';
 import { cookieCarriesPassword, queryCarriesPassword, removePasswordCookies } from '../request/password-fields.js';
 import { normalizePath, type PathReading } from '../request/path.js';
@@ -129,7 +130,7 @@ export function createGatewayServer(context: GatewayContext): http.Server {
       strip: new Set([RISK_HEADER, context.config.challenge.header.toLowerCase()]),
       hop: context.hop,
     });
-    const cookie = context.deviceCookies.withoutDeviceCookie(headers.cookie);
+    const cookie = withoutCookie(context.deviceCookies.withoutDeviceCookie(headers.cookie), context.config.challenge.cookie);
     if (cookie === undefined) delete headers.cookie;
     else headers.cookie = cookie;
     proxyWebSocket(request, socket, head, { upstream: context.upstream, headers, requestId, logger: context.logger, track, closeAfterFlush });
@@ -240,7 +241,8 @@ async function handleRequest(
   if (nearLogin && cookie !== undefined && cookieCarriesPassword(cookie, loginPaths.passwordFields)) {
     cookie = removePasswordCookies(cookie, loginPaths.passwordFields);
   }
-  cookie = context.deviceCookies.withoutDeviceCookie(cookie);
+  // The step-up cookie, set for the whole site, carries an assertion that the app needs no copy of.
+  cookie = withoutCookie(context.deviceCookies.withoutDeviceCookie(cookie), context.config.challenge.cookie);
   if (cookie === undefined) delete headers.cookie;
   else headers.cookie = cookie;
   const uncheckable = carriesBody(request) ? uncheckableForm(request) : undefined;

@@ -106,6 +106,44 @@ t.test('step-up passes once, then replay fails', async (t) => {
   t.notOk(gateway.logs.text.includes(assertion.split('.')[2]), 'nor its signature');
 });
 
+t.test('a form login carries its assertion in the step-up cookie', async (t) => {
+  // An HTML form cannot send a header, so the MFA page sets the cookie and the user posts
+  // the login form again.
+  const { clock, upstream, gateway } = await setup(t);
+  const postForm = (cookie: string) => send(gateway.port, {
+    method: 'POST',
+    path: '/login',
+    headers: {
+      'user-agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0',
+      accept: 'text/html',
+      'accept-language': 'en',
+      'content-type': 'application/x-www-form-urlencoded',
+      'x-forwarded-for': '203.0.113.50',
+      cookie,
+    },
+    body: 'username=alice&password=wonderland',
+  });
+  const owner = await proxiedLogin(gateway, '203.0.113.50', 'wonderland');
+  const assertion = await signAssertion(gateway.stepUpSigningKey!, { subject: 'alice', challengeId: challengeOf(owner).id, nowMs: clock.now });
+  const before = upstream.logins.length;
+
+  const passed = await postForm(`theme=dark; rg_step_up=${assertion}`);
+  t.equal(passed.status, 200, 'the login with the cookie is allowed');
+  t.equal(upstream.logins.length, before + 1, 'and forwarded');
+  t.equal(upstream.logins.at(-1)?.headers.cookie, 'theme=dark', 'the app gets no copy of the assertion');
+  const cleared = [passed.headers['set-cookie'] ?? []].flat().find((value) => value.startsWith('rg_step_up='));
+  t.match(cleared, /^rg_step_up=; Max-Age=0; Path=\//, 'the response clears the cookie');
+
+  const replay = await postForm(`rg_step_up=${assertion}`);
+  t.equal(replay.status, 401, 'the same cookie again is challenged');
+  t.equal(upstream.logins.length, before + 1, 'and not forwarded');
+  const decisions = await waitForDecisions(gateway.logs, 23);
+  t.same(decisions[22].riskgate.step_up, { ok: false, reason: 'replay' }, 'as a replay');
+
+  await send(gateway.port, { path: '/account', headers: { cookie: `rg_step_up=${assertion}; theme=dark` } });
+  t.equal(upstream.requests.at(-1)?.headers.cookie, 'theme=dark', 'no other page of the app gets it either');
+});
+
 t.test('a used assertion fails after a memory store restart', async (t) => {
   // The memory store starts empty, so the claims of assertions used before are gone.
   const clock = new FakeClock();

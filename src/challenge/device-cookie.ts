@@ -1,6 +1,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 
 import { signHs256, verifyHs256 } from '../crypto/hs256.js';
+import { withoutCookie } from './step-up-cookie.js';
 
 /** Longest cookie value checked; anything longer is treated as no device cookie. */
 const MAX_COOKIE_LENGTH = 1024;
@@ -63,12 +64,7 @@ export class DeviceCookies {
    * cookie is left.
    */
   withoutDeviceCookie(cookieHeader: string | undefined): string | undefined {
-    if (!cookieHeader || !cookieHeader.includes(this.options.name)) return cookieHeader;
-    const others = cookieHeader.split(';').filter((part) => {
-      const separator = part.indexOf('=');
-      return part.trim() !== '' && (separator === -1 || part.slice(0, separator).trim() !== this.options.name);
-    });
-    return others.length === 0 ? undefined : others.map((part) => part.trim()).join('; ');
+    return withoutCookie(cookieHeader, this.options.name);
   }
 
   /**

@@ -92,6 +92,7 @@ export function resolveRoute(route: RawConfig, index: number): LoginRoute {
     failureLocation: (route.failure_location ?? []).map(normalizeLocation),
     subpaths: route.subpaths ?? 'judge',
     crossSite: route.cross_site ?? 'refuse',
+    corsOrigins: Object.freeze([...(route.cors_origins ?? [])]),
   });
 }
 

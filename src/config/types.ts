@@ -58,6 +58,11 @@ export interface LoginRoute {
    * such logins are judged as others are.
    */
   crossSite: 'refuse' | 'same-origin' | 'judge';
+  /**
+   * Origins of login clients on other origins (`https://app.example.com`), whose requests
+   * get CORS headers on riskgate's own responses, so that they can read a challenge.
+   */
+  corsOrigins: readonly string[];
 }
 
 export interface StepUpConfig {

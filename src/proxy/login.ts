@@ -19,6 +19,7 @@ import { checkCrossSite, checkLoginHeaders } from '../request/framing.js';
 import { fingerprintRequest } from '../request/fingerprint.js';
 import { readReferer } from '../request/referer.js';
 import { clearStepUpCookie, readCookie, withoutCookie } from '../challenge/step-up-cookie.js';
+import { allowOrigin, withdrawOrigin } from './cors.js';
 import { counterIndexKey, profileKey } from '../profile/keys.js';
 import {
   MAX_EXPANDED_USERNAME,
@@ -63,6 +64,9 @@ export async function handleLogin(
   const policy = context.rules.policy;
   const ruleSet = policy.ruleSet;
   const config = context.config;
+  // A login client on a listed origin reads riskgate's own responses only with CORS headers.
+  const origin = request.headers.origin;
+  if (origin !== undefined && route.corsOrigins.includes(origin)) allowOrigin(response, origin);
   const peer = parseAddress(request.socket.remoteAddress ?? '');
   const peerTrusted = peer !== undefined && context.trustedProxies.contains(peer);
   const client = resolveClientAddress(request.socket.remoteAddress, forwardedFor(request), context.trustedProxies);
@@ -348,6 +352,8 @@ async function forwardLogin(
   const classify = (status: number, location: string | undefined, contentType: string | undefined): OutcomeReading =>
     withoutHtmlSuccess(outcomeOf(classifyResponse(status, location, route, referer), route, origin, exactPath), status, contentType, route);
   const device = origin.device;
+  // The app's response carries the app's own CORS headers, not riskgate's.
+  withdrawOrigin(response);
   const result = await forwardRequest(context.upstream, request, response, {
     headers,
     body,

@@ -144,6 +144,41 @@ t.test('a form login carries its assertion in the step-up cookie', async (t) => 
   t.equal(upstream.requests.at(-1)?.headers.cookie, 'theme=dark', 'no other page of the app gets it either');
 });
 
+t.test('a login client on a listed origin can read the challenge', async (t) => {
+  // A hybrid app or a single-page app on another origin calls the login with fetch, and the
+  // browser hides an answer without CORS headers from it.
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({
+    upstream: upstream.url,
+    config: {
+      trusted_proxies: ['127.0.0.1/32'],
+      login_routes: [{ id: 'api', path: '/login', cross_site: 'judge', cors_origins: ['capacitor://localhost'] }],
+    },
+  });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+  const fromApp = (client: string, password: string, origin = 'capacitor://localhost') =>
+    proxiedLogin(gateway, client, password, { origin });
+
+  const failures = [];
+  for (let index = 1; index <= 5; index += 1) failures.push(await fromApp(`198.51.100.${index}`, `guess-${index}`));
+  t.equal(failures[0].headers['access-control-allow-origin'], undefined, "the app's own answer keeps the app's headers");
+
+  const challenged = await fromApp('203.0.113.50', 'wonderland');
+  t.equal(challenged.status, 401, 'the owner is challenged');
+  t.type(challengeOf(challenged)?.id, 'string');
+  t.equal(challenged.headers['access-control-allow-origin'], 'capacitor://localhost', 'the challenge names the origin');
+  t.equal(challenged.headers['access-control-allow-credentials'], 'true');
+  t.match(challenged.headers['access-control-expose-headers'], /WWW-Authenticate/);
+  t.match(challenged.headers.vary, /Origin/);
+
+  const other = await fromApp('203.0.113.51', 'wonderland', 'https://evil.example');
+  t.equal(other.status, 401);
+  t.equal(other.headers['access-control-allow-origin'], undefined, 'an origin not listed gets none');
+});
+
 t.test('a used assertion fails after a memory store restart', async (t) => {
   // The memory store starts empty, so the claims of assertions used before are gone.
   const clock = new FakeClock();

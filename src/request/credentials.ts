@@ -230,8 +230,9 @@ function passwordGrant(query: string, body: string | object | undefined): boolea
 /**
  * Return the values that apps read for the field `field`. These are the query's and the
  * form's fields under any spelling that a parser reads as that name, such as ` action` and
- * `action[]` in PHP. A JSON body's top-level keys count as jsonKeyReadsAs reads them. A JSON value
- * that is not a string reads as its JSON text, so an object never matches a listed string.
+ * `action[]` in PHP. A JSON body's top-level keys count under each spelling that
+ * jsonKeyReadsAs accepts. A JSON value that is not a string reads as its JSON text, so an
+ * object never matches a listed string.
  */
 function fieldValues(field: string, query: string, body: string | object | undefined): string[] {
   const values = [...formFieldValues(query, field)];

@@ -146,7 +146,7 @@ t.test('a form login carries its assertion in the step-up cookie', async (t) => 
 
 t.test('a login client on a listed origin can read the challenge', async (t) => {
   // A hybrid app or a single-page app on another origin calls the login with fetch, and the
-  // browser hides an answer without CORS headers from it.
+  // browser hides a response without CORS headers from it.
   const upstream = await new RecordingUpstream().start();
   const gateway = await startTestGateway({
     upstream: upstream.url,
@@ -164,7 +164,7 @@ t.test('a login client on a listed origin can read the challenge', async (t) => 
 
   const failures = [];
   for (let index = 1; index <= 5; index += 1) failures.push(await fromApp(`198.51.100.${index}`, `guess-${index}`));
-  t.equal(failures[0].headers['access-control-allow-origin'], undefined, "the app's own answer keeps the app's headers");
+  t.equal(failures[0].headers['access-control-allow-origin'], undefined, "the app's own response keeps the app's headers");
 
   const challenged = await fromApp('203.0.113.50', 'wonderland');
   t.equal(challenged.status, 401, 'the owner is challenged');

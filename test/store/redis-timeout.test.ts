@@ -27,7 +27,7 @@ t.test('a reply that came in time is not a timeout', async (t) => {
 });
 
 t.test('a second round trip after a stall is no timeout', async (t) => {
-  // The timeout leaves room for a loaded machine's Redis to answer the second PING.
+  // The timeout leaves room for a loaded machine's Redis to reply to the second PING.
   const store = new RedisStore({ url: REDIS_URL, timeoutMs: 60 });
   t.teardown(() => store.close());
   t.ok(await store.waitUntilReady(2000), 'Redis is reachable');

@@ -57,6 +57,7 @@ export class Readiness {
       pass_through: poolUsage(this.context.upstream.agent),
     };
     const fullPools = Object.entries(pools).filter(([, usage]) => usage.queued > 0).map(([name]) => name);
+    const logFailure = this.checkLog();
 
     const checks = {
       rules: rulesLoaded ? this.rulesCheck() : { status: 'missing' },
@@ -74,10 +75,12 @@ export class Readiness {
         ...(upstream.error ? { error: upstream.error } : {}),
         checked_at: new Date(upstream.checkedAt).toISOString(),
       },
+      log: logFailure ? { status: 'failing', error: logFailure.code ?? 'write failed' } : { status: 'ok' },
     };
 
     if (this.stopping) return { httpStatus: 503, body: { status: 'stopping', checks } };
-    if (!rulesLoaded || !upstream.ok || (!store.ok && closedRoutes.length > 0)) {
+    // Logins are refused while the decision log cannot be written, so the instance leaves rotation.
+    if (!rulesLoaded || !upstream.ok || logFailure || (!store.ok && closedRoutes.length > 0)) {
       return { httpStatus: 503, body: { status: 'not_ready', checks } };
     }
     const notes: string[] = [];
@@ -115,6 +118,17 @@ export class Readiness {
         ? { last_reload: { result: 'failure', at: new Date(rejected.at).toISOString(), errors: rejected.errors } }
         : {}),
     };
+  }
+
+  /**
+   * Return the error of the log's failed writes, or undefined when it can be written. While
+   * writes fail, each probe writes a line to try again: a login is refused before its line
+   * is written, so without traffic only this line can show that the disk has room again.
+   */
+  private checkLog(): NodeJS.ErrnoException | undefined {
+    if (!this.context.logWriteFailure()) return undefined;
+    this.context.logger.warn('readiness probe: trying the log again after a failed write');
+    return this.context.logWriteFailure();
   }
 
   private checkStore(): Promise<CheckResult> {

@@ -1,9 +1,9 @@
 import { mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 
-import pino, { type DestinationStream } from 'pino';
+import type { DestinationStream } from 'pino';
 
-type SonicBoom = ReturnType<typeof pino.destination>;
+import { SyncDestination } from './sync-destination.js';
 
 /**
  * A log file that `reopen()` moves to a new file at the same path, as log rotation needs.
@@ -11,9 +11,8 @@ type SonicBoom = ReturnType<typeof pino.destination>;
  * (it is a directory now, or the gateway user cannot create it), lines go to the old file.
  */
 export class LogFile implements DestinationStream {
-  private current: SonicBoom;
-  private errors = 0;
-  /** The error of the last failed write, until a write succeeds again. */
+  private current: SyncDestination;
+  /** The error of the last failed write, until a line is written again, to this file or the next. */
   private writeFailure: NodeJS.ErrnoException | undefined;
 
   /** `onFailure` is called with the error when writes start to fail, and with undefined when they work again. */
@@ -27,10 +26,8 @@ export class LogFile implements DestinationStream {
   }
 
   write(line: string): boolean {
-    const before = this.errors;
     const written = this.current.write(line);
-    // The destination writes synchronously, so a failed write has reported its error by now.
-    if (this.errors === before && this.writeFailure) {
+    if (written && this.writeFailure) {
       this.writeFailure = undefined;
       this.onFailure(undefined);
     }
@@ -39,7 +36,7 @@ export class LogFile implements DestinationStream {
 
   /** Open the path again and write there from now on, or return the error when it cannot be opened. */
   reopen(): NodeJS.ErrnoException | undefined {
-    let next: SonicBoom;
+    let next: SyncDestination;
     try {
       next = this.open();
     } catch (error) {
@@ -47,36 +44,25 @@ export class LogFile implements DestinationStream {
     }
     const previous = this.current;
     this.current = next;
-    // Writes are synchronous, so the old file already has every line and end() only closes it.
-    previous.end();
+    // Writes are synchronous, so the old file already has every line it will get.
+    previous.close();
     return undefined;
   }
 
-  flushSync(): void {
-    this.current.flushSync();
-  }
-
-  /** Write out what is queued and close the file, then call `onClose`. */
+  /** Close the file, then call `onClose`. Every line is written already. */
   end(onClose: () => void): void {
-    this.current.once('close', onClose);
-    this.current.end();
+    this.current.close();
+    onClose();
   }
 
-  /**
-   * Open the path for appending. A failed write (a full disk) emits an error, which would
-   * stop the process without a listener. The listener records it, and the line is lost.
-   */
-  private open(): SonicBoom {
+  /** Open the path for appending. A failed write (a full disk) drops its line and is reported once. */
+  private open(): SyncDestination {
     mkdirSync(dirname(this.path), { recursive: true });
     const fd = openSync(this.path, 'a');
-    // Synchronous, like stdout: each line is in the file when the logging call returns.
-    const destination = pino.destination({ dest: fd, sync: true });
-    destination.on('error', (error: NodeJS.ErrnoException) => {
-      this.errors += 1;
-      if (this.writeFailure) return;
+    return new SyncDestination(fd, (error) => {
+      if (!error || this.writeFailure) return;
       this.writeFailure = error;
       this.onFailure(error);
     });
-    return destination;
   }
 }

@@ -2,6 +2,7 @@ import pino, { type DestinationStream, type Logger, type LoggerOptions as PinoOp
 
 import { lineSafe } from './line-stream.js';
 import { LogFile } from './log-file.js';
+import { SyncDestination } from './sync-destination.js';
 
 /**
  * Paths redacted from every log line as a second line of defence. Log fields are chosen by
@@ -49,17 +50,15 @@ export function createLogger(options: LoggerOptions, stream?: DestinationStream)
   // Each line is written before the call returns, as Node writes stdout to a file or a
   // pipe on Linux. So a script that reads the log once it has a login's response finds
   // that login's decision line there.
-  const destination = stream ?? file ?? pino.destination({ dest: 1, sync: true });
+  const stdout = stream === undefined && file === undefined
+    ? new SyncDestination(1, (error) => reportWriteFailure(options.level, 'stdout', error))
+    : undefined;
+  const destination = stream ?? file ?? stdout!;
   const logger = pino(pinoOptions(options.level), lineSafe(destination));
 
-  const sonic = destination as {
-    flushSync?: () => void;
-    end?: () => void;
-    once?: (event: string, listener: () => void) => void;
-  };
   return {
     logger,
-    writeFailure: () => file?.failure,
+    writeFailure: () => file?.failure ?? stdout?.failure,
     reopen: () => {
       if (!file) return true;
       const error = file.reopen();
@@ -67,14 +66,8 @@ export function createLogger(options: LoggerOptions, stream?: DestinationStream)
       reportReopenFailure(logger, options.level, file.path, error);
       return false;
     },
-    flush: () => {
-      try {
-        sonic.flushSync?.();
-      } catch {
-        // Flushing an async destination that is not ready yet throws; the data stays queued.
-      }
-    },
-    // end() writes what a failed write left queued, then closes the destination.
+    // Both destinations write each line before the logging call returns.
+    flush: () => {},
     close: (timeoutMs) => new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, timeoutMs);
       const closed = () => {
@@ -84,9 +77,6 @@ export function createLogger(options: LoggerOptions, stream?: DestinationStream)
       try {
         if (file) {
           file.end(closed);
-        } else if (sonic.end && sonic.once) {
-          sonic.once('close', closed);
-          sonic.end();
         } else {
           closed();
         }
@@ -125,18 +115,24 @@ function reportReopenFailure(logger: Logger, level: string, path: string, error:
 }
 
 /**
- * Tell stderr when writes to the log file start to fail, and when they work again. Lines
- * written meanwhile are lost, so logins are refused until then (see GatewayContext.logWriteFailure).
+ * Tell stderr when writes to the log start to fail, and when they work again. Lines written
+ * meanwhile are lost, so logins are refused until then (see GatewayContext.logWriteFailure).
+ * `path` is the log file, or `stdout`.
  */
 function reportWriteFailure(level: string, path: string, error: NodeJS.ErrnoException | undefined): void {
   const stderr = pino(pinoOptions(level), lineSafe(pino.destination({ dest: 2, sync: true })));
-  if (error) {
-    stderr.error({ file: { path }, err: error },
-      `writing the log file ${path} failed (${error.code ?? error.message}): logins get 503 until a line can be ` +
-        'written again, since their decision lines would be lost; free space on its disk or fix its permissions');
-  } else {
-    stderr.warn({ file: { path } }, `writing the log file ${path} works again, and logins are judged again`);
+  const fields = path === 'stdout' ? {} : { file: { path } };
+  const target = path === 'stdout' ? 'the log to stdout' : `the log file ${path}`;
+  if (!error) {
+    stderr.warn(fields, `writing ${target} works again, and logins are judged again`);
+    return;
   }
+  const fix = path === 'stdout'
+    ? 'a closed pipe (EPIPE) does not open again, so restart riskgate with a reader on stdout, or set log.destination to a file'
+    : 'free space on its disk or fix its permissions';
+  stderr.error({ ...fields, err: error },
+    `writing ${target} failed (${error.code ?? error.message}): logins get 503 until a line can be written again, ` +
+      `since their decision lines would be lost; ${fix}`);
 }
 
 /** Log errors by name, code and message only: stack frames and causes can carry request data. */

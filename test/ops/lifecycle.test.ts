@@ -1,3 +1,4 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, renameSync, rmdirSync, symlinkSync, unlinkSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -204,6 +205,10 @@ t.test('a full log disk refuses logins and keeps serving', { skip: process.platf
   t.equal(refused.json().title, 'decision log unavailable');
   t.equal(upstream.logins.length, 0, 'and does not reach the app');
   t.equal((await send(port, { path: '/' })).status, 200, 'other pages are still served');
+  const unready = await fetch(`${gateway.adminUrl}/readyz`);
+  const report = await unready.json() as { status: string; checks: { log: { status: string; error?: string } } };
+  t.equal(unready.status, 503, '/readyz takes the instance out of rotation');
+  t.same(report.checks.log, { status: 'failing', error: 'ENOSPC' }, 'and names the error code');
   const failure = JSON.parse(gateway.stderr.trim().split('\n')[0]);
   t.equal(failure.err.code, 'ENOSPC', 'stderr names the error code');
   t.equal(failure.file.path, file, 'and the path');
@@ -213,8 +218,72 @@ t.test('a full log disk refuses logins and keeps serving', { skip: process.platf
   gateway.child.kill('SIGUSR2');
   await waitFor(() => readLines(file).some((line) => line.message === 'log file reopened'), 'the reopened file', 5000);
   t.equal((await login(port, 'recovered', 'wonderland')).status, 200, 'logins get through again');
+  const ready = await fetch(`${gateway.adminUrl}/readyz`);
+  t.equal(ready.status, 200, '/readyz is ready again');
+  t.same((await ready.json() as { checks: { log: unknown } }).checks.log, { status: 'ok' });
   await waitFor(() => decisions(file).length === 1, 'the decision line in the new file', 5000);
   t.match(gateway.stderr, /writing the log file .* works again/, 'stderr says the log works again');
+});
+
+t.test('readiness probe retries a failing log', { skip: process.platform === 'linux' ? false : 'needs mkfifo' }, async (t) => {
+  const { gateway, file, rotated, port } = await spawnWithLogFile(t);
+
+  // The log goes into a pipe. With its reader gone, writes fail with EPIPE; a new reader
+  // makes them work again without anything the gateway could notice by itself.
+  renameSync(file, rotated);
+  execFileSync('mkfifo', [file]);
+  const first = readPipe(file);
+  gateway.child.kill('SIGUSR2');
+  await waitFor(() => first.text().includes('log file reopened'), 'the reopen line in the pipe', 5000);
+  first.child.kill('SIGKILL');
+  await waitFor(async () => (await login(port, 'unseen', 'wonderland')).status === 503, 'a refused login', 5000);
+
+  const unready = await fetch(`${gateway.adminUrl}/readyz`);
+  t.equal(unready.status, 503, 'the instance leaves rotation');
+  t.same((await unready.json() as { checks: { log: unknown } }).checks.log, { status: 'failing', error: 'EPIPE' });
+
+  const second = readPipe(file);
+  t.teardown(() => second.child.kill('SIGKILL'));
+  await waitFor(async () => (await fetch(`${gateway.adminUrl}/readyz`)).status === 200, 'readiness after the new reader', 5000);
+  t.match(second.text(), /readiness probe: trying the log again/, 'the probe\'s line reached the new reader');
+  t.equal((await login(port, 'recovered', 'wonderland')).status, 200, 'logins get through again');
+});
+
+/**
+ * Read a named pipe as it is written, with `cat` in a child process, keeping the text
+ * received so far. Killing the child closes the pipe's read end at once.
+ */
+function readPipe(path: string): { child: ChildProcess; text: () => string } {
+  let received = '';
+  const child = spawn('cat', [path], { stdio: ['ignore', 'pipe', 'ignore'] });
+  child.stdout!.on('data', (chunk: Buffer) => {
+    received += chunk.toString('utf8');
+  });
+  return { child, text: () => received };
+}
+
+t.test('closed stdout pipe refuses logins', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await spawnGateway({ upstream: upstream.url });
+  t.teardown(async () => {
+    gateway.child.kill('SIGKILL');
+    await upstream.stop();
+  });
+  const port = portOf(gateway.url);
+  t.equal((await login(port, 'before', 'wonderland')).status, 200);
+
+  // The log's reader goes away, as when a log shipper reading the pipe stops.
+  gateway.child.stdout!.destroy();
+  await waitFor(async () => (await login(port, 'unlogged', 'wonderland')).status === 503, 'a refused login', 5000);
+  const logins = upstream.logins.length;
+  const refused = await login(port, 'refused', 'wonderland');
+  t.equal(refused.json().title, 'decision log unavailable');
+  t.equal(upstream.logins.length, logins, 'the refused login does not reach the app');
+  t.equal(gateway.child.exitCode, null, 'the gateway is still running');
+  t.match(gateway.stderr, /writing the log to stdout failed \(EPIPE\)/, 'stderr names stdout and the error code');
+
+  const unready = await fetch(`${gateway.adminUrl}/readyz`);
+  t.equal(unready.status, 503, '/readyz takes the instance out of rotation');
 });
 
 t.test('failed log reopen keeps the gateway running', async (t) => {

@@ -28,7 +28,7 @@ export interface DeviceCookie {
 export class DeviceCookies {
   constructor(
     private readonly key: Uint8Array,
-    private readonly options: { name: string; maxAgeMs: number; secure: boolean },
+    private readonly options: { name: string; maxAgeMs: number; secure: boolean; sameSite: 'lax' | 'strict' | 'none' },
     private readonly clock: () => number = Date.now,
   ) {}
 
@@ -79,7 +79,7 @@ export class DeviceCookies {
     const maxAge = Math.floor(this.options.maxAgeMs / 1000);
     const token = signHs256({ sub: deviceId ?? randomUUID(), acc: vouched, iat: now, exp: now + maxAge }, this.key);
     const secure = this.options.secure ? '; Secure' : '';
-    return `${this.options.name}=${token}; Max-Age=${maxAge}; Path=/; HttpOnly; SameSite=Lax${secure}`;
+    return `${this.options.name}=${token}; Max-Age=${maxAge}; Path=/; HttpOnly; SameSite=${SAME_SITE[this.options.sameSite]}${secure}`;
   }
 
   /**
@@ -90,6 +90,9 @@ export class DeviceCookies {
     return createHmac('sha256', this.key).update(`device-account:${pseudonym}`).digest('base64url').slice(0, 16);
   }
 }
+
+/** The SameSite attribute's value for each `device_cookie.same_site` setting. */
+const SAME_SITE = { lax: 'Lax', strict: 'Strict', none: 'None' } as const;
 
 /** Maximum device cookies checked per request, since each check computes an HMAC. */
 const MAX_COOKIES_READ = 4;

@@ -41,7 +41,7 @@ export const CONFIG_DEFAULTS = {
   },
   block: { status: 403, retry_after: '15m' },
   // The name defaults to __Host-rg_device with secure, and rg_device without (deviceCookieName).
-  device_cookie: { max_age: '180d', secure: true },
+  device_cookie: { max_age: '180d', secure: true, same_site: 'lax' },
   upstream_timeouts: { connect: '5s', response: '30s', send: '60s' },
   log: { level: 'info', username: 'pseudonymise', destination: 'stdout' },
   profile: { retention: '90d', max_values_per_feature: 16, max_speed_kmh: 1000 },

@@ -168,6 +168,10 @@ function checkValues(merged: RawConfig, source: YamlSource, env: NodeJS.ProcessE
     problems.push(source.problemAt(['device_cookie', 'name'], `device_cookie.name "${cookie.name}" has a prefix that ` +
       'browsers accept only on a Secure cookie, but device_cookie.secure is false: set secure to true, or remove the prefix'));
   }
+  if (cookie.same_site === 'none' && cookie.secure === false) {
+    problems.push(source.problemAt(['device_cookie', 'same_site'], 'device_cookie.same_site "none" needs a Secure cookie, ' +
+      'since browsers drop a SameSite=None cookie without Secure, but device_cookie.secure is false: set secure to true, or same_site to lax'));
+  }
 
   const port = Number(/:(\d+)$/.exec(String(merged.listen ?? ''))?.[1] ?? 0);
   if (port > 65_535) {
@@ -297,6 +301,7 @@ function resolveConfig(merged: RawConfig, file: string, baseDir: string, secret:
       name: deviceCookieName(deviceCookie.name, deviceCookie.secure),
       maxAgeMs: parseDurationMs(deviceCookie.max_age),
       secure: deviceCookie.secure,
+      sameSite: deviceCookie.same_site,
     },
     upstreamTimeouts: {
       connectMs: parseDurationMs(timeouts.connect),

@@ -121,6 +121,7 @@ export const CONFIG_SCHEMA = {
         name: { type: 'string', pattern: '^[A-Za-z0-9_-]+$' },
         max_age: duration,
         secure: { type: 'boolean' },
+        same_site: { enum: ['lax', 'strict', 'none'] },
       },
     },
     upstream_timeouts: {

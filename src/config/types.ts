@@ -132,7 +132,13 @@ export interface GatewayConfig {
   bodyLimitBytes: number;
   challenge: StepUpConfig;
   block: { status: 403 | 429; retryAfterMs: number };
-  deviceCookie: { name: string; maxAgeMs: number; secure: boolean };
+  deviceCookie: {
+    name: string;
+    maxAgeMs: number;
+    secure: boolean;
+    /** The cookie's SameSite attribute: `none` lets login clients on other sites present it. */
+    sameSite: 'lax' | 'strict' | 'none';
+  };
   upstreamTimeouts: { connectMs: number; responseMs: number; sendMs: number };
   /** The operator listener: health probes, Prometheus metrics and the admin API. */
   /** `hosts`: names besides address literals and localhost that the listener serves in Host. */

@@ -565,6 +565,18 @@ t.test('device cookie name follows secure', async (t) => {
   t.match(error.message, /:2:24: device_cookie\.name "__Host-dev" has a prefix that browsers accept only on a Secure cookie/);
 });
 
+t.test('device cookie SameSite', async (t) => {
+  const lax = loadConfigFile(configFile('upstream: http://127.0.0.1:3000'), { env: {}, secret: SECRET });
+  const none = loadConfigFile(configFile('upstream: http://127.0.0.1:3000', 'device_cookie: { same_site: none }'), { env: {}, secret: SECRET });
+  const plain = loadError(configFile('upstream: http://127.0.0.1:3000', 'device_cookie: { same_site: none, secure: false }'));
+  const unknown = loadError(configFile('upstream: http://127.0.0.1:3000', 'device_cookie: { same_site: relaxed }'));
+
+  t.equal(lax.deviceCookie.sameSite, 'lax', 'lax by default');
+  t.equal(none.deviceCookie.sameSite, 'none');
+  t.match(plain.message, /:2:29: device_cookie\.same_site "none" needs a Secure cookie/);
+  t.match(unknown.message, /same_site/);
+});
+
 t.test('problems are listed in file order', async (t) => {
   const file = configFile('lisen: 127.0.0.1:8080', 'upstream: ftp://app.internal', 'trusted_proxies: [bogus]', 'mode: watch');
   const error = loadError(file);

@@ -130,6 +130,20 @@ t.test('device cookie without Secure when configured off', async (t) => {
   t.match(cookies[0], /; HttpOnly(;|$)/, 'still HttpOnly');
 });
 
+t.test('device cookie SameSite as configured', async (t) => {
+  const { gateway: lax } = await setup(t);
+  const { gateway: none } = await setup(t, { config: { device_cookie: { same_site: 'none' } } });
+  const { gateway: strict } = await setup(t, { config: { device_cookie: { same_site: 'strict' } } });
+
+  const [laxCookie] = setCookies((await login(lax.port, 'alice', 'wonderland')).headers);
+  const [noneCookie] = setCookies((await login(none.port, 'alice', 'wonderland')).headers);
+  const [strictCookie] = setCookies((await login(strict.port, 'alice', 'wonderland')).headers);
+
+  t.match(laxCookie, /; SameSite=Lax(;|$)/, 'Lax by default');
+  t.match(noneCookie, /; SameSite=None; Secure$/, 'None, with Secure, for login clients on other sites');
+  t.match(strictCookie, /; SameSite=Strict(;|$)/);
+});
+
 t.test('device cookie joins the app cookies', async (t) => {
   const { upstream, gateway } = await setup(t);
   upstream.responder = (request, response) => {

@@ -137,7 +137,9 @@ t.test('Redis that stops answering mid-run', { skip }, async (t) => {
     t.equal(count('store outage ended'), 1, `${name}: one line at its end`);
   }
   const ended = open.logs.lines.find((line) => line.message === 'store outage ended');
-  t.ok(ended?.outage_ms >= PAUSE_MS - 200, `the end line gives the outage length (${ended?.outage_ms} ms)`);
+  // The outage starts when a call times out, later than the pause when a loaded machine
+  // delays the timer and the store waits another timeout, so only half the pause is certain.
+  t.ok(ended?.outage_ms >= PAUSE_MS / 2, `the end line gives the outage length (${ended?.outage_ms} ms)`);
 
   t.equal(readyDuring.open.status, 200, 'the fail-open gateway stays ready');
   t.equal(readyDuring.open.json().status, 'degraded');

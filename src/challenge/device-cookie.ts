@@ -1,7 +1,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 
 import { signHs256, verifyHs256 } from '../crypto/hs256.js';
-import { withoutCookie } from './step-up-cookie.js';
+import { cookieValues, withoutCookie } from './step-up-cookie.js';
 
 /** Longest cookie value checked; anything longer is treated as no device cookie. */
 const MAX_COOKIE_LENGTH = 1024;
@@ -45,7 +45,7 @@ export class DeviceCookies {
     let first: DeviceCookie | undefined;
     // A page on a sibling subdomain can set a cookie of the same name that the browser sends
     // first, so neither an invalid cookie nor another account's may hide the owner's.
-    for (const value of cookieValues(cookieHeader, this.options.name).slice(0, MAX_COOKIES_READ)) {
+    for (const value of cookieValues(cookieHeader, this.options.name)) {
       if (value.length > MAX_COOKIE_LENGTH) continue;
       const claims = verifyHs256(value, this.key, { now: Math.floor(this.clock() / 1000), required: ['sub'] });
       if (typeof claims?.sub !== 'string') continue;
@@ -94,15 +94,3 @@ export class DeviceCookies {
 /** The SameSite attribute's value for each `device_cookie.same_site` setting. */
 const SAME_SITE = { lax: 'Lax', strict: 'Strict', none: 'None' } as const;
 
-/** Maximum device cookies checked per request, since each check computes an HMAC. */
-const MAX_COOKIES_READ = 4;
-
-function cookieValues(header: string | undefined, name: string): string[] {
-  if (!header) return [];
-  const values: string[] = [];
-  for (const part of header.split(';')) {
-    const separator = part.indexOf('=');
-    if (separator !== -1 && part.slice(0, separator).trim() === name) values.push(part.slice(separator + 1).trim());
-  }
-  return values;
-}

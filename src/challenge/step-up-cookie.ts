@@ -5,17 +5,25 @@
  * request to the app, and clears it in the response, so it is used once.
  */
 
-/** Return the value of the cookie `name` in a Cookie header, or undefined when it is absent or empty. */
-export function readCookie(header: string | undefined, name: string): string | undefined {
-  if (!header || !header.includes(name)) return undefined;
+/**
+ * Most cookies of one name that are checked, since each check verifies a signature. A
+ * browser sends every cookie of a name that matches the path, the ones with longer paths
+ * first, so a sibling subdomain can plant some before the one riskgate's side set.
+ */
+export const MAX_COOKIES_READ = 4;
+
+/** Return the non-empty values of the cookie `name` in a Cookie header, in order, at most MAX_COOKIES_READ. */
+export function cookieValues(header: string | undefined, name: string): string[] {
+  if (!header || !header.includes(name)) return [];
+  const values: string[] = [];
   for (const part of header.split(';')) {
     const separator = part.indexOf('=');
-    if (separator !== -1 && part.slice(0, separator).trim() === name) {
-      const value = part.slice(separator + 1).trim();
-      return value === '' ? undefined : value;
-    }
+    if (separator === -1 || part.slice(0, separator).trim() !== name) continue;
+    const value = part.slice(separator + 1).trim();
+    if (value !== '') values.push(value);
+    if (values.length === MAX_COOKIES_READ) break;
   }
-  return undefined;
+  return values;
 }
 
 /** Return a Cookie header without the cookie `name`, or undefined when no other cookie is left. */

@@ -18,7 +18,7 @@ import { isRequestInvalid } from '../store/request-errors.js';
 import { checkCrossSite, checkLoginHeaders } from '../request/framing.js';
 import { fingerprintRequest } from '../request/fingerprint.js';
 import { readReferer } from '../request/referer.js';
-import { clearStepUpCookie, readCookie, withoutCookie } from '../challenge/step-up-cookie.js';
+import { clearStepUpCookie, cookieValues, withoutCookie } from '../challenge/step-up-cookie.js';
 import { allowOrigin, withdrawOrigin } from './cors.js';
 import { counterIndexKey, profileKey } from '../profile/keys.js';
 import {
@@ -129,14 +129,26 @@ export async function handleLogin(
   const print = fingerprintRequest(request, route, client, username, deviceId !== undefined, lookup);
 
   let stepUp: StepUpResult | undefined;
+  const verifyAssertion = (assertion: string): Promise<StepUpResult> => (username && pseudonym
+    ? context.stepUp.verify(assertion, username, pseudonym, (subject) =>
+      excessiveExpansion(subject, config.username) === undefined ? normalizeUsername(subject, config.username) : undefined)
+    : Promise.resolve({ ok: false, reason: 'subject' }));
+  const headerAssertion = headerValue(request, config.challenge.header);
   // A form login, which cannot send the header, carries its assertion in the step-up cookie.
-  const cookieAssertion = readCookie(request.headers.cookie, config.challenge.cookie);
-  const assertion = headerValue(request, config.challenge.header) ?? cookieAssertion;
-  if (assertion !== undefined) {
-    stepUp = username && pseudonym
-      ? await context.stepUp.verify(assertion, username, pseudonym, (subject) =>
-        excessiveExpansion(subject, config.username) === undefined ? normalizeUsername(subject, config.username) : undefined)
-      : { ok: false, reason: 'subject' };
+  const cookieAssertions = cookieValues(request.headers.cookie, config.challenge.cookie);
+  if (headerAssertion !== undefined) {
+    stepUp = await verifyAssertion(headerAssertion);
+  } else {
+    // A sibling subdomain can plant cookies of that name, which the browser sends first. So
+    // the first valid one counts, and the others are ignored as if absent: a planted cookie
+    // can neither hide the owner's assertion nor turn an allowed login into a challenge.
+    for (const assertion of cookieAssertions) {
+      const result = await verifyAssertion(assertion);
+      if (result.ok) {
+        stepUp = result;
+        break;
+      }
+    }
   }
 
   const parts: KeyParts = {
@@ -285,7 +297,7 @@ export async function handleLogin(
   } else {
     await forwardLogin(context, route, request, response, body, record,
       { client, peerTrusted, device: teaches ? { id: issuedDeviceId, accounts: device?.accounts ?? [] } : undefined, cookie,
-        clearStepUpCookie: cookieAssertion !== undefined, carriesPassword, passwordSent, successFields },
+        clearStepUpCookie: cookieAssertions.length > 0, carriesPassword, passwordSent, successFields },
       logDecision);
   }
 

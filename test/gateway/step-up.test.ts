@@ -144,6 +144,29 @@ t.test('a form login carries its assertion in the step-up cookie', async (t) => 
   t.equal(upstream.requests.at(-1)?.headers.cookie, 'theme=dark', 'no other page of the app gets it either');
 });
 
+t.test('planted step-up cookies are ignored', async (t) => {
+  // A sibling subdomain can set cookies of the same name with a longer path, which the
+  // browser sends before the one the MFA page set.
+  const { clock, upstream, gateway } = await setup(t);
+  const browser = {
+    'user-agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0',
+    'accept-language': 'en',
+  };
+  const owner = await proxiedLogin(gateway, '203.0.113.50', 'wonderland');
+  const assertion = await signAssertion(gateway.stepUpSigningKey!, { subject: 'alice', challengeId: challengeOf(owner).id, nowMs: clock.now });
+
+  const shadowed = await proxiedLogin(gateway, '203.0.113.50', 'wonderland',
+    { ...browser, cookie: `rg_step_up=planted; rg_step_up=${unsignedAssertion({ subject: 'alice', challengeId: challengeOf(owner).id, nowMs: clock.now })}; rg_step_up=${assertion}` });
+  t.equal(shadowed.status, 200, 'the valid cookie after planted ones passes the step-up');
+  t.equal(upstream.logins.at(-1)?.headers.cookie, undefined, 'and the app gets none of them');
+
+  const allowed = await login(gateway.port, 'bob', 'wonderland', { headers: { ...browser, 'x-forwarded-for': '203.0.113.60', cookie: 'rg_step_up=planted' } });
+  t.equal(allowed.status, 200, 'a planted cookie alone leaves an allowed login allowed');
+  const decisions = await waitForDecisions(gateway.logs, 23);
+  t.same(decisions[21].riskgate.step_up, { ok: true }, 'the step-up is logged as passed');
+  t.equal(decisions[22].riskgate.step_up, undefined, 'and the planted cookie as no step-up');
+});
+
 t.test('a login client on a listed origin can read the challenge', async (t) => {
   // A hybrid app or a single-page app on another origin calls the login with fetch, and the
   // browser hides a response without CORS headers from it.

@@ -236,7 +236,9 @@ export async function handleLogin(
   if (evaluation.errored.length > 0) context.ruleErrors.report(evaluation.outcomes, requestId, ruleSet.version);
   const manual = await context.manual.match(
     reading.result.values.slice(-manualKeys.length), client.address, pseudonym, reading.source, now);
-  const ruleDecision = applyStepUp(evaluation.decision, stepUp, config.challenge.mode);
+  // A gateway in monitor mode forwards every login, one with a failed step-up too, since its
+  // MFA page may not exist yet; the decision line still shows the step-up's result.
+  const ruleDecision = policy.mode === 'monitor' ? evaluation.decision : applyStepUp(evaluation.decision, stepUp, config.challenge.mode);
   const decision = manual?.action ?? ruleDecision;
   const teaches = successTeaches({ decision, wouldDecision: evaluation.wouldDecision, manual, stepUp }, config.challenge.mode);
   const decisionMs = performance.now() - started;

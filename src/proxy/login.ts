@@ -291,11 +291,14 @@ export async function handleLogin(
     sendProblem(response, 401, 'step-up required',
       `this login must pass a step-up, which needs an account: send the username in the field "${route.usernameField}"`);
   } else if (decision === 'challenge' && config.challenge.mode === 'step-up') {
+    // A browser that posted an HTML form would show the challenge's JSON as a page with no
+    // way on, so it is sent to the MFA page instead.
+    const navigation = isNavigation(request);
     record.outcome = 'failure';
-    record.statusCode = 401;
+    record.statusCode = navigation ? 303 : 401;
     const challengeId = await context.stepUp.issueChallenge(pseudonym ?? '');
     logDecision();
-    sendChallenge(context, response, challengeId);
+    sendChallenge(context, response, challengeId, navigation);
   } else {
     await forwardLogin(context, route, request, response, body, record,
       { client, peerTrusted, device: teaches ? { id: issuedDeviceId, accounts: device?.accounts ?? [] } : undefined, cookie,
@@ -573,21 +576,35 @@ export function challengeUrl(mfaUrl: string, id: string): string {
   return `${base}${separator}challenge=${encodeURIComponent(id)}${fragment}`;
 }
 
-function sendChallenge(context: GatewayContext, response: ServerResponse, id: string): void {
+/**
+ * Tell whether a login is a browser's navigation, such as an HTML form's post, whose
+ * response the browser shows as the next page. Browsers since 2023 say so in
+ * `Sec-Fetch-Mode`. Without it, a form body from a client that accepts HTML counts as one.
+ */
+export function isNavigation(request: IncomingMessage): boolean {
+  const mode = request.headers['sec-fetch-mode'];
+  if (mode !== undefined) return mode === 'navigate';
+  const type = (request.headers['content-type'] ?? '').toLowerCase();
+  const form = type.startsWith('application/x-www-form-urlencoded') || type.startsWith('multipart/form-data');
+  return form && (request.headers.accept ?? '').toLowerCase().includes('text/html');
+}
+
+function sendChallenge(context: GatewayContext, response: ServerResponse, id: string, navigation: boolean): void {
   const config = context.config.challenge;
-  sendProblem(response, 401, 'step-up required',
+  const location = challengeUrl(config.mfaUrl, id);
+  sendProblem(response, navigation ? 303 : 401, 'step-up required',
     `complete the step-up at mfa_url, then repeat the login with the assertion in the ${config.header} header`,
     false,
     {
       challenge: {
         id,
         methods: ['totp'],
-        mfa_url: challengeUrl(config.mfaUrl, id),
+        mfa_url: location,
         header: config.header,
         expires_in: Math.ceil(config.ttlMs / 1000),
       },
     },
-    { 'www-authenticate': `${config.header} realm="riskgate"` },
+    navigation ? { location } : { 'www-authenticate': `${config.header} realm="riskgate"` },
   );
 }
 

@@ -135,13 +135,41 @@ t.test('a form login carries its assertion in the step-up cookie', async (t) => 
   t.match(cleared, /^rg_step_up=; Max-Age=0; Path=\//, 'the response clears the cookie');
 
   const replay = await postForm(`rg_step_up=${assertion}`);
-  t.equal(replay.status, 401, 'the same cookie again is challenged');
+  t.equal(replay.status, 303, 'the same cookie again is challenged');
+  t.match(replay.headers.location, /^\/mfa\?challenge=/, 'with a redirect to the MFA page');
   t.equal(upstream.logins.length, before + 1, 'and not forwarded');
   const decisions = await waitForDecisions(gateway.logs, 23);
   t.same(decisions[22].riskgate.step_up, { ok: false, reason: 'replay' }, 'as a replay');
 
   await send(gateway.port, { path: '/account', headers: { cookie: `rg_step_up=${assertion}; theme=dark` } });
   t.equal(upstream.requests.at(-1)?.headers.cookie, 'theme=dark', 'no other page of the app gets it either');
+});
+
+t.test('a challenged browser navigation goes to the MFA page', async (t) => {
+  const { upstream, gateway } = await setup(t);
+  const before = upstream.logins.length;
+  const formPost = (headers: Record<string, string>) => send(gateway.port, {
+    method: 'POST',
+    path: '/login',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': '203.0.113.50', ...headers },
+    body: 'username=alice&password=wonderland',
+  });
+
+  const navigation = await formPost({ 'sec-fetch-mode': 'navigate', accept: 'text/html' });
+  const olderBrowser = await formPost({ accept: 'text/html,application/xhtml+xml' });
+  const script = await formPost({ 'sec-fetch-mode': 'cors', accept: 'text/html' });
+  const api = await formPost({ accept: 'application/json' });
+
+  t.equal(navigation.status, 303, 'a form post the browser navigates with is redirected');
+  t.match(navigation.headers.location, /^\/mfa\?challenge=[\w.-]+$/, 'to mfa_url with the challenge id');
+  t.equal(navigation.headers['www-authenticate'], undefined);
+  t.equal(olderBrowser.status, 303, 'so is a form post accepting HTML without Sec-Fetch-Mode');
+  t.equal(script.status, 401, 'a script\'s request gets the challenge document');
+  t.equal(api.status, 401, 'as does a client that does not accept HTML');
+  t.equal(upstream.logins.length, before, 'none reaches the app');
+  const decisions = await waitForDecisions(gateway.logs, 24);
+  t.equal(decisions[20].riskgate.decision, 'challenge', 'the redirect is logged as a challenge');
+  t.equal(decisions[20].http.response.status_code, 303);
 });
 
 t.test('planted step-up cookies are ignored', async (t) => {

@@ -303,6 +303,15 @@ export function forwardRequest(
         return;
       }
 
+      // A login's decision line waits for the end of the app's body, so an app that stops
+      // sending after its headers would hold the line and the client for good. Its whole body
+      // gets `upstream_timeouts.response` from the headers, and is then ended as a timeout.
+      const bodyTimer = setTimeout(
+        () => fail('timeout', `the response body did not end within ${upstream.responseMs} ms`, { status, location, contentType }),
+        upstream.responseMs,
+      );
+      answer.once('close', () => clearTimeout(bodyTimer));
+
       // The last chunk is held back until beforeEnd has run, because a client that knows the body's
       // length has its whole response once the last byte arrives, before the response ends.
       let lastChunk: Buffer | undefined;

@@ -113,6 +113,32 @@ t.test('hanging app answers 504 after the response timeout', async (t) => {
   await assertNoFailuresCounted(t, gateway, 3);
 });
 
+t.test('app stalled mid-answer is ended after the response timeout', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  // The app sends its status, headers and one byte of a 100-byte body, then nothing more.
+  upstream.responder = (_request, response) => {
+    response.writeHead(401, { 'content-type': 'application/json', 'content-length': '100' });
+    response.write('{');
+    return true;
+  };
+  const gateway = await startTestGateway({ upstream: upstream.url, config: TIMEOUTS });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  const started = performance.now();
+  const exchange = await rawExchange(gateway.port, rawRequest('POST', '/login', loginHeaders(BODY), BODY), { idleMs: 5000 });
+  const elapsed = performance.now() - started;
+
+  t.ok(exchange.closedByServer || exchange.error, 'the gateway cuts the client connection');
+  t.notOk(exchange.text.includes('\r\n\r\n{'), 'the client never gets the body\'s byte, so it cannot take the answer as whole');
+  t.ok(elapsed < 3000, `soon after the response timeout, not at the client's idle limit (${elapsed.toFixed(0)} ms)`);
+  const [line] = await waitForDecisions(gateway.logs, 1);
+  t.equal(line.riskgate.upstream_error, 'timeout', 'the decision line names the timeout');
+  t.equal(line.event.outcome, 'failure', 'the app\'s failure status still counts');
+});
+
 t.test('app reset mid-answer is an error and the gateway keeps serving', async (t) => {
   const upstream = await new RecordingUpstream().start();
   upstream.behaviour = 'reset-mid-answer';

@@ -20,6 +20,8 @@ const FORM_READERS: readonly { parser: string; read: FieldNameReader }[] = [
   { parser: 'PHP', read: readPhpPath },
   // Spring MVC's data binder takes `!name` as the default of `name` when `name` is absent.
   { parser: "Spring's data binder", read: (name) => [name.startsWith('!') ? name.slice(1) : name] },
+  // ASP.NET (System.Web) trims white space around a field's name.
+  { parser: 'ASP.NET', read: (name) => [name.trim()] },
 ];
 
 /**

@@ -608,6 +608,8 @@ t.test('a form password that some parser reads as empty earns no success', async
     ['{"username":"alice","isPassword":"","password":"guess"}', 'application/json', 'password_ambiguous'],
     // PHP's trim removes NUL, so an app that trims reads no password here.
     ['username=alice&password=%00', FORM, 'password_ambiguous'],
+    // ASP.NET trims field names, so it checks this password.
+    ['username=carol&password%20=guess', FORM, 'password_ambiguous'],
     ['{"username":"alice","password":" \\u0000 "}', 'application/json', 'password_ambiguous'],
   ];
   const upstream = await scriptedUpstream(t, Array(bodies.length + 1).fill(200));

@@ -83,7 +83,9 @@ export async function exportAccount(
   const current = scope.direct.length + indexed.length;
 
   const retention = config.profile.retentionMs;
-  const profile = decodeProfile(profileFields, scope.now, retention);
+  // Values past the retention are no longer used, but stay stored until the account's next
+  // success rewrites its profile or the profile expires, so the export shows them too.
+  const profile = decodeProfile(profileFields, scope.now, Number.POSITIVE_INFINITY);
   const iso = (ms: number) => new Date(ms).toISOString();
   return {
     account: { pseudonym: scope.pseudonym },

@@ -40,9 +40,10 @@ export interface ProfileLimits {
 const FORMAT_VERSION = '1';
 
 /**
- * Decode a profile from its store hash, dropping values older than the retention. Fields
- * that do not parse are treated as empty, so a corrupt profile degrades to a new account
- * instead of failing the login.
+ * Decode a profile from its store hash, dropping values and the located success older than
+ * the retention. Fields that do not parse are treated as empty, so a corrupt profile
+ * degrades to a new account instead of failing the login. A retention of Infinity keeps
+ * everything the hash holds, as an access request must show it.
  */
 export function decodeProfile(
   fields: Readonly<Record<string, string>> | null | undefined,
@@ -63,7 +64,7 @@ export function decodeProfile(
     successes,
     firstSeen: Number(fields.first) || lastSuccess,
     lastSuccess,
-    lastLocated: decodeLocated(fields.loc),
+    lastLocated: withinRetention(decodeLocated(fields.loc), now, retentionMs),
     features,
   };
 }
@@ -101,7 +102,8 @@ export function recordSuccess(
     successes: (profile?.successes ?? 0) + 1,
     firstSeen: profile?.firstSeen ?? now,
     lastSuccess: now,
-    lastLocated: location ? { at: now, ...location } : profile?.lastLocated,
+    // A located success past the retention goes, as the country and network of that login do.
+    lastLocated: location ? { at: now, ...location } : withinRetention(profile?.lastLocated, now, limits.retentionMs),
     features: emptyFeatures(),
   };
 
@@ -129,6 +131,10 @@ export function recordSuccess(
 export function findEntry(profile: AccountProfile | undefined, feature: ProfileFeature, value: string | undefined): FeatureEntry | undefined {
   if (!profile || value === undefined) return undefined;
   return profile.features[feature].find((entry) => entry.value === value);
+}
+
+function withinRetention(located: LocatedSuccess | undefined, now: number, retentionMs: number): LocatedSuccess | undefined {
+  return located !== undefined && located.at > now - retentionMs ? located : undefined;
 }
 
 function emptyFeatures(): Record<ProfileFeature, FeatureEntry[]> {

@@ -50,6 +50,28 @@ for (const store of STORES) {
     t.notOk(JSON.stringify(exported).includes('alice'), 'the export never names the username');
   });
 
+  t.test(`${store}: export shows values past the retention that are still stored`, async (t) => {
+    const clock = new FakeClock();
+    const { gateway } = await startProfileGateway(t, store, clock.read);
+    const chrome = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36';
+    await login(gateway.port, 'alice', 'wonderland');
+    clock.advance(60 * 86_400_000);
+    await login(gateway.port, 'alice', 'wonderland', { headers: { 'user-agent': chrome, 'accept-language': 'en' } });
+    await waitForDecisions(gateway.logs, 2);
+    // Firefox, used only in the first success, is now past the 90-day retention, while the
+    // profile lives on until 90 days after the second success.
+    clock.advance(40 * 86_400_000);
+
+    const exported = await exportAccount(gateway.context.store.primary, gateway.context.keys, gateway.config, 'alice', {
+      ruleSet: gateway.context.rules.current,
+      now: clock.now,
+    });
+    const browsers = exported.profile?.features.browser ?? [];
+    t.same(browsers.map((entry) => entry.value).sort(), ['Chrome', 'Firefox'], 'both stored browsers are exported');
+    const firefox = browsers.find((entry) => entry.value === 'Firefox');
+    t.ok(firefox && Date.parse(firefox.expires) < clock.now, 'the expired one shows when it stopped being used');
+  });
+
   t.test(`${store}: erase removes the account and nothing else`, async (t) => {
     const clock = new FakeClock();
     const { gateway } = await startProfileGateway(t, store, clock.read);

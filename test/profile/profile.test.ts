@@ -42,6 +42,19 @@ t.test('profile forgets values past the retention', async (t) => {
   t.equal(decodedAfter, undefined, 'the whole profile expired with its last success');
 });
 
+t.test('located success expires with the retention', async (t) => {
+  const london = { latitude: 51.5, longitude: -0.1, accuracyKm: 10 };
+  const located = recordSuccess(undefined, { country: 'GB' }, london, START, LIMITS);
+  // Later successes come from addresses without a location, such as a VPN's.
+  const later = recordSuccess(located, {}, undefined, START + 60 * DAY_MS, LIMITS);
+  const last = recordSuccess(later, {}, undefined, START + 91 * DAY_MS, LIMITS);
+
+  t.equal(later.lastLocated?.at, START, 'kept within the retention');
+  t.equal(last.lastLocated, undefined, 'dropped by a success past it');
+  t.equal(decodeProfile(encodeProfile(later), START + 91 * DAY_MS, LIMITS.retentionMs)?.lastLocated, undefined,
+    'and not read past it');
+});
+
 t.test('profile round-trips through its hash fields', async (t) => {
   let profile = recordSuccess(undefined, { country: 'GB', city: 'GB-ENG:London' }, { latitude: 51.5, longitude: -0.1, accuracyKm: 10 }, START, LIMITS);
   profile = recordSuccess(profile, { country: 'GB' }, undefined, START + 1000, LIMITS);

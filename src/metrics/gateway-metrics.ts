@@ -26,6 +26,7 @@ export class GatewayMetrics implements StoreObserver {
   readonly ruleMatches: Counter<'rule' | 'mode'>;
   readonly ruleErrors: Counter<'rule'>;
   readonly manualMatches: Counter<'action'>;
+  readonly stepUps: Counter<'result'>;
   readonly loginRejections: Counter<'status'>;
   readonly decisionSeconds: Histogram;
   readonly upstreamSeconds: Histogram;
@@ -77,6 +78,12 @@ export class GatewayMetrics implements StoreObserver {
       name: 'riskgate_manual_matches_total',
       help: 'Logins decided by a manual block or allow entry, by action',
       labelNames: ['action'],
+      registers,
+    });
+    this.stepUps = new Counter({
+      name: 'riskgate_step_ups_total',
+      help: 'Logins that carried a step-up assertion, by result: passed, or the reason it was rejected',
+      labelNames: ['result'],
       registers,
     });
     this.loginRejections = new Counter({
@@ -167,6 +174,7 @@ export class GatewayMetrics implements StoreObserver {
     decision: Decision;
     evaluation: { fired: readonly string[]; monitored: readonly string[]; errored: readonly string[] };
     manual?: { action: Decision };
+    stepUp?: { ok: boolean; reason?: string };
     decisionMs: number;
     upstreamMs?: number;
   }): void {
@@ -175,6 +183,8 @@ export class GatewayMetrics implements StoreObserver {
     for (const rule of observation.evaluation.monitored) this.ruleChild(rule, 'monitor').inc();
     for (const rule of observation.evaluation.errored) this.ruleErrorChild(rule).inc();
     if (observation.manual !== undefined) this.manualMatches.labels(observation.manual.action).inc();
+    // The reasons are a fixed set (StepUpFailure), so the label stays bounded.
+    if (observation.stepUp !== undefined) this.stepUps.labels(observation.stepUp.ok ? 'passed' : observation.stepUp.reason ?? 'rejected').inc();
     this.decisionSeconds.observe(observation.decisionMs / 1000);
     if (observation.upstreamMs !== undefined) this.upstreamSeconds.observe(observation.upstreamMs / 1000);
   }

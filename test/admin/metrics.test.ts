@@ -82,6 +82,25 @@ t.test('metrics count a known run of decisions', async (t) => {
   t.notOk(reply.body.includes('127.0.0.1'), 'no address appears in any label');
 });
 
+t.test('metrics count step-up results', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({ upstream: upstream.url, config: { rules: [writeRules()] } });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  for (let index = 0; index < 2; index += 1) {
+    await login(gateway.port, 'alice', 'wonderland', { headers: { 'riskgate-step-up': 'not.an.assertion' } });
+  }
+  await login(gateway.port, 'alice', 'wonderland');
+  await waitForDecisions(gateway.logs, 3);
+
+  const samples = parseMetrics((await send(gateway.adminPort, { path: '/metrics' })).body);
+  t.equal(samples.get('riskgate_step_ups_total{result="malformed"}'), 2, 'each rejected assertion, by its reason');
+  t.notOk(samples.has('riskgate_step_ups_total{result="passed"}'), 'a login without an assertion counts nowhere');
+});
+
 t.test('in-flight gauge counts open requests', async (t) => {
   const upstream = await new RecordingUpstream().start();
   upstream.behaviour = 'hang';

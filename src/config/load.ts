@@ -168,6 +168,11 @@ function checkValues(merged: RawConfig, source: YamlSource, env: NodeJS.ProcessE
     problems.push(source.problemAt(['device_cookie', 'name'], `device_cookie.name "${cookie.name}" has a prefix that ` +
       'browsers accept only on a Secure cookie, but device_cookie.secure is false: set secure to true, or remove the prefix'));
   }
+  const stepUpCookie = merged.challenge?.cookie ?? CONFIG_DEFAULTS.challenge.cookie;
+  if (stepUpCookie === deviceCookieName(cookie.name, cookie.secure ?? true)) {
+    problems.push(source.problemAt(['challenge', 'cookie'], `challenge.cookie "${stepUpCookie}" is also the device cookie's name, ` +
+      'so every returning device would present its device cookie as a step-up assertion: give the two cookies different names'));
+  }
   if (cookie.same_site === 'none' && cookie.secure === false) {
     problems.push(source.problemAt(['device_cookie', 'same_site'], 'device_cookie.same_site "none" needs a Secure cookie, ' +
       'since browsers drop a SameSite=None cookie without Secure, but device_cookie.secure is false: set secure to true, or same_site to lax'));

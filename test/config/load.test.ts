@@ -577,6 +577,12 @@ t.test('device cookie SameSite', async (t) => {
   t.match(unknown.message, /same_site/);
 });
 
+t.test('step-up cookie needs its own name', async (t) => {
+  const error = loadError(configFile('upstream: http://127.0.0.1:3000', 'device_cookie: { secure: false }', 'challenge: { cookie: rg_device }'));
+
+  t.match(error.message, /:3:22: challenge\.cookie "rg_device" is also the device cookie's name/);
+});
+
 t.test('problems are listed in file order', async (t) => {
   const file = configFile('lisen: 127.0.0.1:8080', 'upstream: ftp://app.internal', 'trusted_proxies: [bogus]', 'mode: watch');
   const error = loadError(file);

@@ -76,17 +76,19 @@ t.test('monitor gateway mode never blocks', async (t) => {
   t.equal(lines[12].riskgate.would_decision, 'challenge');
 });
 
-t.test('monitor gateway mode still checks step-up assertions', async (t) => {
+t.test('monitor gateway mode logs a failed step-up and forwards the login', async (t) => {
+  // During a rollout the MFA page may not exist yet, so a stale or planted assertion must
+  // not stop a login that monitor mode allows.
   const { gateway, upstream } = await start(t, { rules: [DEFAULT_RULES], mode: 'monitor' });
 
   const forged = await login(gateway.port, 'alice', 'wonderland', { headers: { 'riskgate-step-up': 'not-a-jwt' } });
   const [line] = await waitForDecisions(gateway.logs, 1);
 
-  t.equal(forged.status, 401, 'an invalid assertion is challenged, as in enforce mode');
-  t.equal(upstream.logins.length, 0);
-  t.equal(line.riskgate.decision, 'challenge');
+  t.equal(forged.status, 200, 'the login reaches the app');
+  t.equal(upstream.logins.length, 1);
+  t.equal(line.riskgate.decision, 'allow');
   t.equal(line.riskgate.would_decision, 'allow', 'the rules alone would allow it');
-  t.same(line.riskgate.step_up, { ok: false, reason: 'malformed' });
+  t.same(line.riskgate.step_up, { ok: false, reason: 'malformed' }, 'the line shows the failed step-up');
 });
 
 t.test('monitor to enforce is one line', async (t) => {

@@ -180,7 +180,12 @@ async function eraseHandler(context: GatewayContext, call: ApiRequest): Promise<
     category: 'iam',
     type: 'deletion',
     target: { type: 'username', value: result.account.pseudonym },
-    details: { keys_deleted: result.keys_deleted, manual_entry_removed: result.manual_entry_removed, data_found: result.data_found },
+    details: {
+      keys_deleted: result.keys_deleted,
+      manual_entry_removed: result.manual_entry_removed,
+      manual_block_kept: result.manual_block_kept !== undefined,
+      data_found: result.data_found,
+    },
   };
 }
 

@@ -30,6 +30,11 @@ export interface AccountErasure {
    */
   keys_deleted: number;
   manual_entry_removed: boolean;
+  /**
+   * The account's manual block, which an erasure keeps (see eraseAccount), with its expiry;
+   * absent when there is none.
+   */
+  manual_block_kept?: { id: string; expires_at: string };
   /** False when nothing was deleted: the store held no data under this account's keys. */
   data_found: boolean;
   retained: RetainedCounter[];
@@ -37,14 +42,16 @@ export interface AccountErasure {
 
 /**
  * Erase the account's counters, login profile and counter index from each store, then its
- * manual entry. Counters are found from the username and through the account's counter
+ * manual allow entry. A manual block stays until it expires or an operator removes it: it
+ * is the operator's decision to stop the account's logins, which an erasure request filed
+ * for a blocked account must not lift. Counters are found from the username and through the account's counter
  * index, which is deleted last, so an erasure that fails halfway can be repeated. The
  * counts are the deletions that each store reports, not the keys it was asked to delete,
  * so a key that did not exist is not counted.
  */
 export async function eraseAccount(
   stores: readonly CounterStore[],
-  manual: Pick<ManualEntryStore, 'remove'>,
+  manual: Pick<ManualEntryStore, 'list' | 'remove'>,
   keys: GatewayKeys,
   config: GatewayConfig,
   username: string,
@@ -72,14 +79,17 @@ export async function eraseAccount(
     keysDeleted += profileDeleted + (await store.erase([scope.index]));
   }
 
-  const removed = await manual.remove(`username:${scope.pseudonym}`, scope.now);
+  const id = `username:${scope.pseudonym}`;
+  const block = (await manual.list(scope.now)).find((entry) => entry.id === id && entry.action === 'block');
+  const removed = block ? undefined : await manual.remove(id, scope.now);
   return {
     account: { pseudonym: scope.pseudonym },
     profile_erased: profileErased,
     counters_erased: countersErased.size,
     keys_deleted: keysDeleted,
     manual_entry_removed: removed !== undefined,
-    data_found: keysDeleted > 0 || removed !== undefined,
+    ...(block ? { manual_block_kept: { id: block.id, expires_at: block.expires_at } } : {}),
+    data_found: keysDeleted > 0 || removed !== undefined || block !== undefined,
     retained: retainedCounters(scope.ruleSet.counters),
   };
 }

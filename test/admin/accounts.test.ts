@@ -99,13 +99,15 @@ t.test('account export and erase', async (t) => {
   t.equal(erased.status, 200);
   t.ok(erased.json().keys_deleted > 2, 'the profile, the index and counter keys were deleted');
   t.equal(erased.json().profile_erased, true);
-  t.equal(erased.json().manual_entry_removed, true);
+  t.equal(erased.json().manual_entry_removed, false, 'the manual block stays, so an erasure request cannot lift it');
+  t.equal(erased.json().manual_block_kept.id, entries.json().entries[0]?.id, 'the response names the kept block');
   t.same(retained, ['usernames_per_ip', 'usernames_per_prefix'], 'only the distinct-username sets are retained');
   t.equal(valueOf(after, 'failures_per_account'), 0);
   t.equal(valueOf(after, 'failures_per_account_ip'), 0, 'the account-and-address counter is erased too');
   t.equal(exportedAfter.json().profile, null, 'the profile is gone');
   t.equal(valueOf(other, 'failures_per_account'), 1, "another account's counters stay");
-  t.same(entries.json().entries, []);
+  t.equal(entries.json().entries.length, 1, 'the block is still listed');
+  t.equal((await login(gateway.port, 'bob', 'wonderland', { source: '127.0.0.6' })).status, 403, 'and still applies');
 
   const audit = gateway.logs.lines.filter((line) => line.event?.action === 'admin-account-erase');
   t.equal(audit.length, 1);

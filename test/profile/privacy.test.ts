@@ -144,7 +144,8 @@ t.test('forget and export commands against Redis', async (t) => {
   const result = JSON.parse(forgotten.stdout);
   const forgetAudit = JSON.parse(forgotten.stderr.trim().split('\n').pop()!);
   t.equal(result.profile_erased, true);
-  t.equal(result.manual_entry_removed, true);
+  t.equal(result.manual_entry_removed, false, 'the manual block is kept');
+  t.same(result.manual_block_kept, { id: entry.id, expires_at: entry.expires_at });
   t.equal(forgetAudit.message, 'account data erased');
   t.notOk(forgotten.stderr.includes('alice'), 'the audit line never names the username');
 
@@ -152,11 +153,14 @@ t.test('forget and export commands against Redis', async (t) => {
   const left = aliceKeys.filter((key) => after.includes(key));
   const addressOnly = gateway.context.rules.current.counters.filter((counter) => !counter.key.includes('username')).map((counter) => counter.name);
   // The manual list's version value names no account and stays while any entry could.
-  const retained = left.filter((key) => key === `${prefix}:m:version` || addressOnly.some((name) => key.startsWith(`${prefix}:c:{${name}:`)));
+  const retained = left.filter((key) => [`${prefix}:m:version`, `${prefix}:m:list`, `${prefix}:m:user:${pseudonym}`].includes(key) ||
+    addressOnly.some((name) => key.startsWith(`${prefix}:c:{${name}:`)));
   t.ok(aliceKeys.some((key) => key.includes(pseudonym)), 'alice had keys named by her pseudonym');
-  t.same(after.filter((key) => key.includes(pseudonym)), [], 'no key names alice');
-  t.same(left.filter((key) => !retained.includes(key)), [], 'every key her logins created is gone but address-only counters and the list version');
-  t.equal((await manual.list()).length, 0, 'the manual entry list no longer holds her entry');
+  // The kept block's key names her pseudonym; it goes when the block expires or is removed.
+  const block = `${prefix}:m:user:${pseudonym}`;
+  t.same(after.filter((key) => key.includes(pseudonym)), [block], 'no key names alice but her block');
+  t.same(left.filter((key) => !retained.includes(key)), [], 'every key her logins created is gone but address-only counters and the manual block');
+  t.same((await manual.list()).map((kept) => kept.id), [entry.id], 'the manual entry list still holds her block');
   t.ok(after.some((key) => key.startsWith(`${prefix}:p:{${gateway.context.keys.pseudonymize('bob')}}`)), "bob's profile is still there");
 });
 

@@ -236,8 +236,8 @@ export async function handleLogin(
   if (evaluation.errored.length > 0) context.ruleErrors.report(evaluation.outcomes, requestId, ruleSet.version);
   const manual = await context.manual.match(
     reading.result.values.slice(-manualKeys.length), client.address, pseudonym, reading.source, now);
-  // A gateway in monitor mode forwards every login, one with a failed step-up too, since its
-  // MFA page may not exist yet; the decision line still shows the step-up's result.
+  // A gateway in monitor mode forwards every login, one with a failed step-up too, because
+  // its MFA page may not exist yet. The decision line still shows the step-up's result.
   const ruleDecision = policy.mode === 'monitor' ? evaluation.decision : applyStepUp(evaluation.decision, stepUp, config.challenge.mode);
   const decision = manual?.action ?? ruleDecision;
   const teaches = successTeaches({ decision, wouldDecision: evaluation.wouldDecision, manual, stepUp }, config.challenge.mode);
@@ -578,8 +578,8 @@ export function challengeUrl(mfaUrl: string, id: string): string {
 
 /**
  * Tell whether a login is a browser's navigation, such as an HTML form's post, whose
- * response the browser shows as the next page. Browsers since 2023 say so in
- * `Sec-Fetch-Mode`. Without it, a form body from a client that accepts HTML counts as one.
+ * response the browser shows as the next page. Browsers since 2023 send
+ * `Sec-Fetch-Mode: navigate` for it. Without it, a form body from a client that accepts HTML counts as one.
  */
 export function isNavigation(request: IncomingMessage): boolean {
   const mode = request.headers['sec-fetch-mode'];

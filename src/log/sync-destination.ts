@@ -21,6 +21,8 @@ export class SyncDestination implements DestinationStream {
   private writeFailure: NodeJS.ErrnoException | undefined;
   /** True when a failed write left part of a line, which the next line must not continue. */
   private partialLine = false;
+  /** Set by close(). The descriptor's number may then name another file, so nothing is written. */
+  private closed = false;
 
   /** `onFailure` is called with the error when writes start to fail, and with undefined when they work again. */
   constructor(readonly fd: number, private readonly onFailure: (error: NodeJS.ErrnoException | undefined) => void) {}
@@ -31,6 +33,7 @@ export class SyncDestination implements DestinationStream {
   }
 
   write(line: string): boolean {
+    if (this.closed) return false;
     const data = Buffer.from(this.partialLine ? `\n${line}` : line, 'utf8');
     let offset = 0;
     // A line waits for a slow reader only while writes work, so a stalled reader costs each
@@ -61,6 +64,8 @@ export class SyncDestination implements DestinationStream {
 
   /** Close the descriptor, unless it is stdout or stderr. */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     if (this.fd > 2) closeSync(this.fd);
   }
 

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -71,4 +71,17 @@ t.test('full pipe waits, then recovers', { skip: process.platform === 'linux' ? 
   t.equal(destination.write('{"after":true}\n'), true, 'a line is written once the pipe has room');
   t.same(reports, ['EAGAIN', undefined], 'and the end of the failure is reported');
   t.equal(drain(fd), '\n{"after":true}\n', 'the cut line is ended before the next, and no failed line is written late');
+});
+
+t.test('closed destination writes nothing', async (t) => {
+  const directory = mkdtempSync(join(tmpdir(), 'riskgate-closed-'));
+  const fd = openSync(join(directory, 'log'), 'a');
+  const destination = new SyncDestination(fd, () => {});
+  destination.close();
+
+  // The descriptor's number is free again, and the next file opened may get it.
+  const reused = openSync(join(directory, 'other'), 'a');
+  t.teardown(() => closeSync(reused));
+  t.equal(destination.write('{"late":true}\n'), false, 'a line after close is dropped');
+  t.equal(readFileSync(join(directory, 'other'), 'utf8'), '', 'and never reaches the file that took its number');
 });

@@ -12,6 +12,9 @@
  */
 type FieldNameReader = (name: string, limit: number) => string[];
 
+/** White space at either end of a name, as .NET's Char.IsWhiteSpace reads it (no U+FEFF). */
+const DOTNET_EDGE_SPACE = /^[\t-\r\u0085\p{Zs}\u2028\u2029]+|[\t-\r\u0085\p{Zs}\u2028\u2029]+$/gu;
+
 const FORM_READERS: readonly { parser: string; read: FieldNameReader }[] = [
   { parser: 'a case-insensitive binder', read: (name) => [name] },
   { parser: "qs (Express's extended parser)", read: (name, limit) => readQsPath(name, limit) },
@@ -20,8 +23,9 @@ const FORM_READERS: readonly { parser: string; read: FieldNameReader }[] = [
   { parser: 'PHP', read: readPhpPath },
   // Spring MVC's data binder takes `!name` as the default of `name` when `name` is absent.
   { parser: "Spring's data binder", read: (name) => [name.startsWith('!') ? name.slice(1) : name] },
-  // ASP.NET (System.Web) trims white space around a field's name.
-  { parser: 'ASP.NET', read: (name) => [name.trim()] },
+  // ASP.NET (System.Web) trims white space around a field's name, as .NET's String.Trim
+  // reads it: with U+0085 (NEXT LINE), which JavaScript's trim keeps.
+  { parser: 'ASP.NET', read: (name) => [name.replace(DOTNET_EDGE_SPACE, '')] },
 ];
 
 /**
@@ -99,7 +103,7 @@ function mayRead(name: string, reading: FieldReading): boolean {
   const [first] = reading.words;
   if (first !== '') {
     let start = 0;
-    while (start < name.length && DROPPED_AT_START.has(name[start])) start += 1;
+    while (start < name.length && DROPPED_AT_START.test(name[start])) start += 1;
     // Folding never shortens text, so the start of the name decides this.
     const head = foldFieldName(name.slice(start, start + first.length + 1));
     if (!head.startsWith(first)) return false;
@@ -110,11 +114,14 @@ function mayRead(name: string, reading: FieldReading): boolean {
   return reading.words.every((word) => folded.includes(word));
 }
 
-/** Characters that some parser drops from the start of a name (qs with allowDots reads `.a` as `[a]`). */
-const DROPPED_AT_START = new Set([' ', '[', ']', '!', '.']);
+/**
+ * Characters that some parser drops from the start of a name (qs with allowDots reads `.a`
+ * as `[a]`, and ASP.NET trims white space).
+ */
+const DROPPED_AT_START = /[[\]!.\t-\r\u0085\p{Zs}\u2028\u2029]/u;
 
 /** Characters that some parser in FORM_READERS cuts, drops or rewrites in a name. */
-const SPECIAL_IN_NAME = /[[\]. !\0]/;
+const SPECIAL_IN_NAME = /[[\].!\0\t-\r\u0085\p{Zs}\u2028\u2029]/u;
 
 /** A field name's words and its folded path under each parser, worked out once per field. */
 interface FieldReading {

@@ -610,6 +610,7 @@ t.test('a form password that some parser reads as empty earns no success', async
     ['username=alice&password=%00', FORM, 'password_ambiguous'],
     // ASP.NET trims field names, so it checks this password.
     ['username=carol&password%20=guess', FORM, 'password_ambiguous'],
+    ['username=dave&password%C2%85=guess', FORM, 'password_ambiguous'],
     ['{"username":"alice","password":" \\u0000 "}', 'application/json', 'password_ambiguous'],
   ];
   const upstream = await scriptedUpstream(t, Array(bodies.length + 1).fill(200));

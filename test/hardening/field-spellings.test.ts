@@ -262,6 +262,9 @@ t.test('form bodies that other parsers read differently are refused', async (t) 
     ['a %u escape in the field name', 'user%u006eame=victim&password=x'],
     ['a %u escape in the value', 'username=%u0076ictim&password=x'],
     ['a field name with a trailing space', 'username%20=victim&password=x'],
+    // .NET's String.Trim also removes NEXT LINE, which JavaScript's trim keeps.
+    ['a field name with a trailing NEXT LINE', 'username%C2%85=victim&password=x'],
+    ['a field name with a leading ideographic space', '%E3%80%80username=victim&password=x'],
   ];
   for (const [name, body] of cases) {
     const reply = await postLogin(gateway.port, body, FORM);

@@ -1,5 +1,26 @@
 import { isScriptName } from '../request/served-files.js';
+import { statusListMatches } from '../decision/status-list.js';
 import type { GatewayConfig } from './types.js';
+
+/** Return the warnings about login routes whose outcome settings miscount failures. */
+export function outcomeWarnings(config: GatewayConfig): string[] {
+  return [...missingFailureLocationWarnings(config), ...pageSuccessWarnings(config)];
+}
+
+/**
+ * Return a warning for each login route that sets `success_status` to include 200 while 200
+ * is no failure status. The HTML-page rule then no longer applies, and an app that
+ * re-renders its login form with 200 after a wrong password has each failure count as a
+ * success, which clears failure counts and teaches the account profile.
+ */
+function pageSuccessWarnings(config: GatewayConfig): string[] {
+  return config.loginRoutes
+    .filter((route) => !route.successStatusDefault && statusListMatches(200, route.successStatus) &&
+      !statusListMatches(200, route.failureStatus))
+    .map((route) => `login route ${route.id} sets success_status to include 200, so a 200 HTML page counts as a success, ` +
+      'and an app that shows its login form again with 200 after a wrong password has every failure count as a success; ' +
+      'leave success_status unset unless the app answers a successful login with a 2xx page');
+}
 
 /**
  * Return a warning for each login route that lists success locations but no failure
@@ -7,7 +28,7 @@ import type { GatewayConfig } from './types.js';
  * page the route does not list, or to the login page, and counts as no failure. The account
  * and address failure counters then never rise, and the rules on them never fire.
  */
-export function outcomeWarnings(config: GatewayConfig): string[] {
+function missingFailureLocationWarnings(config: GatewayConfig): string[] {
   return config.loginRoutes
     .filter((route) => route.successLocation.length > 0 && route.failureLocation.length === 0)
     .map((route) => `login route ${route.id} lists success_location but no failure_location, so a failed login that ` +

@@ -25,6 +25,26 @@ t.test('success_location without failure_location is warned about', async (t) =>
   t.notMatch(quiet.out(), /failure_location/, 'a route with both lists passes');
 });
 
+t.test('success_status that counts a 200 page is warned about', async (t) => {
+  const base = `upstream: http://127.0.0.1:3000\nrules: [${JSON.stringify(DEFAULT_RULES)}]\nchallenge: { mode: forward }\n`;
+  const tree = writeTree({
+    'explicit.yaml': `${base}login_routes: [{ id: web, path: /login, success_status: [2xx] }]\n`,
+    'default.yaml': `${base}login_routes: [{ id: web, path: /login }]\n`,
+    'both-lists.yaml': `${base}login_routes: [{ id: web, path: /login, success_status: [2xx], failure_status: ["200", 4xx] }]\n`,
+  });
+  t.teardown(tree.remove);
+
+  const warned = captureOutput();
+  await runCheck({ config: tree.path('explicit.yaml') }, [], warned.io);
+  t.match(warned.out(), /warning: login route web sets success_status to include 200, so a 200 HTML page counts as a success/);
+
+  for (const name of ['default.yaml', 'both-lists.yaml']) {
+    const quiet = captureOutput();
+    await runCheck({ config: tree.path(name) }, [], quiet.io);
+    t.notMatch(quiet.out(), /include 200/, `${name}: no warning`);
+  }
+});
+
 t.test('a Secure device cookie without __Host- is warned about', async (t) => {
   const base = `upstream: http://127.0.0.1:3000\nrules: [${JSON.stringify(DEFAULT_RULES)}]\nchallenge: { mode: forward }\n`;
   const tree = writeTree({

@@ -13,7 +13,8 @@ type LoginOutcome = 'success' | 'failure' | 'unknown';
  * named an OAuth grant other than `password`. `path_variant`: a 2xx at a path other than
  * the route's own that riskgate reads as the route. `field_not_listed`: a 2xx to a login whose
  * field holds a value the route's `success_fields` does not list. `html_page`: a 2xx HTML
- * page on a route that leaves `success_status` at its default.
+ * page on a route that leaves `success_status` at its default. `failure_path_chosen`: a
+ * redirect to the page the login named for a failure (Symfony's `_failure_path`).
  */
 export type UnknownRedirectReason =
   | UntrustedReferer
@@ -25,7 +26,8 @@ export type UnknownRedirectReason =
   | 'password_ambiguous'
   | 'path_variant'
   | 'field_not_listed'
-  | 'html_page';
+  | 'html_page'
+  | 'failure_path_chosen';
 
 /** The outcome of a login response, and for an unclassified redirect the reason. */
 export interface OutcomeReading {

@@ -92,6 +92,7 @@ export async function handleLogin(
   let carriesPassword = false;
   let passwordSent = false;
   let successFields = true;
+  let failurePaths: string[] = [];
   let cookie = request.headers.cookie;
   try {
     const headerProblem = checkLoginHeaders(request) ?? checkCrossSite(request, route);
@@ -103,6 +104,7 @@ export async function handleLogin(
     carriesPassword = parsed.password;
     passwordSent = parsed.passwordSent;
     successFields = parsed.successFields;
+    failurePaths = parsed.failurePaths;
     username = rawUsername === undefined ? undefined : usernameKey(rawUsername, config.username);
     // Apps that merge cookies into request parameters ($_REQUEST, Request[]) read them
     // whatever the body's type, and ignore a JSON body they do not parse.
@@ -302,7 +304,7 @@ export async function handleLogin(
   } else {
     await forwardLogin(context, route, request, response, body, record,
       { client, peerTrusted, device: teaches ? { id: issuedDeviceId, accounts: device?.accounts ?? [] } : undefined, cookie,
-        clearStepUpCookie: cookieAssertions.length > 0, carriesPassword, passwordSent, successFields },
+        clearStepUpCookie: cookieAssertions.length > 0, carriesPassword, passwordSent, successFields, failurePaths },
       logDecision);
   }
 
@@ -343,6 +345,8 @@ async function forwardLogin(
     carriesPassword: boolean;
     passwordSent: boolean;
     successFields: boolean;
+    /** Where the login asks the app to send it after a failure (Symfony's `_failure_path`). */
+    failurePaths: readonly string[];
   },
   logDecision: () => void,
 ): Promise<void> {
@@ -367,7 +371,9 @@ async function forwardLogin(
   const exactPath = requestPath(request.url) === route.path &&
     !carriesRoutingParameter(request.url ?? '/', body, request.headers['content-type']);
   const classify = (status: number, location: string | undefined, contentType: string | undefined): OutcomeReading =>
-    withoutHtmlSuccess(outcomeOf(classifyResponse(status, location, route, referer), route, origin, exactPath), status, contentType, route);
+    withoutChosenFailurePath(
+      withoutHtmlSuccess(outcomeOf(classifyResponse(status, location, route, referer), route, origin, exactPath), status, contentType, route),
+      location, origin.failurePaths);
   const device = origin.device;
   // The app's response carries the app's own CORS headers, not riskgate's.
   withdrawOrigin(response);
@@ -414,6 +420,32 @@ function outcomeOf(
   // can succeed, while failures count wherever they happen.
   if (!exactPath) return { outcome: 'unknown', reason: 'path_variant' };
   return reading;
+}
+
+/**
+ * Read a success as `unknown` when its redirect goes where the login asked the app to send
+ * a failure. Symfony's form login redirects a failure to the request's `_failure_path`, so a
+ * client that names a success page there makes every wrong password look like a success.
+ * A value that is no path or URL is a route name, whose URL riskgate cannot know.
+ */
+function withoutChosenFailurePath(reading: OutcomeReading, location: string | undefined, failurePaths: readonly string[]): OutcomeReading {
+  if (reading.outcome !== 'success' || location === undefined || failurePaths.length === 0) return reading;
+  const target = pathAndQuery(location);
+  const chosen = failurePaths.some((path) => {
+    const named = /^(\/|https?:)/i.test(path) ? pathAndQuery(path) : undefined;
+    return named === undefined || named === target;
+  });
+  return chosen ? { outcome: 'unknown', reason: 'failure_path_chosen' } : reading;
+}
+
+/** Return the path and query of a URL or path, or undefined when it does not parse. */
+function pathAndQuery(value: string): string | undefined {
+  try {
+    const url = new URL(value, 'http://riskgate.invalid');
+    return `${url.pathname}${url.search}`;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Return a request target's path as sent, without its query. */

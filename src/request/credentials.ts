@@ -22,6 +22,11 @@ export interface ParsedLogin {
   passwordSent: boolean;
   /** True when every field of the route's `success_fields` has a listed value. */
   successFields: boolean;
+  /**
+   * The non-empty values of `_failure_path`, where Symfony's form login sends a failed login
+   * when the request names one. A redirect there proves nothing about the password.
+   */
+  failurePaths: string[];
 }
 
 const UTF8_BOM = '\uFEFF';
@@ -143,7 +148,14 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
   // a password there is still sent.
   const sentInQuery = formPasswordReading(query, route.passwordField).sent;
   if (body.length === 0) {
-    return { username: fromQuery, format, password: false, passwordSent: sentInQuery, successFields: fieldsListed(route, query, undefined) };
+    return {
+      username: fromQuery,
+      format,
+      password: false,
+      passwordSent: sentInQuery,
+      successFields: fieldsListed(route, query, undefined),
+      failurePaths: clientFailurePaths(query, undefined),
+    };
   }
 
   let text: string;
@@ -202,7 +214,19 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
   const parsedBody = json ? json.document : text;
   const password = reading.filled && passwordGrant(query, parsedBody);
   const successFields = fieldsListed(route, query, parsedBody);
-  return { username: fromBody ?? fromQuery, format, password, passwordSent: reading.sent || sentInQuery, successFields };
+  return {
+    username: fromBody ?? fromQuery,
+    format,
+    password,
+    passwordSent: reading.sent || sentInQuery,
+    successFields,
+    failurePaths: clientFailurePaths(query, parsedBody),
+  };
+}
+
+/** Return the non-empty values a login gives for Symfony's `_failure_path`, under any spelling a parser reads as it. */
+function clientFailurePaths(query: string, body: string | object | undefined): string[] {
+  return fieldValues('_failure_path', query, body).filter((value) => value !== '');
 }
 
 /**

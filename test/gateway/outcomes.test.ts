@@ -1062,3 +1062,42 @@ t.test('a JSON success draws no HTML warning', async (t) => {
   await waitForDecisions(gateway.logs, 1);
   t.notOk(gateway.logs.lines.some((line) => /with an HTML page/.test(line.message ?? '')));
 });
+
+t.test('a redirect to the failure page the login chose is no success', async (t) => {
+  // Symfony's form login sends a failed login to the request's _failure_path, so a client
+  // that names the success page there would make each wrong password look like a success.
+  const upstream = await new RecordingUpstream().start();
+  upstream.responder = (request, response) => {
+    if (!request.url.startsWith('/login')) return false;
+    const fields = new URLSearchParams(request.body.toString('utf8'));
+    // A value that is no path names a route, here the home page's.
+    const chosen = fields.get('_failure_path') === 'home_route' ? '/home' : fields.get('_failure_path');
+    const location = fields.get('password') === 'wonderland' ? '/home' : chosen ?? '/login?error';
+    response.writeHead(302, { location });
+    response.end();
+    return true;
+  };
+  t.teardown(() => upstream.stop());
+  const gateway = await gatewayFor(t, upstream.url, {
+    config: { login_routes: [{ path: '/login', body: 'form', success_location: ['/home'], failure_location: ['/login'] }] },
+  });
+  const post = (body: string) => send(gateway.port, {
+    method: 'POST', path: '/login', body, headers: { ...BROWSER_HEADERS, 'content-type': 'application/x-www-form-urlencoded' },
+  });
+
+  const guesses = [
+    'username=victim&password=guess&_failure_path=%2Fhome',
+    'username=victim&password=guess&_failure_path=http%3A%2F%2Fapp.example%2Fhome',
+    'username=victim&password=guess&_failure_path=home_route',
+  ];
+  for (const body of guesses) t.equal((await post(body)).headers['set-cookie'], undefined, `${body}: no device cookie`);
+  const owner = await post('username=alice&password=wonderland&_failure_path=%2Flogin%3Ffailed');
+
+  const lines = await waitForDecisions(gateway.logs, guesses.length + 1);
+  guesses.forEach((body, index) => {
+    t.equal(lines[index].event.outcome, 'unknown', `${body}: no success`);
+    t.equal(lines[index].riskgate.outcome_reason, 'failure_path_chosen', `${body}: the reason is logged`);
+  });
+  t.equal(lines[guesses.length].event.outcome, 'success', 'a success redirected elsewhere than the named failure page counts');
+  t.ok(owner.headers['set-cookie'], 'and earns the device cookie');
+});

@@ -156,6 +156,13 @@ function checkEnvironment(merged: RawConfig, source: YamlSource, env: NodeJS.Pro
   return problems;
 }
 
+/** Request headers that clients, proxies or riskgate send for their own purpose, so no step-up header may take their name. */
+const RESERVED_HEADERS = new Set([
+  'authorization', 'proxy-authorization', 'cookie', 'host', 'connection', 'upgrade', 'te', 'trailer', 'transfer-encoding',
+  'expect', 'forwarded', 'user-agent', 'accept', 'accept-language', 'accept-encoding', 'origin', 'referer',
+  'x-request-id', 'x-real-ip', 'via', 'keep-alive',
+]);
+
 function checkValues(merged: RawConfig, source: YamlSource, env: NodeJS.ProcessEnv): SourceProblem[] {
   const problems: SourceProblem[] = [];
   const origin = (name: string, key: string) => (env[name] !== undefined ? name : key);
@@ -167,6 +174,12 @@ function checkValues(merged: RawConfig, source: YamlSource, env: NodeJS.ProcessE
   if (/^__(host|secure)-/i.test(String(cookie.name ?? '')) && cookie.secure === false) {
     problems.push(source.problemAt(['device_cookie', 'name'], `device_cookie.name "${cookie.name}" has a prefix that ` +
       'browsers accept only on a Secure cookie, but device_cookie.secure is false: set secure to true, or remove the prefix'));
+  }
+  const stepUpHeader = String(merged.challenge?.header ?? CONFIG_DEFAULTS.challenge.header).toLowerCase();
+  if (RESERVED_HEADERS.has(stepUpHeader) || /^(sec-|x-forwarded-|content-|riskgate-(risk|via)$)/.test(stepUpHeader)) {
+    problems.push(source.problemAt(['challenge', 'header'], `challenge.header "${merged.challenge?.header}" is a header that ` +
+      'clients, proxies or riskgate itself send for another purpose; riskgate would read it as an assertion and strip it ' +
+      'before the app: use a name of its own, such as Riskgate-Step-Up'));
   }
   const stepUpCookie = merged.challenge?.cookie ?? CONFIG_DEFAULTS.challenge.cookie;
   if (stepUpCookie === deviceCookieName(cookie.name, cookie.secure ?? true)) {

@@ -577,6 +577,15 @@ t.test('device cookie SameSite', async (t) => {
   t.match(unknown.message, /same_site/);
 });
 
+t.test('step-up header needs a name of its own', async (t) => {
+  for (const header of ['Authorization', 'Cookie', 'X-Forwarded-For', 'Sec-Fetch-Mode', 'Riskgate-Risk']) {
+    const error = loadError(configFile('upstream: http://127.0.0.1:3000', `challenge: { header: ${header} }`));
+    t.match(error.message, new RegExp(`challenge\\.header "${header}" is a header that clients, proxies or riskgate itself send`), header);
+  }
+  const own = loadConfigFile(configFile('upstream: http://127.0.0.1:3000', 'challenge: { mode: forward, header: X-Step-Up }'), { env: {}, secret: SECRET });
+  t.equal(own.challenge.header, 'X-Step-Up');
+});
+
 t.test('step-up cookie needs its own name', async (t) => {
   const error = loadError(configFile('upstream: http://127.0.0.1:3000', 'device_cookie: { secure: false }', 'challenge: { cookie: rg_device }'));
 

@@ -26,6 +26,8 @@ export interface AccountAssessment {
   features: LoginFeatures;
   location: Omit<LocatedSuccess, 'at'> | undefined;
   profile: AccountProfile | undefined;
+  /** The stored profile's success count as read ('' when none), which its next write expects to find. */
+  storedCount: string;
   signals: Pick<SignalValues, 'account' | 'travel'>;
 }
 
@@ -67,7 +69,7 @@ export class AccountRisk {
       },
       travel: { ...travelSince(profile?.lastLocated, location, now, this.options.maxSpeedKmh) },
     };
-    return { features, location, profile, signals };
+    return { features, location, profile, storedCount: profileFields?.n ?? '', signals };
   }
 
   /**
@@ -84,7 +86,14 @@ export class AccountRisk {
   ): NonNullable<WriteRequest['hashWrites']>[number] {
     const features = { ...assessment.features, device: deviceFeature(deviceId, this.keys) };
     const next = recordSuccess(assessment.profile, features, assessment.location, now, this.options);
-    return { key: profileKey(prefix, pseudonym), fields: encodeProfile(next), ttlMs: this.options.retentionMs };
+    // The write is skipped when the profile changed since it was read: an erasure while the
+    // login waited for the app must not be undone, and a concurrent success's write stays.
+    return {
+      key: profileKey(prefix, pseudonym),
+      fields: encodeProfile(next),
+      ttlMs: this.options.retentionMs,
+      ifField: { field: 'n', value: assessment.storedCount },
+    };
   }
 
   /** Start merging the global frequency counts into the store every sync interval. */

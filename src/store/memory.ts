@@ -195,6 +195,7 @@ export class MemoryStore implements CounterStore {
 
     for (const write of request.hashWrites ?? []) {
       const entry = liveHash(write.key);
+      if (write.ifField && (entry.fields.get(write.ifField.field) ?? '') !== write.ifField.value) continue;
       for (const [field, value] of Object.entries(write.fields)) entry.fields.set(field, value);
       entry.expiresAt = now + storeTtlMs(write.ttlMs);
       this.put(write.key, entry);

@@ -47,6 +47,16 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`;
 
+// ARGV: the lifetime, the field to compare, its expected value ('' for absent), then the
+// fields and values to set.
+const HASH_WRITE_IF_SCRIPT = `
+local current = redis.call('HGET', KEYS[1], ARGV[2])
+if current == false then current = '' end
+if current ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1`;
+
 const SET_ADD_SCRIPT = `
 redis.call('SADD', KEYS[1], unpack(ARGV, 2))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
@@ -149,6 +159,7 @@ const SCRIPTS = {
   rgIncrement: INCREMENT_SCRIPT,
   rgDistinctAdd: DISTINCT_ADD_SCRIPT,
   rgHashWrite: HASH_WRITE_SCRIPT,
+  rgHashWriteIf: HASH_WRITE_IF_SCRIPT,
   rgSetAdd: SET_ADD_SCRIPT,
   rgListEdit: LIST_EDIT_SCRIPT,
   rgPendingMark: PENDING_MARK_SCRIPT,
@@ -385,7 +396,10 @@ export class RedisStore implements CounterStore {
     }
     for (const write of request.hashWrites ?? []) {
       const fields = Object.entries(write.fields).flat();
-      if (fields.length > 0) operations.push(script('rgHashWrite', write.key, storeTtlMs(write.ttlMs), ...fields));
+      if (fields.length === 0) continue;
+      operations.push(write.ifField
+        ? script('rgHashWriteIf', write.key, storeTtlMs(write.ttlMs), write.ifField.field, write.ifField.value, ...fields)
+        : script('rgHashWrite', write.key, storeTtlMs(write.ttlMs), ...fields));
     }
     for (const increment of request.hashIncrements ?? []) {
       operations.push({ key: increment.key, queue: (pipeline) => pipeline.hincrby(increment.key, increment.field, increment.by) });

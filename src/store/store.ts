@@ -91,7 +91,7 @@ export interface WriteRequest {
   /** Counters to clear in both buckets, such as an account's failure streak after a success. */
   resets: readonly { key: string; windowMs: number }[];
   /** Hash fields to set; the key's expiry becomes `ttlMs` from now. */
-  hashWrites?: readonly { key: string; fields: Readonly<Record<string, string>>; ttlMs: number }[];
+  hashWrites?: readonly HashWrite[];
   /** Hash fields to add to, creating them at 0; the key gets no expiry. */
   hashIncrements?: readonly { key: string; field: string; by: number }[];
   hashFieldDeletes?: readonly { key: string; fields: readonly string[] }[];
@@ -118,6 +118,19 @@ export interface ListEdit {
   now: number;
   /** The list lives at least this long from now; 0 keeps its expiry as it is. */
   ttlMs: number;
+}
+
+/**
+ * Fields to set in a hash, which then expires after `ttlMs`. With `ifField`, the write is
+ * skipped when the hash's field `field` no longer holds `value` ('' for absent), so a
+ * write computed from an earlier read never overwrites a change made since, such as an
+ * erasure.
+ */
+export interface HashWrite {
+  key: string;
+  fields: Readonly<Record<string, string>>;
+  ttlMs: number;
+  ifField?: { field: string; value: string };
 }
 
 export interface CounterStore {

@@ -14,7 +14,7 @@ import { writeRedisCliConfig } from '../helpers/cli.js';
 import { FakeClock } from '../helpers/clock.js';
 import { DEFAULT_RULES, PROJECT_ROOT, REDIS_URL, TEST_SECRET, login, type TestGateway } from '../helpers/gateway.js';
 import { listKeys } from '../helpers/redis.js';
-import { waitForDecisions } from '../helpers/wait.js';
+import { waitFor, waitForDecisions } from '../helpers/wait.js';
 import { STORES, deviceCookie, startProfileGateway } from './helpers.js';
 
 const run = promisify(execFile);
@@ -70,6 +70,42 @@ for (const store of STORES) {
     t.same(browsers.map((entry) => entry.value).sort(), ['Chrome', 'Firefox'], 'both stored browsers are exported');
     const firefox = browsers.find((entry) => entry.value === 'Firefox');
     t.ok(firefox && Date.parse(firefox.expires) < clock.now, 'the expired one shows when it stopped being used');
+  });
+
+  t.test(`${store}: a login in flight during erasure does not restore the profile`, async (t) => {
+    const clock = new FakeClock();
+    const { gateway, upstream } = await startProfileGateway(t, store, clock.read);
+    await populate(gateway);
+    const primary = gateway.context.store.primary;
+    const options = { ruleSet: gateway.context.rules.current, now: clock.now };
+
+    // The app holds alice's next login until the erasure is done.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    upstream.responder = (request, response) => {
+      if (!request.url.startsWith('/login')) return false;
+      void held.then(() => {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end('{"ok":true}');
+      });
+      return true;
+    };
+    const inFlight = login(gateway.port, 'alice', 'wonderland');
+    await waitFor(() => upstream.logins.length === 5, 'the login at the app');
+    const manual = new ManualEntryStore(gateway.context.store, gateway.config.store.keyPrefix);
+    const erased = await eraseAccount([primary], manual, gateway.context.keys, gateway.config, 'alice', options);
+    release();
+    t.equal((await inFlight).status, 200);
+    await waitForDecisions(gateway.logs, 5);
+    // The gauge counts a login until its outcome write is done.
+    const inFlightCount = async () => (await gateway.context.metrics.requestsInFlight.get()).values[0]?.value ?? 0;
+    await waitFor(async () => (await inFlightCount()) === 0, 'the outcome write');
+
+    const after = await exportAccount(primary, gateway.context.keys, gateway.config, 'alice', options);
+    t.equal(erased.profile_erased, true);
+    t.equal(after.profile, null, 'the erased profile stays erased');
   });
 
   t.test(`${store}: erase removes the account and nothing else`, async (t) => {

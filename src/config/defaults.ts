@@ -33,7 +33,7 @@ export const CONFIG_DEFAULTS = {
     mode: 'step-up',
     mfa_url: '/mfa',
     header: 'Riskgate-Step-Up',
-    cookie: 'rg_step_up',
+    // The cookie defaults to __Host-rg_step_up with a Secure device cookie (stepUpCookieName).
     ttl: '5m',
     issuer: 'riskgate-demo-mfa',
     audience: 'riskgate',
@@ -64,4 +64,13 @@ export const MIN_SECRET_LENGTH = 32;
  */
 export function deviceCookieName(name: string | undefined, secure: boolean): string {
   return name ?? (secure ? '__Host-rg_device' : 'rg_device');
+}
+
+/**
+ * Choose the step-up cookie's name when the config gives none, by the same rule: a page on
+ * a sibling subdomain cannot set a `__Host-` cookie, so it cannot plant cookies of that name
+ * that the browser would send before the one the MFA page set.
+ */
+export function stepUpCookieName(name: string | undefined, secure: boolean): string {
+  return name ?? (secure ? '__Host-rg_step_up' : 'rg_step_up');
 }

@@ -8,7 +8,7 @@ import { RiskgateError, throwProblems, type SourceProblem } from '../errors.js';
 import { checkAccountRiskValues, resolveAccountRiskConfig, resolveStoreTopology } from './account-risk.js';
 import { applyAdminEnvironment, checkAdminValues, resolveAdminConfig } from './admin.js';
 import { checkChallengeKey } from './challenge.js';
-import { CONFIG_DEFAULTS, MIN_SECRET_LENGTH, deviceCookieName } from './defaults.js';
+import { CONFIG_DEFAULTS, MIN_SECRET_LENGTH, deviceCookieName, stepUpCookieName } from './defaults.js';
 import { checkLoginRouteOutcomes, resolveRoute } from './login-route.js';
 import { parseDurationMs } from './duration.js';
 import { checkReloadValues, resolveReloadConfig } from './reload.js';
@@ -181,7 +181,7 @@ function checkValues(merged: RawConfig, source: YamlSource, env: NodeJS.ProcessE
       'clients, proxies or riskgate itself send for another purpose; riskgate would read it as an assertion and strip it ' +
       'before the app: use a name of its own, such as Riskgate-Step-Up'));
   }
-  const stepUpCookie = merged.challenge?.cookie ?? CONFIG_DEFAULTS.challenge.cookie;
+  const stepUpCookie = stepUpCookieName(merged.challenge?.cookie, cookie.secure ?? true);
   if (stepUpCookie === deviceCookieName(cookie.name, cookie.secure ?? true)) {
     problems.push(source.problemAt(['challenge', 'cookie'], `challenge.cookie "${stepUpCookie}" is also the device cookie's name, ` +
       'so every returning device would present its device cookie as a step-up assertion: give the two cookies different names'));
@@ -305,7 +305,7 @@ function resolveConfig(merged: RawConfig, file: string, baseDir: string, secret:
       mode: challenge.mode,
       mfaUrl: challenge.mfa_url,
       header: challenge.header,
-      cookie: challenge.cookie,
+      cookie: stepUpCookieName(challenge.cookie, deviceCookie.secure),
       ttlMs: parseDurationMs(challenge.ttl),
       issuer: challenge.issuer,
       audience: challenge.audience,

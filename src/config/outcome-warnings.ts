@@ -44,9 +44,19 @@ function missingFailureLocationWarnings(config: GatewayConfig): string[] {
  */
 export function deviceCookieWarnings(config: GatewayConfig): string[] {
   const { name, secure } = config.deviceCookie;
-  if (!secure || name.startsWith('__Host-')) return [];
-  return [`device_cookie.name "${name}" has no __Host- prefix although the cookie is Secure, so a sibling subdomain can ` +
-    'set cookies of that name that hide the owner\'s device; use __Host-' + name.replace(/^__Secure-/, '') + ', or leave the name unset'];
+  if (!secure) return [];
+  const warnings: string[] = [];
+  if (!name.startsWith('__Host-')) {
+    warnings.push(`device_cookie.name "${name}" has no __Host- prefix although the cookie is Secure, so a sibling subdomain can ` +
+      'set cookies of that name that hide the owner\'s device; use __Host-' + name.replace(/^__Secure-/, '') + ', or leave the name unset');
+  }
+  const stepUp = config.challenge.cookie;
+  if (config.challenge.mode === 'step-up' && !stepUp.startsWith('__Host-')) {
+    warnings.push(`challenge.cookie "${stepUp}" has no __Host- prefix, so a sibling subdomain can set cookies of that name ` +
+      'that the browser sends before the MFA page\'s and that hide the owner\'s assertion; use __Host-' +
+      stepUp.replace(/^__Secure-/, '') + ' (the MFA page sets it Secure, with Path=/ and no Domain), or leave the name unset');
+  }
+  return warnings;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { exportSPKI, generateKeyPair } from 'jose';
 import t from 'tap';
 
 import { runCheck } from '../../src/cli/tuning.js';
@@ -56,6 +57,25 @@ t.test('a Secure device cookie without __Host- is warned about', async (t) => {
   const warned = captureOutput();
   await runCheck({ config: tree.path('plain-name.yaml') }, [], warned.io);
   t.match(warned.out(), /warning: device_cookie\.name "rg_device" has no __Host- prefix although the cookie is Secure.*use __Host-rg_device/);
+
+  const quiet = captureOutput();
+  await runCheck({ config: tree.path('default-name.yaml') }, [], quiet.io);
+  t.notMatch(quiet.out(), /__Host-/, 'the default name draws no warning');
+});
+
+t.test('a step-up cookie without __Host- is warned about', async (t) => {
+  const { publicKey } = await generateKeyPair('ES256');
+  const base = `upstream: http://127.0.0.1:3000\nrules: [${JSON.stringify(DEFAULT_RULES)}]\nchallenge: { public_key_file: mfa.pem`;
+  const tree = writeTree({
+    'mfa.pem': await exportSPKI(publicKey),
+    'plain-name.yaml': `${base}, cookie: rg_step_up }\n`,
+    'default-name.yaml': `${base} }\n`,
+  });
+  t.teardown(tree.remove);
+
+  const warned = captureOutput();
+  await runCheck({ config: tree.path('plain-name.yaml') }, [], warned.io);
+  t.match(warned.out(), /warning: challenge\.cookie "rg_step_up" has no __Host- prefix.*use __Host-rg_step_up/);
 
   const quiet = captureOutput();
   await runCheck({ config: tree.path('default-name.yaml') }, [], quiet.io);

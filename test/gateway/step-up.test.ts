@@ -127,21 +127,21 @@ t.test('a form login carries its assertion in the step-up cookie', async (t) => 
   const assertion = await signAssertion(gateway.stepUpSigningKey!, { subject: 'alice', challengeId: challengeOf(owner).id, nowMs: clock.now });
   const before = upstream.logins.length;
 
-  const passed = await postForm(`theme=dark; rg_step_up=${assertion}`);
+  const passed = await postForm(`theme=dark; __Host-rg_step_up=${assertion}`);
   t.equal(passed.status, 200, 'the login with the cookie is allowed');
   t.equal(upstream.logins.length, before + 1, 'and forwarded');
   t.equal(upstream.logins.at(-1)?.headers.cookie, 'theme=dark', 'the app gets no copy of the assertion');
-  const cleared = [passed.headers['set-cookie'] ?? []].flat().find((value) => value.startsWith('rg_step_up='));
-  t.match(cleared, /^rg_step_up=; Max-Age=0; Path=\//, 'the response clears the cookie');
+  const cleared = [passed.headers['set-cookie'] ?? []].flat().find((value) => value.startsWith('__Host-rg_step_up='));
+  t.match(cleared, /^__Host-rg_step_up=; Max-Age=0; Path=\//, 'the response clears the cookie');
 
-  const replay = await postForm(`rg_step_up=${assertion}`);
+  const replay = await postForm(`__Host-rg_step_up=${assertion}`);
   t.equal(replay.status, 303, 'the same cookie again is challenged');
   t.match(replay.headers.location, /^\/mfa\?challenge=/, 'with a redirect to the MFA page');
   t.equal(upstream.logins.length, before + 1, 'and not forwarded');
   const decisions = await waitForDecisions(gateway.logs, 23);
   t.same(decisions[22].riskgate.step_up, { ok: false, reason: 'replay' }, 'as a replay');
 
-  await send(gateway.port, { path: '/account', headers: { cookie: `rg_step_up=${assertion}; theme=dark` } });
+  await send(gateway.port, { path: '/account', headers: { cookie: `__Host-rg_step_up=${assertion}; theme=dark` } });
   t.equal(upstream.requests.at(-1)?.headers.cookie, 'theme=dark', 'no other page of the app gets it either');
 });
 
@@ -184,11 +184,11 @@ t.test('planted step-up cookies are ignored', async (t) => {
   const assertion = await signAssertion(gateway.stepUpSigningKey!, { subject: 'alice', challengeId: challengeOf(owner).id, nowMs: clock.now });
 
   const shadowed = await proxiedLogin(gateway, '203.0.113.50', 'wonderland',
-    { ...browser, cookie: `rg_step_up=planted; rg_step_up=${unsignedAssertion({ subject: 'alice', challengeId: challengeOf(owner).id, nowMs: clock.now })}; rg_step_up=${assertion}` });
+    { ...browser, cookie: `__Host-rg_step_up=planted; __Host-rg_step_up=${unsignedAssertion({ subject: 'alice', challengeId: challengeOf(owner).id, nowMs: clock.now })}; __Host-rg_step_up=${assertion}` });
   t.equal(shadowed.status, 200, 'the valid cookie after planted ones passes the step-up');
   t.equal(upstream.logins.at(-1)?.headers.cookie, undefined, 'and the app gets none of them');
 
-  const allowed = await login(gateway.port, 'bob', 'wonderland', { headers: { ...browser, 'x-forwarded-for': '203.0.113.60', cookie: 'rg_step_up=planted' } });
+  const allowed = await login(gateway.port, 'bob', 'wonderland', { headers: { ...browser, 'x-forwarded-for': '203.0.113.60', cookie: '__Host-rg_step_up=planted' } });
   t.equal(allowed.status, 200, 'a planted cookie alone leaves an allowed login allowed');
   const decisions = await waitForDecisions(gateway.logs, 23);
   t.same(decisions[21].riskgate.step_up, { ok: true }, 'the step-up is logged as passed');

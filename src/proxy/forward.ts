@@ -406,6 +406,12 @@ function streamChecked(
   });
 }
 
+/**
+ * Connections that a response with `Connection: close` ends. A client may have pipelined
+ * more requests on them, which Node parses anyway; the server drops those unanswered.
+ */
+export const closingConnections = new WeakSet<object>();
+
 /** Send an RFC 9457 problem document. */
 export function sendProblem(
   response: ServerResponse,
@@ -421,6 +427,7 @@ export function sendProblem(
     return;
   }
   const body = JSON.stringify({ type: 'about:blank', title, status, detail, ...extra });
+  if (close && response.socket) closingConnections.add(response.socket);
   response.writeHead(status, {
     'content-type': 'application/problem+json',
     'content-length': Buffer.byteLength(body),

@@ -117,7 +117,8 @@ export async function handleLogin(
   } catch (error) {
     if (!(error instanceof RequestRejection)) throw error;
     logRejection(context, request, requestId, client, error.status, error.title);
-    sendProblem(response, error.status, error.title, error.detail, error.status === 413);
+    // Closed, as every refusal is, so one connection cannot carry a flood of logged refusals.
+    sendProblem(response, error.status, error.title, error.detail, true);
     return;
   }
 

@@ -12,7 +12,7 @@ import { parseAddress, resolveClientAddress } from '../request/client-ip.js';
 import { formRouteCheck, routedLoginReading, uncheckableForm } from './body-route.js';
 import type { GatewayContext } from './context.js';
 import { fieldHeaderName, findLoginRoute, loginMethodsAt, loginPathIndex, type LoginPathIndex } from './context.js';
-import { forwardRequest, sendProblem } from './forward.js';
+import { closingConnections, forwardRequest, sendProblem } from './forward.js';
 import { forwardingLoop, upgradeRequestHeaders, upstreamRequestHeaders } from './headers.js';
 import { RISK_HEADER, handleLogin } from './login.js';
 import { isWebSocketKey, proxyWebSocket } from './websocket.js';
@@ -49,6 +49,12 @@ export function createGatewayServer(context: GatewayContext): http.Server {
   const responses = new WeakMap<Duplex, ServerResponse>();
 
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    // A request pipelined after a response that closes the connection gets no answer and no
+    // log line, so one connection cannot carry a flood of refused requests.
+    if (closingConnections.has(request.socket)) {
+      request.socket.destroySoon();
+      return;
+    }
     responses.set(request.socket, response);
     const handled = handleRequest(context, loginPaths, request, response).catch((error: unknown) => {
       context.logger.error({ err: error }, 'request handling failed');
@@ -176,7 +182,7 @@ async function handleRequest(
     const loginMethod = loginPaths.methods.has(method);
     if (loginMethod || carriesBody(request) || request.url?.includes('#') || queryCarriesPassword(request.url, loginPaths.passwordFields)) {
       logRejection(context, request, requestId, 'invalid request path');
-      sendProblem(response, 400, 'invalid request path', reading.invalid);
+      sendProblem(response, 400, 'invalid request path', reading.invalid, true);
       return;
     }
     nearLogin = true;
@@ -185,7 +191,8 @@ async function handleRequest(
     // login with a query, which riskgate cannot read the same way, by any method.
     logRejection(context, request, requestId, 'encoded query mark on a login path');
     sendProblem(response, 400, 'invalid request path',
-      'the path has a percent-encoded "?" or "#" after a login path, which apps that decode the path first read as a query; send it unencoded');
+      'the path has a percent-encoded "?" or "#" after a login path, which apps that decode the path first read as a query; send it unencoded',
+      true);
     return;
   } else {
     const route = findLoginRoute(context.routes, method, reading.path);
@@ -292,7 +299,9 @@ function logClientError(context: GatewayContext, error: NodeJS.ErrnoException, s
 /**
  * Log a refused request with its client address, read as for a login, so an operator can
  * tell who sends such requests. Many are hidden logins (a password in a GET, a login path
- * in a form body).
+ * in a form body). Each refusal also closes its connection, so that a client cannot send
+ * thousands of small refused requests on one connection, each with a log line, past a load
+ * balancer that limits connections.
  */
 function logRejection(context: GatewayContext, request: IncomingMessage, requestId: string, rejection: string): void {
   const client = resolveClientAddress(request.socket.remoteAddress, joined(request.headers['x-forwarded-for']), context.trustedProxies);

@@ -889,6 +889,14 @@ t.test('an encoded query mark after a login path is refused', async (t) => {
 
   const other = await rawExchange(gateway.port, 'GET /wiki/Who%3F HTTP/1.1\r\nHost: riskgate.test\r\n\r\n', { source: nextSource() });
   t.equal(other.statuses[0], 200, 'an encoded "?" elsewhere passes');
+
+  // Each refusal writes a log line, so one connection may not carry many of them.
+  const before = gateway.logs.lines.length;
+  const refused = 'GET /login%3F HTTP/1.1\r\nHost: riskgate.test\r\n\r\n';
+  const pipelined = await rawExchange(gateway.port, refused.repeat(50), { source: nextSource() });
+  t.same(pipelined.statuses, [400], 'only the first of 50 pipelined refusals is answered');
+  t.equal(pipelined.closedByServer, true, 'and the connection is closed after it');
+  t.equal(gateway.logs.lines.length, before + 1, 'with one log line');
 });
 
 t.test('a %u escape in a login query is refused', async (t) => {

@@ -67,9 +67,9 @@ export function deviceCookieName(name: string | undefined, secure: boolean): str
 }
 
 /**
- * Choose the step-up cookie's name when the config gives none, by the same rule: a page on
- * a sibling subdomain cannot set a `__Host-` cookie, so it cannot plant cookies of that name
- * that the browser would send before the one the MFA page set.
+ * Choose the step-up cookie's name when the config gives none, by the same rule. A page on
+ * a sibling subdomain cannot set a `__Host-` cookie, so it cannot plant one that the
+ * browser would send before the MFA page's.
  */
 export function stepUpCookieName(name: string | undefined, secure: boolean): string {
   return name ?? (secure ? '__Host-rg_step_up' : 'rg_step_up');

@@ -346,7 +346,7 @@ async function forwardLogin(
     carriesPassword: boolean;
     passwordSent: boolean;
     successFields: boolean;
-    /** Where the login asks the app to send it after a failure (Symfony's `_failure_path`). */
+    /** The page the login names for a failure redirect (Symfony's `_failure_path`). */
     failurePaths: readonly string[];
   },
   logDecision: () => void,

@@ -49,8 +49,8 @@ export function createGatewayServer(context: GatewayContext): http.Server {
   const responses = new WeakMap<Duplex, ServerResponse>();
 
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    // A request pipelined after a response that closes the connection gets no answer and no
-    // log line, so one connection cannot carry a flood of refused requests.
+    // A request pipelined after a response that closes the connection gets no response and
+    // no log line, so one connection cannot carry a flood of refused requests.
     if (closingConnections.has(request.socket)) {
       request.socket.destroySoon();
       return;

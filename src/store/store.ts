@@ -122,7 +122,7 @@ export interface ListEdit {
 
 /**
  * Fields to set in a hash, which then expires after `ttlMs`. With `ifField`, the write is
- * skipped when the hash's field `field` no longer holds `value` ('' for absent), so a
+ * skipped when the hash's field `field` no longer contains `value` ('' for absent), so a
  * write computed from an earlier read never overwrites a change made since, such as an
  * erasure.
  */

@@ -20,7 +20,7 @@ function openFullablePipe(t: Test): number {
   return fd;
 }
 
-/** Read what the pipe holds now. */
+/** Read the pipe's current contents. */
 function drain(fd: number): string {
   const chunks: Buffer[] = [];
   const buffer = Buffer.alloc(65_536);

@@ -79,7 +79,7 @@ for (const store of STORES) {
     const primary = gateway.context.store.primary;
     const options = { ruleSet: gateway.context.rules.current, now: clock.now };
 
-    // The app holds alice's next login until the erasure is done.
+    // The app keeps alice's next login waiting until the erasure is done.
     let release = () => {};
     const held = new Promise<void>((resolve) => {
       release = resolve;

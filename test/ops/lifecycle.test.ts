@@ -245,6 +245,8 @@ t.test('readiness probe retries a failing log', { skip: process.platform === 'li
   const second = readPipe(file);
   t.teardown(() => second.child.kill('SIGKILL'));
   await waitFor(async () => (await fetch(`${gateway.adminUrl}/readyz`)).status === 200, 'readiness after the new reader', 5000);
+  // The line reaches this process through cat, a moment after the gateway wrote it.
+  await waitFor(() => second.text().includes('readiness probe'), 'the probe\'s line at the new reader', 5000);
   t.match(second.text(), /readiness probe: trying the log again/, 'the probe\'s line reached the new reader');
   t.equal((await login(port, 'recovered', 'wonderland')).status, 200, 'logins get through again');
 });

@@ -8,7 +8,7 @@ import { signHs256 } from '../crypto/hs256.js';
 import { CounterPlan, type KeyParts } from '../decision/counter-plan.js';
 import { successTeaches } from '../decision/learning.js';
 import { appAnswered, checkedNoPassword, classifyResponse, withoutHtmlSuccess, type OutcomeReading } from '../decision/outcome.js';
-import { writeDecisionLine, type LoginRecord } from '../log/decision-log.js';
+import { decisionLogger, writeDecisionLine, type LoginRecord } from '../log/decision-log.js';
 import { loggedLoginPath, loggedRedirectPath } from '../log/login-path.js';
 import { sanitizeLogValue } from '../log/sanitize.js';
 import { RequestRejection, decodeContentEncoding, readBody } from '../request/body.js';
@@ -77,6 +77,9 @@ export async function handleLogin(
   const logFailure = context.logWriteFailure();
   if (logFailure) {
     logRejection(context, request, requestId, client, 503, 'decision log unavailable');
+    // The rejection line is dropped at a log.level above warn, so this line, written at any
+    // level as decision lines are, is what tries the log again.
+    decisionLogger(context.logger).warn({ http: { request: { id: requestId } } }, 'trying the decision log again after a failed write');
     sendProblem(response, 503, 'decision log unavailable',
       `the gateway cannot write its decision log (${logFailure.code ?? 'write failed'}), so logins are refused until it can; try again shortly`,
       true, {}, { 'retry-after': '5' });
@@ -432,9 +435,11 @@ function outcomeOf(
 function withoutChosenFailurePath(reading: OutcomeReading, location: string | undefined, failurePaths: readonly string[]): OutcomeReading {
   if (reading.outcome !== 'success' || location === undefined || failurePaths.length === 0) return reading;
   const target = pathAndQuery(location);
+  // Symfony puts the app's base URL (its folder, or X-Forwarded-Prefix) before a path that
+  // starts with `/`, so the redirect may end with the named path rather than equal it.
   const chosen = failurePaths.some((path) => {
     const named = /^(\/|https?:)/i.test(path) ? pathAndQuery(path) : undefined;
-    return named === undefined || named === target;
+    return named === undefined || target === undefined || target === named || target.endsWith(named);
   });
   return chosen ? { outcome: 'unknown', reason: 'failure_path_chosen' } : reading;
 }

@@ -1101,3 +1101,30 @@ t.test('a redirect to the failure page the login chose is no success', async (t)
   t.equal(lines[guesses.length].event.outcome, 'success', 'a success redirected elsewhere than the named failure page counts');
   t.ok(owner.headers['set-cookie'], 'and earns the device cookie');
 });
+
+t.test('a chosen failure page under the app base URL is no success', async (t) => {
+  // Symfony puts the app's base URL before a _failure_path that starts with "/".
+  const upstream = await new RecordingUpstream().start();
+  upstream.responder = (request, response) => {
+    if (!request.url.startsWith('/shop/login')) return false;
+    const fields = new URLSearchParams(request.body.toString('utf8'));
+    const location = fields.get('password') === 'wonderland' ? '/shop/home' : `/shop${fields.get('_failure_path') ?? '/login'}`;
+    response.writeHead(302, { location });
+    response.end();
+    return true;
+  };
+  t.teardown(() => upstream.stop());
+  const gateway = await gatewayFor(t, upstream.url, {
+    config: { login_routes: [{ path: '/shop/login', body: 'form', success_location: ['/shop/home'], failure_location: ['/shop/login'] }] },
+  });
+
+  const reply = await send(gateway.port, {
+    method: 'POST', path: '/shop/login', body: 'username=victim&password=guess&_failure_path=%2Fhome',
+    headers: { ...BROWSER_HEADERS, 'content-type': 'application/x-www-form-urlencoded' },
+  });
+
+  const [line] = await waitForDecisions(gateway.logs, 1);
+  t.equal(reply.headers['set-cookie'], undefined, 'no device cookie');
+  t.equal(line.event.outcome, 'unknown');
+  t.equal(line.riskgate.outcome_reason, 'failure_path_chosen');
+});

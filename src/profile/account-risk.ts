@@ -26,8 +26,11 @@ export interface AccountAssessment {
   features: LoginFeatures;
   location: Omit<LocatedSuccess, 'at'> | undefined;
   profile: AccountProfile | undefined;
-  /** The stored profile's success count as read ('' when none), which its next write expects to find. */
-  storedCount: string;
+  /**
+   * The stored profile's last success time as read ('' when none), which its next write
+   * expects to find. A success since, or an erasure and a new first success, changes it.
+   */
+  storedLastSuccess: string;
   signals: Pick<SignalValues, 'account' | 'travel'>;
 }
 
@@ -69,7 +72,7 @@ export class AccountRisk {
       },
       travel: { ...travelSince(profile?.lastLocated, location, now, this.options.maxSpeedKmh) },
     };
-    return { features, location, profile, storedCount: profileFields?.n ?? '', signals };
+    return { features, location, profile, storedLastSuccess: profileFields?.last ?? '', signals };
   }
 
   /**
@@ -92,7 +95,7 @@ export class AccountRisk {
       key: profileKey(prefix, pseudonym),
       fields: encodeProfile(next),
       ttlMs: this.options.retentionMs,
-      ifField: { field: 'n', value: assessment.storedCount },
+      ifField: { field: 'last', value: assessment.storedLastSuccess },
     };
   }
 

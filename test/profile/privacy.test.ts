@@ -96,16 +96,22 @@ for (const store of STORES) {
     await waitFor(() => upstream.logins.length === 5, 'the login at the app');
     const manual = new ManualEntryStore(gateway.context.store, gateway.config.store.keyPrefix);
     const erased = await eraseAccount([primary], manual, gateway.context.keys, gateway.config, 'alice', options);
+    // The owner signs in again meanwhile, so the profile has one success again, as before.
+    upstream.responder = undefined;
+    clock.advance(1000);
+    const chrome = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36';
+    t.equal((await login(gateway.port, 'alice', 'wonderland', { headers: { 'user-agent': chrome, 'accept-language': 'en' } })).status, 200);
+    await waitForDecisions(gateway.logs, 5);
     release();
     t.equal((await inFlight).status, 200);
-    await waitForDecisions(gateway.logs, 5);
     // The gauge counts a login until its outcome write is done.
     const inFlightCount = async () => (await gateway.context.metrics.requestsInFlight.get()).values[0]?.value ?? 0;
     await waitFor(async () => (await inFlightCount()) === 0, 'the outcome write');
 
     const after = await exportAccount(primary, gateway.context.keys, gateway.config, 'alice', options);
     t.equal(erased.profile_erased, true);
-    t.equal(after.profile, null, 'the erased profile stays erased');
+    t.equal(after.profile?.successes, 1, 'the profile holds the new success alone');
+    t.same(after.profile?.features.browser.map((entry) => entry.value), ['Chrome'], 'and none of the erased values');
   });
 
   t.test(`${store}: erase removes the account and nothing else`, async (t) => {

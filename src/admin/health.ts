@@ -1,5 +1,6 @@
 import net from 'node:net';
 
+import { decisionLogger } from '../log/decision-log.js';
 import type { GatewayContext } from '../proxy/context.js';
 import { poolUsage } from '../proxy/forward.js';
 
@@ -127,7 +128,8 @@ export class Readiness {
    */
   private checkLog(): NodeJS.ErrnoException | undefined {
     if (!this.context.logWriteFailure()) return undefined;
-    this.context.logger.warn('readiness probe: trying the log again after a failed write');
+    // Written at any log.level, as decision lines are, so a quiet level cannot keep the failure.
+    decisionLogger(this.context.logger).warn('readiness probe: trying the log again after a failed write');
     return this.context.logWriteFailure();
   }
 

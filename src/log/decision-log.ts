@@ -142,7 +142,7 @@ const decisionLoggers = new WeakMap<Logger, Logger>();
  * alone (bench/notes.md). The decision line has no such keys, because writeDecisionLine
  * builds it from named fields only.
  */
-function decisionLogger(logger: Logger): Logger {
+export function decisionLogger(logger: Logger): Logger {
   let child = decisionLoggers.get(logger);
   if (!child) {
     // One line per login is what a SIEM counts on, so decision lines are written at any

@@ -123,8 +123,8 @@ export class Readiness {
 
   /**
    * Return the error of the log's failed writes, or undefined when it can be written. While
-   * writes fail, each probe writes a line to try again: a login is refused before its line
-   * is written, so without traffic only this line can show that the disk has room again.
+   * writes fail, each probe writes a line to try again, because an instance out of rotation
+   * gets no logins whose lines could show that the disk has room again.
    */
   private checkLog(): NodeJS.ErrnoException | undefined {
     if (!this.context.logWriteFailure()) return undefined;

@@ -146,8 +146,8 @@ export async function handleLogin(
     stepUp = await verifyAssertion(headerAssertion);
   } else {
     // A sibling subdomain can plant cookies of that name, which the browser sends first. So
-    // the first valid one counts, and the others are ignored as if absent: a planted cookie
-    // can neither hide the owner's assertion nor turn an allowed login into a challenge.
+    // the first valid one counts and the others are ignored, because a planted cookie must
+    // neither hide the owner's assertion nor turn an allowed login into a challenge.
     for (const assertion of cookieAssertions) {
       const result = await verifyAssertion(assertion);
       if (result.ok) {
@@ -616,8 +616,9 @@ export function challengeUrl(mfaUrl: string, id: string): string {
 
 /**
  * Tell whether a login is a browser's navigation, such as an HTML form's post, whose
- * response the browser shows as the next page. Browsers since 2023 send
- * `Sec-Fetch-Mode: navigate` for it. Without it, a form body from a client that accepts HTML counts as one.
+ * response the browser shows as the next page. Chrome, Firefox and Safari (since 16.4)
+ * send `Sec-Fetch-Mode: navigate` for it. Without that header, a form body from a client
+ * that accepts HTML counts as one.
  */
 export function isNavigation(request: IncomingMessage): boolean {
   const mode = request.headers['sec-fetch-mode'];

@@ -24,7 +24,9 @@ const FORM_READERS: readonly { parser: string; read: FieldNameReader }[] = [
   // Spring MVC's data binder takes `!name` as the default of `name` when `name` is absent.
   { parser: "Spring's data binder", read: (name) => [name.startsWith('!') ? name.slice(1) : name] },
   // ASP.NET (System.Web) trims white space around a field's name, as .NET's String.Trim
-  // reads it: with U+0085 (NEXT LINE), which JavaScript's trim keeps.
+  // does, so U+0085 (NEXT LINE) goes too, which JavaScript's trim keeps.
+  // NOTE: HttpValueCollection's form parser was not seen trimming names, so this reading may
+  // be wider than ASP.NET's. A wider reading only rejects or counts more logins.
   { parser: 'ASP.NET', read: (name) => [name.replace(DOTNET_EDGE_SPACE, '')] },
 ];
 

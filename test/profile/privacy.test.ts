@@ -81,12 +81,12 @@ for (const store of STORES) {
 
     // The app keeps alice's next login waiting until the erasure is done.
     let release = () => {};
-    const held = new Promise<void>((resolve) => {
+    const appWait = new Promise<void>((resolve) => {
       release = resolve;
     });
     upstream.responder = (request, response) => {
       if (!request.url.startsWith('/login')) return false;
-      void held.then(() => {
+      void appWait.then(() => {
         response.writeHead(200, { 'content-type': 'application/json' });
         response.end('{"ok":true}');
       });

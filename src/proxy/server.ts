@@ -49,18 +49,26 @@ export function createGatewayServer(context: GatewayContext): http.Server {
   const responses = new WeakMap<Duplex, ServerResponse>();
 
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    // A request pipelined after a response that closes the connection gets no response and
-    // no log line, so one connection cannot carry a flood of refused requests.
-    if (closingConnections.has(request.socket)) {
-      request.socket.destroySoon();
-      return;
-    }
+    // Node parses a pipelined request while the one before it is still being handled. Its
+    // handling waits until that response is finished, so that a refusal decided late (a
+    // login body that fails to parse) can still close the connection before it.
+    const previous = responses.get(request.socket);
     responses.set(request.socket, response);
-    const handled = handleRequest(context, loginPaths, request, response).catch((error: unknown) => {
-      context.logger.error({ err: error }, 'request handling failed');
-      sendProblem(response, 500, 'internal error', 'the gateway failed to handle this request', true);
-    });
-    context.metrics.trackRequest(handled);
+    const start = (): void => {
+      // A request pipelined after a response that closes the connection gets no response
+      // and no log line, so one connection cannot carry a flood of refused requests.
+      if (closingConnections.has(request.socket) || request.socket.destroyed) {
+        request.socket.destroySoon();
+        return;
+      }
+      const handled = handleRequest(context, loginPaths, request, response).catch((error: unknown) => {
+        context.logger.error({ err: error }, 'request handling failed');
+        sendProblem(response, 500, 'internal error', 'the gateway failed to handle this request', true);
+      });
+      context.metrics.trackRequest(handled);
+    };
+    if (previous === undefined || previous.writableFinished || previous.destroyed) start();
+    else afterResponse(previous, start);
   });
 
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
@@ -268,6 +276,18 @@ async function handleRequest(
       'upstream request failed',
     );
   }
+}
+
+/** Call next once a response is finished or its connection is gone, whichever comes first. */
+function afterResponse(response: ServerResponse, next: () => void): void {
+  let called = false;
+  const once = (): void => {
+    if (called) return;
+    called = true;
+    next();
+  };
+  response.once('finish', once);
+  response.once('close', once);
 }
 
 /** Sockets of upgrades and open tunnels, both ends, by server, so a shutdown can close tunnels that would keep it open. */

@@ -947,3 +947,19 @@ t.test('a login that asks for another method is refused', async (t) => {
   t.equal(query.statuses[0], 400, 'a _method query field: 400');
   t.equal(upstream.requests.length, 0, 'none reached the app');
 });
+
+t.test('a request pipelined behind a login refused for its body does not reach the app', async (t) => {
+  const broken = '{"username":"alice","password":';
+  const stream = [
+    `POST /login HTTP/1.1\r\n${HEAD}\r\nContent-Length: ${broken.length}\r\n\r\n${broken}`,
+    'GET /account HTTP/1.1\r\nHost: riskgate.test\r\n\r\n',
+    `POST /login HTTP/1.1\r\n${HEAD}\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`,
+  ].join('');
+
+  const exchange = await rawExchange(gateway.port, stream, { source: nextSource() });
+
+  t.same(exchange.statuses, [400], 'only the refusal is answered');
+  t.equal(exchange.closedByServer, true, 'and the connection is closed after it');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.equal(upstream.requests.length, 0, 'nothing behind it reached the app');
+});

@@ -65,7 +65,7 @@ export async function eraseAccount(
   // NOTE: on Redis each erase call scans the whole keyspace (SCAN MATCH <key>*), and there
   // is one call per counter of the account, so the time grows with both.
   for (const store of stores) {
-    const { indexed } = await readAccount(store, scope);
+    const { indexed, profileFields } = await readAccount(store, scope);
     for (const counter of [...scope.direct, ...indexed]) {
       // A counter's key family is the prefix of its bucket keys (Redis) or of the key itself
       // (memory), under every count kind the counter has had.
@@ -74,9 +74,17 @@ export async function eraseAccount(
       keysDeleted += deleted;
     }
 
-    const profileDeleted = await store.erase([scope.profile]);
+    // A mark left by an earlier erasure is no data of the account, so it is not counted.
+    const profileDeleted = isErasureMark(profileFields) ? 0 : await store.erase([scope.profile]);
     profileErased ||= profileDeleted > 0;
     keysDeleted += profileDeleted + (await store.erase([scope.index]));
+    await store.write({
+      now: scope.now,
+      increments: [],
+      distinct: [],
+      resets: [],
+      hashWrites: [{ key: scope.profile, fields: { last: ERASURE_MARK }, ttlMs: erasureMarkTtlMs(config) }],
+    });
   }
 
   const id = `username:${scope.pseudonym}`;
@@ -92,6 +100,29 @@ export async function eraseAccount(
     data_found: keysDeleted > 0 || removed !== undefined || block !== undefined,
     retained: retainedCounters(scope.ruleSet.counters),
   };
+}
+
+/**
+ * The value of a profile's `last` field after an erasure. A login that was waiting for the
+ * app when the erasure ran read another value, so its profile write, which applies only
+ * while `last` is as the login read it, is skipped. A login after the erasure reads the
+ * mark and writes a new profile over it. The mark holds no data of the account.
+ */
+export const ERASURE_MARK = 'erased';
+
+/** Return whether a stored profile hash is only the mark of an erasure. */
+export function isErasureMark(fields: Readonly<Record<string, string>> | null): boolean {
+  return fields !== null && fields.last === ERASURE_MARK && Object.keys(fields).length === 1;
+}
+
+/**
+ * How long the erasure mark stays: longer than any login can wait for the app, which is
+ * the connect, send and response timeouts, then the response timeout again for the body,
+ * with a minute for the store round trips around them.
+ */
+export function erasureMarkTtlMs(config: GatewayConfig): number {
+  const { connectMs, sendMs, responseMs } = config.upstreamTimeouts;
+  return connectMs + sendMs + 2 * responseMs + 60_000;
 }
 
 // NOTE: a distinct-username counter keeps the pseudonym inside a HyperLogLog, from which no

@@ -114,6 +114,47 @@ for (const store of STORES) {
     t.same(after.profile?.features.browser.map((entry) => entry.value), ['Chrome'], 'and none of the erased values');
   });
 
+  t.test(`${store}: a first login in flight during erasure writes no profile`, async (t) => {
+    const clock = new FakeClock();
+    const { gateway, upstream } = await startProfileGateway(t, store, clock.read);
+    const primary = gateway.context.store.primary;
+    const options = { ruleSet: gateway.context.rules.current, now: clock.now };
+
+    // carol has no profile yet; the app keeps her first login waiting until the erasure is done.
+    let release = () => {};
+    const appWait = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    upstream.responder = (request, response) => {
+      if (!request.url.startsWith('/login')) return false;
+      void appWait.then(() => {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end('{"ok":true}');
+      });
+      return true;
+    };
+    const inFlight = login(gateway.port, 'carol', 'wonderland');
+    await waitFor(() => upstream.logins.length === 1, 'the login at the app');
+    const manual = new ManualEntryStore(gateway.context.store, gateway.config.store.keyPrefix);
+    const erased = await eraseAccount([primary], manual, gateway.context.keys, gateway.config, 'carol', options);
+    release();
+    t.equal((await inFlight).status, 200);
+    const inFlightCount = async () => (await gateway.context.metrics.requestsInFlight.get()).values[0]?.value ?? 0;
+    await waitFor(async () => (await inFlightCount()) === 0, 'the outcome write');
+
+    const after = await exportAccount(primary, gateway.context.keys, gateway.config, 'carol', options);
+    t.same([erased.profile_erased, erased.data_found], [false, false], 'the erasure found no profile');
+    t.equal(after.profile, null, 'and the login that was waiting wrote none after it');
+
+    // The next login after the erasure starts a profile again.
+    upstream.responder = undefined;
+    clock.advance(1000);
+    t.equal((await login(gateway.port, 'carol', 'wonderland')).status, 200);
+    await waitFor(async () => (await inFlightCount()) === 0, 'the outcome write');
+    const later = await exportAccount(primary, gateway.context.keys, gateway.config, 'carol', { ...options, now: clock.now });
+    t.equal(later.profile?.successes, 1, 'a login after the erasure is learned');
+  });
+
   t.test(`${store}: erase removes the account and nothing else`, async (t) => {
     const clock = new FakeClock();
     const { gateway } = await startProfileGateway(t, store, clock.read);
@@ -200,8 +241,11 @@ t.test('forget and export commands against Redis', async (t) => {
   t.ok(aliceKeys.some((key) => key.includes(pseudonym)), 'alice had keys named by her pseudonym');
   // The kept block's key names her pseudonym; it goes when the block expires or is removed.
   const block = `${prefix}:m:user:${pseudonym}`;
-  t.same(after.filter((key) => key.includes(pseudonym)), [block], 'no key names alice but her block');
-  t.same(left.filter((key) => !retained.includes(key)), [], 'every key her logins created is gone but address-only counters and the manual block');
+  // The profile key holds only the erasure mark, until every login that was waiting is done.
+  const profile = `${prefix}:p:{${pseudonym}}`;
+  t.same(after.filter((key) => key.includes(pseudonym)).sort(), [block, profile].sort(), 'no key names alice but her block and the mark');
+  t.same(await hashOf(profile), { last: 'erased' }, 'the mark holds no data of hers');
+  t.same(left.filter((key) => !retained.includes(key) && key !== profile), [], 'every key her logins created is gone but address-only counters and the manual block');
   t.same((await manual.list()).map((kept) => kept.id), [entry.id], 'the manual entry list still holds her block');
   t.ok(after.some((key) => key.startsWith(`${prefix}:p:{${gateway.context.keys.pseudonymize('bob')}}`)), "bob's profile is still there");
 });

@@ -2,7 +2,7 @@ import pino, { type DestinationStream, type Logger, type LoggerOptions as PinoOp
 
 import { lineSafe } from './line-stream.js';
 import { LogFile } from './log-file.js';
-import { SyncDestination } from './sync-destination.js';
+import { SyncDestination, openStdout } from './sync-destination.js';
 
 /**
  * Paths redacted from every log line as a second line of defence. Log fields are chosen by
@@ -47,11 +47,11 @@ export function createLogger(options: LoggerOptions, stream?: DestinationStream)
   const file = stream === undefined && options.destination !== 'stdout'
     ? new LogFile(options.destination, (error) => reportWriteFailure(options.level, options.destination, error))
     : undefined;
-  // Each line is written before the call returns, as Node writes stdout to a file or a
-  // pipe on Linux. So a script that reads the log once it has a login's response finds
-  // that login's decision line there.
+  // Each line is written before the call returns, unless a pipe's reader is behind. So a
+  // script that reads the log once it has a login's response finds that login's decision
+  // line there.
   const stdout = stream === undefined && file === undefined
-    ? new SyncDestination(1, (error) => reportWriteFailure(options.level, 'stdout', error))
+    ? new SyncDestination(openStdout(), (error) => reportWriteFailure(options.level, 'stdout', error))
     : undefined;
   const destination = stream ?? file ?? stdout!;
   const logger = pino(pinoOptions(options.level), lineSafe(destination));
@@ -66,8 +66,9 @@ export function createLogger(options: LoggerOptions, stream?: DestinationStream)
       reportReopenFailure(logger, options.level, file.path, error);
       return false;
     },
-    // Both destinations write each line before the logging call returns.
-    flush: () => {},
+    // Both destinations write each line before the logging call returns, but for what a
+    // full stdout pipe keeps pending, which gets up to a second more.
+    flush: () => stdout?.flushPending(),
     close: (timeoutMs) => new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, timeoutMs);
       const closed = () => {
@@ -78,6 +79,7 @@ export function createLogger(options: LoggerOptions, stream?: DestinationStream)
         if (file) {
           file.end(closed);
         } else {
+          stdout?.flushPending();
           closed();
         }
       } catch {

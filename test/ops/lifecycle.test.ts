@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, renameSync, rmdirSync, symlinkSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, readSync, renameSync, rmdirSync, symlinkSync, unlinkSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -286,6 +286,62 @@ t.test('closed stdout pipe refuses logins', async (t) => {
 
   const unready = await fetch(`${gateway.adminUrl}/readyz`);
   t.equal(unready.status, 503, '/readyz takes the instance out of rotation');
+});
+
+t.test('a stdout reader that falls behind stalls no request', { skip: process.platform === 'linux' ? false : 'needs mkfifo' }, async (t) => {
+  // stdout is a named pipe opened for blocking writes, as a shell pipe or a container's log
+  // pipe is. The test reads it, then stops reading while the gateway logs many logins.
+  const directory = temporaryDirectory('stdout');
+  t.teardown(directory.remove);
+  const fifo = join(directory.path, 'stdout');
+  execFileSync('mkfifo', [fifo]);
+  const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  const writer = openSync(fifo, constants.O_WRONLY);
+  let text = '';
+  const read = () => {
+    const buffer = Buffer.alloc(65_536);
+    for (;;) {
+      let count = 0;
+      try {
+        count = readSync(reader, buffer);
+      } catch {
+        break;
+      }
+      if (count === 0) break;
+      text += buffer.subarray(0, count).toString('utf8');
+    }
+    return text.split('\n').filter((line) => line.trim()).map((line) => JSON.parse(line) as Record<string, any>);
+  };
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await spawnGateway({ upstream: upstream.url, stdout: { fd: writer, lines: read } });
+  closeSync(writer);
+  t.teardown(async () => {
+    gateway.child.kill('SIGKILL');
+    await gateway.exited;
+    closeSync(reader);
+    await upstream.stop();
+  });
+  const port = portOf(gateway.url);
+
+  // Each decision line is over 600 bytes, so 200 of them fill the 64 KiB pipe twice over.
+  const logins = 200;
+  for (let index = 0; index < logins; index += 1) {
+    const answer = await Promise.race([
+      login(port, `user${index}`, 'wonderland', { source: `127.0.${1 + (index % 50)}.1` }),
+      sleep(5000).then(() => undefined),
+    ]);
+    if (answer?.status !== 200) {
+      t.fail(`login ${index} got ${answer?.status ?? 'no answer within 5 s'} while the reader was behind`);
+      return;
+    }
+  }
+  t.pass(`${logins} logins were answered while nothing read the log`);
+  t.equal((await fetch(`${gateway.adminUrl}/readyz`)).status, 200, 'a reader that is behind, with nothing lost, keeps the instance ready');
+
+  const decisionLines = () => read().filter((line) => line.message === 'login decision');
+  await waitFor(() => decisionLines().length >= logins, 'every decision line once the reader reads again', 5000);
+  const decisions = decisionLines();
+  t.equal(decisions.length, logins, 'every decision line arrived whole');
 });
 
 t.test('failed log reopen keeps the gateway running', async (t) => {

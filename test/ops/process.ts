@@ -31,6 +31,8 @@ export async function spawnGateway(options: {
   rules?: string[];
   config?: string;
   env?: Record<string, string>;
+  /** A descriptor for the child's stdout, and how to read the lines the child wrote there. */
+  stdout?: { fd: number; lines: () => Record<string, any>[] };
 }): Promise<GatewayProcess> {
   if (!existsSync(MAIN)) {
     throw new Error(`${MAIN} is missing: build first with npx tsc -p tsconfig.json (npm test does)`);
@@ -55,7 +57,7 @@ export async function spawnGateway(options: {
   const child = spawn(process.execPath, [MAIN, 'start', '--config', file], {
     cwd: directory,
     env: { PATH: process.env.PATH ?? '', RISKGATE_SECRET: TEST_SECRET, ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', options.stdout?.fd ?? 'pipe', 'pipe'],
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => {
     child.once('exit', (code, signal) => done({ code, signal }));
@@ -63,7 +65,7 @@ export async function spawnGateway(options: {
 
   const running: GatewayProcess = { child, directory, lines: [], stderr: '', url: '', adminUrl: '', exited };
   let pending = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
+  child.stdout?.on('data', (chunk: Buffer) => {
     pending += chunk.toString('utf8');
     const parts = pending.split('\n');
     pending = parts.pop() ?? '';
@@ -74,7 +76,7 @@ export async function spawnGateway(options: {
   });
 
   const started = () => {
-    const source = options.logFile ? readLines(join(directory, options.logFile)) : running.lines;
+    const source = options.logFile ? readLines(join(directory, options.logFile)) : options.stdout?.lines() ?? running.lines;
     return source.find((line) => line.message === 'riskgate started');
   };
   await waitFor(() => started() !== undefined || child.exitCode !== null, 'the start-up line', 10_000);

@@ -156,7 +156,7 @@ export class SyncDestination implements DestinationStream {
   }
 }
 
-/** The failure a full pipe reports while bytes wait for its reader. */
+/** Build the failure of a pipe whose reader is too far behind to take another line. */
 function pipeBehind(pendingBytes: number): NodeJS.ErrnoException {
   const error: NodeJS.ErrnoException = new Error(`the log reader is ${pendingBytes} bytes behind`);
   error.code = 'EAGAIN';

@@ -106,7 +106,7 @@ export async function eraseAccount(
  * The value of a profile's `last` field after an erasure. A login that was waiting for the
  * app when the erasure ran read another value, so its profile write, which applies only
  * while `last` is as the login read it, is skipped. A login after the erasure reads the
- * mark and writes a new profile over it. The mark holds no data of the account.
+ * mark and writes a new profile over it. The mark carries no data of the account.
  */
 export const ERASURE_MARK = 'erased';
 
@@ -116,9 +116,9 @@ export function isErasureMark(fields: Readonly<Record<string, string>> | null): 
 }
 
 /**
- * How long the erasure mark stays: longer than any login can wait for the app, which is
- * the connect, send and response timeouts, then the response timeout again for the body,
- * with a minute for the store round trips around them.
+ * Return how long the erasure mark stays: longer than any login can wait for the app. That
+ * is the connect, send and response timeouts, the response timeout again for the body, and
+ * a minute for the store round trips around them.
  */
 export function erasureMarkTtlMs(config: GatewayConfig): number {
   const { connectMs, sendMs, responseMs } = config.upstreamTimeouts;

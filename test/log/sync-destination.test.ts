@@ -76,9 +76,9 @@ t.test('a line that does not fit the pending limit is dropped, until the reader 
   const destination = new SyncDestination(fd, (error) => reports.push(error?.code));
   const line = (n: number) => `{"n":${n},"pad":"${'x'.repeat(9980)}"}\n`;
 
-  let taken = 0;
-  while (destination.write(line(taken))) taken += 1;
-  t.ok(taken * 10_000 > MAX_PENDING_BYTES && taken * 10_000 < MAX_PENDING_BYTES + 200_000, `the pipe and the pending limit took ${taken} lines`);
+  let accepted = 0;
+  while (destination.write(line(accepted))) accepted += 1;
+  t.ok(accepted * 10_000 > MAX_PENDING_BYTES && accepted * 10_000 < MAX_PENDING_BYTES + 200_000, `the pipe and the pending limit took ${accepted} lines`);
   t.equal(destination.failure?.code, 'EAGAIN', 'the dropped line is a failure');
   t.same(reports, ['EAGAIN'], 'reported once');
   t.equal(destination.write(line(-1)), false, 'later lines are dropped while the limit is reached');
@@ -90,7 +90,7 @@ t.test('a line that does not fit the pending limit is dropped, until the reader 
   }, 'everything pending written');
   text += drain(fd);
   const numbers = text.split('\n').filter((part) => part !== '').map((part) => JSON.parse(part).n);
-  t.same(numbers, [...Array(taken).keys()], 'every line taken arrived whole and in order, and no dropped one');
+  t.same(numbers, [...Array(accepted).keys()], 'every line taken arrived whole and in order, and no dropped one');
   t.same(reports, ['EAGAIN', undefined], 'the end of the failure is reported');
   t.equal(destination.write('{"after":true}\n'), true);
   t.equal(drain(fd), '{"after":true}\n', 'a line after it is written at once');

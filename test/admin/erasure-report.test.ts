@@ -5,12 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
-import { Redis } from 'ioredis';
 import t from 'tap';
 
 import { CLI, cleanEnv, ensureBuilt, writeRedisCliConfig } from '../helpers/cli.js';
 import { REDIS_URL, TEST_SECRET, login, startTestGateway } from '../helpers/gateway.js';
-import { deleteKeysWithPrefix, listKeys } from '../helpers/redis.js';
+import { deleteKeysWithPrefix, hashOf, listKeys } from '../helpers/redis.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { waitForDecisions } from '../helpers/wait.js';
 import { ADMIN_TOKEN, admin } from './client.js';
@@ -35,15 +34,6 @@ async function erasureMarks(prefix: string, keys: string[]): Promise<string[]> {
     if (JSON.stringify(await hashOf(key)) === '{"last":"erased"}') marks.push(key);
   }
   return marks;
-}
-
-async function hashOf(key: string): Promise<Record<string, string>> {
-  const redis = new Redis(REDIS_URL);
-  try {
-    return await redis.hgetall(key);
-  } finally {
-    redis.disconnect();
-  }
 }
 
 t.test('erase and forget report deleted keys', async (t) => {

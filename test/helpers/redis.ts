@@ -22,6 +22,16 @@ export async function deleteKeysWithPrefix(prefix: string): Promise<number> {
   return removed;
 }
 
+/** The fields of one hash on the shared test Redis (read-only). */
+export async function hashOf(key: string): Promise<Record<string, string>> {
+  const client = new Redis(REDIS_URL);
+  try {
+    return await client.hgetall(key);
+  } finally {
+    client.disconnect();
+  }
+}
+
 /** Every key under `prefix:` on the shared test Redis (read-only). */
 export async function listKeys(prefix: string): Promise<string[]> {
   const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });

@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import t, { type Test } from 'tap';
 
 import { MAX_PENDING_BYTES, SyncDestination } from '../../src/log/sync-destination.js';
+import { readAvailable } from '../helpers/pipe.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -19,23 +20,6 @@ function openFullablePipe(t: Test): number {
   const fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
   t.teardown(() => closeSync(fd));
   return fd;
-}
-
-/** Read the pipe's current contents. */
-function drain(fd: number): string {
-  const chunks: Buffer[] = [];
-  const buffer = Buffer.alloc(65_536);
-  for (;;) {
-    let read = 0;
-    try {
-      read = readSync(fd, buffer);
-    } catch {
-      break;
-    }
-    if (read === 0) break;
-    chunks.push(Buffer.from(buffer.subarray(0, read)));
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 t.test('full disk reports one failure', { skip: process.platform === 'linux' ? false : 'needs /dev/full' }, async (t) => {
@@ -61,9 +45,9 @@ t.test('full pipe keeps lines pending without waiting', { skip: process.platform
   t.ok(performance.now() - started < 200, 'no line waits for the reader');
   t.equal(destination.failure, undefined, 'a reader that is behind is no failure while lines fit');
 
-  let text = drain(fd);
+  let text = readAvailable(fd);
   await waitFor(() => {
-    text += drain(fd);
+    text += readAvailable(fd);
     return text.split('\n').length === 11;
   }, 'the pending lines after the reader catches up');
   t.same(text.split('\n').slice(0, 10).map((part) => JSON.parse(part).n), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'every line whole and in order');
@@ -85,15 +69,15 @@ t.test('a line that does not fit the pending limit is dropped, until the reader 
 
   let text = '';
   await waitFor(() => {
-    text += drain(fd);
+    text += readAvailable(fd);
     return destination.failure === undefined;
   }, 'everything pending written');
-  text += drain(fd);
+  text += readAvailable(fd);
   const numbers = text.split('\n').filter((part) => part !== '').map((part) => JSON.parse(part).n);
   t.same(numbers, [...Array(accepted).keys()], 'every line taken arrived whole and in order, and no dropped one');
   t.same(reports, ['EAGAIN', undefined], 'the end of the failure is reported');
   t.equal(destination.write('{"after":true}\n'), true);
-  t.equal(drain(fd), '{"after":true}\n', 'a line after it is written at once');
+  t.equal(readAvailable(fd), '{"after":true}\n', 'a line after it is written at once');
 });
 
 t.test('closed destination writes nothing', async (t) => {

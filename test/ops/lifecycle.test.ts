@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants, mkdirSync, openSync, readSync, renameSync, rmdirSync, symlinkSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, renameSync, rmdirSync, symlinkSync, unlinkSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import t, { type Test } from 'tap';
 
 import { VERSION } from '../../src/cli/version.js';
 import { login, send } from '../helpers/gateway.js';
+import { readAvailable } from '../helpers/pipe.js';
 import { RedisServer, baseArguments, temporaryDirectory } from '../helpers/redis-server.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { waitFor } from '../helpers/wait.js';
@@ -299,17 +300,7 @@ t.test('a stdout reader that falls behind stalls no request', { skip: process.pl
   const writer = openSync(fifo, constants.O_WRONLY);
   let text = '';
   const read = () => {
-    const buffer = Buffer.alloc(65_536);
-    for (;;) {
-      let count = 0;
-      try {
-        count = readSync(reader, buffer);
-      } catch {
-        break;
-      }
-      if (count === 0) break;
-      text += buffer.subarray(0, count).toString('utf8');
-    }
+    text += readAvailable(reader);
     return text.split('\n').filter((line) => line.trim()).map((line) => JSON.parse(line) as Record<string, any>);
   };
   const upstream = await new RecordingUpstream().start();

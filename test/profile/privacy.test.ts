@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 
-import { Redis } from 'ioredis';
 import t from 'tap';
 
 import { ManualEntryStore } from '../../src/admin/manual-entries.js';
@@ -12,9 +11,10 @@ import { eraseAccount } from '../../src/profile/erasure.js';
 import { exportAccount } from '../../src/profile/privacy.js';
 import { writeRedisCliConfig } from '../helpers/cli.js';
 import { FakeClock } from '../helpers/clock.js';
-import { DEFAULT_RULES, PROJECT_ROOT, REDIS_URL, TEST_SECRET, login, type TestGateway } from '../helpers/gateway.js';
-import { listKeys } from '../helpers/redis.js';
+import { DEFAULT_RULES, PROJECT_ROOT, TEST_SECRET, login, type TestGateway } from '../helpers/gateway.js';
+import { hashOf, listKeys } from '../helpers/redis.js';
 import { waitFor, waitForDecisions } from '../helpers/wait.js';
+import type { RecordingUpstream } from '../helpers/upstream.js';
 import { STORES, deviceCookie, startProfileGateway } from './helpers.js';
 
 const run = promisify(execFile);
@@ -27,6 +27,23 @@ async function populate(gateway: TestGateway): Promise<void> {
   await login(gateway.port, 'alice', 'wrong-2');
   await login(gateway.port, 'bob', 'wonderland');
   await waitForDecisions(gateway.logs, 4);
+}
+
+/** Make the app answer logins with 200 only once the returned function is called. */
+function holdLogins(upstream: RecordingUpstream): () => void {
+  let release = () => {};
+  const appWait = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  upstream.responder = (request, response) => {
+    if (!request.url.startsWith('/login')) return false;
+    void appWait.then(() => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end('{"ok":true}');
+    });
+    return true;
+  };
+  return release;
 }
 
 for (const store of STORES) {
@@ -80,18 +97,7 @@ for (const store of STORES) {
     const options = { ruleSet: gateway.context.rules.current, now: clock.now };
 
     // The app keeps alice's next login waiting until the erasure is done.
-    let release = () => {};
-    const appWait = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    upstream.responder = (request, response) => {
-      if (!request.url.startsWith('/login')) return false;
-      void appWait.then(() => {
-        response.writeHead(200, { 'content-type': 'application/json' });
-        response.end('{"ok":true}');
-      });
-      return true;
-    };
+    const release = holdLogins(upstream);
     const inFlight = login(gateway.port, 'alice', 'wonderland');
     await waitFor(() => upstream.logins.length === 5, 'the login at the app');
     const manual = new ManualEntryStore(gateway.context.store, gateway.config.store.keyPrefix);
@@ -121,18 +127,7 @@ for (const store of STORES) {
     const options = { ruleSet: gateway.context.rules.current, now: clock.now };
 
     // carol has no profile yet; the app keeps her first login waiting until the erasure is done.
-    let release = () => {};
-    const appWait = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    upstream.responder = (request, response) => {
-      if (!request.url.startsWith('/login')) return false;
-      void appWait.then(() => {
-        response.writeHead(200, { 'content-type': 'application/json' });
-        response.end('{"ok":true}');
-      });
-      return true;
-    };
+    const release = holdLogins(upstream);
     const inFlight = login(gateway.port, 'carol', 'wonderland');
     await waitFor(() => upstream.logins.length === 1, 'the login at the app');
     const manual = new ManualEntryStore(gateway.context.store, gateway.config.store.keyPrefix);
@@ -249,15 +244,6 @@ t.test('forget and export commands against Redis', async (t) => {
   t.same((await manual.list()).map((kept) => kept.id), [entry.id], 'the manual entry list still holds her block');
   t.ok(after.some((key) => key.startsWith(`${prefix}:p:{${gateway.context.keys.pseudonymize('bob')}}`)), "bob's profile is still there");
 });
-
-async function hashOf(key: string): Promise<Record<string, string>> {
-  const redis = new Redis(REDIS_URL);
-  try {
-    return await redis.hgetall(key);
-  } finally {
-    redis.disconnect();
-  }
-}
 
 t.test('forget refuses the memory store', async (t) => {
   const directory = mkdtempSync(join(tmpdir(), 'riskgate-privacy-'));

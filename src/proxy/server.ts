@@ -17,6 +17,9 @@ import { forwardingLoop, upgradeRequestHeaders, upstreamRequestHeaders } from '.
 import { RISK_HEADER, handleLogin } from './login.js';
 import { isWebSocketKey, proxyWebSocket } from './websocket.js';
 
+/** Most requests one connection may pipeline behind the one being handled. */
+const MAX_PIPELINED = 32;
+
 /**
  * Create the public HTTP server. Login routes are judged; everything else is streamed to
  * the upstream untouched, and WebSocket upgrades open a tunnel once the app completes the handshake.
@@ -48,13 +51,27 @@ export function createGatewayServer(context: GatewayContext): http.Server {
   // request gets no second response on a connection that already has one.
   const responses = new WeakMap<Duplex, ServerResponse>();
 
+  // Requests waiting on each connection for the response before them.
+  const waiting = new WeakMap<Duplex, number>();
+
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
     // Node parses a pipelined request while the one before it is still being handled. Its
     // handling waits until that response is finished, so that a refusal decided late (a
     // login body that fails to parse) can still close the connection before it.
-    const previous = responses.get(request.socket);
-    responses.set(request.socket, response);
+    const socket = request.socket;
+    const previous = responses.get(socket);
+    responses.set(socket, response);
+    const queued = previous === undefined || previous.writableFinished || previous.destroyed ? 0 : (waiting.get(socket) ?? 0) + 1;
+    // Each waiting request holds memory, and one write of tiny requests can carry thousands.
+    if (queued > MAX_PIPELINED && !socket.destroyed) {
+      logRejection(context, request, randomUUID(), `more than ${MAX_PIPELINED} pipelined requests`);
+      socket.destroy();
+      return;
+    }
+    if (socket.destroyed) return;
+    waiting.set(socket, queued);
     const start = (): void => {
+      waiting.set(socket, Math.max(0, (waiting.get(socket) ?? 1) - 1));
       // A request pipelined after a response that closes the connection gets no response
       // and no log line, so one connection cannot carry a flood of refused requests.
       if (closingConnections.has(request.socket) || request.socket.destroyed) {

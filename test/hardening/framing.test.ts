@@ -963,3 +963,21 @@ t.test('a request pipelined behind a login refused for its body does not reach t
   await new Promise((resolve) => setTimeout(resolve, 100));
   t.equal(upstream.requests.length, 0, 'nothing behind it reached the app');
 });
+
+t.test('a connection that pipelines too many requests is closed', async (t) => {
+  const request = 'GET /account HTTP/1.1\r\nHost: riskgate.test\r\n\r\n';
+
+  const within = await rawExchange(gateway.port, request.repeat(20), { source: nextSource(), responses: 20 });
+  t.equal(within.statuses.length, 20, 'twenty pipelined requests are each answered');
+
+  upstream.requests.length = 0;
+  const source = nextSource();
+  const flood = await rawExchange(gateway.port, request.repeat(5000), { source });
+  // The gateway closes with unread requests in its buffer, which the kernel answers with a reset.
+  t.ok(flood.closedByServer || /ECONNRESET/.test(flood.error ?? ''), 'five thousand in one write close the connection');
+  t.ok(flood.statuses.length <= 1, 'with at most the first one answered');
+  t.ok(upstream.requests.length <= 1, 'and at most the first one forwarded');
+  const lines = gateway.logs.lines.filter((line) => line.riskgate?.rejection === 'more than 32 pipelined requests');
+  t.equal(lines.length, 1, 'one log line names the reason');
+  t.equal(lines[0]?.source?.ip, source, 'and the client');
+});

@@ -34,10 +34,12 @@ const FORM_READERS: readonly { parser: string; read: FieldNameReader }[] = [
  * Fold case for comparing field names. Lower-casing and then upper-casing also equates
  * `ſ` (U+017F) with `s` and `ı` (U+0131) with `i`. Go's encoding/json matches `ſ` to `s`
  * when it binds JSON keys to struct fields without regard to case (src/encoding/json/fold.go).
+ * Java's equalsIgnoreCase compares one character at a time, where `İ` (U+0130) lower-cases
+ * to `i`, while JavaScript lower-cases it to `i` and a combining dot, so it is mapped first.
  */
 export function foldFieldName(name: string): string {
   // For ASCII text, upper case alone is the same fold.
-  return ASCII.test(name) ? name.toUpperCase() : name.toLowerCase().toUpperCase();
+  return ASCII.test(name) ? name.toUpperCase() : name.replace(/\u0130/g, 'i').toLowerCase().toUpperCase();
 }
 
 const ASCII = /^[\x00-\x7f]*$/;

@@ -47,6 +47,20 @@ t.test('username spellings of other parsers are rejected', async (t) => {
   t.equal(upstream.requests.length, 0, 'none reached the app');
 });
 
+t.test('a dotted capital I in a field name is read as i', async (t) => {
+  const { upstream, gateway } = await setUp(t, { login_routes: [{ path: '/login', username_field: 'email', password_field: 'password' }] });
+  // Java's equalsIgnoreCase, as Jackson's case-insensitive properties use it, lower-cases İ to i.
+  const cases: [string, string, string][] = [
+    ['JSON key', JSON_TYPE, '{"ema\u0130l":"bob@example.com","email":"alice@example.com","password":"x"}'],
+    ['form field', FORM, 'ema%C4%B0l=bob%40example.com&email=alice%40example.com&password=x'],
+  ];
+  for (const [name, type, body] of cases) {
+    const reply = await postLogin(gateway.port, body, type);
+    t.equal(reply.status, 400, `${name} with İ beside the field is rejected`);
+  }
+  t.equal(upstream.requests.length, 0, 'none reached the app');
+});
+
 t.test('form fields near the username are judged', async (t) => {
   const { upstream, gateway } = await setUp(t);
   const body = 'username=alice&username_confirmation=bob&password=x';

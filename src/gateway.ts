@@ -135,7 +135,7 @@ export async function createContext(config: GatewayConfig, options: StartOptions
     rules,
     store,
     keys,
-    trustedProxies: new TrustedProxies(config.trustedProxies),
+    trustedProxies: new TrustedProxies(config.trustedProxies, config.nat64Prefixes),
     stepUp,
     deviceCookies: createDeviceCookies(config, keys, clock),
     upstream: createUpstream(config.upstream, config.upstreamTimeouts.connectMs, config.upstreamTimeouts.responseMs,

@@ -6,6 +6,7 @@ import { normalizeUsername } from '../request/username.js';
 import { eraseAccount, exportAccount } from './accounts.js';
 import { loggableEntryId, type AuditAction } from './audit.js';
 import { canonicalCidr, parseClientAddress, readCounters, resolveTarget } from './counters.js';
+import type { TrustedProxies } from '../request/client-ip.js';
 import { AdminProblem, optionalString, readJsonObject, sendJson } from './http.js';
 import { MAX_ENTRY_TTL_MS, MAX_MANUAL_ENTRIES, ManualEntryStore, type ManualEntry } from './manual-entries.js';
 
@@ -222,7 +223,7 @@ function entryTarget(context: GatewayContext, body: Record<string, unknown>): { 
   const raw = optionalString(body, field) ?? '';
   const text = field === 'username' ? raw : raw.trim();
 
-  if (field === 'ip') return { type: 'ip', value: ipEntryAddress(text) };
+  if (field === 'ip') return { type: 'ip', value: ipEntryAddress(text, context.trustedProxies) };
   if (field === 'cidr') return { type: 'cidr', value: boundedCidr(canonicalCidr(text), text) };
 
   const username = normalizeUsername(text, context.config.username);
@@ -235,8 +236,8 @@ function entryTarget(context: GatewayContext, body: Record<string, unknown>): { 
  * address raises a 400 problem that names its /64 to send as `cidr`, because counters key
  * an IPv6 client by its /64 and the client can move to any other address in it.
  */
-function ipEntryAddress(text: string): string {
-  const client = parseClientAddress(text);
+function ipEntryAddress(text: string, proxies: TrustedProxies): string {
+  const client = parseClientAddress(text, proxies);
   if (client.version === 6) {
     throw new AdminProblem(400, 'invalid request body',
       `ip "${client.address}" is an IPv6 address, and riskgate counts IPv6 clients by their /64 network, ` +

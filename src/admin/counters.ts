@@ -40,7 +40,8 @@ export function resolveTarget(context: GatewayContext, target: CounterTarget): R
   const display: ResolvedTarget['display'] = {};
 
   if (target.ip !== undefined) {
-    const client = parseClientAddress(target.ip);
+    // The site's NAT64 prefixes apply, so a translated address names its IPv4 client.
+    const client = parseClientAddress(target.ip, context.trustedProxies);
     parts.ip = client.key;
     parts.ip_prefix = client.prefix;
     Object.assign(display, { ip: client.address, ip_key: client.key, ip_prefix: client.prefix });
@@ -69,12 +70,12 @@ export function resolveTarget(context: GatewayContext, target: CounterTarget): R
 }
 
 /** Parse an address given to the admin API into the client address of a login from it, or raise a 400 problem. */
-export function parseClientAddress(text: string): ClientAddress {
+export function parseClientAddress(text: string, proxies: TrustedProxies = NO_PROXIES): ClientAddress {
   const address = parseAddress(text);
   if (!address) {
     throw new AdminProblem(400, 'invalid request body', `ip "${text.slice(0, 64)}" is not an IPv4 or IPv6 address`);
   }
-  return resolveClientAddress(address.toString(), undefined, NO_PROXIES);
+  return resolveClientAddress(address.toString(), undefined, proxies);
 }
 
 /** Report whether every part of a counter's key is known from these parts. */

@@ -19,6 +19,7 @@ import { hideUrlUserInfo } from './url-user-info.js';
 import { checkWebhookValues, resolveWebhookConfig } from './webhook.js';
 import { readYamlSource, type YamlSource } from './yaml-source.js';
 import { normalizePath } from '../request/path.js';
+import { NAT64_PREFIX_LENGTHS } from '../request/embedded-ipv4.js';
 
 type RawConfig = Record<string, any>;
 
@@ -233,6 +234,12 @@ function checkValues(merged: RawConfig, source: YamlSource, env: NodeJS.ProcessE
     }
   });
 
+  const nat64: unknown[] = merged.nat64_prefixes ?? [];
+  nat64.forEach((entry, index) => {
+    const problem = typeof entry === 'string' ? nat64PrefixProblem(entry) : 'is not a string';
+    if (problem) problems.push(source.problemAt(['nat64_prefixes', index], `nat64_prefixes entry "${String(entry)}" ${problem}`));
+  });
+
   // Routes are compared as riskgate reads their paths, so /Login and /login, or /api/v1/login
   // and /api/1/login, are one route to it.
   const routes: RawConfig[] = merged.login_routes ?? [];
@@ -254,6 +261,26 @@ function checkValues(merged: RawConfig, source: YamlSource, env: NodeJS.ProcessE
   });
 
   return problems;
+}
+
+/** Return what is wrong with a `nat64_prefixes` entry, or undefined when it is a NAT64 prefix. */
+function nat64PrefixProblem(entry: string): string | undefined {
+  let network: ipaddr.IPv6;
+  let bits: number;
+  try {
+    const [address, length] = ipaddr.parseCIDR(entry);
+    if (address.kind() !== 'ipv6') return 'is not an IPv6 prefix: give the prefix your NAT64 translator maps IPv4 clients into, such as 2001:db8:46::/96';
+    [network, bits] = [address as ipaddr.IPv6, length];
+  } catch {
+    return 'is not a CIDR: give the prefix your NAT64 translator maps IPv4 clients into, such as 2001:db8:46::/96';
+  }
+  if (!NAT64_PREFIX_LENGTHS.includes(bits)) {
+    return `has length /${bits}, but RFC 6052 prefixes are /${NAT64_PREFIX_LENGTHS.join(', /')}: give the translator's own length`;
+  }
+  if (ipaddr.IPv6.networkAddressFromCIDR(entry).toString() !== network.toString()) {
+    return `has bits set past /${bits}: give the network address, ${ipaddr.IPv6.networkAddressFromCIDR(entry).toString()}/${bits}`;
+  }
+  return undefined;
 }
 
 function isCidrOrAddress(entry: string): boolean {
@@ -287,6 +314,7 @@ function resolveConfig(merged: RawConfig, file: string, baseDir: string, secret:
     listen: { host, port: Number(listen.slice(separator + 1)) },
     upstream: new URL(merged.upstream),
     trustedProxies: Object.freeze([...(merged.trusted_proxies ?? defaults.trusted_proxies)]),
+    nat64Prefixes: Object.freeze([...(merged.nat64_prefixes ?? [])]),
     forwardedPrefix: merged.forwarded_prefix ?? defaults.forwarded_prefix,
     mode: merged.mode ?? defaults.mode,
     store: {

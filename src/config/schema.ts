@@ -19,6 +19,7 @@ export const CONFIG_SCHEMA = {
     listen: hostPort,
     upstream: { type: 'string', pattern: '^https?://' },
     trusted_proxies: { type: 'array', items: { type: 'string' } },
+    nat64_prefixes: { type: 'array', maxItems: 64, items: { type: 'string' } },
     forwarded_prefix: { enum: ['drop', 'pass'] },
     mode: { enum: ['enforce', 'monitor'] },
     store: {

@@ -104,6 +104,8 @@ export interface GatewayConfig {
   listen: { host: string; port: number };
   upstream: URL;
   trustedProxies: readonly string[];
+  /** The site's own NAT64 prefixes, whose addresses stand for IPv4 clients (RFC 6052). */
+  nat64Prefixes: readonly string[];
   /** `pass` forwards a trusted proxy's X-Forwarded-Prefix, `drop` removes it from every request. */
   forwardedPrefix: 'drop' | 'pass';
   mode: GatewayMode;

@@ -1,6 +1,6 @@
 import ipaddr from 'ipaddr.js';
 
-import { LOCAL_USE_NAT64, embeddedIPv4, embeddedIPv4Cidr } from './embedded-ipv4.js';
+import { LOCAL_USE_NAT64, embeddedIPv4, embeddedIPv4Cidr, ipv4AfterPrefix } from './embedded-ipv4.js';
 
 type Address = ipaddr.IPv4 | ipaddr.IPv6;
 
@@ -17,12 +17,28 @@ export interface ClientAddress {
   private: boolean;
 }
 
-/** A parsed list of trusted proxy ranges. */
+/**
+ * A parsed list of trusted proxy ranges, with the site's own NAT64 prefixes, which
+ * resolveClientAddress reads a client address with.
+ */
 export class TrustedProxies {
   private readonly ranges: [Address, number][];
+  private readonly nat64: [ipaddr.IPv6, number][];
 
-  constructor(entries: readonly string[]) {
+  /** `nat64Prefixes` are CIDRs of the lengths RFC 6052 allows (see NAT64_PREFIX_LENGTHS). */
+  constructor(entries: readonly string[], nat64Prefixes: readonly string[] = []) {
     this.ranges = entries.map(parseTrustedRange);
+    this.nat64 = nat64Prefixes.map((entry) => ipaddr.IPv6.parseCIDR(entry));
+  }
+
+  /**
+   * Return the IPv4 client inside an address of one of the site's NAT64 prefixes, through
+   * which IPv4 clients reach an IPv6-only site, or the address itself.
+   */
+  translated(address: Address): Address {
+    if (address.kind() !== 'ipv6') return address;
+    const prefix = this.nat64.find(([network, bits]) => (address as ipaddr.IPv6).match(network, bits));
+    return prefix ? ipv4AfterPrefix(address as ipaddr.IPv6, prefix[1]) : address;
   }
 
   get empty(): boolean {
@@ -72,7 +88,7 @@ export function resolveClientAddress(
     }
   }
 
-  return describe(client);
+  return describe(trusted.translated(client));
 }
 
 /** Parse one address as it appears in a header or socket: trims, drops a port, unwraps IPv4-mapped IPv6. */

@@ -28,6 +28,22 @@ const TRANSLATED: readonly { range: string; network: ipaddr.IPv6; bits: number; 
  */
 export const LOCAL_USE_NAT64 = { network: ipaddr.IPv6.parse('64:ff9b:1::'), bits: 48 };
 
+/** Prefix lengths RFC 6052 allows for a network-specific NAT64 prefix. */
+export const NAT64_PREFIX_LENGTHS: readonly number[] = [32, 40, 48, 56, 64, 96];
+
+/**
+ * Read the IPv4 address inside an address of a network-specific NAT64 prefix of `bits`
+ * bits. RFC 6052 places it right after the prefix, skipping bits 64 to 71, which stay zero.
+ */
+export function ipv4AfterPrefix(address: ipaddr.IPv6, bits: number): ipaddr.IPv4 {
+  const bytes = address.toByteArray();
+  const octets: number[] = [];
+  for (let index = bits / 8; octets.length < 4; index += 1) {
+    if (index !== 8) octets.push(bytes[index]!);
+  }
+  return new ipaddr.IPv4(octets);
+}
+
 /** Return the IPv4 client address that an IPv6 address carries, or undefined when it carries none. */
 export function embeddedIPv4(address: ipaddr.IPv6): ipaddr.IPv4 | undefined {
   const range = address.range();

@@ -130,6 +130,17 @@ t.test('bad trusted proxy CIDR names the entry', async (t) => {
   t.match(error.message, /:4:5: trusted_proxies entry "10\.0\.0\.0\/33" is not an IP address or CIDR such as 10\.0\.0\.0\/8/);
 });
 
+t.test('bad NAT64 prefixes name the entry and the fix', async (t) => {
+  const error = loadError(configFile('upstream: http://127.0.0.1:3000', 'nat64_prefixes:', '  - 2001:db8:46::/96',
+    '  - 2001:db8:46::/80', '  - 10.0.0.0/8', '  - 2001:db8:46::1/96', '  - nat64'));
+
+  t.equal(error.problems.length, 4);
+  t.match(error.message, /:4:5: nat64_prefixes entry "2001:db8:46::\/80" has length \/80, but RFC 6052 prefixes are \/32, \/40, \/48, \/56, \/64, \/96/);
+  t.match(error.message, /:5:5: nat64_prefixes entry "10\.0\.0\.0\/8" is not an IPv6 prefix/);
+  t.match(error.message, /:6:5: nat64_prefixes entry "2001:db8:46::1\/96" has bits set past \/96: give the network address, 2001:db8:46::\/96/);
+  t.match(error.message, /:7:5: nat64_prefixes entry "nat64" is not a CIDR/);
+});
+
 t.test('every problem is reported at once', async (t) => {
   const file = configFile(
     'upstream: ftp://app.internal',

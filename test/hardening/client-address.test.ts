@@ -130,6 +130,35 @@ t.test('local-use NAT64 clients count one address each', async (t) => {
   t.equal(decisions[10].riskgate.signals.geo.known, false, 'its location is unknown');
 });
 
+t.test('clients of a site NAT64 prefix are read as their IPv4 address', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({
+    upstream: upstream.url,
+    config: { ...TRUSTED, nat64_prefixes: ['2001:db8:46::/96', '64:ff9b:1:1::/64'] },
+  });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+  // 198.51.100.66 tries ten accounts through the /96 prefix; 203.0.113.20 then signs in.
+  const attacker = '2001:db8:46::c633:6442';
+  for (let index = 0; index < 10; index += 1) {
+    await login(gateway.port, `user${index}`, 'wrong', { headers: { 'x-forwarded-for': attacker } });
+  }
+  const reply = await login(gateway.port, 'alice', 'wonderland', { headers: { 'x-forwarded-for': '2001:db8:46::cb00:7114' } });
+  // Under the /64 layout the IPv4 address sits in bits 72 to 103: 198.51.100.66 again.
+  await login(gateway.port, 'user10', 'wrong', { headers: { 'x-forwarded-for': '64:ff9b:1:1:c6:3364:4200:0' } });
+  const decisions = await waitForDecisions(gateway.logs, 12);
+
+  t.equal(decisions[9].source.ip, '198.51.100.66', 'the attacker is its IPv4 address');
+  t.equal(decisions[9].riskgate.signals.ip.key, '198.51.100.66', 'and keyed by it');
+  t.equal(reply.status, 200, 'another IPv4 client behind the same prefix is not blocked with it');
+  t.equal(decisions[10].source.ip, '203.0.113.20');
+  t.equal(decisions[10].riskgate.counters.usernames_per_ip, 0, 'and counts none of its accounts');
+  t.equal(decisions[11].source.ip, '198.51.100.66', 'a /64 prefix is read at its own offset');
+  t.equal(decisions[11].riskgate.counters.usernames_per_ip, 10, 'and shares the counter of the same IPv4 client');
+});
+
 /** Send a login and a page request from `source` with the `spoofed` headers, and check both reached the app. */
 async function passSpoofed(t: Test, spoofed: Record<string, string>, source: string) {
   const { upstream, gateway } = await setUp(t);

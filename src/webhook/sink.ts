@@ -25,12 +25,13 @@ type AttemptResult = { ok: true } | { ok: false; retry: boolean; reason: string 
  * a login. A document is retried with doubling delays on network errors, timeouts, 408,
  * 429 and 5xx responses, up to `maxAttempts`. Other responses drop it at once, because
  * repeating the same request cannot succeed. When the queue is full, the oldest document is
- * dropped. A document that waits takes in later ones of the same decision and source address.
+ * dropped. A document that waits takes in later ones of the same decision and client: the
+ * source address for IPv4, its /64 for IPv6.
  */
 export class WebhookSink {
   /** Documents waiting for delivery, not counting the one in flight. */
   private readonly queue: Record<string, unknown>[] = [];
-  /** The waiting document of each decision and source address, which repeats are merged into. */
+  /** The waiting document of each decision and client, which repeats are merged into. */
   private readonly waiting = new Map<string, Record<string, unknown>>();
   private readonly keys = new WeakMap<Record<string, unknown>, string>();
   private inFlight = 0;
@@ -71,9 +72,10 @@ export class WebhookSink {
 
     // A client that keeps sending from a blocked address would otherwise fill the queue with
     // its own blocks and push out those of other attacks. Its repeats are counted on the
-    // document still waiting instead: `riskgate.merged` and the time of the last.
-    const source = (line.source as { ip?: unknown } | undefined)?.ip;
-    const key = typeof source === 'string' ? `${decision} ${source}` : undefined;
+    // document still waiting instead: `riskgate.merged` and the time of the last. A client
+    // is its counter key, so an IPv6 client is its /64, as it is blocked, not each address.
+    const source = clientKeyOf(line);
+    const key = source === undefined ? undefined : `${decision} ${source}`;
     const waiting = key === undefined ? undefined : this.waiting.get(key);
     if (waiting) {
       const riskgate = waiting.riskgate as Record<string, unknown>;
@@ -231,4 +233,13 @@ export class WebhookSink {
 /** Replace each URL in an error message with its scheme and host: fetch errors may quote the webhook URL. */
 function hideUrls(message: string): string {
   return message.replace(/\b([a-z][a-z0-9+.-]*:\/\/)(?:[^\s/@]*@)?([^\s/?#]*)[^\s]*/gi, '$1$2/...');
+}
+
+/** Return the client a decision line counts by: its `ip` counter key, else its source address. */
+function clientKeyOf(line: Record<string, unknown>): string | undefined {
+  const riskgate = line.riskgate as { signals?: { ip?: { key?: unknown } } } | undefined;
+  const key = riskgate?.signals?.ip?.key;
+  if (typeof key === 'string') return key;
+  const source = (line.source as { ip?: unknown } | undefined)?.ip;
+  return typeof source === 'string' ? source : undefined;
 }

@@ -75,14 +75,14 @@ interface Setup {
   close: () => Promise<void>;
 }
 
-async function setup(t: Test, webhook: Record<string, unknown> = {}): Promise<Setup> {
+async function setup(t: Test, webhook: Record<string, unknown> = {}, config: Record<string, unknown> = {}): Promise<Setup> {
   const directory = mkdtempSync(join(tmpdir(), 'riskgate-webhook-'));
   writeFileSync(join(directory, 'rules.yaml'), RULES);
   const receiver = await new Receiver().start();
   const upstream = await new RecordingUpstream().start();
   const gateway = await startTestGateway({
     upstream: upstream.url,
-    config: { rules: [directory], webhook: { url: receiver.url, timeout: '300ms', ...webhook } },
+    config: { rules: [directory], webhook: { url: receiver.url, timeout: '300ms', ...webhook }, ...config },
   });
   let closed = false;
   const close = async () => {
@@ -220,6 +220,27 @@ t.test('repeated blocks from one address are merged while they wait', async (t) 
   t.ok(Date.parse(merged.riskgate.last_merged_at) > 0, 'with the time of the last');
   t.equal(quiet.source.ip, '127.0.0.41', 'the other attack is delivered');
   t.equal(quiet.riskgate.merged, undefined, 'on a document of its own');
+});
+
+t.test('repeated blocks from one IPv6 network are merged while they wait', async (t) => {
+  const { gateway, receiver } = await setup(t, { queue_size: 2 }, { trusted_proxies: ['127.0.0.1/32'] });
+  receiver.hang = true;
+
+  // riskgate blocks an IPv6 client by its /64, so a client that moves to a new address in
+  // it for every login is one client to the webhook too.
+  for (let index = 0; index < 12; index += 1) {
+    await login(gateway.port, `loud${String(index).padStart(2, '0')}a`, 'x', { headers: { 'x-forwarded-for': `2001:db8:7:1::${index + 1}` } });
+  }
+  await login(gateway.port, 'quietab', 'x', { headers: { 'x-forwarded-for': '2001:db8:7:2::1' } });
+  await waitForDecisions(gateway.logs, 13);
+  const during = await metrics(gateway);
+  t.equal(during.get('riskgate_webhook_documents_total{result="queue_full"}'), 0, 'nothing was dropped');
+
+  receiver.hang = false;
+  await waitFor(() => receiver.deliveries.length === 3, 'the three documents', 5000);
+  const [, merged, quiet] = receiver.deliveries.map((delivery) => delivery.body);
+  t.equal(merged.riskgate.merged, 10, 'the repeats from the /64 are counted on one document');
+  t.equal(quiet.source.ip, '2001:db8:7:2::1', 'the other network\'s block is delivered');
 });
 
 t.test('shutdown drops what the receiver never took', async (t) => {

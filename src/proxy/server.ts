@@ -59,6 +59,12 @@ export function createGatewayServer(context: GatewayContext): http.Server {
     // handling waits until that response is finished, so that a refusal decided late (a
     // login body that fails to parse) can still close the connection before it.
     const socket = request.socket;
+    // A request pipelined after a response that closes the connection gets no response and
+    // no log line, so one connection cannot carry a flood of refused requests.
+    if (closingConnections.has(socket)) {
+      socket.destroySoon();
+      return;
+    }
     const previous = responses.get(socket);
     responses.set(socket, response);
     const queued = previous === undefined || previous.writableFinished || previous.destroyed ? 0 : (waiting.get(socket) ?? 0) + 1;
@@ -72,8 +78,7 @@ export function createGatewayServer(context: GatewayContext): http.Server {
     waiting.set(socket, queued);
     const start = (): void => {
       waiting.set(socket, Math.max(0, (waiting.get(socket) ?? 1) - 1));
-      // A request pipelined after a response that closes the connection gets no response
-      // and no log line, so one connection cannot carry a flood of refused requests.
+      // The response before it may have closed the connection while this one waited.
       if (closingConnections.has(request.socket) || request.socket.destroyed) {
         request.socket.destroySoon();
         return;

@@ -2,7 +2,7 @@ import type { KeyParts } from '../decision/counter-plan.js';
 import { eraseAccount as eraseAccountData, retainedCounters, type AccountErasure, type RetainedCounter } from '../profile/erasure.js';
 import * as profileData from '../profile/privacy.js';
 import type { GatewayContext } from '../proxy/context.js';
-import { normalizeUsername } from '../request/username.js';
+import { HOST_SCOPE_HINT, normalizeAccountName } from '../request/account-name.js';
 import { readCounters, type CounterValue } from './counters.js';
 import { AdminProblem } from './http.js';
 import { ManualEntryStore, type ManualEntry } from './manual-entries.js';
@@ -88,7 +88,8 @@ export async function eraseAccount(context: GatewayContext, rawUsername: string,
 }
 
 function accountScope(context: GatewayContext, rawUsername: string): AccountScope {
-  const username = normalizeUsername(rawUsername, context.config.username);
+  const username = normalizeAccountName(rawUsername, context.config.username);
+  if (username === undefined) throw new AdminProblem(400, 'invalid request body', HOST_SCOPE_HINT);
   if (!username) throw new AdminProblem(400, 'invalid request body', 'username is empty after normalisation');
   const partsByRoute = context.config.loginRoutes.map((route) => ({ username, route: route.id }));
   return { username, pseudonym: context.keys.pseudonymize(username), partsByRoute };

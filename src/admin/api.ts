@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { parseDurationMs } from '../config/duration.js';
 import type { GatewayContext } from '../proxy/context.js';
-import { normalizeUsername } from '../request/username.js';
+import { HOST_SCOPE_HINT, normalizeAccountName } from '../request/account-name.js';
 import { eraseAccount, exportAccount } from './accounts.js';
 import { loggableEntryId, type AuditAction } from './audit.js';
 import { canonicalCidr, parseClientAddress, readCounters, resolveTarget } from './counters.js';
@@ -226,7 +226,8 @@ function entryTarget(context: GatewayContext, body: Record<string, unknown>): { 
   if (field === 'ip') return { type: 'ip', value: ipEntryAddress(text, context.trustedProxies) };
   if (field === 'cidr') return { type: 'cidr', value: boundedCidr(canonicalCidr(text), text) };
 
-  const username = normalizeUsername(text, context.config.username);
+  const username = normalizeAccountName(text, context.config.username);
+  if (username === undefined) throw new AdminProblem(400, 'invalid request body', HOST_SCOPE_HINT);
   if (!username) throw new AdminProblem(400, 'invalid request body', 'username is empty after normalisation');
   return { type: 'username', value: context.keys.pseudonymize(username) };
 }

@@ -4,7 +4,7 @@ import { CounterPlan, type KeyParts } from '../decision/counter-plan.js';
 import type { GatewayContext } from '../proxy/context.js';
 import { TrustedProxies, parseAddress, resolveClientAddress, type ClientAddress } from '../request/client-ip.js';
 import { embeddedIPv4Cidr } from '../request/embedded-ipv4.js';
-import { normalizeUsername } from '../request/username.js';
+import { HOST_SCOPE_HINT, normalizeAccountName } from '../request/account-name.js';
 import type { CounterDefinition, CounterKeyPart } from '../rules/types.js';
 import { AdminProblem } from './http.js';
 
@@ -48,7 +48,8 @@ export function resolveTarget(context: GatewayContext, target: CounterTarget): R
   }
 
   if (target.username !== undefined) {
-    const username = normalizeUsername(target.username, context.config.username);
+    const username = normalizeAccountName(target.username, context.config.username);
+    if (username === undefined) throw new AdminProblem(400, 'invalid request body', HOST_SCOPE_HINT);
     if (!username) throw new AdminProblem(400, 'invalid request body', 'username is empty after normalisation');
     parts.username = username;
     display.username = context.keys.pseudonymize(username);

@@ -75,6 +75,7 @@ export const CONFIG_SCHEMA = {
         nfkc: { type: 'boolean' },
         accents: { enum: ['fold', 'preserve'] },
         markup: { enum: ['refuse', 'keep'] },
+        scope: { enum: ['global', 'host'] },
         letters: {
           type: 'object',
           maxProperties: 256,

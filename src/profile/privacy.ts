@@ -2,7 +2,7 @@ import type { GatewayConfig } from '../config/types.js';
 import type { GatewayKeys } from '../crypto/keys.js';
 import { counterNameOf, otherKindKeys, storedKindOf } from '../decision/counter-key.js';
 import { CounterPlan } from '../decision/counter-plan.js';
-import { normalizeUsername } from '../request/username.js';
+import { HOST_SCOPE_HINT, normalizeAccountName } from '../request/account-name.js';
 import { loadRuleSet, type RuleSet } from '../rules/compile.js';
 import type { CounterRead, CounterStore } from '../store/store.js';
 import { PROFILE_FEATURES } from './features.js';
@@ -129,7 +129,8 @@ export async function exportAccount(
 
 /** Resolve what the store keeps under one account: its pseudonym, profile, index and direct counters. */
 export function accountScope(keys: GatewayKeys, config: GatewayConfig, rawUsername: string, options: PrivacyOptions): AccountScope {
-  const username = normalizeUsername(rawUsername, config.username);
+  const username = normalizeAccountName(rawUsername, config.username);
+  if (username === undefined) throw new Error(HOST_SCOPE_HINT);
   if (!username) {
     throw new Error('the username is empty after normalisation; give the username as the app receives it');
   }

@@ -197,8 +197,7 @@ export function upstreamRequestHeaders(request: IncomingMessage, context: Forwar
   headers['x-real-ip'] = context.client.address;
   // A trusted proxy that appends to these lists puts its own value last, after the client's.
   headers['x-forwarded-proto'] = (context.peerTrusted && lastValue(request.headers['x-forwarded-proto'])) || 'http';
-  headers['x-forwarded-host'] =
-    (context.peerTrusted && lastValue(request.headers['x-forwarded-host'])) || request.headers.host || '';
+  headers['x-forwarded-host'] = forwardedHost(request, context.peerTrusted);
   if (context.peerTrusted) {
     const port = lastValue(request.headers['x-forwarded-port']);
     if (port) headers['x-forwarded-port'] = port;
@@ -300,6 +299,11 @@ function listedInConnection(value: string | undefined): ReadonlySet<string> {
   // Nearly every request sends only keep-alive or close, which name no header to remove.
   if (!value || /^\s*(keep-alive|close)\s*$/i.test(value)) return NONE_LISTED;
   return new Set(value.split(',').map((token) => token.trim().toLowerCase()).filter(Boolean));
+}
+
+/** Return the host the app is told it was reached at: a trusted proxy's X-Forwarded-Host, else Host. */
+export function forwardedHost(request: IncomingMessage, peerTrusted: boolean): string {
+  return (peerTrusted && lastValue(request.headers['x-forwarded-host'])) || request.headers.host || '';
 }
 
 function lastValue(value: string | string[] | undefined): string | undefined {

@@ -16,6 +16,7 @@ import { resolveClientAddress, parseAddress, type ClientAddress } from '../reque
 import { parseLoginBody, removeConflictingLoginCookies } from '../request/credentials.js';
 import { isRequestInvalid } from '../store/request-errors.js';
 import { checkCrossSite, checkLoginHeaders } from '../request/framing.js';
+import { accountOf, normalizeAccountName } from '../request/account-name.js';
 import { fingerprintRequest } from '../request/fingerprint.js';
 import { readReferer } from '../request/referer.js';
 import { clearStepUpCookie, cookieValues, withoutCookie } from '../challenge/step-up-cookie.js';
@@ -35,7 +36,7 @@ import { evaluateRules } from '../rules/evaluate.js';
 import type { CountedOutcome } from '../rules/types.js';
 import { fieldHeaderName, type GatewayContext } from './context.js';
 import { forwardRequest, sendProblem, type ForwardResult } from './forward.js';
-import { upstreamRequestHeaders } from './headers.js';
+import { forwardedHost, upstreamRequestHeaders } from './headers.js';
 import { warnMissingForwardedFor } from './proxy-warnings.js';
 import { carriesRoutingParameter } from './body-route.js';
 
@@ -91,6 +92,8 @@ export async function handleLogin(
   // stream or in a gzip header field.
   let body: Buffer;
   let rawUsername: string | undefined;
+  // The normalised name, and the account it names (see accountOf), which keys everything.
+  let name: string | undefined;
   let username: string | undefined;
   let carriesPassword = false;
   let passwordSent = false;
@@ -108,12 +111,13 @@ export async function handleLogin(
     passwordSent = parsed.passwordSent;
     successFields = parsed.successFields;
     failurePaths = parsed.failurePaths;
-    username = rawUsername === undefined ? undefined : usernameKey(rawUsername, config.username);
+    name = rawUsername === undefined ? undefined : usernameKey(rawUsername, config.username);
+    username = name ? accountOf(name, forwardedHost(request, peerTrusted), config.username) : name;
     // Apps that merge cookies into request parameters ($_REQUEST, Request[]) read them
     // whatever the body's type, and ignore a JSON body they do not parse.
-    const loginUsername = username;
-    cookie = removeConflictingLoginCookies(cookie, route, (value) => loginUsername !== undefined &&
-      excessiveExpansion(value, config.username) === undefined && normalizeUsername(value, config.username) === loginUsername).header;
+    const loginName = name;
+    cookie = removeConflictingLoginCookies(cookie, route, (value) => loginName !== undefined &&
+      excessiveExpansion(value, config.username) === undefined && normalizeUsername(value, config.username) === loginName).header;
     cookie = context.deviceCookies.withoutDeviceCookie(cookie);
     // The step-up cookie carries an assertion, which the app needs no copy of.
     cookie = withoutCookie(cookie, config.challenge.cookie);
@@ -132,12 +136,12 @@ export async function handleLogin(
   // The id a success's cookie will carry, chosen now so the profile learns that device.
   const issuedDeviceId = deviceId ?? randomUUID();
   const lookup = context.geo.lookup(client.address, client.private);
-  const print = fingerprintRequest(request, route, client, username, deviceId !== undefined, lookup);
+  const print = fingerprintRequest(request, route, client, name, deviceId !== undefined, lookup);
 
   let stepUp: StepUpResult | undefined;
   const verifyAssertion = (assertion: string): Promise<StepUpResult> => (username && pseudonym
     ? context.stepUp.verify(assertion, username, pseudonym, (subject) =>
-      excessiveExpansion(subject, config.username) === undefined ? normalizeUsername(subject, config.username) : undefined)
+      excessiveExpansion(subject, config.username) === undefined ? normalizeAccountName(subject, config.username) : undefined)
     : Promise.resolve({ ok: false, reason: 'subject' }));
   const headerAssertion = headerValue(request, config.challenge.header);
   // A form login, which cannot send the header, carries its assertion in the step-up cookie.

@@ -2,7 +2,8 @@ import type { LoginRoute } from '../config/types.js';
 import { TrustedProxies, parseAddress, resolveClientAddress } from '../request/client-ip.js';
 import { lookupGeo } from '../request/geo.js';
 import { parseUserAgent } from '../request/user-agent.js';
-import { normalizeUsername, type UsernameNormalization } from '../request/username.js';
+import { HOST_SCOPE_HINT, normalizeAccountName } from '../request/account-name.js';
+import type { UsernameNormalization } from '../request/username.js';
 import { SIGNAL_SCHEMA, baselineSignals, type SignalValues } from '../signals/catalog.js';
 import { isDecision, parseLabel, type LoginEvent, type LoginOutcome } from './event.js';
 
@@ -128,7 +129,9 @@ export function eventFromCsvRow(
 
   const client = resolveClientAddress(address.toString(), undefined, NO_PROXIES);
   const rawName = get('username');
-  const username = rawName === '' ? undefined : normalizeUsername(rawName, options.username) || undefined;
+  const account = rawName === '' ? '' : normalizeAccountName(rawName, options.username);
+  if (account === undefined) return { error: `username "${rawName.slice(0, 64)}" has no host: ${HOST_SCOPE_HINT}` };
+  const username = account || undefined;
   const route = get('route') || options.defaultRoute;
   const fingerprint = get('fingerprint');
   const device = get('device');

@@ -26,6 +26,11 @@ export interface UsernameNormalization {
    * WordPress in a German locale reading `ä` as `ae`. They are replaced first, in NFC.
    */
   letters?: Readonly<Record<string, string>>;
+  /**
+   * `host` makes one name another account on each host the app is reached at, for apps that
+   * serve many tenants (see accountOf); `global` (the default) makes it one account.
+   */
+  scope?: 'global' | 'host';
 }
 
 export const DEFAULT_USERNAME_NORMALIZATION: UsernameNormalization = Object.freeze({

@@ -1,0 +1,38 @@
+import { normalizeUsername, type UsernameNormalization } from './username.js';
+
+/**
+ * Normalise a request's host for an account name: lower case, without a port or a trailing
+ * dot, so that `A.Example.com:443` and `a.example.com` name one tenant.
+ */
+export function normalizeHost(host: string): string {
+  let name = host.trim().toLowerCase();
+  if (name.startsWith('[')) name = name.slice(0, name.indexOf(']') + 1);
+  else if (name.includes(':')) name = name.slice(0, name.indexOf(':'));
+  return name.endsWith('.') ? name.slice(0, -1) : name;
+}
+
+/**
+ * Return the account a login's normalised username names. With `username.scope: host`, one
+ * name is another account on each host, as in an app that serves many tenants: the account
+ * is then `host/name`. A host has no `/`, so the first one separates the two.
+ */
+export function accountOf(name: string, host: string | undefined, options: UsernameNormalization): string {
+  if (options.scope !== 'host') return name;
+  return `${normalizeHost(host ?? '')}/${name}`;
+}
+
+/**
+ * Normalise an account name given outside a login (an assertion's subject, the admin API,
+ * export and erasure): a username, or `host/username` with `username.scope: host`. Returns
+ * undefined when a host-scoped name has no host.
+ */
+export function normalizeAccountName(text: string, options: UsernameNormalization): string | undefined {
+  if (options.scope !== 'host') return normalizeUsername(text, options);
+  const separator = text.indexOf('/');
+  if (separator <= 0) return undefined;
+  const name = normalizeUsername(text.slice(separator + 1), options);
+  return name === '' ? '' : `${normalizeHost(text.slice(0, separator))}/${name}`;
+}
+
+/** Hint on how to name an account, for a name that normalizeAccountName found no host in. */
+export const HOST_SCOPE_HINT = 'username.scope is host, so name the account as host/username, such as shop.example.com/alice';

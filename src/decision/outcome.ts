@@ -15,6 +15,8 @@ type LoginOutcome = 'success' | 'failure' | 'unknown';
  * field holds a value the route's `success_fields` does not list. `html_page`: a 2xx HTML
  * page on a route that leaves `success_status` at its default. `failure_path_chosen`: a
  * redirect to the page the login named for a failure (Symfony's `_failure_path`).
+ * `username_in_query`: a success of a login whose username only the query string named,
+ * which an app may not read (the password step of an identifier-first login).
  */
 export type UnknownRedirectReason =
   | UntrustedReferer
@@ -27,7 +29,8 @@ export type UnknownRedirectReason =
   | 'path_variant'
   | 'field_not_listed'
   | 'html_page'
-  | 'failure_path_chosen';
+  | 'failure_path_chosen'
+  | 'username_in_query';
 
 /** The outcome of a login response, and for an unclassified redirect the reason. */
 export interface OutcomeReading {

@@ -98,6 +98,7 @@ export async function handleLogin(
   let carriesPassword = false;
   let passwordSent = false;
   let successFields = true;
+  let usernameInQueryOnly = false;
   let failurePaths: string[] = [];
   let cookie = request.headers.cookie;
   try {
@@ -110,6 +111,7 @@ export async function handleLogin(
     carriesPassword = parsed.password;
     passwordSent = parsed.passwordSent;
     successFields = parsed.successFields;
+    usernameInQueryOnly = parsed.usernameInQueryOnly;
     failurePaths = parsed.failurePaths;
     name = rawUsername === undefined ? undefined : usernameKey(rawUsername, config.username);
     username = name ? accountOf(name, forwardedHost(request, peerTrusted), config.username) : name;
@@ -312,7 +314,7 @@ export async function handleLogin(
   } else {
     await forwardLogin(context, route, request, response, body, record,
       { client, peerTrusted, device: teaches ? { id: issuedDeviceId, accounts: device?.accounts ?? [] } : undefined, cookie,
-        clearStepUpCookie: cookieAssertions.length > 0, carriesPassword, passwordSent, successFields, failurePaths },
+        clearStepUpCookie: cookieAssertions.length > 0, carriesPassword, passwordSent, successFields, usernameInQueryOnly, failurePaths },
       logDecision);
   }
 
@@ -353,6 +355,8 @@ async function forwardLogin(
     carriesPassword: boolean;
     passwordSent: boolean;
     successFields: boolean;
+    /** Whether only the query string named the username (see ParsedLogin). */
+    usernameInQueryOnly: boolean;
     /** The page the login names for a failure redirect (Symfony's `_failure_path`). */
     failurePaths: readonly string[];
   },
@@ -413,7 +417,7 @@ async function forwardLogin(
 function outcomeOf(
   reading: OutcomeReading,
   route: LoginRoute,
-  login: { carriesPassword: boolean; passwordSent: boolean; successFields: boolean },
+  login: { carriesPassword: boolean; passwordSent: boolean; successFields: boolean; usernameInQueryOnly: boolean },
   exactPath: boolean,
 ): OutcomeReading {
   if (reading.outcome !== 'success') return reading;
@@ -421,6 +425,7 @@ function outcomeOf(
     return { outcome: 'unknown', reason: login.passwordSent ? 'password_ambiguous' : 'no_password' };
   }
   if (!login.successFields) return { outcome: 'unknown', reason: 'field_not_listed' };
+  if (login.usernameInQueryOnly) return { outcome: 'unknown', reason: 'username_in_query' };
   // riskgate judges every path the app might route to the login handler (`/login/`,
   // `/LOGIN`, `/login.json`, `/login/x`, `/?q=login`), but an app may serve a page of its
   // own there, as a front controller does for `/login?q=node`. A 2xx there proves nothing

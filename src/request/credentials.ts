@@ -27,6 +27,11 @@ export interface ParsedLogin {
    * when the request names one. A redirect there proves nothing about the password.
    */
   failurePaths: string[];
+  /**
+   * True when the username came from the query string alone. An app may not read it there:
+   * an identifier-first login's password step signs in the account its session holds.
+   */
+  usernameInQueryOnly: boolean;
 }
 
 const UTF8_BOM = '\uFEFF';
@@ -155,6 +160,7 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
       passwordSent: sentInQuery,
       successFields: fieldsListed(route, query, undefined),
       failurePaths: clientFailurePaths(query, undefined),
+      usernameInQueryOnly: fromQuery !== undefined,
     };
   }
 
@@ -221,6 +227,7 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
     passwordSent: reading.sent || sentInQuery,
     successFields,
     failurePaths: clientFailurePaths(query, parsedBody),
+    usernameInQueryOnly: fromBody === undefined && fromQuery !== undefined,
   };
 }
 

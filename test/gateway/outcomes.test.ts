@@ -1128,3 +1128,35 @@ t.test('a chosen failure page under the app base URL is no success', async (t) =
   t.equal(line.event.outcome, 'unknown');
   t.equal(line.riskgate.outcome_reason, 'failure_path_chosen');
 });
+
+t.test('a success for a username named only in the query is not learned', async (t) => {
+  // An identifier-first app keeps the username step's account in its session, and its
+  // password step signs in that account whatever the query names.
+  const upstream = await new RecordingUpstream().start();
+  upstream.responder = (request, response) => {
+    if (!request.url.startsWith('/login')) return false;
+    const fields = JSON.parse(request.body.toString('utf8') || '{}') as { password?: string };
+    response.writeHead(fields.password === 'mallory-pw' ? 200 : 401, { 'content-type': 'application/json' });
+    response.end('{}');
+    return true;
+  };
+  t.teardown(() => upstream.stop());
+  const gateway = await gatewayFor(t, upstream.url);
+
+  const reply = await send(gateway.port, {
+    method: 'POST', path: '/login?username=alice', body: '{"password":"mallory-pw"}',
+    headers: { ...BROWSER_HEADERS, 'content-type': 'application/json' },
+  });
+  const failed = await send(gateway.port, {
+    method: 'POST', path: '/login?username=alice', body: '{"password":"guess"}',
+    headers: { ...BROWSER_HEADERS, 'content-type': 'application/json' },
+  });
+
+  const [line, failure] = await waitForDecisions(gateway.logs, 2);
+  t.equal(reply.status, 200, 'the app\'s answer passes');
+  t.equal(reply.headers['set-cookie'], undefined, 'no device cookie for the query\'s account');
+  t.equal(line.event.outcome, 'unknown', 'no success for it');
+  t.equal(line.riskgate.outcome_reason, 'username_in_query');
+  t.equal(failed.status, 401);
+  t.equal(failure.event.outcome, 'failure', 'a failure still counts against the query\'s account');
+});

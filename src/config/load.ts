@@ -234,6 +234,11 @@ function checkValues(merged: RawConfig, source: YamlSource, env: NodeJS.ProcessE
     }
   });
 
+  if (merged.username?.scope === 'host' && !(Array.isArray(merged.username.hosts) && merged.username.hosts.length > 0)) {
+    problems.push(source.problemAt(['username', 'scope'], 'username.scope is host, but username.hosts lists no host: ' +
+      'list the host names the app serves tenants at, such as ["*.shop.example"], since a client can send any Host'));
+  }
+
   const nat64: unknown[] = merged.nat64_prefixes ?? [];
   nat64.forEach((entry, index) => {
     const problem = typeof entry === 'string' ? nat64PrefixProblem(entry) : 'is not a string';

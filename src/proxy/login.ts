@@ -16,7 +16,7 @@ import { resolveClientAddress, parseAddress, type ClientAddress } from '../reque
 import { parseLoginBody, removeConflictingLoginCookies } from '../request/credentials.js';
 import { isRequestInvalid } from '../store/request-errors.js';
 import { checkCrossSite, checkLoginHeaders } from '../request/framing.js';
-import { accountOf, normalizeAccountName } from '../request/account-name.js';
+import { accountOf, hostServed, normalizeAccountName, normalizeHost } from '../request/account-name.js';
 import { fingerprintRequest } from '../request/fingerprint.js';
 import { readReferer } from '../request/referer.js';
 import { clearStepUpCookie, cookieValues, withoutCookie } from '../challenge/step-up-cookie.js';
@@ -114,7 +114,14 @@ export async function handleLogin(
     usernameInQueryOnly = parsed.usernameInQueryOnly;
     failurePaths = parsed.failurePaths;
     name = rawUsername === undefined ? undefined : usernameKey(rawUsername, config.username);
-    username = name ? accountOf(name, forwardedHost(request, peerTrusted), config.username) : name;
+    const host = normalizeHost(forwardedHost(request, peerTrusted));
+    // A client chooses the Host it sends, so under a host scope each made-up host would be
+    // a fresh account with its own limits, at a tenant the app finds by part of the name.
+    if (config.username.scope === 'host' && !hostServed(host, config.username.hosts ?? [])) {
+      throw new RequestRejection(421, 'unknown host',
+        `riskgate serves logins of the hosts in username.hosts, and "${host.slice(0, 64)}" is not one; send the login to the app's own host`);
+    }
+    username = name ? accountOf(name, host, config.username) : name;
     // Apps that merge cookies into request parameters ($_REQUEST, Request[]) read them
     // whatever the body's type, and ignore a JSON body they do not parse.
     const loginName = name;

@@ -12,6 +12,19 @@ export function normalizeHost(host: string): string {
 }
 
 /**
+ * Tell whether a normalised host is one of `hosts`: equal to an entry, or one label before
+ * the rest of a `*.` entry. One label only, because apps that read the tenant from the
+ * first label would otherwise see one tenant where riskgate sees many hosts.
+ */
+export function hostServed(host: string, hosts: readonly string[]): boolean {
+  return hosts.some((entry) => {
+    if (!entry.startsWith('*.')) return host === entry;
+    const suffix = entry.slice(1);
+    return host.endsWith(suffix) && host.length > suffix.length && !host.slice(0, -suffix.length).includes('.');
+  });
+}
+
+/**
  * Return the account a login's normalised username names. With `username.scope: host`, one
  * name is another account on each host, as in an app that serves many tenants: the account
  * is then `host/name`. A host has no `/`, so the first one separates the two.

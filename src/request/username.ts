@@ -31,6 +31,11 @@ export interface UsernameNormalization {
    * serve many tenants (see accountOf); `global` (the default) makes it one account.
    */
   scope?: 'global' | 'host';
+  /**
+   * With `scope: host`, the host names the app serves tenants at: `shop.example.com`, or
+   * `*.example.com` for any one label before `example.com`. Logins at other hosts are refused.
+   */
+  hosts?: readonly string[];
 }
 
 export const DEFAULT_USERNAME_NORMALIZATION: UsernameNormalization = Object.freeze({

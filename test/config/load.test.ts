@@ -141,6 +141,13 @@ t.test('bad NAT64 prefixes name the entry and the fix', async (t) => {
   t.match(error.message, /:7:5: nat64_prefixes entry "nat64" is not a CIDR/);
 });
 
+t.test('a host username scope needs its hosts', async (t) => {
+  const error = loadError(configFile('upstream: http://127.0.0.1:3000', 'username:', '  scope: host'));
+
+  t.equal(error.problems.length, 1);
+  t.match(error.message, /username\.scope is host, but username\.hosts lists no host/);
+});
+
 t.test('every problem is reported at once', async (t) => {
   const file = configFile(
     'upstream: ftp://app.internal',

@@ -16,7 +16,7 @@ t.test('with username.scope host one name is an account per host', async (t) => 
   const gateway = await startTestGateway({
     upstream: upstream.url,
     clock: clock.read,
-    config: { trusted_proxies: ['127.0.0.1/32'], username: { scope: 'host' }, admin: { token: ADMIN_TOKEN } },
+    config: { trusted_proxies: ['127.0.0.1/32'], username: { scope: 'host', hosts: ['*.example.test'] }, admin: { token: ADMIN_TOKEN } },
   });
   t.teardown(async () => {
     await gateway.close();
@@ -54,4 +54,28 @@ t.test('with username.scope host one name is an account per host', async (t) => 
   const exported = await admin(gateway.adminPort, 'POST', '/v1/accounts/export', { body: { username: `${TENANT_B}/alice` } });
   t.equal(exported.status, 200);
   t.equal(exported.json().account.pseudonym, decisions[7].user.name, 'tenant B\'s alice is found by host and name');
+});
+
+t.test('with username.scope host a login at an unlisted host is refused', async (t) => {
+  const upstream = await new RecordingUpstream({ alice: 'wonderland' }).start();
+  const gateway = await startTestGateway({
+    upstream: upstream.url,
+    config: { username: { scope: 'host', hosts: ['*.example.test', 'example.org'] } },
+  });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  // Each made-up host would be a fresh account to riskgate, while an app that reads the
+  // tenant from the first label (Rails' request.subdomains) finds tenant "shop" in all of them.
+  for (const host of ['shop.anything.test', 'shop.x.example.test', 'example.test', 'evil-example.org']) {
+    const reply = await login(gateway.port, 'alice', 'guess', { headers: { host } });
+    t.equal(reply.status, 421, `${host}: 421`);
+    t.match(reply.json().detail, /username\.hosts/, `${host}: the detail names the setting`);
+  }
+  t.equal(upstream.logins.length, 0, 'none reached the app');
+  for (const host of ['shop.example.test', 'Example.org:8080']) {
+    t.equal((await login(gateway.port, 'alice', 'wonderland', { headers: { host } })).status, 200, `${host} is served`);
+  }
 });

@@ -76,6 +76,7 @@ export const CONFIG_SCHEMA = {
         accents: { enum: ['fold', 'preserve'] },
         markup: { enum: ['refuse', 'keep'] },
         scope: { enum: ['global', 'host'] },
+        email: { enum: ['validator', 'php_filter'] },
         hosts: { type: 'array', maxItems: 1024, items: { type: 'string', pattern: '^(\\*\\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?$' } },
         letters: {
           type: 'object',

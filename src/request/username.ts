@@ -1,3 +1,5 @@
+import validator from 'validator';
+
 /**
  * How a username read from a login body becomes the account key that counters and
  * profiles are grouped by. The default folds the variants that most apps treat as one
@@ -32,6 +34,13 @@ export interface UsernameNormalization {
    */
   scope?: 'global' | 'host';
   /**
+   * An e-mail canonicaliser the app runs before its lookup: `validator` for validator.js's
+   * normalizeEmail with its defaults (express-validator's too), which drops dots and `+tag`
+   * from Gmail addresses, or `php_filter` for PHP's FILTER_SANITIZE_EMAIL, which removes
+   * every character an address may not contain. Absent, addresses are read as names.
+   */
+  email?: 'validator' | 'php_filter';
+  /**
    * With `scope: host`, the host names the app serves tenants at: `shop.example.com`, or
    * `*.example.com` for any one label before `example.com`. Logins at other hosts are refused.
    */
@@ -55,7 +64,8 @@ export function normalizeUsername(
   raw: string,
   options: UsernameNormalization = DEFAULT_USERNAME_NORMALIZATION,
 ): string {
-  let name = capMarkRuns(raw);
+  // PHP's filter runs on what the client sent, before the database compares the rest.
+  let name = capMarkRuns(options.email === 'php_filter' ? raw.replace(PHP_EMAIL_REMOVED, '') : raw);
 
   const letters = lettersPattern(options.letters);
   if (letters) name = name.normalize('NFC').replace(letters.pattern, (letter) => letters.replacement(letter));
@@ -103,8 +113,18 @@ export function normalizeUsername(
     name = name.trim().replace(/ {2,}/g, ' ');
   }
 
+  // normalizeEmail does not check that its input is an address ("bob" becomes "@bob"), so
+  // names without an @ after their first character, which apps check first, stay as they are.
+  if (options.email === 'validator' && name.indexOf('@') > 0) {
+    const address = validator.normalizeEmail(name);
+    if (address) name = address;
+  }
+
   return name;
 }
+
+/** Characters that PHP's FILTER_SANITIZE_EMAIL removes: all but letters, digits and !#$%&'*+-=?^_`{|}~@.[] */
+const PHP_EMAIL_REMOVED = /[^A-Za-z0-9!#$%&'*+\-=?^_`{|}~@.[\]]/g;
 
 /**
  * Return the markup in a username that WordPress's sanitize_user removes before it looks the

@@ -452,3 +452,21 @@ t.test('usernames read differently by other parsers are rejected', async (t) => 
   const trailing = await postLogin(gateway.port, json, 'application/json;');
   t.equal(trailing.status, 401, 'an empty parameter after the media type is judged and forwarded');
 });
+
+t.test('e-mail spellings that the app canonicalises count as one account', async (t) => {
+  const cases: [string, string[], string][] = [
+    // validator.js normalizeEmail drops dots and +tags of Gmail addresses and reads googlemail.com as gmail.com.
+    ['validator', ['alice@gmail.com', 'a.lice@gmail.com', 'alice+1@gmail.com', 'A.L.I.C.E+x@googlemail.com', 'alice@GMAIL.com'], 'alice@gmail.com'],
+    // PHP's FILTER_SANITIZE_EMAIL removes every character an address may not contain.
+    ['php_filter', ['alice@example.com', 'ali(ce@example.com', 'al;ice@example.com', 'al\u2603ice@example.com', 'ali ce@example.com'], 'alice@example.com'],
+  ];
+  for (const [email, spellings, account] of cases) {
+    const { gateway } = await setUp(t, { username: { email } });
+    for (const [index, spelling] of spellings.entries()) {
+      await postLogin(gateway.port, JSON.stringify({ username: spelling, password: `guess-${index}` }));
+    }
+    const decisions = await waitForDecisions(gateway.logs, spellings.length);
+    t.same([...new Set(decisions.map((line) => line.user.name))], [account], `${email}: every spelling is logged as ${account}`);
+    t.equal(decisions.at(-1)!.riskgate.counters.failures_per_account, spellings.length - 1, `${email}: the failures add up on one account`);
+  }
+});

@@ -263,6 +263,11 @@ function checkValues(merged: RawConfig, source: YamlSource, env: NodeJS.ProcessE
           'case, trailing slashes and API version spellings as the app may; keep one entry for both'));
     }
     if (earlier === undefined) seen.set(`${method} ${read}`, written);
+    if (route.any_path === true && (method !== 'POST' || route.body === 'json')) {
+      problems.push(source.problemAt(['login_routes', index, 'any_path'], `login route "${written}" has any_path, which judges ` +
+        'URL-encoded forms posted to other pages, as PHP apps that check a login on any page read them; ' +
+        'it needs method POST and body form or auto'));
+    }
   });
 
   return problems;

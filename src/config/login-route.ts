@@ -91,6 +91,7 @@ export function resolveRoute(route: RawConfig, index: number): LoginRoute {
     successLocation: (route.success_location ?? []).map(normalizeLocation),
     failureLocation: (route.failure_location ?? []).map(normalizeLocation),
     subpaths: route.subpaths ?? 'judge',
+    anyPath: route.any_path ?? false,
     crossSite: route.cross_site ?? 'refuse',
     corsOrigins: Object.freeze([...(route.cors_origins ?? [])]),
   });

@@ -61,6 +61,7 @@ export const CONFIG_SCHEMA = {
           success_location: { type: 'array', items: { type: 'string', pattern: '^/' } },
           failure_location: { type: 'array', items: { type: 'string', pattern: '^/' } },
           subpaths: { enum: ['judge', 'forward'] },
+          any_path: { type: 'boolean' },
           cross_site: { enum: ['refuse', 'same-origin', 'judge'] },
           cors_origins: { type: 'array', maxItems: 64, items: { type: 'string', pattern: '^[a-z][a-z0-9+.-]*://[^/?#\\s]+$' } },
         },

@@ -51,6 +51,12 @@ export interface LoginRoute {
    */
   subpaths: 'judge' | 'forward';
   /**
+   * True for an app that checks this login's fields on any page, such as Drupal 7's login
+   * block, TYPO3's felogin or WooCommerce's login form: a form posted to another path that
+   * sends the password field is then judged as this route's login (see judgeFormElsewhere).
+   */
+  anyPath: boolean;
+  /**
    * `refuse`: a login a browser marks `Sec-Fetch-Site: cross-site` gets 403 before anything
    * is counted, so a page on another site cannot make its visitors' browsers send guesses
    * that block their own address. `same-origin`: a login from a page on another origin of

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 
-import { boundaryProblem, createFormRouteScanner } from '../request/form-route-scan.js';
+import { WatchedFields, boundaryProblem, createFormRouteScanner } from '../request/form-route-scan.js';
 import { normalizePath, type PathReading } from '../request/path.js';
 import { UnreadableRoute, bodyRoutedTargets, dotSegmentReadings, queryRoutedTargets, withRouteBases } from '../request/query-route.js';
 import { loginMethodsAt, type LoginPathIndex } from './context.js';
@@ -100,8 +100,13 @@ export function uncheckableForm(request: IncomingMessage): string | undefined {
  * the last byte until the check has read the whole body. So a body that routes to a login
  * path is cut off before the app has it whole, and the client gets 400.
  */
-export function formRouteCheck(request: IncomingMessage, loginPaths: LoginPathIndex): BodyCheck | undefined {
-  const scanner = createFormRouteScanner(request.headers['content-type']);
+export function formRouteCheck(
+  request: IncomingMessage,
+  loginPaths: LoginPathIndex,
+  /** Password fields of routes whose logins the app checks on any page (see elsewhereRejection). */
+  watched?: { fields: WatchedFields; routes: readonly string[] },
+): BodyCheck | undefined {
+  const scanner = createFormRouteScanner(request.headers['content-type'], watched?.fields);
   if (!scanner) return undefined;
   return {
     write: (chunk) => scanner.write(chunk),
@@ -131,7 +136,22 @@ export function formRouteCheck(request: IncomingMessage, loginPaths: LoginPathIn
           : `names a login path that PHP routers read from it (${reading.invalid})`;
         return `the form field ${name}, which WordPress and Yii route by, ${named}; send logins to the login path itself`;
       }
+      if (scan.watched !== undefined && watched) return elsewhereRejection(scan.watched, watched.routes);
       return undefined;
     },
+  };
+}
+
+/**
+ * Refuse a form that sends the password field of a login route that the app checks on any
+ * page (`any_path`) when riskgate could not read it whole first, because it was multipart,
+ * chunked or over `body_limit_bytes`. Such a body is a login riskgate did not judge.
+ */
+function elsewhereRejection(field: string, routes: readonly string[]): { title: string; detail: string } {
+  return {
+    title: 'unjudged login in a form body',
+    detail: `the form sends the field "${field}", which the app reads as the password of login route ${routes.join(', ')} on any page, ` +
+      'and was sent multipart, chunked or over body_limit_bytes, so riskgate could not judge it first; ' +
+      'send logins URL-encoded with a Content-Length within body_limit_bytes',
   };
 }

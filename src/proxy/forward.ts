@@ -68,8 +68,11 @@ export interface ForwardOptions {
 /** A check that reads a streamed body chunk by chunk. */
 export interface BodyCheck {
   write(chunk: Buffer): void;
-  /** Called after the last chunk: a reason to reject the body with 400, or undefined to let it end. */
-  finish(): string | undefined;
+  /**
+   * Called after the last chunk: a reason to reject the body with 400, with the problem's
+   * title when it is not a login path in a form body, or undefined to let it end.
+   */
+  finish(): string | { title: string; detail: string } | undefined;
 }
 
 /**
@@ -357,12 +360,13 @@ export function forwardRequest(
     if (response.destroyed) onClientClose();
     else response.on('close', onClientClose);
 
-    const reject = (detail: string) => {
+    const reject = (problem: string | { title: string; detail: string }) => {
       if (settled) return;
+      const { title, detail } = typeof problem === 'string' ? { title: 'login path in a form body', detail: problem } : problem;
       outgoing.destroy();
       if (response.headersSent) response.destroy();
-      else sendProblem(response, 400, 'login path in a form body', detail, true);
-      finish({ ...answered, error: { kind: 'rejected', message: detail } });
+      else sendProblem(response, 400, title, detail, true);
+      finish({ ...answered, error: { kind: 'rejected', message: title } });
     };
 
     if (options.body) {
@@ -384,7 +388,7 @@ function streamChecked(
   request: IncomingMessage,
   outgoing: http.ClientRequest,
   check: BodyCheck,
-  reject: (detail: string) => void,
+  reject: (problem: string | { title: string; detail: string }) => void,
 ): void {
   let heldByte: Buffer | undefined;
   request.on('data', (chunk: Buffer) => {

@@ -58,6 +58,8 @@ export async function handleLogin(
   request: IncomingMessage,
   response: ServerResponse,
   requestId: string,
+  /** The body, when the caller has read it already (a form posted to another path, see judgeFormElsewhere). */
+  bodyRead?: Buffer,
 ): Promise<void> {
   const started = performance.now();
   const now = context.clock();
@@ -104,7 +106,7 @@ export async function handleLogin(
   try {
     const headerProblem = checkLoginHeaders(request) ?? checkCrossSite(request, route);
     if (headerProblem) throw headerProblem;
-    const received = await readBody(request, config.bodyLimitBytes);
+    const received = bodyRead ?? await readBody(request, config.bodyLimitBytes);
     body = decodeContentEncoding(received, request.headers['content-encoding'], config.bodyLimitBytes);
     const parsed = parseLoginBody(body, request.headers['content-type'], route, queryOf(request.url));
     rawUsername = parsed.username;
@@ -724,7 +726,8 @@ function headerValue(request: IncomingMessage, name: string): string | undefined
   return Array.isArray(value) ? value[0] : value;
 }
 
-function queryOf(url: string | undefined): string {
+/** Return a request target's query, without the `?`. */
+export function queryOf(url: string | undefined): string {
   const start = (url ?? '').indexOf('?');
   return start === -1 ? '' : (url ?? '').slice(start + 1);
 }

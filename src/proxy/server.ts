@@ -13,6 +13,7 @@ import { formRouteCheck, routedLoginReading, uncheckableForm } from './body-rout
 import type { GatewayContext } from './context.js';
 import { fieldHeaderName, findLoginRoute, loginMethodsAt, loginPathIndex, type LoginPathIndex } from './context.js';
 import { closingConnections, forwardRequest, sendProblem } from './forward.js';
+import { elsewhereRoutes, judgeFormElsewhere, type ElsewhereRoutes } from './form-elsewhere.js';
 import { forwardingLoop, upgradeRequestHeaders, upstreamRequestHeaders } from './headers.js';
 import { RISK_HEADER, handleLogin } from './login.js';
 import { isWebSocketKey, proxyWebSocket } from './websocket.js';
@@ -40,6 +41,7 @@ export function createGatewayServer(context: GatewayContext): http.Server {
   // off here: the header size limit bounds the count, and checkHeaderCount refuses extras.
   server.maxHeadersCount = 0;
   const loginPaths = loginPathIndex(context.routes);
+  const elsewhere = elsewhereRoutes(context.routes.values());
 
   // Node reads the peer address from the kernel on first use and keeps it. A connection the
   // client resets before its request is handled has none to read later, so it is read here.
@@ -68,7 +70,7 @@ export function createGatewayServer(context: GatewayContext): http.Server {
     const previous = responses.get(socket);
     responses.set(socket, response);
     const queued = previous === undefined || previous.writableFinished || previous.destroyed ? 0 : (waiting.get(socket) ?? 0) + 1;
-    // Each waiting request holds memory, and one write of tiny requests can carry thousands.
+    // Each waiting request keeps memory, and one write of tiny requests can carry thousands.
     if (queued > MAX_PIPELINED && !socket.destroyed) {
       logRejection(context, request, randomUUID(), `more than ${MAX_PIPELINED} pipelined requests`);
       socket.destroy();
@@ -83,7 +85,7 @@ export function createGatewayServer(context: GatewayContext): http.Server {
         request.socket.destroySoon();
         return;
       }
-      const handled = handleRequest(context, loginPaths, request, response).catch((error: unknown) => {
+      const handled = handleRequest(context, loginPaths, elsewhere, request, response).catch((error: unknown) => {
         context.logger.error({ err: error }, 'request handling failed');
         sendProblem(response, 500, 'internal error', 'the gateway failed to handle this request', true);
       });
@@ -178,6 +180,7 @@ export function createGatewayServer(context: GatewayContext): http.Server {
 async function handleRequest(
   context: GatewayContext,
   loginPaths: LoginPathIndex,
+  elsewhere: ElsewhereRoutes | undefined,
   request: IncomingMessage,
   response: ServerResponse,
 ): Promise<void> {
@@ -288,10 +291,16 @@ async function handleRequest(
     sendProblem(response, 400, 'uncheckable body', uncheckable, true);
     return;
   }
-  const bodyCheck = carriesBody(request) ? formRouteCheck(request, loginPaths) : undefined;
+  // The app checks some login on any page, so a form here may be one.
+  if (elsewhere && carriesBody(request) &&
+    await judgeFormElsewhere(context, elsewhere, loginPaths, request, response, requestId, headers,
+      (reason) => logRejection(context, request, requestId, reason))) {
+    return;
+  }
+  const bodyCheck = carriesBody(request) ? formRouteCheck(request, loginPaths, elsewhere?.watched) : undefined;
   const result = await forwardRequest(context.upstream, request, response, { headers, bodyCheck });
   if (result.error?.kind === 'rejected') {
-    logRejection(context, request, requestId, 'login path in a form body');
+    logRejection(context, request, requestId, result.error.message);
   } else if (result.error && result.error.kind !== 'reset' && result.error.kind !== 'aborted') {
     context.logger.error(
       { upstream: context.upstream.url.origin, http: { request: { id: requestId } }, err: { message: result.error.message } },

@@ -5,6 +5,7 @@ import {
   MAX_ROUTE_VALUE,
   RouteList,
   RouteNameReader,
+  WatchedFields,
   type BodyRoute,
   type BodyRouteScan,
   type FormRouteScanner,
@@ -12,6 +13,7 @@ import {
 import { PhpMultipartRouteScanner } from './php-multipart-scan.js';
 
 export type { BodyRoute, BodyRouteScan, FormRouteScanner };
+export { WatchedFields };
 
 /**
  * Maximum number of fields read in a URL-encoded body, empty ones included. PHP registers
@@ -24,12 +26,12 @@ const MAX_FIELDS = 100_000;
  * time, so that a body of any size is read in bounded memory. WordPress and Yii 1.1 route by
  * them from a POST body as from the query. Returns undefined for a body that is not a form.
  */
-export function createFormRouteScanner(contentType: string | undefined): FormRouteScanner | undefined {
+export function createFormRouteScanner(contentType: string | undefined, watched?: WatchedFields): FormRouteScanner | undefined {
   if (contentType === undefined) return undefined;
   const type = contentType.toLowerCase();
   // A type that names both (`multipart/form-data; x=application/x-www-form-urlencoded`) is
   // read both ways, because PHP picks the type by its start and other parsers search it.
-  const names = new RouteNameReader();
+  const names = new RouteNameReader(watched);
   const scanners: FormRouteScanner[] = [];
   // PHP splits a POST body at `&`, or at each character of arg_separator.input (`;&` on some hosts).
   if (type.includes('application/x-www-form-urlencoded')) {
@@ -114,7 +116,8 @@ class ScannerSet implements FormRouteScanner {
       if ('problem' in scan) return scan;
       for (const route of scan.routes) routes.add(route);
     }
-    return routes.problem ? { problem: routes.problem } : { routes: routes.list };
+    if (routes.problem) return { problem: routes.problem };
+    return { routes: routes.list, ...(this.names.watchedSeen === undefined ? {} : { watched: this.names.watchedSeen }) };
   }
 }
 
@@ -175,7 +178,7 @@ class UrlEncodedRouteScanner implements FormRouteScanner {
     if (!this.inValue) {
       // Most names cannot read as a routing name, whose first character after any spaces is
       // r, R, ſ (0xC5 as its first UTF-8 byte), or a character some parser drops or decodes.
-      if (this.key === '' && part !== '' && !MAY_START_ROUTE_NAME.test(part)) {
+      if (this.key === '' && part !== '' && !MAY_START_ROUTE_NAME.test(part) && !this.names.watched?.starts.test(part)) {
         this.inValue = true;
         this.route = undefined;
         return;

@@ -1,3 +1,4 @@
+import { foldFieldName } from './field-names.js';
 import { bodyRouteParameter, mayBeBodyRouteParameter } from './query-route.js';
 
 /** A routing parameter found in a form body: its name as the framework reads it, and its value. */
@@ -6,8 +7,39 @@ export interface BodyRoute {
   value: string;
 }
 
-/** The result of scanning a whole form body: its routing fields, or why riskgate cannot read it as the app would. */
-export type BodyRouteScan = { routes: BodyRoute[] } | { problem: string };
+/**
+ * The result of scanning a whole form body: its routing fields and the first watched field
+ * it sends (see WatchedFields), or why riskgate cannot read it as the app would.
+ */
+export type BodyRouteScan = { routes: BodyRoute[]; watched?: string } | { problem: string };
+
+/**
+ * Field names to look out for besides routing fields: the password fields of login routes
+ * that the app checks on any page. A name matches as PHP reads it, with its leading spaces
+ * dropped, cut at `[`, and spaces and dots read as `_`, in any case.
+ */
+export class WatchedFields {
+  /** A first character that a name must have after any spaces to match. */
+  readonly starts: RegExp;
+  private readonly names: ReadonlySet<string>;
+
+  constructor(names: readonly string[]) {
+    this.names = new Set(names.map(phpFieldBase));
+    const firsts = [...new Set(names.map((name) => name[0]!.toLowerCase() + name[0]!.toUpperCase()))].join('');
+    this.starts = new RegExp(`^[${firsts.replace(/[\\\]^-]/g, '\\$&')}]`);
+  }
+
+  matches(name: string): boolean {
+    return this.names.has(phpFieldBase(name));
+  }
+}
+
+/** Read a field name as PHP does for a password field's comparison, folded for case. */
+function phpFieldBase(name: string): string {
+  const trimmed = name.replace(/^[ \t\n\r\v\f]+/, '');
+  const bracket = trimmed.indexOf('[');
+  return foldFieldName((bracket === -1 ? trimmed : trimmed.slice(0, bracket)).replace(/[ .]/g, '_'));
+}
 
 /**
  * Maximum length of a routing value, as sent. A longer one is refused rather than cut, since a
@@ -55,11 +87,16 @@ const MAX_CACHED_NAMES = 1000;
  */
 export class RouteNameReader {
   problem: string | undefined;
+  /** The first field name that matched the watched fields, if any. */
+  watchedSeen: string | undefined;
   private readings = 0;
   private readonly names = new Map<string, string | undefined>();
 
+  constructor(readonly watched?: WatchedFields) {}
+
   /** Return the routing parameter that the decoded field name reads as, or undefined. */
   read(name: string): string | undefined {
+    if (this.watched && this.watchedSeen === undefined && this.watched.matches(name)) this.watchedSeen = name.slice(0, 64);
     if (this.names.has(name)) return this.names.get(name);
 
     let route: string | undefined;

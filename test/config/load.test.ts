@@ -148,6 +148,13 @@ t.test('a host username scope needs its hosts', async (t) => {
   t.match(error.message, /username\.scope is host, but username\.hosts lists no host/);
 });
 
+t.test('any_path needs a form route by POST', async (t) => {
+  const error = loadError(configFile('upstream: http://127.0.0.1:3000', 'login_routes:', '  - { path: /login, body: json, any_path: true }'));
+
+  t.equal(error.problems.length, 1);
+  t.match(error.message, /login route "POST \/login" has any_path, .* it needs method POST and body form or auto/);
+});
+
 t.test('every problem is reported at once', async (t) => {
   const file = configFile(
     'upstream: ftp://app.internal',

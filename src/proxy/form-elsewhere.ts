@@ -59,19 +59,29 @@ export async function judgeFormElsewhere(
     return true;
   }
 
+  // The route whose username field the form sends too wins, since several may share a
+  // password field name (`pass` in Drupal and TYPO3). A body the login parser refuses is
+  // refused as a login would be, by handleLogin.
   const query = queryOf(request.url);
+  let chosen: LoginRoute | undefined;
   for (const route of elsewhere.routes) {
-    // A body the login parser refuses is refused as a login would be, by handleLogin.
-    let sendsPassword = true;
+    let reading: { username: boolean; password: boolean } = { username: true, password: true };
     try {
-      sendsPassword = parseLoginBody(body, contentType, route, query).passwordSent;
+      const parsed = parseLoginBody(body, contentType, route, query);
+      reading = { username: parsed.username !== undefined, password: parsed.passwordSent };
     } catch (error) {
       if (!(error instanceof RequestRejection)) throw error;
     }
-    if (sendsPassword) {
-      await handleLogin(context, route, request, response, requestId, body);
-      return true;
+    if (!reading.password) continue;
+    chosen ??= route;
+    if (reading.username) {
+      chosen = route;
+      break;
     }
+  }
+  if (chosen) {
+    await handleLogin(context, chosen, request, response, requestId, body);
+    return true;
   }
 
   // The body was read here, so the check of its routing fields runs on it whole.

@@ -94,3 +94,27 @@ t.test('a login form too large to read whole is refused on any page', async (t) 
   t.equal(comment.status, 200, 'a large form without it passes');
   t.same(upstream.requests.map((received) => received.sha256), [sha256(upload)], 'and only that one reached the app whole');
 });
+
+t.test('a form is judged as the any_path route whose fields it sends', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({
+    upstream: upstream.url,
+    config: {
+      login_routes: [
+        { id: 'drupal', path: '/user/login', body: 'form', username_field: 'name', password_field: 'pass', any_path: true },
+        { id: 'typo3', path: '/login', body: 'form', username_field: 'user', password_field: 'pass', any_path: true },
+      ],
+    },
+  });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  // TYPO3's felogin shares the password field name with Drupal's login block.
+  await post(gateway.port, '/about', 'user=alice&pass=guess&logintype=login', '127.0.0.1');
+  const [decision] = await waitForDecisions(gateway.logs, 1);
+
+  t.equal(decision.riskgate.route, 'typo3', 'the route whose username field the form sends');
+  t.equal(decision.user.name, gateway.context.keys.pseudonymize('alice'), 'so the account is counted');
+});

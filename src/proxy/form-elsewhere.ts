@@ -26,6 +26,20 @@ export function elsewhereRoutes(routes: Iterable<LoginRoute>): ElsewhereRoutes |
 }
 
 /**
+ * Return the first field of a request target's query that an `any_path` route reads as its
+ * password, or undefined. TYPO3 reads its login fields from the query as from the body
+ * (`_GP`), so a GET to any page can be a login there.
+ */
+export function elsewhereQueryField(url: string | undefined, elsewhere: ElsewhereRoutes): string | undefined {
+  const query = queryOf(url);
+  if (query === '') return undefined;
+  for (const [name] of new URLSearchParams(query.replaceAll(';', '&'))) {
+    if (elsewhere.watched.fields.matches(name)) return name.slice(0, 64);
+  }
+  return undefined;
+}
+
+/**
  * Judge a URL-encoded form posted to a path that is not a login path, for an app that checks
  * a route's login on any page (Drupal 7's login block, TYPO3's felogin, WooCommerce's login
  * form). A body within `body_limit_bytes` is read whole: when it sends a route's password

@@ -13,7 +13,7 @@ import { formRouteCheck, routedLoginReading, uncheckableForm } from './body-rout
 import type { GatewayContext } from './context.js';
 import { fieldHeaderName, findLoginRoute, loginMethodsAt, loginPathIndex, type LoginPathIndex } from './context.js';
 import { closingConnections, forwardRequest, sendProblem } from './forward.js';
-import { elsewhereRoutes, judgeFormElsewhere, type ElsewhereRoutes } from './form-elsewhere.js';
+import { elsewhereQueryField, elsewhereRoutes, judgeFormElsewhere, type ElsewhereRoutes } from './form-elsewhere.js';
 import { forwardingLoop, upgradeRequestHeaders, upstreamRequestHeaders } from './headers.js';
 import { RISK_HEADER, handleLogin } from './login.js';
 import { isWebSocketKey, proxyWebSocket } from './websocket.js';
@@ -249,6 +249,15 @@ async function handleRequest(
       return;
     }
     nearLogin = methods !== undefined;
+
+    const field = elsewhere === undefined ? undefined : elsewhereQueryField(request.url, elsewhere);
+    if (elsewhere && field !== undefined) {
+      logRejection(context, request, requestId, 'login query on another page');
+      sendProblem(response, 400, 'login query on another page',
+        `the query sends the field "${field}", which the app reads as the password of login route ` +
+          `${elsewhere.watched.routes.join(', ')} on any page; send logins by POST in a form`, true);
+      return;
+    }
   }
 
   const client = resolveClientAddress(request.socket.remoteAddress, joined(request.headers['x-forwarded-for']), context.trustedProxies);

@@ -118,3 +118,15 @@ t.test('a form is judged as the any_path route whose fields it sends', async (t)
   t.equal(decision.riskgate.route, 'typo3', 'the route whose username field the form sends');
   t.equal(decision.user.name, gateway.context.keys.pseudonymize('alice'), 'so the account is counted');
 });
+
+t.test('a password field in the query of any page is refused with any_path', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+
+  for (const target of ['/about?name=alice&pass=guess', '/?%20pass=guess', '/x?PASS[0]=guess']) {
+    const reply = await send(gateway.port, { path: target, headers: BROWSER_HEADERS });
+    t.equal(reply.status, 400, `${target}: 400`);
+    t.equal(reply.json().title, 'login query on another page');
+  }
+  t.equal(upstream.requests.length, 0, 'none reached the app');
+  t.equal((await send(gateway.port, { path: '/search?q=pass', headers: BROWSER_HEADERS })).status, 200, 'a query that only mentions it passes');
+});

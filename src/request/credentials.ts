@@ -58,7 +58,7 @@ export function parseLoginBody(
  * with another value than riskgate judged. One is a cookie named as the username field whose
  * value is not the login's username, as `isLoginUsername` compares them. Others are a cookie
  * named as a `success_fields` field with a value not listed, and a `grant_type` cookie other
- * than `password`. PHP's $_REQUEST (with the default `variables_order` and no `request_order`)
+ * than `password`, and any cookie named as the password field. PHP's $_REQUEST (with the default `variables_order` and no `request_order`)
  * lets cookies override form fields, and ASP.NET's Request[] falls back to cookies, so such
  * an app could otherwise check the password of the account the cookie names, or run another
  * action. Removing the cookie, not refusing the login, keeps a cookie that a sibling
@@ -77,6 +77,8 @@ export function removeConflictingLoginCookies(
     { field: route.usernameField, allowed: isLoginUsername },
     ...Object.entries(route.successFields).map(([field, listed]) => ({ field, allowed: (value: string) => listed.includes(value) })),
     { field: 'grant_type', allowed: (value: string) => value === 'password' },
+    // A password cookie would be checked in place of the body's, or of none, so any goes.
+    { field: route.passwordField, allowed: () => false },
   ];
 
   const remaining: string[] = [];

@@ -72,13 +72,20 @@ function jsonFillsPasswordField(document: object, keys: readonly string[]): bool
 
 /**
  * Tell whether some key path that a binder reads as the field's (see jsonKeyReadsAs) leads to
- * a password. A number or boolean counts too: PHP's password_verify reads 1234 as "1234".
+ * a password. A number or boolean counts too: PHP's password_verify reads 1234 as "1234". So
+ * does an array that holds one, since JavaScript reads `["guess"] + salt` as "guesssalt".
  */
 function jsonSendsPassword(value: unknown, keys: readonly string[]): boolean {
-  if (keys.length === 0) return isSent(value) || typeof value === 'number' || typeof value === 'boolean';
+  if (keys.length === 0) return sendsScalar(value);
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const object = value as Record<string, unknown>;
   return Object.keys(object).some((key) => jsonKeyReadsAs(key, keys[0]) && jsonSendsPassword(object[key], keys.slice(1)));
+}
+
+/** Tell whether a JSON value reads as a password once a language turns it into text. */
+function sendsScalar(value: unknown, depth = 0): boolean {
+  if (Array.isArray(value)) return depth < 8 && value.some((item) => sendsScalar(item, depth + 1));
+  return isSent(value) || typeof value === 'number' || typeof value === 'boolean';
 }
 
 /**
@@ -86,18 +93,30 @@ function jsonSendsPassword(value: unknown, keys: readonly string[]): boolean {
  * of exactly that name, such as `password` or `user[password]`, and each copy of it is
  * filled. So is each field that some parser reads as it (`Password`, PHP's `password%00`),
  * because PHP keeps the last copy and Flask the first. A leading `?` or byte order mark stays
- * part of the first name, as PHP, qs and Go read it. Go drops a field with a bad escape, and
+ * part of the first name, as PHP, qs and Go read it, so such a field fills nothing. It is
+ * still sent: the WHATWG URLSearchParams (undici's formData) drops a leading `?`, and
+ * iconv-lite (Express's body-parser) drops the mark. Go drops a field with a bad escape, and
  * one that contains a `;`, which PHP may split at.
  */
 export function formPasswordReading(text: string, field: string): PasswordReading {
   let found = false;
   let every = true;
   let sent = false;
-  for (const pair of text.split('&')) {
+  for (const [index, pair] of text.split('&').entries()) {
     const parts = pair.split(';');
-    for (const part of parts) {
+    for (const [position, part] of parts.entries()) {
       const equals = part.indexOf('=');
-      const name = decodeFormComponent(equals === -1 ? part : part.slice(0, equals));
+      const decoded = decodeFormComponent(equals === -1 ? part : part.slice(0, equals));
+      const first = index === 0 && position === 0;
+      const unmarked = first && decoded !== undefined ? decoded.replace(LEADING_MARKS, '') : decoded;
+      if (unmarked !== decoded && unmarked !== undefined && (unmarked === field || formParserReadingAs(unmarked, field) !== undefined ||
+        unmarked.toLowerCase() === field.toLowerCase())) {
+        const value = equals === -1 ? '' : decodeFormComponent(part.slice(equals + 1));
+        sent ||= value !== undefined && isSent(value);
+        every = false;
+        continue;
+      }
+      const name = decoded;
       const exact = name === field;
       if (!exact && name?.toLowerCase() !== field.toLowerCase() && (name === undefined || formParserReadingAs(name, field) === undefined)) continue;
 
@@ -110,6 +129,9 @@ export function formPasswordReading(text: string, field: string): PasswordReadin
   }
   return { filled: found && every, sent };
 }
+
+/** A byte order mark and a `?` that start a form body, which some parsers drop and others keep. */
+const LEADING_MARKS = /^\uFEFF?\??/;
 
 /** Decode a form name or value (`+` is a space), or return undefined for one with a bad escape. */
 function decodeFormComponent(raw: string): string | undefined {

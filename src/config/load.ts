@@ -273,6 +273,12 @@ function checkValues(merged: RawConfig, source: YamlSource, env: NodeJS.ProcessE
   return problems;
 }
 
+/** Read the `username` section, whose `host_header` key the code names hostHeader. */
+function usernameConfig(raw: RawConfig): GatewayConfig['username'] {
+  const { host_header: hostHeader, ...rest } = raw;
+  return { ...rest, ...(hostHeader === undefined ? {} : { hostHeader }) } as GatewayConfig['username'];
+}
+
 /** Return what is wrong with a `nat64_prefixes` entry, or undefined when it is a NAT64 prefix. */
 function nat64PrefixProblem(entry: string): string | undefined {
   let network: ipaddr.IPv6;
@@ -335,7 +341,7 @@ function resolveConfig(merged: RawConfig, file: string, baseDir: string, secret:
       ...resolveStoreTopology(store, baseDir),
     },
     loginRoutes: Object.freeze(routes.map((route, index) => resolveRoute(route, index))),
-    username: { ...defaults.username, ...merged.username },
+    username: usernameConfig({ ...defaults.username, ...merged.username }),
     rulePaths: Object.freeze((merged.rules ?? defaults.rules).map((path: string) => resolve(baseDir, path))),
     reload: resolveReloadConfig(merged),
     bodyLimitBytes: merged.body_limit_bytes ?? defaults.body_limit_bytes,

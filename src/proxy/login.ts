@@ -116,7 +116,7 @@ export async function handleLogin(
     usernameInQueryOnly = parsed.usernameInQueryOnly;
     failurePaths = parsed.failurePaths;
     name = rawUsername === undefined ? undefined : usernameKey(rawUsername, config.username);
-    const host = normalizeHost(forwardedHost(request, peerTrusted));
+    const host = normalizeHost(tenantHost(request, peerTrusted, config.username));
     // A client chooses the Host it sends, so under a host scope each made-up host would be
     // a fresh account with its own limits, at a tenant the app finds by part of the name.
     if (config.username.scope === 'host' && !hostServed(host, config.username.hosts ?? [])) {
@@ -382,6 +382,8 @@ async function forwardLogin(
   });
   if (origin.cookie === undefined) delete headers.cookie;
   else headers.cookie = origin.cookie;
+  // The app reads the tenant from Host or X-Forwarded-Host, so both name the one judged.
+  if (config.username.scope === 'host') headers['x-forwarded-host'] = tenantHost(request, origin.peerTrusted, config.username);
   for (const name of fieldHeaders(headers, route)) delete headers[name];
   if (record.decision === 'challenge') {
     headers[RISK_HEADER] = await signRiskHeader(context, record);
@@ -724,6 +726,15 @@ function forwardedFor(request: IncomingMessage): string | undefined {
 function headerValue(request: IncomingMessage, name: string): string | undefined {
   const value = request.headers[name.toLowerCase()];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * Return the host a login's tenant is read from under `username.scope: host`: the Host
+ * header, or with `host_header: x-forwarded-host` a trusted proxy's X-Forwarded-Host. A
+ * proxy that passes a client's X-Forwarded-Host on would otherwise let the client choose it.
+ */
+function tenantHost(request: IncomingMessage, peerTrusted: boolean, options: UsernameNormalization): string {
+  return options.hostHeader === 'x-forwarded-host' ? forwardedHost(request, peerTrusted) : request.headers.host ?? '';
 }
 
 /** Return a request target's query, without the `?`. */

@@ -11,12 +11,18 @@ export function normalizeHost(host: string): string {
   return name.endsWith('.') ? name.slice(0, -1) : name;
 }
 
+/** A host name of DNS labels, as a tenant's host is; anything else (`a,b`, `[::1]`) names no tenant. */
+const HOST_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$/;
+
 /**
  * Tell whether a normalised host is one of `hosts`: equal to an entry, or one label before
  * the rest of a `*.` entry. One label only, because apps that read the tenant from the
  * first label would otherwise see one tenant where riskgate sees many hosts.
  */
 export function hostServed(host: string, hosts: readonly string[]): boolean {
+  // Apps split a host with a comma as a list, each a different way (Express takes the first
+  // entry, Rails the last), so only a plain host name can name one tenant.
+  if (!HOST_NAME.test(host)) return false;
   return hosts.some((entry) => {
     if (!entry.startsWith('*.')) return host === entry;
     const suffix = entry.slice(1);

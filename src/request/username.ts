@@ -45,6 +45,12 @@ export interface UsernameNormalization {
    * `*.example.com` for any one label before `example.com`. Logins at other hosts are refused.
    */
   hosts?: readonly string[];
+  /**
+   * With `scope: host`, the header the app reads the tenant's host from: `host` (the
+   * default), or `x-forwarded-host`, a trusted proxy's, for an app behind a proxy that
+   * rewrites Host. riskgate sends the app that host in X-Forwarded-Host too.
+   */
+  hostHeader?: 'host' | 'x-forwarded-host';
 }
 
 export const DEFAULT_USERNAME_NORMALIZATION: UsernameNormalization = Object.freeze({

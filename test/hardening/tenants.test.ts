@@ -79,3 +79,31 @@ t.test('with username.scope host a login at an unlisted host is refused', async 
     t.equal((await login(gateway.port, 'alice', 'wonderland', { headers: { host } })).status, 200, `${host} is served`);
   }
 });
+
+t.test('with username.scope host the tenant is read from the header the app reads', async (t) => {
+  const upstream = await new RecordingUpstream({ alice: 'wonderland' }).start();
+  const start = async (hostHeader?: string) => {
+    const gateway = await startTestGateway({
+      upstream: upstream.url,
+      config: { trusted_proxies: ['127.0.0.1/32'], username: { scope: 'host', hosts: ['*.example.test'], ...(hostHeader ? { host_header: hostHeader } : {}) } },
+    });
+    t.teardown(() => gateway.close());
+    return gateway;
+  };
+  t.teardown(() => upstream.stop());
+
+  // A proxy that passes the client's X-Forwarded-Host on lets the client choose it, while an
+  // app that reads Host checks the password of Host's tenant.
+  const byHost = await start();
+  const comma = await login(byHost.port, 'alice', 'guess', { headers: { host: 'a,b.example.test' } });
+  t.equal(comma.status, 421, 'a host with a comma, which apps split as a list, names no tenant');
+  await login(byHost.port, 'alice', 'guess', { headers: { host: 'a.example.test', 'x-forwarded-host': 'z.example.test' } });
+  const [decision] = await waitForDecisions(byHost.logs, 1);
+  t.equal(decision.user.name, byHost.context.keys.pseudonymize('a.example.test/alice'), 'the account is Host\'s tenant');
+  t.equal(upstream.logins.at(-1)!.headers['x-forwarded-host'], 'a.example.test', 'and the app is told that host in X-Forwarded-Host too');
+
+  const byForwardedHost = await start('x-forwarded-host');
+  await login(byForwardedHost.port, 'alice', 'guess', { headers: { host: 'internal.example.test', 'x-forwarded-host': 'b.example.test' } });
+  const [forwarded] = await waitForDecisions(byForwardedHost.logs, 1);
+  t.equal(forwarded.user.name, byForwardedHost.context.keys.pseudonymize('b.example.test/alice'), 'with host_header x-forwarded-host, the proxy\'s host');
+});

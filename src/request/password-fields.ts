@@ -1,4 +1,4 @@
-import { cookieNameReadings, foldFieldName, formParserReadingAs, jsonKeyReadsAs } from './field-names.js';
+import { cookieNameReadings, foldFieldName, formParserReadingAs, jsonFieldPath, jsonKeyReadsAs } from './field-names.js';
 
 /**
  * Field names that read as a password, in English and the languages apps often name them
@@ -49,8 +49,12 @@ export interface PasswordReading {
  * `password`, a number) would turn that step into a success.
  */
 export function jsonPasswordReading(document: object, field: string): PasswordReading {
-  const keys = field.split('.');
-  return { filled: jsonFillsPasswordField(document, keys), sent: jsonSendsPassword(document, keys) };
+  const keys = jsonFieldPath(field);
+  // Rails wraps a JSON body's top-level keys under the controller's key when the body has
+  // no such key (ParamsWrapper), so `session[password]` is then the top-level `password`.
+  const wrapped = keys.length === 2 && !Object.keys(document).some((key) => jsonKeyReadsAs(key, keys[0]!));
+  const read = wrapped ? keys.slice(1) : keys;
+  return { filled: jsonFillsPasswordField(document, read), sent: jsonSendsPassword(document, keys) || jsonSendsPassword(document, keys.slice(1)) };
 }
 
 function jsonFillsPasswordField(document: object, keys: readonly string[]): boolean {

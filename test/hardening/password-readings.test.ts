@@ -49,3 +49,28 @@ t.test('a password cookie never reaches the app with a login', async (t) => {
   t.equal(upstream.logins.length, 3);
   t.same(upstream.logins.map((received) => received.headers.cookie), [undefined, 'theme=dark', undefined], 'each password cookie was removed');
 });
+
+t.test('a bracketed password field is read in a JSON body', async (t) => {
+  const { upstream, gateway } = await setUp(t, {
+    login_routes: [{ path: '/login', body: 'auto', username_field: 'session[email]', password_field: 'session[password]' }],
+  });
+  upstream.responder = (request, response) => {
+    if (!request.url.startsWith('/login')) return false;
+    response.writeHead(200, { 'content-type': 'application/json' });
+    response.end('{"ok":true}');
+    return true;
+  };
+  // Rails reads session[password] from a nested JSON object, and from a top-level key when
+  // it wraps a body that has no "session" key (ParamsWrapper).
+  const bodies = [
+    '{"session":{"email":"alice@example.com","password":"wonderland"}}',
+    '{"email":"bob@example.com","password":"wonderland"}',
+  ];
+  for (const body of bodies) {
+    await send(gateway.port, { method: 'POST', path: '/login', body, headers: { ...BROWSER_HEADERS, 'content-type': 'application/json' } });
+  }
+  const decisions = await waitForDecisions(gateway.logs, bodies.length);
+
+  t.equal(upstream.logins.length, 2);
+  t.same(decisions.map((line) => line.event.outcome), ['success', 'success'], 'both fill the password field');
+});

@@ -51,8 +51,9 @@ export interface PasswordReading {
 export function jsonPasswordReading(document: object, field: string): PasswordReading {
   const keys = jsonFieldPath(field);
   // Rails wraps a JSON body's top-level keys under the controller's key when the body has
-  // no such key (ParamsWrapper), so `session[password]` is then the top-level `password`.
-  const wrapped = keys.length === 2 && !Object.keys(document).some((key) => jsonKeyReadsAs(key, keys[0]!));
+  // no such key (ParamsWrapper), so `session[password]` is then the top-level `password`. A
+  // dotted field (`user.password`) names a JSON path, which no wrapping fills.
+  const wrapped = field.includes('[') && keys.length === 2 && !Object.keys(document).some((key) => jsonKeyReadsAs(key, keys[0]!));
   const read = wrapped ? keys.slice(1) : keys;
   return { filled: jsonFillsPasswordField(document, read), sent: jsonSendsPassword(document, keys) || jsonSendsPassword(document, keys.slice(1)) };
 }

@@ -52,7 +52,7 @@ export interface LoginRoute {
   subpaths: 'judge' | 'forward';
   /**
    * True for an app that checks this login's fields on any page, such as Drupal 7's login
-   * block, TYPO3's felogin or WooCommerce's login form: a form posted to another path that
+   * block, TYPO3's felogin or WooCommerce's login form. A form posted to another path that
    * sends the password field is then judged as this route's login (see judgeFormElsewhere).
    */
   anyPath: boolean;

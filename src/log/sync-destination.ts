@@ -8,7 +8,7 @@ export const MAX_PENDING_BYTES = 4 * 1024 * 1024;
 /** Pause before writing pending bytes to a full pipe again. */
 const RETRY_PAUSE_MS = 10;
 
-/** Longest wait for a full pipe while closing, so a shutdown gives the reader a last chance. */
+/** Maximum wait for a full pipe while closing, so a shutdown gives the reader a last chance. */
 const CLOSE_WAIT_MS = 1000;
 
 const pause = new Int32Array(new SharedArrayBuffer(4));

@@ -301,7 +301,7 @@ function listedInConnection(value: string | undefined): ReadonlySet<string> {
   return new Set(value.split(',').map((token) => token.trim().toLowerCase()).filter(Boolean));
 }
 
-/** Return the host the app is told it was reached at: a trusted proxy's X-Forwarded-Host, else Host. */
+/** Return the host riskgate sends the app in X-Forwarded-Host: a trusted proxy's, else Host. */
 export function forwardedHost(request: IncomingMessage, peerTrusted: boolean): string {
   return (peerTrusted && lastValue(request.headers['x-forwarded-host'])) || request.headers.host || '';
 }

@@ -17,7 +17,7 @@ const HOST_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-
 /**
  * Tell whether a normalised host is one of `hosts`: equal to an entry, or one label before
  * the rest of a `*.` entry. One label only, because apps that read the tenant from the
- * first label would otherwise see one tenant where riskgate sees many hosts.
+ * first label would otherwise find one tenant where riskgate counts many hosts.
  */
 export function hostServed(host: string, hosts: readonly string[]): boolean {
   // Apps split a host with a comma as a list, each a different way (Express takes the first

@@ -78,7 +78,7 @@ function jsonFillsPasswordField(document: object, keys: readonly string[]): bool
 /**
  * Tell whether some key path that a binder reads as the field's (see jsonKeyReadsAs) leads to
  * a password. A number or boolean counts too: PHP's password_verify reads 1234 as "1234". So
- * does an array that holds one, since JavaScript reads `["guess"] + salt` as "guesssalt".
+ * does an array that contains one, since JavaScript reads `["guess"] + salt` as "guesssalt".
  */
 function jsonSendsPassword(value: unknown, keys: readonly string[]): boolean {
   if (keys.length === 0) return sendsScalar(value);

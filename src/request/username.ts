@@ -30,7 +30,7 @@ export interface UsernameNormalization {
   letters?: Readonly<Record<string, string>>;
   /**
    * `host` makes one name another account on each host the app is reached at, for apps that
-   * serve many tenants (see accountOf); `global` (the default) makes it one account.
+   * serve many tenants (see accountOf). `global`, the default, makes it one account.
    */
   scope?: 'global' | 'host';
   /**

@@ -973,7 +973,7 @@ t.test('a connection that pipelines too many requests is closed', async (t) => {
   upstream.requests.length = 0;
   const source = nextSource();
   const flood = await rawExchange(gateway.port, request.repeat(5000), { source });
-  // The gateway closes with unread requests in its buffer, which the kernel answers with a reset.
+  // The gateway closes with unread requests in its buffer, to which the kernel replies with a reset.
   t.ok(flood.closedByServer || /ECONNRESET/.test(flood.error ?? ''), 'five thousand in one write close the connection');
   t.ok(flood.statuses.length <= 1, 'with at most the first one answered');
   t.ok(upstream.requests.length <= 1, 'and at most the first one forwarded');

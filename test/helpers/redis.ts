@@ -22,7 +22,7 @@ export async function deleteKeysWithPrefix(prefix: string): Promise<number> {
   return removed;
 }
 
-/** The fields of one hash on the shared test Redis (read-only). */
+/** Read the fields of one hash on the shared test Redis. */
 export async function hashOf(key: string): Promise<Record<string, string>> {
   const client = new Redis(REDIS_URL);
   try {

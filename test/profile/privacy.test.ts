@@ -29,7 +29,7 @@ async function populate(gateway: TestGateway): Promise<void> {
   await waitForDecisions(gateway.logs, 4);
 }
 
-/** Make the app answer logins with 200 only once the returned function is called. */
+/** Hold the app's 200 to each login until the returned function is called. */
 function holdLogins(upstream: RecordingUpstream): () => void {
   let release = () => {};
   const appWait = new Promise<void>((resolve) => {

@@ -768,6 +768,12 @@ function countedOutcome(record: LoginRecord, forwarded: boolean): CountedOutcome
 
 /** Normalise a login's username, or refuse one that NFKC would blow up (see excessiveExpansion) or that contains markup (see usernameMarkup). */
 function usernameKey(raw: string, options: UsernameNormalization): string {
+  // An app that reads the name as a C string (libpq's text parameters, PAM, the LDAP C API)
+  // cuts it at a NUL, where riskgate would read the rest as part of another account.
+  if (raw.includes('\u0000')) {
+    throw new RequestRejection(400, 'invalid username',
+      'the username contains a NUL character, at which apps that read it as a C string cut it; send the name without it');
+  }
   const run = longMarkRun(raw);
   if (run !== undefined) {
     throw new RequestRejection(400, 'invalid username',

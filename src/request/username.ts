@@ -24,6 +24,12 @@ export interface UsernameNormalization {
    */
   markup: 'refuse' | 'keep';
   /**
+   * `remove` (the default) deletes the characters that Unicode collation gives no weight
+   * (soft hyphens, zero-width and control characters, fillers), as database collations
+   * ignore them. `keep` keeps them, for an app that compares names byte for byte.
+   */
+  ignorables?: 'remove' | 'keep';
+  /**
    * Letters the app reads as others before it looks an account up, in any case, such as
    * WordPress in a German locale reading `ä` as `ae`. They are replaced first, in NFC.
    */
@@ -92,7 +98,7 @@ export function normalizeUsername(
 
   // Soft hyphens, zero-width characters, control characters and the like carry no weight in
   // Unicode collation (MySQL 8's default among them), so `vic\u00adtim` finds `victim` there.
-  name = name.replace(COLLATION_IGNORABLE, '');
+  if (options.ignorables !== 'keep') name = name.replace(COLLATION_IGNORABLE, '');
 
   if (options.case === 'fold') {
     // toLowerCase then toUpperCase then toLowerCase approximates full case folding

@@ -470,3 +470,26 @@ t.test('e-mail spellings that the app canonicalises count as one account', async
     t.equal(decisions.at(-1)!.riskgate.counters.failures_per_account, spellings.length - 1, `${email}: the failures add up on one account`);
   }
 });
+
+t.test('a username with a NUL is refused', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  // An app that reads the name as a C string checks alice's password for each of these.
+  for (const body of ['{"username":"alice\\u0000k","password":"x"}', 'username=alice%00k&password=x']) {
+    const type = body.startsWith('{') ? 'application/json' : 'application/x-www-form-urlencoded';
+    const reply = await postLogin(gateway.port, body, type);
+    t.equal(reply.status, 400, `${body}: 400`);
+    t.match(reply.json().detail, /NUL/, `${body}: the detail names the NUL`);
+  }
+  t.equal(upstream.requests.length, 0, 'none reached the app');
+});
+
+t.test('username.ignorables keep makes a filler another account', async (t) => {
+  const exact = { case: 'preserve', accents: 'preserve', nfkc: false, trim: false, markup: 'keep' };
+  const names = ['alice', 'alice\u3164', 'ali\u00adce'];
+  for (const [ignorables, expected] of [['keep', 3], ['remove', 1]] as const) {
+    const { gateway } = await setUp(t, { username: { ...exact, ignorables } });
+    for (const name of names) await postLogin(gateway.port, JSON.stringify({ username: name, password: 'x' }));
+    const decisions = await waitForDecisions(gateway.logs, names.length);
+    t.equal(new Set(decisions.map((line) => line.user.name)).size, expected, `ignorables ${ignorables}: ${expected} account(s)`);
+  }
+});

@@ -345,7 +345,36 @@ function parseParameter(parameter: string): [string, string] {
   return [parameter.slice(0, separator).trim().toLowerCase(), value.toLowerCase()];
 }
 
+/** Maximum nesting of objects and arrays in a JSON login body. */
+const MAX_JSON_DEPTH = 64;
+
+/** Return the deepest nesting of objects and arrays in JSON text, counting outside strings only. */
+function jsonDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let index = 0; index < text.length; index += 1) {
+    const code = text.charCodeAt(index);
+    if (inString) {
+      if (code === 0x5c) index += 1;
+      else if (code === 0x22) inString = false;
+      continue;
+    }
+    if (code === 0x22) inString = true;
+    else if (code === 0x7b || code === 0x5b) deepest = Math.max(deepest, ++depth);
+    else if (code === 0x7d || code === 0x5d) depth -= 1;
+  }
+  return deepest;
+}
+
 function parseJson(text: string, route: LoginRoute): { username: string | undefined; document: object } {
+  // Readers of the document walk it recursively, and a body nested thousands deep would
+  // overflow the stack there. No login body needs more than a few levels.
+  const depth = jsonDepth(text);
+  if (depth > MAX_JSON_DEPTH) {
+    throw new RequestRejection(400, 'invalid JSON body',
+      `the login body is nested ${depth} levels deep; send at most ${MAX_JSON_DEPTH}`);
+  }
   let document: unknown;
   try {
     document = JSON.parse(text);

@@ -493,3 +493,14 @@ t.test('username.ignorables keep makes a filler another account', async (t) => {
     t.equal(new Set(decisions.map((line) => line.user.name)).size, expected, `ignorables ${ignorables}: ${expected} account(s)`);
   }
 });
+
+t.test('a deeply nested JSON login gets 400', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  const deep = `{"username":"alice","password":"x","grant_type":${'['.repeat(30_000)}${']'.repeat(30_000)}}`;
+
+  const reply = await postLogin(gateway.port, deep);
+
+  t.equal(reply.status, 400, 'not a 500 from a reader that runs out of stack');
+  t.match(reply.json().detail, /nested 30001 levels deep; send at most 64/);
+  t.equal(upstream.requests.length, 0, 'nothing reached the app');
+});

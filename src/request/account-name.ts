@@ -11,7 +11,7 @@ export function normalizeHost(host: string): string {
   return name.endsWith('.') ? name.slice(0, -1) : name;
 }
 
-/** A host name of DNS labels, as a tenant's host is; anything else (`a,b`, `[::1]`) names no tenant. */
+/** A host name of DNS labels, as a tenant's host is. Anything else (`a,b`, `[::1]`) names no tenant. */
 const HOST_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$/;
 
 /**

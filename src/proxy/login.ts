@@ -766,6 +766,9 @@ function countedOutcome(record: LoginRecord, forwarded: boolean): CountedOutcome
   return record.outcome;
 }
 
+/** Control characters other than tab, line feed, vertical tab, form feed and carriage return, which are white space. */
+const CONTROL_IN_NAME = /[\x01-\x08\x0e-\x1f\x7f-\x9f]/;
+
 /** Normalise a login's username, or refuse one that NFKC would blow up (see excessiveExpansion) or that contains markup (see usernameMarkup). */
 function usernameKey(raw: string, options: UsernameNormalization): string {
   // An app that reads the name as a C string (libpq's text parameters, PAM, the LDAP C API)
@@ -773,6 +776,14 @@ function usernameKey(raw: string, options: UsernameNormalization): string {
   if (raw.includes('\u0000')) {
     throw new RequestRejection(400, 'invalid username',
       'the username contains a NUL character, at which apps that read it as a C string cut it; send the name without it');
+  }
+  // Apps read the other controls three ways: collations ignore them, exact comparisons keep
+  // them, and Python's strip removes \x1c to \x1f and U+0085 at the ends. People do not type them.
+  const control = CONTROL_IN_NAME.exec(raw);
+  if (control) {
+    const code = control[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+    throw new RequestRejection(400, 'invalid username',
+      `the username contains the control character U+${code}, which apps delete, keep or trim differently; send the name without it`);
   }
   const run = longMarkRun(raw);
   if (run !== undefined) {

@@ -25,8 +25,9 @@ export interface UsernameNormalization {
   markup: 'refuse' | 'keep';
   /**
    * `remove` (the default) deletes the characters that Unicode collation gives no weight
-   * (soft hyphens, zero-width and control characters, fillers), as database collations
-   * ignore them. `keep` keeps them, for an app that compares names byte for byte.
+   * (soft hyphens, zero-width characters, fillers), as database collations ignore them.
+   * `keep` keeps them, for an app that compares names byte for byte. A login refuses other
+   * control characters than white space before its name is normalised.
    */
   ignorables?: 'remove' | 'keep';
   /**

@@ -12,13 +12,18 @@ const USERNAMES: [string, string][] = [
   ['newline and a fake line', `mallory\n${FORGED}\n`],
   ['CRLF and a fake line', `mallory\r\n${FORGED}`],
   ['bare CR', `mallory\r${FORGED}`],
-  ['ANSI escapes', 'mallory\u001b[2K\u001b[1A\u001b[31mOK\u001b[0m\u001b]0;title\u0007'],
   ['U+2028 line separator', `mallory\u2028${FORGED}`],
   ['U+2029 paragraph separator', `mallory\u2029${FORGED}`],
-  ['U+0085 next line', `mallory\u0085${FORGED}`],
   ['vertical tab and form feed', `mallory\u000b${FORGED}\u000c`],
-  ['file and group separators', `mallory\u001c${FORGED}\u001d\u001e`],
   ['100 kB name', `mallory${'A'.repeat(100_000)}`],
+];
+
+// Control characters other than white space make a username unreadable: these logins get
+// 400 and a rejection line that carries no name.
+const REFUSED: [string, string][] = [
+  ['ANSI escapes', 'mallory\u001b[2K\u001b[1A\u001b[31mOK\u001b[0m\u001b]0;title\u0007'],
+  ['U+0085 next line', `mallory\u0085${FORGED}`],
+  ['file and group separators', `mallory\u001c${FORGED}\u001d\u001e`],
 ];
 
 // Python's str.splitlines() boundaries, which log shippers written in Python follow.
@@ -38,6 +43,10 @@ t.test('client strings cannot forge or break decision lines', async (t) => {
   for (const [index, [, username]] of USERNAMES.entries()) {
     await login(gateway.port, username, 'x', { source: `127.0.0.${index + 2}` });
   }
+  for (const [index, [name, username]] of REFUSED.entries()) {
+    const reply = await login(gateway.port, username, 'x', { source: `127.0.0.${index + 50}` });
+    t.equal(reply.status, 400, `${name}: refused`);
+  }
   // A user agent with obs-text bytes (0x85 reads as U+0085 in Node's latin1 header decoding).
   const agent = Buffer.from('Mozilla/5.0 \u0085{"message":"login decision"}', 'latin1').toString('latin1');
   const body = '{"username":"ua-case","password":"x"}';
@@ -51,7 +60,10 @@ t.test('client strings cannot forge or break decision lines', async (t) => {
   const byNewline = text.split('\n').filter((line) => line !== '');
   t.equal(byNewline.length, gateway.logs.lines.length, 'splitting on \\n finds exactly the lines written');
   const parsedByNewline = byNewline.map((line) => JSON.parse(line));
-  t.equal(parsedByNewline.filter((line) => line.message === 'login decision').length, logins, 'one decision line per login');
+  t.equal(parsedByNewline.filter((line) => line.message === 'login decision').length, logins, 'one decision line per judged login');
+  const rejections = parsedByNewline.filter((line) => line.message === 'login rejected');
+  t.same(rejections.map((line) => line.riskgate.rejection), REFUSED.map(() => 'invalid username'), 'one rejection line per refused login');
+  t.notOk(rejections.some((line) => JSON.stringify(line).includes('mallory')), 'rejection lines carry no name');
 
   const bySplitlines = text.split(SPLITLINES).filter((line) => line !== '');
   t.equal(bySplitlines.length, byNewline.length, 'splitlines semantics find the same lines');

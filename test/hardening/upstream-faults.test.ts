@@ -571,8 +571,9 @@ t.test('a large login response read slowly adds no listener per pause', async (t
 });
 
 t.test('an answer Node cannot parse still counts as unsuccessful', async (t) => {
-  // The app copies the typed username into its failure redirect as raw bytes, so a control
-  // character in it makes a header Node's parser refuses. The app checked the password first.
+  // The app copies the typed username into its failure redirect as raw bytes, after a
+  // control character of its own, which makes a header Node's parser refuses. The app
+  // checked the password first.
   const app = net.createServer((socket) => {
     let received = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
@@ -582,7 +583,7 @@ t.test('an answer Node cannot parse still counts as unsuccessful', async (t) => 
       const length = Number(/content-length: *(\d+)/i.exec(text)?.[1] ?? 0);
       if (start === -1 || Buffer.byteLength(text.slice(start + 4)) < length) return;
       const { username } = JSON.parse(text.slice(start + 4)) as { username: string };
-      socket.end(`HTTP/1.1 302 Found\r\nLocation: /login?error=1&u=${username}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+      socket.end(`HTTP/1.1 302 Found\r\nLocation: /login?error=\u0001&u=${username}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
     });
   });
   await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
@@ -594,7 +595,7 @@ t.test('an answer Node cannot parse still counts as unsuccessful', async (t) => 
 
   const replies: number[] = [];
   for (let index = 0; index < 11; index += 1) {
-    replies.push((await login(gateway.port, 'vic\u0001tim', `guess-${index}`)).status);
+    replies.push((await login(gateway.port, 'victim', `guess-${index}`)).status);
   }
 
   const lines = await waitForDecisions(gateway.logs, 11);

@@ -63,9 +63,11 @@ export function parseLoginBody(
  * an app could otherwise check the password of the account the cookie names, or run another
  * action. Removing the cookie, not refusing the login, keeps a cookie that a sibling
  * subdomain planted from locking that browser out. A cookie that repeats the username, as a
- * "remember me" cookie does, stays. Both `;` and `,` separate cookies here, because some
- * cookie parsers split on either. Returns the header to forward, the same string when
- * nothing was removed, or undefined when no cookie is left.
+ * "remember me" cookie does, stays. Some cookie parsers split on `,` as well as `;`, so a
+ * `;`-separated pair is removed whole when any of its `,`-separated parts conflicts: cut at
+ * the comma, `password=1,__Host-sess=x` would forward text of a value as a cookie of its
+ * own. Returns the header to forward, the same string when nothing was removed, or
+ * undefined when no cookie is left.
  */
 export function removeConflictingLoginCookies(
   cookieHeader: string | undefined,
@@ -85,10 +87,10 @@ export function removeConflictingLoginCookies(
   let removed = 0;
   let start = 0;
   while (start <= cookieHeader.length) {
-    const found = cookieHeader.slice(start).search(/[;,]/);
-    const end = found === -1 ? cookieHeader.length : start + found;
+    const found = cookieHeader.indexOf(';', start);
+    const end = found === -1 ? cookieHeader.length : found;
     const pair = cookieHeader.slice(start, end);
-    if (conflicts(pair, checks)) {
+    if (pair.split(',').some((part) => conflicts(part, checks))) {
       removed += 1;
     } else {
       // Each remaining cookie keeps the separator the client put before it.

@@ -34,9 +34,10 @@ export class WatchedFields {
   }
 }
 
-/** Read a field name as PHP does for a password field's comparison, folded for case. */
+/** Read a field name as PHP does for a password field's comparison, folded for case: cut at NUL, as PHP cuts it. */
 function phpFieldBase(name: string): string {
-  const trimmed = name.replace(/^[ \t\n\r\v\f]+/, '');
+  const nul = name.indexOf('\0');
+  const trimmed = (nul === -1 ? name : name.slice(0, nul)).replace(/^[ \t\n\r\v\f]+/, '');
   const bracket = trimmed.indexOf('[');
   return foldFieldName((bracket === -1 ? trimmed : trimmed.slice(0, bracket)).replace(/[ .]/g, '_'));
 }

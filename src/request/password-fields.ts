@@ -213,10 +213,13 @@ export function cookieCarriesPassword(cookieHeader: string | undefined, configur
 /**
  * Remove from a Cookie header every cookie named as a password field, so that an app that
  * reads cookies as request parameters never reads a password where riskgate judges no
- * login. Returns the header to forward, or undefined when no cookie is left.
+ * login. A `;`-separated pair goes whole when one of its `,`-separated parts is such a
+ * cookie, so no text of a value is forwarded as a cookie of its own. Returns the header to
+ * forward, or undefined when no cookie is left.
  */
 export function removePasswordCookies(cookieHeader: string, configured: ReadonlySet<string>): string | undefined {
-  const remaining = cookieHeader.split(/[;,]/).filter((pair) => pair.trim() !== '' && !isPasswordCookie(pair, configured));
+  const remaining = cookieHeader.split(';')
+    .filter((pair) => pair.trim() !== '' && !pair.split(',').some((part) => isPasswordCookie(part, configured)));
   return remaining.length === 0 ? undefined : remaining.map((pair) => pair.trim()).join('; ');
 }
 

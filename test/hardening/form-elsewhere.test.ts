@@ -84,6 +84,10 @@ t.test('a login form too large to read whole is refused on any page', async (t) 
     method: 'POST', path: '/node/1', body: 'name=alice&pass=guess',
     headers: { ...BROWSER_HEADERS, 'content-type': FORM, 'transfer-encoding': 'chunked' },
   });
+  const cutAtNul = await send(gateway.port, {
+    method: 'POST', path: '/node/1', body: 'name=alice&pass%00x=guess',
+    headers: { ...BROWSER_HEADERS, 'content-type': FORM, 'transfer-encoding': 'chunked' },
+  });
   const upload = Buffer.from(`x=${'a'.repeat(70_000)}&comment_body=long`);
   const comment = await post(gateway.port, '/node/1', upload, '198.51.100.3');
 
@@ -91,6 +95,7 @@ t.test('a login form too large to read whole is refused on any page', async (t) 
   t.equal(large.json().title, 'unjudged login in a form body');
   t.match(large.json().detail, /field "pass".*login route/, 'naming the field and the route');
   t.equal(chunked.status, 400, 'so does a chunked one');
+  t.equal(cutAtNul.status, 400, 'and one whose field name PHP cuts at a NUL to the password field');
   t.equal(comment.status, 200, 'a large form without it passes');
   t.same(upstream.requests.map((received) => received.sha256), [sha256(upload)], 'and only that one reached the app whole');
 });
@@ -122,11 +127,23 @@ t.test('a form is judged as the any_path route whose fields it sends', async (t)
 t.test('a password field in the query of any page is refused with any_path', async (t) => {
   const { upstream, gateway } = await setUp(t);
 
-  for (const target of ['/about?name=alice&pass=guess', '/?%20pass=guess', '/x?PASS[0]=guess']) {
+  for (const target of ['/about?name=alice&pass=guess', '/?%20pass=guess', '/x?PASS[0]=guess', '/x?pass%00x=guess']) {
     const reply = await send(gateway.port, { path: target, headers: BROWSER_HEADERS });
     t.equal(reply.status, 400, `${target}: 400`);
     t.equal(reply.json().title, 'login query on another page');
   }
   t.equal(upstream.requests.length, 0, 'none reached the app');
   t.equal((await send(gateway.port, { path: '/search?q=pass', headers: BROWSER_HEADERS })).status, 200, 'a query that only mentions it passes');
+});
+
+t.test('a password field name cut at a NUL is judged on any page', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+
+  const reply = await post(gateway.port, '/node/1', 'name=alice&pass%00x=guess&form_id=user_login_block', '198.51.100.4');
+  const [decision] = await waitForDecisions(gateway.logs, 1);
+
+  t.equal(decision.riskgate.route, 'route-1', 'PHP reads pass%00x as pass, so the form is a login');
+  t.equal(decision.user.name, gateway.context.keys.pseudonymize('alice'));
+  t.equal(reply.status, 200, 'the app\'s failure page');
+  t.equal(upstream.requests.length, 1, 'the judged login reached the app');
 });

@@ -106,7 +106,7 @@ export function writeDecisionLine(logger: Logger, record: LoginRecord, usernameM
     url: { path: clean('url.path', record.path) },
     riskgate: {
       decision: record.decision,
-      ...(record.manual ? { manual: record.manual.action, manual_entry: record.manual.id } : {}),
+      ...(record.manual ? { manual: record.manual.action, manual_entry: manualEntryId(record.manual.id, usernameMode) } : {}),
       would_decision: evaluation.wouldDecision,
       score: evaluation.score,
       would_score: evaluation.wouldScore,
@@ -135,6 +135,14 @@ export function writeDecisionLine(logger: Logger, record: LoginRecord, usernameM
 }
 
 const decisionLoggers = new WeakMap<Logger, Logger>();
+
+/**
+ * Return a manual entry's id as the line carries it. A username entry's id holds the account
+ * pseudonym, so under `log.username: omit` the line names only its kind, `username`.
+ */
+function manualEntryId(id: string, mode: UsernameLogMode): string {
+  return mode === 'omit' && id.startsWith('username:') ? 'username' : id;
+}
 
 /**
  * Return a child of `logger` that writes at info whatever the configured level, and without

@@ -287,3 +287,21 @@ t.test('memory store keeps blocks through a login flood', async (t) => {
   const listed = await admin(gateway.adminPort, 'GET', '/v1/manual-entries');
   t.equal(listed.json().entries.length, 2, 'the admin API still lists both entries');
 });
+
+t.test('log.username omit keeps the pseudonym out of manual_entry', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({ upstream: upstream.url, config: { log: { username: 'omit' }, admin: { token: ADMIN_TOKEN } } });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  await addEntry(gateway, { action: 'block', username: 'mallory@example.com' });
+  const blocked = await login(gateway.port, 'mallory@example.com', 'x');
+  const [line] = await waitForDecisions(gateway.logs, 1);
+
+  t.equal(blocked.status, 403);
+  t.equal(line.riskgate.manual, 'block');
+  t.equal(line.riskgate.manual_entry, 'username', 'the entry is named by its kind only');
+  t.notOk(JSON.stringify(line).includes(gateway.context.keys.pseudonymize('mallory@example.com')), 'the decision line carries no pseudonym');
+});

@@ -97,6 +97,7 @@ export async function handleLogin(
   // The normalised name, and the account it names (see accountOf), which keys everything.
   let name: string | undefined;
   let username: string | undefined;
+  let loginHost: string | undefined;
   let carriesPassword = false;
   let passwordSent = false;
   let successFields = true;
@@ -123,6 +124,7 @@ export async function handleLogin(
       throw new RequestRejection(421, 'unknown host',
         `riskgate serves logins of the hosts in username.hosts, and "${host.slice(0, 64)}" is not one; send the login to the app's own host`);
     }
+    loginHost = host;
     username = name ? accountOf(name, host, config.username) : name;
     // Apps that merge cookies into request parameters ($_REQUEST, Request[]) read them
     // whatever the body's type, and ignore a JSON body they do not parse.
@@ -150,9 +152,16 @@ export async function handleLogin(
   const print = fingerprintRequest(request, route, client, name, deviceId !== undefined, lookup);
 
   let stepUp: StepUpResult | undefined;
+  // The subject must name the login's account in the exact reading too: an account the app
+  // keeps apart (`alıce` beside `alice`) must not pass the step-up of the one it merges with.
+  const readSubject = (subject: string): string | undefined => {
+    if (rawUsername === undefined || excessiveExpansion(subject, config.username) !== undefined) return undefined;
+    const exactAccount = accountOf(normalizeUsername(rawUsername, config.username, 'exact'), loginHost, config.username);
+    if (normalizeAccountName(subject, config.username, 'exact') !== exactAccount) return undefined;
+    return normalizeAccountName(subject, config.username);
+  };
   const verifyAssertion = (assertion: string): Promise<StepUpResult> => (username && pseudonym
-    ? context.stepUp.verify(assertion, username, pseudonym, (subject) =>
-      excessiveExpansion(subject, config.username) === undefined ? normalizeAccountName(subject, config.username) : undefined)
+    ? context.stepUp.verify(assertion, username, pseudonym, readSubject)
     : Promise.resolve({ ok: false, reason: 'subject' }));
   const headerAssertion = headerValue(request, config.challenge.header);
   // A form login, which cannot send the header, carries its assertion in the step-up cookie.

@@ -45,11 +45,15 @@ export function accountOf(name: string, host: string | undefined, options: Usern
  * export and erasure): a username, or `host/username` with `username.scope: host`. Returns
  * undefined when a host-scoped name has no host.
  */
-export function normalizeAccountName(text: string, options: UsernameNormalization): string | undefined {
-  if (options.scope !== 'host') return normalizeUsername(text, options);
+export function normalizeAccountName(
+  text: string,
+  options: UsernameNormalization,
+  reading: 'account' | 'exact' = 'account',
+): string | undefined {
+  if (options.scope !== 'host') return normalizeUsername(text, options, reading);
   const separator = text.indexOf('/');
   if (separator <= 0) return undefined;
-  const name = normalizeUsername(text.slice(separator + 1), options);
+  const name = normalizeUsername(text.slice(separator + 1), options, reading);
   return name === '' ? '' : `${normalizeHost(text.slice(0, separator))}/${name}`;
 }
 

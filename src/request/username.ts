@@ -72,10 +72,16 @@ export const DEFAULT_USERNAME_NORMALIZATION: UsernameNormalization = Object.free
  * Normalise a username as the options say. The whole name is kept: counter keys and
  * pseudonyms are fixed-length digests of it, and the body limit bounds its length, so two
  * long names that differ only at the end stay two accounts. Log lines cut it on their own.
+ *
+ * The `account` reading merges every spelling that some app reads as one account, so no
+ * spelling escapes the account's counters. The `exact` reading leaves out the merges that
+ * only some apps make (WordPress's letters, `ı` as `i`), for checks where merging too much
+ * would let one account pass as another, such as an assertion's subject.
  */
 export function normalizeUsername(
   raw: string,
   options: UsernameNormalization = DEFAULT_USERNAME_NORMALIZATION,
+  reading: 'account' | 'exact' = 'account',
 ): string {
   // PHP's filter runs on what the client sent, before the database compares the rest.
   let name = capMarkRuns(options.email === 'php_filter' ? raw.replace(PHP_EMAIL_REMOVED, '') : raw);
@@ -84,7 +90,8 @@ export function normalizeUsername(
   if (letters) name = name.normalize('NFC').replace(letters.pattern, (letter) => letters.replacement(letter));
 
   // WordPress's letters are read before NFKC, which would turn ŀ into l· and ŉ into ʼn.
-  if (options.accents === 'fold') name = name.replace(WORDPRESS_LETTER, (letter) => WORDPRESS_LETTERS[letter]);
+  const account = reading === 'account';
+  if (options.accents === 'fold' && account) name = name.replace(WORDPRESS_LETTER, (letter) => WORDPRESS_LETTERS[letter]);
 
   if (options.nfkc) {
     // A mark that NFKC turns into a letter (U+0345 becomes ι) is one the collation ignores,
@@ -103,8 +110,9 @@ export function normalizeUsername(
 
   if (options.case === 'fold') {
     // toLowerCase then toUpperCase then toLowerCase approximates full case folding
-    // (for example U+1E9E and "ß" meet at "ss" only through the upper-case form).
-    name = name.toLowerCase().toUpperCase().toLowerCase();
+    // (for example U+1E9E and "ß" meet at "ss" only through the upper-case form). It also
+    // makes the dotless ı an i, which collations keep apart, so the exact reading skips it.
+    name = account ? name.toLowerCase().toUpperCase().toLowerCase() : name.toLowerCase();
   }
 
   if (options.accents === 'fold') {

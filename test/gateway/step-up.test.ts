@@ -315,6 +315,9 @@ t.test('invalid assertions are rejected', async (t) => {
     ['expired', await signAssertion(key, { ...base, nowMs: clock.now - 600_000, lifetimeSeconds: 60 }), 'expired'],
     ['alg none', unsignedAssertion(base), 'algorithm_not_allowed'],
     ['other account', await signAssertion(key, { ...base, subject: 'bob' }), 'subject'],
+    // Collations keep the dotless ı apart from i, so alıce can be an account of its own.
+    ['look-alike account', await signAssertion(key, { ...base, subject: 'al\u0131ce' }), 'subject'],
+    ['WordPress look-alike', await signAssertion(key, { ...base, subject: 'a\u0140ice' }), 'subject'],
     ['forged challenge id', await signAssertion(key, { ...base, challengeId: `${challengeId.slice(0, -4)}AAAA` }), 'challenge'],
     ['not a JWT', 'definitely-not-a-token', 'malformed'],
   ];

@@ -1,5 +1,7 @@
 import validator from 'validator';
 
+import { COLLATION_GROUPS } from './collation-groups.js';
+
 /**
  * How a username read from a login body becomes the account key that counters and
  * profiles are grouped by. The default folds the variants that most apps treat as one
@@ -95,8 +97,9 @@ export function normalizeUsername(
 
   if (options.nfkc) {
     // A mark that NFKC turns into a letter (U+0345 becomes ι) is one the collation ignores,
-    // so marks go first when accents are folded.
-    if (options.accents === 'fold') name = foldAccents(name);
+    // so marks go first when accents are folded. So do the spacing forms of marks that NFKC
+    // turns into a space and a mark (U+FE70) and the collation ignores.
+    if (options.accents === 'fold') name = withoutIgnoredSpacingForms(foldAccents(name));
     name = name.normalize('NFKC');
   }
 
@@ -278,8 +281,9 @@ function ignoredMarks(): RegExp {
 
 /**
  * Each non-ASCII character as ICU's root collation reads it at base strength: `''` when it
- * is ignored, the one or two ASCII letters or digits it equals (`ø` is `o`, `æ` is `ae`,
- * `٣` is `3`), or the character itself. Filled on first sight of each character, because
+ * is ignored, the ASCII letters or digits it equals (`ø` is `o`, `æ` is `ae`,
+ * `٣` is `3`, `⓫` is `11`), the letter that stands for its group in COLLATION_GROUPS (`ם`
+ * is `מ`), or the character itself. Filled on first sight of each character, because
  * a scan of all 1.1 million code points at start-up would take seconds (about 3.5 µs each).
  * Only characters read as something else are kept in the map, and one bit per code point
  * (139 KB for all of Unicode) records that a character was looked up. So each character
@@ -294,7 +298,7 @@ export function baseLetterLookups(): number {
   return lookups;
 }
 
-let baseCollator: { collator: Intl.Collator; singles: string[]; pairs: string[] } | undefined;
+let baseCollator: { collator: Intl.Collator; symbols: string[] } | undefined;
 
 function foldToBaseLetters(name: string): string {
   if (/^[\x00-\x7f]*$/.test(name)) return name;
@@ -306,35 +310,106 @@ function foldToBaseLetters(name: string): string {
       folded += character;
       continue;
     }
-    const bit = 1 << (codePoint & 7);
-    if (lookedUp[codePoint >> 3] & bit) {
-      folded += baseLetters.get(codePoint) ?? character;
-      continue;
-    }
-    const letters = readAtBaseStrength(character);
-    lookups += 1;
-    lookedUp[codePoint >> 3] |= bit;
-    if (letters !== character) baseLetters.set(codePoint, letters);
-    folded += letters;
+    folded += baseLetterOf(character);
   }
   return folded;
 }
 
-/** Look one character up with about 17 collator comparisons: ignorable, then binary searches. */
+/** Return what one non-ASCII character reads as at base strength (see baseLetters), looked up once per process. */
+function baseLetterOf(character: string): string {
+  const codePoint = character.codePointAt(0)!;
+  const bit = 1 << (codePoint & 7);
+  if (lookedUp[codePoint >> 3] & bit) return baseLetters.get(codePoint) ?? character;
+
+  const letters = readAtBaseStrength(character);
+  lookups += 1;
+  lookedUp[codePoint >> 3] |= bit;
+  if (letters !== character) baseLetters.set(codePoint, letters);
+  return letters;
+}
+
+/**
+ * Longest run of ASCII letters and digits a character is looked up as. ICU reads `⓫` as
+ * `11` and `₧` as `pts`, and its longest such reading in Node 20 is 🆩, `lossless`.
+ */
+const MAX_BASE_LETTERS = 8;
+
+/** The run that sorts after every other run of letters and digits that readAtBaseStrength looks for. */
+const LAST_RUN = 'z'.repeat(MAX_BASE_LETTERS + 1);
+
+/**
+ * Look one character up with a few collator comparisons: ignorable, then the letters and
+ * digits it equals, one place at a time. At base strength the collation orders runs of ASCII
+ * letters and digits as words in a dictionary, digits first, so at each place the last
+ * symbol that does not sort after the character is the one its expansion has there.
+ */
 function readAtBaseStrength(character: string): string {
   if (!baseCollator) {
     const collator = new Intl.Collator('und', { sensitivity: 'base' });
-    const alphabet = [...'abcdefghijklmnopqrstuvwxyz'];
-    const singles = [...'0123456789', ...alphabet].sort(collator.compare);
-    const pairs = alphabet.flatMap((first) => alphabet.map((second) => first + second)).sort(collator.compare);
-    baseCollator = { collator, singles, pairs };
+    const symbols = [...'0123456789abcdefghijklmnopqrstuvwxyz'].sort(collator.compare);
+    baseCollator = { collator, symbols };
   }
-  const { collator, singles, pairs } = baseCollator;
+  const { collator, symbols } = baseCollator;
 
   if (collator.compare(character, '') === 0) return '';
   const kana = kanaBase(character);
-  if (kana !== character && collator.compare(character, kana) === 0) return kana;
-  return searchEqual(collator, singles, character) ?? searchEqual(collator, pairs, character) ?? character;
+  if (kana !== character && collator.compare(character, kana) === 0) return COLLATION_GROUPS.get(kana) ?? kana;
+
+  // Most scripts sort after every run of Latin letters, and need no search.
+  let prefix = '';
+  if (collator.compare(character, LAST_RUN) > 0) return COLLATION_GROUPS.get(character) ?? character;
+  for (let place = 0; place < MAX_BASE_LETTERS; place += 1) {
+    const next = lastNotAfter(collator, symbols, prefix, character);
+    if (next === undefined) break;
+    prefix += next;
+    if (collator.compare(character, prefix) === 0) return prefix;
+  }
+  // Letters equal to other non-ASCII ones (the Hebrew final letters) read as one of them.
+  return COLLATION_GROUPS.get(character) ?? character;
+}
+
+/**
+ * Return the last symbol of a collator-sorted list that, after `prefix`, does not sort after
+ * `character`, or undefined when even the first does.
+ */
+function lastNotAfter(collator: Intl.Collator, sorted: readonly string[], prefix: string, character: string): string | undefined {
+  let low = 0;
+  let high = sorted.length - 1;
+  let found: string | undefined;
+  while (low <= high) {
+    const middle = (low + high) >> 1;
+    if (collator.compare(prefix + sorted[middle], character) <= 0) {
+      found = sorted[middle];
+      low = middle + 1;
+    } else {
+      high = middle - 1;
+    }
+  }
+  return found;
+}
+
+/**
+ * Characters that NFKC turns into a space and a combining mark, such as the isolated forms
+ * of Arabic vowel signs (U+FE70), which the collation may ignore whole. Found on first use,
+ * from the Basic Multilingual Plane (about 15 ms), where all of them are.
+ */
+let spacingForms: RegExp | undefined;
+
+/** Remove the spacing forms of marks that the collation ignores at base strength. */
+function withoutIgnoredSpacingForms(name: string): string {
+  if (/^[\x00-\x7f]*$/.test(name)) return name;
+  spacingForms ??= findSpacingForms();
+  return name.replace(spacingForms, (character) => (baseLetterOf(character) === '' ? '' : character));
+}
+
+function findSpacingForms(): RegExp {
+  let members = '';
+  for (let codePoint = 0xa0; codePoint <= 0xffff; codePoint += 1) {
+    if (codePoint >= 0xd800 && codePoint <= 0xdfff) continue;
+    const form = String.fromCharCode(codePoint).normalize('NFKC');
+    if (form.length > 1 && form[0] === ' ') members += `\\u${codePoint.toString(16).padStart(4, '0')}`;
+  }
+  return new RegExp(`[${members}]`, 'g');
 }
 
 /** Small hiragana and the full-size ones the collation equates them with at base strength. */
@@ -354,16 +429,3 @@ function kanaBase(character: string): string {
   return SMALL_HIRAGANA[hiragana] ?? hiragana;
 }
 
-/** Return the member of a collator-sorted list that the collator finds equal to `value`, if any. */
-function searchEqual(collator: Intl.Collator, sorted: readonly string[], value: string): string | undefined {
-  let low = 0;
-  let high = sorted.length - 1;
-  while (low <= high) {
-    const middle = (low + high) >> 1;
-    const order = collator.compare(value, sorted[middle]);
-    if (order === 0) return sorted[middle];
-    if (order < 0) high = middle - 1;
-    else low = middle + 1;
-  }
-  return undefined;
-}

@@ -97,6 +97,31 @@ t.test('letters the collation reads as another letter make no other account', as
   t.equal(decisions[bodies.length + 1].user.name, 'aesir', 'a ligature is its two letters');
 });
 
+t.test('expansions and letter groups of the collation make no other account', async (t) => {
+  const { gateway } = await setUp(t);
+  // ICU's root collation at base strength, and MariaDB's UCA collations, read each pair as
+  // one name: an enclosed number as its digits, an isolated Arabic vowel sign as nothing,
+  // and a Hebrew final letter as its plain form.
+  const pairs = [
+    ['carol11', 'carol\u24eb'],
+    ['dave11', 'da\ufe70ve11'],
+    ['\u05e9\u05dc\u05d5\u05dd', '\u05e9\u05dc\u05d5\u05de'],
+    ['newsos', '\u{1f195}\u{1f198}'],
+  ];
+
+  for (const [plain, variant] of pairs) {
+    await postLogin(gateway.port, JSON.stringify({ username: plain, password: 'x' }));
+    await postLogin(gateway.port, JSON.stringify({ username: variant, password: 'x' }));
+  }
+  const decisions = await waitForDecisions(gateway.logs, pairs.length * 2);
+
+  pairs.forEach(([plain, variant], index) => {
+    const [first, second] = decisions.slice(index * 2, index * 2 + 2);
+    t.equal(second.user.name, first.user.name, `${JSON.stringify(variant)} is ${JSON.stringify(plain)}`);
+    t.equal(second.riskgate.counters.failures_per_account, 1, `${JSON.stringify(variant)} sees the failure before it`);
+  });
+});
+
 t.test('letters WordPress reads as ASCII make no other account', async (t) => {
   const { gateway } = await setUp(t);
   // WordPress's remove_accents reads these as jon, kent, thar and la, where a collation keeps

@@ -8,9 +8,14 @@ import type { CounterKind } from '../rules/types.js';
  * with WRONGTYPE or reads a corrupt value. Keys of the old kind expire after two windows.
  * A changed window or key part needs no tag, because the stored type stays the same.
  */
-const KIND_TAGS: Record<CounterKind, string> = { attempts: 'a', failures: 'f', unsuccessful: 'u', distinct_usernames: 'd' };
+const KIND_TAGS: Record<CounterKind, string> = {
+  attempts: 'a', failures: 'f', unsuccessful: 'u', distinct_usernames: 'd', distinct_usernames_without_success: 'n',
+};
 
-const TAGGED_KEY = /:c:\{([a-z][a-z0-9_]*):[^}:]+:([afud])\}$/;
+/** Tags of the kinds stored as a HyperLogLog. */
+const DISTINCT_TAGS = new Set(['d', 'n']);
+
+const TAGGED_KEY = /:c:\{([a-z][a-z0-9_]*):[^}:]+:([afudn])\}$/;
 
 export function counterKey(prefix: string, name: string, digest: string, kind: CounterKind): string {
   return `${prefix}:c:{${name}:${digest}:${KIND_TAGS[kind]}}`;
@@ -45,7 +50,7 @@ export function counterNameOf(key: string): string | undefined {
 export function storedKindOf(key: string): 'count' | 'distinct' | undefined {
   const tag = TAGGED_KEY.exec(key)?.[2];
   if (tag === undefined) return undefined;
-  return tag === 'd' ? 'distinct' : 'count';
+  return DISTINCT_TAGS.has(tag) ? 'distinct' : 'count';
 }
 
 /** Return the keys the same counter has under the other count kinds, with how each is read. */
@@ -55,5 +60,5 @@ export function otherKindKeys(key: string): { key: string; kind: 'count' | 'dist
   const family = counterKeyFamily(key);
   return Object.values(KIND_TAGS)
     .filter((other) => other !== tag)
-    .map((other) => ({ key: `${family}:${other}}`, kind: other === 'd' ? 'distinct' : 'count' }));
+    .map((other) => ({ key: `${family}:${other}}`, kind: DISTINCT_TAGS.has(other) ? 'distinct' : 'count' }));
 }

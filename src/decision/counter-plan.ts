@@ -1,5 +1,5 @@
 import type { GatewayKeys } from '../crypto/keys.js';
-import { countsOutcome, type CountedOutcome, type CounterDefinition, type CounterKeyPart } from '../rules/types.js';
+import { addsMember, countsOutcome, isDistinctKind, type CountedOutcome, type CounterDefinition, type CounterKeyPart } from '../rules/types.js';
 import { indexMember } from '../profile/keys.js';
 import { counterKey, pendingKey } from './counter-key.js';
 import type { CounterRead, PendingMark, ReadRequest, ReadResult, WriteRequest } from '../store/store.js';
@@ -55,7 +55,7 @@ export class CounterPlan {
   readRequest(now: number, claims: ReadRequest['claims'] = [], login?: PendingLogin): ReadRequest {
     const counters: CounterRead[] = this.applicable.map(({ counter, key }) => ({
       key,
-      kind: counter.count === 'distinct_usernames' ? 'distinct' : 'count',
+      kind: isDistinctKind(counter.count) ? 'distinct' : 'count',
       windowMs: counter.windowMs,
     }));
     const request: ReadRequest = { now, counters, claims, hashes: this.account ? [this.account.profile] : [] };
@@ -86,7 +86,7 @@ export class CounterPlan {
     this.marked = [];
     const marks: PendingMark[] = [];
     this.applicable.forEach(({ counter, key }, index) => {
-      const distinct = counter.count === 'distinct_usernames';
+      const distinct = isDistinctKind(counter.count);
       if (distinct ? login.member === undefined : !countsPending(counter)) return;
       this.marked.push(index);
       marks.push({ key: pendingKey(key), id: login.id, ttlMs: login.ttlMs, counterKey: key, ...(distinct ? { member: login.member } : {}) });
@@ -110,7 +110,7 @@ export class CounterPlan {
 
   /**
    * Write request for a login's outcome: attempts and distinct usernames count for every
-   * judged login; failures only when the app rejected the credentials. A success clears
+   * judged login, distinct usernames without success and failures by the app's answer. A success clears
    * the failure counters keyed by both the account and the address it came from.
    */
   writeRequest(
@@ -127,8 +127,8 @@ export class CounterPlan {
       const target = { key, windowMs: counter.windowMs };
       if (counter.count === 'attempts') {
         increments.push(target);
-      } else if (counter.count === 'distinct_usernames') {
-        if (member) distinct.push({ ...target, member });
+      } else if (isDistinctKind(counter.count)) {
+        if (member && addsMember(counter.count, outcome)) distinct.push({ ...target, member });
       } else if (countsOutcome(counter.count, outcome)) {
         increments.push(target);
       } else if (outcome === 'success' && counter.key.includes('username') && counter.key.includes('ip')) {
@@ -141,7 +141,7 @@ export class CounterPlan {
     if (login && this.marked.length > 0) {
       write.pendingReleases = this.marked.map((index) => {
         const { counter, key } = this.applicable[index];
-        const distinctMark = counter.count === 'distinct_usernames';
+        const distinctMark = isDistinctKind(counter.count);
         return { key: pendingKey(key), id: login.id, counterKey: key, ...(distinctMark ? { member: login.member } : {}) };
       });
     }

@@ -1,7 +1,7 @@
 import type { ManualEntryStore } from '../admin/manual-entries.js';
 import type { GatewayConfig } from '../config/types.js';
 import type { GatewayKeys } from '../crypto/keys.js';
-import type { CounterDefinition } from '../rules/types.js';
+import { isDistinctKind, type CounterDefinition } from '../rules/types.js';
 import type { CounterStore } from '../store/store.js';
 import { counterKeyFamily } from '../decision/counter-key.js';
 import { accountScope, readAccount, type PrivacyOptions } from './privacy.js';
@@ -130,7 +130,7 @@ export function erasureMarkTtlMs(config: GatewayConfig): number {
 /** List the counters that keep the account as a member of a distinct-username set. */
 export function retainedCounters(definitions: readonly CounterDefinition[]): RetainedCounter[] {
   return definitions
-    .filter((counter) => counter.count === 'distinct_usernames')
+    .filter((counter) => isDistinctKind(counter.count))
     .map((counter) => ({
       name: counter.name,
       reason: 'counts the account as one member of a distinct-username set',

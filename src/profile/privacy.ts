@@ -4,6 +4,7 @@ import { counterNameOf, otherKindKeys, storedKindOf } from '../decision/counter-
 import { CounterPlan } from '../decision/counter-plan.js';
 import { HOST_SCOPE_HINT, normalizeAccountName } from '../request/account-name.js';
 import { loadRuleSet, type RuleSet } from '../rules/compile.js';
+import { isDistinctKind } from '../rules/types.js';
 import type { CounterRead, CounterStore } from '../store/store.js';
 import { PROFILE_FEATURES } from './features.js';
 import { counterIndexKey, parseIndexMember, profileKey } from './keys.js';
@@ -165,7 +166,7 @@ export async function readAccount(store: CounterStore, scope: AccountScope) {
     const definition = scope.ruleSet.counters.find((counter) => counter.name === name);
     // The key's own kind tag, not the current definition, determines how it is stored, because
     // the definition's kind may have changed since the key was written.
-    const legacyKind = definition?.count === 'distinct_usernames' ? 'distinct' : 'count';
+    const legacyKind = definition && isDistinctKind(definition.count) ? 'distinct' : 'count';
     indexed.push({
       key: parsed.key,
       windowMs: parsed.windowMs,

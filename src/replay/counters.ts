@@ -1,5 +1,5 @@
 import type { KeyParts } from '../decision/counter-plan.js';
-import { countsOutcome, type CountedOutcome, type CounterDefinition, type CounterKeyPart } from '../rules/types.js';
+import { addsMember, countsOutcome, isDistinctKind, type CountedOutcome, type CounterDefinition, type CounterKeyPart } from '../rules/types.js';
 import { MAX_DISTINCT_MEMBERS } from '../store/memory.js';
 import { bucketOf, elapsedFraction, slidingCount, slidingDistinct } from '../store/store.js';
 
@@ -50,7 +50,7 @@ export class ReplayCounters {
       parts: definition.key,
       windowMs: definition.windowMs,
       count: definition.count,
-      resetOnSuccess: definition.count !== 'attempts' && definition.count !== 'distinct_usernames' &&
+      resetOnSuccess: definition.count !== 'attempts' && !isDistinctKind(definition.count) &&
         definition.key.includes('username') && definition.key.includes('ip'),
       entries: new Map(),
     }));
@@ -78,8 +78,8 @@ export class ReplayCounters {
       const counter = this.counters[index];
       if (counter.count === 'attempts' || countsOutcome(counter.count, outcome)) {
         increment(counter, key, now);
-      } else if (counter.count === 'distinct_usernames') {
-        if (member) addMember(counter, key, member, now);
+      } else if (isDistinctKind(counter.count)) {
+        if (member && addsMember(counter.count, outcome)) addMember(counter, key, member, now);
       } else if (outcome === 'success' && counter.resetOnSuccess) {
         counter.entries.delete(key);
       }
@@ -126,7 +126,7 @@ function valueOf(counter: Counter, entry: CountEntry | DistinctEntry, now: numbe
   const age = bucket - entry.bucket;
   if (age < 0 || age > 1) return 0;
 
-  if (counter.count !== 'distinct_usernames') {
+  if (!isDistinctKind(counter.count)) {
     const count = entry as CountEntry;
     return age === 0 ? slidingCount(count.current, count.previous, fraction) : slidingCount(0, count.current, fraction);
   }

@@ -62,3 +62,25 @@ t.test('two gateways on one Redis share counts', async (t) => {
   const owner = await login(second.port, 'alice', 'wonderland', { source: OWNER });
   t.equal(owner.status, 200, 'alice from another address still logs in');
 });
+
+for (const store of ['memory', 'redis'] as const) {
+  t.test(`people sharing an address who sign in are not blocked (${store})`, async (t) => {
+    const upstream = await new RecordingUpstream().start();
+    const gateway = await startTestGateway({ upstream: upstream.url, store, clock: new FakeClock().read });
+    t.teardown(async () => {
+      await gateway.close();
+      await upstream.stop();
+      if (store === 'redis') await deleteKeysWithPrefix(gateway.config.store.keyPrefix);
+    });
+
+    // An office behind one address: twenty colleagues sign in with their own passwords.
+    const statuses: number[] = [];
+    for (let index = 0; index < 20; index += 1) {
+      statuses.push((await login(gateway.port, `colleague${index}@example.com`, 'wonderland', { source: ATTACKER })).status);
+    }
+    const decisions = await waitForDecisions(gateway.logs, 20);
+
+    t.same(statuses, Array(20).fill(200), 'every colleague signs in');
+    t.equal(decisions[19].riskgate.counters.usernames_per_ip, 0, 'successes add no account to the stuffing count');
+  });
+}

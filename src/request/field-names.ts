@@ -242,6 +242,11 @@ function readRack2Path(name: string, limit: number): string[] {
   return path;
 }
 
+/** Return the top-level variable name PHP 8 registers a form field `name` under (`user[pass` is `user_pass`). */
+export function phpVariableName(name: string): string {
+  return readPhpPath(name, 1)[0] ?? '';
+}
+
 /**
  * Read a name as PHP 8 does when it fills `$_POST` and `$_GET` (`php_register_variable_ex`).
  * PHP cuts the name at a NUL byte, skips leading spaces, and turns ` ` and `.` before the

@@ -1,4 +1,4 @@
-import { foldFieldName } from './field-names.js';
+import { foldFieldName, phpVariableName } from './field-names.js';
 import { bodyRouteParameter, mayBeBodyRouteParameter } from './query-route.js';
 
 /** A routing parameter found in a form body: its name as the framework reads it, and its value. */
@@ -30,7 +30,7 @@ export class WatchedFields {
   }
 
   matches(name: string): boolean {
-    return this.names.has(phpFieldBase(name));
+    return this.names.has(phpFieldBase(name)) || this.names.has(foldFieldName(phpVariableName(name)));
   }
 }
 

@@ -147,3 +147,27 @@ t.test('a password field name cut at a NUL is judged on any page', async (t) => 
   t.equal(reply.status, 200, 'the app\'s failure page');
   t.equal(upstream.requests.length, 1, 'the judged login reached the app');
 });
+
+t.test('a password field PHP reads through an unclosed bracket is refused on any page', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({
+    upstream: upstream.url,
+    config: { login_routes: [{ path: '/login', body: 'form', username_field: 'user_name', password_field: 'user_pass', any_path: true }] },
+  });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  // PHP turns a `[` that no `]` closes into `_`, so it reads user[pass as user_pass.
+  const chunked = await send(gateway.port, {
+    method: 'POST', path: '/node/1', body: 'user_name=alice&user[pass=guess',
+    headers: { ...BROWSER_HEADERS, 'content-type': FORM, 'transfer-encoding': 'chunked' },
+  });
+  const query = await send(gateway.port, { path: '/node/1?user_name=alice&user[pass=guess', headers: BROWSER_HEADERS });
+
+  t.equal(chunked.status, 400, 'a chunked form gets 400');
+  t.equal(chunked.json().title, 'unjudged login in a form body');
+  t.equal(query.status, 400, 'a query gets 400');
+  t.equal(upstream.requests.length, 0, 'none reached the app');
+});

@@ -78,6 +78,7 @@ export const CONFIG_SCHEMA = {
         markup: { enum: ['refuse', 'keep'] },
         scope: { enum: ['global', 'host'] },
         ignorables: { enum: ['remove', 'keep'] },
+        collation: { enum: ['any', 'uca'] },
         email: { enum: ['validator', 'php_filter'] },
         host_header: { enum: ['host', 'x-forwarded-host'] },
         hosts: { type: 'array', maxItems: 1024, items: { type: 'string', pattern: '^(\\*\\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?$' } },

@@ -33,6 +33,13 @@ export interface UsernameNormalization {
    */
   ignorables?: 'remove' | 'keep';
   /**
+   * `any` (the default) also merges the letters that only some apps merge: MySQL's
+   * `general_ci` collations read `ı` as `i` through its upper case, and WordPress reads `þ`
+   * as `th`. `uca` merges only what the Unicode Collation Algorithm does (MySQL 8's
+   * `utf8mb4_0900_ai_ci`, MariaDB's `uca1400` collations, ICU), where `alıce` is not `alice`.
+   */
+  collation?: 'any' | 'uca';
+  /**
    * Letters the app reads as others before it looks an account up, in any case, such as
    * WordPress in a German locale reading `ä` as `ae`. They are replaced first, in NFC.
    */
@@ -92,7 +99,7 @@ export function normalizeUsername(
   if (letters) name = name.normalize('NFC').replace(letters.pattern, (letter) => letters.replacement(letter));
 
   // WordPress's letters are read before NFKC, which would turn ŀ into l· and ŉ into ʼn.
-  const account = reading === 'account';
+  const account = reading === 'account' && options.collation !== 'uca';
   if (options.accents === 'fold' && account) name = name.replace(WORDPRESS_LETTER, (letter) => WORDPRESS_LETTERS[letter]);
 
   if (options.nfkc) {

@@ -530,6 +530,19 @@ t.test('a username with another control character is refused', async (t) => {
   t.equal((await waitForDecisions(gateway.logs, 1))[0].user.name, 'alice');
 });
 
+t.test('username.collation uca keeps the dotless i and WordPress letters apart', async (t) => {
+  const names = ['alice', 'al\u0131ce', 'a\u0140ice', 'ALICE', '\u00e0lice'];
+  for (const [collation, expected] of [['uca', 3], ['any', 1]] as const) {
+    const { gateway } = await setUp(t, { username: { collation } });
+    for (const name of names) await postLogin(gateway.port, JSON.stringify({ username: name, password: 'x' }));
+    const decisions = await waitForDecisions(gateway.logs, names.length);
+    const accounts = decisions.map((line) => line.user.name);
+    t.equal(new Set(accounts).size, expected, `collation ${collation}: ${expected} account(s)`);
+    t.equal(accounts[3], accounts[0], `collation ${collation}: case still folds`);
+    t.equal(accounts[4], accounts[0], `collation ${collation}: accents still fold`);
+  }
+});
+
 t.test('username.ignorables keep makes a filler another account', async (t) => {
   const exact = { case: 'preserve', accents: 'preserve', nfkc: false, trim: false, markup: 'keep' };
   const names = ['alice', 'alice\u3164', 'ali\u00adce'];

@@ -110,7 +110,7 @@ export class CounterPlan {
 
   /**
    * Write request for a login's outcome: attempts and distinct usernames count for every
-   * judged login, distinct usernames without success and failures by the app's answer. A success clears
+   * judged login, distinct usernames without success and failures by the app's response. A success clears
    * the failure counters keyed by both the account and the address it came from.
    */
   writeRequest(

@@ -137,7 +137,7 @@ export function writeDecisionLine(logger: Logger, record: LoginRecord, usernameM
 const decisionLoggers = new WeakMap<Logger, Logger>();
 
 /**
- * Return a manual entry's id as the line carries it. A username entry's id holds the account
+ * Return a manual entry's id as the line carries it. A username entry's id contains the account
  * pseudonym, so under `log.username: omit` the line names only its kind, `username`.
  */
 function manualEntryId(id: string, mode: UsernameLogMode): string {

@@ -64,7 +64,7 @@ export function parseLoginBody(
  * action. Removing the cookie, not refusing the login, keeps a cookie that a sibling
  * subdomain planted from locking that browser out. A cookie that repeats the username, as a
  * "remember me" cookie does, stays. Some cookie parsers split on `,` as well as `;`, so a
- * `;`-separated pair is removed whole when any of its `,`-separated parts conflicts: cut at
+ * `;`-separated pair is removed whole when any of its `,`-separated parts conflicts. Cut at
  * the comma, `password=1,__Host-sess=x` would forward text of a value as a cookie of its
  * own. Returns the header to forward, the same string when nothing was removed, or
  * undefined when no cookie is left.

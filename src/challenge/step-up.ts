@@ -1,4 +1,4 @@
-import { createHmac, randomUUID } from 'node:crypto';
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 import {
@@ -133,17 +133,19 @@ export class StepUpVerifier {
   /** Issue a challenge id bound to one account pseudonym, valid for the configured TTL. */
   async issueChallenge(accountPseudonym: string): Promise<string> {
     const now = Math.floor(this.clock() / 1000);
-    const claims = { sub: this.binding(accountPseudonym), jti: randomUUID(), iat: now, exp: now + Math.ceil(this.config.ttlMs / 1000) };
+    const jti = randomUUID();
+    const claims = { sub: this.binding(accountPseudonym, jti), jti, iat: now, exp: now + Math.ceil(this.config.ttlMs / 1000) };
     return signHs256(claims, this.challengeKey);
   }
 
   /**
-   * Derive the account a challenge id names: a keyed digest of its pseudonym. The id is readable
-   * by the client, and the pseudonym itself is the `user.name` of the decision log, so
-   * anyone could otherwise learn the pseudonym of a username they chose.
+   * Derive the account a challenge id names: a keyed digest of its pseudonym and of the
+   * challenge's own `jti`. The id is readable by the client and lands in URLs and access
+   * logs, so a digest of the pseudonym alone would link every challenge of one account, and
+   * anyone could match it with a username they chose.
    */
-  private binding(accountPseudonym: string): string {
-    return createHmac('sha256', this.challengeKey).update(`account:${accountPseudonym}`).digest('base64url').slice(0, 32);
+  private binding(accountPseudonym: string, challengeId: string): string {
+    return createHmac('sha256', this.challengeKey).update(`account:${accountPseudonym}:${challengeId}`).digest('base64url').slice(0, 32);
   }
 
   /**
@@ -241,11 +243,13 @@ export class StepUpVerifier {
     try {
       const { payload } = await jwtVerify(challenge, this.challengeKey, {
         algorithms: ['HS256'],
-        subject: this.binding(accountPseudonym),
-        requiredClaims: ['exp', 'jti'],
+        requiredClaims: ['exp', 'jti', 'sub'],
         currentDate: new Date(this.clock()),
       });
-      if (payload.sub !== this.binding(accountPseudonym)) return 'challenge';
+      if (typeof payload.jti !== 'string' || typeof payload.sub !== 'string') return 'challenge';
+      const expected = Buffer.from(this.binding(accountPseudonym, payload.jti));
+      const subject = Buffer.from(payload.sub);
+      if (subject.length !== expected.length || !timingSafeEqual(subject, expected)) return 'challenge';
       // Every challenge this gateway issues has an `iat`, so one without it is not its own.
       return typeof payload.iat === 'number' ? { issuedAt: payload.iat * 1000 } : 'challenge';
     } catch (error) {

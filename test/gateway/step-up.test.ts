@@ -433,6 +433,10 @@ t.test('a challenge id does not reveal the account pseudonym', async (t) => {
   t.not(payload.sub, pseudonym, 'the challenge names the account by another digest');
   t.notOk(id.includes(pseudonym) || Buffer.from(id.split('.')[1], 'base64url').toString('utf8').includes(pseudonym),
     'the pseudonym appears nowhere in the id');
+
+  // Challenge ids land in URLs and access logs, so two of one account must not share a tag.
+  const other = JSON.parse(Buffer.from(challengeOf(guesses[18]).id.split('.')[1], 'base64url').toString('utf8'));
+  t.not(other.sub, payload.sub, 'two challenges of one account carry different digests');
 });
 
 t.test('a challenged login without a username is told to send one, not sent to an MFA it cannot pass', async (t) => {

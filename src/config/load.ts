@@ -332,6 +332,7 @@ function resolveConfig(merged: RawConfig, file: string, baseDir: string, secret:
     trustedProxies: Object.freeze([...(merged.trusted_proxies ?? defaults.trusted_proxies)]),
     nat64Prefixes: Object.freeze([...(merged.nat64_prefixes ?? [])]),
     forwardedPrefix: merged.forwarded_prefix ?? defaults.forwarded_prefix,
+    hosts: Object.freeze([...(merged.hosts ?? [])]),
     mode: merged.mode ?? defaults.mode,
     store: {
       url: store.url,

@@ -21,6 +21,7 @@ export const CONFIG_SCHEMA = {
     trusted_proxies: { type: 'array', items: { type: 'string' } },
     nat64_prefixes: { type: 'array', maxItems: 64, items: { type: 'string' } },
     forwarded_prefix: { enum: ['drop', 'pass'] },
+    hosts: { type: 'array', maxItems: 1024, items: { type: 'string', pattern: '^(\\*\\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?$' } },
     mode: { enum: ['enforce', 'monitor'] },
     store: {
       type: 'object',

@@ -114,6 +114,11 @@ export interface GatewayConfig {
   nat64Prefixes: readonly string[];
   /** `pass` forwards a trusted proxy's X-Forwarded-Prefix, `drop` removes it from every request. */
   forwardedPrefix: 'drop' | 'pass';
+  /**
+   * Host names the site's logins are served at (`*.example.com` for one label). Empty for
+   * any host. A login at another host gets 421 and counts nothing.
+   */
+  hosts: readonly string[];
   mode: GatewayMode;
   store: {
     url: string;

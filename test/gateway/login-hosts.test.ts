@@ -1,0 +1,60 @@
+import t from 'tap';
+
+import { BROWSER_HEADERS, send, startTestGateway } from '../helpers/gateway.js';
+import { RecordingUpstream } from '../helpers/upstream.js';
+import { waitForDecisions } from '../helpers/wait.js';
+
+/** Post a JSON login with a browser's same-origin headers for `host`. */
+function postAt(port: number, host: string, username: string, headers: Record<string, string> = {}) {
+  return send(port, {
+    method: 'POST', path: '/login', body: JSON.stringify({ username, password: 'guess' }),
+    headers: {
+      ...BROWSER_HEADERS, host, origin: `http://${host}`, 'sec-fetch-site': 'same-origin', 'content-type': 'application/json', ...headers,
+    },
+  });
+}
+
+t.test('hosts refuses logins at a rebound host name', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({
+    upstream: upstream.url,
+    config: { hosts: ['login.example.com', '*.shop.example.com'], trusted_proxies: ['127.0.0.1/32'] },
+  });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  // A page at attacker.example rebinds its name to the gateway, so its visitors' browsers
+  // send same-origin logins with that Host, from their own addresses.
+  const statuses: number[] = [];
+  for (let index = 0; index < 12; index += 1) {
+    statuses.push((await postAt(gateway.port, 'attacker.example', `made-up-${index}`, { 'x-forwarded-for': '198.51.100.7' })).status);
+  }
+  const owner = await postAt(gateway.port, 'login.example.com', 'alice', { 'x-forwarded-for': '198.51.100.7' });
+  const tenant = await postAt(gateway.port, 'eu.shop.example.com:8080', 'bob', { 'x-forwarded-for': '198.51.100.8' });
+  const forwarded = await postAt(gateway.port, 'internal', 'carol', { 'x-forwarded-for': '198.51.100.9', 'x-forwarded-host': 'login.example.com' });
+  const decisions = await waitForDecisions(gateway.logs, 3);
+
+  t.same(statuses, Array(12).fill(421), 'each rebound login gets 421');
+  t.equal(owner.status, 401, 'the owner\'s login at the site\'s host is judged and forwarded');
+  t.equal(tenant.status, 401, 'a host under a listed wildcard is served');
+  t.equal(forwarded.status, 401, 'a trusted proxy\'s X-Forwarded-Host names the host');
+  t.equal(decisions[0].riskgate.decision, 'allow', 'the rebound logins counted nothing against the address');
+  t.equal(decisions[0].riskgate.counters.usernames_per_ip, 0);
+  t.equal(upstream.logins.length, 3, 'only the three logins at served hosts reached the app');
+});
+
+t.test('without hosts a login at any host is judged', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({ upstream: upstream.url });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  const reply = await postAt(gateway.port, 'anything.example', 'alice');
+
+  t.equal(reply.status, 401);
+  t.equal(upstream.logins.length, 1);
+});

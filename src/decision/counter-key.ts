@@ -9,7 +9,7 @@ import type { CounterKind } from '../rules/types.js';
  * A changed window or key part needs no tag, because the stored type stays the same.
  */
 const KIND_TAGS: Record<CounterKind, string> = {
-  attempts: 'a', failures: 'f', unsuccessful: 'u', distinct_usernames: 'd', distinct_usernames_without_success: 'n',
+  attempts: 'a', failures: 'f', unsuccessful: 'u', distinct_usernames: 'd', distinct_successful_usernames: 'n',
 };
 
 /** Tags of the kinds stored as a HyperLogLog. */

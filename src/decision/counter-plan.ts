@@ -87,6 +87,8 @@ export class CounterPlan {
     const marks: PendingMark[] = [];
     this.applicable.forEach(({ counter, key }, index) => {
       const distinct = isDistinctKind(counter.count);
+      // A login in flight may yet fail, so it does not count as a success before it has one.
+      if (counter.count === 'distinct_successful_usernames') return;
       if (distinct ? login.member === undefined : !countsPending(counter)) return;
       this.marked.push(index);
       marks.push({ key: pendingKey(key), id: login.id, ttlMs: login.ttlMs, counterKey: key, ...(distinct ? { member: login.member } : {}) });
@@ -110,7 +112,7 @@ export class CounterPlan {
 
   /**
    * Write request for a login's outcome: attempts and distinct usernames count for every
-   * judged login, distinct usernames without success and failures by the app's response. A success clears
+   * judged login, distinct successful usernames and failures by the app's response. A success clears
    * the failure counters keyed by both the account and the address it came from.
    */
   writeRequest(

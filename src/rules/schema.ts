@@ -36,7 +36,7 @@ export const RULE_FILE_SCHEMA = {
             uniqueItems: true,
             items: { enum: ['ip', 'ip_prefix', 'username', 'device', 'fingerprint', 'route'] },
           },
-          count: { enum: ['attempts', 'failures', 'unsuccessful', 'distinct_usernames', 'distinct_usernames_without_success'] },
+          count: { enum: ['attempts', 'failures', 'unsuccessful', 'distinct_usernames', 'distinct_successful_usernames'] },
           window: duration,
         },
       },

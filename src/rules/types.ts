@@ -7,19 +7,19 @@ export type CounterKeyPart = 'ip' | 'ip_prefix' | 'username' | 'device' | 'finge
 /**
  * What a counter counts per key: every judged login attempt, the logins the app rejected,
  * the logins the app did not accept (failures and unknown outcomes), the distinct usernames
- * seen, or the distinct usernames of logins that did not succeed.
+ * seen, or the distinct usernames of logins that succeeded.
  */
-export type CounterKind = 'attempts' | 'failures' | 'unsuccessful' | 'distinct_usernames' | 'distinct_usernames_without_success';
+export type CounterKind = 'attempts' | 'failures' | 'unsuccessful' | 'distinct_usernames' | 'distinct_successful_usernames';
 
 /** Tell whether a counter of this kind counts distinct usernames, stored as a HyperLogLog. */
 export function isDistinctKind(kind: CounterKind): boolean {
-  return kind === 'distinct_usernames' || kind === 'distinct_usernames_without_success';
+  return kind === 'distinct_usernames' || kind === 'distinct_successful_usernames';
 }
 
 /** Tell whether a distinct-username counter of this kind adds the username of a login with this outcome. */
 export function addsMember(kind: CounterKind, outcome: CountedOutcome): boolean {
   if (kind === 'distinct_usernames') return true;
-  return kind === 'distinct_usernames_without_success' && outcome !== 'success';
+  return kind === 'distinct_successful_usernames' && outcome === 'success';
 }
 
 /**

@@ -101,7 +101,7 @@ t.test('account export and erase', async (t) => {
   t.equal(erased.json().profile_erased, true);
   t.equal(erased.json().manual_entry_removed, false, 'the manual block stays, so an erasure request cannot lift it');
   t.equal(erased.json().manual_block_kept.id, entries.json().entries[0]?.id, 'the response names the kept block');
-  t.same(retained, ['usernames_per_ip', 'usernames_per_prefix'], 'only the distinct-username sets are retained');
+  t.same(retained, ['usernames_per_ip', 'signed_in_per_ip', 'usernames_per_prefix', 'signed_in_per_prefix'], 'only the distinct-username sets are retained');
   t.equal(valueOf(after, 'failures_per_account'), 0);
   t.equal(valueOf(after, 'failures_per_account_ip'), 0, 'the account-and-address counter is erased too');
   t.equal(exportedAfter.json().profile, null, 'the profile is gone');

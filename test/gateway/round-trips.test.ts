@@ -122,13 +122,16 @@ t.test('Redis sees the planned commands only', async (t) => {
     t.ok(keysOf(command)[0]?.startsWith(prefix), `${command.name} stays in the key prefix`);
     t.notOk(['script', 'multi', 'exec', 'watch'].includes(command.name), `${command.name} is a data command`);
   }
-  // Default rules: 8 counters. The 6 that count pending logins are each read with their mark
-  // in one script. The 2 failure counters of the address and the fingerprint take one MGET each.
+  // Default rules: 10 counters. The 6 that count pending logins are each read with their
+  // mark in one script. The 2 failure counters of the address and the fingerprint take one
+  // MGET each, and the 2 counts of accounts signed in, which no pending login adds to, two
+  // PFCOUNTs each (the current bucket, and both).
   const counters = failure.filter((command) => keysOf(command).some((key) => key.startsWith(`${prefix}c:`)));
-  const reads = counters.slice(0, 8);
-  const writes = counters.slice(8);
+  const reads = counters.slice(0, 12);
+  const writes = counters.slice(12);
   t.equal(reads.filter((command) => command.name === 'evalsha').length, 6, 'six reads with a pending mark');
   t.equal(reads.filter((command) => command.name === 'mget').length, 2, 'two MGETs');
+  t.equal(reads.filter((command) => command.name === 'pfcount').length, 4, 'four PFCOUNTs');
   // The failure adds an attempt, four failures, one unsuccessful login and two distinct
   // usernames: eight scripts, six of which also release the login's mark.
   t.equal(writes.length, 8, 'eight counter writes');
@@ -144,7 +147,6 @@ t.test('Redis sees the planned commands only', async (t) => {
     .splice(0)
     .filter((command) => keysOf(command).some((key) => key.startsWith(`${prefix}c:`)));
 
-  // The bundled distinct-username counters leave successes out (distinct_usernames_without_success).
-  t.equal(success.length, 8 + 2, 'eight reads, then an attempt and one reset');
+  t.equal(success.length, 12 + 6, 'twelve reads, then an attempt, two distinct usernames, two signed-in accounts and one reset');
   t.equal(success.filter((command) => command.name === 'del').length, 1, 'the success clears the account-address streak');
 });

@@ -5,6 +5,7 @@ import t from 'tap';
 import { REDIS_URL, login, startTestGateway } from '../helpers/gateway.js';
 import { FakeClock } from '../helpers/clock.js';
 import { deleteKeysWithPrefix } from '../helpers/redis.js';
+import { signAssertion } from '../helpers/step-up.js';
 import { ATTACKER, ATTEMPTS, OWNER, checkBlocked, checkSharedBlock, stuff } from '../helpers/stuffing.js';
 import { RecordingUpstream } from '../helpers/upstream.js';
 import { waitForDecisions } from '../helpers/wait.js';
@@ -81,6 +82,35 @@ for (const store of ['memory', 'redis'] as const) {
     const decisions = await waitForDecisions(gateway.logs, 20);
 
     t.same(statuses, Array(20).fill(200), 'every colleague signs in');
-    t.equal(decisions[19].riskgate.counters.usernames_per_ip, 0, 'successes add no account to the stuffing count');
+    const { usernames_per_ip: tried, signed_in_per_ip: signedIn } = decisions[19].riskgate.counters;
+    t.equal(tried - signedIn, 0, 'every account tried from the address signed in from it');
   });
 }
+
+t.test('people who pass the step-up at a shared address are not blocked', async (t) => {
+  const clock = new FakeClock();
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({ upstream: upstream.url, clock: clock.read });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+
+  // An attacker elsewhere fails five passwords on each colleague's account, so each is
+  // challenged. Then each colleague signs in from the office address with the step-up.
+  const statuses: number[] = [];
+  for (let person = 0; person < 12; person += 1) {
+    const username = `colleague${person}@example.com`;
+    for (let guess = 0; guess < 5; guess += 1) {
+      await login(gateway.port, username, `guess-${guess}`, { source: `127.0.${person + 10}.${guess + 1}` });
+    }
+    const challenged = await login(gateway.port, username, 'wonderland', { source: ATTACKER });
+    t.equal(challenged.status, 401, `colleague ${person} is challenged`);
+    const assertion = await signAssertion(gateway.stepUpSigningKey!, {
+      subject: username, challengeId: challenged.json().challenge.id, nowMs: clock.now,
+    });
+    statuses.push((await login(gateway.port, username, 'wonderland', { source: ATTACKER, headers: { 'riskgate-step-up': assertion } })).status);
+  }
+
+  t.same(statuses, Array(12).fill(200), 'every colleague signs in after the step-up');
+});

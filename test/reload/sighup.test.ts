@@ -56,7 +56,7 @@ t.test('SIGHUP reloads a spawned riskgate start', async (t) => {
   const rejected = reloadLine(gateway, 'failure', 0)!;
   const afterRejection = await decisionFor(gateway, 'after-rejection');
 
-  t.equal(rejected.riskgate.reload.errors[0], `${tree.path('rules/policy.yaml')}:3:43: counters.0.count must be one of attempts, failures, unsuccessful, distinct_usernames, distinct_usernames_without_success`);
+  t.equal(rejected.riskgate.reload.errors[0], `${tree.path('rules/policy.yaml')}:3:43: counters.0.count must be one of attempts, failures, unsuccessful, distinct_usernames, distinct_successful_usernames`);
   t.equal(afterRejection.riskgate.rule_set, reloaded.riskgate.rule_set, 'the last good set keeps serving');
   t.equal(gateway.child.exitCode, null, 'the process keeps running');
 

@@ -105,7 +105,7 @@ export async function handleLogin(
   let failurePaths: string[] = [];
   let cookie = request.headers.cookie;
   try {
-    const headerProblem = checkLoginHeaders(request) ?? checkCrossSite(request, route);
+    const headerProblem = checkLoginHeaders(request) ?? checkCrossSite(request, route, peerTrusted);
     if (headerProblem) throw headerProblem;
     const received = bodyRead ?? await readBody(request, config.bodyLimitBytes);
     body = decodeContentEncoding(received, request.headers['content-encoding'], config.bodyLimitBytes);

@@ -140,9 +140,10 @@ export function checkLoginHeaders(request: IncomingMessage): RequestRejection | 
  * and counting them would block the visitor's own address. Browsers since 2023 mark such
  * a login in `Sec-Fetch-Site`. Older ones (Safari before 16.4) send only `Origin`, so
  * without `Sec-Fetch-Site` an `Origin` of `null` (a sandboxed frame) or of a host outside
- * the request's own site counts as cross-site too.
+ * the request's own site counts as cross-site too. The request's hosts are `Host` and, from
+ * a trusted proxy (`peerTrusted`), `X-Forwarded-Host`: a page may send that header itself.
  */
-export function checkCrossSite(request: IncomingMessage, route: LoginRoute): RequestRejection | undefined {
+export function checkCrossSite(request: IncomingMessage, route: LoginRoute, peerTrusted: boolean): RequestRejection | undefined {
   if (route.crossSite === 'judge') return undefined;
   const sameOrigin = route.crossSite === 'same-origin';
   const site = request.headers['sec-fetch-site'];
@@ -157,7 +158,8 @@ export function checkCrossSite(request: IncomingMessage, route: LoginRoute): Req
   if (typeof origin !== 'string') return undefined;
   if (origin.trim() === 'null') return crossSiteRejection('Origin: null');
   const originHost = hostOfOrigin(origin);
-  const hosts = [request.headers.host, ...String(request.headers['x-forwarded-host'] ?? '').split(',')]
+  const forwarded = peerTrusted ? String(request.headers['x-forwarded-host'] ?? '').split(',') : [];
+  const hosts = [request.headers.host, ...forwarded]
     .map((value) => hostWithoutPort(value?.trim() ?? ''))
     .filter((value) => value !== '');
   if (originHost === undefined || !hosts.some((host) => sameSite(originHost, host))) {

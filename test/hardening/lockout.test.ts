@@ -168,6 +168,12 @@ t.test('without Sec-Fetch-Site the Origin decides', async (t) => {
     t.equal(reply.status, 403, `${name}: rejected`);
     t.match(reply.json().detail, /another site/, `${name}: the detail says why`);
   }
+  // A page may send X-Forwarded-Host itself (a CORS preflight that reflects the requested
+  // headers allows it), so only a trusted proxy's names the request's host.
+  const untrusted = await login(gateway.port, 'made-up', 'guess', {
+    source: '127.0.0.77', headers: { origin: 'https://attacker.example', 'x-forwarded-host': 'attacker.example' },
+  });
+  t.equal(untrusted.status, 403, 'a client\'s own X-Forwarded-Host does not make its Origin the site\'s');
   t.equal(upstream.logins.length, 0, 'no rejected login reached the app');
 
   for (const [name, headers] of allowed) {

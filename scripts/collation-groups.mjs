@@ -8,9 +8,9 @@ import { normalizeUsername } from '../dist/request/username.js';
 
 const collator = new Intl.Collator('und', { sensitivity: 'base' });
 
-// Case folding, NFKC and the removal of accents run before the table, so only characters
-// that have no decomposition and no lower case need a place in it, and those that read as
-// ASCII or as nothing are read so already.
+// Case folding, NFKC and the removal of accents run before the table. So only characters
+// that have no decomposition and no lower case need a place in it. Those that read as ASCII
+// or as nothing are read so already.
 const letters = [];
 for (let codePoint = 0x80; codePoint <= 0x3ffff; codePoint += 1) {
   if (codePoint >= 0xd800 && codePoint <= 0xdfff) continue;
@@ -28,10 +28,10 @@ letters.sort((a, b) => collator.compare(a, b) || a.codePointAt(0) - b.codePointA
 // it, among those that case folding keeps (σ rather than the final ς).
 const entries = [];
 let group = [letters[0]];
-const kept = (character) => character.toUpperCase().toLowerCase() === character;
+const keptByCaseFolding = (character) => character.toUpperCase().toLowerCase() === character;
 const flush = () => {
   if (group.length < 2) return;
-  const first = [...group].sort((a, b) => Number(kept(b)) - Number(kept(a)) || a.codePointAt(0) - b.codePointAt(0))[0];
+  const first = [...group].sort((a, b) => Number(keptByCaseFolding(b)) - Number(keptByCaseFolding(a)) || a.codePointAt(0) - b.codePointAt(0))[0];
   for (const member of group) if (member !== first) entries.push([member, first]);
 };
 for (const character of letters.slice(1)) {

@@ -139,10 +139,9 @@ export class StepUpVerifier {
   }
 
   /**
-   * Derive the account a challenge id names: a keyed digest of its pseudonym and of the
-   * challenge's own `jti`. The id is readable by the client and lands in URLs and access
-   * logs, so a digest of the pseudonym alone would link every challenge of one account, and
-   * anyone could match it with a username they chose.
+   * Return the keyed digest of an account pseudonym and a challenge's `jti` that binds the
+   * challenge to its account. Challenge ids land in URLs and access logs, so a digest of the
+   * pseudonym alone would link every challenge of one account to a username anyone could try.
    */
   private binding(accountPseudonym: string, challengeId: string): string {
     return createHmac('sha256', this.challengeKey).update(`account:${accountPseudonym}:${challengeId}`).digest('base64url').slice(0, 32);

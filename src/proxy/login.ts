@@ -127,10 +127,12 @@ export async function handleLogin(
     loginHost = host;
     // A page that rebinds its own name to the gateway's address makes its visitors' browsers
     // post same-origin logins there, which would count against their own addresses.
-    const requested = normalizeHost(forwardedHost(request, peerTrusted));
-    if (config.hosts.length > 0 && !hostServed(requested, config.hosts)) {
-      throw new RequestRejection(421, 'unknown host',
-        `the login's host "${requested.slice(0, 64)}" is not one of the hosts riskgate serves logins at (hosts); send the login to the site's own host`);
+    if (config.hosts.length > 0) {
+      const requested = normalizeHost(forwardedHost(request, peerTrusted));
+      if (!hostServed(requested, config.hosts)) {
+        throw new RequestRejection(421, 'unknown host',
+          `the login's host "${requested.slice(0, 64)}" is not in hosts, the hosts riskgate serves logins at; send the login to the site's own host`);
+      }
     }
     username = name ? accountOf(name, host, config.username) : name;
     // Apps that merge cookies into request parameters ($_REQUEST, Request[]) read them

@@ -140,8 +140,8 @@ export function checkLoginHeaders(request: IncomingMessage): RequestRejection | 
  * and counting them would block the visitor's own address. Browsers since 2023 mark such
  * a login in `Sec-Fetch-Site`. Older ones (Safari before 16.4) send only `Origin`, so
  * without `Sec-Fetch-Site` an `Origin` of `null` (a sandboxed frame) or of a host outside
- * the request's own site counts as cross-site too. The request's hosts are `Host` and, from
- * a trusted proxy (`peerTrusted`), `X-Forwarded-Host`: a page may send that header itself.
+ * the request's own site counts as cross-site too. Besides `Host`, only a trusted proxy's
+ * (`peerTrusted`) `X-Forwarded-Host` names the request's host, because a page may send it.
  */
 export function checkCrossSite(request: IncomingMessage, route: LoginRoute, peerTrusted: boolean): RequestRejection | undefined {
   if (route.crossSite === 'judge') return undefined;

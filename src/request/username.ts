@@ -28,8 +28,8 @@ export interface UsernameNormalization {
   /**
    * `remove` (the default) deletes the characters that Unicode collation gives no weight
    * (soft hyphens, zero-width characters, fillers), as database collations ignore them.
-   * `keep` keeps them, for an app that compares names byte for byte. A login refuses other
-   * control characters than white space before its name is normalised.
+   * `keep` keeps them, for an app that compares names byte for byte. A login with another
+   * control character than white space is rejected before its name is normalised.
    */
   ignorables?: 'remove' | 'keep';
   /**
@@ -336,8 +336,8 @@ function baseLetterOf(character: string): string {
 }
 
 /**
- * Longest run of ASCII letters and digits a character is looked up as. ICU reads `⓫` as
- * `11` and `₧` as `pts`, and its longest such reading in Node 20 is 🆩, `lossless`.
+ * Maximum length of the run of ASCII letters and digits a character is looked up as. ICU
+ * reads `⓫` as `11` and `₧` as `pts`, and its longest such reading in Node 20 is 🆩, `lossless`.
  */
 const MAX_BASE_LETTERS = 8;
 
@@ -359,19 +359,19 @@ function readAtBaseStrength(character: string): string {
   const { collator, symbols } = baseCollator;
 
   if (collator.compare(character, '') === 0) return '';
-  const kana = kanaBase(character);
-  if (kana !== character && collator.compare(character, kana) === 0) return COLLATION_GROUPS.get(kana) ?? kana;
 
   // Most scripts sort after every run of Latin letters, and need no search.
-  let prefix = '';
   if (collator.compare(character, LAST_RUN) > 0) return COLLATION_GROUPS.get(character) ?? character;
+
+  let prefix = '';
   for (let place = 0; place < MAX_BASE_LETTERS; place += 1) {
     const next = lastNotAfter(collator, symbols, prefix, character);
     if (next === undefined) break;
     prefix += next;
     if (collator.compare(character, prefix) === 0) return prefix;
   }
-  // Letters equal to other non-ASCII ones (the Hebrew final letters) read as one of them.
+  // Letters equal to other non-ASCII ones (Hebrew final letters, katakana and small kana)
+  // read as one of them.
   return COLLATION_GROUPS.get(character) ?? character;
 }
 
@@ -409,6 +409,7 @@ function withoutIgnoredSpacingForms(name: string): string {
   return name.replace(spacingForms, (character) => (baseLetterOf(character) === '' ? '' : character));
 }
 
+/** Build a pattern of the characters whose NFKC form is a space followed by more. */
 function findSpacingForms(): RegExp {
   let members = '';
   for (let codePoint = 0xa0; codePoint <= 0xffff; codePoint += 1) {
@@ -417,22 +418,5 @@ function findSpacingForms(): RegExp {
     if (form.length > 1 && form[0] === ' ') members += `\\u${codePoint.toString(16).padStart(4, '0')}`;
   }
   return new RegExp(`[${members}]`, 'g');
-}
-
-/** Small hiragana and the full-size ones the collation equates them with at base strength. */
-const SMALL_HIRAGANA: Record<string, string> = {
-  'ぁ': 'あ', 'ぃ': 'い', 'ぅ': 'う', 'ぇ': 'え', 'ぉ': 'お', 'っ': 'つ',
-  'ゃ': 'や', 'ゅ': 'ゆ', 'ょ': 'よ', 'ゎ': 'わ', 'ゕ': 'か', 'ゖ': 'け',
-};
-
-/**
- * Return the full-size hiragana of a katakana or small kana character, or the character
- * itself. The collation reads `ヤマダ` as `やまだ` at base strength, so a name has one key
- * whatever kana it is written in.
- */
-function kanaBase(character: string): string {
-  const codePoint = character.codePointAt(0)!;
-  const hiragana = codePoint >= 0x30a1 && codePoint <= 0x30f6 ? String.fromCodePoint(codePoint - 0x60) : character;
-  return SMALL_HIRAGANA[hiragana] ?? hiragana;
 }
 

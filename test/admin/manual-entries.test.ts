@@ -288,7 +288,7 @@ t.test('memory store keeps blocks through a login flood', async (t) => {
   t.equal(listed.json().entries.length, 2, 'the admin API still lists both entries');
 });
 
-t.test('log.username omit keeps the pseudonym out of manual_entry', async (t) => {
+t.test('omit hides manual entry pseudonym', async (t) => {
   const upstream = await new RecordingUpstream().start();
   const gateway = await startTestGateway({ upstream: upstream.url, config: { log: { username: 'omit' }, admin: { token: ADMIN_TOKEN } } });
   t.teardown(async () => {

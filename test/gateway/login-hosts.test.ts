@@ -14,7 +14,7 @@ function postAt(port: number, host: string, username: string, headers: Record<st
   });
 }
 
-t.test('hosts refuses logins at a rebound host name', async (t) => {
+t.test('hosts rejects rebound host logins', async (t) => {
   const upstream = await new RecordingUpstream().start();
   const gateway = await startTestGateway({
     upstream: upstream.url,
@@ -45,7 +45,7 @@ t.test('hosts refuses logins at a rebound host name', async (t) => {
   t.equal(upstream.logins.length, 3, 'only the three logins at served hosts reached the app');
 });
 
-t.test('without hosts a login at any host is judged', async (t) => {
+t.test('empty hosts serves any host', async (t) => {
   const upstream = await new RecordingUpstream().start();
   const gateway = await startTestGateway({ upstream: upstream.url });
   t.teardown(async () => {

@@ -65,7 +65,7 @@ t.test('two gateways on one Redis share counts', async (t) => {
 });
 
 for (const store of ['memory', 'redis'] as const) {
-  t.test(`people sharing an address who sign in are not blocked (${store})`, async (t) => {
+  t.test(`shared address sign-ins not blocked (${store})`, async (t) => {
     const upstream = await new RecordingUpstream().start();
     const gateway = await startTestGateway({ upstream: upstream.url, store, clock: new FakeClock().read });
     t.teardown(async () => {
@@ -87,7 +87,7 @@ for (const store of ['memory', 'redis'] as const) {
   });
 }
 
-t.test('people who pass the step-up at a shared address are not blocked', async (t) => {
+t.test('shared address after step-up not blocked', async (t) => {
   const clock = new FakeClock();
   const upstream = await new RecordingUpstream().start();
   const gateway = await startTestGateway({ upstream: upstream.url, clock: clock.read });

@@ -41,8 +41,8 @@ t.test('hostile usernames get distinct bounded keys', async (t) => {
   const { gateway } = await setUp(t);
   const prefix = gateway.config.store.keyPrefix;
   const names = [
-    // Zero-width characters are removed from account names, so each of those below stands
-    // for a name no other entry has.
+    // Zero-width characters are removed from account names, so each of those below is a
+    // name no other entry has.
     'a:b', 'a', 'a:', ':a', 'a\u2063b', 'b\u200d', 'a|b', 'a/b', '*', 'a*', '{', '}', '{a}', 'a}{', '{failures_per_account:',
     '?', '[a-z]', '\\', 'a b', 'c\td', 'e\u200bf', '\u{1f600}', `${prefix}:c:{x}`, 'x'.repeat(10_000), `${'x'.repeat(10_000)}y`,
   ];

@@ -169,7 +169,7 @@ t.test('without Sec-Fetch-Site the Origin decides', async (t) => {
     t.match(reply.json().detail, /another site/, `${name}: the detail says why`);
   }
   // A page may send X-Forwarded-Host itself (a CORS preflight that reflects the requested
-  // headers allows it), so only a trusted proxy's names the request's host.
+  // headers allows it), so only a trusted proxy's header names the request's host.
   const untrusted = await login(gateway.port, 'made-up', 'guess', {
     source: '127.0.0.77', headers: { origin: 'https://attacker.example', 'x-forwarded-host': 'attacker.example' },
   });

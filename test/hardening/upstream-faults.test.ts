@@ -572,7 +572,7 @@ t.test('a large login response read slowly adds no listener per pause', async (t
 
 t.test('an answer Node cannot parse still counts as unsuccessful', async (t) => {
   // The app copies the typed username into its failure redirect as raw bytes, after a
-  // control character of its own, which makes a header Node's parser refuses. The app
+  // control character of its own, which makes a header Node's parser rejects. The app
   // checked the password first.
   const app = net.createServer((socket) => {
     let received = Buffer.alloc(0);

@@ -396,6 +396,14 @@ function parseJson(text: string, route: LoginRoute): { username: string | undefi
       `the body has a "${prototype}" key, which JavaScript apps that copy or merge objects read as a prototype; remove it`);
   }
 
+  // C JSON parsers (cJSON, json-c, Jansson's default) end a key at its first NUL, so
+  // `"username\u0000x"` names the username there and no field here. No login form sends one.
+  const cut = nulKey(text, document);
+  if (cut !== undefined) {
+    throw new RequestRejection(400, 'ambiguous login body',
+      `the key "${cut.replaceAll('\u0000', '\\u0000').slice(0, 64)}" contains a NUL character, at which parsers written in C end it; remove it`);
+  }
+
   const allKeys = topLevelKeys(text);
   // Each top-level key is compared with the route's fields under every binder's reading, so
   // 6,500 short keys in a 57 KB body cost 15 ms where one long value costs 0.2 ms.
@@ -498,6 +506,21 @@ function prototypeKey(text: string, document: object): string | undefined {
       if (key === 'constructor' && typeof value === 'object' && value !== null && Object.hasOwn(value, 'prototype')) {
         return 'constructor.prototype';
       }
+      if (typeof value === 'object' && value !== null) pending.push(value);
+    }
+  }
+  return undefined;
+}
+
+/** Return the first key that contains a NUL, at any depth. JSON text spells a NUL in a string only as `\u0000`. */
+function nulKey(text: string, document: object): string | undefined {
+  if (!text.includes('\\u0000')) return undefined;
+
+  const pending: object[] = [document];
+  while (pending.length > 0) {
+    const node = pending.pop()!;
+    for (const [key, value] of Object.entries(node)) {
+      if (key.includes('\u0000')) return key;
       if (typeof value === 'object' && value !== null) pending.push(value);
     }
   }

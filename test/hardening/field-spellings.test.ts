@@ -154,6 +154,27 @@ t.test('JSON keys that JavaScript apps read as a prototype are rejected', async 
   t.equal(plain.status, 401, 'a value that only mentions the word is judged and forwarded');
 });
 
+t.test('JSON keys with a NUL, where C parsers end them, are rejected', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  // cJSON and json-c read each of these keys as the part before the NUL.
+  const bodies = [
+    '{"username\\u0000":"alice","password":"x"}',
+    '{"username\\u0000x":"alice","username":"bob","password":"x"}',
+    '{"username":"alice","password\\u0000":"x"}',
+    '{"session":{"username\\u0000":"alice"},"username":"bob","password":"x"}',
+  ];
+
+  for (const body of bodies) {
+    const reply = await postLogin(gateway.port, body, JSON_TYPE);
+    t.equal(reply.status, 400, `${body} is rejected`);
+    t.match(reply.json().detail, /contains a NUL character/, `${body}: the detail says why`);
+  }
+  t.equal(upstream.requests.length, 0, 'none reached the app');
+
+  const value = await postLogin(gateway.port, '{"username":"alice","password":"x\\u0000y"}', JSON_TYPE);
+  t.equal(value.status, 401, 'a NUL inside the password is judged and forwarded');
+});
+
 t.test('form bodies with more fields than PHP reads are refused', async (t) => {
   const { upstream, gateway } = await setUp(t);
   // PHP reads the first 1,000 fields (max_input_vars), so it would read no username here.

@@ -136,6 +136,10 @@ export function normalizeUsername(
     // Letters that Unicode does not decompose (ø, ł, đ, 🅐) and characters the collation
     // ignores (the Arabic tatweel) are read as the collation reads them too.
     name = foldToBaseLetters(name);
+    // MySQL's utf8mb4_general_ci and utf8mb4_unicode_ci (Laravel's default) weigh every
+    // character outside the Basic Multilingual Plane as U+FFFD, so `kenji𠮷` and `kenji😀`
+    // are one account there. UCA collations from 5.2 on keep them apart.
+    if (account) name = name.replace(SUPPLEMENTARY, '\uFFFD');
   }
 
   // Last, so that white space an earlier step uncovered is trimmed too. WordPress reads a
@@ -153,6 +157,9 @@ export function normalizeUsername(
 
   return name;
 }
+
+/** Characters outside the Basic Multilingual Plane. */
+const SUPPLEMENTARY = /[\u{10000}-\u{10FFFF}]/gu;
 
 /** Characters that PHP's FILTER_SANITIZE_EMAIL removes: all but letters, digits and !#$%&'*+-=?^_`{|}~@.[] */
 const PHP_EMAIL_REMOVED = /[^A-Za-z0-9!#$%&'*+\-=?^_`{|}~@.[\]]/g;

@@ -543,6 +543,18 @@ t.test('collation uca keeps look-alikes apart', async (t) => {
   }
 });
 
+t.test('characters outside the BMP are one letter unless collation is uca', async (t) => {
+  // MySQL's utf8mb4_general_ci and utf8mb4_unicode_ci weigh each of these as U+FFFD.
+  const names = ['kenji\u{20bb7}', 'kenji\u{1f600}', 'KENJI\u{10348}', 'kenji\ufffd'];
+  for (const [collation, expected] of [['any', 1], ['uca', 4]] as const) {
+    const { gateway } = await setUp(t, { username: { collation } });
+    for (const name of names) await postLogin(gateway.port, JSON.stringify({ username: name, password: 'x' }));
+    const decisions = await waitForDecisions(gateway.logs, names.length);
+    t.equal(new Set(decisions.map((line) => line.user.name)).size, expected, `collation ${collation}: ${expected} account(s)`);
+    if (collation === 'any') t.equal(decisions[3].riskgate.counters.failures_per_account, 3, 'each spelling sees the failures before it');
+  }
+});
+
 t.test('username.ignorables keep makes a filler another account', async (t) => {
   const exact = { case: 'preserve', accents: 'preserve', nfkc: false, trim: false, markup: 'keep' };
   const names = ['alice', 'alice\u3164', 'ali\u00adce'];

@@ -127,11 +127,14 @@ export async function handleLogin(
     loginHost = host;
     // A page that rebinds its own name to the gateway's address makes its visitors' browsers
     // post same-origin logins there, which would count against their own addresses.
+    // Both headers are checked, since a proxy that keeps the client's Host may also pass
+    // on an X-Forwarded-Host that the page's own script set.
     if (config.hosts.length > 0) {
-      const requested = normalizeHost(forwardedHost(request, peerTrusted));
-      if (!hostServed(requested, config.hosts)) {
+      const unserved = namedHosts(request, peerTrusted).find(([, host]) => !hostServed(host, config.hosts));
+      if (unserved !== undefined) {
         throw new RequestRejection(421, 'unknown host',
-          `the login's host "${requested.slice(0, 64)}" is not in hosts, the hosts riskgate serves logins at; send the login to the site's own host`);
+          `the login names the host "${unserved[1].slice(0, 64)}" in ${unserved[0]}, which is not in hosts, the hosts riskgate serves logins at; ` +
+            'send the login to the site\'s own host, and list in hosts any name a proxy in front sends in Host');
       }
     }
     username = name ? accountOf(name, host, config.username) : name;
@@ -744,6 +747,21 @@ function forwardedFor(request: IncomingMessage): string | undefined {
 function headerValue(request: IncomingMessage, name: string): string | undefined {
   const value = request.headers[name.toLowerCase()];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * Return every host a login names, with its header: Host, and each entry of a trusted
+ * proxy's X-Forwarded-Host. riskgate replaces an untrusted client's X-Forwarded-Host with
+ * its Host before forwarding, so the app never reads that one.
+ */
+function namedHosts(request: IncomingMessage, peerTrusted: boolean): [string, string][] {
+  const named: [string, string][] = [['Host', normalizeHost(request.headers.host ?? '')]];
+  if (!peerTrusted) return named;
+  const forwarded = request.headers['x-forwarded-host'];
+  for (const value of Array.isArray(forwarded) ? forwarded : forwarded === undefined ? [] : [forwarded]) {
+    for (const entry of value.split(',')) named.push(['X-Forwarded-Host', normalizeHost(entry)]);
+  }
+  return named;
 }
 
 /**

@@ -138,6 +138,8 @@ export interface LoginPathIndex {
    * `rest_route` that one of them ends with reaches it (`/x` for /api/x).
    */
   restPaths: string[];
+  /** Directory prefixes of the login paths and aliases (see segmentPrefixes). */
+  prefixes: Set<string>;
 }
 
 /**
@@ -149,6 +151,8 @@ interface RouteAliases {
   /** Keys of the aliases that are an index file's directory, whose subpaths are not the route's. */
   directories: Set<string>;
   lengths: Set<number>;
+  /** Directory prefixes of the routes' paths and aliases (see segmentPrefixes). */
+  prefixes: Set<string>;
 }
 
 const routeAliases = new WeakMap<ReadonlyMap<string, LoginRoute>, RouteAliases>();
@@ -169,8 +173,9 @@ function aliasesOf(routes: ReadonlyMap<string, LoginRoute>): RouteAliases {
       if (alias.directory) directories.add(aliasKey);
     }
   }
-  const lengths = new Set([...routes.keys(), ...aliases.keys()].map((key) => splitRouteKey(key).path.length));
-  const built = { aliases, directories, lengths };
+  const paths = [...routes.keys(), ...aliases.keys()].map((key) => splitRouteKey(key).path);
+  const lengths = new Set(paths.map((path) => path.length));
+  const built = { aliases, directories, lengths, prefixes: segmentPrefixes(paths) };
   routeAliases.set(routes, built);
   return built;
 }
@@ -191,7 +196,7 @@ export function findLoginRoute(
   normalizedPath: string,
   frontControllers = MAX_FRONT_CONTROLLERS,
 ): LoginRoute | undefined {
-  const { aliases, directories, lengths } = aliasesOf(routes);
+  const { aliases, directories, lengths, prefixes } = aliasesOf(routes);
   const keyAt = (end: number) => routeKey(method, normalizedPath.slice(0, end));
 
   const { exact, ancestors } = readingEnds(normalizedPath, lengths);
@@ -208,7 +213,7 @@ export function findLoginRoute(
     if (route) return route;
   }
   if (frontControllers === 0) return undefined;
-  for (const rest of frontControllerReadings(normalizedPath)) {
+  for (const rest of frontControllerReadings(normalizedPath, prefixes)) {
     const route = findLoginRoute(routes, method, rest, frontControllers - 1);
     if (route) return route;
   }
@@ -223,12 +228,30 @@ const MAX_FRONT_CONTROLLERS = 2;
  * Front controllers (Laravel, Symfony, WordPress, Flask or Django under CGI) route by the
  * PATH_INFO after the script's name. Their routes are relative to the script's directory,
  * so `/portal/index.php/login` reaches the app's /portal/login route when the app sits in
- * /portal, and its /login route when routes are written from the root.
+ * /portal, and its /login route when routes are written from the root. A script that the
+ * server also runs for its stem (see scriptPathInfo) makes `/account.php/login` the
+ * handler of /account/login. That reading is made only when a route's path starts with the
+ * stem's directory (one of `prefixes`), so crafted paths of many script segments cost no more.
  */
-function frontControllerReadings(normalizedPath: string): string[] {
+function frontControllerReadings(normalizedPath: string, prefixes: ReadonlySet<string>): string[] {
   const script = scriptPathInfo(normalizedPath);
   if (!script) return [];
-  return script.directory === '' ? [script.pathInfo] : [script.pathInfo, `${script.directory}${script.pathInfo}`];
+  const readings = script.directory === '' ? [script.pathInfo] : [script.pathInfo, `${script.directory}${script.pathInfo}`];
+  for (const stem of script.stems) {
+    const directory = `${script.directory}/${stem}`;
+    if (prefixes.has(directory)) readings.push(`${directory}${script.pathInfo}`);
+  }
+  return readings;
+}
+
+/** Return each path's prefixes that end before a `/` or at its end: `/a` and `/a/b` for /a/b. */
+function segmentPrefixes(paths: readonly string[]): Set<string> {
+  const prefixes = new Set<string>();
+  for (const path of paths) {
+    for (let slash = path.indexOf('/', 1); slash !== -1; slash = path.indexOf('/', slash + 1)) prefixes.add(path.slice(0, slash));
+    prefixes.add(path);
+  }
+  return prefixes;
 }
 
 /**
@@ -243,7 +266,7 @@ export function fieldHeaderName(name: string): string {
 export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>): LoginPathIndex {
   const index: LoginPathIndex = {
     exact: new Map(), below: new Map(), methods: new Set(), lengths: new Set(), passwordFields: new Set(), fieldHeaderNames: new Set(),
-    restPaths: [],
+    restPaths: [], prefixes: new Set(),
   };
   for (const [key, route] of routes) {
     const { method, path } = splitRouteKey(key);
@@ -257,6 +280,7 @@ export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>): LoginPa
     for (const field of [route.usernameField, route.passwordField]) index.fieldHeaderNames.add(fieldHeaderName(field));
   }
   index.restPaths = [...index.exact.keys()].filter((path) => path.indexOf('/', 1) !== -1);
+  index.prefixes = segmentPrefixes([...index.exact.keys()]);
   return index;
 }
 
@@ -281,7 +305,7 @@ export function loginMethodsAt(
     if (methods) return methods;
   }
   if (frontControllers === 0) return undefined;
-  for (const rest of frontControllerReadings(normalizedPath)) {
+  for (const rest of frontControllerReadings(normalizedPath, index.prefixes)) {
     const methods = loginMethodsAt(index, rest, frontControllers - 1);
     if (methods) return methods;
   }

@@ -38,7 +38,10 @@ export function loginPathAliases(normalizedPath: string): LoginPathAlias[] {
   if (isDirectoryIndexName(segment)) aliases.push({ path: slash === 0 ? '/' : normalizedPath.slice(0, slash), directory: true });
   // With URL rewriting on, the front controller's routes are served in its directory too.
   const script = scriptPathInfo(normalizedPath);
-  if (script) aliases.push({ path: `${script.directory}${script.pathInfo}`, directory: false });
+  if (script) {
+    aliases.push({ path: `${script.directory}${script.pathInfo}`, directory: false });
+    for (const stem of script.stems) aliases.push({ path: `${script.directory}/${stem}${script.pathInfo}`, directory: false });
+  }
   return aliases;
 }
 
@@ -70,14 +73,23 @@ export function isScriptName(segment: string): boolean {
 /**
  * Split a normalised path at its first script segment: `/portal/index.php/login` gives the
  * directory `/portal` and the PATH_INFO `/login`. Returns undefined when the path has no
- * script segment with more path after it.
+ * script segment with more path after it. `stems` are the directory names the script also
+ * runs for: Apache's MultiViews serves `/account/login` with `account.php` (or any
+ * `account.*`) and the PATH_INFO `/login`, as does a rewrite such as `^account/(.*)$
+ * account.php/$1`, so the script segment without its extension names the same handler.
  */
-export function scriptPathInfo(normalizedPath: string): { directory: string; pathInfo: string } | undefined {
+export function scriptPathInfo(normalizedPath: string): { directory: string; pathInfo: string; stems: string[] } | undefined {
   const script = SCRIPT_WITH_PATH_INFO.exec(normalizedPath);
   if (script === null) return undefined;
   const pathInfoStart = script.index + script[0].length - 1;
+  const segmentStart = normalizedPath.lastIndexOf('/', script.index);
+  const name = normalizedPath.slice(segmentStart + 1, script.index);
+  // MultiViews matches a file by the name before its first dot, a rewrite by the whole stem.
+  const firstDot = name.indexOf('.');
+  const stems = [name, ...(firstDot > 0 ? [name.slice(0, firstDot)] : [])].filter((stem) => stem !== '' && !stem.startsWith('.'));
   return {
-    directory: normalizedPath.slice(0, normalizedPath.lastIndexOf('/', script.index)),
+    directory: normalizedPath.slice(0, segmentStart),
     pathInfo: normalizedPath.slice(pathInfoStart),
+    stems,
   };
 }

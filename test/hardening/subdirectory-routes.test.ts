@@ -39,6 +39,31 @@ t.test('front-controller forms of a login in a subdirectory are judged', async (
   }
 });
 
+t.test('a script run for its stem is judged as the path of that name', async (t) => {
+  // MultiViews serves /account/login with account.php (or account.v2.php) and the PATH_INFO
+  // /login, as a rewrite of ^account/(.*)$ to account.php/$1 does.
+  const { local, app } = await gatewayWithRoutes(t, [
+    { id: 'account', path: '/account/login' },
+    { id: 'members', path: '/club/members.php/login' },
+  ]);
+
+  const judged: [string, string][] = [
+    ['/account.php/login', 'account'], ['/ACCOUNT.cgi/login/', 'account'], ['/account.v2.php/login', 'account'],
+    ['/club/members/login', 'members'],
+  ];
+  for (const [target, routeId] of judged) {
+    const passage = await passLogin(local, app, target);
+    t.equal(passage.received?.url, target, `${target}: reached the app as sent`);
+    t.equal(passage.decision?.riskgate.route, routeId, `${target}: judged by route ${routeId}`);
+  }
+
+  for (const target of ['/accounts.php/login', '/x/account.php/login', '/members/login']) {
+    const passage = await passLogin(local, app, target);
+    t.equal(passage.status, 200, `${target}: forwarded`);
+    t.equal(passage.decision, undefined, `${target}: no login route there, not judged`);
+  }
+});
+
 t.test('a form body that routes to a login in a subdirectory gets 400', async (t) => {
   const { local, app } = await gatewayWithRoutes(t, [{ id: 'blog', path: '/blog/wp-json/jwt-auth/v1/token' }]);
   const body = 'rest_route=/jwt-auth/v1/token&username=alice&password=wonderland';

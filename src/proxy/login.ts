@@ -28,6 +28,7 @@ import {
   excessiveExpansion,
   longMarkRun,
   normalizeUsername,
+  supplementaryLetter,
   usernameMarkup,
   type UsernameNormalization,
 } from '../request/username.js';
@@ -821,6 +822,13 @@ function usernameKey(raw: string, options: UsernameNormalization): string {
     throw new RequestRejection(400, 'invalid username',
       `the username contains the control character U+${code}, which apps delete, keep or trim differently; send the name without it`);
   }
+  const letter = supplementaryLetter(raw, options);
+  if (letter !== undefined) {
+    const code = letter.character.codePointAt(0)!.toString(16).toUpperCase();
+    throw new RequestRejection(400, 'invalid username',
+      `the username contains U+${code}, which Unicode collations read as "${letter.reading}" and SQL Server's default collations ignore; ` +
+        'send the name in plain letters, or set username.collation to uca for an app that compares names by a Unicode collation');
+  }
   const run = longMarkRun(raw);
   if (run !== undefined) {
     throw new RequestRejection(400, 'invalid username',
@@ -833,6 +841,11 @@ function usernameKey(raw: string, options: UsernameNormalization): string {
         `a username that grows past ${MAX_EXPANDED_USERNAME} characters to more than twice its length is refused`);
   }
   const name = normalizeUsername(raw, options);
+  // Apps that compare by a collation read such a name as empty, others as itself.
+  if (name === '' && raw.trim() !== '') {
+    throw new RequestRejection(400, 'invalid username',
+      'the username is only characters that collations ignore (zero-width characters, or emoji under username.collation any); send a name with letters or digits');
+  }
   // WordPress removes escapes and entities after it reads accents as ASCII, so `al%ààice`
   // is `al%aaice` and then `alice` there: the normalised name is checked too.
   const markup = options.markup === 'refuse' ? usernameMarkup(raw) ?? usernameMarkup(name) : undefined;

@@ -136,10 +136,12 @@ export function normalizeUsername(
     // Letters that Unicode does not decompose (ø, ł, đ, 🅐) and characters the collation
     // ignores (the Arabic tatweel) are read as the collation reads them too.
     name = foldToBaseLetters(name);
-    // MySQL's utf8mb4_general_ci and utf8mb4_unicode_ci (Laravel's default) weigh every
-    // character outside the Basic Multilingual Plane as U+FFFD, so `kenji𠮷` and `kenji😀`
-    // are one account there. UCA collations from 5.2 on keep them apart.
-    if (account) name = name.replace(SUPPLEMENTARY, '\uFFFD');
+    // SQL Server's default collations (those without _SC) give characters outside the Basic
+    // Multilingual Plane no weight, so `alice😼` is alice there, and MySQL's
+    // utf8mb4_general_ci and utf8mb4_unicode_ci weigh them all as U+FFFD, so `kenji😀` is
+    // `kenji𠮷`. Removing them merges both. Those that read as letters go before this step
+    // (see supplementaryLetter). Later UCA collations keep them apart, as `uca` does.
+    if (account) name = name.replace(SUPPLEMENTARY, '');
   }
 
   // Last, so that white space an earlier step uncovered is trimmed too. WordPress reads a
@@ -160,6 +162,28 @@ export function normalizeUsername(
 
 /** Characters outside the Basic Multilingual Plane. */
 const SUPPLEMENTARY = /[\u{10000}-\u{10FFFF}]/gu;
+
+/**
+ * Return a character outside the Basic Multilingual Plane that the account reading reads as
+ * letters or digits (`🅐` and `𝐚` as `a`), with that reading, or undefined. Apps read such a
+ * character two ways that no one key matches: ICU and MySQL 8 read `🅐lice` as alice, SQL
+ * Server's default collations ignore the character and read lice. Only the account reading
+ * under `collation: any` with case and accents folded removes these characters.
+ */
+export function supplementaryLetter(
+  raw: string,
+  options: UsernameNormalization = DEFAULT_USERNAME_NORMALIZATION,
+): { character: string; reading: string } | undefined {
+  if (options.collation === 'uca' || options.accents !== 'fold' || options.case !== 'fold') return undefined;
+  // Nearly every name is in the Basic Multilingual Plane, which has no surrogate pairs.
+  if (!/[\ud800-\udbff]/.test(raw)) return undefined;
+
+  for (const character of new Set(raw.match(SUPPLEMENTARY) ?? [])) {
+    const reading = normalizeUsername(character, options);
+    if (reading !== '') return { character, reading };
+  }
+  return undefined;
+}
 
 /** Characters that PHP's FILTER_SANITIZE_EMAIL removes: all but letters, digits and !#$%&'*+-=?^_`{|}~@.[] */
 const PHP_EMAIL_REMOVED = /[^A-Za-z0-9!#$%&'*+\-=?^_`{|}~@.[\]]/g;

@@ -49,6 +49,8 @@ t.test('a script run for its stem is judged as the path of that name', async (t)
 
   const judged: [string, string][] = [
     ['/account.php/login', 'account'], ['/ACCOUNT.cgi/login/', 'account'], ['/account.v2.php/login', 'account'],
+    ['/account.php/login.json', 'account'], ['/account.php?/login', 'account'], ['/account.php?q=login', 'account'],
+    ['/account.php?r=login', 'account'],
     ['/club/members/login', 'members'],
   ];
   for (const [target, routeId] of judged) {

@@ -5,7 +5,8 @@ import type { StepUpVerifier } from '../challenge/step-up.js';
 import type { GatewayConfig, GatewayMode, LoginRoute } from '../config/types.js';
 import { GatewayKeys } from '../crypto/keys.js';
 import { TrustedProxies } from '../request/client-ip.js';
-import { isDirectoryIndexName, loginPathAliases, scriptPathInfo } from '../request/served-files.js';
+import { withoutLocale } from '../request/locale-prefix.js';
+import { isDirectoryIndexName, loginPathAliases, scriptPathInfo, type LoginPathAlias } from '../request/served-files.js';
 import type { RuleSet } from '../rules/compile.js';
 import type { ManualMatcher } from '../admin/manual-match.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
@@ -166,7 +167,7 @@ function aliasesOf(routes: ReadonlyMap<string, LoginRoute>): RouteAliases {
   const directories = new Set<string>();
   for (const [key, route] of routes) {
     const { method, path } = splitRouteKey(key);
-    for (const alias of loginPathAliases(path)) {
+    for (const alias of [...loginPathAliases(path), ...localeAliases(path)]) {
       const aliasKey = routeKey(method, alias.path);
       if (aliases.has(aliasKey)) continue;
       aliases.set(aliasKey, route);
@@ -195,6 +196,7 @@ export function findLoginRoute(
   method: string,
   normalizedPath: string,
   frontControllers = MAX_FRONT_CONTROLLERS,
+  locale = true,
 ): LoginRoute | undefined {
   const { aliases, directories, lengths, prefixes } = aliasesOf(routes);
   const keyAt = (end: number) => routeKey(method, normalizedPath.slice(0, end));
@@ -212,12 +214,24 @@ export function findLoginRoute(
     const route = [routes.get(key), alias].find((candidate) => candidate?.subpaths === 'judge');
     if (route) return route;
   }
+  // One locale segment is read, as Django and Rails take one.
+  const unprefixed = locale ? withoutLocale(normalizedPath) : undefined;
+  if (unprefixed !== undefined) {
+    const route = findLoginRoute(routes, method, unprefixed, frontControllers, false);
+    if (route) return route;
+  }
   if (frontControllers === 0) return undefined;
   for (const rest of frontControllerReadings(normalizedPath, prefixes)) {
-    const route = findLoginRoute(routes, method, rest, frontControllers - 1);
+    const route = findLoginRoute(routes, method, rest, frontControllers - 1, locale);
     if (route) return route;
   }
   return undefined;
+}
+
+/** The route path without its locale segment, which other languages' paths are read as (see withoutLocale). */
+function localeAliases(path: string): LoginPathAlias[] {
+  const unprefixed = withoutLocale(path);
+  return unprefixed === undefined ? [] : [{ path: unprefixed, directory: false }];
 }
 
 /** Maximum number of PHP script segments stripped from one path, so each costs one more linear pass at most. */
@@ -270,7 +284,7 @@ export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>): LoginPa
   };
   for (const [key, route] of routes) {
     const { method, path } = splitRouteKey(key);
-    for (const reaching of [{ path, directory: false }, ...loginPathAliases(path)]) {
+    for (const reaching of [{ path, directory: false }, ...loginPathAliases(path), ...localeAliases(path)]) {
       addMethod(index.exact, reaching.path, method);
       if (route.subpaths === 'judge' && !reaching.directory) addMethod(index.below, reaching.path, method);
       index.lengths.add(reaching.path.length);
@@ -294,6 +308,7 @@ export function loginMethodsAt(
   index: LoginPathIndex,
   normalizedPath: string,
   frontControllers = MAX_FRONT_CONTROLLERS,
+  locale = true,
 ): readonly string[] | undefined {
   const { exact, ancestors } = readingEnds(normalizedPath, index.lengths, index.below.size > 0);
   for (const end of exact) {
@@ -304,9 +319,14 @@ export function loginMethodsAt(
     const methods = index.below.get(normalizedPath.slice(0, end));
     if (methods) return methods;
   }
+  const unprefixed = locale ? withoutLocale(normalizedPath) : undefined;
+  if (unprefixed !== undefined) {
+    const methods = loginMethodsAt(index, unprefixed, frontControllers, false);
+    if (methods) return methods;
+  }
   if (frontControllers === 0) return undefined;
   for (const rest of frontControllerReadings(normalizedPath, index.prefixes)) {
-    const methods = loginMethodsAt(index, rest, frontControllers - 1);
+    const methods = loginMethodsAt(index, rest, frontControllers - 1, locale);
     if (methods) return methods;
   }
   return undefined;

@@ -66,6 +66,34 @@ t.test('a script run for its stem is judged as the path of that name', async (t)
   }
 });
 
+t.test('a locale segment before a login path is judged', async (t) => {
+  // Django's i18n_patterns and a Rails (:locale) scope serve the login under each language.
+  const { local, app } = await gatewayWithRoutes(t, [
+    { id: 'django', path: '/en/accounts/login/' },
+    { id: 'plain', path: '/signin' },
+  ]);
+
+  const judged: [string, string][] = [
+    ['/de/accounts/login/', 'django'], ['/pt-br/accounts/login/', 'django'], ['/zh-Hans/accounts/login/', 'django'],
+    ['/en_GB/accounts/login/', 'django'], ['/accounts/login/', 'django'],
+    ['/de/signin', 'plain'], ['/sr-latn-rs/signin', 'plain'], ['/fil/index.php/signin', 'plain'],
+  ];
+  for (const [target, routeId] of judged) {
+    const passage = await passLogin(local, app, target);
+    t.equal(passage.received?.url, target, `${target}: reached the app as sent`);
+    t.equal(passage.decision?.riskgate.route, routeId, `${target}: judged by route ${routeId}`);
+    if (target !== '/en/accounts/login/') {
+      t.equal(passage.decision?.riskgate.outcome_reason, 'path_variant', `${target}: a success there is not trusted`);
+    }
+  }
+
+  for (const target of ['/de/fr/signin', '/shop/signin', '/d/signin', '/de/accounts/logout/']) {
+    const passage = await passLogin(local, app, target);
+    t.equal(passage.status, 200, `${target}: forwarded`);
+    t.equal(passage.decision, undefined, `${target}: no login route there, not judged`);
+  }
+});
+
 t.test('a form body that routes to a login in a subdirectory gets 400', async (t) => {
   const { local, app } = await gatewayWithRoutes(t, [{ id: 'blog', path: '/blog/wp-json/jwt-auth/v1/token' }]);
   const body = 'rest_route=/jwt-auth/v1/token&username=alice&password=wonderland';

@@ -41,7 +41,7 @@ export class DeviceCookies {
    * cookie that vouches for that account, else the first valid one, else undefined.
    */
   async read(cookieHeader: string | undefined, pseudonym: string | undefined): Promise<DeviceCookie | undefined> {
-    const binding = pseudonym === undefined ? undefined : this.accountBinding(pseudonym);
+    const legacy = pseudonym === undefined ? undefined : this.legacyBinding(pseudonym);
     let first: DeviceCookie | undefined;
     // A page on a sibling subdomain can set a cookie of the same name that the browser sends
     // first, so neither an invalid cookie nor another account's may hide the owner's.
@@ -50,7 +50,8 @@ export class DeviceCookies {
       const claims = verifyHs256(value, this.key, { now: Math.floor(this.clock() / 1000), required: ['sub'] });
       if (typeof claims?.sub !== 'string') continue;
       const accounts = Array.isArray(claims.acc) ? claims.acc.filter((entry): entry is string => typeof entry === 'string') : [];
-      const bound = binding !== undefined && accounts.includes(binding);
+      const binding = pseudonym === undefined ? undefined : this.accountBinding(claims.sub, pseudonym);
+      const bound = binding !== undefined && (accounts.includes(binding) || accounts.includes(legacy!));
       if (bound) return { id: claims.sub, accounts, bound };
       first ??= { id: claims.sub, accounts, bound };
     }
@@ -72,21 +73,33 @@ export class DeviceCookies {
    * one when undefined), vouching for that account and for up to nine of the others it named.
    */
   async issue(deviceId: string | undefined, accounts: readonly string[], pseudonym: string | undefined): Promise<string> {
-    const binding = pseudonym === undefined ? undefined : this.accountBinding(pseudonym);
-    const others = accounts.filter((entry) => entry !== binding);
+    const id = deviceId ?? randomUUID();
+    const binding = pseudonym === undefined ? undefined : this.accountBinding(id, pseudonym);
+    const legacy = pseudonym === undefined ? undefined : this.legacyBinding(pseudonym);
+    const others = accounts.filter((entry) => entry !== binding && entry !== legacy);
     const vouched = (binding === undefined ? others : [...others, binding]).slice(-MAX_ACCOUNTS);
     const now = Math.floor(this.clock() / 1000);
     const maxAge = Math.floor(this.options.maxAgeMs / 1000);
-    const token = signHs256({ sub: deviceId ?? randomUUID(), acc: vouched, iat: now, exp: now + maxAge }, this.key);
+    const token = signHs256({ sub: id, acc: vouched, iat: now, exp: now + maxAge }, this.key);
     const secure = this.options.secure ? '; Secure' : '';
     return `${this.options.name}=${token}; Max-Age=${maxAge}; Path=/; HttpOnly; SameSite=${SAME_SITE[this.options.sameSite]}${secure}`;
   }
 
   /**
-   * Derive the short keyed digest that names an account in a cookie. The cookie is readable
-   * by the client, so it carries neither the username nor the log's pseudonym.
+   * Derive the short keyed digest that names an account in the cookie of one device. The
+   * cookie is readable by the client, so it carries neither the username nor the log's
+   * pseudonym, and the digest differs on each device, so two devices' cookies cannot be
+   * linked to one account.
    */
-  private accountBinding(pseudonym: string): string {
+  private accountBinding(deviceId: string, pseudonym: string): string {
+    return createHmac('sha256', this.key).update(`device-account:${deviceId}:${pseudonym}`).digest('base64url').slice(0, 16);
+  }
+
+  /**
+   * The digest that cookies issued before the device id was part of it carry, the same on
+   * every device. It is still read, and replaced at the account's next success there.
+   */
+  private legacyBinding(pseudonym: string): string {
     return createHmac('sha256', this.key).update(`device-account:${pseudonym}`).digest('base64url').slice(0, 16);
   }
 }

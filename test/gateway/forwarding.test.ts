@@ -104,6 +104,21 @@ t.test("another account's device cookie is no known device", async (t) => {
   t.equal(decisions[6].riskgate.signals.account.known_device, true, 'the cookie stays known to bob');
 });
 
+t.test("one account's device cookies cannot be linked", async (t) => {
+  const { gateway } = await setup(t);
+  const first = setCookies((await login(gateway.port, 'alice', 'wonderland')).headers)[0].split(';')[0];
+  const second = setCookies((await login(gateway.port, 'alice', 'wonderland')).headers)[0].split(';')[0];
+  const accounts = (cookie: string) => JSON.parse(Buffer.from(cookie.split('.')[1], 'base64url').toString()).acc as string[];
+
+  t.equal(accounts(first).length, 1);
+  t.not(accounts(first)[0], accounts(second)[0], 'the two devices name alice by different digests');
+  await login(gateway.port, 'alice', 'wonderland', { headers: { cookie: first } });
+  await login(gateway.port, 'alice', 'wonderland', { headers: { cookie: second } });
+  const decisions = await waitForDecisions(gateway.logs, 4);
+  t.equal(decisions[2].riskgate.signals.account.known_device, true, 'each device stays known to alice');
+  t.equal(decisions[3].riskgate.signals.account.known_device, true);
+});
+
 t.test('the device cookie is not forwarded to the app', async (t) => {
   const { upstream, gateway } = await setup(t);
   const own = setCookies((await login(gateway.port, 'alice', 'wonderland')).headers)[0].split(';')[0];

@@ -1,0 +1,28 @@
+import { createHmac } from 'node:crypto';
+
+import t from 'tap';
+
+import { DeviceCookies } from '../../src/challenge/device-cookie.js';
+import { signHs256 } from '../../src/crypto/hs256.js';
+
+const KEY = new Uint8Array(32).fill(7);
+const OPTIONS = { name: 'rg_device', maxAgeMs: 86_400_000, secure: true, sameSite: 'lax' as const };
+
+t.test('a cookie with the digest of earlier releases is read and then replaced', async (t) => {
+  const cookies = new DeviceCookies(KEY, OPTIONS, () => 1_700_000_000_000);
+  // Earlier releases named an account by the same digest on every device.
+  const legacy = createHmac('sha256', KEY).update('device-account:alice-pseudonym').digest('base64url').slice(0, 16);
+  const token = signHs256({ sub: 'device-1', acc: ['other-account-00', legacy], iat: 1_700_000_000, exp: 1_700_086_400 }, KEY);
+
+  const read = await cookies.read(`rg_device=${token}`, 'alice-pseudonym');
+  t.equal(read?.bound, true, 'the old cookie still vouches for alice');
+  t.equal((await cookies.read(`rg_device=${token}`, 'bob-pseudonym'))?.bound, false, 'and for no one else');
+
+  const issued = await cookies.issue(read!.id, read!.accounts, 'alice-pseudonym');
+  const value = issued.split(';')[0].slice('rg_device='.length);
+  const claims = JSON.parse(Buffer.from(value.split('.')[1], 'base64url').toString());
+  t.equal(claims.sub, 'device-1', 'the device keeps its id');
+  t.equal(claims.acc.length, 2, 'alice is named once');
+  t.notOk(claims.acc.includes(legacy), 'by the digest of this device');
+  t.equal((await cookies.read(`rg_device=${value}`, 'alice-pseudonym'))?.bound, true, 'which vouches for her');
+});

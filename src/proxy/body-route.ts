@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { WatchedFields, boundaryProblem, createFormRouteScanner } from '../request/form-route-scan.js';
 import { normalizePath, type PathReading } from '../request/path.js';
 import { UnreadableRoute, bodyRoutedTargets, dotSegmentReadings, queryRoutedTargets, withRouteBases } from '../request/query-route.js';
-import { loginMethodsAt, type LoginPathIndex } from './context.js';
+import { loginMethodsAt, type LocaleReading, type LoginPathIndex } from './context.js';
 import type { BodyCheck } from './forward.js';
 
 /**
@@ -20,21 +20,28 @@ const MAX_ROUTED_CHARACTERS = 16 * 1024;
  * control characters are dropped, as routers that match with PCRE's `$` or trim the value
  * may read `/login%0A`. Its reading then gives the reason.
  */
-export function routedLoginReading(targets: readonly string[], loginPaths: LoginPathIndex): PathReading | undefined {
+export function routedLoginReading(
+  targets: readonly string[],
+  loginPaths: LoginPathIndex,
+  locale?: LocaleReading,
+): PathReading | undefined {
   const length = targets.reduce((sum, target) => sum + target.length, 0);
   if (length > MAX_ROUTED_CHARACTERS) {
     return { invalid: `the routing values read as ${length} characters of paths, more than riskgate reads for one request ` +
       `(${MAX_ROUTED_CHARACTERS}); send fewer or shorter ones` };
   }
+  // A reading through a locale segment comes after every other target's (see LocaleReading).
+  if (locale === undefined) return routedLoginReading(targets, loginPaths, 'never') ?? routedLoginReading(targets, loginPaths, 'last');
+
   const reaches = (path: string) => {
     const reading = normalizePath(path);
-    return 'path' in reading && loginMethodsAt(loginPaths, reading.path) !== undefined;
+    return 'path' in reading && loginMethodsAt(loginPaths, reading.path, locale) !== undefined;
   };
 
   const unreadable: [string, PathReading][] = [];
   for (const target of targets) {
     const routed = normalizePath(target);
-    if ('path' in routed && loginMethodsAt(loginPaths, routed.path)) return routed;
+    if ('path' in routed && loginMethodsAt(loginPaths, routed.path, locale)) return routed;
     if ('path' in routed) continue;
     if (dotSegmentReadings(target).some(reaches)) return routed;
     unreadable.push([target, routed]);

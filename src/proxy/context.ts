@@ -187,6 +187,13 @@ function splitRouteKey(key: string): { method: string; path: string } {
 }
 
 /**
+ * How a locale segment before a path is read (see withoutLocale): `never`, or `last`, after
+ * every other reading has failed, so that a path another reading routes to one login route
+ * is never judged by another one through its first segment (`/acc-ount/login`).
+ */
+export type LocaleReading = 'never' | 'last';
+
+/**
  * Find the login route that a method and a normalised path reach, trying each reading of
  * the path, then each reading of the paths above it for routes whose subpaths are judged.
  * A route is reached by its own path and by the paths in loginPathAliases.
@@ -195,8 +202,20 @@ export function findLoginRoute(
   routes: ReadonlyMap<string, LoginRoute>,
   method: string,
   normalizedPath: string,
-  frontControllers = MAX_FRONT_CONTROLLERS,
-  locale = true,
+  locale: LocaleReading = 'last',
+): LoginRoute | undefined {
+  const route = routeAt(routes, method, normalizedPath, MAX_FRONT_CONTROLLERS, false);
+  if (route || locale === 'never' || !mayHaveLocale(normalizedPath, aliasesOf(routes).prefixes)) return route;
+  return routeAt(routes, method, normalizedPath, MAX_FRONT_CONTROLLERS, true);
+}
+
+/** Find the route as findLoginRoute does; with `locale`, one locale segment may be dropped on the way. */
+function routeAt(
+  routes: ReadonlyMap<string, LoginRoute>,
+  method: string,
+  normalizedPath: string,
+  frontControllers: number,
+  locale: boolean,
 ): LoginRoute | undefined {
   const { aliases, directories, lengths, prefixes } = aliasesOf(routes);
   const keyAt = (end: number) => routeKey(method, normalizedPath.slice(0, end));
@@ -214,18 +233,25 @@ export function findLoginRoute(
     const route = [routes.get(key), alias].find((candidate) => candidate?.subpaths === 'judge');
     if (route) return route;
   }
+  if (frontControllers > 0) {
+    for (const rest of frontControllerReadings(normalizedPath, prefixes)) {
+      const route = routeAt(routes, method, rest, frontControllers - 1, locale);
+      if (route) return route;
+    }
+  }
   // One locale segment is read, as Django and Rails take one.
   const unprefixed = locale ? withoutLocale(normalizedPath) : undefined;
-  if (unprefixed !== undefined) {
-    const route = findLoginRoute(routes, method, unprefixed, frontControllers, false);
-    if (route) return route;
-  }
-  if (frontControllers === 0) return undefined;
-  for (const rest of frontControllerReadings(normalizedPath, prefixes)) {
-    const route = findLoginRoute(routes, method, rest, frontControllers - 1, locale);
-    if (route) return route;
-  }
-  return undefined;
+  return unprefixed === undefined ? undefined : routeAt(routes, method, unprefixed, frontControllers, false);
+}
+
+/**
+ * Return whether a path or one of its front-controller readings starts with a locale
+ * segment, so that most paths are read once only.
+ */
+function mayHaveLocale(normalizedPath: string, prefixes: ReadonlySet<string>, frontControllers = MAX_FRONT_CONTROLLERS): boolean {
+  if (withoutLocale(normalizedPath) !== undefined) return true;
+  if (frontControllers === 0) return false;
+  return frontControllerReadings(normalizedPath, prefixes).some((rest) => mayHaveLocale(rest, prefixes, frontControllers - 1));
 }
 
 /** The route path without its locale segment, which other languages' paths are read as (see withoutLocale). */
@@ -307,9 +333,15 @@ function addMethod(methodsByPath: Map<string, string[]>, path: string, method: s
 export function loginMethodsAt(
   index: LoginPathIndex,
   normalizedPath: string,
-  frontControllers = MAX_FRONT_CONTROLLERS,
-  locale = true,
+  locale: LocaleReading = 'last',
 ): readonly string[] | undefined {
+  const methods = methodsAt(index, normalizedPath, MAX_FRONT_CONTROLLERS, false);
+  if (methods || locale === 'never' || !mayHaveLocale(normalizedPath, index.prefixes)) return methods;
+  return methodsAt(index, normalizedPath, MAX_FRONT_CONTROLLERS, true);
+}
+
+/** Find the methods as loginMethodsAt does; with `locale`, one locale segment may be dropped on the way. */
+function methodsAt(index: LoginPathIndex, normalizedPath: string, frontControllers: number, locale: boolean): readonly string[] | undefined {
   const { exact, ancestors } = readingEnds(normalizedPath, index.lengths, index.below.size > 0);
   for (const end of exact) {
     const methods = index.exact.get(normalizedPath.slice(0, end));
@@ -319,17 +351,14 @@ export function loginMethodsAt(
     const methods = index.below.get(normalizedPath.slice(0, end));
     if (methods) return methods;
   }
+  if (frontControllers > 0) {
+    for (const rest of frontControllerReadings(normalizedPath, index.prefixes)) {
+      const methods = methodsAt(index, rest, frontControllers - 1, locale);
+      if (methods) return methods;
+    }
+  }
   const unprefixed = locale ? withoutLocale(normalizedPath) : undefined;
-  if (unprefixed !== undefined) {
-    const methods = loginMethodsAt(index, unprefixed, frontControllers, false);
-    if (methods) return methods;
-  }
-  if (frontControllers === 0) return undefined;
-  for (const rest of frontControllerReadings(normalizedPath, index.prefixes)) {
-    const methods = loginMethodsAt(index, rest, frontControllers - 1, locale);
-    if (methods) return methods;
-  }
-  return undefined;
+  return unprefixed === undefined ? undefined : methodsAt(index, unprefixed, frontControllers, false);
 }
 
 /**

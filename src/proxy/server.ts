@@ -11,7 +11,7 @@ import { UnreadableRoute, pipeSeparatedPath, queryRoutedTargets, withRouteBases 
 import { parseAddress, resolveClientAddress } from '../request/client-ip.js';
 import { formRouteCheck, routedLoginReading, uncheckableForm } from './body-route.js';
 import type { GatewayContext } from './context.js';
-import { fieldHeaderName, findLoginRoute, loginMethodsAt, loginPathIndex, type LoginPathIndex } from './context.js';
+import { fieldHeaderName, findLoginRoute, loginMethodsAt, loginPathIndex, type LocaleReading, type LoginPathIndex } from './context.js';
 import { closingConnections, forwardRequest, sendProblem } from './forward.js';
 import { elsewhereQueryField, elsewhereRoutes, judgeFormElsewhere, type ElsewhereRoutes } from './form-elsewhere.js';
 import { forwardingLoop, upgradeRequestHeaders, upstreamRequestHeaders } from './headers.js';
@@ -406,11 +406,18 @@ function upgradeRejection(request: IncomingMessage, reading: PathReading, loginP
  */
 function readRequestPath(url: string, loginPaths: LoginPathIndex): PathReading {
   const reading = normalizePath(url);
-  if ('invalid' in reading || loginMethodsAt(loginPaths, reading.path)) return reading;
+  if ('invalid' in reading) return reading;
+  // A reading through a locale segment comes after every other (see LocaleReading).
+  return routedPath(url, reading.path, loginPaths, 'never') ?? routedPath(url, reading.path, loginPaths, 'last') ?? reading;
+}
+
+/** Return the reading of readRequestPath that reaches a login path with this locale reading, or undefined. */
+function routedPath(url: string, path: string, loginPaths: LoginPathIndex, locale: LocaleReading): PathReading | undefined {
+  if (loginMethodsAt(loginPaths, path, locale)) return { path };
 
   const piped = pipeSeparatedPath(url);
   const pipedReading = piped === undefined ? undefined : normalizePath(piped);
-  if (pipedReading && 'path' in pipedReading && loginMethodsAt(loginPaths, pipedReading.path)) return pipedReading;
+  if (pipedReading && 'path' in pipedReading && loginMethodsAt(loginPaths, pipedReading.path, locale)) return pipedReading;
 
   let targets: string[];
   try {
@@ -419,8 +426,8 @@ function readRequestPath(url: string, loginPaths: LoginPathIndex): PathReading {
     if (error instanceof UnreadableRoute) return { invalid: error.message };
     throw error;
   }
-  const routed = routedLoginReading(withRouteBases(url, targets), loginPaths);
-  if (routed === undefined) return reading;
+  const routed = routedLoginReading(withRouteBases(url, targets), loginPaths, locale);
+  if (routed === undefined) return undefined;
   return 'path' in routed ? routed : { invalid: `the query names a login path that PHP routers read from it (${routed.invalid})` };
 }
 

@@ -96,8 +96,8 @@ export class DeviceCookies {
   }
 
   /**
-   * The digest that cookies issued before the device id was part of it carry, the same on
-   * every device. It is still read, and replaced at the account's next success there.
+   * Derive the digest that cookies issued before the device id was part of it carry, the
+   * same on every device. It is still read, and replaced at the account's next success there.
    */
   private legacyBinding(pseudonym: string): string {
     return createHmac('sha256', this.key).update(`device-account:${pseudonym}`).digest('base64url').slice(0, 16);

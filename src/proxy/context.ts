@@ -187,8 +187,8 @@ function splitRouteKey(key: string): { method: string; path: string } {
 }
 
 /**
- * How a locale segment before a path is read (see withoutLocale): `never`, or `last`, after
- * every other reading has failed, so that a path another reading routes to one login route
+ * The reading of a locale segment before a path (see withoutLocale): `never`, or `last`,
+ * after every other reading has failed. So a path that another reading routes to one login route
  * is never judged by another one through its first segment (`/acc-ount/login`).
  */
 export type LocaleReading = 'never' | 'last';
@@ -254,7 +254,7 @@ function mayHaveLocale(normalizedPath: string, prefixes: ReadonlySet<string>, fr
   return frontControllerReadings(normalizedPath, prefixes).some((rest) => mayHaveLocale(rest, prefixes, frontControllers - 1));
 }
 
-/** The route path without its locale segment, which other languages' paths are read as (see withoutLocale). */
+/** Return the route path without its locale segment, which other languages' paths are read as (see withoutLocale). */
 function localeAliases(path: string): LoginPathAlias[] {
   const unprefixed = withoutLocale(path);
   return unprefixed === undefined ? [] : [{ path: unprefixed, directory: false }];

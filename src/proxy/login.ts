@@ -759,7 +759,8 @@ function namedHosts(request: IncomingMessage, peerTrusted: boolean): [string, st
   const named: [string, string][] = [['Host', normalizeHost(request.headers.host ?? '')]];
   if (!peerTrusted) return named;
   const forwarded = request.headers['x-forwarded-host'];
-  for (const value of Array.isArray(forwarded) ? forwarded : forwarded === undefined ? [] : [forwarded]) {
+  if (forwarded === undefined) return named;
+  for (const value of [forwarded].flat()) {
     for (const entry of value.split(',')) named.push(['X-Forwarded-Host', normalizeHost(entry)]);
   }
   return named;

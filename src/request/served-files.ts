@@ -74,9 +74,9 @@ export function isScriptName(segment: string): boolean {
  * Split a normalised path at its first script segment: `/portal/index.php/login` gives the
  * directory `/portal` and the PATH_INFO `/login`. Returns undefined when the path has no
  * script segment with more path after it. `stems` are the directory names the script also
- * runs for: Apache's MultiViews serves `/account/login` with `account.php` (or any
+ * runs for. Apache's MultiViews serves `/account/login` with `account.php` (or any
  * `account.*`) and the PATH_INFO `/login`, as does a rewrite such as `^account/(.*)$
- * account.php/$1`, so the script segment without its extension names the same handler.
+ * account.php/$1`. So the script segment without its extension names the same handler.
  */
 export function scriptPathInfo(normalizedPath: string): { directory: string; pathInfo: string; stems: string[] } | undefined {
   const script = SCRIPT_WITH_PATH_INFO.exec(normalizedPath);

@@ -83,15 +83,17 @@ export const DEFAULT_USERNAME_NORMALIZATION: UsernameNormalization = Object.free
  * long names that differ only at the end stay two accounts. Log lines cut it on their own.
  *
  * The `account` reading merges every spelling that some app reads as one account, so no
- * spelling escapes the account's counters. The `exact` reading leaves out the merges that
- * only some apps make (WordPress's letters, `ı` as `i`), for checks where merging too much
- * would let one account pass as another, such as an assertion's subject.
+ * spelling escapes the account's counters. The `exact` reading is for checks where merging
+ * too much would let one account pass as another, such as an assertion's subject (see
+ * exactReading).
  */
 export function normalizeUsername(
   raw: string,
   options: UsernameNormalization = DEFAULT_USERNAME_NORMALIZATION,
   reading: 'account' | 'exact' = 'account',
 ): string {
+  if (reading === 'exact') return exactReading(raw, options);
+
   // PHP's filter runs on what the client sent, before the database compares the rest.
   let name = capMarkRuns(options.email === 'php_filter' ? raw.replace(PHP_EMAIL_REMOVED, '') : raw);
 
@@ -99,7 +101,7 @@ export function normalizeUsername(
   if (letters) name = name.normalize('NFC').replace(letters.pattern, (letter) => letters.replacement(letter));
 
   // WordPress's letters are read before NFKC, which would turn ŀ into l· and ŉ into ʼn.
-  const account = reading === 'account' && options.collation !== 'uca';
+  const account = options.collation !== 'uca';
   if (options.accents === 'fold' && account) name = name.replace(WORDPRESS_LETTER, (letter) => WORDPRESS_LETTERS[letter]);
 
   if (options.nfkc) {
@@ -157,6 +159,28 @@ export function normalizeUsername(
     if (address) name = address;
   }
 
+  return name;
+}
+
+/**
+ * Read a name with only the merges nearly every app makes: NFC, white space trimmed, and
+ * case folded with `case: fold`, plus the app's own rules that the options name (`letters`,
+ * `email`). Accents, widths, ignorable characters and the letters that collations read as
+ * others stay, since SQL Server's default collation, PostgreSQL and exact comparisons keep
+ * `alíce`, `ａlice` and `ali\u200bce` apart from `alice`, and an app there may hold both.
+ */
+function exactReading(raw: string, options: UsernameNormalization): string {
+  let name = capMarkRuns(options.email === 'php_filter' ? raw.replace(PHP_EMAIL_REMOVED, '') : raw).normalize('NFC');
+
+  const letters = lettersPattern(options.letters);
+  if (letters) name = name.replace(letters.pattern, (letter) => letters.replacement(letter));
+  if (options.trim) name = name.replace(WHITE_SPACE_CONTROLS, ' ').trim().replace(/ {2,}/g, ' ');
+  if (options.case === 'fold') name = name.toLowerCase();
+
+  if (options.email === 'validator' && name.indexOf('@') > 0) {
+    const address = validator.normalizeEmail(name);
+    if (address) name = address;
+  }
   return name;
 }
 

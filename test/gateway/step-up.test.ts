@@ -288,12 +288,12 @@ t.test('an assertion for an expired challenge names that reason', async (t) => {
   t.same(decisions[21].riskgate.step_up, { ok: false, reason: 'challenge_expired' });
 });
 
-t.test('a subject spelled as the user typed it passes', async (t) => {
+t.test('a subject in another case passes', async (t) => {
   const { clock, gateway } = await setup(t);
   const key = gateway.stepUpSigningKey!;
   const owner = await proxiedLogin(gateway, '203.0.113.50', 'wonderland');
-  // An MFA service signs the name as its user record spells it, accents and case included.
-  const assertion = await signAssertion(key, { subject: 'Álice', challengeId: challengeOf(owner).id, nowMs: clock.now });
+  // An MFA service signs the name as its user record spells it, case included.
+  const assertion = await signAssertion(key, { subject: ' Alice', challengeId: challengeOf(owner).id, nowMs: clock.now });
 
   const passed = await proxiedLogin(gateway, '203.0.113.50', 'wonderland', { [STEP_UP_HEADER]: assertion });
 
@@ -318,6 +318,10 @@ t.test('invalid assertions are rejected', async (t) => {
     // Collations keep the dotless ı apart from i, so alıce can be an account of its own.
     ['look-alike account', await signAssertion(key, { ...base, subject: 'al\u0131ce' }), 'subject'],
     ['WordPress look-alike', await signAssertion(key, { ...base, subject: 'a\u0140ice' }), 'subject'],
+    // SQL Server's default collation and PostgreSQL keep accents, widths and invisible characters.
+    ['accented account', await signAssertion(key, { ...base, subject: '\u00e1lice' }), 'subject'],
+    ['full-width account', await signAssertion(key, { ...base, subject: '\uff41lice' }), 'subject'],
+    ['zero-width account', await signAssertion(key, { ...base, subject: 'ali\u200bce' }), 'subject'],
     ['forged challenge id', await signAssertion(key, { ...base, challengeId: `${challengeId.slice(0, -4)}AAAA` }), 'challenge'],
     ['not a JWT', 'definitely-not-a-token', 'malformed'],
   ];

@@ -103,6 +103,7 @@ export function normalizeUsername(
   // WordPress's letters are read before NFKC, which would turn ŀ into l· and ŉ into ʼn.
   const account = options.collation !== 'uca';
   if (options.accents === 'fold' && account) name = name.replace(WORDPRESS_LETTER, (letter) => WORDPRESS_LETTERS[letter]);
+  if (options.accents === 'fold') name = name.replace(account ? OLDER_UCA_LETTER : UCA_LETTER, (letter) => OLDER_UCA_LETTERS[letter]);
 
   if (options.nfkc) {
     // A mark that NFKC turns into a letter (U+0345 becomes ι) is one the collation ignores,
@@ -126,6 +127,10 @@ export function normalizeUsername(
     // makes the dotless ı an i, which collations keep apart, so the exact reading skips it.
     name = account ? name.toLowerCase().toUpperCase().toLowerCase() : name.toLowerCase();
   }
+
+  // NFKC and case folding make some of WordPress's letters of others (`ᵑ` and `Ɑ` are `ŋ`
+  // and `ɑ` now, `￡` is `£`), so they are read once more.
+  if (options.accents === 'fold' && account) name = name.replace(WORDPRESS_LETTER, (letter) => WORDPRESS_LETTERS[letter]);
 
   if (options.accents === 'fold') {
     // NFD separates each accent from its letter as a combining mark. The marks removed are
@@ -286,6 +291,22 @@ const WORDPRESS_LETTERS: Readonly<Record<string, string>> = {
   'Þ': 'TH', 'þ': 'th', 'ĸ': 'k', 'Ŀ': 'L', 'ŀ': 'l', 'ŉ': 'n', 'Ŋ': 'N', 'ŋ': 'n', 'Ŧ': 'T', 'ŧ': 't', 'ɑ': 'a',
   'Ə': 'E', 'ǝ': 'e', '€': 'E', '£': '',
 };
+
+/**
+ * Characters that MariaDB's UCA collations read otherwise than riskgate's reading would.
+ * Every UCA collation reads `ŀ` and `Ŀ` as `l`, where NFKC makes `l·`. The older UCA
+ * versions of `utf8mb4_unicode_ci` (4.0.0, Laravel's default) and `utf8mb4_unicode_520_ci`
+ * ignore the Arabic rub el hizb and a Myanmar tone sign, and read the Bengali currency
+ * numerators as the digits 1 to 4. They were found by
+ * comparing WEIGHT_STRING over the Basic Multilingual Plane in MariaDB 10.11 with riskgate's
+ * reading; only `collation: any` reads the older ones.
+ */
+const OLDER_UCA_LETTERS: Readonly<Record<string, string>> = {
+  '\u013f': 'l', '\u0140': 'l',
+  '\u06de': '', '\u108d': '', '\u09f4': '1', '\u09f5': '2', '\u09f6': '3', '\u09f7': '4',
+};
+const UCA_LETTER = /[\u013f\u0140]/g;
+const OLDER_UCA_LETTER = new RegExp(`[${Object.keys(OLDER_UCA_LETTERS).join('')}]`, 'g');
 
 const WORDPRESS_LETTER = new RegExp(`[${Object.keys(WORDPRESS_LETTERS).join('')}]`, 'g');
 

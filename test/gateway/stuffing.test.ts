@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 
 import t from 'tap';
 
-import { REDIS_URL, login, startTestGateway } from '../helpers/gateway.js';
+import { BROWSER_HEADERS, REDIS_URL, login, send, startTestGateway } from '../helpers/gateway.js';
 import { FakeClock } from '../helpers/clock.js';
 import { deleteKeysWithPrefix } from '../helpers/redis.js';
 import { signAssertion } from '../helpers/step-up.js';
@@ -113,4 +113,28 @@ t.test('shared address after step-up not blocked', async (t) => {
   }
 
   t.same(statuses, Array(12).fill(200), 'every colleague signs in after the step-up');
+});
+
+t.test('password-only guesses from one address are blocked', async (t) => {
+  const upstream = await new RecordingUpstream().start();
+  const gateway = await startTestGateway({ upstream: upstream.url });
+  t.teardown(async () => {
+    await gateway.close();
+    await upstream.stop();
+  });
+  // The password step of an identifier-first login: the app reads the account from its session.
+  const guess = (index: number) => send(gateway.port, {
+    method: 'POST', path: '/login', source: '127.0.0.5',
+    headers: { ...BROWSER_HEADERS, 'content-type': 'application/json' }, body: JSON.stringify({ password: `guess-${index}` }),
+  });
+
+  const statuses: number[] = [];
+  for (let index = 0; index < 12; index += 1) statuses.push((await guess(index)).status);
+  const named = await login(gateway.port, 'alice', 'wonderland', { source: '127.0.0.5' });
+
+  t.same(statuses, [...Array(10).fill(401), 429, 429], 'the eleventh guess is blocked');
+  t.equal(upstream.logins.length, 11, 'ten guesses and the named login reached the app');
+  t.equal(named.status, 200, 'a login that names its account from that address is judged on its own');
+  const decisions = await waitForDecisions(gateway.logs, 13);
+  t.same(decisions[10].rule.name, ['bruteforce.password-only-failures']);
 });

@@ -55,6 +55,8 @@ const DROPPED_REQUEST_HEADERS = new Set([
 // only from a trusted proxy.
 const IDENTITY_HEADERS = new Set([
   'auth-user', 'x-auth-user', 'x-auth-email', 'x-user', 'x-username', 'x-email', 'x-client-verify', 'x-client-dn', 'gap-auth', 'eppn',
+  // SiteMinder's agents name the user in these unbroken names.
+  'smuser', 'smuserdn', 'smuniversalid', 'smsession', 'smauthreason', 'smrealm', 'smserversessionid',
 ]);
 
 /**
@@ -63,13 +65,14 @@ const IDENTITY_HEADERS = new Set([
  * `X-Authenticated-` and `X-Consumer-`. Azure App Service sends `X-MS-Client-Principal` and
  * `X-MS-Token-`, Google IAP `X-Goog-`, Cloudflare Access `Cf-Access-`, AWS ALB
  * `X-Amzn-OIDC-` and Verified Access `X-Amzn-Ava-`, Pomerium `X-Pomerium-`, authentik
- * `X-Authentik-`, Tailscale `Tailscale-User-`, and Shibboleth `Shib-` and `Eppn`. TLS
- * client certificates arrive as `X-SSL-Client-` or `SSL-Client-`.
+ * `X-Authentik-`, Tailscale `Tailscale-User-`, Shibboleth `Shib-` and `Eppn`, and IBM
+ * WebSEAL junctions `iv-` (`iv-user-l`, `iv-creds`). TLS client certificates arrive as
+ * `X-SSL-Client-` or `SSL-Client-`.
  */
 const IDENTITY_PREFIXES = [
   'remote-', 'x-remote-', 'x-webauth-', 'x-auth-request-', 'x-authenticated-', 'x-consumer-', 'x-ms-client-principal',
   'x-ms-token-', 'x-goog-authenticated-user-', 'x-goog-iap-', 'cf-access-', 'x-amzn-oidc-', 'x-ssl-client', 'ssl-client',
-  'x-client-cert', 'x-arr-clientcert', 'x-pomerium-', 'x-authentik-', 'tailscale-', 'x-amzn-ava-', 'shib-', 'x-shib-',
+  'x-client-cert', 'x-arr-clientcert', 'x-pomerium-', 'x-authentik-', 'tailscale-', 'x-amzn-ava-', 'shib-', 'x-shib-', 'iv-',
 ];
 
 // Words that name the signed-in user, or the proof of it, wherever they stand: Google Cloud
@@ -80,7 +83,7 @@ const IDENTITY_PREFIXES = [
 const IDENTITY_WORDS = new Set([
   'userinfo', 'remoteuser', 'userid', 'username', 'useremail', 'usermail', 'userlogin', 'usergroups', 'userroles',
   'principal', 'credential', 'claim', 'claims', 'jwt', 'oidc', 'ssl', 'cert', 'certificate', 'clientcert', 'webauth',
-  'spiffe', 'impersonate', 'msisdn', 'imsi', 'uidh', 'acr', 'nameid', 'saml', 'superuser', 'sudo',
+  'spiffe', 'impersonate', 'msisdn', 'imsi', 'uidh', 'acr', 'nameid', 'saml', 'superuser', 'sudo', 'creds', 'credentials',
 ]);
 // Word runs that name a user another one acts for, a caller's line, or a passed step-up:
 // `X-Act-As`, `X-On-Behalf-Of`, `X-Up-Calling-Line-Id`, `X-Step-Up`.

@@ -170,6 +170,18 @@ async function passSpoofed(t: Test, spoofed: Record<string, string>, source: str
   return { upstream, gateway };
 }
 
+t.test('single sign-on agents\' user headers never reach the app from a client', async (t) => {
+  // IBM WebSEAL junctions and SiteMinder agents name the signed-in user in these.
+  const spoofed = {
+    'iv-user': 'victim', 'iv-user-l': 'cn=victim,o=example', 'iv-creds': 'Version=1, BAKs3DCCBnMMADCCBm0w', 'iv-groups': 'admins',
+    smuser: 'victim', smuserdn: 'cn=victim,o=example', smuniversalid: 'victim', smsession: 'AAAAAA',
+  };
+  const { upstream } = await passSpoofed(t, spoofed, '127.0.0.6');
+  for (const received of upstream.requests) {
+    for (const name of Object.keys(spoofed)) t.equal(received.headers[name], undefined, `${received.url}: ${name} is removed`);
+  }
+});
+
 t.test('other client address and URL override headers never reach the app', async (t) => {
   const spoofed = {
     'x-real-ip': '203.0.113.66',

@@ -9,6 +9,16 @@ const MAX_COOKIE_LENGTH = 1024;
 /** Most accounts one device cookie vouches for; older ones drop off first. */
 const MAX_ACCOUNTS = 10;
 
+/**
+ * The account a device cookie is read for: its pseudonym, and its name in the exact reading
+ * of usernames (see normalizeUsername). So a look-alike account that counters merge with it
+ * (`cárol` beside `carol`) earns no cookie that vouches for it.
+ */
+export interface CookieAccount {
+  pseudonym: string;
+  exact: string;
+}
+
 /** A valid device cookie: its device id and the accounts it vouches for. */
 export interface DeviceCookie {
   id: string;
@@ -37,11 +47,11 @@ export class DeviceCookies {
   }
 
   /**
-   * Read the device cookie of a Cookie header for a login of `pseudonym`: the first valid
+   * Read the device cookie of a Cookie header for a login of `account`: the first valid
    * cookie that vouches for that account, else the first valid one, else undefined.
    */
-  async read(cookieHeader: string | undefined, pseudonym: string | undefined): Promise<DeviceCookie | undefined> {
-    const legacy = pseudonym === undefined ? undefined : this.legacyBinding(pseudonym);
+  async read(cookieHeader: string | undefined, account: CookieAccount | undefined): Promise<DeviceCookie | undefined> {
+    const legacy = account === undefined ? undefined : this.legacyBinding(account.pseudonym);
     let first: DeviceCookie | undefined;
     // A page on a sibling subdomain can set a cookie of the same name that the browser sends
     // first, so neither an invalid cookie nor another account's may hide the owner's.
@@ -50,7 +60,7 @@ export class DeviceCookies {
       const claims = verifyHs256(value, this.key, { now: Math.floor(this.clock() / 1000), required: ['sub'] });
       if (typeof claims?.sub !== 'string') continue;
       const accounts = Array.isArray(claims.acc) ? claims.acc.filter((entry): entry is string => typeof entry === 'string') : [];
-      const binding = pseudonym === undefined ? undefined : this.accountBinding(claims.sub, pseudonym);
+      const binding = account === undefined ? undefined : this.accountBinding(claims.sub, account);
       const bound = binding !== undefined && (accounts.includes(binding) || accounts.includes(legacy!));
       if (bound) return { id: claims.sub, accounts, bound };
       first ??= { id: claims.sub, accounts, bound };
@@ -69,13 +79,13 @@ export class DeviceCookies {
   }
 
   /**
-   * Build the Set-Cookie value after a success of `pseudonym`: the device `deviceId` (a new
+   * Build the Set-Cookie value after a success of `account`: the device `deviceId` (a new
    * one when undefined), vouching for that account and for up to nine of the others it named.
    */
-  async issue(deviceId: string | undefined, accounts: readonly string[], pseudonym: string | undefined): Promise<string> {
+  async issue(deviceId: string | undefined, accounts: readonly string[], account: CookieAccount | undefined): Promise<string> {
     const id = deviceId ?? randomUUID();
-    const binding = pseudonym === undefined ? undefined : this.accountBinding(id, pseudonym);
-    const legacy = pseudonym === undefined ? undefined : this.legacyBinding(pseudonym);
+    const binding = account === undefined ? undefined : this.accountBinding(id, account);
+    const legacy = account === undefined ? undefined : this.legacyBinding(account.pseudonym);
     const others = accounts.filter((entry) => entry !== binding && entry !== legacy);
     const vouched = (binding === undefined ? others : [...others, binding]).slice(-MAX_ACCOUNTS);
     const now = Math.floor(this.clock() / 1000);
@@ -91,8 +101,10 @@ export class DeviceCookies {
    * pseudonym, and the digest differs on each device, so two devices' cookies cannot be
    * linked to one account.
    */
-  private accountBinding(deviceId: string, pseudonym: string): string {
-    return createHmac('sha256', this.key).update(`device-account:${deviceId}:${pseudonym}`).digest('base64url').slice(0, 16);
+  private accountBinding(deviceId: string, account: CookieAccount): string {
+    return createHmac('sha256', this.key)
+      .update(`device-account:${deviceId}:${account.pseudonym}:${account.exact}`)
+      .digest('base64url').slice(0, 16);
   }
 
   /**

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
+import type { CookieAccount } from '../challenge/device-cookie.js';
 import { applyStepUp, type StepUpFailure, type StepUpResult } from '../challenge/step-up.js';
 import { applyClaimOutcome, rejectIssuedBeforeLoss, rejectIssuedBeforeStart, stepUpClaim } from '../challenge/step-up-claim.js';
 import type { LoginRoute } from '../config/types.js';
@@ -157,7 +158,11 @@ export async function handleLogin(
 
   if (rawUsername === undefined && carriesPassword) warnMissingUsername(context, route, requestId);
   const pseudonym = username ? context.keys.pseudonymize(username) : undefined;
-  const device = await context.deviceCookies.read(request.headers.cookie, pseudonym);
+  // The account in the exact reading too: the app may keep apart the spellings that counters merge.
+  const exactAccount = rawUsername === undefined ? undefined
+    : accountOf(normalizeUsername(rawUsername, config.username, 'exact'), loginHost, config.username);
+  const cookieAccount = pseudonym === undefined || exactAccount === undefined ? undefined : { pseudonym, exact: exactAccount };
+  const device = await context.deviceCookies.read(request.headers.cookie, cookieAccount);
   const deviceId = device?.id;
   // The id a success's cookie will carry, chosen now so the profile learns that device.
   const issuedDeviceId = deviceId ?? randomUUID();
@@ -168,8 +173,7 @@ export async function handleLogin(
   // The subject must name the login's account in the exact reading too: an account the app
   // keeps apart (`alıce` beside `alice`) must not pass the step-up of the one it merges with.
   const readSubject = (subject: string): string | undefined => {
-    if (rawUsername === undefined || excessiveExpansion(subject, config.username) !== undefined) return undefined;
-    const exactAccount = accountOf(normalizeUsername(rawUsername, config.username, 'exact'), loginHost, config.username);
+    if (exactAccount === undefined || excessiveExpansion(subject, config.username) !== undefined) return undefined;
     if (normalizeAccountName(subject, config.username, 'exact') !== exactAccount) return undefined;
     return normalizeAccountName(subject, config.username);
   };
@@ -344,7 +348,7 @@ export async function handleLogin(
     sendChallenge(context, response, challengeId, navigation);
   } else {
     await forwardLogin(context, route, request, response, body, record,
-      { client, peerTrusted, device: teaches ? { id: issuedDeviceId, accounts: device?.accounts ?? [] } : undefined, cookie,
+      { client, peerTrusted, device: teaches ? { id: issuedDeviceId, accounts: device?.accounts ?? [], account: cookieAccount } : undefined, cookie,
         clearStepUpCookie: cookieAssertions.length > 0, carriesPassword, passwordSent, successFields, usernameInQueryOnly, failurePaths },
       logDecision);
   }
@@ -379,7 +383,7 @@ async function forwardLogin(
   origin: {
     client: ClientAddress;
     peerTrusted: boolean;
-    device: { id: string; accounts: readonly string[] } | undefined;
+    device: { id: string; accounts: readonly string[]; account: CookieAccount | undefined } | undefined;
     cookie: string | undefined;
     /** Whether the response clears the step-up cookie, because the login carried one. */
     clearStepUpCookie: boolean;
@@ -427,7 +431,7 @@ async function forwardLogin(
     body,
     extraResponseHeaders: async (status, location, contentType) => [
       ...(device !== undefined && classify(status, location, contentType).outcome === 'success'
-        ? ['Set-Cookie', await context.deviceCookies.issue(device.id, device.accounts, record.pseudonym)]
+        ? ['Set-Cookie', await context.deviceCookies.issue(device.id, device.accounts, device.account)]
         : []),
       ...(origin.clearStepUpCookie ? ['Set-Cookie', clearStepUpCookie(config.challenge.cookie, config.deviceCookie.secure)] : []),
     ],

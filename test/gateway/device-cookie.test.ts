@@ -7,6 +7,7 @@ import { signHs256 } from '../../src/crypto/hs256.js';
 
 const KEY = new Uint8Array(32).fill(7);
 const OPTIONS = { name: 'rg_device', maxAgeMs: 86_400_000, secure: true, sameSite: 'lax' as const };
+const ALICE = { pseudonym: 'alice-pseudonym', exact: 'alice' };
 
 t.test('a cookie with the digest of earlier releases is read and then replaced', async (t) => {
   const cookies = new DeviceCookies(KEY, OPTIONS, () => 1_700_000_000_000);
@@ -14,15 +15,25 @@ t.test('a cookie with the digest of earlier releases is read and then replaced',
   const legacy = createHmac('sha256', KEY).update('device-account:alice-pseudonym').digest('base64url').slice(0, 16);
   const token = signHs256({ sub: 'device-1', acc: ['other-account-00', legacy], iat: 1_700_000_000, exp: 1_700_086_400 }, KEY);
 
-  const read = await cookies.read(`rg_device=${token}`, 'alice-pseudonym');
+  const read = await cookies.read(`rg_device=${token}`, ALICE);
   t.equal(read?.bound, true, 'the old cookie still vouches for alice');
-  t.equal((await cookies.read(`rg_device=${token}`, 'bob-pseudonym'))?.bound, false, 'and for no one else');
+  t.equal((await cookies.read(`rg_device=${token}`, { pseudonym: 'bob-pseudonym', exact: 'bob' }))?.bound, false, 'and for no one else');
 
-  const issued = await cookies.issue(read!.id, read!.accounts, 'alice-pseudonym');
+  const issued = await cookies.issue(read!.id, read!.accounts, ALICE);
   const value = issued.split(';')[0].slice('rg_device='.length);
   const claims = JSON.parse(Buffer.from(value.split('.')[1], 'base64url').toString());
   t.equal(claims.sub, 'device-1', 'the device keeps its id');
   t.equal(claims.acc.length, 2, 'alice is named once');
   t.notOk(claims.acc.includes(legacy), 'by the digest of this device');
-  t.equal((await cookies.read(`rg_device=${value}`, 'alice-pseudonym'))?.bound, true, 'which vouches for her');
+  t.equal((await cookies.read(`rg_device=${value}`, ALICE))?.bound, true, 'which vouches for her');
+});
+
+t.test('a cookie earned by a look-alike account does not vouch for the account it merges with', async (t) => {
+  const cookies = new DeviceCookies(KEY, OPTIONS, () => 1_700_000_000_000);
+  // Counters read cárol as carol, so both spellings share one pseudonym.
+  const issued = await cookies.issue(undefined, [], { pseudonym: 'carol-pseudonym', exact: 'cárol' });
+  const value = issued.split(';')[0];
+
+  t.equal((await cookies.read(value, { pseudonym: 'carol-pseudonym', exact: 'cárol' }))?.bound, true, 'it vouches for cárol');
+  t.equal((await cookies.read(value, { pseudonym: 'carol-pseudonym', exact: 'carol' }))?.bound, false, 'not for carol');
 });

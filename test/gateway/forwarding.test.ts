@@ -104,6 +104,19 @@ t.test("another account's device cookie is no known device", async (t) => {
   t.equal(decisions[6].riskgate.signals.account.known_device, true, 'the cookie stays known to bob');
 });
 
+t.test("a look-alike account's device cookie is no known device", async (t) => {
+  // Counters read cárol as carol, but an app that keeps accents apart has both accounts.
+  const { gateway } = await setup(t);
+  const cookie = setCookies((await login(gateway.port, 'c\u00e1rol', 'wonderland')).headers)[0].split(';')[0];
+
+  await login(gateway.port, 'carol', 'wonderland', { headers: { cookie } });
+  await login(gateway.port, 'C\u00c1ROL', 'wonderland', { headers: { cookie } });
+  const decisions = await waitForDecisions(gateway.logs, 3);
+
+  t.equal(decisions[1].riskgate.signals.account.known_device, false, 'the cookie of cárol is a new device for carol');
+  t.equal(decisions[2].riskgate.signals.account.known_device, true, 'and stays known to cárol in any case');
+});
+
 t.test("one account's device cookies cannot be linked", async (t) => {
   const { gateway } = await setup(t);
   const first = setCookies((await login(gateway.port, 'alice', 'wonderland')).headers)[0].split(';')[0];

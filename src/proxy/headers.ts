@@ -84,7 +84,7 @@ const IDENTITY_WORDS = new Set([
   'userinfo', 'remoteuser', 'userid', 'username', 'useremail', 'usermail', 'userlogin', 'usergroups', 'userroles',
   'principal', 'credential', 'claim', 'claims', 'jwt', 'oidc', 'ssl', 'cert', 'certificate', 'clientcert', 'webauth',
   'spiffe', 'impersonate', 'msisdn', 'imsi', 'uidh', 'acr', 'nameid', 'saml', 'superuser', 'sudo', 'creds', 'credentials',
-  'userdn', 'universalid',
+  'userdn', 'universalid', 'loginid', 'cred', 'authuser', 'logonuser', 'samaccountname', 'userprincipalname',
 ]);
 // Word runs that name a user another one acts for, a caller's line, or a passed step-up:
 // `X-Act-As`, `X-On-Behalf-Of`, `X-Up-Calling-Line-Id`, `X-Step-Up`.

@@ -30,6 +30,7 @@ import {
   longMarkRun,
   normalizeUsername,
   supplementaryLetter,
+  unassignedCodePoint,
   usernameMarkup,
   type UsernameNormalization,
 } from '../request/username.js';
@@ -826,6 +827,13 @@ function usernameKey(raw: string, options: UsernameNormalization): string {
     const code = control[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
     throw new RequestRejection(400, 'invalid username',
       `the username contains the control character U+${code}, which apps delete, keep or trim differently; send the name without it`);
+  }
+  const unassigned = unassignedCodePoint(raw, options);
+  if (unassigned !== undefined) {
+    const code = unassigned.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+    throw new RequestRejection(400, 'invalid username',
+      `the username contains U+${code}, which Unicode assigns no character and SQL Server's collations ignore; ` +
+        'send the name without it, or set username.collation to uca for an app that compares names by a Unicode collation');
   }
   const letter = supplementaryLetter(raw, options);
   if (letter !== undefined) {

@@ -189,6 +189,20 @@ function exactReading(raw: string, options: UsernameNormalization): string {
   return name;
 }
 
+/** A code point that Unicode assigns no character, in the Unicode version of Node's ICU. */
+const UNASSIGNED = /\p{Cn}/u;
+
+/**
+ * Return a code point of the name that Unicode assigns no character, when the account
+ * reading under `collation: any` applies, or undefined. SQL Server's collations give such a
+ * code point no weight, so `alice\u0378` is alice there, while ICU weighs it. People's
+ * names hold none.
+ */
+export function unassignedCodePoint(raw: string, options: UsernameNormalization = DEFAULT_USERNAME_NORMALIZATION): string | undefined {
+  if (options.collation === 'uca' || options.accents !== 'fold' || options.case !== 'fold') return undefined;
+  return UNASSIGNED.exec(raw)?.[0];
+}
+
 /** Characters outside the Basic Multilingual Plane. */
 const SUPPLEMENTARY = /[\u{10000}-\u{10FFFF}]/gu;
 

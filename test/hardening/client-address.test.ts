@@ -176,6 +176,7 @@ t.test('single sign-on agents\' user headers never reach the app from a client',
     'iv-user': 'victim', 'iv-user-l': 'cn=victim,o=example', 'iv-creds': 'Version=1, BAKs3DCCBnMMADCCBm0w', 'iv-groups': 'admins',
     smuser: 'victim', smuserdn: 'cn=victim,o=example', smuniversalid: 'victim', smsession: 'AAAAAA',
     'sm-userdn': 'cn=victim,o=example', 'sm-universalid': 'victim',
+    'x-authuser': 'victim', 'x-loginid': 'victim', samaccountname: 'victim', userprincipalname: 'victim@example.com',
   };
   const { upstream } = await passSpoofed(t, spoofed, '127.0.0.6');
   for (const received of upstream.requests) {

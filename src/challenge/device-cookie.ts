@@ -60,8 +60,8 @@ export class DeviceCookies {
       const claims = verifyHs256(value, this.key, { now: Math.floor(this.clock() / 1000), required: ['sub'] });
       if (typeof claims?.sub !== 'string') continue;
       const accounts = Array.isArray(claims.acc) ? claims.acc.filter((entry): entry is string => typeof entry === 'string') : [];
-      const binding = account === undefined ? undefined : this.accountBinding(claims.sub, account);
-      const bound = binding !== undefined && (accounts.includes(binding) || accounts.includes(legacy!));
+      const bound = account !== undefined && legacy !== undefined &&
+        (accounts.includes(this.accountBinding(claims.sub, account)) || accounts.includes(legacy));
       if (bound) return { id: claims.sub, accounts, bound };
       first ??= { id: claims.sub, accounts, bound };
     }
@@ -108,8 +108,8 @@ export class DeviceCookies {
   }
 
   /**
-   * Derive the digest that cookies issued before the device id was part of it carry, the
-   * same on every device. It is still read, and replaced at the account's next success there.
+   * Derive the digest that older cookies carry, without the device id or the exact name, so
+   * the same on every device. It is still read, and replaced at the account's next success.
    */
   private legacyBinding(pseudonym: string): string {
     return createHmac('sha256', this.key).update(`device-account:${pseudonym}`).digest('base64url').slice(0, 16);

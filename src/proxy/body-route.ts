@@ -31,7 +31,7 @@ export function routedLoginReading(
       `(${MAX_ROUTED_CHARACTERS}); send fewer or shorter ones` };
   }
   // A reading through a locale segment comes after every other target's (see LocaleReading).
-  if (locale === undefined) return routedLoginReading(targets, loginPaths, 'never') ?? routedLoginReading(targets, loginPaths, 'last');
+  if (locale === undefined) return routedLoginReading(targets, loginPaths, 'never') ?? routedLoginReading(targets, loginPaths, 'only');
 
   const reaches = (path: string) => {
     const reading = normalizePath(path);

@@ -187,11 +187,12 @@ function splitRouteKey(key: string): { method: string; path: string } {
 }
 
 /**
- * The reading of a locale segment before a path (see withoutLocale): `never`, or `last`,
- * after every other reading has failed. So a path that another reading routes to one login route
- * is never judged by another one through its first segment (`/acc-ount/login`).
+ * The reading of a locale segment before a path (see withoutLocale): `never`, `only` (the
+ * readings that may drop one, for a second pass), or `last`, after every other reading has
+ * failed. So a path that another reading routes to one login route is never judged by
+ * another one through its first segment (`/acc-ount/login`).
  */
-export type LocaleReading = 'never' | 'last';
+export type LocaleReading = 'never' | 'only' | 'last';
 
 /**
  * Find the login route that a method and a normalised path reach, trying each reading of
@@ -204,12 +205,12 @@ export function findLoginRoute(
   normalizedPath: string,
   locale: LocaleReading = 'last',
 ): LoginRoute | undefined {
-  const route = routeAt(routes, method, normalizedPath, MAX_FRONT_CONTROLLERS, false);
+  const route = locale === 'only' ? undefined : routeAt(routes, method, normalizedPath, MAX_FRONT_CONTROLLERS, false);
   if (route || locale === 'never' || !mayHaveLocale(normalizedPath, aliasesOf(routes).prefixes)) return route;
   return routeAt(routes, method, normalizedPath, MAX_FRONT_CONTROLLERS, true);
 }
 
-/** Find the route as findLoginRoute does; with `locale`, one locale segment may be dropped on the way. */
+/** Find the route as findLoginRoute does. With `locale`, one locale segment may be dropped on the way. */
 function routeAt(
   routes: ReadonlyMap<string, LoginRoute>,
   method: string,
@@ -335,12 +336,12 @@ export function loginMethodsAt(
   normalizedPath: string,
   locale: LocaleReading = 'last',
 ): readonly string[] | undefined {
-  const methods = methodsAt(index, normalizedPath, MAX_FRONT_CONTROLLERS, false);
+  const methods = locale === 'only' ? undefined : methodsAt(index, normalizedPath, MAX_FRONT_CONTROLLERS, false);
   if (methods || locale === 'never' || !mayHaveLocale(normalizedPath, index.prefixes)) return methods;
   return methodsAt(index, normalizedPath, MAX_FRONT_CONTROLLERS, true);
 }
 
-/** Find the methods as loginMethodsAt does; with `locale`, one locale segment may be dropped on the way. */
+/** Find the methods as loginMethodsAt does. With `locale`, one locale segment may be dropped on the way. */
 function methodsAt(index: LoginPathIndex, normalizedPath: string, frontControllers: number, locale: boolean): readonly string[] | undefined {
   const { exact, ancestors } = readingEnds(normalizedPath, index.lengths, index.below.size > 0);
   for (const end of exact) {

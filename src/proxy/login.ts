@@ -130,13 +130,13 @@ export async function handleLogin(
     loginHost = host;
     // A page that rebinds its own name to the gateway's address makes its visitors' browsers
     // post same-origin logins there, which would count against their own addresses.
-    // Both headers are checked, since a proxy that keeps the client's Host may also pass
+    // Both headers are checked, because a proxy that keeps the client's Host may also pass
     // on an X-Forwarded-Host that the page's own script set.
     if (config.hosts.length > 0) {
-      const unserved = namedHosts(request, peerTrusted).find(([, host]) => !hostServed(host, config.hosts));
+      const unserved = namedHosts(request, peerTrusted).find(({ host }) => !hostServed(host, config.hosts));
       if (unserved !== undefined) {
         throw new RequestRejection(421, 'unknown host',
-          `the login names the host "${unserved[1].slice(0, 64)}" in ${unserved[0]}, which is not in hosts, the hosts riskgate serves logins at; ` +
+          `the login names the host "${unserved.host.slice(0, 64)}" in ${unserved.header}, which is not in hosts, the hosts riskgate serves logins at; ` +
             'send the login to the site\'s own host, and list in hosts any name a proxy in front sends in Host');
       }
     }
@@ -159,7 +159,8 @@ export async function handleLogin(
 
   if (rawUsername === undefined && carriesPassword) warnMissingUsername(context, route, requestId);
   const pseudonym = username ? context.keys.pseudonymize(username) : undefined;
-  // The account in the exact reading too: the app may keep apart the spellings that counters merge.
+  // The account in the exact reading names the device cookie's account and the step-up's
+  // subject, because the app may keep apart spellings that counters merge.
   const exactAccount = rawUsername === undefined ? undefined
     : accountOf(normalizeUsername(rawUsername, config.username, 'exact'), loginHost, config.username);
   const cookieAccount = pseudonym === undefined || exactAccount === undefined ? undefined : { pseudonym, exact: exactAccount };
@@ -760,13 +761,13 @@ function headerValue(request: IncomingMessage, name: string): string | undefined
  * proxy's X-Forwarded-Host. riskgate replaces an untrusted client's X-Forwarded-Host with
  * its Host before forwarding, so the app never reads that one.
  */
-function namedHosts(request: IncomingMessage, peerTrusted: boolean): [string, string][] {
-  const named: [string, string][] = [['Host', normalizeHost(request.headers.host ?? '')]];
-  if (!peerTrusted) return named;
+function namedHosts(request: IncomingMessage, peerTrusted: boolean): { header: string; host: string }[] {
+  const named = [{ header: 'Host', host: normalizeHost(request.headers.host ?? '') }];
   const forwarded = request.headers['x-forwarded-host'];
-  if (forwarded === undefined) return named;
+  if (!peerTrusted || forwarded === undefined) return named;
+
   for (const value of [forwarded].flat()) {
-    for (const entry of value.split(',')) named.push(['X-Forwarded-Host', normalizeHost(entry)]);
+    for (const entry of value.split(',')) named.push({ header: 'X-Forwarded-Host', host: normalizeHost(entry) });
   }
   return named;
 }
@@ -809,6 +810,11 @@ function countedOutcome(record: LoginRecord, forwarded: boolean): CountedOutcome
   return record.outcome;
 }
 
+/** Return a character's code point as Unicode writes it, such as U+001B. */
+function codePointLabel(character: string): string {
+  return `U+${character.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
 /** Control characters other than tab, line feed, vertical tab, form feed and carriage return, which are white space. */
 const CONTROL_IN_NAME = /[\x01-\x08\x0e-\x1f\x7f-\x9f]/;
 
@@ -824,22 +830,19 @@ function usernameKey(raw: string, options: UsernameNormalization): string {
   // them, and Python's strip removes \x1c to \x1f and U+0085 at the ends. People do not type them.
   const control = CONTROL_IN_NAME.exec(raw);
   if (control) {
-    const code = control[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
     throw new RequestRejection(400, 'invalid username',
-      `the username contains the control character U+${code}, which apps delete, keep or trim differently; send the name without it`);
+      `the username contains the control character ${codePointLabel(control[0])}, which apps delete, keep or trim differently; send the name without it`);
   }
   const unassigned = unassignedCodePoint(raw, options);
   if (unassigned !== undefined) {
-    const code = unassigned.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
     throw new RequestRejection(400, 'invalid username',
-      `the username contains U+${code}, which Unicode assigns no character and SQL Server's collations ignore; ` +
+      `the username contains ${codePointLabel(unassigned)}, which Unicode assigns no character and SQL Server's collations ignore; ` +
         'send the name without it, or set username.collation to uca for an app that compares names by a Unicode collation');
   }
   const letter = supplementaryLetter(raw, options);
   if (letter !== undefined) {
-    const code = letter.character.codePointAt(0)!.toString(16).toUpperCase();
     throw new RequestRejection(400, 'invalid username',
-      `the username contains U+${code}, which Unicode collations read as "${letter.reading}" and SQL Server's default collations ignore; ` +
+      `the username contains ${codePointLabel(letter.character)}, which Unicode collations read as "${letter.reading}" and SQL Server's default collations ignore; ` +
         'send the name in plain letters, or set username.collation to uca for an app that compares names by a Unicode collation');
   }
   const run = longMarkRun(raw);
@@ -854,7 +857,7 @@ function usernameKey(raw: string, options: UsernameNormalization): string {
         `a username that grows past ${MAX_EXPANDED_USERNAME} characters to more than twice its length is refused`);
   }
   const name = normalizeUsername(raw, options);
-  // Apps that compare by a collation read such a name as empty, others as itself.
+  // Apps that compare by a collation read such a name as empty, and other apps as written.
   if (name === '' && raw.trim() !== '') {
     throw new RequestRejection(400, 'invalid username',
       'the username is only characters that collations ignore (zero-width characters, or emoji under username.collation any); send a name with letters or digits');

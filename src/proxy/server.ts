@@ -407,28 +407,32 @@ function upgradeRejection(request: IncomingMessage, reading: PathReading, loginP
 function readRequestPath(url: string, loginPaths: LoginPathIndex): PathReading {
   const reading = normalizePath(url);
   if ('invalid' in reading) return reading;
+
+  // The piped and query-routed readings are made once, when the path alone reaches no login.
+  let piped: PathReading | undefined | null = null;
+  let targets: string[] | undefined;
+  const routedPath = (locale: LocaleReading): PathReading | undefined => {
+    if (loginMethodsAt(loginPaths, reading.path, locale)) return reading;
+
+    if (piped === null) {
+      const pipedPath = pipeSeparatedPath(url);
+      piped = pipedPath === undefined ? undefined : normalizePath(pipedPath);
+    }
+    if (piped && 'path' in piped && loginMethodsAt(loginPaths, piped.path, locale)) return piped;
+
+    try {
+      targets ??= withRouteBases(url, queryRoutedTargets(url, loginPaths.restPaths));
+    } catch (error) {
+      if (error instanceof UnreadableRoute) return { invalid: error.message };
+      throw error;
+    }
+    const routed = routedLoginReading(targets, loginPaths, locale);
+    if (routed === undefined) return undefined;
+    return 'path' in routed ? routed : { invalid: `the query names a login path that PHP routers read from it (${routed.invalid})` };
+  };
+
   // A reading through a locale segment comes after every other (see LocaleReading).
-  return routedPath(url, reading.path, loginPaths, 'never') ?? routedPath(url, reading.path, loginPaths, 'last') ?? reading;
-}
-
-/** Return the reading of readRequestPath that reaches a login path with this locale reading, or undefined. */
-function routedPath(url: string, path: string, loginPaths: LoginPathIndex, locale: LocaleReading): PathReading | undefined {
-  if (loginMethodsAt(loginPaths, path, locale)) return { path };
-
-  const piped = pipeSeparatedPath(url);
-  const pipedReading = piped === undefined ? undefined : normalizePath(piped);
-  if (pipedReading && 'path' in pipedReading && loginMethodsAt(loginPaths, pipedReading.path, locale)) return pipedReading;
-
-  let targets: string[];
-  try {
-    targets = queryRoutedTargets(url, loginPaths.restPaths);
-  } catch (error) {
-    if (error instanceof UnreadableRoute) return { invalid: error.message };
-    throw error;
-  }
-  const routed = routedLoginReading(withRouteBases(url, targets), loginPaths, locale);
-  if (routed === undefined) return undefined;
-  return 'path' in routed ? routed : { invalid: `the query names a login path that PHP routers read from it (${routed.invalid})` };
+  return routedPath('never') ?? routedPath('only') ?? reading;
 }
 
 /**

@@ -396,7 +396,7 @@ function parseJson(text: string, route: LoginRoute): { username: string | undefi
       `the body has a "${prototype}" key, which JavaScript apps that copy or merge objects read as a prototype; remove it`);
   }
 
-  // C JSON parsers (cJSON, json-c, Jansson's default) end a key at its first NUL, so
+  // C JSON parsers (cJSON, json-c) end a key at its first NUL, so
   // `"username\u0000x"` names the username there and no field here. No login form sends one.
   const cut = nulKey(text, document);
   if (cut !== undefined) {

@@ -128,8 +128,8 @@ export function normalizeUsername(
     name = account ? name.toLowerCase().toUpperCase().toLowerCase() : name.toLowerCase();
   }
 
-  // NFKC and case folding make some of WordPress's letters of others (`ᵑ` and `Ɑ` are `ŋ`
-  // and `ɑ` now, `￡` is `£`), so they are read once more.
+  // NFKC and case folding turn some characters into WordPress's letters (`ᵑ` into `ŋ`, `Ɑ`
+  // into `ɑ`, `￡` into `£`), so those letters are read once more.
   if (options.accents === 'fold' && account) name = name.replace(WORDPRESS_LETTER, (letter) => WORDPRESS_LETTERS[letter]);
 
   if (options.accents === 'fold') {
@@ -143,11 +143,11 @@ export function normalizeUsername(
     // Letters that Unicode does not decompose (ø, ł, đ, 🅐) and characters the collation
     // ignores (the Arabic tatweel) are read as the collation reads them too.
     name = foldToBaseLetters(name);
-    // SQL Server's default collations (those without _SC) give characters outside the Basic
-    // Multilingual Plane no weight, so `alice😼` is alice there, and MySQL's
-    // utf8mb4_general_ci and utf8mb4_unicode_ci weigh them all as U+FFFD, so `kenji😀` is
-    // `kenji𠮷`. Removing them merges both. Those that read as letters go before this step
-    // (see supplementaryLetter). Later UCA collations keep them apart, as `uca` does.
+    // MySQL's utf8mb4_general_ci and utf8mb4_unicode_ci give every character outside the
+    // Basic Multilingual Plane the one weight 0xFFFD, so `kenji😀` is `kenji𠮷` there. SQL
+    // Server ignores characters its older collations do not define, so `alice😼` is alice.
+    // Removing them covers both. A name with one that reads as letters got 400 before (see
+    // supplementaryLetter). Later UCA collations keep them apart, as `uca` does.
     if (account) name = name.replace(SUPPLEMENTARY, '');
   }
 
@@ -157,22 +157,22 @@ export function normalizeUsername(
     name = name.trim().replace(/ {2,}/g, ' ');
   }
 
+  return canonicalEmail(name, options);
+}
+
+/** Return the address as validator's normalizeEmail writes it with `email: validator`, else the name unchanged. */
+function canonicalEmail(name: string, options: UsernameNormalization): string {
   // normalizeEmail does not check that its input is an address ("bob" becomes "@bob"), so
   // names without an @ after their first character, which apps check first, stay as they are.
-  if (options.email === 'validator' && name.indexOf('@') > 0) {
-    const address = validator.normalizeEmail(name);
-    if (address) name = address;
-  }
-
-  return name;
+  if (options.email !== 'validator' || name.indexOf('@') <= 0) return name;
+  return validator.normalizeEmail(name) || name;
 }
 
 /**
- * Read a name with only the merges nearly every app makes: NFC, white space trimmed, and
- * case folded with `case: fold`, plus the app's own rules that the options name (`letters`,
- * `email`). Accents, widths, ignorable characters and the letters that collations read as
- * others stay, since SQL Server's default collation, PostgreSQL and exact comparisons keep
- * `alíce`, `ａlice` and `ali\u200bce` apart from `alice`, and an app there may hold both.
+ * Normalise a name with only the merges nearly every app makes: NFC, trimmed white space,
+ * and lower case with `case: fold`, plus the app's own `letters` and `email` rules. Accents,
+ * widths and ignorable characters stay, because SQL Server's default collation, PostgreSQL
+ * and exact comparisons keep `alíce`, `ａlice` and `ali\u200bce` apart from `alice`.
  */
 function exactReading(raw: string, options: UsernameNormalization): string {
   let name = capMarkRuns(options.email === 'php_filter' ? raw.replace(PHP_EMAIL_REMOVED, '') : raw).normalize('NFC');
@@ -182,21 +182,16 @@ function exactReading(raw: string, options: UsernameNormalization): string {
   if (options.trim) name = name.replace(WHITE_SPACE_CONTROLS, ' ').trim().replace(/ {2,}/g, ' ');
   if (options.case === 'fold') name = name.toLowerCase();
 
-  if (options.email === 'validator' && name.indexOf('@') > 0) {
-    const address = validator.normalizeEmail(name);
-    if (address) name = address;
-  }
-  return name;
+  return canonicalEmail(name, options);
 }
 
 /** A code point that Unicode assigns no character, in the Unicode version of Node's ICU. */
 const UNASSIGNED = /\p{Cn}/u;
 
 /**
- * Return a code point of the name that Unicode assigns no character, when the account
- * reading under `collation: any` applies, or undefined. SQL Server's collations give such a
- * code point no weight, so `alice\u0378` is alice there, while ICU weighs it. People's
- * names hold none.
+ * Return the first code point of the name that Unicode assigns no character, under
+ * `collation: any` with case and accents folded, or undefined. SQL Server ignores such a
+ * code point in comparisons, so `alice\u0378` is alice there, while ICU gives it a weight.
  */
 export function unassignedCodePoint(raw: string, options: UsernameNormalization = DEFAULT_USERNAME_NORMALIZATION): string | undefined {
   if (options.collation === 'uca' || options.accents !== 'fold' || options.case !== 'fold') return undefined;
@@ -207,11 +202,10 @@ export function unassignedCodePoint(raw: string, options: UsernameNormalization 
 const SUPPLEMENTARY = /[\u{10000}-\u{10FFFF}]/gu;
 
 /**
- * Return a character outside the Basic Multilingual Plane that the account reading reads as
- * letters or digits (`🅐` and `𝐚` as `a`), with that reading, or undefined. Apps read such a
- * character two ways that no one key matches: ICU and MySQL 8 read `🅐lice` as alice, SQL
- * Server's default collations ignore the character and read lice. Only the account reading
- * under `collation: any` with case and accents folded removes these characters.
+ * Return a character outside the Basic Multilingual Plane that the account reading turns
+ * into letters or digits (`🅐` and `𝐚` into `a`), with that reading, or undefined. No one
+ * key fits such a name: ICU reads `🅐lice` as alice, and SQL Server ignores the character
+ * and reads lice. Only `collation: any` with case and accents folded removes them.
  */
 export function supplementaryLetter(
   raw: string,
@@ -307,13 +301,12 @@ const WORDPRESS_LETTERS: Readonly<Record<string, string>> = {
 };
 
 /**
- * Characters that MariaDB's UCA collations read otherwise than riskgate's reading would.
- * Every UCA collation reads `ŀ` and `Ŀ` as `l`, where NFKC makes `l·`. The older UCA
- * versions of `utf8mb4_unicode_ci` (4.0.0, Laravel's default) and `utf8mb4_unicode_520_ci`
- * ignore the Arabic rub el hizb and a Myanmar tone sign, and read the Bengali currency
- * numerators as the digits 1 to 4. They were found by
- * comparing WEIGHT_STRING over the Basic Multilingual Plane in MariaDB 10.11 with riskgate's
- * reading; only `collation: any` reads the older ones.
+ * Characters that MariaDB's UCA collations weigh differently from the rest of this reading,
+ * found by comparing WEIGHT_STRING over the Basic Multilingual Plane in MariaDB 10.11. Every
+ * UCA collation and ICU read `ŀ` and `Ŀ` as `l`, where NFKC makes `l·`. The older
+ * `utf8mb4_unicode_ci` (UCA 4.0.0) and `utf8mb4_unicode_520_ci` ignore the Arabic rub el
+ * hizb and a Myanmar tone sign, and read the Bengali currency numerators as 1 to 4. Only
+ * `collation: any` reads those older ones.
  */
 const OLDER_UCA_LETTERS: Readonly<Record<string, string>> = {
   '\u013f': 'l', '\u0140': 'l',

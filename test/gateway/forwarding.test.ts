@@ -104,7 +104,7 @@ t.test("another account's device cookie is no known device", async (t) => {
   t.equal(decisions[6].riskgate.signals.account.known_device, true, 'the cookie stays known to bob');
 });
 
-t.test("a look-alike account's device cookie is no known device", async (t) => {
+t.test('look-alike device cookie stays unknown', async (t) => {
   // Counters read cárol as carol, but an app that keeps accents apart has both accounts.
   const { gateway } = await setup(t);
   const cookie = setCookies((await login(gateway.port, 'c\u00e1rol', 'wonderland')).headers)[0].split(';')[0];
@@ -117,7 +117,7 @@ t.test("a look-alike account's device cookie is no known device", async (t) => {
   t.equal(decisions[2].riskgate.signals.account.known_device, true, 'and stays known to cárol in any case');
 });
 
-t.test("one account's device cookies cannot be linked", async (t) => {
+t.test('device cookies are unlinkable', async (t) => {
   const { gateway } = await setup(t);
   const first = setCookies((await login(gateway.port, 'alice', 'wonderland')).headers)[0].split(';')[0];
   const second = setCookies((await login(gateway.port, 'alice', 'wonderland')).headers)[0].split(';')[0];

@@ -115,7 +115,7 @@ t.test('shared address after step-up not blocked', async (t) => {
   t.same(statuses, Array(12).fill(200), 'every colleague signs in after the step-up');
 });
 
-t.test('password-only guesses from one address are blocked', async (t) => {
+t.test('password-only guesses blocked per address', async (t) => {
   const upstream = await new RecordingUpstream().start();
   const gateway = await startTestGateway({ upstream: upstream.url });
   t.teardown(async () => {

@@ -542,9 +542,9 @@ t.test('collation uca keeps look-alikes apart', async (t) => {
   }
 });
 
-t.test('characters outside the BMP are removed unless collation is uca', async (t) => {
-  // SQL Server's default collations ignore each of these, and MySQL's utf8mb4_general_ci
-  // and utf8mb4_unicode_ci weigh each as U+FFFD.
+t.test('supplementary characters removed under any', async (t) => {
+  // SQL Server's older collations ignore each of these, and MySQL's utf8mb4_general_ci
+  // and utf8mb4_unicode_ci give each the weight 0xFFFD.
   const names = ['kenji\u{20bb7}', 'kenji\u{1f600}', 'KENJI\u{10348}', 'kenji'];
   for (const [collation, expected] of [['any', 1], ['uca', 4]] as const) {
     const { gateway } = await setUp(t, { username: { collation } });
@@ -555,8 +555,8 @@ t.test('characters outside the BMP are removed unless collation is uca', async (
   }
 });
 
-t.test('a name that the two readings of the BMP leave apart gets 400 under collation any', async (t) => {
-  // ICU reads these as alice and newsos; SQL Server ignores them and reads lice and nothing.
+t.test('ambiguous name characters get 400', async (t) => {
+  // ICU reads these as alice and newsos, while SQL Server ignores them and reads lice and nothing.
   const spellings = ['\u{1f150}lice', 'alic\u{1f174}', '\u{1d41a}lice', '\u{1f195}\u{1f198}', '\u{1f600}', '\u200b\u{1f600}'];
   const { upstream, gateway } = await setUp(t);
   for (const name of spellings) {
@@ -579,7 +579,7 @@ t.test('a name that the two readings of the BMP leave apart gets 400 under colla
   t.same(decisions.map((line) => line.user.name), ['alice', 'alice', 'alice', 'newsos'], 'collation uca reads them as ICU does');
 });
 
-t.test('letters that older UCA collations merge make no other account', async (t) => {
+t.test('older UCA merges share the account', async (t) => {
   // MariaDB's utf8mb4_unicode_ci (UCA 4.0.0) ignores the rub el hizb and reads a Bengali
   // currency numerator as its digit. Every UCA collation and ICU read ŀ as l. NFKC and case
   // folding make WordPress's letters of ᵑ and Ɑ.

@@ -154,7 +154,7 @@ t.test('JSON keys that JavaScript apps read as a prototype are rejected', async 
   t.equal(plain.status, 401, 'a value that only mentions the word is judged and forwarded');
 });
 
-t.test('JSON keys with a NUL, where C parsers end them, are rejected', async (t) => {
+t.test('JSON keys with NUL rejected', async (t) => {
   const { upstream, gateway } = await setUp(t);
   // cJSON and json-c read each of these keys as the part before the NUL.
   const bodies = [

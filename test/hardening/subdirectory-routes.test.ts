@@ -39,7 +39,7 @@ t.test('front-controller forms of a login in a subdirectory are judged', async (
   }
 });
 
-t.test('a script run for its stem is judged as the path of that name', async (t) => {
+t.test('script stem paths are judged', async (t) => {
   // MultiViews serves /account/login with account.php (or account.v2.php) and the PATH_INFO
   // /login, as a rewrite of ^account/(.*)$ to account.php/$1 does.
   const { local, app } = await gatewayWithRoutes(t, [
@@ -66,7 +66,7 @@ t.test('a script run for its stem is judged as the path of that name', async (t)
   }
 });
 
-t.test('a locale segment before a login path is judged', async (t) => {
+t.test('locale-prefixed login paths judged', async (t) => {
   // Django's i18n_patterns and a Rails (:locale) scope serve the login under each language.
   const { local, app } = await gatewayWithRoutes(t, [
     { id: 'django', path: '/en/accounts/login/' },

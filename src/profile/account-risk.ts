@@ -26,6 +26,8 @@ export interface AccountAssessment {
   features: LoginFeatures;
   location: Omit<LocatedSuccess, 'at'> | undefined;
   profile: AccountProfile | undefined;
+  /** The login's spelling tag, under which a success is learned. */
+  spelling: string | undefined;
   /**
    * The stored profile's last success time as read ('' when none), which its next write
    * expects to find. A success since, or an erasure and a new first success, changes it.
@@ -55,7 +57,8 @@ export class AccountRisk {
     const features = loginFeatures(source, this.keys);
     const location = locationOf(source.lookup);
     const profile = decodeProfile(profileFields, now, this.options.retentionMs);
-    const known = (feature: keyof LoginFeatures) => findEntry(profile, feature, features[feature]) !== undefined;
+    const spelling = source.spelling;
+    const known = (feature: keyof LoginFeatures) => findEntry(profile, feature, features[feature], spelling) !== undefined;
     const days = profile ? Math.floor((now - profile.lastSuccess) / 86_400_000) : -1;
 
     const signals = {
@@ -68,11 +71,11 @@ export class AccountRisk {
         known_network: known('network'),
         days_since_last_success: BigInt(Math.max(-1, days)),
         successes: BigInt(profile?.successes ?? 0),
-        risk: accountRisk(profile, features, this.frequencies),
+        risk: accountRisk(profile, features, this.frequencies, spelling),
       },
       travel: { ...travelSince(profile?.lastLocated, location, now, this.options.maxSpeedKmh) },
     };
-    return { features, location, profile, storedLastSuccess: profileFields?.last ?? '', signals };
+    return { features, location, profile, spelling, storedLastSuccess: profileFields?.last ?? '', signals };
   }
 
   /**
@@ -88,7 +91,7 @@ export class AccountRisk {
     now: number,
   ): NonNullable<WriteRequest['hashWrites']>[number] {
     const features = { ...assessment.features, device: deviceFeature(deviceId, this.keys) };
-    const next = recordSuccess(assessment.profile, features, assessment.location, now, this.options);
+    const next = recordSuccess(assessment.profile, features, assessment.location, now, this.options, assessment.spelling);
     // The write is skipped when the profile changed since it was read: an erasure while the
     // login waited for the app must not be undone, and a concurrent success's write stays.
     return {

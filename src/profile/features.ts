@@ -24,6 +24,8 @@ export interface FeatureSource {
   userAgent: Pick<UserAgentSignals, 'browser' | 'os'>;
   /** Device id from a valid device cookie, or undefined without one. */
   deviceId: string | undefined;
+  /** The name as this login spells it, as `spellingTag` writes it; undefined without a name. */
+  spelling?: string;
 }
 
 /**
@@ -32,6 +34,16 @@ export interface FeatureSource {
  */
 export function deviceFeature(deviceId: string, keys: GatewayKeys): string {
   return keys.counterDigest('profile.device', [deviceId]);
+}
+
+/**
+ * Tag one spelling of an account's name for the profile with a short keyed hash of its
+ * exact reading. Counters merge spellings that an app may keep apart (`cárol` and `carol` under
+ * accent folding), so the profile keeps what each spelling's successes taught apart, and a
+ * look-alike account cannot make its own country or network familiar to the other.
+ */
+export function spellingTag(exactAccount: string, keys: GatewayKeys): string {
+  return keys.counterDigest('profile.spelling', [exactAccount]).slice(0, 11);
 }
 
 /** Extract a login's profile features from what the request already revealed. */

@@ -6,6 +6,11 @@ export interface FeatureEntry {
   count: number;
   /** Milliseconds since the epoch. */
   lastSeen: number;
+  /**
+   * Keyed digest of the name as the login spelled it (see `spellingTag`). Absent in entries
+   * written before spellings were kept apart; such an entry counts for every spelling.
+   */
+  spelling?: string;
 }
 
 /** Where a successful login came from, when its address had a location. */
@@ -81,7 +86,8 @@ export function encodeProfile(profile: AccountProfile): Record<string, string> {
       : '',
   };
   for (const feature of PROFILE_FEATURES) {
-    fields[feature] = JSON.stringify(profile.features[feature].map((entry) => [entry.value, entry.count, entry.lastSeen]));
+    fields[feature] = JSON.stringify(profile.features[feature].map((entry) =>
+      entry.spelling === undefined ? [entry.value, entry.count, entry.lastSeen] : [entry.value, entry.count, entry.lastSeen, entry.spelling]));
   }
   return fields;
 }
@@ -89,7 +95,8 @@ export function encodeProfile(profile: AccountProfile): Record<string, string> {
 /**
  * Return the profile after one more successful login: each feature value's count goes up
  * and its last-seen time moves to now; new values are added and, past the cap, the least
- * recently seen value of that feature is evicted. The input is not changed.
+ * recently seen value of that feature is evicted. Values are kept per spelling of the
+ * name, so a value learned under one spelling is new to another. The input is not changed.
  */
 export function recordSuccess(
   profile: AccountProfile | undefined,
@@ -97,6 +104,7 @@ export function recordSuccess(
   location: Omit<LocatedSuccess, 'at'> | undefined,
   now: number,
   limits: ProfileLimits,
+  spelling?: string,
 ): AccountProfile {
   const next: AccountProfile = {
     successes: (profile?.successes ?? 0) + 1,
@@ -112,12 +120,14 @@ export function recordSuccess(
     const value = features[feature];
     let updated = entries.map((entry) => ({ ...entry }));
     if (value !== undefined) {
-      const existing = updated.find((entry) => entry.value === value);
+      // The first spelling to come does not claim an entry from before spellings were kept.
+      // That entry ages out, and the success starts an entry of its own spelling.
+      const existing = updated.find((entry) => entry.value === value && entry.spelling === spelling);
       if (existing) {
         existing.count += 1;
         existing.lastSeen = now;
       } else {
-        updated.push({ value, count: 1, lastSeen: now });
+        updated.push(spelling === undefined ? { value, count: 1, lastSeen: now } : { value, count: 1, lastSeen: now, spelling });
       }
     }
     updated.sort((a, b) => b.lastSeen - a.lastSeen);
@@ -127,10 +137,27 @@ export function recordSuccess(
   return next;
 }
 
-/** Return the entry of a value, or undefined when the account has not used it within retention. */
-export function findEntry(profile: AccountProfile | undefined, feature: ProfileFeature, value: string | undefined): FeatureEntry | undefined {
+/**
+ * Return the entry of a value under a spelling of the name, or undefined when the account
+ * has not used it so spelled within retention.
+ */
+export function findEntry(
+  profile: AccountProfile | undefined,
+  feature: ProfileFeature,
+  value: string | undefined,
+  spelling?: string,
+): FeatureEntry | undefined {
   if (!profile || value === undefined) return undefined;
-  return profile.features[feature].find((entry) => entry.value === value);
+  return profile.features[feature].find((entry) => entry.value === value && sameSpelling(entry, spelling));
+}
+
+/** Return the entries of a feature that count for a spelling of the name. */
+export function entriesFor(profile: AccountProfile, feature: ProfileFeature, spelling?: string): FeatureEntry[] {
+  return profile.features[feature].filter((entry) => sameSpelling(entry, spelling));
+}
+
+function sameSpelling(entry: FeatureEntry, spelling: string | undefined): boolean {
+  return spelling === undefined || entry.spelling === undefined || entry.spelling === spelling;
 }
 
 function withinRetention(located: LocatedSuccess | undefined, now: number, retentionMs: number): LocatedSuccess | undefined {
@@ -147,9 +174,10 @@ function decodeEntries(text: string | undefined): FeatureEntry[] {
     const rows: unknown = JSON.parse(text);
     if (!Array.isArray(rows)) return [];
     return rows
-      .filter((row): row is [string, number, number] =>
+      .filter((row): row is [string, number, number, unknown] =>
         Array.isArray(row) && typeof row[0] === 'string' && Number.isFinite(row[1]) && Number.isFinite(row[2]))
-      .map(([value, count, lastSeen]) => ({ value, count, lastSeen }));
+      .map(([value, count, lastSeen, spelling]) =>
+        typeof spelling === 'string' ? { value, count, lastSeen, spelling } : { value, count, lastSeen });
   } catch {
     return [];
   }

@@ -1,6 +1,6 @@
 import { PROFILE_FEATURES, type LoginFeatures } from './features.js';
 import type { GlobalFrequencies } from './frequencies.js';
-import { findEntry, type AccountProfile } from './profile.js';
+import { entriesFor, type AccountProfile } from './profile.js';
 
 /** Pseudo-count α that pulls an account's own frequencies toward the global ones. */
 export const RISK_SMOOTHING = 1;
@@ -28,7 +28,12 @@ export const MAX_FEATURE_EVIDENCE = 2;
  * correlated (city implies country), so the sum overstates the evidence of independent
  * features; thresholds in rules are tuned against that, not read as probabilities.
  */
-export function accountRisk(profile: AccountProfile | undefined, features: LoginFeatures, global: GlobalFrequencies): number {
+export function accountRisk(
+  profile: AccountProfile | undefined,
+  features: LoginFeatures,
+  global: GlobalFrequencies,
+  spelling?: string,
+): number {
   if (!profile) return 0;
 
   let risk = 0;
@@ -36,9 +41,10 @@ export function accountRisk(profile: AccountProfile | undefined, features: Login
     const value = features[feature];
     if (value === undefined) continue;
 
-    const history = profile.features[feature].reduce((sum, entry) => sum + entry.count, 0);
+    const entries = entriesFor(profile, feature, spelling);
+    const history = entries.reduce((sum, entry) => sum + entry.count, 0);
     if (history === 0) continue;
-    const used = findEntry(profile, feature, value)?.count ?? 0;
+    const used = entries.reduce((sum, entry) => sum + (entry.value === value ? entry.count : 0), 0);
     const globalShare = global.probability(feature, value);
     const accountShare = (used + RISK_SMOOTHING * globalShare) / (history + RISK_SMOOTHING);
     const evidence = Math.log10(globalShare / accountShare);

@@ -23,6 +23,7 @@ import { readReferer } from '../request/referer.js';
 import { clearStepUpCookie, cookieValues, withoutCookie } from '../challenge/step-up-cookie.js';
 import { allowOrigin, withdrawOrigin } from './cors.js';
 import { counterIndexKey, profileKey } from '../profile/keys.js';
+import { spellingTag } from '../profile/features.js';
 import {
   MAX_EXPANDED_USERNAME,
   MAX_MARK_RUN,
@@ -278,7 +279,8 @@ export async function handleLogin(
   const assessment = context.accountRisk.assess(
     // A device is known to an account only through a cookie that vouches for it, so one
     // earned on another account and planted in the owner's browser stays a new device.
-    { client, lookup, userAgent: print.userAgent, deviceId: device?.bound ? deviceId : undefined },
+    { client, lookup, userAgent: print.userAgent, deviceId: device?.bound ? deviceId : undefined,
+      spelling: exactAccount === undefined ? undefined : spellingTag(exactAccount, context.keys) },
     account ? reading.result.hashes[0] : undefined, now);
   Object.assign(print.signals, assessment.signals);
   const evaluation = evaluateRules(ruleSet, print.signals, counterValues, policy.mode);

@@ -92,6 +92,32 @@ for (const store of STORES) {
     t.ok(later.riskgate.signals.travel.speed_kmh < 400, `speed ${later.riskgate.signals.travel.speed_kmh} km/h`);
   });
 
+  t.test(`${store}: a look-alike account's successes make nothing familiar to the other spelling`, async (t) => {
+    const clock = new FakeClock();
+    const { loginFrom, decision, upstream } = await startProfileGateway(t, store, clock.read);
+
+    // Counters fold accents, so cárol and carol share one profile. The app keeps them apart:
+    // the attacker owns cárol and signs in to it from Sweden.
+    const own = await loginFrom('cárol', 'wonderland', PLACES.linkoping);
+    t.equal(own.status, 200, "the attacker's own account signs in");
+    t.equal((await decision(0)).riskgate.signals.account.first_login, true);
+    clock.advance(HOUR_MS);
+    const again = await loginFrom('cárol', 'wonderland', PLACES.linkoping, deviceCookie(own));
+    t.equal(again.status, 200);
+    t.equal((await decision(1)).riskgate.signals.account.known_country, true, 'Sweden is familiar to cárol');
+
+    // carol's password, stolen, from Sweden on a new device.
+    clock.advance(HOUR_MS);
+    const attack = await loginFrom('carol', 'wonderland', PLACES.linkoping);
+    const line = await decision(2);
+    t.equal(line.riskgate.signals.account.first_login, false, 'carol is not a new account either');
+    t.equal(line.riskgate.signals.account.known_country, false, 'Sweden is new to carol');
+    t.equal(line.riskgate.signals.account.known_network, false, 'and so is the network');
+    t.equal(attack.status, 401, 'the login is challenged');
+    t.same(line.riskgate.rules, ['account.new-device-new-country']);
+    t.equal(upstream.logins.length, 2, 'only the look-alike account reached the app');
+  });
+
   t.test(`${store}: failures never change the profile`, async (t) => {
     const clock = new FakeClock();
     const { loginFrom, decision, gateway } = await startProfileGateway(t, store, clock.read);

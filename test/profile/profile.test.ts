@@ -2,7 +2,7 @@ import t from 'tap';
 import pino from 'pino';
 
 import { GlobalFrequencies, frequencyKey } from '../../src/profile/frequencies.js';
-import { decodeProfile, encodeProfile, recordSuccess, type AccountProfile } from '../../src/profile/profile.js';
+import { decodeProfile, encodeProfile, findEntry, recordSuccess, type AccountProfile } from '../../src/profile/profile.js';
 import { MAX_FEATURE_EVIDENCE, accountRisk } from '../../src/profile/risk.js';
 import { greatCircleKm, travelSince } from '../../src/profile/travel.js';
 import { MemoryStore } from '../../src/store/memory.js';
@@ -62,6 +62,34 @@ t.test('profile round-trips through its hash fields', async (t) => {
   const decoded = decodeProfile(encodeProfile(profile), START + 2000, LIMITS.retentionMs);
   t.same(decoded, profile);
   t.equal(decoded?.lastLocated?.at, START, 'a success without a location keeps the last located one');
+});
+
+t.test('values are known only to the spelling that taught them', async (t) => {
+  let profile = recordSuccess(undefined, { country: 'SE' }, undefined, START, LIMITS, 'tag-carol-accent');
+  profile = recordSuccess(profile, { country: 'GB' }, undefined, START + 1000, LIMITS, 'tag-carol');
+  profile = recordSuccess(profile, { country: 'GB' }, undefined, START + 2000, LIMITS, 'tag-carol');
+  const decoded = decodeProfile(encodeProfile(profile), START + 3000, LIMITS.retentionMs);
+
+  t.same(decoded, profile, 'tags round-trip through the hash fields');
+  t.ok(findEntry(decoded, 'country', 'SE', 'tag-carol-accent'), 'SE is known to the spelling that taught it');
+  t.notOk(findEntry(decoded, 'country', 'SE', 'tag-carol'), 'and new to the other');
+  t.equal(findEntry(decoded, 'country', 'GB', 'tag-carol')?.count, 2);
+  t.equal(decoded?.successes, 3, 'the success count is shared');
+
+  const global = new GlobalFrequencies(16);
+  global.observe({ country: 'SE' });
+  global.observe({ country: 'GB' });
+  let fresh = recordSuccess(undefined, { country: 'GB' }, undefined, START, LIMITS, 'tag-carol');
+  fresh = recordSuccess(fresh, { country: 'GB' }, undefined, START + 1000, LIMITS, 'tag-carol');
+  t.equal(accountRisk(profile, { country: 'SE' }, global, 'tag-carol'), accountRisk(fresh, { country: 'SE' }, global, 'tag-carol'),
+    "the other spelling's SE adds nothing to this spelling's history");
+
+  // Entries from before spellings were kept count for every spelling, and are not claimed.
+  const legacy = recordSuccess(undefined, { country: 'GB' }, undefined, START, LIMITS);
+  t.ok(findEntry(legacy, 'country', 'GB', 'tag-any'), 'an untagged entry counts for any spelling');
+  const after = recordSuccess(legacy, { country: 'GB' }, undefined, START + 1000, LIMITS, 'tag-carol-accent');
+  t.ok(findEntry(after, 'country', 'GB', 'tag-carol'), 'one spelling\'s success does not take it from the others');
+  t.equal(after.features.country.length, 2, 'the success starts an entry of its own spelling');
 });
 
 t.test('corrupt profile reads as no profile', async (t) => {

@@ -19,10 +19,27 @@ export interface SourceProblem {
   message: string;
 }
 
-/** Format a problem as `file:line:column: message`; a problem with line 0 has no place in the file. */
+/**
+ * Format a problem as `file:line:column: message`; a problem with line 0 has no place in
+ * the file. Line breaks and other control characters in the message, which can come from a
+ * quoted config value, are escaped, so each problem stays one line and a `\r` cannot
+ * overwrite a terminal line.
+ */
 export function formatProblem(problem: SourceProblem): string {
-  if (problem.line === 0) return `${problem.file}: ${problem.message}`;
-  return `${problem.file}:${problem.line}:${problem.column}: ${problem.message}`;
+  const message = escapeControls(problem.message);
+  if (problem.line === 0) return `${problem.file}: ${message}`;
+  return `${problem.file}:${problem.line}:${problem.column}: ${message}`;
+}
+
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+function escapeControls(text: string): string {
+  return text.replace(CONTROL, (character) => {
+    if (character === '\n') return '\\n';
+    if (character === '\r') return '\\r';
+    if (character === '\t') return '\\t';
+    return `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  });
 }
 
 /** Order problems by file, then position; the config file's problems stay first. */

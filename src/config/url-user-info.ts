@@ -9,7 +9,7 @@
 export function hideUrlUserInfo(value: string): string {
   // Up to the last `@`: a password may contain `@`, `/` or `:` when it is not escaped.
   // A scheme is kept only when a ':' or '/' follows it, so a bare `password@host` loses it all.
-  const withoutUserInfo = value.replace(/^((?:[a-z][a-z0-9+.-]*(?::|(?=\/)))?\/*).*@/i, '$1***@');
+  const withoutUserInfo = value.replace(/^((?:[a-z][a-z0-9+.-]*(?::|(?=\/)))?\/*)[\s\S]*@/i, '$1***@');
   return hideQueryValues(withoutUserInfo);
 }
 

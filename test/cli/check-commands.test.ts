@@ -73,6 +73,31 @@ t.test('check and start reject store URL', async (t) => {
   t.notMatch(start.stdout + start.stderr, /Secret/, 'start does not echo the password');
 });
 
+t.test('URL passwords with line breaks stay hidden', async (t) => {
+  // A secret saved with a trailing line break and pasted into a URL template.
+  const file = configFile('line-break-url.yaml', [
+    'upstream: "http://app:UpstreamSecret\\n@127.0.0.1:9"',
+    `rules: [${JSON.stringify(DEFAULT_RULES)}]`,
+    'challenge: { mode: forward }',
+    'store: { url: "redis://:StoreSecret\\r\\n@127.0.0.1:6379/0" }',
+    'webhook: { url: "https://hook:HookSecret\\n@hooks.example/x" }',
+  ]);
+  const env = cleanEnv({ RISKGATE_SECRET: TEST_SECRET, REDIS_URL: 'redis://:EnvSecret\n@127.0.0.1:6379/0' });
+
+  const check = runCli(['check', '--config', file], env);
+  const start = runCli(['start', '--config', file], env);
+
+  t.equal(check.status, 1, 'check fails');
+  t.equal(start.status, 1, 'start fails');
+  for (const [name, output] of [['check', check.stdout + check.stderr], ['start', start.stdout + start.stderr]]) {
+    t.notMatch(output, /UpstreamSecret|StoreSecret|HookSecret|EnvSecret/, `${name} prints no password`);
+    t.match(output, /REDIS_URL/, `${name} names the variable`);
+    const problems = output.split('\n').filter((line) => /line-break-url\.yaml|environment:/.test(line));
+    t.ok(problems.length > 0, `${name} reports the problems`);
+    t.notMatch(output, /\r/, `${name} prints no carriage return`);
+  }
+});
+
 t.test('check reports a step-up key file that start could not load', async (t) => {
   const notPem = configFile('not-a-key.pem', ['not a key']);
   for (const [name, keyFile, problem] of [

@@ -18,12 +18,12 @@ export function stepUpClaim(
   keyPrefix: string,
   verified: Extract<StepUpResult, { ok: true }>,
   now: number,
-  accountPseudonym: string,
+  accountKey: string,
 ): ClaimRequest {
   return {
     key: `${keyPrefix}:jti:{${digest(verified.jti)}}`,
     ttlMs: Math.max(1000, verified.expiresAt - now + CLAIM_MARGIN_MS),
-    account: accountPseudonym,
+    account: accountKey,
   };
 }
 

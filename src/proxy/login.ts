@@ -144,9 +144,11 @@ export async function handleLogin(
     username = name ? accountOf(name, host, config.username) : name;
     // Apps that merge cookies into request parameters ($_REQUEST, Request[]) read them
     // whatever the body's type, and ignore a JSON body they do not parse.
-    const loginName = name;
-    cookie = removeConflictingLoginCookies(cookie, route, (value) => loginName !== undefined &&
-      excessiveExpansion(value, config.username) === undefined && normalizeUsername(value, config.username) === loginName).header;
+    // A cookie is kept only when it names the login's account in the exact reading: one
+    // that only the counters merge with it (`álice` beside `alice`) may be another account.
+    const loginExact = rawUsername === undefined ? undefined : normalizeUsername(rawUsername, config.username, 'exact');
+    cookie = removeConflictingLoginCookies(cookie, route, (value) => loginExact !== undefined &&
+      excessiveExpansion(value, config.username) === undefined && normalizeUsername(value, config.username, 'exact') === loginExact).header;
     cookie = context.deviceCookies.withoutDeviceCookie(cookie);
     // The step-up cookie carries an assertion, which the app needs no copy of.
     cookie = withoutCookie(cookie, config.challenge.cookie);
@@ -213,7 +215,10 @@ export async function handleLogin(
     ? { profile: profileKey(config.store.keyPrefix, pseudonym), counterIndex: counterIndexKey(config.store.keyPrefix, pseudonym) }
     : undefined;
   const plan = new CounterPlan(ruleSet.counters, parts, context.keys, config.store.keyPrefix, account);
-  const claims = stepUp?.ok && pseudonym ? [stepUpClaim(config.store.keyPrefix, stepUp, now, pseudonym)] : [];
+  // The memory store's per-account claim limit counts the exact account, so a look-alike
+  // account's own step-ups cannot use up the limit of the account it merges with.
+  const claims = stepUp?.ok && exactAccount !== undefined
+    ? [stepUpClaim(config.store.keyPrefix, stepUp, now, context.keys.counterDigest('claim.account', [exactAccount]))] : [];
 
   // Manual entries ride along in the same round trip, so a block added on any instance
   // applies to this login.

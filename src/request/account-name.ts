@@ -48,7 +48,7 @@ export function accountOf(name: string, host: string | undefined, options: Usern
 export function normalizeAccountName(
   text: string,
   options: UsernameNormalization,
-  reading: 'account' | 'exact' = 'account',
+  reading: 'account' | 'exact' | 'text' = 'account',
 ): string | undefined {
   if (options.scope !== 'host') return normalizeUsername(text, options, reading);
   const separator = text.indexOf('/');

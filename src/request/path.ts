@@ -167,5 +167,5 @@ const PATH_FOLDING: UsernameNormalization = { ...DEFAULT_USERNAME_NORMALIZATION,
  */
 function foldPath(path: string): string {
   if (/^[\x00-\x7f]*$/.test(path)) return path.toLowerCase();
-  return normalizeUsername(path, PATH_FOLDING);
+  return normalizeUsername(path, PATH_FOLDING, 'text');
 }

@@ -85,12 +85,13 @@ export const DEFAULT_USERNAME_NORMALIZATION: UsernameNormalization = Object.free
  * The `account` reading merges every spelling that some app reads as one account, so no
  * spelling escapes the account's counters. The `exact` reading is for checks where merging
  * too much would let one account pass as another, such as an assertion's subject (see
- * exactReading).
+ * exactReading). The `text` reading folds as `account` does, without the merge of `s` runs
+ * that only account names need, for other text such as paths.
  */
 export function normalizeUsername(
   raw: string,
   options: UsernameNormalization = DEFAULT_USERNAME_NORMALIZATION,
-  reading: 'account' | 'exact' = 'account',
+  reading: 'account' | 'exact' | 'text' = 'account',
 ): string {
   if (reading === 'exact') return exactReading(raw, options);
 
@@ -149,6 +150,10 @@ export function normalizeUsername(
     // Removing them covers both. A name with one that reads as letters got 400 before (see
     // supplementaryLetter). Later UCA collations keep them apart, as `uca` does.
     if (account) name = name.replace(SUPPLEMENTARY, '');
+    // MySQL's general_ci collations (and WordPress) read `ß` as `s`, Unicode collations
+    // read it as `ss`, so `jeßica` is jesica in one app and jessica in another. Only a
+    // reading that makes a run of `s` one `s` puts every such spelling in one account.
+    if (account && reading === 'account') name = name.replace(S_RUN, 's');
   }
 
   // Last, so that white space an earlier step uncovered is trimmed too. WordPress reads a
@@ -169,20 +174,39 @@ function canonicalEmail(name: string, options: UsernameNormalization): string {
 }
 
 /**
- * Normalise a name with only the merges nearly every app makes: NFC, trimmed white space,
- * and lower case with `case: fold`, plus the app's own `letters` and `email` rules. Accents,
- * widths and ignorable characters stay, because SQL Server's default collation, PostgreSQL
- * and exact comparisons keep `alíce`, `ａlice` and `ali\u200bce` apart from `alice`.
+ * Normalise a name with only the merges nearly every app makes: ASCII white space trimmed
+ * from the ends, and with `case: fold` the upper-case letters whose lower case maps back
+ * to them, plus the app's own `letters` and `email` rules. Everything else stays: SQL
+ * Server's default collation, PostgreSQL and exact comparisons keep `alíce`, `ａlice`,
+ * `ali\u200bce`, `alice\u3000` and the Kelvin sign's `\u212aate` apart from their ASCII
+ * look-alikes, and they keep a composed `á` apart from `a` with a combining accent.
  */
 function exactReading(raw: string, options: UsernameNormalization): string {
-  let name = capMarkRuns(options.email === 'php_filter' ? raw.replace(PHP_EMAIL_REMOVED, '') : raw).normalize('NFC');
+  let name = capMarkRuns(options.email === 'php_filter' ? raw.replace(PHP_EMAIL_REMOVED, '') : raw);
 
   const letters = lettersPattern(options.letters);
   if (letters) name = name.replace(letters.pattern, (letter) => letters.replacement(letter));
-  if (options.trim) name = name.replace(WHITE_SPACE_CONTROLS, ' ').trim().replace(/ {2,}/g, ' ');
-  if (options.case === 'fold') name = name.toLowerCase();
+  // PHP's trim() and most frameworks trim these; Unicode spaces such as U+3000 and the byte
+  // order mark stay, since the app may keep `alice\u3000` as an account of its own.
+  if (options.trim) name = name.replace(ASCII_WHITE_SPACE_ENDS, '');
+  if (options.case === 'fold') name = name.replace(CASED_LETTER, simpleLowerCase);
 
   return canonicalEmail(name, options);
+}
+
+const ASCII_WHITE_SPACE_ENDS = /^[ \t\n\v\f\r]+|[ \t\n\v\f\r]+$/g;
+
+/** A letter with a lower-case form: upper case, title case, or another with a case mapping (Ⓐ). */
+const CASED_LETTER = /[\p{Uppercase}\p{Lt}]/gu;
+
+/**
+ * Return the lower case of a letter when upper-casing it gives the letter back, else the
+ * letter. The Kelvin sign lowers to `k` and the dotted `İ` to `i̇`, which apps that fold
+ * case with their own tables keep apart from `k` and `i`.
+ */
+function simpleLowerCase(letter: string): string {
+  const lower = letter.toLowerCase();
+  return lower.toUpperCase() === letter ? lower : letter;
 }
 
 /** A code point that Unicode assigns no character, in the Unicode version of Node's ICU. */
@@ -337,6 +361,8 @@ function lettersPattern(map: Readonly<Record<string, string>> | undefined) {
 
 /** Control characters that PCRE's `\s` matches: tab, line feed, vertical tab, form feed, carriage return. */
 const WHITE_SPACE_CONTROLS = /[\t\n\v\f\r]/g;
+
+const S_RUN = /s{2,}/g;
 
 /**
  * Default ignorable code points and control characters. White space among the controls

@@ -22,8 +22,9 @@ export interface ClaimRequest {
   key: string;
   ttlMs: number;
   /**
-   * Account pseudonym the claim counts against. The memory store keeps at most
-   * MAX_LIVE_CLAIMS_PER_ACCOUNT live claims per account; Redis ignores it.
+   * Keyed digest of the account the claim counts against, in the exact reading of its name.
+   * The memory store keeps at most MAX_LIVE_CLAIMS_PER_ACCOUNT live claims per account;
+   * Redis ignores it.
    */
   account?: string;
 }

@@ -322,6 +322,11 @@ t.test('invalid assertions are rejected', async (t) => {
     ['accented account', await signAssertion(key, { ...base, subject: '\u00e1lice' }), 'subject'],
     ['full-width account', await signAssertion(key, { ...base, subject: '\uff41lice' }), 'subject'],
     ['zero-width account', await signAssertion(key, { ...base, subject: 'ali\u200bce' }), 'subject'],
+    // Unicode spaces and the byte order mark are not trimmed, and NFC's singletons not applied.
+    ['ideographic-space account', await signAssertion(key, { ...base, subject: 'alice\u3000' }), 'subject'],
+    ['no-break-space account', await signAssertion(key, { ...base, subject: '\u00a0alice' }), 'subject'],
+    ['byte-order-mark account', await signAssertion(key, { ...base, subject: 'alice\ufeff' }), 'subject'],
+    ['decomposed look-alike', await signAssertion(key, { ...base, subject: 'a\u0301lice' }), 'subject'],
     ['forged challenge id', await signAssertion(key, { ...base, challengeId: `${challengeId.slice(0, -4)}AAAA` }), 'challenge'],
     ['not a JWT', 'definitely-not-a-token', 'malformed'],
   ];

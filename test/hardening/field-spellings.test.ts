@@ -313,6 +313,26 @@ t.test('form bodies that other parsers read differently are refused', async (t) 
   t.equal(trailing.status, 401, 'a trailing line break is judged and forwarded');
 });
 
+t.test('a username cookie naming a look-alike account is removed', async (t) => {
+  const { upstream, gateway } = await setUp(t);
+  // Counters fold accents and Unicode spaces, but an app that keeps them (PostgreSQL, SQL
+  // Server's default collation) finds another account, and PHP's $_REQUEST reads the cookie.
+  const cases: [string, string, string][] = [
+    ['an accent look-alike', 'username=%C3%A1lice&password=x', 'username=alice; lang=en'],
+    ['an ideographic-space look-alike', 'username=alice%E3%80%80&password=x', 'username=alice; lang=en'],
+    ['a decomposed accent', 'username=a%CC%81lice&password=x', 'username=%C3%A1lice; lang=en'],
+  ];
+  for (const [index, [name, body, cookie]] of cases.entries()) {
+    const reply = await send(gateway.port, {
+      method: 'POST', path: '/login', body, source: `127.0.4.${index + 1}`,
+      headers: { ...BROWSER_HEADERS, 'content-type': FORM, cookie },
+    });
+    t.equal(reply.status, 401, `${name}: judged and forwarded`);
+    t.equal(upstream.logins.length, index + 1, `${name}: the app got it`);
+    t.equal(upstream.logins.at(-1)?.headers.cookie, 'lang=en', `${name}: without the username cookie`);
+  }
+});
+
 t.test('username cookie decoded otherwise is removed', async (t) => {
   // Markup is kept, so that usernames with escapes reach the cookie check.
   const { upstream, gateway } = await setUp(t, { username: { markup: 'keep' } });

@@ -9,7 +9,7 @@ import { RecordingUpstream } from '../helpers/upstream.js';
 import { waitFor } from '../helpers/wait.js';
 
 const STEP_UP_HEADER = 'riskgate-step-up';
-const USERS = { alice: 'wonderland', bob: 'builder', mallory: 'mallory-pass' };
+const USERS = { alice: 'wonderland', bob: 'builder', mallory: 'mallory-pass', '\u00e1lice': 'look-alike-pass' };
 const STORES = ['memory', 'redis'] as const;
 
 interface Harness {
@@ -150,6 +150,25 @@ t.test('one account cannot fill the claim table', async (t) => {
   t.equal(limitLines.length, 995, 'each with a warn line');
   t.equal(alice.status, 200, "another user's genuine step-up passes");
   t.same(alice.decision.riskgate.step_up, { ok: true }, 'and is logged as passed');
+});
+
+t.test('look-alike account cannot use up the claim limit', async (t) => {
+  const harness = await setUp(t, 'memory', { store: { url: 'memory', key_prefix: 'rgclaims', memory_max_entries: 1000 } });
+  const { gateway } = harness;
+  const key = gateway.stepUpSigningKey!;
+  // Counters fold accents, so álice shares alice's pseudonym and challenges. An app that
+  // keeps accents has two accounts, and álice's owner passes their own second factor.
+  const shared = gateway.context.keys.pseudonymize('alice');
+  for (let index = 0; index < 5; index += 1) {
+    const claims = { subject: '\u00e1lice', challengeId: await gateway.context.stepUp.issueChallenge(shared), nowMs: Date.now() };
+    const result = await presentAssertion(harness, '\u00e1lice', await signAssertion(key, claims), '127.0.0.39');
+    t.same(result.decision.riskgate.step_up, { ok: true }, `look-alike step-up ${index + 1} passes`);
+  }
+
+  const alice = await presentAssertion(harness, 'alice', await signAssertion(key, await claimsFor(gateway, 'alice')), '127.0.0.40');
+
+  t.same(alice.decision.riskgate.step_up, { ok: true }, "alice's own step-up still passes");
+  t.equal(alice.status, 200, 'and her login reaches the app');
 });
 
 t.test('full claim table is not a replay', async (t) => {

@@ -80,6 +80,7 @@ export function resolveRoute(route: RawConfig, index: number): LoginRoute {
     method,
     path: route.path,
     body: route.body ?? defaults.body,
+    formCharset: route.form_charset ?? 'utf-8',
     usernameField: route.username_field ?? defaults.username_field,
     passwordField: route.password_field ?? 'password',
     requirePassword: route.require_password ?? true,

@@ -48,6 +48,7 @@ export const CONFIG_SCHEMA = {
           method: { type: 'string', pattern: '^[A-Z]+$' },
           path: { type: 'string', pattern: '^/' },
           body: { enum: ['json', 'form', 'auto'] },
+          form_charset: { enum: ['utf-8', 'iso-8859-1'] },
           username_field: { type: 'string', minLength: 1 },
           password_field: { type: 'string', minLength: 1 },
           require_password: { type: 'boolean' },

@@ -11,6 +11,11 @@ export interface LoginRoute {
   /** Normalised path (see request/path.ts) that requests are matched against. */
   path: string;
   body: 'json' | 'form' | 'auto';
+  /**
+   * Charset the app reads a form body in when its Content-Type names none, as browsers
+   * send it. Servlet containers (Tomcat, Jetty) read ISO-8859-1 unless the app sets UTF-8.
+   */
+  formCharset: 'utf-8' | 'iso-8859-1';
   usernameField: string;
   /** The body field that carries the password; riskgate reads only whether it is filled, and refuses it where no login is judged. */
   passwordField: string;

@@ -120,7 +120,10 @@ export async function handleLogin(
     successFields = parsed.successFields;
     usernameInQueryOnly = parsed.usernameInQueryOnly;
     failurePaths = parsed.failurePaths;
-    name = rawUsername === undefined ? undefined : usernameKey(rawUsername, config.username);
+    // A form read as ISO-8859-1 turns the UTF-8 bytes of letters such as Ä (C3 84) into Ã
+    // and a C1 control character, which collations ignore and riskgate removes.
+    const latin1Form = parsed.format === 'form' && route.formCharset === 'iso-8859-1';
+    name = rawUsername === undefined ? undefined : usernameKey(rawUsername, config.username, latin1Form);
     const host = normalizeHost(tenantHost(request, peerTrusted, config.username));
     // A client chooses the Host it sends, so under a host scope each made-up host would be
     // a fresh account with its own limits, at a tenant the app finds by part of the name.
@@ -824,9 +827,15 @@ function codePointLabel(character: string): string {
 
 /** Control characters other than tab, line feed, vertical tab, form feed and carriage return, which are white space. */
 const CONTROL_IN_NAME = /[\x01-\x08\x0e-\x1f\x7f-\x9f]/;
+const C0_CONTROL_IN_NAME = /[\x01-\x08\x0e-\x1f\x7f]/;
 
-/** Normalise a login's username, or refuse one that NFKC would blow up (see excessiveExpansion) or that contains markup (see usernameMarkup). */
-function usernameKey(raw: string, options: UsernameNormalization): string {
+/**
+ * Normalise a login's username, or refuse one that NFKC would blow up (see
+ * excessiveExpansion) or that contains markup (see usernameMarkup). `latin1Form` lets C1
+ * control characters through, which a form read as ISO-8859-1 carries for every UTF-8 letter
+ * whose second byte is 0x80 to 0x9F.
+ */
+function usernameKey(raw: string, options: UsernameNormalization, latin1Form = false): string {
   // An app that reads the name as a C string (libpq's text parameters, PAM, the LDAP C API)
   // cuts it at a NUL, where riskgate would read the rest as part of another account.
   if (raw.includes('\u0000')) {
@@ -835,7 +844,7 @@ function usernameKey(raw: string, options: UsernameNormalization): string {
   }
   // Apps read the other controls three ways: collations ignore them, exact comparisons keep
   // them, and Python's strip removes \x1c to \x1f and U+0085 at the ends. People do not type them.
-  const control = CONTROL_IN_NAME.exec(raw);
+  const control = (latin1Form ? C0_CONTROL_IN_NAME : CONTROL_IN_NAME).exec(raw);
   if (control) {
     throw new RequestRejection(400, 'invalid username',
       `the username contains the control character ${codePointLabel(control[0])}, which apps delete, keep or trim differently; send the name without it`);

@@ -168,14 +168,21 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
     };
   }
 
+  // A servlet container reads a form that names no charset as ISO-8859-1, where every byte
+  // is a character: `%C3%87lice` is `Ã`, a control character the collation ignores, and lice.
+  const charset = format === 'form' && route.formCharset === 'iso-8859-1' && !namesCharset(contentType) ? 'iso-8859-1' : 'utf-8';
   let text: string;
-  try {
-    text = utf8.decode(body);
-  } catch {
-    throw new RequestRejection(400, 'invalid request body', 'the login body is not valid UTF-8');
-  }
-  if (text.startsWith(UTF8_BOM)) {
-    text = text.slice(1);
+  if (charset === 'iso-8859-1') {
+    text = body.toString('latin1');
+  } else {
+    try {
+      text = utf8.decode(body);
+    } catch {
+      throw new RequestRejection(400, 'invalid request body', 'the login body is not valid UTF-8');
+    }
+    if (text.startsWith(UTF8_BOM)) {
+      text = text.slice(1);
+    }
   }
 
   // A form never carries a raw line break inside it: browsers send one as %0D%0A. An HTTP
@@ -213,7 +220,7 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
   // username field when read as a form. An ordinary JSON object reads as one nameless field.
   if (format === 'json') rejectFormReading(text, route);
   const json = format === 'json' ? parseJson(text, route) : undefined;
-  const fromBody = json ? json.username : formValue(text, route, 'body');
+  const fromBody = json ? json.username : formValue(text, route, 'body', charset);
   if (fromQuery !== undefined && fromBody !== undefined && fromQuery !== fromBody) {
     throw new RequestRejection(400, 'ambiguous login body',
       `the field "${route.usernameField}" differs between the query string and the body; send it in the body only`);
@@ -535,7 +542,7 @@ function nulKey(text: string, document: object): string | undefined {
  * as the field (`[username]`, ` username`), and text whose username reads differently when
  * `;` also separates fields, as it does in some older parsers.
  */
-function formValue(text: string, route: LoginRoute, where: string): string | undefined {
+function formValue(text: string, route: LoginRoute, where: string, charset: 'utf-8' | 'iso-8859-1' = 'utf-8'): string | undefined {
   const fields = countFields(text);
   if (fields > MAX_FORM_FIELDS) {
     throw new RequestRejection(413, 'too many form fields',
@@ -564,8 +571,30 @@ function formValue(text: string, route: LoginRoute, where: string): string | und
     throw new RequestRejection(400, 'ambiguous login body',
       `the field "${route.usernameField}" appears ${values.length} times in the ${where} (counting names that differ only in case); send it once`);
   }
+  if (values.length === 1 && charset === 'iso-8859-1') return checkUsername(latin1FieldValue(text, field), route);
   if (values.length === 1) checkPercentEncoding(text, field, route, where);
   return checkUsername(values[0], route);
+}
+
+/** Return whether a Content-Type names a charset (bodyFormat has checked that it is UTF-8). */
+function namesCharset(contentType: string | undefined): boolean {
+  return (contentType ?? '').split(';').slice(1).some((parameter) => parseParameter(parameter)[0] === 'charset');
+}
+
+/**
+ * Return the form field's value as a servlet container reads it in ISO-8859-1: each
+ * percent-escape is one byte and so one character. `text` contains the body's bytes as
+ * ISO-8859-1 characters. The caller has checked that the field appears once.
+ */
+function latin1FieldValue(text: string, field: string): string | undefined {
+  for (const pair of text.split('&')) {
+    const [entry] = new URLSearchParams(pair);
+    if (!entry || entry[0].toLowerCase() !== field) continue;
+    const separator = pair.indexOf('=');
+    const raw = separator === -1 ? '' : pair.slice(separator + 1);
+    return raw.replaceAll('+', ' ').replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+  }
+  return undefined;
 }
 
 /** Reject a JSON body that a form parser reads as naming the username field. */

@@ -609,6 +609,35 @@ t.test('sharp s spellings share the account', async (t) => {
   }
 });
 
+t.test('form_charset iso-8859-1 reads forms as servlet containers do', async (t) => {
+  const FORM = 'application/x-www-form-urlencoded';
+  // Tomcat reads a form without a charset as ISO-8859-1: %C3%87 is Ã and a control
+  // character, which an accent-insensitive collation reads as a, so each body is alice.
+  const bodies = ['username=alice&password=x', 'username=%C3%87lice&password=x', 'username=%C3%9Flice&password=x',
+    'username=%C3%ADlice&password=x', 'username=alic%C8%8F&password=x', 'username=%E1lice&password=x'];
+  const route = { path: '/login', form_charset: 'iso-8859-1' };
+  const { upstream, gateway } = await setUp(t, { login_routes: [route] });
+
+  for (const body of bodies) await postLogin(gateway.port, body, FORM);
+  const decisions = await waitForDecisions(gateway.logs, bodies.length);
+
+  t.same(decisions.map((line) => line.user.name), Array(bodies.length).fill('alice'), 'every body is alice');
+  t.same(decisions.map((line) => line.riskgate.counters.failures_per_account), [0, 1, 2, 3, 4, 5], 'each sees the failures before it');
+  t.equal(upstream.logins[1]?.body.toString(), bodies[1], 'the body reaches the app unchanged');
+
+  // A form that names UTF-8 is read as UTF-8, as the container does.
+  const named = await setUp(t, { login_routes: [route] });
+  await postLogin(named.gateway.port, 'username=%C3%A9mile&password=x', `${FORM}; charset=utf-8`);
+  const [line] = await waitForDecisions(named.gateway.logs, 1);
+  t.equal(line.user.name, 'emile', 'a named charset wins');
+
+  // Without the setting, the same bytes are UTF-8: Ç, the letter c.
+  const plain = await setUp(t);
+  await postLogin(plain.gateway.port, 'username=%C3%87lice&password=x', FORM);
+  const [utf8Line] = await waitForDecisions(plain.gateway.logs, 1);
+  t.equal(utf8Line.user.name, 'clice', 'the default reads UTF-8');
+});
+
 t.test('username.ignorables keep makes a filler another account', async (t) => {
   const exact = { case: 'preserve', accents: 'preserve', nfkc: false, trim: false, markup: 'keep' };
   const names = ['alice', 'alice\u3164', 'ali\u00adce'];

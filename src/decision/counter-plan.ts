@@ -113,13 +113,15 @@ export class CounterPlan {
   /**
    * Write request for a login's outcome: attempts and distinct usernames count for every
    * judged login, distinct successful usernames and failures by the app's response. A success clears
-   * the failure counters keyed by both the account and the address it came from.
+   * the failure counters keyed by both the account and the address it came from, unless
+   * `clearsStreak` is false.
    */
   writeRequest(
     now: number,
     outcome: CountedOutcome,
     member: string | undefined,
     profile?: HashWrite,
+    clearsStreak = true,
   ): WriteRequest {
     const increments: WriteRequest['increments'][number][] = [];
     const distinct: WriteRequest['distinct'][number][] = [];
@@ -133,7 +135,7 @@ export class CounterPlan {
         if (member && addsMember(counter.count, outcome)) distinct.push({ ...target, member });
       } else if (countsOutcome(counter.count, outcome)) {
         increments.push(target);
-      } else if (outcome === 'success' && counter.key.includes('username') && counter.key.includes('ip')) {
+      } else if (outcome === 'success' && clearsStreak && counter.key.includes('username') && counter.key.includes('ip')) {
         resets.push(target);
       }
     }

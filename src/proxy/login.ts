@@ -372,7 +372,12 @@ export async function handleLogin(
   const learned = record.learned && pseudonym
     ? context.accountRisk.profileWrite(config.store.keyPrefix, pseudonym, assessment, issuedDeviceId, now)
     : undefined;
-  const write = plan.writeRequest(now, countedOutcome(record, forwarded), pseudonym, learned);
+  // A success clears the account's failure streak from this address only when the counters
+  // read the name as it was spelled. The app may keep `álice` apart from `alice`, and the
+  // owner of `álice` must not wipe the streak of guesses at alice between two guesses.
+  // NOTE: the owner of a plain `jose` can still clear the streak of guesses at `josé`.
+  const clearsStreak = exactAccount !== undefined && exactAccount === username;
+  const write = plan.writeRequest(now, countedOutcome(record, forwarded), pseudonym, learned, clearsStreak);
   context.accountRisk.frequencies.observe(assessment.features);
   await context.store.write(write, reading.source);
   context.webhook?.enqueue(record.decision, logDecision());

@@ -559,6 +559,24 @@ t.test('success clears the account-address streak', async (t) => {
   t.equal(lines[4].riskgate.counters.failures_per_account, 3, 'the account-wide count stays');
 });
 
+t.test('look-alike success keeps the account-address streak', async (t) => {
+  // The app keeps álice apart from alice, and the attacker owns álice.
+  const upstream = await scriptedUpstream(t, [401, 401, 401, 200, 401, 200]);
+  const gateway = await gatewayFor(t, upstream.url);
+
+  for (let index = 0; index < 3; index += 1) await login(gateway.port, 'alice', 'x');
+  await login(gateway.port, '\u00e1lice', 'own-password');
+  await login(gateway.port, 'alice', 'x');
+  await login(gateway.port, 'alice', 'wonderland');
+  await login(gateway.port, 'alice', 'x');
+
+  const lines = await waitForDecisions(gateway.logs, 7);
+  t.equal(lines[3].event.outcome, 'success', "the look-alike's own login succeeds");
+  t.equal(lines[4].riskgate.counters.failures_per_account_ip, 3, 'and leaves the streak of guesses at alice');
+  t.equal(lines[5].riskgate.counters.failures_per_account_ip, 4, 'which the next guess extends');
+  t.equal(lines[6].riskgate.counters.failures_per_account_ip, 0, "alice's own success clears it");
+});
+
 t.test('a 2xx to a login without a password teaches nothing', async (t) => {
   // A password reset request below the login path, and the username step of an
   // identifier-first login, respond with 200 for any username.

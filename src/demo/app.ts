@@ -230,7 +230,9 @@ async function handleMfa(
     return sendJson(response, 401, { ok: false, error: 'invalid username or code' });
   }
 
-  const assertion = await signAssertion(context.stepUp, key, challenge);
+  // The subject is the account's name as the app stores it, which is what riskgate's exact
+  // reading compares with the login, not the counters' reading of it.
+  const assertion = await signAssertion(context.stepUp, account.user.username, challenge);
   const expiresIn = context.stepUp.ttlSeconds;
   context.logger.info('step-up succeeded: assertion issued');
 

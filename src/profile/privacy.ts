@@ -6,9 +6,9 @@ import { HOST_SCOPE_HINT, normalizeAccountName } from '../request/account-name.j
 import { loadRuleSet, type RuleSet } from '../rules/compile.js';
 import { isDistinctKind } from '../rules/types.js';
 import type { CounterRead, CounterStore } from '../store/store.js';
-import { PROFILE_FEATURES } from './features.js';
+import { PROFILE_FEATURES, spellingTag } from './features.js';
 import { counterIndexKey, parseIndexMember, profileKey } from './keys.js';
-import { decodeProfile } from './profile.js';
+import { decodeProfile, entriesFor } from './profile.js';
 
 export interface PrivacyOptions {
   /** Rule set whose counters are looked up; the config's rule files are loaded without one. */
@@ -87,6 +87,11 @@ export async function exportAccount(
   // Values past the retention are no longer used, but stay stored until the account's next
   // success rewrites its profile or the profile expires, so the export shows them too.
   const profile = decodeProfile(profileFields, scope.now, Number.POSITIVE_INFINITY);
+  // Spellings that the counters merge share one profile, and each value is tagged with the
+  // spelling that taught it (see spellingTag). The export shows this spelling's values and
+  // last location only, so an access request for carol does not reveal where cárol signs in.
+  const exact = normalizeAccountName(username, config.username, 'exact');
+  const spelling = exact === undefined ? undefined : spellingTag(exact, keys);
   const iso = (ms: number) => new Date(ms).toISOString();
   return {
     account: { pseudonym: scope.pseudonym },
@@ -97,7 +102,7 @@ export async function exportAccount(
           first_success: iso(profile.firstSeen),
           last_success: iso(profile.lastSuccess),
           expires: iso(profile.lastSuccess + retention),
-          last_location: profile.lastLocated
+          last_location: profile.lastLocated && (profile.lastLocated.spelling === undefined || profile.lastLocated.spelling === spelling)
             ? {
                 at: iso(profile.lastLocated.at),
                 latitude: profile.lastLocated.latitude,
@@ -107,7 +112,7 @@ export async function exportAccount(
             : null,
           features: Object.fromEntries(PROFILE_FEATURES.map((feature) => [
             feature,
-            profile.features[feature].map((entry) => ({
+            entriesFor(profile, feature, spelling).map((entry) => ({
               value: entry.value,
               count: entry.count,
               last_seen: iso(entry.lastSeen),

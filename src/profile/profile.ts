@@ -20,6 +20,8 @@ export interface LocatedSuccess {
   longitude: number;
   /** Radius of the geolocation's uncertainty in km, from the geo database; 0 when unknown. */
   accuracyKm: number;
+  /** Spelling tag of the name that success came with; absent in profiles written before. */
+  spelling?: string;
 }
 
 /** One account's history of successful logins, bounded by `ProfileLimits`. */
@@ -81,9 +83,7 @@ export function encodeProfile(profile: AccountProfile): Record<string, string> {
     n: String(profile.successes),
     first: String(profile.firstSeen),
     last: String(profile.lastSuccess),
-    loc: profile.lastLocated
-      ? JSON.stringify([profile.lastLocated.at, profile.lastLocated.latitude, profile.lastLocated.longitude, profile.lastLocated.accuracyKm])
-      : '',
+    loc: profile.lastLocated ? JSON.stringify(locatedRow(profile.lastLocated)) : '',
   };
   for (const feature of PROFILE_FEATURES) {
     fields[feature] = JSON.stringify(profile.features[feature].map((entry) =>
@@ -111,7 +111,9 @@ export function recordSuccess(
     firstSeen: profile?.firstSeen ?? now,
     lastSuccess: now,
     // A located success past the retention goes, as the country and network of that login do.
-    lastLocated: location ? { at: now, ...location } : withinRetention(profile?.lastLocated, now, limits.retentionMs),
+    lastLocated: location
+      ? { at: now, ...location, ...(spelling === undefined ? {} : { spelling }) }
+      : withinRetention(profile?.lastLocated, now, limits.retentionMs),
     features: emptyFeatures(),
   };
 
@@ -183,13 +185,20 @@ function decodeEntries(text: string | undefined): FeatureEntry[] {
   }
 }
 
+function locatedRow(located: LocatedSuccess): (number | string)[] {
+  const row: (number | string)[] = [located.at, located.latitude, located.longitude, located.accuracyKm];
+  if (located.spelling !== undefined) row.push(located.spelling);
+  return row;
+}
+
 function decodeLocated(text: string | undefined): LocatedSuccess | undefined {
   if (!text) return undefined;
   try {
     const row: unknown = JSON.parse(text);
-    if (!Array.isArray(row) || row.length !== 4 || !row.every((item) => Number.isFinite(item))) return undefined;
+    if (!Array.isArray(row) || row.length < 4 || row.length > 5 || !row.slice(0, 4).every((item) => Number.isFinite(item))) return undefined;
     const [at, latitude, longitude, accuracyKm] = row as number[];
-    return { at, latitude, longitude, accuracyKm };
+    const spelling: unknown = row[4];
+    return typeof spelling === 'string' ? { at, latitude, longitude, accuracyKm, spelling } : { at, latitude, longitude, accuracyKm };
   } catch {
     return undefined;
   }

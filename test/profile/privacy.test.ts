@@ -8,7 +8,10 @@ import t from 'tap';
 
 import { ManualEntryStore } from '../../src/admin/manual-entries.js';
 import { eraseAccount } from '../../src/profile/erasure.js';
+import { spellingTag } from '../../src/profile/features.js';
+import { profileKey } from '../../src/profile/keys.js';
 import { exportAccount } from '../../src/profile/privacy.js';
+import { encodeProfile, recordSuccess } from '../../src/profile/profile.js';
 import { writeRedisCliConfig } from '../helpers/cli.js';
 import { FakeClock } from '../helpers/clock.js';
 import { DEFAULT_RULES, PROJECT_ROOT, TEST_SECRET, login, type TestGateway } from '../helpers/gateway.js';
@@ -65,6 +68,36 @@ for (const store of STORES) {
     t.equal(counters.failures_per_account, 2);
     t.equal(counters.failures_per_account_ip, 2, 'the account-and-address counter was found through the index');
     t.notOk(JSON.stringify(exported).includes('alice'), 'the export never names the username');
+  });
+
+  t.test(`${store}: export shows the requested spelling only`, async (t) => {
+    const clock = new FakeClock();
+    const { gateway } = await startProfileGateway(t, store, clock.read);
+    const { keys } = gateway.context;
+    // Counters fold accents, so cárol and carol share a profile; the app keeps them apart.
+    const limits = { retentionMs: gateway.config.profile.retentionMs, maxValuesPerFeature: 16 };
+    let profile = recordSuccess(undefined, { country: 'GB', network: '81.2.69.0/24' },
+      { latitude: 51.5, longitude: -0.09, accuracyKm: 10 }, clock.now, limits, spellingTag('carol', keys));
+    profile = recordSuccess(profile, { country: 'SE', network: '89.160.20.0/24' },
+      { latitude: 58.4, longitude: 15.6, accuracyKm: 76 }, clock.now + 1000, limits, spellingTag('c\u00e1rol', keys));
+    await gateway.context.store.primary.write({
+      now: clock.now, increments: [], distinct: [], resets: [],
+      hashWrites: [{ key: profileKey(gateway.config.store.keyPrefix, keys.pseudonymize('carol')), fields: encodeProfile(profile), ttlMs: limits.retentionMs }],
+    });
+    const exportOf = (name: string) => exportAccount(gateway.context.store.primary, keys, gateway.config, name, {
+      ruleSet: gateway.context.rules.current,
+      now: clock.now + 2000,
+    });
+
+    const carol = await exportOf('carol');
+    const accented = await exportOf('C\u00c1ROL');
+
+    t.equal(carol.profile?.successes, 2, 'the success count is shared');
+    t.same(carol.profile?.features.country.map((entry) => entry.value), ['GB'], "cárol's country is not in carol's export");
+    t.same(carol.profile?.features.network.map((entry) => entry.value), ['81.2.69.0/24'], 'nor her network');
+    t.equal(carol.profile?.last_location, null, 'nor her last location');
+    t.same(accented.profile?.features.country.map((entry) => entry.value), ['SE'], "cárol's export shows her own country");
+    t.equal(accented.profile?.last_location?.latitude, 58.4, 'and her last location');
   });
 
   t.test(`${store}: export shows values past the retention that are still stored`, async (t) => {

@@ -367,55 +367,76 @@ function methodsAt(index: LoginPathIndex, normalizedPath: string, frontControlle
  * readings of the path itself (see pushReadingEnds), those of its directory when its last
  * segment reads as the directory (see readsAsDirectory), then those of each path above it,
  * nearest first, without the root. Working with ends rather than strings keeps the cost
- * linear in the path's length, however many dots or slashes a client puts in it.
+ * linear in the path's length, however many dots or slashes a client puts in it. No end
+ * past the longest of `lengths` can match, so only the segments that start before it are
+ * read. So each reading of a long path (through front controllers, without a locale) costs
+ * about the longest login path's length, plus a native scan of its last segment.
  */
 function readingEnds(path: string, lengths: ReadonlySet<number>, withAncestors = true): { exact: number[]; ancestors: number[] } {
+  const limit = maxOf(lengths);
   const exact: number[] = [];
-  pushReadingEnds(path, path.length, lengths, exact);
-  let above = path.lastIndexOf('/');
-  if (readsAsDirectory(path.slice(above + 1))) {
+  pushReadingEnds(path, path.length, lengths, limit, exact);
+  const last = path.lastIndexOf('/');
+  let above = last;
+  if (readsAsDirectory(path, last)) {
     // The root directory `/` ends after its slash. Paths above start above the directory,
     // whose readings are the path's own now.
-    pushReadingEnds(path, Math.max(above, 1), lengths, exact);
+    pushReadingEnds(path, Math.max(above, 1), lengths, limit, exact);
     above = path.lastIndexOf('/', above - 1);
   }
   // From the last segment, not from `above`: an index-named last segment moved `above` past
   // an index file that runs for it (`/login/index.php/index.php`).
-  pushIndexFileDirectories(path, path.lastIndexOf('/'), lengths, exact);
+  pushIndexFileDirectories(path, last, lengths, limit, exact);
 
   const ancestors: number[] = [];
   if (withAncestors) {
-    for (let slash = above; slash > 0; slash = path.lastIndexOf('/', slash - 1)) {
-      pushReadingEnds(path, slash, lengths, ancestors);
+    for (let slash = firstEndToRead(path, above, limit); slash > 0; slash = path.lastIndexOf('/', slash - 1)) {
+      pushReadingEnds(path, slash, lengths, limit, ancestors);
     }
   }
   return { exact, ancestors };
 }
 
-/** Paths with a segment named like an index file, with more segments after it. */
-const INDEX_FILE_WITH_PATH_INFO = /\/(?:index|default)(?:\.[^/]*)?\//i;
+function maxOf(lengths: ReadonlySet<number>): number {
+  let max = 0;
+  for (const length of lengths) max = Math.max(max, length);
+  return max;
+}
 
 /**
- * Push the reading ends of the directory of each index file above the path's last segment.
- * PHP's PATH_INFO and ASP.NET run an index file for the paths below it, so
- * `/login/index.php/x` runs the handler of /login, whatever the route's `subpaths`.
+ * Return the first slash at or after `from`, or `above` when that is nearer the start.
+ * With `from` at the limit, that ends the last path whose last segment starts before it.
  */
-function pushIndexFileDirectories(path: string, above: number, lengths: ReadonlySet<number>, into: number[]): void {
-  if (!INDEX_FILE_WITH_PATH_INFO.test(path)) return;
-  for (let slash = above; slash > 0; slash = path.lastIndexOf('/', slash - 1)) {
+function firstEndToRead(path: string, above: number, from: number): number {
+  const end = from < 0 ? -1 : path.indexOf('/', from);
+  return end === -1 || end > above ? above : end;
+}
+
+/**
+ * Push the reading ends of the directory of each index file above the path's last segment,
+ * which starts at `above`. PHP's PATH_INFO and ASP.NET run an index file for the
+ * paths below it, so `/login/index.php/x` runs the handler of /login, whatever the route's
+ * `subpaths`. Only directories whose last segment starts before `limit` are read.
+ */
+function pushIndexFileDirectories(path: string, above: number, lengths: ReadonlySet<number>, limit: number, into: number[]): void {
+  // The longest such directory ends at the first slash from `limit`, and its index file at the next.
+  const longestDirectory = path.indexOf('/', limit);
+  const first = firstEndToRead(path, above, longestDirectory === -1 ? -1 : longestDirectory + 1);
+  for (let slash = first; slash > 0; slash = path.lastIndexOf('/', slash - 1)) {
     const start = path.lastIndexOf('/', slash - 1);
-    if (isDirectoryIndexName(path.slice(start + 1, slash))) pushReadingEnds(path, Math.max(start, 1), lengths, into);
+    if (isDirectoryIndexName(path.slice(start + 1, slash))) pushReadingEnds(path, Math.max(start, 1), lengths, limit, into);
   }
 }
 
 /**
- * Return whether a path whose last segment is `segment` reads as its directory. Apache's
+ * Return whether a path whose last segment starts after `last` reads as its directory. Apache's
  * DirectoryIndex, PHP's built-in server and IIS run an index file (`index.php`,
  * `default.aspx`, see isDirectoryIndexName) for the directory, so the directory's login
  * handler runs for it. A segment that is only a suffix (`.json`) leaves the directory once
  * the suffix is cut, as pushReadingEnds cuts `/login.json` to /login.
  */
-function readsAsDirectory(segment: string): boolean {
+function readsAsDirectory(path: string, last: number): boolean {
+  const segment = path.slice(last + 1);
   return segment !== '' && (isSuffixMark(segment.charCodeAt(0)) || isDirectoryIndexName(segment));
 }
 
@@ -427,11 +448,13 @@ function readsAsDirectory(segment: string): boolean {
  * Struts 2 dynamic method invocation reads `/login!x` as action `login`. Windows reads
  * `wp-login.php::$DATA` as the file's data stream.
  */
-function pushReadingEnds(path: string, end: number, lengths: ReadonlySet<number>, into: number[]): void {
+function pushReadingEnds(path: string, end: number, lengths: ReadonlySet<number>, limit: number, into: number[]): void {
   if (lengths.has(end)) into.push(end);
-  // Scan the last segment only, so a path of many segments costs one pass in all.
-  for (let index = end - 1; index > 0 && path.charCodeAt(index) !== 0x2f; index -= 1) {
-    if (isSuffixMark(path.charCodeAt(index)) && path.charCodeAt(index - 1) !== 0x2f && lengths.has(index)) into.push(index);
+  // Scan the last segment only, so a path of many segments costs one pass in all, and
+  // only up to `limit`, since a cut further on is longer than every login path.
+  const start = path.lastIndexOf('/', end - 1);
+  for (let index = Math.min(end - 1, limit); index > start; index -= 1) {
+    if (isSuffixMark(path.charCodeAt(index)) && index - 1 !== start && lengths.has(index)) into.push(index);
   }
 }
 

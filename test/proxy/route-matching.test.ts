@@ -66,6 +66,30 @@ t.test('a path of many dots or segments costs a few lookups, not one per reading
   }
 });
 
+/** A set of lengths that counts its checks, one per reading end the matcher considers. */
+class CountingSet extends Set<number> {
+  checks = 0;
+  override has(value: number): boolean {
+    this.checks += 1;
+    return super.has(value);
+  }
+}
+
+t.test('long paths read many ways check few ends', async (t) => {
+  const index = loginPathIndex(new Map([...routes, [routeKey('POST', '/en/signin'), route('/en/signin')]]));
+  // Each path has about 2,000 segments and reads several ways: a locale segment to drop and
+  // script segments whose PATH_INFO front controllers route by, two deep.
+  const crafted = ['/de/index.php'.repeat(1_000), '/index.php'.repeat(1_300), '/de'.repeat(4_300), '/a.b/'.repeat(2_600),
+    `/de${'/x.y'.repeat(3_000)}`];
+  for (const path of crafted) {
+    const lengths = new CountingSet(index.lengths);
+    const methods = loginMethodsAt({ ...index, lengths }, path);
+    t.equal(methods, undefined, `${path.slice(0, 12)}...: no login path`);
+    // Only the segments within the longest login path's length are read, in each reading.
+    t.ok(lengths.checks <= 400, `${path.slice(0, 12)}... (${path.length} characters): ${lengths.checks} ends checked`);
+  }
+});
+
 t.test('login files are reached without their extension and as their directory', async (t) => {
   const served = new Map<string, LoginRoute>([
     [routeKey('POST', '/wp-login.php'), route('/wp-login.php')],
@@ -115,6 +139,8 @@ t.test('index files below a subpaths: forward route reach it', async (t) => {
     ['/partner/signin/index.en.php', '/partner/signin'],
     ['/partner/signin/.json', '/partner/signin'],
     ['/partner/signin.json/index.php', '/partner/signin'],
+    ['/partner/signin.json/index.php/x', '/partner/signin'],
+    [`/partner/signin.${'x'.repeat(40)}/index.php/y`, '/partner/signin'],
     ['/partner/signin/indexes', undefined],
     ['/partner/signin/x/index.php', undefined],
     // PHP's PATH_INFO runs the index file for paths below it.

@@ -6,6 +6,7 @@ import type { GatewayConfig, GatewayMode, LoginRoute } from '../config/types.js'
 import { GatewayKeys } from '../crypto/keys.js';
 import { TrustedProxies } from '../request/client-ip.js';
 import { withoutLocale } from '../request/locale-prefix.js';
+import { withApiVersions } from '../request/path.js';
 import { isDirectoryIndexName, loginPathAliases, scriptPathInfo, type LoginPathAlias } from '../request/served-files.js';
 import type { RuleSet } from '../rules/compile.js';
 import type { ManualMatcher } from '../admin/manual-match.js';
@@ -205,9 +206,26 @@ export function findLoginRoute(
   normalizedPath: string,
   locale: LocaleReading = 'last',
 ): LoginRoute | undefined {
-  const route = locale === 'only' ? undefined : routeAt(routes, method, normalizedPath, MAX_FRONT_CONTROLLERS, false);
-  if (route || locale === 'never' || !mayHaveLocale(normalizedPath, aliasesOf(routes).prefixes)) return route;
-  return routeAt(routes, method, normalizedPath, MAX_FRONT_CONTROLLERS, true);
+  const paths = versionReadings(normalizedPath);
+  const { prefixes } = aliasesOf(routes);
+  if (locale !== 'only') {
+    for (const path of paths) {
+      const route = routeAt(routes, method, path, MAX_FRONT_CONTROLLERS, false);
+      if (route) return route;
+    }
+  }
+  if (locale === 'never') return undefined;
+  for (const path of paths) {
+    const route = mayHaveLocale(path, prefixes) ? routeAt(routes, method, path, MAX_FRONT_CONTROLLERS, true) : undefined;
+    if (route) return route;
+  }
+  return undefined;
+}
+
+/** Return a normalised path, then its reading with numeric-region locale tags read as API versions (see withApiVersions). */
+function versionReadings(normalizedPath: string): string[] {
+  const versioned = withApiVersions(normalizedPath);
+  return versioned === undefined ? [normalizedPath] : [normalizedPath, versioned];
 }
 
 /** Find the route as findLoginRoute does. With `locale`, one locale segment may be dropped on the way. */
@@ -336,9 +354,19 @@ export function loginMethodsAt(
   normalizedPath: string,
   locale: LocaleReading = 'last',
 ): readonly string[] | undefined {
-  const methods = locale === 'only' ? undefined : methodsAt(index, normalizedPath, MAX_FRONT_CONTROLLERS, false);
-  if (methods || locale === 'never' || !mayHaveLocale(normalizedPath, index.prefixes)) return methods;
-  return methodsAt(index, normalizedPath, MAX_FRONT_CONTROLLERS, true);
+  const paths = versionReadings(normalizedPath);
+  if (locale !== 'only') {
+    for (const path of paths) {
+      const methods = methodsAt(index, path, MAX_FRONT_CONTROLLERS, false);
+      if (methods) return methods;
+    }
+  }
+  if (locale === 'never') return undefined;
+  for (const path of paths) {
+    const methods = mayHaveLocale(path, index.prefixes) ? methodsAt(index, path, MAX_FRONT_CONTROLLERS, true) : undefined;
+    if (methods) return methods;
+  }
+  return undefined;
 }
 
 /** Find the methods as loginMethodsAt does. With `locale`, one locale segment may be dropped on the way. */

@@ -1,4 +1,5 @@
 import { trimTrailing } from './linear-text.js';
+import { isNumericRegionLocale } from './locale-prefix.js';
 import { DEFAULT_USERNAME_NORMALIZATION, normalizeUsername, type UsernameNormalization } from './username.js';
 
 /**
@@ -143,7 +144,10 @@ export function normalizePath(target: string, options: { apiVersions?: boolean }
     if (windowsName === '') {
       return { invalid: 'a path segment is only dots and spaces, which Windows reads as an empty name' };
     }
-    segments.push((options.apiVersions !== false ? apiVersion(windowsName) : undefined) ?? windowsName);
+    // A language tag with a numeric region (`es-419`) stays as written, so that it still
+    // reads as a locale. withApiVersions gives the path with it read as a version.
+    const readsAsVersion = options.apiVersions !== false && !isNumericRegionLocale(windowsName);
+    segments.push((readsAsVersion ? apiVersion(windowsName) : undefined) ?? windowsName);
   }
   // NTFS reads `dir::$INDEX_ALLOCATION` and `dir:$I30:$INDEX_ALLOCATION` as the directory
   // itself, so IIS serves /portal::$INDEX_ALLOCATION/login as /portal/login. The last
@@ -153,6 +157,25 @@ export function normalizePath(target: string, options: { apiVersions?: boolean }
   }
 
   return { path: `/${segments.join('/')}` };
+}
+
+/** A segment that ends in three digits after `-` or `_`, as a numeric region does. */
+const NUMERIC_REGION_END = /[-_][0-9]{3}(?:\/|$)/;
+
+/**
+ * Return a normalised path with each language tag that has a numeric region read as an API
+ * version, or undefined when it has none. Spring Framework 7 reads `/en-001/login` as
+ * version 1, and locale prefixes read it as English, so both readings are matched.
+ */
+export function withApiVersions(normalizedPath: string): string | undefined {
+  if (!NUMERIC_REGION_END.test(normalizedPath)) return undefined;
+  let read = false;
+  const segments = normalizedPath.split('/').map((segment) => {
+    const version = isNumericRegionLocale(segment) ? apiVersion(segment) : undefined;
+    if (version !== undefined) read = true;
+    return version ?? segment;
+  });
+  return read ? segments.join('/') : undefined;
 }
 
 /** The username folding without trim, since white space inside a path is part of a segment. */

@@ -160,7 +160,7 @@ export function normalizePath(target: string, options: { apiVersions?: boolean }
 }
 
 /** A segment that ends in three digits after `-` or `_`, as a numeric region does. */
-const NUMERIC_REGION_END = /[-_][0-9]{3}(?:\/|$)/;
+const NUMERIC_REGION_END = /\/([^/]*[-_][0-9]{3})(?=\/|$)/g;
 
 /**
  * Return a normalised path with each language tag that has a numeric region read as an API
@@ -168,14 +168,14 @@ const NUMERIC_REGION_END = /[-_][0-9]{3}(?:\/|$)/;
  * version 1, and locale prefixes read it as English, so both readings are matched.
  */
 export function withApiVersions(normalizedPath: string): string | undefined {
-  if (!NUMERIC_REGION_END.test(normalizedPath)) return undefined;
   let read = false;
-  const segments = normalizedPath.split('/').map((segment) => {
-    const version = isNumericRegionLocale(segment) ? apiVersion(segment) : undefined;
-    if (version !== undefined) read = true;
-    return version ?? segment;
+  const versioned = normalizedPath.replace(NUMERIC_REGION_END, (segment: string, name: string) => {
+    const version = isNumericRegionLocale(name) ? apiVersion(name) : undefined;
+    if (version === undefined) return segment;
+    read = true;
+    return `/${version}`;
   });
-  return read ? segments.join('/') : undefined;
+  return read ? versioned : undefined;
 }
 
 /** The username folding without trim, since white space inside a path is part of a segment. */

@@ -5,6 +5,7 @@ import type { StepUpVerifier } from '../challenge/step-up.js';
 import type { GatewayConfig, GatewayMode, LoginRoute } from '../config/types.js';
 import { GatewayKeys } from '../crypto/keys.js';
 import { TrustedProxies } from '../request/client-ip.js';
+import { containerAction, reachesContainerAction, type ContainerAction } from '../request/container-actions.js';
 import { withoutLocale } from '../request/locale-prefix.js';
 import { withApiVersions } from '../request/path.js';
 import { isDirectoryIndexName, loginPathAliases, scriptPathInfo, type LoginPathAlias } from '../request/served-files.js';
@@ -142,6 +143,8 @@ export interface LoginPathIndex {
   restPaths: string[];
   /** Directory prefixes of the login paths and aliases (see segmentPrefixes). */
   prefixes: Set<string>;
+  /** The container actions that login paths name (see containerAction), by method. */
+  actions: { method: string; action: ContainerAction }[];
 }
 
 /**
@@ -155,6 +158,8 @@ interface RouteAliases {
   lengths: Set<number>;
   /** Directory prefixes of the routes' paths and aliases (see segmentPrefixes). */
   prefixes: Set<string>;
+  /** The routes that name a container action (see containerAction), by method. */
+  actions: { method: string; action: ContainerAction; route: LoginRoute }[];
 }
 
 const routeAliases = new WeakMap<ReadonlyMap<string, LoginRoute>, RouteAliases>();
@@ -177,7 +182,12 @@ function aliasesOf(routes: ReadonlyMap<string, LoginRoute>): RouteAliases {
   }
   const paths = [...routes.keys(), ...aliases.keys()].map((key) => splitRouteKey(key).path);
   const lengths = new Set(paths.map((path) => path.length));
-  const built = { aliases, directories, lengths, prefixes: segmentPrefixes(paths) };
+  const actions = [...routes].flatMap(([key, route]) => {
+    const { method, path } = splitRouteKey(key);
+    const action = containerAction(path);
+    return action === undefined ? [] : [{ method, action, route }];
+  });
+  const built = { aliases, directories, lengths, prefixes: segmentPrefixes(paths), actions };
   routeAliases.set(routes, built);
   return built;
 }
@@ -206,20 +216,42 @@ export function findLoginRoute(
   normalizedPath: string,
   locale: LocaleReading = 'last',
 ): LoginRoute | undefined {
-  const paths = versionReadings(normalizedPath);
-  const { prefixes } = aliasesOf(routes);
+  return routeByReadings(routes, method, versionReadings(normalizedPath), locale);
+}
+
+/** Find the route as findLoginRoute does, for a path read each of the ways in `paths`. */
+function routeByReadings(
+  routes: ReadonlyMap<string, LoginRoute>,
+  method: string,
+  paths: readonly string[],
+  locale: LocaleReading,
+): LoginRoute | undefined {
   if (locale !== 'only') {
     for (const path of paths) {
-      const route = routeAt(routes, method, path, MAX_FRONT_CONTROLLERS, false);
+      const route = routeAt(routes, method, path, MAX_FRONT_CONTROLLERS, false) ?? containerActionRoute(routes, method, path);
       if (route) return route;
     }
+    if (locale === 'never') return undefined;
   }
-  if (locale === 'never') return undefined;
   for (const path of paths) {
-    const route = mayHaveLocale(path, prefixes) ? routeAt(routes, method, path, MAX_FRONT_CONTROLLERS, true) : undefined;
+    const route = routeWithoutFirstSegment(routes, method, path);
     if (route) return route;
   }
   return undefined;
+}
+
+/** Find the route of a container action that a path reaches (see containerAction). */
+function containerActionRoute(routes: ReadonlyMap<string, LoginRoute>, method: string, normalizedPath: string): LoginRoute | undefined {
+  return aliasesOf(routes).actions.find((entry) => entry.method === method && reachesContainerAction(entry.action, normalizedPath))?.route;
+}
+
+/**
+ * Find the route that a path reaches once a locale segment (see withoutLocale) is dropped
+ * from its start, or from the start of one of its front-controller readings.
+ */
+function routeWithoutFirstSegment(routes: ReadonlyMap<string, LoginRoute>, method: string, normalizedPath: string): LoginRoute | undefined {
+  const { prefixes } = aliasesOf(routes);
+  return mayHaveLocale(normalizedPath, prefixes) ? routeAt(routes, method, normalizedPath, MAX_FRONT_CONTROLLERS, true) : undefined;
 }
 
 /** Return a normalised path, then its reading with numeric-region locale tags read as API versions (see withApiVersions). */
@@ -325,7 +357,7 @@ export function fieldHeaderName(name: string): string {
 export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>): LoginPathIndex {
   const index: LoginPathIndex = {
     exact: new Map(), below: new Map(), methods: new Set(), lengths: new Set(), passwordFields: new Set(), fieldHeaderNames: new Set(),
-    restPaths: [], prefixes: new Set(),
+    restPaths: [], prefixes: new Set(), actions: [],
   };
   for (const [key, route] of routes) {
     const { method, path } = splitRouteKey(key);
@@ -334,6 +366,8 @@ export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>): LoginPa
       if (route.subpaths === 'judge' && !reaching.directory) addMethod(index.below, reaching.path, method);
       index.lengths.add(reaching.path.length);
     }
+    const action = containerAction(path);
+    if (action) index.actions.push({ method, action });
     index.methods.add(method);
     index.passwordFields.add(route.passwordField.toLowerCase());
     for (const field of [route.usernameField, route.passwordField]) index.fieldHeaderNames.add(fieldHeaderName(field));
@@ -354,19 +388,34 @@ export function loginMethodsAt(
   normalizedPath: string,
   locale: LocaleReading = 'last',
 ): readonly string[] | undefined {
-  const paths = versionReadings(normalizedPath);
+  return methodsByReadings(index, versionReadings(normalizedPath), locale);
+}
+
+/** Find the methods as loginMethodsAt does, for a path read each of the ways in `paths`. */
+function methodsByReadings(index: LoginPathIndex, paths: readonly string[], locale: LocaleReading): readonly string[] | undefined {
   if (locale !== 'only') {
     for (const path of paths) {
-      const methods = methodsAt(index, path, MAX_FRONT_CONTROLLERS, false);
+      const methods = methodsAt(index, path, MAX_FRONT_CONTROLLERS, false) ?? containerActionMethods(index, path);
       if (methods) return methods;
     }
+    if (locale === 'never') return undefined;
   }
-  if (locale === 'never') return undefined;
   for (const path of paths) {
-    const methods = mayHaveLocale(path, index.prefixes) ? methodsAt(index, path, MAX_FRONT_CONTROLLERS, true) : undefined;
+    const methods = methodsWithoutFirstSegment(index, path);
     if (methods) return methods;
   }
   return undefined;
+}
+
+/** Return the methods of the container actions that a path reaches (see containerAction), if any. */
+function containerActionMethods(index: LoginPathIndex, normalizedPath: string): readonly string[] | undefined {
+  const methods = index.actions.filter((entry) => reachesContainerAction(entry.action, normalizedPath)).map((entry) => entry.method);
+  return methods.length === 0 ? undefined : [...new Set(methods)];
+}
+
+/** Find the methods as routeWithoutFirstSegment finds a route. */
+function methodsWithoutFirstSegment(index: LoginPathIndex, normalizedPath: string): readonly string[] | undefined {
+  return mayHaveLocale(normalizedPath, index.prefixes) ? methodsAt(index, normalizedPath, MAX_FRONT_CONTROLLERS, true) : undefined;
 }
 
 /** Find the methods as loginMethodsAt does. With `locale`, one locale segment may be dropped on the way. */

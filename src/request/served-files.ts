@@ -62,7 +62,11 @@ export interface LoginPathAlias {
  * rest of the path as PATH_INFO.
  */
 const SCRIPT_EXTENSIONS = '(?:php\\d?|phtml|phar|cgi|fcgi|wsgi|py|pl|dll|exe|asp|aspx|ashx|cfm|cfml|cfc|lua)';
-const SCRIPT_WITH_PATH_INFO = new RegExp(`\\.${SCRIPT_EXTENSIONS}/`);
+/**
+ * A script segment with more path after it, or the segment `faces` with more path: JSF maps
+ * its FacesServlet to `/faces/*`, so `/faces/login.xhtml` runs the view /login.xhtml.
+ */
+const SCRIPT_WITH_PATH_INFO = new RegExp(`\\.${SCRIPT_EXTENSIONS}/|/faces/`);
 const SCRIPT_NAME = new RegExp(`^[\\w-]{1,32}\\.${SCRIPT_EXTENSIONS}$`);
 
 /** Return whether a lower-case path segment names a script that servers run with PATH_INFO (`app.php`). */
@@ -72,7 +76,8 @@ export function isScriptName(segment: string): boolean {
 
 /**
  * Split a normalised path at its first script segment: `/portal/index.php/login` gives the
- * directory `/portal` and the PATH_INFO `/login`. Returns undefined when the path has no
+ * directory `/portal` and the PATH_INFO `/login`. A `faces` segment is split at the same way
+ * (`/app/faces/login.xhtml` gives `/app` and `/login.xhtml`), with no stems. Returns undefined when the path has no
  * script segment with more path after it. `stems` are the directory names the script also
  * runs for. Apache's MultiViews serves `/account/login` with `account.php` (or any
  * `account.*`) and the PATH_INFO `/login`, as does a rewrite such as `^account/(.*)$

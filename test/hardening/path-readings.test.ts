@@ -51,3 +51,84 @@ t.test('API versions beside numeric-region locales', async (t) => {
   const passage = await passLogin(local, app, '/api/es-419/login');
   t.equal(passage.decision, undefined, '/api/es-419/login: version 419, not judged');
 });
+
+const FORM = 'application/x-www-form-urlencoded';
+
+/** Send a GET with a password in its query and return the status, 405 on a login path. */
+async function queryStatus(port: number, target: string): Promise<number | undefined> {
+  const headers: [string, string][] = [['Host', 'riskgate.test'], ['Connection', 'close']];
+  const exchange = await rawExchange(port, rawRequest('GET', target, headers), { source: nextSource() });
+  return exchange.statuses[0];
+}
+
+t.test('container form login judged under any path', async (t) => {
+  // Tomcat runs FORM login for any path in the web app that ends with /j_security_check,
+  // and Jetty for any path with that segment.
+  const { local, app } = await gatewayWithRoutes(t, [
+    { id: 'container', path: '/j_security_check', body: 'form', username_field: 'j_username', password_field: 'j_password' },
+  ]);
+  const body = 'j_username=alice&j_password=wonderland';
+  for (const target of ['/j_security_check', '/secure/j_security_check', '/a/b/j_security_check', '/x/j_security_check;jsessionid=1',
+    '/x/J_Security_Check', '/x/j_security_check/y', '/x/j_security_check?x=1']) {
+    const passage = await passLogin(local, app, target, body, FORM);
+    t.equal(passage.received?.url, target, `${target}: reached the app as sent`);
+    t.equal(passage.decision?.riskgate.route, 'container', `${target}: judged`);
+  }
+  t.equal(await queryStatus(local.port, '/x/j_security_check?j_username=a&j_password=b'), 405, 'a password in a GET query there gets 405');
+
+  for (const target of ['/x/j_security_checks', '/x/my_j_security_check']) {
+    const passage = await passLogin(local, app, target, body, FORM);
+    t.equal(passage.status, 200, `${target}: forwarded`);
+    t.equal(passage.decision, undefined, `${target}: not judged`);
+  }
+});
+
+t.test('Struts actions judged under any namespace', async (t) => {
+  // Struts 2 runs an action of the default namespace for any namespace that has none of
+  // that name, and one in /auth for any namespace below /auth.
+  const { local, app } = await gatewayWithRoutes(t, [
+    { id: 'root', path: '/login.action', body: 'form' },
+    { id: 'auth', path: '/auth/signin.action', body: 'form' },
+  ]);
+  const body = 'username=alice&password=wonderland';
+  const judged: [string, string][] = [
+    ['/x/login.action', 'root'], ['/x/y/login.action', 'root'], ['/x/login', 'root'], ['/x/login!input.action', 'root'],
+    ['/x/login.action;jsessionid=1', 'root'], ['/auth/x/signin.action', 'auth'], ['/auth/x/y/signin', 'auth'],
+  ];
+  for (const [target, routeId] of judged) {
+    const passage = await passLogin(local, app, target, body, FORM);
+    t.equal(passage.received?.url, target, `${target}: reached the app as sent`);
+    t.equal(passage.decision?.riskgate.route, routeId, `${target}: judged by route ${routeId}`);
+  }
+  t.equal(await queryStatus(local.port, '/x/y/login.action?username=a&password=b'), 405, 'a password in a GET query there gets 405');
+
+  for (const target of ['/x/signin.action', '/x/login.do', '/x/login.action/y', '/x/logins.action']) {
+    const passage = await passLogin(local, app, target, body, FORM);
+    t.equal(passage.status, 200, `${target}: forwarded`);
+    t.equal(passage.decision, undefined, `${target}: not judged`);
+  }
+});
+
+t.test('JSF views judged under /faces/', async (t) => {
+  // JSF maps its FacesServlet to /faces/* and to *.jsf, so each runs the view /signin.xhtml.
+  const { local, app } = await gatewayWithRoutes(t, [
+    { id: 'root', path: '/signin.xhtml', body: 'form' },
+    { id: 'app', path: '/app/account/login.xhtml', body: 'form' },
+  ]);
+  const body = 'username=alice&password=wonderland';
+  const judged: [string, string][] = [
+    ['/faces/signin.xhtml', 'root'], ['/faces/signin.jsf', 'root'], ['/faces/signin', 'root'], ['/signin.jsf', 'root'],
+    ['/app/faces/account/login.xhtml', 'app'], ['/app/faces/account/login.jsf', 'app'],
+  ];
+  for (const [target, routeId] of judged) {
+    const passage = await passLogin(local, app, target, body, FORM);
+    t.equal(passage.received?.url, target, `${target}: reached the app as sent`);
+    t.equal(passage.decision?.riskgate.route, routeId, `${target}: judged by route ${routeId}`);
+  }
+
+  for (const target of ['/faces/other.xhtml', '/x.faces/signin.xhtml']) {
+    const passage = await passLogin(local, app, target, body, FORM);
+    t.equal(passage.status, 200, `${target}: forwarded`);
+    t.equal(passage.decision, undefined, `${target}: not judged`);
+  }
+});

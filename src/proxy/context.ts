@@ -7,6 +7,7 @@ import { GatewayKeys } from '../crypto/keys.js';
 import { TrustedProxies } from '../request/client-ip.js';
 import { containerAction, reachesContainerAction, type ContainerAction } from '../request/container-actions.js';
 import { withoutLocale } from '../request/locale-prefix.js';
+import { isSiteScript, withoutSite } from '../request/multisite.js';
 import { withApiVersions } from '../request/path.js';
 import { isDirectoryIndexName, loginPathAliases, scriptPathInfo, type LoginPathAlias } from '../request/served-files.js';
 import type { RuleSet } from '../rules/compile.js';
@@ -145,6 +146,8 @@ export interface LoginPathIndex {
   prefixes: Set<string>;
   /** The container actions that login paths name (see containerAction), by method. */
   actions: { method: string; action: ContainerAction }[];
+  /** The index of the login paths that name a PHP script, read below a multisite segment (see withoutSite). */
+  siteScripts?: LoginPathIndex;
 }
 
 /**
@@ -160,6 +163,8 @@ interface RouteAliases {
   prefixes: Set<string>;
   /** The routes that name a container action (see containerAction), by method. */
   actions: { method: string; action: ContainerAction; route: LoginRoute }[];
+  /** The routes whose paths name a PHP script that multisite rewrites run below a site (see withoutSite). */
+  siteScripts: ReadonlyMap<string, LoginRoute>;
 }
 
 const routeAliases = new WeakMap<ReadonlyMap<string, LoginRoute>, RouteAliases>();
@@ -169,6 +174,15 @@ function aliasesOf(routes: ReadonlyMap<string, LoginRoute>): RouteAliases {
   const cached = routeAliases.get(routes);
   if (cached) return cached;
 
+  const siteScripts = new Map([...routes].filter(([key]) => isSiteScript(splitRouteKey(key).path)));
+  // The scripts are read below one site segment only, so their own map has no site scripts.
+  if (siteScripts.size > 0) routeAliases.set(siteScripts, buildAliases(siteScripts, new Map()));
+  const built = buildAliases(routes, siteScripts);
+  routeAliases.set(routes, built);
+  return built;
+}
+
+function buildAliases(routes: ReadonlyMap<string, LoginRoute>, siteScripts: ReadonlyMap<string, LoginRoute>): RouteAliases {
   const aliases = new Map<string, LoginRoute>();
   const directories = new Set<string>();
   for (const [key, route] of routes) {
@@ -187,9 +201,7 @@ function aliasesOf(routes: ReadonlyMap<string, LoginRoute>): RouteAliases {
     const action = containerAction(path);
     return action === undefined ? [] : [{ method, action, route }];
   });
-  const built = { aliases, directories, lengths, prefixes: segmentPrefixes(paths), actions };
-  routeAliases.set(routes, built);
-  return built;
+  return { aliases, directories, lengths, prefixes: segmentPrefixes(paths), actions, siteScripts };
 }
 
 function splitRouteKey(key: string): { method: string; path: string } {
@@ -246,12 +258,16 @@ function containerActionRoute(routes: ReadonlyMap<string, LoginRoute>, method: s
 }
 
 /**
- * Find the route that a path reaches once a locale segment (see withoutLocale) is dropped
- * from its start, or from the start of one of its front-controller readings.
+ * Find the route that a path reaches once a locale segment (see withoutLocale) or, for a PHP
+ * script, a multisite segment (see withoutSite) is dropped from its start, or from the start
+ * of one of its front-controller readings.
  */
 function routeWithoutFirstSegment(routes: ReadonlyMap<string, LoginRoute>, method: string, normalizedPath: string): LoginRoute | undefined {
-  const { prefixes } = aliasesOf(routes);
-  return mayHaveLocale(normalizedPath, prefixes) ? routeAt(routes, method, normalizedPath, MAX_FRONT_CONTROLLERS, true) : undefined;
+  const { prefixes, siteScripts } = aliasesOf(routes);
+  const route = mayHaveLocale(normalizedPath, prefixes) ? routeAt(routes, method, normalizedPath, MAX_FRONT_CONTROLLERS, true) : undefined;
+  if (route || siteScripts.size === 0) return route;
+  const rest = withoutSite(normalizedPath);
+  return rest === undefined ? undefined : routeByReadings(siteScripts, method, [rest], 'last');
 }
 
 /** Return a normalised path, then its reading with numeric-region locale tags read as API versions (see withApiVersions). */
@@ -353,8 +369,11 @@ export function fieldHeaderName(name: string): string {
   return name.replaceAll('-', '').toLowerCase();
 }
 
-/** Index the login paths of `routes`, and the paths in loginPathAliases that reach them. */
-export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>): LoginPathIndex {
+/**
+ * Index the login paths of `routes`, and the paths in loginPathAliases that reach them.
+ * `withSites: false` leaves out the index of PHP scripts below a multisite segment.
+ */
+export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>, withSites = true): LoginPathIndex {
   const index: LoginPathIndex = {
     exact: new Map(), below: new Map(), methods: new Set(), lengths: new Set(), passwordFields: new Set(), fieldHeaderNames: new Set(),
     restPaths: [], prefixes: new Set(), actions: [],
@@ -374,6 +393,8 @@ export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>): LoginPa
   }
   index.restPaths = [...index.exact.keys()].filter((path) => path.indexOf('/', 1) !== -1);
   index.prefixes = segmentPrefixes([...index.exact.keys()]);
+  const siteScripts = new Map([...routes].filter(([key]) => isSiteScript(splitRouteKey(key).path)));
+  if (withSites && siteScripts.size > 0) index.siteScripts = loginPathIndex(siteScripts, false);
   return index;
 }
 
@@ -415,7 +436,10 @@ function containerActionMethods(index: LoginPathIndex, normalizedPath: string): 
 
 /** Find the methods as routeWithoutFirstSegment finds a route. */
 function methodsWithoutFirstSegment(index: LoginPathIndex, normalizedPath: string): readonly string[] | undefined {
-  return mayHaveLocale(normalizedPath, index.prefixes) ? methodsAt(index, normalizedPath, MAX_FRONT_CONTROLLERS, true) : undefined;
+  const methods = mayHaveLocale(normalizedPath, index.prefixes) ? methodsAt(index, normalizedPath, MAX_FRONT_CONTROLLERS, true) : undefined;
+  if (methods || index.siteScripts === undefined) return methods;
+  const rest = withoutSite(normalizedPath);
+  return rest === undefined ? undefined : methodsByReadings(index.siteScripts, [rest], 'last');
 }
 
 /** Find the methods as loginMethodsAt does. With `locale`, one locale segment may be dropped on the way. */

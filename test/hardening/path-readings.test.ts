@@ -132,3 +132,29 @@ t.test('JSF views judged under /faces/', async (t) => {
     t.equal(passage.decision, undefined, `${target}: not judged`);
   }
 });
+
+t.test('WordPress multisite scripts judged', async (t) => {
+  // Multisite's .htaccess rewrites ^([_0-9a-zA-Z-]+/)?(.*\.php)$ to $2, and its nginx rules
+  // ^(/[^/]+)?(/.*\.php) to $2, so /site2/wp-login.php and /si.te/wp-login.php run /wp-login.php.
+  const { local, app } = await gatewayWithRoutes(t, [
+    { id: 'wordpress', path: '/wp-login.php', body: 'form', username_field: 'log', password_field: 'pwd' },
+    { id: 'signin', path: '/signin' },
+  ]);
+  const body = 'log=alice&pwd=wonderland';
+  for (const target of ['/site2/wp-login.php', '/anything/wp-login.php', '/site_2/wp-login.php', '/Site-2/WP-LOGIN.PHP',
+    '/site2/wp-login', '/site2/wp-login.php/x', '/site2/wp-login.php;x=1', '/site2/de/wp-login.php',
+    '/site2/index.php/wp-login.php', '/si.te/wp-login.php']) {
+    const passage = await passLogin(local, app, target, body, FORM);
+    t.equal(passage.received?.url, target, `${target}: reached the app as sent`);
+    t.equal(passage.decision?.riskgate.route, 'wordpress', `${target}: judged`);
+    t.equal(passage.decision?.riskgate.outcome_reason, 'path_variant', `${target}: a success there is not trusted`);
+  }
+  t.equal(await queryStatus(local.port, '/site2/wp-login.php?log=a&pwd=b'), 405, 'a password in a GET query there gets 405');
+
+  // The rewrite reads one site segment, and only in front of a PHP script.
+  for (const target of ['/a/b/wp-login.php', '/site2/wp-signup.php', '/site2/signin']) {
+    const passage = await passLogin(local, app, target, body, FORM);
+    t.equal(passage.status, 200, `${target}: forwarded`);
+    t.equal(passage.decision, undefined, `${target}: not judged`);
+  }
+});

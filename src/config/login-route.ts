@@ -93,6 +93,7 @@ export function resolveRoute(route: RawConfig, index: number): LoginRoute {
     failureLocation: (route.failure_location ?? []).map(normalizeLocation),
     subpaths: route.subpaths ?? 'judge',
     anyPath: route.any_path ?? false,
+    suffixMatch: route.suffix_match ?? false,
     crossSite: route.cross_site ?? 'refuse',
     corsOrigins: Object.freeze([...(route.cors_origins ?? [])]),
   });

@@ -62,6 +62,11 @@ export interface LoginRoute {
    */
   anyPath: boolean;
   /**
+   * True for an app that runs this login at any path ending in its path, as Spring Security
+   * before 4.0 does with its `filterProcessesUrl` (`/x/login` for `/login`).
+   */
+  suffixMatch: boolean;
+  /**
    * `refuse`: a login a browser marks `Sec-Fetch-Site: cross-site` gets 403 before anything
    * is counted, so a page on another site cannot make its visitors' browsers send guesses
    * that block their own address. `same-origin`: a login from a page on another origin of

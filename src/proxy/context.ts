@@ -198,7 +198,7 @@ function buildAliases(routes: ReadonlyMap<string, LoginRoute>, siteScripts: Read
   const lengths = new Set(paths.map((path) => path.length));
   const actions = [...routes].flatMap(([key, route]) => {
     const { method, path } = splitRouteKey(key);
-    const action = containerAction(path);
+    const action = containerAction(path, route.suffixMatch);
     return action === undefined ? [] : [{ method, action, route }];
   });
   return { aliases, directories, lengths, prefixes: segmentPrefixes(paths), actions, siteScripts };
@@ -385,7 +385,7 @@ export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>, withSite
       if (route.subpaths === 'judge' && !reaching.directory) addMethod(index.below, reaching.path, method);
       index.lengths.add(reaching.path.length);
     }
-    const action = containerAction(path);
+    const action = containerAction(path, route.suffixMatch);
     if (action) index.actions.push({ method, action });
     index.methods.add(method);
     index.passwordFields.add(route.passwordField.toLowerCase());

@@ -5,16 +5,22 @@
 
 /** The action a login route names, and where a request reaches it. */
 export interface ContainerAction {
-  /** `anywhere`: any path with the segment `name`. `below`: a last segment that names it, anywhere below `directory`. */
-  reach: 'anywhere' | 'below';
+  /**
+   * `anywhere`: any path with the segment `name`. `below`: a last segment that names it,
+   * anywhere below `directory`. `suffix`: any path that ends with the route's path `name`.
+   */
+  reach: 'anywhere' | 'below' | 'suffix';
   /** The route path's directory, `''` at the root. */
   directory: string;
   /** The route path's last segment (`j_security_check`), or the action's name without `.action` (`login`). */
   name: string;
 }
 
-/** The servlet container's form login action (Servlet specification, FORM authentication). */
-const FORM_LOGIN_ACTION = 'j_security_check';
+/**
+ * The servlet container's form login action (Servlet specification, FORM authentication),
+ * and Spring Security's default login URL before 4.0, which it matched with `endsWith`.
+ */
+const FORM_LOGIN_ACTIONS = new Set(['j_security_check', 'j_spring_security_check']);
 
 /** The extension Struts 2 maps to actions by default. */
 const STRUTS_EXTENSION = '.action';
@@ -27,10 +33,13 @@ const STRUTS_EXTENSION = '.action';
  * the app configures above it, and falls back to the default namespace, so an action in
  * `/auth` runs at `/auth/x/login.action`, and one at the root at any `.../login.action`.
  */
-export function containerAction(normalizedPath: string): ContainerAction | undefined {
+export function containerAction(normalizedPath: string, suffixMatch = false): ContainerAction | undefined {
+  // Spring Security before 4.0 runs its login filter for any path that ends with the
+  // configured URL; a route sets suffix_match for that.
+  if (suffixMatch && normalizedPath !== '/') return { reach: 'suffix', directory: '', name: normalizedPath };
   const slash = normalizedPath.lastIndexOf('/');
   const segment = normalizedPath.slice(slash + 1);
-  if (segment === FORM_LOGIN_ACTION) return { reach: 'anywhere', directory: '', name: segment };
+  if (FORM_LOGIN_ACTIONS.has(segment)) return { reach: 'anywhere', directory: '', name: segment };
   if (segment.length > STRUTS_EXTENSION.length && segment.endsWith(STRUTS_EXTENSION)) {
     return { reach: 'below', directory: normalizedPath.slice(0, slash), name: segment.slice(0, -STRUTS_EXTENSION.length) };
   }
@@ -39,6 +48,7 @@ export function containerAction(normalizedPath: string): ContainerAction | undef
 
 /** Return whether a normalised request path reaches a container action (see containerAction). */
 export function reachesContainerAction(action: ContainerAction, normalizedPath: string): boolean {
+  if (action.reach === 'suffix') return normalizedPath.endsWith(action.name);
   if (action.reach === 'anywhere') {
     const segment = `/${action.name}`;
     return normalizedPath.endsWith(segment) || normalizedPath.includes(`${segment}/`);

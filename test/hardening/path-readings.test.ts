@@ -83,6 +83,28 @@ t.test('container form login judged under any path', async (t) => {
   }
 });
 
+t.test('Spring Security suffix logins judged', async (t) => {
+  // Spring Security before 4.0 runs its login filter for any path that ends with its URL:
+  // the default j_spring_security_check, or the configured one with suffix_match.
+  const { local, app } = await gatewayWithRoutes(t, [
+    { id: 'spring', path: '/j_spring_security_check', body: 'form', username_field: 'j_username', password_field: 'j_password' },
+    { id: 'custom', path: '/auth/signin', suffix_match: true },
+  ]);
+  const body = 'j_username=alice&j_password=wonderland';
+  for (const target of ['/j_spring_security_check', '/x/j_spring_security_check', '/a/b/j_spring_security_check;jsessionid=1']) {
+    const passage = await passLogin(local, app, target, body, FORM);
+    t.equal(passage.decision?.riskgate.route, 'spring', `${target}: judged`);
+  }
+  for (const target of ['/auth/signin', '/x/auth/signin', '/a/b/auth/signin', '/x/Auth/SignIn/']) {
+    const passage = await passLogin(local, app, target);
+    t.equal(passage.decision?.riskgate.route, 'custom', `${target}: judged`);
+  }
+  for (const target of ['/x/auth/signins', '/x/myauth/signin', '/signin']) {
+    const passage = await passLogin(local, app, target);
+    t.equal(passage.decision, undefined, `${target}: not judged`);
+  }
+});
+
 t.test('Struts actions judged under any namespace', async (t) => {
   // Struts 2 runs an action of the default namespace for any namespace that has none of
   // that name, and one in /auth for any namespace below /auth.

@@ -520,7 +520,7 @@ function firstEndToRead(path: string, above: number, from: number): number {
  * `subpaths`. Only directories whose last segment starts before `limit` are read.
  */
 function pushIndexFileDirectories(path: string, above: number, lengths: ReadonlySet<number>, limit: number, into: number[]): void {
-  // The longest such directory ends at the first slash from `limit`, and its index file at the next.
+  // The deepest such directory ends at the first slash from `limit`, and its index file at the next.
   const longestDirectory = path.indexOf('/', limit);
   const first = firstEndToRead(path, above, longestDirectory === -1 ? -1 : longestDirectory + 1);
   for (let slash = first; slash > 0; slash = path.lastIndexOf('/', slash - 1)) {

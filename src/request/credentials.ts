@@ -297,13 +297,17 @@ function formFieldValues(text: string, field: string): string[] {
   return values;
 }
 
-/** Return whether a charset is a label of UTF-8 in the WHATWG Encoding Standard (`utf8` too), as browsers read it. */
+/**
+ * Labels of UTF-8 that both browsers (the WHATWG Encoding Standard) and Java read as UTF-8.
+ * WHATWG also maps `unicode20utf8` and `x-unicode20utf8` to UTF-8, and trims white space
+ * inside a quoted label. Java has no charset of such a name, and Tomcat then reads the body
+ * in its default charset, ISO-8859-1. So only these are read as UTF-8.
+ */
+const UTF8_LABELS = new Set(['utf-8', 'utf8', 'unicode-1-1-utf-8']);
+
+/** Return whether a charset parameter's value (lower case, unquoted) names UTF-8 in browsers and in Java alike. */
 function isUtf8Label(charset: string): boolean {
-  try {
-    return new TextDecoder(charset).encoding === 'utf-8';
-  } catch {
-    return false;
-  }
+  return UTF8_LABELS.has(charset);
 }
 
 function bodyFormat(contentType: string | undefined, route: LoginRoute): 'json' | 'form' {

@@ -128,7 +128,7 @@ t.test('ambiguous username bodies are refused', async (t) => {
   t.equal(upstream.requests.length, 0, 'none reached the app');
 });
 
-t.test('UTF-8 charset labels are accepted', async (t) => {
+t.test('UTF-8 labels that Java knows are accepted', async (t) => {
   const upstream = await new RecordingUpstream().start();
   const gateway = await startTestGateway({ upstream: upstream.url });
   t.teardown(async () => {
@@ -147,4 +147,17 @@ t.test('UTF-8 charset labels are accepted', async (t) => {
     t.equal(reply.status, 200, `charset=${charset}: forwarded`);
   }
   t.equal(upstream.logins.length, 3, 'each login reached the app');
+
+  // WHATWG reads these as UTF-8 too, but Java has no charset of these names, and Tomcat
+  // then reads the form in its default ISO-8859-1.
+  for (const charset of ['x-unicode20utf8', 'unicode20utf8', 'unicode11utf8', '" utf-8"', '"utf-8 "']) {
+    const reply = await send(gateway.port, {
+      method: 'POST',
+      path: '/login',
+      headers: { ...BROWSER_HEADERS, 'content-type': `application/x-www-form-urlencoded; charset=${charset}` },
+      body: 'username=%C3%87lice&password=wonderland',
+    });
+    t.equal(reply.status, 415, `charset=${charset}: 415`);
+  }
+  t.equal(upstream.logins.length, 3, 'none of those reached the app');
 });

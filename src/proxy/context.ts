@@ -146,6 +146,8 @@ export interface LoginPathIndex {
   prefixes: Set<string>;
   /** The container actions that login paths name (see containerAction), by method. */
   actions: { method: string; action: ContainerAction }[];
+  /** True when a login path has `_`, which punctuation in a request path may stand for (see versionReadings). */
+  underscores: boolean;
   /** The index of the login paths that name a PHP script, read below a multisite segment (see withoutSite). */
   siteScripts?: LoginPathIndex;
 }
@@ -165,6 +167,8 @@ interface RouteAliases {
   actions: { method: string; action: ContainerAction; route: LoginRoute }[];
   /** The routes whose paths name a PHP script that multisite rewrites run below a site (see withoutSite). */
   siteScripts: ReadonlyMap<string, LoginRoute>;
+  /** True when a route's path has `_`, which punctuation in a request path may stand for (see versionReadings). */
+  underscores: boolean;
 }
 
 const routeAliases = new WeakMap<ReadonlyMap<string, LoginRoute>, RouteAliases>();
@@ -201,7 +205,7 @@ function buildAliases(routes: ReadonlyMap<string, LoginRoute>, siteScripts: Read
     const action = containerAction(path, route.suffixMatch);
     return action === undefined ? [] : [{ method, action, route }];
   });
-  return { aliases, directories, lengths, prefixes: segmentPrefixes(paths), actions, siteScripts };
+  return { aliases, directories, lengths, prefixes: segmentPrefixes(paths), actions, siteScripts, underscores: paths.some((path) => path.includes('_')) };
 }
 
 function splitRouteKey(key: string): { method: string; path: string } {
@@ -228,7 +232,7 @@ export function findLoginRoute(
   normalizedPath: string,
   locale: LocaleReading = 'last',
 ): LoginRoute | undefined {
-  return routeByReadings(routes, method, versionReadings(normalizedPath), locale);
+  return routeByReadings(routes, method, versionReadings(normalizedPath, aliasesOf(routes).underscores), locale);
 }
 
 /** Find the route as findLoginRoute does, for a path read each of the ways in `paths`. */
@@ -271,10 +275,26 @@ function routeWithoutFirstSegment(routes: ReadonlyMap<string, LoginRoute>, metho
 }
 
 /** Return a normalised path, then its reading with numeric-region locale tags read as API versions (see withApiVersions). */
-function versionReadings(normalizedPath: string): string[] {
+function versionReadings(normalizedPath: string, underscores: boolean): string[] {
   const versioned = withApiVersions(normalizedPath);
-  return versioned === undefined ? [normalizedPath] : [normalizedPath, versioned];
+  const readings = versioned === undefined ? [normalizedPath] : [normalizedPath, versioned];
+
+  // Zope, Plone and Pyramid name a view explicitly with `@@` (`/@@login`, `/news/@@login`).
+  const view = normalizedPath.includes('/@@') ? normalizedPath.replaceAll('/@@', '/') : undefined;
+  if (view !== undefined) readings.push(view);
+
+  // CherryPy's and TurboGears' dispatchers read every ASCII punctuation character in a
+  // segment as `_`, so `/do-login` and `/do.login` run the handler of `/do_login`. Only a
+  // login path with `_` can be reached so.
+  if (underscores) {
+    const folded = (view ?? normalizedPath).replace(SEGMENT_PUNCTUATION, '_');
+    if (!readings.includes(folded)) readings.push(folded);
+  }
+  return readings;
 }
+
+/** ASCII punctuation other than `/` and `_`: Python's string.punctuation, which CherryPy maps to `_`. */
+const SEGMENT_PUNCTUATION = /[!-.:-@[-^`{-~]/g;
 
 /** Find the route as findLoginRoute does. With `locale`, one locale segment may be dropped on the way. */
 function routeAt(
@@ -376,7 +396,7 @@ export function fieldHeaderName(name: string): string {
 export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>, withSites = true): LoginPathIndex {
   const index: LoginPathIndex = {
     exact: new Map(), below: new Map(), methods: new Set(), lengths: new Set(), passwordFields: new Set(), fieldHeaderNames: new Set(),
-    restPaths: [], prefixes: new Set(), actions: [],
+    restPaths: [], prefixes: new Set(), actions: [], underscores: false,
   };
   for (const [key, route] of routes) {
     const { method, path } = splitRouteKey(key);
@@ -393,6 +413,7 @@ export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>, withSite
   }
   index.restPaths = [...index.exact.keys()].filter((path) => path.indexOf('/', 1) !== -1);
   index.prefixes = segmentPrefixes([...index.exact.keys()]);
+  index.underscores = [...index.exact.keys()].some((path) => path.includes('_'));
   const siteScripts = new Map([...routes].filter(([key]) => isSiteScript(splitRouteKey(key).path)));
   if (withSites && siteScripts.size > 0) index.siteScripts = loginPathIndex(siteScripts, false);
   return index;
@@ -409,7 +430,7 @@ export function loginMethodsAt(
   normalizedPath: string,
   locale: LocaleReading = 'last',
 ): readonly string[] | undefined {
-  return methodsByReadings(index, versionReadings(normalizedPath), locale);
+  return methodsByReadings(index, versionReadings(normalizedPath, index.underscores), locale);
 }
 
 /** Find the methods as loginMethodsAt does, for a path read each of the ways in `paths`. */

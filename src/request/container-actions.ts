@@ -7,7 +7,8 @@
 export interface ContainerAction {
   /**
    * `anywhere`: any path with the segment `name`. `below`: a last segment that names it,
-   * anywhere below `directory`. `suffix`: any path that ends with the route's path `name`.
+   * anywhere below `directory`. `suffix`: any path that ends with `name`, the route's path
+   * without its first `/`.
    */
   reach: 'anywhere' | 'below' | 'suffix';
   /** The route path's directory, `''` at the root. */
@@ -35,8 +36,9 @@ const STRUTS_EXTENSION = '.action';
  */
 export function containerAction(normalizedPath: string, suffixMatch = false): ContainerAction | undefined {
   // Spring Security before 4.0 runs its login filter for any path that ends with the
-  // configured URL; a route sets suffix_match for that.
-  if (suffixMatch && normalizedPath !== '/') return { reach: 'suffix', directory: '', name: normalizedPath };
+  // configured URL, and CherryPy's session_auth tool for any path that ends with the text
+  // `do_login` (`/xdo_login` too). A route sets suffix_match for these.
+  if (suffixMatch && normalizedPath !== '/') return { reach: 'suffix', directory: '', name: normalizedPath.slice(1) };
   const slash = normalizedPath.lastIndexOf('/');
   const segment = normalizedPath.slice(slash + 1);
   if (FORM_LOGIN_ACTIONS.has(segment)) return { reach: 'anywhere', directory: '', name: segment };

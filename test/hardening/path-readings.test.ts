@@ -99,10 +99,47 @@ t.test('Spring Security suffix logins judged', async (t) => {
     const passage = await passLogin(local, app, target);
     t.equal(passage.decision?.riskgate.route, 'custom', `${target}: judged`);
   }
-  for (const target of ['/x/auth/signins', '/x/myauth/signin', '/signin']) {
+  // The text is matched, not the segments: /x/myauth/signin is judged too.
+  for (const target of ['/x/auth/signins', '/signin', '/x/auth/signin/x']) {
     const passage = await passLogin(local, app, target);
     t.equal(passage.decision, undefined, `${target}: not judged`);
   }
+});
+
+t.test('punctuation that CherryPy reads as underscore judged', async (t) => {
+  // CherryPy's dispatcher reads each ASCII punctuation character in a segment as `_`.
+  const { local, app } = await gatewayWithRoutes(t, [{ id: 'cherrypy', path: '/do_login', body: 'form' }]);
+  const body = 'username=alice&password=wonderland';
+  for (const target of ['/do_login', '/do-login', '/do.login', '/do~login', '/do%2Blogin', '/do@login', '/do$login',
+    "/do'login", '/do:login', '/do!login', '/do%22login', '/do%7Clogin']) {
+    const passage = await passLogin(local, app, target, body, FORM);
+    t.equal(passage.decision?.riskgate.route, 'cherrypy', `${target}: judged`);
+  }
+  for (const target of ['/dologin', '/do--login', '/do_logins']) {
+    const passage = await passLogin(local, app, target, body, FORM);
+    t.equal(passage.decision, undefined, `${target}: not judged`);
+  }
+});
+
+t.test('explicit view names and traversal judged', async (t) => {
+  // Zope, Plone and Pyramid name a view with `@@`, and a traversal app runs a view under any
+  // resource path, which suffix_match covers. CherryPy's session_auth matches the text suffix.
+  const { local, app } = await gatewayWithRoutes(t, [
+    { id: 'plain', path: '/login' },
+    { id: 'traversal', path: '/signin', suffix_match: true },
+    { id: 'session-auth', path: '/do_login', suffix_match: true, body: 'form' },
+  ]);
+  for (const [target, route] of [['/@@login', 'plain'], ['/@@signin', 'traversal'], ['/news/signin', 'traversal'],
+    ['/news/@@signin', 'traversal'], ['/a/b/@@signin', 'traversal']] as const) {
+    const passage = await passLogin(local, app, target);
+    t.equal(passage.decision?.riskgate.route, route, `${target}: judged`);
+  }
+  for (const target of ['/xdo_login', '/x/do_login', '/x/do-login']) {
+    const passage = await passLogin(local, app, target, 'username=alice&password=wonderland', FORM);
+    t.equal(passage.decision?.riskgate.route, 'session-auth', `${target}: judged`);
+  }
+  const passage = await passLogin(local, app, '/news/login');
+  t.equal(passage.decision, undefined, '/news/login: not judged without suffix_match');
 });
 
 t.test('Struts actions judged under any namespace', async (t) => {

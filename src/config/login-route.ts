@@ -94,6 +94,7 @@ export function resolveRoute(route: RawConfig, index: number): LoginRoute {
     subpaths: route.subpaths ?? 'judge',
     anyPath: route.any_path ?? false,
     suffixMatch: route.suffix_match ?? false,
+    identifierFirst: route.identifier_first ?? false,
     crossSite: route.cross_site ?? 'refuse',
     corsOrigins: Object.freeze([...(route.cors_origins ?? [])]),
   });

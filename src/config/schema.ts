@@ -65,6 +65,7 @@ export const CONFIG_SCHEMA = {
           subpaths: { enum: ['judge', 'forward'] },
           any_path: { type: 'boolean' },
           suffix_match: { type: 'boolean' },
+          identifier_first: { type: 'boolean' },
           cross_site: { enum: ['refuse', 'same-origin', 'judge'] },
           cors_origins: { type: 'array', maxItems: 64, items: { type: 'string', pattern: '^[a-z][a-z0-9+.-]*://[^/?#\\s]+$' } },
         },

@@ -67,6 +67,12 @@ export interface LoginRoute {
    */
   suffixMatch: boolean;
   /**
+   * True for an identifier-first login, whose password step names no account because the
+   * app keeps it in its session. Without it, a password with no username at another path
+   * than the route's gets 400, since the app may read the account from the path.
+   */
+  identifierFirst: boolean;
+  /**
    * `refuse`: a login a browser marks `Sec-Fetch-Site: cross-site` gets 403 before anything
    * is counted, so a page on another site cannot make its visitors' browsers send guesses
    * that block their own address. `same-origin`: a login from a page on another origin of

@@ -120,6 +120,15 @@ export async function handleLogin(
     successFields = parsed.successFields;
     usernameInQueryOnly = parsed.usernameInQueryOnly;
     failurePaths = parsed.failurePaths;
+    // A password with no username at another path than the route's may name its account in
+    // the path: CherryPy hands the `alice` of `/do_login/alice` to its handler's first
+    // parameter, and an API may take it from `/users/alice/login`. Only an identifier-first
+    // route, whose password step names no account anywhere, takes such a login.
+    if (rawUsername === undefined && passwordSent && !route.identifierFirst && requestPath(request.url) !== route.path) {
+      throw new RequestRejection(400, 'missing username',
+        `the login sends "${route.passwordField}" but no "${route.usernameField}", at a path other than ${route.path}, where the app ` +
+          'may read the account from the path; send the username in the body, or set identifier_first on the route if its password step names no account');
+    }
     // A form read as ISO-8859-1 turns the UTF-8 bytes of letters such as Ä (C3 84) into Ã
     // and a C1 control character, which collations ignore and riskgate removes.
     const latin1Form = parsed.format === 'form' && route.formCharset === 'iso-8859-1';

@@ -142,6 +142,25 @@ t.test('explicit view names and traversal judged', async (t) => {
   t.equal(passage.decision, undefined, '/news/login: not judged without suffix_match');
 });
 
+t.test('password without username below a route refused', async (t) => {
+  // CherryPy passes the `victim` of /do_login/victim to the handler's first parameter.
+  const { local, app } = await gatewayWithRoutes(t, [
+    { id: 'cherrypy', path: '/do_login', body: 'form' },
+    { id: 'steps', path: '/signin', identifier_first: true },
+  ]);
+  for (const target of ['/do_login/victim', '/do-login/victim', '/do_login/a/b']) {
+    const passage = await passLogin(local, app, target, 'password=guess', FORM);
+    t.equal(passage.status, 400, `${target}: 400`);
+    t.equal(passage.received, undefined, `${target}: not forwarded`);
+  }
+  const named = await passLogin(local, app, '/do_login/victim', 'username=victim&password=guess', FORM);
+  t.equal(named.decision?.user?.name, 'victim', 'with the username in the body, the login is judged');
+  const exact = await passLogin(local, app, '/do_login', 'password=guess', FORM);
+  t.equal(exact.decision?.riskgate.route, 'cherrypy', 'at the route path itself, by its address');
+  const step = await passLogin(local, app, '/signin/password', '{"password":"guess"}');
+  t.equal(step.decision?.riskgate.route, 'steps', 'an identifier-first route takes its password step below it');
+});
+
 t.test('Struts actions judged under any namespace', async (t) => {
   // Struts 2 runs an action of the default namespace for any namespace that has none of
   // that name, and one in /auth for any namespace below /auth.

@@ -13,7 +13,8 @@ export interface LoginRoute {
   body: 'json' | 'form' | 'auto';
   /**
    * Charset the app reads a form body in when its Content-Type names none, as browsers
-   * send it. Servlet containers (Tomcat, Jetty) read ISO-8859-1 unless the app sets UTF-8.
+   * send it. A Tomcat web app that sets no request encoding reads ISO-8859-1; Jetty 9.4 and
+   * a Tomcat whose `conf/web.xml` sets UTF-8 read UTF-8.
    */
   formCharset: 'utf-8' | 'iso-8859-1';
   usernameField: string;

@@ -168,8 +168,9 @@ function parseBodyAndQuery(body: Buffer, contentType: string | undefined, route:
     };
   }
 
-  // A servlet container reads a form that names no charset as ISO-8859-1, where every byte
-  // is a character: `%C3%87lice` is `Ã`, a control character the collation ignores, and lice.
+  // A Tomcat app that sets no request encoding reads a form without a charset as
+  // ISO-8859-1, where every byte is a character: `%C3%87lice` is `Ã`, a control character
+  // the collation ignores, and lice.
   const charset = format === 'form' && route.formCharset === 'iso-8859-1' && !namesCharset(contentType) ? 'iso-8859-1' : 'utf-8';
   let text: string;
   if (charset === 'iso-8859-1') {
@@ -586,8 +587,8 @@ function namesCharset(contentType: string | undefined): boolean {
 }
 
 /**
- * Return the form field's value as a servlet container reads it in ISO-8859-1: each
- * percent-escape is one byte and so one character. `text` contains the body's bytes as
+ * Return the form field's value as a Tomcat app without a request encoding reads it, in
+ * ISO-8859-1, where each percent-escape is one byte and so one character. `text` contains the body's bytes as
  * ISO-8859-1 characters. The caller has checked that the field appears once.
  */
 function latin1FieldValue(text: string, field: string): string | undefined {

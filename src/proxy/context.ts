@@ -279,8 +279,11 @@ function versionReadings(normalizedPath: string, underscores: boolean): string[]
   const versioned = withApiVersions(normalizedPath);
   const readings = versioned === undefined ? [normalizedPath] : [normalizedPath, versioned];
 
-  // Zope, Plone and Pyramid name a view explicitly with `@@` (`/@@login`, `/news/@@login`).
-  const view = normalizedPath.includes('/@@') ? normalizedPath.replaceAll('/@@', '/') : undefined;
+  // Zope, Plone and Pyramid name a view explicitly with `@@` (`/@@login`, `/news/@@login`),
+  // and Zope and Plone also with the `++view++` namespace.
+  const view = normalizedPath.includes('/@@') || normalizedPath.includes('/++view++')
+    ? normalizedPath.replaceAll('/@@', '/').replaceAll('/++view++', '/')
+    : undefined;
   if (view !== undefined) readings.push(view);
 
   // CherryPy's and TurboGears' dispatchers read every ASCII punctuation character in a

@@ -129,7 +129,7 @@ t.test('explicit view names and traversal judged', async (t) => {
     { id: 'traversal', path: '/signin', suffix_match: true },
     { id: 'session-auth', path: '/do_login', suffix_match: true, body: 'form' },
   ]);
-  for (const [target, route] of [['/@@login', 'plain'], ['/@@signin', 'traversal'], ['/news/signin', 'traversal'],
+  for (const [target, route] of [['/@@login', 'plain'], ['/++view++login', 'plain'], ['/@@signin', 'traversal'], ['/news/signin', 'traversal'],
     ['/news/@@signin', 'traversal'], ['/a/b/@@signin', 'traversal']] as const) {
     const passage = await passLogin(local, app, target);
     t.equal(passage.decision?.riskgate.route, route, `${target}: judged`);

@@ -191,7 +191,7 @@ function buildAliases(routes: ReadonlyMap<string, LoginRoute>, siteScripts: Read
   const directories = new Set<string>();
   for (const [key, route] of routes) {
     const { method, path } = splitRouteKey(key);
-    for (const alias of [...loginPathAliases(path), ...localeAliases(path)]) {
+    for (const alias of [...loginPathAliases(path), ...localeAliases(path), ...punctuationAliases(path)]) {
       const aliasKey = routeKey(method, alias.path);
       if (aliases.has(aliasKey)) continue;
       aliases.set(aliasKey, route);
@@ -345,6 +345,15 @@ function mayHaveLocale(normalizedPath: string, prefixes: ReadonlySet<string>, fr
 }
 
 /** Return the route path without its locale segment, which other languages' paths are read as (see withoutLocale). */
+/**
+ * Return a login path with its punctuation read as `_`, when that differs: CherryPy runs the
+ * handler `sign_in` for a form that posts to `/sign-in`, so `/sign_in` reaches that route.
+ */
+function punctuationAliases(path: string): LoginPathAlias[] {
+  const folded = path.replace(SEGMENT_PUNCTUATION, '_');
+  return folded === path ? [] : [{ path: folded, directory: false }];
+}
+
 function localeAliases(path: string): LoginPathAlias[] {
   const unprefixed = withoutLocale(path);
   return unprefixed === undefined ? [] : [{ path: unprefixed, directory: false }];
@@ -403,7 +412,7 @@ export function loginPathIndex(routes: ReadonlyMap<string, LoginRoute>, withSite
   };
   for (const [key, route] of routes) {
     const { method, path } = splitRouteKey(key);
-    for (const reaching of [{ path, directory: false }, ...loginPathAliases(path), ...localeAliases(path)]) {
+    for (const reaching of [{ path, directory: false }, ...loginPathAliases(path), ...localeAliases(path), ...punctuationAliases(path)]) {
       addMethod(index.exact, reaching.path, method);
       if (route.subpaths === 'judge' && !reaching.directory) addMethod(index.below, reaching.path, method);
       index.lengths.add(reaching.path.length);

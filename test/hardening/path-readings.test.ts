@@ -119,6 +119,13 @@ t.test('punctuation that CherryPy reads as underscore judged', async (t) => {
     const passage = await passLogin(local, app, target, body, FORM);
     t.equal(passage.decision, undefined, `${target}: not judged`);
   }
+
+  // A form that posts to /sign-in runs CherryPy's handler sign_in.
+  const hyphen = await gatewayWithRoutes(t, [{ id: 'hyphen', path: '/sign-in', body: 'form' }]);
+  for (const target of ['/sign-in', '/sign_in', '/sign.in', '/sign~in']) {
+    const passage = await passLogin(hyphen.local, hyphen.app, target, body, FORM);
+    t.equal(passage.decision?.riskgate.route, 'hyphen', `${target}: judged by the /sign-in route`);
+  }
 });
 
 t.test('explicit view names and traversal judged', async (t) => {

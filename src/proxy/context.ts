@@ -146,7 +146,7 @@ export interface LoginPathIndex {
   prefixes: Set<string>;
   /** The container actions that login paths name (see containerAction), by method. */
   actions: { method: string; action: ContainerAction }[];
-  /** True when a login path has `_`, which punctuation in a request path may stand for (see versionReadings). */
+  /** True when a login path has `_`, which punctuation in a request path may stand for (see pathReadings). */
   underscores: boolean;
   /** The index of the login paths that name a PHP script, read below a multisite segment (see withoutSite). */
   siteScripts?: LoginPathIndex;
@@ -167,7 +167,7 @@ interface RouteAliases {
   actions: { method: string; action: ContainerAction; route: LoginRoute }[];
   /** The routes whose paths name a PHP script that multisite rewrites run below a site (see withoutSite). */
   siteScripts: ReadonlyMap<string, LoginRoute>;
-  /** True when a route's path has `_`, which punctuation in a request path may stand for (see versionReadings). */
+  /** True when a route's path has `_`, which punctuation in a request path may stand for (see pathReadings). */
   underscores: boolean;
 }
 
@@ -232,7 +232,7 @@ export function findLoginRoute(
   normalizedPath: string,
   locale: LocaleReading = 'last',
 ): LoginRoute | undefined {
-  return routeByReadings(routes, method, versionReadings(normalizedPath, aliasesOf(routes).underscores), locale);
+  return routeByReadings(routes, method, pathReadings(normalizedPath, aliasesOf(routes).underscores), locale);
 }
 
 /** Find the route as findLoginRoute does, for a path read each of the ways in `paths`. */
@@ -274,8 +274,11 @@ function routeWithoutFirstSegment(routes: ReadonlyMap<string, LoginRoute>, metho
   return rest === undefined ? undefined : routeByReadings(siteScripts, method, [rest], 'last');
 }
 
-/** Return a normalised path, then its reading with numeric-region locale tags read as API versions (see withApiVersions). */
-function versionReadings(normalizedPath: string, underscores: boolean): string[] {
+/**
+ * Return a normalised path, then its readings with numeric-region locale tags read as API
+ * versions (see withApiVersions), with explicit view names, and with punctuation as `_`.
+ */
+function pathReadings(normalizedPath: string, underscores: boolean): string[] {
   const versioned = withApiVersions(normalizedPath);
   const readings = versioned === undefined ? [normalizedPath] : [normalizedPath, versioned];
 
@@ -288,7 +291,7 @@ function versionReadings(normalizedPath: string, underscores: boolean): string[]
 
   // CherryPy's and TurboGears' dispatchers read every ASCII punctuation character in a
   // segment as `_`, so `/do-login` and `/do.login` run the handler of `/do_login`. Only a
-  // login path with `_` can be reached so.
+  // login path or alias with `_` can be reached so.
   if (underscores) {
     const folded = (view ?? normalizedPath).replace(SEGMENT_PUNCTUATION, '_');
     if (!readings.includes(folded)) readings.push(folded);
@@ -344,16 +347,20 @@ function mayHaveLocale(normalizedPath: string, prefixes: ReadonlySet<string>, fr
   return frontControllerReadings(normalizedPath, prefixes).some((rest) => mayHaveLocale(rest, prefixes, frontControllers - 1));
 }
 
-/** Return the route path without its locale segment, which other languages' paths are read as (see withoutLocale). */
 /**
- * Return a login path with its punctuation read as `_`, when that differs: CherryPy runs the
+ * Return a login path with its punctuation read as `_`, when that differs. CherryPy runs the
  * handler `sign_in` for a form that posts to `/sign-in`, so `/sign_in` reaches that route.
+ * A path with a file extension (`/wp-login.php`) names no such handler, since a handler's
+ * name is a Python identifier, and it gets no alias: each alias with `_` costs every
+ * request one more reading (see pathReadings).
  */
 function punctuationAliases(path: string): LoginPathAlias[] {
+  if (path.includes('.')) return [];
   const folded = path.replace(SEGMENT_PUNCTUATION, '_');
   return folded === path ? [] : [{ path: folded, directory: false }];
 }
 
+/** Return the route path without its locale segment, which other languages' paths are read as (see withoutLocale). */
 function localeAliases(path: string): LoginPathAlias[] {
   const unprefixed = withoutLocale(path);
   return unprefixed === undefined ? [] : [{ path: unprefixed, directory: false }];
@@ -442,7 +449,7 @@ export function loginMethodsAt(
   normalizedPath: string,
   locale: LocaleReading = 'last',
 ): readonly string[] | undefined {
-  return methodsByReadings(index, versionReadings(normalizedPath, index.underscores), locale);
+  return methodsByReadings(index, pathReadings(normalizedPath, index.underscores), locale);
 }
 
 /** Find the methods as loginMethodsAt does, for a path read each of the ways in `paths`. */

@@ -100,6 +100,8 @@ export async function handleLogin(
   let rawUsername: string | undefined;
   // The normalised name, and the account it names (see accountOf), which keys everything.
   let name: string | undefined;
+  // The name in the exact reading, which keeps apart spellings that counters merge.
+  let exactName: string | undefined;
   let username: string | undefined;
   let loginHost: string | undefined;
   let carriesPassword = false;
@@ -158,7 +160,8 @@ export async function handleLogin(
     // whatever the body's type, and ignore a JSON body they do not parse.
     // A cookie is kept only when it names the login's account in the exact reading: one
     // that only the counters merge with it (`álice` beside `alice`) may be another account.
-    const loginExact = rawUsername === undefined ? undefined : normalizeUsername(rawUsername, config.username, 'exact');
+    exactName = rawUsername === undefined ? undefined : normalizeUsername(rawUsername, config.username, 'exact');
+    const loginExact = exactName;
     cookie = removeConflictingLoginCookies(cookie, route, (value) => loginExact !== undefined &&
       excessiveExpansion(value, config.username) === undefined && normalizeUsername(value, config.username, 'exact') === loginExact).header;
     cookie = context.deviceCookies.withoutDeviceCookie(cookie);
@@ -176,8 +179,7 @@ export async function handleLogin(
   const pseudonym = username ? context.keys.pseudonymize(username) : undefined;
   // The account in the exact reading names the device cookie's account and the step-up's
   // subject, because the app may keep apart spellings that counters merge.
-  const exactAccount = rawUsername === undefined ? undefined
-    : accountOf(normalizeUsername(rawUsername, config.username, 'exact'), loginHost, config.username);
+  const exactAccount = exactName === undefined ? undefined : accountOf(exactName, loginHost, config.username);
   const cookieAccount = pseudonym === undefined || exactAccount === undefined ? undefined : { pseudonym, exact: exactAccount };
   const device = await context.deviceCookies.read(request.headers.cookie, cookieAccount);
   const deviceId = device?.id;

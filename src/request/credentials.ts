@@ -588,18 +588,23 @@ function namesCharset(contentType: string | undefined): boolean {
 
 /**
  * Return the form field's value as a Tomcat app without a request encoding reads it, in
- * ISO-8859-1, where each percent-escape is one byte and so one character. `text` contains the body's bytes as
- * ISO-8859-1 characters. The caller has checked that the field appears once.
+ * ISO-8859-1, where each percent-escape is one byte and so one character. `text` contains
+ * the body's bytes as ISO-8859-1 characters. The caller has checked that the field appears once.
  */
 function latin1FieldValue(text: string, field: string): string | undefined {
-  for (const pair of text.split('&')) {
+  const [pair] = fieldPairs(text, field);
+  if (pair === undefined) return undefined;
+  const separator = pair.indexOf('=');
+  const raw = separator === -1 ? '' : pair.slice(separator + 1);
+  return raw.replaceAll('+', ' ').replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+}
+
+/** Return the `name=value` pairs of a form, as sent, whose decoded name is `field` in any case. */
+function fieldPairs(text: string, field: string): string[] {
+  return text.split('&').filter((pair) => {
     const [entry] = new URLSearchParams(pair);
-    if (!entry || entry[0].toLowerCase() !== field) continue;
-    const separator = pair.indexOf('=');
-    const raw = separator === -1 ? '' : pair.slice(separator + 1);
-    return raw.replaceAll('+', ' ').replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
-  }
-  return undefined;
+    return entry !== undefined && entry[0].toLowerCase() === field;
+  });
 }
 
 /** Reject a JSON body that a form parser reads as naming the username field. */
@@ -692,9 +697,7 @@ function rejectBindingPrefixes(names: ReadonlySet<string>, route: LoginRoute, wh
  * so the two would read different names.
  */
 function checkPercentEncoding(text: string, field: string, route: LoginRoute, where: string): void {
-  for (const pair of text.split('&')) {
-    const [entry] = new URLSearchParams(pair);
-    if (!entry || entry[0].toLowerCase() !== field) continue;
+  for (const pair of fieldPairs(text, field)) {
     // Only escapes of two hex digits are decoded. URLSearchParams and qs both keep a stray `%` as text.
     const value = pair.slice(pair.indexOf('=') + 1).replaceAll('+', ' ').replace(/%(?![0-9a-fA-F]{2})/g, '%25');
     try {

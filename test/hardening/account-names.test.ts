@@ -609,7 +609,7 @@ t.test('sharp s spellings share the account', async (t) => {
   }
 });
 
-t.test('form_charset iso-8859-1 reads forms as servlet containers do', async (t) => {
+t.test('form_charset iso-8859-1 reads Latin-1', async (t) => {
   const FORM = 'application/x-www-form-urlencoded';
   // Tomcat reads a form without a charset as ISO-8859-1: %C3%87 is Ã and a control
   // character, which an accent-insensitive collation reads as a, so each body is alice.

@@ -106,7 +106,7 @@ t.test('Spring Security suffix logins judged', async (t) => {
   }
 });
 
-t.test('punctuation that CherryPy reads as underscore judged', async (t) => {
+t.test('CherryPy punctuation spellings judged', async (t) => {
   // CherryPy's dispatcher reads each ASCII punctuation character in a segment as `_`.
   const { local, app } = await gatewayWithRoutes(t, [{ id: 'cherrypy', path: '/do_login', body: 'form' }]);
   const body = 'username=alice&password=wonderland';
@@ -149,7 +149,7 @@ t.test('explicit view names and traversal judged', async (t) => {
   t.equal(passage.decision, undefined, '/news/login: not judged without suffix_match');
 });
 
-t.test('password without username below a route refused', async (t) => {
+t.test('username in path rejected', async (t) => {
   // CherryPy passes the `victim` of /do_login/victim to the handler's first parameter.
   const { local, app } = await gatewayWithRoutes(t, [
     { id: 'cherrypy', path: '/do_login', body: 'form' },

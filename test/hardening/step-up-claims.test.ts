@@ -152,7 +152,7 @@ t.test('one account cannot fill the claim table', async (t) => {
   t.same(alice.decision.riskgate.step_up, { ok: true }, 'and is logged as passed');
 });
 
-t.test('look-alike account cannot use up the claim limit', async (t) => {
+t.test('look-alike claims spare the owner', async (t) => {
   const harness = await setUp(t, 'memory', { store: { url: 'memory', key_prefix: 'rgclaims', memory_max_entries: 1000 } });
   const { gateway } = harness;
   const key = gateway.stepUpSigningKey!;

@@ -92,7 +92,7 @@ for (const store of STORES) {
     t.ok(later.riskgate.signals.travel.speed_kmh < 400, `speed ${later.riskgate.signals.travel.speed_kmh} km/h`);
   });
 
-  t.test(`${store}: a look-alike account's successes make nothing familiar to the other spelling`, async (t) => {
+  t.test(`${store}: look-alike successes stay unfamiliar`, async (t) => {
     const clock = new FakeClock();
     const { loginFrom, decision, upstream } = await startProfileGateway(t, store, clock.read);
 

@@ -64,7 +64,7 @@ t.test('profile round-trips through its hash fields', async (t) => {
   t.equal(decoded?.lastLocated?.at, START, 'a success without a location keeps the last located one');
 });
 
-t.test('values are known only to the spelling that taught them', async (t) => {
+t.test('values known per spelling', async (t) => {
   let profile = recordSuccess(undefined, { country: 'SE' }, undefined, START, LIMITS, 'tag-carol-accent');
   profile = recordSuccess(profile, { country: 'GB' }, undefined, START + 1000, LIMITS, 'tag-carol');
   profile = recordSuccess(profile, { country: 'GB' }, undefined, START + 2000, LIMITS, 'tag-carol');
